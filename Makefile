@@ -1,0 +1,36 @@
+# segkit developer entry points. Every target creates .venv when missing and installs into it.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.segkit-installed
+
+.PHONY: demo test test-fast lint format clean-venv
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+## demo: the main job on the built-in synthetic data (no download needed)
+demo: $(STAMP)
+	$(PY) scripts/demo.py
+
+## test: the whole test suite, slow tests included (what CI runs)
+test: $(STAMP)
+	$(PY) -m pytest
+
+## test-fast: skip tests marked slow
+test-fast: $(STAMP)
+	$(PY) -m pytest -m "not slow"
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+clean-venv:
+	rm -rf $(VENV)
