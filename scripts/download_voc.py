@@ -1,0 +1,11 @@
+"""Download Pascal VOC 2012 trainval and SBD, verify MD5, resume partial downloads, build trainaug.
+
+Usage: python scripts/download_voc.py --root data/ [--no-sbd] [--delete-archives]
+"""
+
+import sys
+
+from segkit.data.download import main
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,38 @@
+"""Batching of variable-size samples: pad images with the mean colour and masks with void."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from segkit.constants import IGNORE_INDEX
+from segkit.data.transforms import MEAN_UINT8
+
+
+def pad_collate(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Stack samples of possibly different sizes into one batch, padding bottom/right.
+
+    Args:
+        samples: dicts ``{"image": uint8 (H, W, 3), "mask": uint8/int (H, W), "id": str}``.
+    Returns:
+        ``{"image": uint8 (B, 3, Hmax, Wmax), "mask": int64 (B, Hmax, Wmax), "id": list[str]}``;
+        padded image pixels hold the ImageNet mean (uint8), padded mask pixels hold 255 (void), so
+        evaluation on whole images of different sizes never scores the padding.
+    """
+    if not samples:
+        raise ValueError("pad_collate got an empty batch")
+    h = max(int(s["image"].shape[0]) for s in samples)
+    w = max(int(s["image"].shape[1]) for s in samples)
+    images = torch.empty((len(samples), 3, h, w), dtype=torch.uint8)
+    images[:] = torch.tensor(MEAN_UINT8, dtype=torch.uint8).view(1, 3, 1, 1)
+    masks = torch.full((len(samples), h, w), IGNORE_INDEX, dtype=torch.int64)
+    for i, sample in enumerate(samples):
+        image = torch.from_numpy(np.ascontiguousarray(sample["image"]))
+        mask = torch.from_numpy(np.ascontiguousarray(sample["mask"]))
+        ih, iw = image.shape[:2]
+        images[i, :, :ih, :iw] = image.permute(2, 0, 1)
+        masks[i, :ih, :iw] = mask
+    return {"image": images, "mask": masks, "id": [str(s["id"]) for s in samples]}

@@ -1,0 +1,164 @@
+"""``SegDataModule``: VOC, VOC + SBD (trainaug) or synthetic data behind one LightningDataModule."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader
+
+from segkit.constants import NUM_VOC_CLASSES, VOC_CLASSES
+from segkit.data.collate import pad_collate
+from segkit.data.sbd import AUG_MASK_DIR
+from segkit.data.synthetic import SyntheticSpec, ensure_synthetic, synthetic_class_names
+from segkit.data.transforms import build_train_transform, normalize
+from segkit.data.voc import VOCSegmentation
+
+DatasetName = Literal["voc", "voc_aug", "synthetic"]
+
+
+def seed_worker(worker_id: int) -> None:
+    """Reseed the dataset's albumentations transform from the worker's torch seed.
+
+    Torch derives each worker's seed from the DataLoader generator, so with a seeded generator the
+    augmentations are reproducible and differ between workers (forked workers would otherwise share
+    the transform's generator state and produce identical crops).
+    """
+    seed = torch.initial_seed() % 2**32
+    info = torch.utils.data.get_worker_info()
+    transform = getattr(info.dataset, "transform", None) if info is not None else None
+    if transform is not None and hasattr(transform, "set_random_seed"):
+        transform.set_random_seed(seed)
+
+
+class SegDataModule(pl.LightningDataModule):
+    """Training / validation data for segkit; batches follow the data contract.
+
+    Batches: ``{"image": uint8 (B, 3, H, W), "mask": int64 (B, H, W) with 255 = void/pad,
+    "id": list[str]}``; ``on_after_batch_transfer`` turns ``image`` into float32 normalised on device.
+
+    Args:
+        dataset: ``"voc"`` (VOC train / val), ``"voc_aug"`` (trainaug / VOC val, needs SBD) or
+            ``"synthetic"`` (generated under ``root`` when missing or built with other parameters).
+        root: folder holding ``VOCdevkit/VOC2012`` (and ``benchmark_RELEASE`` for SBD).
+        num_classes: 21 for VOC; for synthetic, background + shape x colour family classes.
+        crop_size: square training crop; val uses whole images, padded per batch.
+        scale_range: (min, max) random rescale factor for training.
+        batch_size, val_batch_size: per-step batch sizes (train drops the last incomplete batch).
+        num_workers: DataLoader workers (persistent when > 0).
+        pin_memory: pin host memory for faster device copies.
+        hflip, color_jitter: augmentation switches (see ``build_train_transform``).
+        seed: seeds the train shuffling, the workers' augmentation streams and (for num_workers=0)
+            the transform itself.
+        synthetic: generator parameters, required when ``dataset="synthetic"``.
+    """
+
+    def __init__(
+        self,
+        *,
+        dataset: DatasetName = "voc",
+        root: str | Path = "data",
+        num_classes: int = NUM_VOC_CLASSES,
+        crop_size: int = 513,
+        scale_range: Sequence[float] = (0.5, 2.0),
+        batch_size: int = 16,
+        val_batch_size: int = 4,
+        num_workers: int = 4,
+        pin_memory: bool = True,
+        hflip: bool = True,
+        color_jitter: float = 0.0,
+        seed: int = 0,
+        synthetic: SyntheticSpec | None = None,
+    ) -> None:
+        super().__init__()
+        if dataset not in ("voc", "voc_aug", "synthetic"):
+            raise ValueError(f"data.dataset must be voc, voc_aug or synthetic, got {dataset!r}")
+        if dataset == "synthetic":
+            if synthetic is None:
+                raise ValueError("data.dataset=synthetic needs data.synthetic (a SyntheticSpec)")
+            if synthetic.num_classes != num_classes:
+                raise ValueError(
+                    f"data.synthetic.num_classes={synthetic.num_classes} differs from "
+                    f"data.num_classes={num_classes}: make them equal"
+                )
+            self.class_names: tuple[str, ...] = synthetic_class_names(num_classes)
+        else:
+            if num_classes != NUM_VOC_CLASSES:
+                raise ValueError(
+                    f"data.num_classes must be {NUM_VOC_CLASSES} for Pascal VOC, got {num_classes}"
+                )
+            self.class_names = VOC_CLASSES
+        self.dataset, self.root, self.num_classes = dataset, Path(root), num_classes
+        self.crop_size, self.scale_range = int(crop_size), tuple(float(s) for s in scale_range)
+        self.batch_size, self.val_batch_size = batch_size, val_batch_size
+        self.num_workers, self.pin_memory = num_workers, pin_memory
+        self.hflip, self.color_jitter, self.seed = hflip, color_jitter, seed
+        self.synthetic = synthetic
+        self.train_set: VOCSegmentation | None = None
+        self.val_set: VOCSegmentation | None = None
+
+    def prepare_data(self) -> None:
+        """Generate the synthetic set if needed (explicit and logged); real data is never fetched."""
+        if self.dataset == "synthetic":
+            ensure_synthetic(self.root, self.synthetic)  # type: ignore[arg-type]
+
+    def setup(self, stage: str | None = None) -> None:
+        """Build the train and val datasets (checks that every listed file exists)."""
+        if self.dataset == "synthetic":
+            self.prepare_data()  # cheap when the manifest matches; makes setup() usable alone
+        train_split, train_masks = (
+            ("trainaug", AUG_MASK_DIR)
+            if self.dataset == "voc_aug"
+            else ("train", "SegmentationClass")
+        )
+        transform = build_train_transform(
+            crop_size=self.crop_size,
+            scale_range=self.scale_range,
+            hflip=self.hflip,
+            color_jitter=self.color_jitter,
+            seed=self.seed,
+        )
+        if self.train_set is None:
+            self.train_set = VOCSegmentation(
+                self.root,
+                train_split,
+                num_classes=self.num_classes,
+                mask_dir=train_masks,
+                transform=transform,
+            )
+        if self.val_set is None:
+            self.val_set = VOCSegmentation(self.root, "val", num_classes=self.num_classes)
+
+    def _loader(self, dataset: VOCSegmentation, *, train: bool) -> DataLoader:
+        return DataLoader(
+            dataset,
+            batch_size=self.batch_size if train else self.val_batch_size,
+            shuffle=train,
+            drop_last=train,
+            num_workers=self.num_workers,
+            pin_memory=self.pin_memory and torch.cuda.is_available(),
+            persistent_workers=self.num_workers > 0,
+            collate_fn=pad_collate,
+            worker_init_fn=seed_worker,
+            generator=torch.Generator().manual_seed(self.seed),
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        if self.train_set is None:
+            self.setup("fit")
+        return self._loader(self.train_set, train=True)  # type: ignore[arg-type]
+
+    def val_dataloader(self) -> DataLoader:
+        if self.val_set is None:
+            self.setup("validate")
+        return self._loader(self.val_set, train=False)  # type: ignore[arg-type]
+
+    def on_after_batch_transfer(self, batch: dict[str, Any], dataloader_idx: int) -> dict[str, Any]:
+        """Normalise ``batch["image"]`` on the device: uint8 (B, 3, H, W) -> float32."""
+        image = batch.get("image") if isinstance(batch, dict) else None
+        if image is not None and image.dtype == torch.uint8:
+            batch["image"] = normalize(image)
+        return batch

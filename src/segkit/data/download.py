@@ -1,0 +1,183 @@
+"""Download Pascal VOC 2012 and SBD: resumable HTTP (Range) into ``.part`` files, MD5 check, extract.
+
+Policy, so reruns are cheap and safe:
+- a complete archive whose MD5 matches is never downloaded again;
+- an interrupted transfer keeps ``<name>.part``; the next run asks the server for the remaining bytes
+  (``Range: bytes=N-``) and appends, or restarts if the server ignores the range;
+- a finished download whose MD5 is wrong is deleted (its bytes cannot be trusted, so resuming it
+  would not help) and a ValueError names the URL, both checksums and what to do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import http.client
+import logging
+import sys
+import tarfile
+import urllib.error
+import urllib.request
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class Archive:
+    """One downloadable archive: where it is, what it is called, its MD5, the folder it creates."""
+
+    url: str
+    filename: str
+    md5: str
+    creates: str
+
+
+#: The real archives (URLs and MD5s as published by the dataset authors and used by torchvision).
+ARCHIVES: dict[str, Archive] = {
+    "voc2012": Archive(
+        url="http://host.robots.ox.ac.uk/pascal/VOC/voc2012/VOCtrainval_11-May-2012.tar",
+        filename="VOCtrainval_11-May-2012.tar",
+        md5="6cd6e144f989b92b3379bac3b3de84fd",
+        creates="VOCdevkit/VOC2012",
+    ),
+    "sbd": Archive(
+        url="https://www2.eecs.berkeley.edu/Research/Projects/CS/vision/grouping/semantic_contours/benchmark.tgz",
+        filename="benchmark.tgz",
+        md5="82b4d87ceb2ed10f6038a1cba92111cb",
+        creates="benchmark_RELEASE/dataset",
+    ),
+}
+
+
+def file_md5(path: Path) -> str:
+    digest = hashlib.md5()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(_CHUNK), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _fetch(url: str, part: Path, timeout: float) -> None:
+    """Append the missing bytes of ``url`` to ``part``; raise ConnectionError if cut short."""
+    have = part.stat().st_size if part.exists() else 0
+    request = urllib.request.Request(url, headers={"Range": f"bytes={have}-"} if have else {})
+    try:
+        response = urllib.request.urlopen(request, timeout=timeout)
+    except urllib.error.HTTPError as err:
+        if err.code == 416 and have:  # nothing left to fetch: the part file is already complete
+            return
+        raise ConnectionError(f"download of {url} failed: HTTP {err.code} {err.reason}") from None
+    except urllib.error.URLError as err:
+        raise ConnectionError(
+            f"cannot reach {url} ({err.reason}): check the network and rerun to resume"
+        ) from None
+    with response:
+        if have and response.status != 206:  # server ignored the range: start over
+            log.info("server does not resume %s; restarting the download", url)
+            have = 0
+        expected = response.headers.get("Content-Length")
+        expected = have + int(expected) if expected is not None else None
+        with part.open("ab" if have else "wb") as f:
+            try:
+                for block in iter(lambda: response.read(_CHUNK), b""):
+                    f.write(block)
+            except (http.client.IncompleteRead, ConnectionError, TimeoutError, OSError) as err:
+                log.info("transfer of %s broke off: %s", url, err)
+    size = part.stat().st_size
+    if expected is not None and size < expected:
+        raise ConnectionError(
+            f"download of {url} was interrupted at {size} of {expected} bytes; the partial file "
+            f"{part} is kept: rerun the same command to resume"
+        )
+
+
+def download(archive: Archive, dest_dir: str | Path, *, timeout: float = 60.0) -> Path:
+    """Download ``archive`` into ``dest_dir`` (resuming a ``.part`` file) and verify its MD5."""
+    dest_dir = Path(dest_dir)
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    target = dest_dir / archive.filename
+    if target.is_file() and file_md5(target) == archive.md5:
+        log.info("%s already downloaded and verified", target)
+        return target
+    part = target.with_name(target.name + ".part")
+    log.info("downloading %s -> %s", archive.url, target)
+    _fetch(archive.url, part, timeout)
+    got = file_md5(part)
+    if got != archive.md5:
+        part.unlink()
+        raise ValueError(
+            f"checksum mismatch for {archive.url}: expected MD5 {archive.md5}, got {got}; the "
+            f"download was deleted: rerun to fetch it again, or check the URL/mirror"
+        )
+    part.replace(target)
+    return target
+
+
+def extract(archive_path: Path, dest_dir: Path) -> None:
+    """Extract a tar / tgz into ``dest_dir`` (rejecting links and paths that escape it)."""
+    log.info("extracting %s into %s", archive_path, dest_dir)
+    try:
+        with tarfile.open(archive_path) as tar:
+            tar.extractall(dest_dir, filter="data")
+    except tarfile.TarError as err:
+        raise ValueError(
+            f"cannot extract {archive_path} ({err}): delete it and rerun scripts/download_voc.py"
+        ) from None
+
+
+def fetch_all(
+    root: str | Path,
+    *,
+    names: Sequence[str] = ("voc2012", "sbd"),
+    archives: Mapping[str, Archive] = ARCHIVES,
+    keep_archives: bool = True,
+    timeout: float = 60.0,
+) -> dict[str, int] | None:
+    """Download, verify and extract ``names`` into ``root``; build trainaug when SBD is included.
+
+    Extraction is skipped when the archive's folder already exists. Returns the trainaug counts (or
+    None without SBD).
+    """
+    from segkit.data.sbd import build_trainaug
+
+    root = Path(root)
+    for name in names:
+        if name not in archives:
+            raise ValueError(f"unknown archive {name!r}; choices: {sorted(archives)}")
+        archive = archives[name]
+        if (root / archive.creates).is_dir():
+            log.info("%s already present in %s; skipping", archive.creates, root)
+            continue
+        path = download(archive, root, timeout=timeout)
+        extract(path, root)
+        if not keep_archives:
+            path.unlink()
+    return build_trainaug(root) if "sbd" in names else None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command line of ``scripts/download_voc.py``."""
+    parser = argparse.ArgumentParser(
+        description="Download Pascal VOC 2012 (+ SBD) and build trainaug."
+    )
+    parser.add_argument(
+        "--root", default="data", help="folder that will hold VOCdevkit/ (default: data)"
+    )
+    parser.add_argument("--no-sbd", action="store_true", help="VOC 2012 only (no trainaug split)")
+    parser.add_argument(
+        "--delete-archives", action="store_true", help="remove archives after extracting"
+    )
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    names = ("voc2012",) if args.no_sbd else ("voc2012", "sbd")
+    try:
+        counts = fetch_all(args.root, names=names, keep_archives=not args.delete_archives)
+    except (ValueError, OSError) as err:  # ConnectionError and FileNotFoundError are OSErrors
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    log.info("done: data in %s%s", args.root, f"; trainaug {counts}" if counts else "")
+    return 0

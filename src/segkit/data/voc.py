@@ -1,0 +1,131 @@
+"""Pascal VOC 2012 segmentation reader for the real ``VOCdevkit/VOC2012`` layout.
+
+Expected tree (``root`` may be the folder holding ``VOCdevkit`` or the ``VOC2012`` folder itself)::
+
+    VOCdevkit/VOC2012/JPEGImages/<id>.jpg
+    VOCdevkit/VOC2012/SegmentationClass/<id>.png      palette PNG, index = label, 255 = void
+    VOCdevkit/VOC2012/SegmentationClassAug/<id>.png   (trainaug masks, built by scripts/download_voc.py)
+    VOCdevkit/VOC2012/ImageSets/Segmentation/{train,val,trainval,trainaug}.txt
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from torch.utils.data import Dataset
+
+from segkit.data.io import check_sample, read_image, read_mask
+
+#: A transform in the albumentations calling convention: ``t(image=..., mask=...) -> dict``.
+Transform = Callable[..., dict[str, Any]]
+
+DOWNLOAD_HINT = (
+    "download it with `python scripts/download_voc.py --root {root}` or use data=synthetic"
+)
+
+
+def resolve_voc_dir(root: str | Path) -> Path:
+    """Return the ``VOC2012`` folder under ``root``; raise FileNotFoundError saying how to get it."""
+    root = Path(root)
+    for candidate in (root / "VOCdevkit" / "VOC2012", root):
+        if (candidate / "JPEGImages").is_dir():
+            return candidate
+    raise FileNotFoundError(
+        f"data root {root} has no VOCdevkit/VOC2012/JPEGImages: " + DOWNLOAD_HINT.format(root=root)
+    )
+
+
+def read_split(voc_dir: Path, split: str) -> list[str]:
+    """Image ids listed in ``ImageSets/Segmentation/<split>.txt`` (one per line, blanks skipped)."""
+    path = voc_dir / "ImageSets" / "Segmentation" / f"{split}.txt"
+    if not path.is_file():
+        hint = (
+            "build it with `python scripts/download_voc.py --root <data root>` (needs SBD)"
+            if split == "trainaug"
+            else "re-extract the VOC archive or pick a split that exists"
+        )
+        raise FileNotFoundError(f"split list {path} is missing: {hint}")
+    return [line.strip() for line in path.read_text().splitlines() if line.strip()]
+
+
+class VOCSegmentation(Dataset):
+    """VOC-format segmentation samples of one split.
+
+    Items are dicts ``{"image": uint8 (H, W, 3) RGB, "mask": uint8 (H, W), "id": str}`` after
+    ``transform``; the collate turns them into tensors. Missing files are detected when the dataset is
+    built (one stat per file); size and label-value checks run per sample on load.
+
+    Args:
+        root: folder holding ``VOCdevkit/VOC2012`` (or the ``VOC2012`` folder itself).
+        split: name of a list in ``ImageSets/Segmentation`` (``train``, ``val``, ``trainaug``...).
+        num_classes: valid labels are ``0..num_classes-1`` plus 255 (void).
+        mask_dir: folder of label PNGs (``SegmentationClass``; ``SegmentationClassAug`` for trainaug).
+        transform: albumentations-style callable applied to image and mask together.
+    """
+
+    def __init__(
+        self,
+        root: str | Path,
+        split: str = "train",
+        *,
+        num_classes: int = 21,
+        mask_dir: str = "SegmentationClass",
+        transform: Transform | None = None,
+    ) -> None:
+        self.voc_dir = resolve_voc_dir(root)
+        self.split = split
+        self.num_classes = num_classes
+        self.transform = transform
+        self.ids = read_split(self.voc_dir, split)
+        if not self.ids:
+            raise ValueError(
+                f"split list {self.voc_dir}/ImageSets/Segmentation/{split}.txt is empty: "
+                "regenerate it or pick another split"
+            )
+        self.image_dir = self.voc_dir / "JPEGImages"
+        self.mask_dir = self.voc_dir / mask_dir
+        self._check_files_exist()
+
+    def _check_files_exist(self) -> None:
+        for image_id in self.ids:
+            for path, kind in (
+                (self.image_path(image_id), "image"),
+                (self.mask_path(image_id), "mask"),
+            ):
+                if not path.is_file():
+                    raise FileNotFoundError(
+                        f"{kind} file {path} for id {image_id!r} in split '{self.split}' is missing: "
+                        "restore the file or remove the id from the split list"
+                    )
+
+    def image_path(self, image_id: str) -> Path:
+        return self.image_dir / f"{image_id}.jpg"
+
+    def mask_path(self, image_id: str) -> Path:
+        return self.mask_dir / f"{image_id}.png"
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """Raw, validated ``(image uint8 (H, W, 3), mask uint8 (H, W))`` of sample ``index``."""
+        image_id = self.ids[index]
+        image = read_image(self.image_path(image_id))
+        mask_path = self.mask_path(image_id)
+        mask = read_mask(mask_path)
+        check_sample(image, mask, self.num_classes, mask_path=mask_path)
+        return image, mask
+
+    def load_mask(self, index: int) -> np.ndarray:
+        """Raw mask of sample ``index`` without decoding the image (for statistics)."""
+        return read_mask(self.mask_path(self.ids[index]))
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        image, mask = self.load(index)
+        if self.transform is not None:
+            out = self.transform(image=image, mask=mask)
+            image, mask = out["image"], out["mask"]
+        return {"image": image, "mask": mask, "id": self.ids[index]}
