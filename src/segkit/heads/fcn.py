@@ -1,0 +1,112 @@
+"""FCN-32s / 16s / 8s heads.
+
+Long, Shelhamer, Darrell, "Fully Convolutional Networks for Semantic Segmentation", CVPR 2015, sec. 4.2
+and fig. 3: a 1x1 score layer on the stride-32 feature; FCN-16s adds a score layer on the stride-16
+feature (zero-initialised, so training starts from the coarser net) after a x2 transposed-conv
+upsampling initialised as bilinear interpolation; FCN-8s repeats this with the stride-8 feature.
+Fusion is by addition; the Segmentor upsamples the result to the input size.
+
+Variant ``Ns`` predicts at stride N. Its structure (which features get a score layer) is fixed by the
+*nominal* strides 32, 16, 8, so it survives an output-stride change: with a dilated backbone two
+fused scores can share a stride, and the x2 upsampling between them is skipped. A variant is possible
+only when the output stride is at least N: at output stride 8 the coarsest score is already at stride
+8, so FCN-16s/32s cannot exist there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from segkit.heads.base import conv1x1, feature_index, nominal_strides
+from segkit.nn.upsample import BilinearConvTranspose2d
+
+FCNVariant = Literal["32s", "16s", "8s"]
+FCN_VARIANTS: dict[str, int] = {"32s": 32, "16s": 16, "8s": 8}
+
+
+def check_fcn_variant(variant: str, output_stride: int) -> int:
+    """The prediction stride N of ``variant`` ("Ns"); ValueError when impossible at ``output_stride``."""
+    if variant not in FCN_VARIANTS:
+        raise ValueError(f"model.fcn_variant must be one of {list(FCN_VARIANTS)}, got {variant!r}")
+    n = FCN_VARIANTS[variant]
+    if output_stride < n:
+        possible = [v for v, s in FCN_VARIANTS.items() if s <= output_stride]
+        fixes = " or ".join(f"fcn_variant={v}" for v in possible)
+        raise ValueError(
+            f"fcn_variant={variant} predicts at stride {n} but the backbone's output stride is "
+            f"{output_stride}; use {fixes} "
+            f"or output_stride={32 if n == 32 else '16 or 32'}"
+        )
+    return n
+
+
+class FCNHead(nn.Module):
+    """``forward(features) -> (B, num_classes, H / N, W / N)`` for variant ``Ns``.
+
+    Args:
+        in_channels, strides: the backbone's feature contract. The last feature gets the coarse score
+            layer; the skips are the features at nominal strides 16 (16s, 8s) and 8 (8s).
+        variant: ``"32s"``, ``"16s"`` or ``"8s"``.
+    """
+
+    def __init__(
+        self,
+        in_channels: Sequence[int],
+        strides: Sequence[int],
+        num_classes: int,
+        *,
+        variant: FCNVariant = "8s",
+    ) -> None:
+        super().__init__()
+        self.variant = variant
+        self.prediction_stride = check_fcn_variant(variant, strides[-1])
+        self.nominal = nominal_strides(strides)
+        self.skip_indices = [
+            feature_index(self.nominal, s, what=f"FCN-{variant} (skip)")
+            for s in (16, 8)
+            if s >= self.prediction_stride
+        ]
+        self.score = conv1x1(in_channels[-1], num_classes)
+        self.score_skips = nn.ModuleList(
+            conv1x1(in_channels[i], num_classes, zero_init=True) for i in self.skip_indices
+        )
+        self.upsamples = nn.ModuleList(
+            BilinearConvTranspose2d(num_classes, 2) for _ in self.skip_indices
+        )
+        self.strides = list(strides)
+
+    def set_output_stride(self, output_stride: int) -> None:
+        """Follow a re-dilated backbone: the actual strides become min(nominal, output stride)."""
+        check_fcn_variant(self.variant, output_stride)
+        self.strides = [min(s, output_stride) for s in self.nominal]
+
+    def forward(self, features: Sequence[Tensor]) -> Tensor:
+        score = self.score(features[-1])
+        stride = self.strides[-1]
+        for i, score_skip, up in zip(
+            self.skip_indices, self.score_skips, self.upsamples, strict=True
+        ):
+            skip = score_skip(features[i])
+            if self.strides[i] < stride:  # x2: nominal skips halve the stride each step
+                score = _fit(up(score), skip.shape[-2:])
+            score = score + skip
+            stride = self.strides[i]
+        return score
+
+
+def _fit(x: Tensor, size: Sequence[int]) -> Tensor:
+    """Crop (or zero-pad at the bottom/right) ``x`` to ``size``.
+
+    Backbones with 'same' padding give ceil(n / s) sized features, and 2 * ceil(n / 2s) >= ceil(n / s):
+    the upsampled score has at most one extra row/column, which lies past the image (FCN's crop).
+    Valid-padded backbones can be one short instead; the missing border row then scores zero.
+    """
+    h, w = x.shape[-2:]
+    x = x[..., : size[0], : size[1]]
+    if h < size[0] or w < size[1]:
+        x = F.pad(x, (0, max(0, size[1] - w), 0, max(0, size[0] - h)))
+    return x

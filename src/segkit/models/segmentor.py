@@ -1,0 +1,58 @@
+"""A segmentation model: backbone + head (+ auxiliary head), a plain ``nn.Module``.
+
+The composition of torchvision's segmentation models: the backbone returns its features, the head
+turns them into logits at its own stride, and the logits are upsampled bilinearly to the *input's*
+size, so any H x W works (not only multiples of 32).
+"""
+
+from __future__ import annotations
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from segkit.backbones.base import Backbone, check_output_stride
+
+
+class Segmentor(nn.Module):
+    """``forward(x: (B, 3, H, W) float) -> {"out": (B, K, H, W), "aux": (B, K, H, W)}``.
+
+    ``"aux"`` is present only when an auxiliary head was given. Heads expose
+    ``set_output_stride(os)``; the Segmentor forwards an output-stride change to all parts.
+    """
+
+    def __init__(
+        self, backbone: Backbone, head: nn.Module, aux_head: nn.Module | None = None
+    ) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.head = head
+        self.aux_head = aux_head
+
+    @property
+    def output_stride(self) -> int:
+        """The backbone's current output stride (8, 16 or 32)."""
+        return self.backbone.output_stride
+
+    def set_output_stride(self, output_stride: int) -> None:
+        """Re-dilate the backbone and rescale the heads' atrous rates in place; weights untouched.
+
+        E.g. evaluate at output stride 8 a model trained at 16 (DeepLabv3, table 4).
+        """
+        check_output_stride(output_stride)
+        # Heads validate first (an impossible FCN variant raises) so a failed switch changes nothing.
+        heads = [h for h in (self.head, self.aux_head) if h is not None]
+        for head in heads:
+            head.set_output_stride(output_stride)
+        self.backbone.set_output_stride(output_stride)
+
+    def forward(self, x: Tensor) -> dict[str, Tensor]:
+        size = x.shape[-2:]
+        features = self.backbone(x)
+        out = {"out": _resize(self.head(features), size)}
+        if self.aux_head is not None:
+            out["aux"] = _resize(self.aux_head(features), size)
+        return out
+
+
+def _resize(logits: Tensor, size: tuple[int, int] | object) -> Tensor:
+    return F.interpolate(logits, size=size, mode="bilinear", align_corners=False)

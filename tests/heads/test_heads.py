@@ -1,0 +1,177 @@
+"""Heads on synthetic feature lists: shapes at every output stride, stride-based input choice, errors."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from segkit.heads import (
+    AuxFCNHead,
+    DeepLabV3Head,
+    DeepLabV3PlusHead,
+    FCNHead,
+    nominal_strides,
+    scale_rates,
+)
+from segkit.nn.context import ASPP, PyramidPooling
+from segkit.nn.conv import ConvBNAct
+
+CHANNELS = [8, 12, 16, 24]
+STRIDES = {32: [4, 8, 16, 32], 16: [4, 8, 16, 16], 8: [4, 8, 8, 8]}
+
+
+def features(output_stride: int, h: int = 64, w: int = 64, batch: int = 2) -> list[torch.Tensor]:
+    """Random features shaped like a 'same'-padded backbone's: ceil(H / s) x ceil(W / s)."""
+    return [
+        torch.randn(batch, c, math.ceil(h / s), math.ceil(w / s))
+        for c, s in zip(CHANNELS, STRIDES[output_stride], strict=True)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("strides", "nominal"),
+    [
+        ([4, 8, 16, 32], [4, 8, 16, 32]),
+        ([4, 8, 16, 16], [4, 8, 16, 32]),
+        ([4, 8, 8, 8], [4, 8, 16, 32]),
+        ([2, 4, 8, 16, 16], [2, 4, 8, 16, 32]),
+    ],
+)
+def test_nominal_strides(strides, nominal):
+    assert nominal_strides(strides) == nominal
+
+
+@pytest.mark.parametrize("strides", [[4, 4, 8, 16], [4, 16, 8], []])
+def test_nominal_strides_rejects_broken_contracts(strides):
+    with pytest.raises(ValueError, match="feature"):
+        nominal_strides(strides)
+
+
+def test_scale_rates():
+    assert scale_rates((6, 12, 18), 16) == (6, 12, 18)
+    assert scale_rates((6, 12, 18), 8) == (12, 24, 36)
+    assert scale_rates((6, 12, 18), 32) == (3, 6, 9)
+    with pytest.raises(ValueError, match="rate 5 would become 2.5"):
+        scale_rates((5, 12), 32)
+
+
+# ---- FCN ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("output_stride", "variant"),
+    [(32, "32s"), (32, "16s"), (32, "8s"), (16, "16s"), (16, "8s"), (8, "8s")],
+)
+@pytest.mark.parametrize("size", [(64, 64), (72, 88)])
+def test_fcn_predicts_at_its_variant_stride(output_stride, variant, size):
+    head = FCNHead(CHANNELS, STRIDES[output_stride], 5, variant=variant)
+    n = int(variant[:-1])
+    y = head(features(output_stride, *size))
+    assert y.shape == (2, 5, math.ceil(size[0] / n), math.ceil(size[1] / n))
+
+
+@pytest.mark.parametrize(
+    ("output_stride", "variant", "fix"),
+    [
+        (8, "32s", "use fcn_variant=8s or output_stride=32"),
+        (8, "16s", "use fcn_variant=8s or output_stride=16 or 32"),
+        (16, "32s", "use fcn_variant=16s or fcn_variant=8s or output_stride=32"),
+    ],
+)
+def test_fcn_impossible_variant_says_why(output_stride, variant, fix):
+    with pytest.raises(ValueError, match=f"predicts at stride {variant[:-1]} but") as err:
+        FCNHead(CHANNELS, STRIDES[output_stride], 5, variant=variant)
+    assert fix in str(err.value)
+    assert f"output stride is {output_stride}" in str(err.value)
+
+
+def test_fcn_unknown_variant_lists_choices():
+    with pytest.raises(ValueError, match=r"\['32s', '16s', '8s'\].*'4s'"):
+        FCNHead(CHANNELS, STRIDES[32], 5, variant="4s")
+
+
+def test_fcn_skip_scores_start_at_zero():
+    """Zero-initialised skip scores: at init FCN-8s ignores the stride-8/16 features (FCN sec. 4.2)."""
+    head = FCNHead(CHANNELS, STRIDES[32], 5, variant="8s").eval()
+    feats = features(32)
+    other = [feats[0], torch.randn_like(feats[1]), torch.randn_like(feats[2]), feats[3]]
+    torch.testing.assert_close(head(feats), head(other))
+    for conv in head.score_skips:
+        torch.nn.init.normal_(conv.weight)
+    assert not torch.allclose(head(feats), head(other))
+
+
+def test_fcn_skips_are_picked_by_stride():
+    head = FCNHead([4, 8, 16, 32, 64], [2, 4, 8, 16, 32], 3, variant="8s")
+    assert head.skip_indices == [3, 2]  # nominal strides 16 and 8
+    assert [c.in_channels for c in head.score_skips] == [32, 16]
+
+
+def test_fcn_output_stride_switch_matches_a_head_built_there():
+    built32 = FCNHead(CHANNELS, STRIDES[32], 5, variant="8s").eval()
+    built16 = FCNHead(CHANNELS, STRIDES[16], 5, variant="8s").eval()
+    built16.load_state_dict(built32.state_dict())  # same structure at every output stride
+    feats = features(16)
+    built32.set_output_stride(16)
+    torch.testing.assert_close(built32(feats), built16(feats))
+    with pytest.raises(ValueError, match="fcn_variant=16s predicts"):
+        FCNHead(CHANNELS, STRIDES[32], 5, variant="16s").set_output_stride(8)
+
+
+# ---- DeepLab --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("output_stride", [8, 16, 32])
+def test_deeplabv3_scales_rates_and_predicts_at_output_stride(output_stride):
+    head = DeepLabV3Head(CHANNELS, STRIDES[output_stride], 5, aspp_channels=16)
+    assert head.context.rates == tuple(r * 16 // output_stride for r in (6, 12, 18))
+    y = head(features(output_stride))
+    assert y.shape == (2, 5, 64 // output_stride, 64 // output_stride)
+    head.set_output_stride(8)
+    assert head.context.rates == (12, 24, 36)
+
+
+@pytest.mark.parametrize("output_stride", [8, 16, 32])
+@pytest.mark.parametrize("context", ["aspp", "spp", "none"])
+def test_deeplabv3plus_predicts_at_stride_4(output_stride, context):
+    head = DeepLabV3PlusHead(
+        CHANNELS, STRIDES[output_stride], 5, aspp_channels=16, decoder_channels=16, context=context
+    )
+    y = head(features(output_stride, 72, 60))
+    assert y.shape == (2, 5, 18, 15)
+    assert head.low_level[0].in_channels == CHANNELS[0]  # the stride-4 feature
+    expected = {"aspp": ASPP, "spp": PyramidPooling, "none": ConvBNAct}[context]
+    assert isinstance(head.context, expected)
+
+
+def test_deeplabv3plus_separable_is_cheaper():
+    def count(separable: bool) -> int:
+        head = DeepLabV3PlusHead(CHANNELS, STRIDES[16], 5, separable=separable)
+        return sum(p.numel() for p in head.parameters())
+
+    assert count(True) < count(False) / 3
+
+
+def test_deeplabv3plus_errors():
+    with pytest.raises(ValueError, match=r"model.context must be one of \['aspp', 'spp', 'none'\]"):
+        DeepLabV3PlusHead(CHANNELS, STRIDES[16], 5, context="psp")
+    with pytest.raises(ValueError, match="needs a stride-4 feature"):
+        DeepLabV3PlusHead([8, 16, 24], [8, 16, 32], 5)
+
+
+# ---- aux ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("output_stride", [8, 16, 32])
+def test_aux_head_reads_the_nominal_stride_16_feature(output_stride):
+    head = AuxFCNHead(CHANNELS, STRIDES[output_stride], 5)
+    assert head.index == 2
+    y = head(features(output_stride))
+    assert y.shape == (2, 5, 64 // min(16, output_stride), 64 // min(16, output_stride))
+
+
+def test_aux_head_needs_a_stride_16_feature_before_the_last():
+    with pytest.raises(ValueError, match="set model.aux=false"):
+        AuxFCNHead([8, 16, 24], [4, 8, 16], 5)
