@@ -1,0 +1,25 @@
+"""Train a segmentation model. Usage examples:
+
+python scripts/train.py experiment=quickstart
+python scripts/train.py model=fcn backbone=xception65 data=voc_aug trainer=gpu
+python scripts/train.py ckpt_path=logs/train/runs/<run>/checkpoints/last.ckpt   # exact resume
+python scripts/train.py -m model=fcn,deeplabv3plus model.output_stride=8,16       # sweep
+"""
+
+import hydra
+from omegaconf import DictConfig
+
+from segkit.tasks._common import exit_on_user_error
+from segkit.tasks.train import train
+
+
+@hydra.main(version_base="1.3", config_path="../configs", config_name="train")
+@exit_on_user_error
+def main(cfg: DictConfig) -> float | None:
+    metrics = train(cfg)
+    # Returned for hparams_search (optuna minimises/maximises this value).
+    return metrics.get(cfg.get("optimized_metric") or "", None)
+
+
+if __name__ == "__main__":
+    main()

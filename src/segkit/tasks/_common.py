@@ -1,0 +1,88 @@
+"""Helpers shared by the Hydra-facing tasks: config printing/saving, callbacks, loggers, user errors."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.utilities import rank_zero_only
+from rich.console import Console
+from rich.syntax import Syntax
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+#: Exceptions that carry a complete user-facing message (wrong key, missing file, bad value).
+USER_ERRORS: tuple[type[BaseException], ...] = (FileNotFoundError, ValueError, FloatingPointError)
+
+
+def to_plain(cfg: DictConfig) -> dict[str, Any]:
+    """The resolved config as plain Python containers (what checkpoints and JSON hold)."""
+    return OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)  # type: ignore[return-value]
+
+
+@rank_zero_only
+def print_config(cfg: DictConfig, *, sections: tuple[str, ...] | None = None) -> None:
+    """Print the composed config (or only ``sections``) as highlighted YAML."""
+    plain = to_plain(cfg)
+    shown = plain if sections is None else {k: plain[k] for k in sections if k in plain}
+    text = OmegaConf.to_yaml(OmegaConf.create(shown))
+    Console(stderr=True).print(Syntax(text, "yaml", theme="ansi_dark", background_color="default"))
+
+
+@rank_zero_only
+def save_config(cfg: DictConfig, output_dir: str | Path) -> Path:
+    """Write the resolved composed config to ``<output_dir>/config.yaml``."""
+    path = Path(output_dir) / "config.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    return path
+
+
+@rank_zero_only
+def save_json(data: dict[str, Any], path: str | Path) -> None:
+    """Write ``data`` as indented JSON (rank zero only)."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def instantiate_group(cfg: DictConfig | None) -> list[Any]:
+    """Instantiate every ``_target_`` entry of a name -> config mapping (callbacks, loggers);
+    entries set to null are skipped."""
+    if cfg is None:
+        return []
+    if not isinstance(cfg, DictConfig):
+        raise ValueError(f"expected a mapping of name -> config, got {type(cfg).__name__}")
+    objects = []
+    for name, entry in cfg.items():
+        if entry is None:
+            continue
+        if not isinstance(entry, DictConfig) or "_target_" not in entry:
+            raise ValueError(f"entry {name!r} has no _target_; give it one or set it to null")
+        objects.append(instantiate(entry, _convert_="all"))
+    return objects
+
+
+def exit_on_user_error(fn: Callable[..., T]) -> Callable[..., T]:
+    """Decorator for script entry points: a user error prints its one message and exits with 1
+    instead of a stack trace (set SEGKIT_TRACEBACK=1 to see the traceback)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> T:
+        try:
+            return fn(*args, **kwargs)
+        except USER_ERRORS as err:
+            if os.environ.get("SEGKIT_TRACEBACK") == "1":
+                raise
+            print(f"error: {err}", file=sys.stderr)
+            raise SystemExit(1) from None
+
+    return wrapper

@@ -1,0 +1,212 @@
+"""SegModule: the LightningModule that trains any Segmentor (FCN, DeepLabv3, DeepLabv3+).
+
+Loss: pixel-wise cross-entropy ignoring void (255), plus ``aux_weight`` x the same loss on the aux
+head's output when the model returns one. Optimiser: SGD with momentum (DeepLab recipes) or AdamW,
+with a poly LR stepped every iteration (optional warmup), a backbone LR multiplier and weight-decay
+parameter groups (see ``param_groups``). Validation accumulates one confusion matrix on the device
+and reports ``val/mIoU`` and ``val/pixel_acc`` once per epoch.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any, Literal
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torchmetrics import MeanMetric
+from torchmetrics.classification import MulticlassConfusionMatrix
+
+from segkit.constants import IGNORE_INDEX
+from segkit.evaluation.metrics import scores_from_confusion
+from segkit.training.param_groups import build_param_groups
+from segkit.training.schedule import poly_scheduler
+
+OptimizerName = Literal["sgd", "adamw"]
+
+
+def segmentation_loss(
+    outputs: dict[str, Tensor], mask: Tensor, *, aux_weight: float = 0.4
+) -> tuple[Tensor, Tensor]:
+    """Cross-entropy (void = 255 ignored) on ``outputs["out"]`` (B, K, H, W) vs ``mask`` (B, H, W),
+    plus ``aux_weight`` x the loss on ``outputs["aux"]`` if present. Returns (total, main)."""
+    main = F.cross_entropy(outputs["out"], mask, ignore_index=IGNORE_INDEX)
+    if "aux" not in outputs or aux_weight == 0:
+        return main, main
+    aux = F.cross_entropy(outputs["aux"], mask, ignore_index=IGNORE_INDEX)
+    return main + aux_weight * aux, main
+
+
+class SegModule(pl.LightningModule):
+    """Trains ``model`` (a Segmentor: ``forward(x) -> {"out", ["aux"]}``).
+
+    ``batch["image"]`` arrives as a normalised float (B, 3, H, W) tensor (the DataModule normalises
+    after the device transfer) and ``batch["mask"]`` as int64 (B, H, W) with 255 = void.
+
+    Args:
+        model: the network; it is the attribute ``model`` (checkpoint keys ``model.*``).
+        num_classes: K, the size of the confusion matrix.
+        optimizer: "sgd" (momentum, nesterov off) or "adamw".
+        lr: base LR of the head; the backbone gets ``lr * backbone_lr_mult``.
+        betas: AdamW only.
+        no_decay_depthwise: no weight decay on depthwise-conv weights.
+        poly_power / warmup_steps / warmup_start_factor: the LR schedule (``schedule.PolyFactor``).
+        aux_weight: weight of the aux-head loss.
+        channels_last / compile: performance switches (NHWC memory format, ``nn.Module.compile``
+            in place so checkpoint keys stay ``model.*``).
+        cfg: the composed run config as a plain dict, saved in the checkpoint's hyper-parameters.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        *,
+        num_classes: int,
+        optimizer: OptimizerName = "sgd",
+        lr: float = 0.01,
+        momentum: float = 0.9,
+        betas: tuple[float, float] = (0.9, 0.999),
+        weight_decay: float = 4e-5,
+        backbone_lr_mult: float = 1.0,
+        no_decay_depthwise: bool = True,
+        poly_power: float = 0.9,
+        warmup_steps: int = 0,
+        warmup_start_factor: float = 0.1,
+        aux_weight: float = 0.4,
+        channels_last: bool = False,
+        compile: bool = False,
+        cfg: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        if optimizer not in ("sgd", "adamw"):
+            raise ValueError(f"module.optimizer must be 'sgd' or 'adamw', got {optimizer!r}")
+        self.save_hyperparameters(ignore=["model"])
+        self.model = model
+        self.val_confmat = MulticlassConfusionMatrix(
+            num_classes, ignore_index=IGNORE_INDEX, validate_args=False
+        )
+        self.val_loss = MeanMetric()
+        self.best_miou = float("-inf")
+        self._rng_to_restore: dict[str, Any] | None = None
+
+    # ---- set-up -------------------------------------------------------------------------------
+    def setup(self, stage: str) -> None:
+        if self.hparams.channels_last:
+            self.model.to(memory_format=torch.channels_last)
+        if self.hparams.compile and stage == "fit":
+            self.model.compile()
+
+    def forward(self, x: Tensor) -> dict[str, Tensor]:
+        """(B, 3, H, W) normalised float -> {"out": (B, K, H, W) logits[, "aux": ...]}."""
+        if self.hparams.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return self.model(x)
+
+    # ---- steps --------------------------------------------------------------------------------
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
+        outputs = self(batch["image"])
+        loss, _ = segmentation_loss(outputs, batch["mask"], aux_weight=self.hparams.aux_weight)
+        # Lightning keeps on-step tensors on the device; the progress bar reads them at its own
+        # refresh rate, so this adds no per-step host sync.
+        self.log("train/loss", loss, on_step=True, on_epoch=False, prog_bar=True)
+        scheduler = self.lr_schedulers()
+        if scheduler is not None:
+            self.log("train/lr", scheduler.get_last_lr()[-1], on_step=True, prog_bar=True)
+        return loss
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        logits = self(batch["image"])["out"]
+        mask = batch["mask"]
+        loss = F.cross_entropy(logits, mask, ignore_index=IGNORE_INDEX)
+        self.val_loss.update(loss, weight=mask.shape[0])
+        # A Metric object: Lightning computes (reducing over ranks) and resets it at epoch end.
+        self.log("val/loss", self.val_loss, on_step=False, on_epoch=True)
+        self.val_confmat.update(logits.argmax(1), mask)
+
+    def on_validation_epoch_end(self) -> None:
+        # compute() sums the matrices of all ranks, so every rank holds the same scores; the
+        # sync_dist mean over identical values is exact and keeps Lightning's DDP check quiet.
+        scores = scores_from_confusion(self.val_confmat.compute())
+        miou = scores["mIoU"]
+        self.log("val/mIoU", miou, prog_bar=True, sync_dist=True)
+        self.log("val/pixel_acc", scores["pixel_acc"], sync_dist=True)
+        if not self.trainer.sanity_checking:
+            self.best_miou = max(self.best_miou, miou)
+            self.log("val/mIoU_best", self.best_miou, sync_dist=True)
+        self.val_confmat.reset()
+
+    # ---- optimisation -------------------------------------------------------------------------
+    def configure_optimizers(self) -> dict[str, Any]:
+        hp = self.hparams
+        groups = build_param_groups(
+            self.model,
+            lr=hp.lr,
+            weight_decay=hp.weight_decay,
+            backbone_lr_mult=hp.backbone_lr_mult,
+            no_decay_depthwise=hp.no_decay_depthwise,
+        )
+        if hp.optimizer == "sgd":
+            opt: torch.optim.Optimizer = torch.optim.SGD(groups, lr=hp.lr, momentum=hp.momentum)
+        else:
+            opt = torch.optim.AdamW(groups, lr=hp.lr, betas=tuple(hp.betas))
+        scheduler = poly_scheduler(
+            opt,
+            max_steps=int(self.trainer.estimated_stepping_batches),
+            power=hp.poly_power,
+            warmup_steps=hp.warmup_steps,
+            warmup_start_factor=hp.warmup_start_factor,
+        )
+        return {
+            "optimizer": opt,
+            "lr_scheduler": {"scheduler": scheduler, "interval": "step", "frequency": 1},
+        }
+
+    # ---- exact resume: best score and RNG streams travel with the checkpoint ------------------
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["segkit"] = {"best_miou": self.best_miou, "rng": _rng_state()}
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        state = checkpoint.get("segkit", {})
+        self.best_miou = state.get("best_miou", float("-inf"))
+        # Restored at on_train_start: the sanity-check validation in between draws from the RNG.
+        self._rng_to_restore = state.get("rng")
+
+    def on_train_start(self) -> None:
+        if self._rng_to_restore is not None:
+            _set_rng_state(self._rng_to_restore)
+            self._rng_to_restore = None
+
+
+def _rng_state() -> dict[str, Any]:
+    state: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        # As plain types + tensors: checkpoints are read back with torch.load(weights_only=True).
+        "numpy": _numpy_state_to_safe(np.random.get_state()),  # noqa: NPY002 (global stream)
+        "python": random.getstate(),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _numpy_state_to_safe(state: tuple) -> tuple:
+    name, keys, pos, has_gauss, cached = state
+    return (
+        str(name),
+        torch.from_numpy(keys.astype(np.int64)),
+        int(pos),
+        int(has_gauss),
+        float(cached),
+    )
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    name, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))  # noqa: NPY002
+    random.setstate(state["python"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])

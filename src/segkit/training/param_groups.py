@@ -1,0 +1,102 @@
+"""Optimizer parameter groups: backbone vs head learning rate, and which weights get no weight decay.
+
+Weight decay is an L2 pull towards zero. It is dropped for
+- normalisation layers (BN/GN/LN scale and shift): decaying them only fights the normalisation;
+- biases: they carry no capacity that needs regularising;
+- depthwise-conv weights (switch ``no_decay_depthwise``, default on): a depthwise filter has only
+  K*K parameters per channel, so decay hurts it much more than a full conv (MobileNet paper, sec. 3.3:
+  "very little or no weight decay on the depthwise filters"). A depthwise conv is detected by
+  ``groups == in_channels == out_channels``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from torch import nn
+
+_NORM_TYPES: tuple[type[nn.Module], ...] = (
+    nn.modules.batchnorm._NormBase,
+    nn.GroupNorm,
+    nn.LayerNorm,
+    nn.LocalResponseNorm,
+)
+
+
+def is_depthwise(module: nn.Module) -> bool:
+    """True for a conv with one filter per channel (``groups == in_channels == out_channels``)."""
+    return (
+        isinstance(module, nn.modules.conv._ConvNd)
+        and module.groups > 1
+        and module.groups == module.in_channels == module.out_channels
+    )
+
+
+def _no_decay(module: nn.Module, param_name: str, *, no_decay_depthwise: bool) -> bool:
+    if isinstance(module, _NORM_TYPES) or param_name == "bias":
+        return True
+    return no_decay_depthwise and param_name == "weight" and is_depthwise(module)
+
+
+def _named_leaf_params(root: nn.Module) -> Iterator[tuple[nn.Module, str, nn.Parameter]]:
+    """(owning module, local param name, param) for every trainable parameter, each once."""
+    seen: set[int] = set()
+    for module in root.modules():
+        for name, param in module.named_parameters(recurse=False):
+            if param.requires_grad and id(param) not in seen:
+                seen.add(id(param))
+                yield module, name, param
+
+
+def split_decay(
+    module: nn.Module, *, no_decay_depthwise: bool = True
+) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
+    """Split ``module``'s trainable parameters into (decay, no_decay) lists."""
+    decay: list[nn.Parameter] = []
+    no_decay: list[nn.Parameter] = []
+    for owner, name, param in _named_leaf_params(module):
+        target = (
+            no_decay if _no_decay(owner, name, no_decay_depthwise=no_decay_depthwise) else decay
+        )
+        target.append(param)
+    return decay, no_decay
+
+
+def build_param_groups(
+    model: nn.Module,
+    *,
+    lr: float,
+    weight_decay: float,
+    backbone_lr_mult: float = 1.0,
+    no_decay_depthwise: bool = True,
+) -> list[dict[str, Any]]:
+    """Parameter groups for a Segmentor-like model with a ``.backbone`` attribute.
+
+    Returns up to four groups, ``{"params", "lr", "weight_decay", "name"}``, named
+    ``backbone/decay``, ``backbone/no_decay``, ``head/decay``, ``head/no_decay``; "head" is every
+    parameter outside ``model.backbone`` (decoder, classifier, aux head). Empty groups are dropped.
+    Models without a ``backbone`` attribute put everything in the head groups.
+    """
+    backbone = getattr(model, "backbone", None)
+    backbone_ids = set() if backbone is None else {id(p) for p in backbone.parameters()}
+    groups: dict[str, list[nn.Parameter]] = {
+        "backbone/decay": [],
+        "backbone/no_decay": [],
+        "head/decay": [],
+        "head/no_decay": [],
+    }
+    for owner, name, param in _named_leaf_params(model):
+        part = "backbone" if id(param) in backbone_ids else "head"
+        kind = (
+            "no_decay" if _no_decay(owner, name, no_decay_depthwise=no_decay_depthwise) else "decay"
+        )
+        groups[f"{part}/{kind}"].append(param)
+    out = []
+    for name, params in groups.items():
+        if not params:
+            continue
+        mult = backbone_lr_mult if name.startswith("backbone") else 1.0
+        wd = weight_decay if name.endswith("/decay") else 0.0
+        out.append({"params": params, "lr": lr * mult, "weight_decay": wd, "name": name})
+    return out

@@ -1,0 +1,79 @@
+"""Poly learning-rate schedule with optional linear warmup, stepped every iteration.
+
+DeepLab (v2, v3, v3+) trains with ``lr = base_lr * (1 - step / max_steps) ** power`` and power 0.9,
+updated every iteration rather than every epoch. A short linear warmup (common for large batches /
+AdamW) ramps the factor from ``warmup_start_factor`` to the poly value at ``warmup_steps``.
+"""
+
+from __future__ import annotations
+
+from torch.optim import Optimizer
+from torch.optim.lr_scheduler import LambdaLR
+
+
+class PolyFactor:
+    """The multiplicative LR factor at a given optimizer step (a picklable callable).
+
+    factor(step) = (1 - step / max_steps) ** power             for step >= warmup_steps
+                 = poly(warmup_steps) * ramp(step)              before, with ramp linear from
+                                                                 warmup_start_factor to 1.
+    Steps past ``max_steps`` give ``min_factor`` (never a negative base for the power).
+    """
+
+    def __init__(
+        self,
+        *,
+        max_steps: int,
+        power: float = 0.9,
+        warmup_steps: int = 0,
+        warmup_start_factor: float = 0.1,
+        min_factor: float = 0.0,
+    ) -> None:
+        if max_steps <= 0:
+            raise ValueError(
+                f"poly LR needs a positive number of steps, got max_steps={max_steps} "
+                "(set trainer.max_steps, or trainer.max_epochs with a non-empty train set)"
+            )
+        if not 0 <= warmup_steps < max_steps:
+            raise ValueError(
+                f"module.warmup_steps must be in [0, max_steps={max_steps}), got {warmup_steps}"
+            )
+        if not 0.0 < warmup_start_factor <= 1.0:
+            raise ValueError(
+                f"module.warmup_start_factor must be in (0, 1], got {warmup_start_factor}"
+            )
+        self.max_steps = int(max_steps)
+        self.power = float(power)
+        self.warmup_steps = int(warmup_steps)
+        self.warmup_start_factor = float(warmup_start_factor)
+        self.min_factor = float(min_factor)
+
+    def poly(self, step: int) -> float:
+        remaining = max(0.0, 1.0 - step / self.max_steps)
+        return max(self.min_factor, remaining**self.power)
+
+    def __call__(self, step: int) -> float:
+        if step < self.warmup_steps:
+            alpha = step / self.warmup_steps
+            ramp = self.warmup_start_factor + (1.0 - self.warmup_start_factor) * alpha
+            return self.poly(self.warmup_steps) * ramp
+        return self.poly(step)
+
+
+def poly_scheduler(
+    optimizer: Optimizer,
+    *,
+    max_steps: int,
+    power: float = 0.9,
+    warmup_steps: int = 0,
+    warmup_start_factor: float = 0.1,
+) -> LambdaLR:
+    """A ``LambdaLR`` applying :class:`PolyFactor` to every param group (each keeps its own base LR,
+    so backbone/head LR multipliers survive). Step it once per optimizer step."""
+    factor = PolyFactor(
+        max_steps=max_steps,
+        power=power,
+        warmup_steps=warmup_steps,
+        warmup_start_factor=warmup_start_factor,
+    )
+    return LambdaLR(optimizer, lr_lambda=factor)
