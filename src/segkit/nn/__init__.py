@@ -1,6 +1,21 @@
+from segkit.nn.atrous import ATROUS_IMPLS, AtrousConv2d, space_to_batch_conv2d
 from segkit.nn.conv import ConvBNAct, SeparableConv2d, same_padding
+from segkit.nn.pool import DilatedMaxPool2d
+from segkit.nn.separable import SpatiallySeparableConv2d
+from segkit.nn.upsample import BilinearConvTranspose2d, bilinear_kernel
 
-__all__ = ["ConvBNAct", "SeparableConv2d", "same_padding"]
+__all__ = [
+    "ATROUS_IMPLS",
+    "AtrousConv2d",
+    "BilinearConvTranspose2d",
+    "ConvBNAct",
+    "DilatedMaxPool2d",
+    "SeparableConv2d",
+    "SpatiallySeparableConv2d",
+    "bilinear_kernel",
+    "same_padding",
+    "space_to_batch_conv2d",
+]
 from segkit.nn.context import ASPP, SPP, ASPPPooling, PyramidPooling  # noqa: E402
 
 __all__ += ["ASPP", "SPP", "ASPPPooling", "PyramidPooling"]

@@ -12,6 +12,8 @@ from typing import Literal
 
 from torch import Tensor, nn
 
+from segkit.nn.atrous import AtrousConv2d, AtrousImpl
+
 LayerFactory = Callable[..., nn.Module]
 ActBetween = Literal["none", "relu", "elu"]
 
@@ -25,6 +27,7 @@ class ConvBNAct(nn.Sequential):
     """Conv2d (no bias) -> norm -> activation. Input (B, C_in, H, W) -> (B, C_out, H', W').
 
     ``act_layer=None`` gives a linear block (conv + norm only), e.g. a MobileNetV2 projection.
+    ``atrous_impl`` picks how a dilated conv runs (``segkit.nn.atrous``); the weights are the same.
     """
 
     def __init__(
@@ -38,25 +41,30 @@ class ConvBNAct(nn.Sequential):
         groups: int = 1,
         norm_layer: LayerFactory = nn.BatchNorm2d,
         act_layer: LayerFactory | None = nn.ReLU,
+        atrous_impl: AtrousImpl = "dilation",
     ) -> None:
-        conv = nn.Conv2d(
+        conv = AtrousConv2d(
             in_channels,
             out_channels,
             kernel_size,
             stride=stride,
-            padding=same_padding(kernel_size, dilation),
             dilation=dilation,
             groups=groups,
-            bias=False,
+            impl=atrous_impl,
         )
         layers: list[nn.Module] = [conv, norm_layer(out_channels)]
         if act_layer is not None:
-            layers.append(act_layer(inplace=True) if _takes_inplace(act_layer) else act_layer())
+            layers.append(make_layer_act(act_layer))
         super().__init__(*layers)
 
 
 def _takes_inplace(act_layer: LayerFactory) -> bool:
     return act_layer in (nn.ReLU, nn.ReLU6, nn.ELU, nn.SiLU, nn.Hardswish, nn.LeakyReLU)
+
+
+def make_layer_act(act_layer: LayerFactory) -> nn.Module:
+    # In-place saves one activation-sized buffer per block; it is safe right after a norm layer.
+    return act_layer(inplace=True) if _takes_inplace(act_layer) else act_layer()
 
 
 def make_act(kind: ActBetween) -> nn.Module:
@@ -79,6 +87,7 @@ class SeparableConv2d(nn.Module):
         norm_depthwise: add a norm layer right after the depthwise conv (aligned Xception-65 of
             DeepLabv3+ adds BN+ReLU there; combine with ``act_between="relu"``).
         act_layer: activation after the pointwise norm, ``None`` for linear output.
+        atrous_impl: how a dilated depthwise conv runs (``segkit.nn.atrous``); same weights.
 
     Params: C_in*K*K (depthwise) + C_in*C_out (pointwise), versus C_in*C_out*K*K for a full conv.
     """
@@ -95,23 +104,23 @@ class SeparableConv2d(nn.Module):
         norm_depthwise: bool = False,
         norm_layer: LayerFactory = nn.BatchNorm2d,
         act_layer: LayerFactory | None = None,
+        atrous_impl: AtrousImpl = "dilation",
     ) -> None:
         super().__init__()
-        self.depthwise = nn.Conv2d(
+        self.depthwise = AtrousConv2d(
             in_channels,
             in_channels,
             kernel_size,
             stride=stride,
-            padding=same_padding(kernel_size, dilation),
             dilation=dilation,
             groups=in_channels,
-            bias=False,
+            impl=atrous_impl,
         )
         self.norm_dw = norm_layer(in_channels) if norm_depthwise else nn.Identity()
         self.act_dw = make_act(act_between)
         self.pointwise = nn.Conv2d(in_channels, out_channels, 1, bias=False)
         self.norm = norm_layer(out_channels)
-        self.act = nn.Identity() if act_layer is None else act_layer()
+        self.act = nn.Identity() if act_layer is None else make_layer_act(act_layer)
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.act_dw(self.norm_dw(self.depthwise(x)))
