@@ -45,7 +45,9 @@ def read_mask(path: str | Path) -> np.ndarray:
                     f"mask file {path} has mode {img.mode!r}, expected a palette or greyscale PNG whose "
                     "pixel values are class indices: regenerate it (e.g. scripts/download_voc.py)"
                 )
-            return np.asarray(img, dtype=np.uint8)
+            return np.array(
+                img, dtype=np.uint8
+            )  # a writable copy: torch and albumentations want one
     except FileNotFoundError:
         raise FileNotFoundError(
             f"mask file {path} is missing: restore it or remove its id from the split list"

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import scipy.io
+from scipy.io.matlab import MatReadError
 
 from segkit.data.io import save_mask
 from segkit.data.voc import read_split, resolve_voc_dir
@@ -41,7 +42,7 @@ def read_sbd_mask(mat_path: str | Path) -> np.ndarray:
     try:
         mat = scipy.io.loadmat(str(mat_path), squeeze_me=True, struct_as_record=False)
         seg = mat["GTcls"].Segmentation
-    except (OSError, ValueError, KeyError, AttributeError, TypeError) as err:
+    except (OSError, ValueError, KeyError, AttributeError, TypeError, MatReadError) as err:
         raise ValueError(
             f"SBD file {mat_path} is unreadable or lacks GTcls.Segmentation ({err}): "
             "re-extract benchmark.tgz with scripts/download_voc.py"

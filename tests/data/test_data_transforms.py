@@ -1,0 +1,96 @@
+import numpy as np
+import pytest
+import torch
+
+from segkit.constants import IGNORE_INDEX, IMAGENET_MEAN, IMAGENET_STD
+from segkit.data import MEAN_UINT8, build_train_transform, normalize, pad_collate
+
+
+def _sample(h=40, w=60):
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    mask = rng.integers(0, 5, (h, w), dtype=np.uint8)
+    return image, mask
+
+
+def test_train_transform_crops_and_pads_with_mean_and_void():
+    image, mask = _sample()
+    t = build_train_transform(crop_size=96, scale_range=(1.0, 1.0), hflip=False, seed=0)
+    out = t(image=image, mask=mask)
+    assert out["image"].shape == (96, 96, 3) and out["image"].dtype == np.uint8
+    assert out["mask"].shape == (96, 96)
+    # scale 1 and top-left padding: the original sits in the corner, the rest is mean / void
+    np.testing.assert_array_equal(out["image"][:40, :60], image)
+    np.testing.assert_array_equal(out["mask"][:40, :60], mask)
+    assert (out["mask"][40:] == IGNORE_INDEX).all() and (out["mask"][:, 60:] == IGNORE_INDEX).all()
+    assert (out["image"][50, 80] == np.array(MEAN_UINT8)).all()
+
+
+def test_random_scale_range_is_respected():
+    image, mask = _sample(100, 100)
+    from albumentations import Compose
+
+    t = build_train_transform(crop_size=8, scale_range=(0.5, 2.0), seed=1)
+    scale_only = Compose([t.transforms[0]], seed=1)
+    sides = [scale_only(image=image, mask=mask)["image"].shape[0] for _ in range(200)]
+    assert 50 <= min(sides) < 60 and 190 < max(sides) <= 200
+
+
+def test_flip_moves_image_and_mask_together():
+    image, mask = _sample(32, 32)
+    image[..., 0] = mask * 40  # the image encodes the mask, so any misalignment shows
+    t = build_train_transform(crop_size=32, scale_range=(1.0, 1.0), hflip=True, seed=3)
+    flipped = 0
+    for _ in range(20):
+        out = t(image=image, mask=mask)
+        np.testing.assert_array_equal(out["image"][..., 0], out["mask"] * 40)
+        flipped += not np.array_equal(out["mask"], mask)
+    assert 0 < flipped < 20
+
+
+def test_same_seed_same_augmentation():
+    image, mask = _sample(80, 80)
+    a = build_train_transform(crop_size=48, seed=5)(image=image, mask=mask)
+    b = build_train_transform(crop_size=48, seed=5)(image=image, mask=mask)
+    np.testing.assert_array_equal(a["image"], b["image"])
+
+
+def test_bad_transform_params():
+    with pytest.raises(ValueError, match="data.scale_range"):
+        build_train_transform(scale_range=(2.0, 0.5))
+    with pytest.raises(ValueError, match="data.crop_size"):
+        build_train_transform(crop_size=0)
+
+
+def test_pad_collate_pads_image_with_mean_and_mask_with_void():
+    a_img, a_mask = _sample(20, 30)
+    b_img, b_mask = _sample(25, 10)
+    batch = pad_collate(
+        [
+            {"image": a_img, "mask": a_mask, "id": "a"},
+            {"image": b_img, "mask": b_mask, "id": "b"},
+        ]
+    )
+    assert batch["image"].shape == (2, 3, 25, 30) and batch["image"].dtype == torch.uint8
+    assert batch["mask"].shape == (2, 25, 30) and batch["mask"].dtype == torch.int64
+    assert batch["id"] == ["a", "b"]
+    np.testing.assert_array_equal(batch["image"][1, :, :25, :10].permute(1, 2, 0).numpy(), b_img)
+    assert (batch["mask"][0, 20:] == IGNORE_INDEX).all() and (
+        batch["mask"][1, :, 10:] == IGNORE_INDEX
+    ).all()
+    assert batch["image"][0, :, 22, 5].tolist() == list(MEAN_UINT8)
+    np.testing.assert_array_equal(batch["mask"][0, :20].numpy(), a_mask)
+
+
+def test_normalize_matches_imagenet_stats():
+    x = torch.randint(0, 256, (2, 3, 4, 5), dtype=torch.uint8)
+    y = normalize(x)
+    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    torch.testing.assert_close(y, (x.float() / 255 - mean) / std)
+    assert normalize(x[0]).shape == (3, 4, 5)
+    # the padding colour normalises to ~0, so padded pixels look like "no signal"
+    pad = torch.tensor(MEAN_UINT8, dtype=torch.uint8).view(3, 1, 1)
+    assert normalize(pad).abs().max() < 0.01
+    with pytest.raises(TypeError, match="uint8"):
+        normalize(x.float())

@@ -1,0 +1,129 @@
+"""Downloads against a loopback HTTP server serving archives built in the test."""
+
+import hashlib
+import io
+import tarfile
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from segkit.data import VOCSegmentation
+from segkit.data import download as dl
+from segkit.data.download import Archive, download, fetch_all
+
+
+class _Handler(BaseHTTPRequestHandler):
+    files: dict[str, bytes] = {}
+    cut_first: set[str] = set()  # paths whose first response is cut in half
+    log: list[tuple[str, str | None]] = []
+
+    def do_GET(self):  # noqa: N802 (http.server API)
+        body = self.files.get(self.path)
+        rng = self.headers.get("Range")
+        self.log.append((self.path, rng))
+        if body is None:
+            self.send_error(404)
+            return
+        start = int(rng.split("=")[1].rstrip("-")) if rng else 0
+        self.send_response(206 if rng else 200)
+        self.send_header("Content-Length", str(len(body) - start))
+        self.end_headers()
+        payload = body[start:]
+        if self.path in self.cut_first:
+            self.cut_first.discard(self.path)
+            payload = payload[: len(payload) // 2]
+            self.close_connection = True
+        self.wfile.write(payload)
+
+    def log_message(self, *args):  # keep test output quiet
+        pass
+
+
+@pytest.fixture
+def server():
+    _Handler.files, _Handler.cut_first, _Handler.log = {}, set(), []
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    thread = threading.Thread(
+        target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
+    thread.start()
+    yield _Handler, f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def _tar_of(folder, arcname, mode="w") -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode=mode) as tar:
+        tar.add(folder, arcname=arcname)
+    return buf.getvalue()
+
+
+def _serve(handler, base, path, body, md5=None, creates="VOCdevkit/VOC2012") -> Archive:
+    handler.files[path] = body
+    return Archive(f"{base}{path}", path.lstrip("/"), md5 or hashlib.md5(body).hexdigest(), creates)
+
+
+def test_good_archives_download_extract_and_build_trainaug(server, voc_root, tmp_path, make_sbd):
+    handler, base = server
+    make_sbd(voc_root, ["sbd_1"], ["sbd_2"])
+    voc = _serve(handler, base, "/voc.tar", _tar_of(voc_root / "VOCdevkit", "VOCdevkit"))
+    sbd = _serve(
+        handler,
+        base,
+        "/sbd.tgz",
+        _tar_of(voc_root / "benchmark_RELEASE", "benchmark_RELEASE", "w:gz"),
+        creates="benchmark_RELEASE/dataset",
+    )
+    out = tmp_path / "out"
+    counts = fetch_all(out, archives={"voc2012": voc, "sbd": sbd})
+    assert counts["trainaug"] == 8
+    assert len(VOCSegmentation(out, "val", num_classes=5)) == 3
+    assert (out / "voc.tar").is_file() and not (out / "voc.tar.part").exists()
+    requests = len(handler.log)
+    fetch_all(out, archives={"voc2012": voc, "sbd": sbd})  # everything present: no new requests
+    assert len(handler.log) == requests
+
+
+def test_wrong_checksum_deletes_download_and_says_so(server, tmp_path):
+    handler, base = server
+    archive = _serve(handler, base, "/bad.tar", b"x" * 1000, md5="0" * 32)
+    with pytest.raises(
+        ValueError,
+        match=r"checksum mismatch for http://127\.0\.0\.1:\d+/bad\.tar: expected MD5 0{32}",
+    ):
+        download(archive, tmp_path)
+    assert not (tmp_path / "bad.tar").exists() and not (tmp_path / "bad.tar.part").exists()
+
+
+def test_interrupted_transfer_keeps_part_and_resumes(server, tmp_path):
+    handler, base = server
+    body = bytes(range(256)) * 400
+    archive = _serve(handler, base, "/big.tar", body)
+    handler.cut_first.add("/big.tar")
+    with pytest.raises(
+        ConnectionError,
+        match=r"interrupted at 51200 of 102400 bytes.*rerun the same command to resume",
+    ):
+        download(archive, tmp_path)
+    assert (tmp_path / "big.tar.part").stat().st_size == len(body) // 2
+    path = download(archive, tmp_path)
+    assert handler.log[-1] == ("/big.tar", f"bytes={len(body) // 2}-")
+    assert path.read_bytes() == body
+
+
+def test_cli_reports_one_line_error(server, tmp_path, monkeypatch, capsys):
+    handler, base = server
+    monkeypatch.setitem(
+        dl.ARCHIVES, "voc2012", _serve(handler, base, "/v.tar", b"abc", md5="1" * 32)
+    )
+    assert dl.main(["--root", str(tmp_path), "--no-sbd"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: checksum mismatch") and "\n" not in err
+
+
+def test_unreachable_server(tmp_path):
+    archive = Archive("http://127.0.0.1:9/none.tar", "none.tar", "0" * 32, "x")
+    with pytest.raises(ConnectionError, match=r"cannot reach http://127\.0\.0\.1:9/none\.tar"):
+        download(archive, tmp_path, timeout=5)

@@ -1,0 +1,51 @@
+"""SBD .mat reading, PNG conversion (cached) and the trainaug split."""
+
+import os
+
+import numpy as np
+import pytest
+import scipy.io
+
+from segkit.data import VOCSegmentation, build_trainaug, read_mask, read_sbd_mask, trainaug_ids
+from segkit.data.sbd import AUG_MASK_DIR, sbd_dir
+
+
+def test_trainaug_ids_is_union_minus_voc_val():
+    assert trainaug_ids(["a", "b"], ["v"], ["b", "c", "v"]) == ["a", "b", "c"]
+
+
+def test_build_trainaug_converts_once_and_reads_as_voc(voc_root, make_sbd):
+    masks = make_sbd(voc_root, ["sbd_1", "train_000001"], ["sbd_2", "val_000000"])
+    counts = build_trainaug(voc_root)
+    # 6 VOC train + sbd_1 + sbd_2; val_000000 is VOC val so it is left out
+    assert counts == {"trainaug": 8, "converted": 2, "copied_voc": 9}
+    voc2012 = voc_root / "VOCdevkit" / "VOC2012"
+    np.testing.assert_array_equal(read_mask(voc2012 / AUG_MASK_DIR / "sbd_2.png"), masks["sbd_2"])
+    # where VOC has a mask (with void borders) it wins over SBD's
+    np.testing.assert_array_equal(
+        read_mask(voc2012 / AUG_MASK_DIR / "train_000001.png"),
+        read_mask(voc2012 / "SegmentationClass" / "train_000001.png"),
+    )
+    ds = VOCSegmentation(voc_root, "trainaug", num_classes=5, mask_dir=AUG_MASK_DIR)
+    assert len(ds) == 8 and "val_000000" not in ds.ids
+    assert ds[ds.ids.index("sbd_1")]["mask"].shape == (50, 60)
+
+    png = voc2012 / AUG_MASK_DIR / "sbd_1.png"
+    os.utime(png, (1, 1))
+    assert build_trainaug(voc_root) == {"trainaug": 8, "converted": 0, "copied_voc": 0}
+    assert png.stat().st_mtime == 1  # cached: not rewritten
+
+
+def test_missing_sbd_says_how_to_download(voc_root):
+    with pytest.raises(FileNotFoundError, match=r"SBD not found: .*scripts/download_voc\.py"):
+        sbd_dir(voc_root)
+
+
+def test_corrupt_mat(tmp_path):
+    bad = tmp_path / "x.mat"
+    bad.write_bytes(b"nonsense")
+    with pytest.raises(ValueError, match=r"x\.mat is unreadable or lacks GTcls.Segmentation"):
+        read_sbd_mask(bad)
+    scipy.io.savemat(bad, {"other": np.zeros(3)})
+    with pytest.raises(ValueError, match="lacks GTcls"):
+        read_sbd_mask(bad)

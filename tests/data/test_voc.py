@@ -1,0 +1,88 @@
+"""The VOC reader and its bad-input errors: each one line naming the file and the fix."""
+
+import numpy as np
+import pytest
+
+from segkit.data import VOCSegmentation, save_mask
+from segkit.data.voc import resolve_voc_dir
+
+
+def voc_dir(root):
+    return root / "VOCdevkit" / "VOC2012"
+
+
+def test_reads_palette_masks_and_accepts_voc2012_dir(voc_root):
+    ds = VOCSegmentation(voc_dir(voc_root), "trainval", num_classes=5)
+    assert len(ds) == 9
+    sample = ds[0]
+    assert sample["id"] == "train_000000"
+    assert sample["image"].ndim == 3 and sample["image"].shape[2] == 3
+    assert sample["mask"].dtype == np.uint8
+
+
+def test_missing_root_says_how_to_download(tmp_path):
+    with pytest.raises(FileNotFoundError) as err:
+        resolve_voc_dir(tmp_path / "nowhere")
+    msg = str(err.value)
+    assert "nowhere" in msg and "scripts/download_voc.py" in msg and "data=synthetic" in msg
+    assert "\n" not in msg
+
+
+def test_missing_split_list(voc_root):
+    with pytest.raises(FileNotFoundError, match=r"trainaug\.txt is missing: build it with"):
+        VOCSegmentation(voc_root, "trainaug", num_classes=5)
+
+
+@pytest.mark.parametrize(
+    "kind,folder,ext", [("image", "JPEGImages", "jpg"), ("mask", "SegmentationClass", "png")]
+)
+def test_missing_file_of_listed_id(voc_root, kind, folder, ext):
+    (voc_dir(voc_root) / folder / f"train_000002.{ext}").unlink()
+    with pytest.raises(
+        FileNotFoundError, match=rf"{kind} file .*train_000002\.{ext} .* remove the id"
+    ):
+        VOCSegmentation(voc_root, "train", num_classes=5)
+
+
+def test_corrupt_image(voc_root):
+    (voc_dir(voc_root) / "JPEGImages" / "train_000001.jpg").write_bytes(b"not a jpeg at all")
+    ds = VOCSegmentation(voc_root, "train", num_classes=5)
+    with pytest.raises(ValueError, match=r"train_000001\.jpg is unreadable or corrupt"):
+        ds[1]
+
+
+def test_corrupt_mask(voc_root):
+    (voc_dir(voc_root) / "SegmentationClass" / "train_000001.png").write_bytes(b"\x89PNG garbage")
+    ds = VOCSegmentation(voc_root, "train", num_classes=5)
+    with pytest.raises(ValueError, match=r"train_000001\.png is unreadable or corrupt"):
+        ds[1]
+
+
+def test_mask_size_mismatch(voc_root):
+    ds = VOCSegmentation(voc_root, "train", num_classes=5)
+    save_mask(ds.mask_path("train_000003"), np.zeros((10, 11), np.uint8))
+    with pytest.raises(
+        ValueError, match=r"train_000003\.png is 11x10 .* must match their image size"
+    ):
+        ds[3]
+
+
+def test_mask_values_out_of_range_are_named(voc_root):
+    ds = VOCSegmentation(voc_root, "train", num_classes=5)
+    image, mask = ds.load(0)
+    mask = mask.copy()
+    mask[0, 0], mask[1, 1] = 7, 200
+    save_mask(ds.mask_path("train_000000"), mask)
+    with pytest.raises(
+        ValueError, match=r"train_000000\.png has label values \[7, 200\] outside 0..4"
+    ):
+        ds[0]
+
+
+def test_rgb_mask_rejected(voc_root):
+    from PIL import Image
+
+    ds = VOCSegmentation(voc_root, "train", num_classes=5)
+    Image.new("RGB", (8, 8)).save(ds.mask_path("train_000004"))
+    with pytest.raises(ValueError, match=r"train_000004\.png has mode 'RGB'"):
+        ds[4]
