@@ -1,0 +1,138 @@
+"""Any timm model with ``features_only`` support as a segkit backbone.
+
+``timm.create_model(model_name, features_only=True, output_stride=os, out_indices=...)`` does the
+stride-to-dilation work itself; the feature contract comes from timm's ``feature_info`` (its
+``reduction`` is already the actual stride when dilated). By default the features at stride >= 4 are
+returned (stride-2 features are dropped; heads look for 4, 8, 16, 32).
+
+``set_output_stride`` cannot rewrite timm's modules generically, so it rebuilds the timm model at the
+new output stride and copies the state dict over (dilation never changes a parameter's shape). The
+parameters are therefore *new tensor objects* afterwards: build the optimizer after changing the
+output stride (evaluate-time changes, the intended use, are unaffected).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from torch import Tensor, nn
+
+from segkit.backbones.base import Backbone, FeatureInfo, check_output_stride
+
+
+class TimmBackbone(Backbone):
+    """Wrapper around ``timm.create_model(..., features_only=True)``. Input (B, 3, H, W)."""
+
+    def __init__(
+        self,
+        *,
+        model_name: str,
+        output_stride: int = 16,
+        out_indices: Sequence[int] | None = None,
+        pretrained: bool = False,
+        weights_file: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.model_name = model_name
+        self.out_indices = None if out_indices is None else tuple(out_indices)
+        self.pretrained = pretrained
+        self.weights_file = weights_file
+        self.body = self._create(check_output_stride(output_stride))
+        self._update_feature_info()
+
+    def _create(self, output_stride: int) -> nn.Module:
+        import timm
+
+        if self.model_name not in timm.list_models():
+            # list_models() holds the architectures; tagged names ("resnet18.a1_in1k") are fine too.
+            base = self.model_name.split(".")[0]
+            if base not in timm.list_models():
+                raise ValueError(
+                    f"timm has no model {self.model_name!r}; see timm.list_models() "
+                    "(e.g. backbone.model_name=resnet18)"
+                )
+        kwargs: dict = {"features_only": True, "output_stride": output_stride}
+        if self.out_indices is not None:
+            kwargs["out_indices"] = self.out_indices
+        if self.weights_file is not None:
+            if not Path(self.weights_file).is_file():
+                raise FileNotFoundError(
+                    f"weights file {self.weights_file!r} not found; pass a timm state dict file "
+                    "or weights=null"
+                )
+            # timm's own loader filters the classifier and adapts the keys to features_only.
+            kwargs["pretrained_cfg_overlay"] = {"file": self.weights_file}
+        pretrained = self.pretrained or self.weights_file is not None
+        try:
+            return timm.create_model(self.model_name, pretrained=pretrained, **kwargs)
+        except (RuntimeError, TypeError, AssertionError) as err:
+            raise ValueError(
+                f"timm model {self.model_name!r} cannot be built with features_only=True and "
+                f"output_stride={output_stride}: {err}"
+            ) from err
+
+    def _update_feature_info(self) -> None:
+        info = self.body.feature_info
+        all_info = list(zip(info.channels(), info.reduction(), info.module_name(), strict=True))
+        # Without explicit out_indices, drop timm's stride-2 features: heads want 4, 8, 16, 32.
+        keep = range(len(all_info))
+        if self.out_indices is None:
+            keep = [i for i, (_, r, _) in enumerate(all_info) if r >= 4]
+        self._keep = list(keep)
+        self.feature_info = [FeatureInfo(*all_info[i]) for i in self._keep]
+
+    def set_output_stride(self, output_stride: int) -> None:
+        """Rebuild at ``output_stride`` and copy the weights (see module docstring)."""
+        check_output_stride(output_stride)
+        state = self.body.state_dict()
+        training = self.training
+        device = next(self.body.parameters()).device
+        pretrained, self.pretrained, weights_file = self.pretrained, False, self.weights_file
+        self.weights_file = None  # the weights come from `state`, not from a fresh download
+        try:
+            body = self._create(output_stride)
+        finally:
+            self.pretrained, self.weights_file = pretrained, weights_file
+        body.load_state_dict(state, strict=True)
+        self.body = body.to(device).train(training)
+        self._update_feature_info()
+
+    def forward(self, x: Tensor) -> list[Tensor]:
+        """(B, 3, H, W) -> features as in ``feature_info``."""
+        feats = self.body(x)
+        return [feats[i] for i in self._keep]
+
+
+def timm_backbone(
+    *,
+    model_name: str,
+    output_stride: int = 16,
+    weights: str | None = None,
+    out_indices: Sequence[int] | None = None,
+    pretrained: bool = False,
+) -> TimmBackbone:
+    """Wrap a timm model as a backbone.
+
+    ``weights``: None, ``"timm"`` / ``"timm:<model>"`` (= ``pretrained=True``, timm's download) or a
+    local file holding that timm model's state dict (loaded by timm, classifier keys dropped).
+    """
+    weights_file = None
+    if weights is not None:
+        if weights == "timm" or weights.startswith("timm:"):
+            tag = weights.partition(":")[2]
+            if tag and tag != model_name:
+                raise ValueError(
+                    f"weights={weights!r} names a different model than model_name={model_name!r}; "
+                    f"use weights='timm' or set model_name={tag!r}"
+                )
+            pretrained = True
+        else:
+            weights_file = weights
+    return TimmBackbone(
+        model_name=model_name,
+        output_stride=output_stride,
+        out_indices=out_indices,
+        pretrained=pretrained,
+        weights_file=weights_file,
+    )

@@ -1,0 +1,126 @@
+"""Weight import: reference state dicts (random init, no network) load into our backbones and the
+last feature equals the reference's final feature map; wrong files give one clear error."""
+
+from pathlib import Path
+
+import pytest
+import timm
+import torch
+import torchvision
+from backbone_helpers import randomize_norms
+
+from segkit.backbones import mobilenetv2, xception, xception65
+from segkit.backbones.weights import load_backbone_weights
+
+X = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+
+
+def save_reference(model: torch.nn.Module, path: Path) -> Path:
+    randomize_norms(model).eval()
+    torch.save(model.state_dict(), path)
+    return path
+
+
+@pytest.mark.parametrize("width", [1.0, 0.5])
+def test_mobilenetv2_matches_torchvision(tmp_path: Path, width: float) -> None:
+    ref = torchvision.models.mobilenet_v2(width_mult=width)
+    path = save_reference(ref, tmp_path / "mnv2.pt")
+    ours = mobilenetv2(output_stride=32, weights=str(path), width_mult=width).eval()
+    with torch.no_grad():
+        torch.testing.assert_close(ours(X)[-1], ref.features(X), atol=1e-4, rtol=1e-4)
+
+
+def test_xception_matches_timm_legacy_xception(tmp_path: Path) -> None:
+    ref = timm.create_model("legacy_xception", pretrained=False)
+    path = save_reference(ref, tmp_path / "xception.pt")
+    ours = xception(output_stride=32, weights=str(path)).eval()
+    with torch.no_grad():
+        torch.testing.assert_close(ours(X)[-1], ref.forward_features(X), atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("output_stride", [32, 16, 8])
+def test_xception65_matches_timm_at_every_output_stride(tmp_path: Path, output_stride: int) -> None:
+    ref = timm.create_model("xception65", pretrained=False, output_stride=output_stride)
+    path = save_reference(ref, tmp_path / "x65.pt")
+    ours = xception65(output_stride=output_stride, weights=str(path)).eval()
+    with torch.no_grad():
+        feats = ours(X)
+        torch.testing.assert_close(feats[-1], ref.forward_features(X), atol=1e-4, rtol=1e-4)
+        # The intermediate taps are DeepLab's (= timm's forward_intermediates, minus stride 2).
+        taps = ref.forward_intermediates(X, intermediates_only=True)[1:]
+    for ours_f, ref_f in zip(feats, taps, strict=True):
+        torch.testing.assert_close(ours_f, ref_f, atol=1e-4, rtol=1e-4)
+
+
+def test_xception65_with_8_middle_blocks_is_timm_xception41(tmp_path: Path) -> None:
+    ref = timm.create_model("xception41", pretrained=False)
+    path = save_reference(ref, tmp_path / "x41.pt")
+    ours = xception65(output_stride=32, weights=str(path), middle_blocks=8).eval()
+    with torch.no_grad():
+        torch.testing.assert_close(ours(X)[-1], ref.forward_features(X), atol=1e-4, rtol=1e-4)
+
+
+def test_wrong_keys_name_the_first_missing_and_unexpected(tmp_path: Path) -> None:
+    path = tmp_path / "mnv2.pt"
+    torch.save(torchvision.models.mobilenet_v2().state_dict(), path)
+    with pytest.raises(ValueError) as err:
+        xception(weights=str(path))
+    msg = str(err.value)
+    assert str(path) in msg and "'xception'" in msg and "timm legacy_xception" in msg
+    assert "missing (first: stem.0.0.weight" in msg
+    assert "unexpected (first: features.0.0.weight" in msg
+
+
+def test_wrong_shapes_name_the_first_mismatch(tmp_path: Path) -> None:
+    path = tmp_path / "mnv2.pt"
+    torch.save(torchvision.models.mobilenet_v2().state_dict(), path)
+    with pytest.raises(
+        ValueError, match=r"shape mismatch \(first: features.0.0.weight: file \(32, 3"
+    ):
+        mobilenetv2(weights=str(path), width_mult=0.5)
+
+
+def test_missing_file_and_non_state_dict(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="nope.pt' not found.*torchvision mobilenet_v2"):
+        mobilenetv2(weights=str(tmp_path / "nope.pt"))
+    path = tmp_path / "list.pt"
+    torch.save([1, 2, 3], path)
+    with pytest.raises(ValueError, match="does not hold a state dict"):
+        xception65(weights=str(path), middle_blocks=1)
+
+
+def test_torchvision_name_goes_through_torchvision(monkeypatch: pytest.MonkeyPatch) -> None:
+    reference = torchvision.models.mobilenet_v2().state_dict()
+    calls = []
+
+    class FakeWeights:
+        def get_state_dict(self, progress: bool) -> dict:
+            return reference
+
+    def fake_get_weight(name: str) -> FakeWeights:
+        calls.append(name)
+        return FakeWeights()
+
+    monkeypatch.setattr(torchvision.models, "get_weight", fake_get_weight)
+    model = mobilenetv2(weights="torchvision:IMAGENET1K_V2")
+    assert calls == ["MobileNet_V2_Weights.IMAGENET1K_V2"]
+    torch.testing.assert_close(model.features[0][0].weight, reference["features.0.0.weight"])
+
+
+def test_timm_name_goes_through_timm(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = []
+    real_create = timm.create_model
+
+    def fake_create(name: str, pretrained: bool = False, **kw: object) -> torch.nn.Module:
+        calls.append((name, pretrained))
+        return real_create(name.split(".")[0], pretrained=False, **kw)
+
+    monkeypatch.setattr(timm, "create_model", fake_create)
+    xception(weights="timm:legacy_xception.tf_in1k")
+    assert calls == [("legacy_xception.tf_in1k", True)]
+
+
+def test_torchvision_name_for_xception_is_rejected() -> None:
+    model = xception(middle_blocks=1)
+    with pytest.raises(ValueError, match="torchvision weights exist here only for mobilenetv2"):
+        load_backbone_weights(model, "torchvision:IMAGENET1K_V1", arch="xception")
