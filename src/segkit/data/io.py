@@ -16,12 +16,14 @@ from segkit.constants import IGNORE_INDEX, VOC_PALETTE
 
 # cv2 threads fight the DataLoader workers for the same cores; one thread per worker is faster overall.
 cv2.setNumThreads(0)
+# OpenCV >= 4.10 decodes straight to RGB, saving a full-image colour conversion per sample.
+_IMREAD_RGB = getattr(cv2, "IMREAD_COLOR_RGB", cv2.IMREAD_COLOR)
 
 
 def read_image(path: str | Path) -> np.ndarray:
     """Decode a JPEG/PNG to an RGB uint8 array of shape (H, W, 3); corrupt or missing files raise."""
     path = Path(path)
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    image = cv2.imread(str(path), _IMREAD_RGB)
     if image is None:
         if not path.is_file():
             raise FileNotFoundError(
@@ -31,7 +33,7 @@ def read_image(path: str | Path) -> np.ndarray:
             f"image file {path} is unreadable or corrupt: re-extract the dataset archive "
             "(scripts/download_voc.py) or remove its id from the split list"
         )
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    return image if _IMREAD_RGB != cv2.IMREAD_COLOR else cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
 def read_mask(path: str | Path) -> np.ndarray:
@@ -63,7 +65,7 @@ def check_sample(
 ) -> None:
     """Raise a ValueError naming ``mask_path`` if the mask's size or values are invalid.
 
-    Valid values are ``0..num_classes-1`` and ``IGNORE_INDEX`` (255). Cost: one bincount over the mask.
+    Valid values are ``0..num_classes-1`` and ``IGNORE_INDEX`` (255). Cost: two vectorised comparisons over the mask.
     """
     if image.shape[:2] != mask.shape:
         raise ValueError(
@@ -73,16 +75,17 @@ def check_sample(
     check_mask_values(mask, num_classes, mask_path=mask_path)
 
 
-def check_mask_values(mask: np.ndarray, num_classes: int, *, mask_path: str | Path) -> np.ndarray:
-    """Per-value pixel counts (256,) of ``mask``; ValueError naming the file and the bad values."""
-    counts = np.bincount(mask.ravel(), minlength=256)
-    bad = np.flatnonzero(counts[num_classes:IGNORE_INDEX]) + num_classes
-    if bad.size:
+def check_mask_values(mask: np.ndarray, num_classes: int, *, mask_path: str | Path) -> None:
+    """ValueError naming the file and the bad values unless mask values are in 0..K-1 or 255."""
+    # Two uint8 comparisons are ~10x cheaper than a bincount; the histogram is only built to word
+    # the error message.
+    if np.count_nonzero((mask >= num_classes) & (mask != IGNORE_INDEX)):
+        counts = np.bincount(mask.ravel(), minlength=256)
+        bad = np.flatnonzero(counts[num_classes:IGNORE_INDEX]) + num_classes
         raise ValueError(
             f"mask file {mask_path} has label values {bad.tolist()} outside 0..{num_classes - 1} and "
             f"{IGNORE_INDEX} (void): check data.num_classes or fix the mask"
         )
-    return counts
 
 
 def save_mask(path: str | Path, mask: np.ndarray) -> None:

@@ -30,9 +30,8 @@ def class_pixel_counts(dataset: VOCSegmentation, max_images: int | None = None) 
     n = len(dataset) if max_images is None else min(len(dataset), max_images)
     for i in range(n):
         mask = dataset.load_mask(i)
-        counts += check_mask_values(
-            mask, dataset.num_classes, mask_path=dataset.mask_path(dataset.ids[i])
-        )
+        check_mask_values(mask, dataset.num_classes, mask_path=dataset.mask_path(dataset.ids[i]))
+        counts += np.bincount(mask.ravel(), minlength=256)
     return counts
 
 
