@@ -1,0 +1,127 @@
+"""``analyze_model``: everything segkit reports about one network, as one ``Analysis`` object."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from segkit.analysis.cost import count_params, measure_latency, state_bytes
+from segkit.analysis.erf import ERF, effective_receptive_field
+from segkit.analysis.stages import Stage, nice, rf_value, stage_table, stride_of, watch_points
+from segkit.analysis.tracer import TraceResult, trace
+
+MB = 2**20
+
+
+@dataclass
+class Analysis:
+    """Figures for one model at one input size (see ``to_json`` for the JSON schema)."""
+
+    input_size: int
+    output_stride: int | None
+    logits_stride: float
+    backbone_rf: int | str | None
+    model_rf: int | str
+    params: int
+    backbone_params: int | None
+    macs: int
+    backbone_macs: int | None
+    latency_ms: float | None
+    peak_mem_mb: float
+    stages: list[Stage]
+    erf: ERF | None = None
+    erf_init: ERF | None = None  # the freshly initialised model, when ``erf`` is a checkpoint's
+    extra: dict = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        """The analysis JSON (``analyze.json=PATH``); ``compare`` reads these keys."""
+        out = {
+            "input_size": self.input_size,
+            "output_stride": self.output_stride,
+            "logits_stride": nice(self.logits_stride),
+            "backbone_rf": self.backbone_rf,
+            "model_rf": self.model_rf,
+            "params": self.params,
+            "backbone_params": self.backbone_params,
+            "macs": self.macs,
+            "backbone_macs": self.backbone_macs,
+            "latency_ms": None if self.latency_ms is None else round(self.latency_ms, 2),
+            "peak_mem_mb": round(self.peak_mem_mb, 2),
+            "stages": [s.as_dict() for s in self.stages],
+            "erf": _erf_json(self.erf),
+        }
+        if self.erf_init is not None:
+            out["erf_init"] = _erf_json(self.erf_init)
+        return {**out, **self.extra}
+
+
+def _erf_json(erf: ERF | None) -> dict | None:
+    return None if erf is None else {k: round(v, 2) for k, v in erf.radii().items()}
+
+
+def analyze_model(
+    model: nn.Module,
+    *,
+    input_size: int,
+    latency_runs: int = 3,
+    erf: bool = True,
+    erf_input_size: int = 257,
+    erf_samples: int = 2,
+    seed: int = 0,
+) -> Analysis:
+    """Trace, cost and (optionally) ERF of ``model`` on a (1, 3, input_size, input_size) input.
+
+    ``latency_runs=0`` skips the latency measurement. Peak memory = parameter + buffer bytes + the
+    peak live bytes of tensors allocated during one batch-1 no-grad forward (tracked op by op by the
+    tracer; allocator overhead and kernels' internal scratch space are not included).
+    """
+    if input_size < 8:
+        raise ValueError(f"analyze.input_size must be >= 8 pixels, got {input_size}")
+    model.eval()
+    x = torch.randn(1, 3, input_size, input_size, generator=torch.Generator().manual_seed(seed))
+    result = trace(model, x, watch=watch_points(model))
+    backbone = getattr(model, "backbone", None)
+    names = [f.name for f in getattr(backbone, "feature_info", [])] or None
+    latency = measure_latency(model, x, runs=latency_runs) if latency_runs > 0 else None
+    return Analysis(
+        input_size=input_size,
+        output_stride=getattr(backbone, "output_stride", None),
+        logits_stride=_logits_stride(result),
+        backbone_rf=_backbone_rf(result),
+        model_rf=rf_value(_main_output(result)),
+        params=count_params(model),
+        backbone_params=count_params(backbone) if isinstance(backbone, nn.Module) else None,
+        macs=result.macs,
+        backbone_macs=result.macs_under("backbone") if backbone is not None else None,
+        latency_ms=latency,
+        peak_mem_mb=(state_bytes(model) + result.peak_activation_bytes) / MB,
+        stages=stage_table(result, names),
+        erf=_erf(model, erf, erf_input_size, erf_samples, seed),
+        extra={
+            "threads": torch.get_num_threads(),
+            "erf_input_size": erf_input_size if erf else None,
+        },
+    )
+
+
+def _erf(model: nn.Module, enabled: bool, size: int, samples: int, seed: int) -> ERF | None:
+    if not enabled:
+        return None
+    return effective_receptive_field(model, input_size=size, samples=samples, seed=seed)
+
+
+def _main_output(result: TraceResult):  # noqa: ANN202
+    return result.outputs.get("out") or next(iter(result.outputs.values()))
+
+
+def _logits_stride(result: TraceResult) -> float:
+    """Stride of the head's logits before the final resize; the output's own stride otherwise."""
+    logits = [r for r in result.records if r.name == "logits"]
+    return stride_of(logits[-1] if logits else _main_output(result))
+
+
+def _backbone_rf(result: TraceResult) -> int | str | None:
+    feats = [r for r in result.records if r.name.startswith("backbone.")]
+    return rf_value(feats[-1]) if feats else None

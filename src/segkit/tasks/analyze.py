@@ -1,0 +1,134 @@
+"""``analyze`` task: build (or load) one model, print its stage table and summary, write JSON + PNG.
+
+Run folder (``paths.output_dir``): ``config.yaml``, ``analysis.json`` (schema in
+``segkit.analysis.Analysis.to_json`` plus ``model``/``backbone``/``ckpt_path``), ``erf.png`` (and
+``erf_init.png`` for a checkpoint). ``analyze.json=PATH`` writes one more copy of the JSON.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from torch import nn
+
+from segkit.analysis import (
+    analyze_model,
+    effective_receptive_field,
+    format_summary,
+    format_table,
+    save_heatmap,
+)
+from segkit.tasks._common import save_config, save_json
+from segkit.training.checkpoint import checkpoint_config, load_checkpoint
+
+log = logging.getLogger(__name__)
+STATE_PREFIX = "model."
+
+
+def analyze(cfg: DictConfig) -> dict[str, Any]:
+    """Analyse ``cfg.model`` (or the checkpoint's model) and return the analysis JSON dict."""
+    opts = cfg.analyze
+    if opts.get("threads"):
+        torch.set_num_threads(int(opts.threads))
+    model, model_cfg = build_model(cfg)
+    analysis = analyze_model(
+        model,
+        input_size=int(opts.input_size),
+        latency_runs=int(opts.latency_runs),
+        erf=bool(opts.erf),
+        erf_input_size=int(opts.erf_input_size),
+        erf_samples=int(opts.erf_samples),
+        seed=int(cfg.seed),
+    )
+    if cfg.get("ckpt_path") and opts.erf and opts.get("erf_init", True):
+        fresh = _fresh_copy(model_cfg, model)
+        analysis.erf_init = effective_receptive_field(
+            fresh,
+            input_size=int(opts.erf_input_size),
+            samples=int(opts.erf_samples),
+            seed=int(cfg.seed),
+        )
+    names = _names(model_cfg)
+    title = f"{names['model']} on {names['backbone']}"
+    print(format_table(analysis))
+    print(format_summary(analysis, title=title))
+    result = {**names, "ckpt_path": cfg.get("ckpt_path"), **analysis.to_json()}
+    _write(cfg, analysis, result, title)
+    return result
+
+
+def build_model(cfg: DictConfig) -> tuple[nn.Module, DictConfig]:
+    """The model of ``cfg.model``, or of the checkpoint ``cfg.ckpt_path`` with its weights.
+
+    Returns the model and the model config it was built from (for names and fresh copies).
+    """
+    if not cfg.get("ckpt_path"):
+        return instantiate(cfg.model), cfg.model
+    path = Path(cfg.ckpt_path)
+    ckpt = load_checkpoint(path)
+    model_cfg = OmegaConf.create(checkpoint_config(ckpt, path=path)).model
+    model = instantiate(model_cfg)
+    load_weights(model, ckpt.get("state_dict", {}), path=path)
+    if cfg.analyze.get("output_stride"):
+        model.set_output_stride(int(cfg.analyze.output_stride))
+    return model, model_cfg
+
+
+def load_weights(model: nn.Module, state_dict: dict[str, torch.Tensor], *, path: Path) -> None:
+    """Load the ``model.*`` entries of a Lightning ``state_dict`` into the Segmentor (strict)."""
+    weights = {
+        k[len(STATE_PREFIX) :]: v for k, v in state_dict.items() if k.startswith(STATE_PREFIX)
+    }
+    if not weights:
+        raise ValueError(
+            f"{path} has no 'model.*' weights in its state_dict; give a checkpoint written by "
+            "scripts/train.py (ckpt_path=<run dir>/checkpoints/best.ckpt)"
+        )
+    missing, unexpected = model.load_state_dict(weights, strict=False)
+    if missing or unexpected:
+        raise ValueError(
+            f"{path} does not fit the model its config describes: missing {missing[:5]}, "
+            f"unexpected {unexpected[:5]}"
+        )
+
+
+def _fresh_copy(model_cfg: DictConfig, trained: nn.Module) -> nn.Module:
+    torch.manual_seed(0)
+    fresh = instantiate(model_cfg)
+    if hasattr(trained, "output_stride") and fresh.output_stride != trained.output_stride:
+        fresh.set_output_stride(trained.output_stride)
+    return fresh
+
+
+def _names(model_cfg: DictConfig) -> dict[str, str]:
+    """``model``: builder name (fcn, deeplabv3, deeplabv3plus); ``backbone``: builder name, or the
+    timm model name for the timm adapter."""
+    model = str(model_cfg.get("_target_", "?")).rsplit(".", 1)[-1]
+    bb = model_cfg.get("backbone")
+    if isinstance(bb, str):
+        return {"model": model, "backbone": bb}
+    backbone = str(bb.get("_target_", "?")).rsplit(".", 1)[-1] if bb is not None else "?"
+    if bb is not None and bb.get("model_name"):
+        backbone = f"{backbone}:{bb.model_name}"
+    return {"model": model, "backbone": backbone}
+
+
+def _write(cfg: DictConfig, analysis: Any, result: dict[str, Any], title: str) -> None:
+    out_dir = Path(cfg.paths.output_dir)
+    save_config(cfg, out_dir)
+    save_json(result, out_dir / "analysis.json")
+    if cfg.analyze.get("json"):
+        save_json(result, Path(cfg.analyze.json))
+        log.info("analysis JSON written to %s", cfg.analyze.json)
+    for key, erf in (("erf", analysis.erf), ("erf_init", analysis.erf_init)):
+        if erf is not None:
+            save_heatmap(erf, out_dir / f"{key}.png", title=f"{title}: {key}")
+    log.info("run folder: %s", out_dir)
+
+
+__all__ = ["analyze", "build_model", "load_weights"]
