@@ -7,6 +7,7 @@ size, so any H x W works (not only multiples of 32).
 
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -54,5 +55,6 @@ class Segmentor(nn.Module):
         return out
 
 
-def _resize(logits: Tensor, size: tuple[int, int] | object) -> Tensor:
+def _resize(logits: Tensor, size: torch.Size) -> Tensor:
+    """(B, K, h, w) logits -> (B, K, H, W), bilinear as in torchvision/DeepLab."""
     return F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
