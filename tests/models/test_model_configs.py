@@ -9,7 +9,7 @@ import torch
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
-from segkit.models import Segmentor
+from segkit.models import Segmentor, create_model
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 MODELS = ["fcn", "deeplabv3", "deeplabv3plus"]
@@ -118,3 +118,15 @@ def test_real_backbone_output_stride_switch_equals_a_model_built_there(backbone)
     with torch.no_grad():
         at16.set_output_stride(8)
         torch.testing.assert_close(at16(x)["out"], at8(x)["out"])
+
+
+def test_create_model_with_a_backbone_name():
+    net = create_model("fcn", backbone="mobilenetv2", num_classes=3, output_stride=32)
+    assert net.backbone.strides[-1] == 32 and net.head.variant == "8s"
+    out = net.eval()(torch.randn(1, 3, 64, 64))["out"]
+    assert out.shape == (1, 3, 64, 64)
+
+
+def test_unknown_backbone_name_lists_choices():
+    with pytest.raises(ValueError, match=r"unknown backbone 'resnet'.*mobilenetv2.*xception65"):
+        create_model("deeplabv3plus", backbone="resnet")

@@ -132,3 +132,16 @@ def test_pyramid_pooling_shape_params_and_macs():
 def test_pyramid_pooling_trains_at_batch_size_one():
     pp = PyramidPooling(8, 8).train()
     pp(torch.randn(1, 8, 3, 5)).mean().backward()
+
+
+@pytest.mark.parametrize("separable", [False, True])
+def test_aspp_atrous_impls_agree(separable):
+    torch.manual_seed(0)
+    dense = ASPP(6, 8, (2, 3, 5), separable=separable).eval()
+    s2b = ASPP(6, 8, (2, 3, 5), separable=separable, atrous_impl="space_to_batch").eval()
+    s2b.load_state_dict(dense.state_dict())
+    x = torch.randn(2, 6, 11, 9)
+    torch.testing.assert_close(s2b(x), dense(x))
+    s2b.set_rates((4, 6, 10))
+    dense.set_rates((4, 6, 10))
+    torch.testing.assert_close(s2b(x), dense(x))

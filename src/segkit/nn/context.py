@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from segkit.nn.atrous import AtrousImpl
 from segkit.nn.conv import ConvBNAct, SeparableConv2d, same_padding
 
 PoolMode = Literal["max", "avg"]
@@ -112,7 +113,9 @@ class PyramidPooling(nn.Module):
         return self.dropout(self.project(y))
 
 
-def _atrous_branch(in_channels: int, out_channels: int, rate: int, separable: bool) -> nn.Module:
+def _atrous_branch(
+    in_channels: int, out_channels: int, rate: int, separable: bool, atrous_impl: AtrousImpl
+) -> nn.Module:
     if separable:
         # DeepLabv3+ separable ASPP: BN + ReLU after the depthwise step as well.
         return SeparableConv2d(
@@ -123,8 +126,9 @@ def _atrous_branch(in_channels: int, out_channels: int, rate: int, separable: bo
             act_between="relu",
             norm_depthwise=True,
             act_layer=nn.ReLU,
+            atrous_impl=atrous_impl,
         )
-    return ConvBNAct(in_channels, out_channels, 3, dilation=rate)
+    return ConvBNAct(in_channels, out_channels, 3, dilation=rate, atrous_impl=atrous_impl)
 
 
 def _dilated_conv(branch: nn.Module) -> nn.Conv2d:
@@ -143,6 +147,7 @@ class ASPP(nn.Module):
 
     ``rates`` are the *actual* dilation rates; heads scale the paper's OS-16 rates (6, 12, 18) to the
     output stride and call :meth:`set_rates` when the output stride changes (weights untouched).
+    ``atrous_impl`` picks how the dilated convs run (``segkit.nn.atrous``; same weights, same output).
 
     Params (standard convs, R rates, pooling on): ``C_in*C + R*9*C_in*C + C_in*C + C
     + (R + 2)*C*C`` conv weights/biases plus ``2*C*(R + 2)`` BN affine params.
@@ -157,12 +162,13 @@ class ASPP(nn.Module):
         separable: bool = False,
         image_pooling: bool = True,
         dropout: float = 0.1,
+        atrous_impl: AtrousImpl = "dilation",
     ) -> None:
         super().__init__()
         rates = _check_rates(rates)
         self.conv1x1 = ConvBNAct(in_channels, out_channels, 1)
         self.atrous = nn.ModuleList(
-            _atrous_branch(in_channels, out_channels, r, separable) for r in rates
+            _atrous_branch(in_channels, out_channels, r, separable, atrous_impl) for r in rates
         )
         self.pooling = ASPPPooling(in_channels, out_channels) if image_pooling else None
         n_branches = 1 + len(rates) + int(image_pooling)
