@@ -84,6 +84,11 @@ def test_good_archives_download_extract_and_build_trainaug(server, voc_root, tmp
     requests = len(handler.log)
     fetch_all(out, archives={"voc2012": voc, "sbd": sbd})  # everything present: no new requests
     assert len(handler.log) == requests
+    # a half-finished extraction (marker left behind) is redone from the verified archive
+    (out / ".voc.tar.extracting").touch()
+    (out / "VOCdevkit/VOC2012/ImageSets/Segmentation/val.txt").unlink()
+    fetch_all(out, archives={"voc2012": voc, "sbd": sbd})
+    assert len(VOCSegmentation(out, "val", num_classes=5)) == 3 and len(handler.log) == requests
 
 
 def test_wrong_checksum_deletes_download_and_says_so(server, tmp_path):

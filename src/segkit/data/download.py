@@ -117,12 +117,25 @@ def download(archive: Archive, dest_dir: str | Path, *, timeout: float = 60.0) -
     return target
 
 
+def _check_members(tar: tarfile.TarFile, dest_dir: Path) -> None:
+    """Reject links and paths escaping ``dest_dir`` (what the "data" filter does on newer Pythons)."""
+    base = dest_dir.resolve()
+    for member in tar.getmembers():
+        target = (base / member.name).resolve()
+        if member.issym() or member.islnk() or not target.is_relative_to(base):
+            raise ValueError(f"refusing unsafe archive member {member.name!r} in {tar.name}")
+
+
 def extract(archive_path: Path, dest_dir: Path) -> None:
     """Extract a tar / tgz into ``dest_dir`` (rejecting links and paths that escape it)."""
     log.info("extracting %s into %s", archive_path, dest_dir)
     try:
         with tarfile.open(archive_path) as tar:
-            tar.extractall(dest_dir, filter="data")
+            if hasattr(tarfile, "data_filter"):  # Python >= 3.10.12 / 3.11.4
+                tar.extractall(dest_dir, filter="data")
+            else:
+                _check_members(tar, dest_dir)
+                tar.extractall(dest_dir)  # members checked above
     except tarfile.TarError as err:
         raise ValueError(
             f"cannot extract {archive_path} ({err}): delete it and rerun scripts/download_voc.py"
@@ -139,7 +152,7 @@ def fetch_all(
 ) -> dict[str, int] | None:
     """Download, verify and extract ``names`` into ``root``; build trainaug when SBD is included.
 
-    Extraction is skipped when the archive's folder already exists. Returns the trainaug counts (or
+    An archive is skipped when its folder already exists and was completely extracted. Returns the trainaug counts (or
     None without SBD).
     """
     from segkit.data.sbd import build_trainaug
@@ -149,11 +162,15 @@ def fetch_all(
         if name not in archives:
             raise ValueError(f"unknown archive {name!r}; choices: {sorted(archives)}")
         archive = archives[name]
-        if (root / archive.creates).is_dir():
+        # The marker exists only while extracting, so a half-extracted tree is redone, not trusted.
+        marker = root / f".{archive.filename}.extracting"
+        if (root / archive.creates).is_dir() and not marker.exists():
             log.info("%s already present in %s; skipping", archive.creates, root)
             continue
         path = download(archive, root, timeout=timeout)
+        marker.touch()
         extract(path, root)
+        marker.unlink()
         if not keep_archives:
             path.unlink()
     return build_trainaug(root) if "sbd" in names else None
