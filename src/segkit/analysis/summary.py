@@ -79,6 +79,8 @@ def analyze_model(
     """
     if input_size < 8:
         raise ValueError(f"analyze.input_size must be >= 8 pixels, got {input_size}")
+    if latency_runs < 0:
+        raise ValueError(f"analyze.latency_runs must be >= 0 (0 = skip), got {latency_runs}")
     model.eval()
     x = torch.randn(1, 3, input_size, input_size, generator=torch.Generator().manual_seed(seed))
     result = trace(model, x, watch=watch_points(model))

@@ -1,0 +1,122 @@
+"""The analyze task end to end on small inputs: JSON schema, files, checkpoints, user errors."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+
+from segkit.tasks.analyze import analyze, build_model
+
+CONFIGS = str(Path(__file__).resolve().parents[2] / "configs")
+KEYS = {"model", "backbone", "input_size", "output_stride", "logits_stride", "backbone_rf",
+        "model_rf", "params", "backbone_params", "macs", "backbone_macs", "latency_ms",
+        "peak_mem_mb", "stages", "erf"}  # fmt: skip
+STAGE_KEYS = {"name", "stride", "dilation", "channels", "height", "width", "rf"}
+
+
+def _cfg(tmp_path, *extra):
+    with initialize_config_dir(config_dir=CONFIGS, version_base="1.3"):
+        return compose(
+            config_name="analyze",
+            overrides=[
+                f"paths.root_dir={tmp_path}",
+                f"paths.output_dir={tmp_path}/run",
+                "analyze.input_size=64",
+                "analyze.erf_input_size=33",
+                "analyze.erf_samples=1",
+                "analyze.latency_runs=1",
+                *extra,
+            ],
+        )
+
+
+def test_deeplabv3plus_json_table_and_heatmap(tmp_path, capsys):
+    out = tmp_path / "a.json"
+    result = analyze(_cfg(tmp_path, f"analyze.json={out}", "model.output_stride=8"))
+    assert set(result) >= KEYS and json.loads(out.read_text()) == result
+    assert json.loads((tmp_path / "run" / "analysis.json").read_text()) == result
+    assert (tmp_path / "run" / "erf.png").stat().st_size > 1000
+    assert (result["model"], result["backbone"]) == ("deeplabv3plus", "mobilenetv2")
+    assert (result["output_stride"], result["logits_stride"]) == (8, 4)
+    assert result["model_rf"] == "global"  # ASPP's image-pooling branch
+    assert result["backbone_rf"] == 491
+    assert result["macs"] > result["backbone_macs"] > 0
+    assert result["params"] > result["backbone_params"] > 0
+    assert set(result["erf"]) == {"r50", "r90", "r99"}
+    assert all(set(s) >= STAGE_KEYS for s in result["stages"])
+    last_feature = [s for s in result["stages"] if s["name"].startswith("backbone.")][-1]
+    assert (last_feature["stride"], last_feature["dilation"], last_feature["rf"]) == (8, 4, 491)
+    printed = capsys.readouterr().out
+    assert "logits stride 4" in printed and "backbone output 491" in printed
+
+
+def test_fcn_rf_is_finite(tmp_path):
+    result = analyze(_cfg(tmp_path, "model=fcn", "model.output_stride=32", "analyze.erf=false",
+                          "analyze.latency_runs=0"))  # fmt: skip
+    assert result["logits_stride"] == 8 and result["erf"] is None and result["latency_ms"] is None
+    # FCN-8s: 491 (backbone) + two x2 transposed convs (+32, +16) + final bilinear x8 (+8)
+    assert result["model_rf"] == 491 + 32 + 16 + 8
+
+
+def _write_checkpoint(tmp_path, cfg, model) -> Path:
+    plain = OmegaConf.to_container(cfg, resolve=True)
+    state = {f"model.{k}": v for k, v in model.state_dict().items()}
+    ckpt = {"hyper_parameters": {"cfg": plain}, "state_dict": state, "epoch": 1}
+    path = tmp_path / "last.ckpt"
+    torch.save(ckpt, path)
+    return path
+
+
+def test_checkpoint_erf_and_weights(tmp_path):
+    trained_cfg = _cfg(tmp_path, "model=deeplabv3", "model.output_stride=16")
+    torch.manual_seed(3)
+    model = instantiate(trained_cfg.model)
+    with torch.no_grad():  # "trained" weights: visibly not the fresh initialisation
+        for p in model.parameters():
+            p.mul_(3.0)
+    path = _write_checkpoint(tmp_path, trained_cfg, model)
+    # the command line's model/backbone are ignored: the checkpoint's config wins
+    cfg = _cfg(tmp_path, f"ckpt_path={path}", "model=fcn", "analyze.output_stride=8")
+    loaded, _ = build_model(cfg)
+    saved = model.state_dict()
+    assert all(torch.equal(v, saved[k]) for k, v in loaded.state_dict().items())
+    assert loaded.output_stride == 8
+    result = analyze(cfg)
+    assert result["model"] == "deeplabv3" and result["ckpt_path"] == str(path)
+    assert result["output_stride"] == 8 and result["logits_stride"] == 8
+    assert set(result["erf_init"]) == {"r50", "r90", "r99"}
+    assert (tmp_path / "run" / "erf_init.png").exists()
+
+
+def test_checkpoint_user_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="missing.ckpt"):
+        analyze(_cfg(tmp_path, f"ckpt_path={tmp_path}/missing.ckpt"))
+    no_cfg = tmp_path / "no_cfg.ckpt"
+    torch.save({"state_dict": {}}, no_cfg)
+    with pytest.raises(ValueError, match="no segkit run config"):
+        analyze(_cfg(tmp_path, f"ckpt_path={no_cfg}"))
+    cfg = _cfg(tmp_path)
+    plain = OmegaConf.to_container(cfg, resolve=True)
+    no_model = tmp_path / "no_model.ckpt"
+    torch.save({"hyper_parameters": {"cfg": plain}, "state_dict": {"x": torch.zeros(1)}}, no_model)
+    with pytest.raises(ValueError, match="no 'model.\\*' weights"):
+        analyze(_cfg(tmp_path, f"ckpt_path={no_model}"))
+    wrong = tmp_path / "wrong.ckpt"
+    torch.save(
+        {"hyper_parameters": {"cfg": plain}, "state_dict": {"model.x": torch.zeros(1)}}, wrong
+    )
+    with pytest.raises(ValueError, match="does not fit"):
+        analyze(_cfg(tmp_path, f"ckpt_path={wrong}"))
+
+
+@pytest.mark.parametrize(
+    ("override", "match"),
+    [("analyze.input_size=4", "analyze.input_size"), ("analyze.latency_runs=-1", "latency_runs")],
+)
+def test_bad_analyze_options(tmp_path, override, match):
+    with pytest.raises(ValueError, match=match):
+        analyze(_cfg(tmp_path, override))

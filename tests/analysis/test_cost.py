@@ -1,0 +1,62 @@
+"""Multiply-adds against the formulas, against torch's FlopCounterMode, and activation memory."""
+
+import pytest
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from segkit.analysis import count_params, measure_latency, trace
+from segkit.models import create_model
+
+
+@pytest.mark.parametrize(("groups", "stride", "k"), [(1, 1, 3), (4, 2, 3), (8, 1, 1), (1, 2, 5)])
+def test_conv_macs_formula(groups, stride, k):
+    c_in, n, size = 8, 16, 20
+    conv = nn.Conv2d(c_in, n, k, stride=stride, padding=k // 2, groups=groups, bias=False)
+    result = trace(conv, torch.randn(2, c_in, size, size))
+    h_out = (size + 2 * (k // 2) - k) // stride + 1
+    # seed notes: N kernels of K x K x C_in / g, one per output position
+    assert result.macs == 2 * n * k * k * (c_in // groups) * h_out * h_out
+    assert count_params(conv) == n * k * k * c_in // groups
+
+
+def test_transposed_conv_and_linear_macs():
+    up = nn.ConvTranspose2d(6, 4, 4, stride=2, padding=1, bias=False)
+    assert trace(up, torch.randn(1, 6, 8, 8)).macs == 6 * 8 * 8 * 4 * 4 * 4
+
+    class Tokens(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = nn.Linear(6, 10)
+
+        def forward(self, x):
+            return self.fc(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+
+    result = trace(Tokens(), torch.randn(1, 6, 5, 5))
+    assert result.macs == 5 * 5 * 6 * 10
+    assert result.outputs["out"].geometry.rf == (1.0, 1.0)  # a per-pixel linear layer
+
+
+def test_model_macs_agree_with_torch_flop_counter():
+    torch.manual_seed(0)
+    model = create_model("deeplabv3plus", backbone="mobilenetv2", num_classes=5).eval()
+    x = torch.randn(1, 3, 64, 64)
+    result = trace(model, x)
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(x)
+    assert result.macs == counter.get_total_flops() // 2
+    assert 0 < result.macs_under("backbone") < result.macs
+
+
+def test_peak_activation_memory_of_a_known_net():
+    net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(inplace=True), nn.Conv2d(8, 4, 1))
+    result = trace(net.eval(), torch.randn(1, 3, 32, 32))
+    act = 8 * 32 * 32 * 4  # the 8-channel map (the in-place ReLU reuses it)
+    out = 4 * 32 * 32 * 4
+    assert result.peak_activation_bytes == act + out + 3 * 32 * 32 * 4  # + the traced input copy
+
+
+def test_latency_is_positive_and_runs_checked():
+    assert measure_latency(nn.Conv2d(3, 3, 3), torch.randn(1, 3, 16, 16), runs=2) > 0
+    with pytest.raises(ValueError, match="latency_runs"):
+        measure_latency(nn.Identity(), torch.randn(1), runs=0)

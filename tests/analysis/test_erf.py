@@ -1,0 +1,56 @@
+"""Effective receptive field: gradient support, mass radii, heatmap."""
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from segkit.analysis import effective_receptive_field, mass_radii, save_heatmap
+
+
+def ones_conv(k: int, d: int = 1) -> nn.Conv2d:
+    conv = nn.Conv2d(3, 3, k, padding=d * (k - 1) // 2, dilation=d, bias=False)
+    nn.init.constant_(conv.weight, 1.0)
+    return conv
+
+
+def test_gradient_support_is_the_theoretical_rf():
+    erf = effective_receptive_field(nn.Sequential(ones_conv(3), ones_conv(3)), input_size=15)
+    support = erf.grad > 0
+    rows, cols = support.any(1).nonzero().flatten(), support.any(0).nonzero().flatten()
+    assert erf.centre == (7, 7)
+    assert (rows.min().item(), rows.max().item()) == (5, 9)  # 5 = 2 * 2 + 1 pixels
+    assert (cols.min().item(), cols.max().item()) == (5, 9)
+    assert math.isclose(erf.grad.sum().item(), 1.0, rel_tol=1e-5)
+    # with all-ones weights the gradient is the 2D triangle kernel: its peak is the centre
+    assert erf.grad[7, 7] == erf.grad.max()
+    assert erf.r99 <= math.sqrt(8) + 1e-6
+
+
+def test_dilation_spreads_the_erf():
+    small = effective_receptive_field(ones_conv(3), input_size=21)
+    wide = effective_receptive_field(ones_conv(3, d=4), input_size=21)
+    assert math.isclose(small.r50, 1.0) and math.isclose(wide.r50, 4.0)  # the 8 taps, 1 or 4 away
+
+
+def test_mass_radii_known_distributions():
+    point = torch.zeros(11, 11)
+    point[5, 5] = 1
+    assert mass_radii(point, (5, 5), (0.5, 0.99)) == (0.0, 0.0)
+    ring = torch.zeros(11, 11)
+    ring[5, 5], ring[5, 8] = 1, 1  # half the mass at distance 3
+    assert mass_radii(ring, (5, 5), (0.5, 0.9)) == (0.0, 3.0)
+
+
+def test_heatmap_png(tmp_path):
+    erf = effective_receptive_field(ones_conv(3, d=2), input_size=17, samples=1)
+    path = save_heatmap(erf, tmp_path / "sub" / "erf.png", title="test")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="erf_samples"):
+        effective_receptive_field(ones_conv(3), input_size=9, samples=0)
+    with pytest.raises(ValueError, match="erf_input_size"):
+        effective_receptive_field(ones_conv(3), input_size=2)
