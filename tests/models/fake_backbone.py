@@ -1,4 +1,7 @@
-"""A tiny backbone that honours the Backbone contract, to test heads and models in isolation."""
+"""A tiny backbone that honours the Backbone contract, to test heads and models in isolation.
+
+Imported by name (`from fake_backbone import FakeBackbone`): pytest puts this folder on sys.path.
+"""
 
 from __future__ import annotations
 
