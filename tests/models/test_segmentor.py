@@ -129,3 +129,14 @@ def test_backbone_builder_must_return_a_backbone():
         fcn(backbone=lambda output_stride: torch.nn.Identity(), num_classes=3)
     with pytest.raises(ValueError, match="model.backbone must be"):
         fcn(backbone=3, num_classes=3)
+
+
+@pytest.mark.parametrize("context", ["aspp", "spp"])
+def test_trains_at_batch_size_one(context):
+    """Pooled context branches carry no BN, so a single image trains (BN over 1 value would raise)."""
+    model = deeplabv3plus(
+        backbone=FakeBackbone, num_classes=3, context=context, aux=True, **SMALL_PLUS
+    ).train()
+    out = model(torch.randn(1, 3, 64, 64))
+    (out["out"].mean() + out["aux"].mean()).backward()
+    assert out["out"].shape == (1, 3, 64, 64)
