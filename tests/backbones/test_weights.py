@@ -87,6 +87,10 @@ def test_missing_file_and_non_state_dict(tmp_path: Path) -> None:
     torch.save([1, 2, 3], path)
     with pytest.raises(ValueError, match="does not hold a state dict"):
         xception65(weights=str(path), middle_blocks=1)
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(b"not a torch file")
+    with pytest.raises(ValueError, match="cannot be read as a tensor state dict"):
+        mobilenetv2(weights=str(garbage))
 
 
 def test_torchvision_name_goes_through_torchvision(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -15,6 +15,7 @@ unexpected or wrongly shaped key raises a ValueError naming the first ones and t
 
 from __future__ import annotations
 
+import pickle
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -143,7 +144,13 @@ def _read_file(path: Path, arch: str) -> Mapping[str, Tensor]:
             f"weights file {str(path)!r} not found; pass a path to a {REFERENCE_MODELS[arch]} "
             "state dict, 'torchvision:<ENUM>' or 'timm:<model>', or weights=null"
         )
-    obj = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError) as err:
+        raise ValueError(
+            f"weights file {str(path)!r} cannot be read as a tensor state dict "
+            f"(torch.load weights_only=True): {err}"
+        ) from err
     if not isinstance(obj, Mapping) or not all(isinstance(v, Tensor) for v in obj.values()):
         raise ValueError(
             f"weights file {str(path)!r} does not hold a state dict (a mapping of names to tensors); "
