@@ -114,8 +114,14 @@ def test_fcn_output_stride_switch_matches_a_head_built_there():
     built16 = FCNHead(CHANNELS, STRIDES[16], 5, variant="8s").eval()
     built16.load_state_dict(built32.state_dict())  # same structure at every output stride
     feats = features(16)
+    assert [up.weight.requires_grad for up in built32.upsamples] == [True, True]
     built32.set_output_stride(16)
     torch.testing.assert_close(built32(feats), built16(feats))
+    # the 32 -> 16 upsampler is skipped at OS 16: frozen, so it is not an unused trainable parameter
+    assert [up.weight.requires_grad for up in built32.upsamples] == [False, True]
+    assert [up.weight.requires_grad for up in built16.upsamples] == [False, True]
+    built32.set_output_stride(32)
+    assert [up.weight.requires_grad for up in built32.upsamples] == [True, True]
     with pytest.raises(ValueError, match="fcn_variant=16s predicts"):
         FCNHead(CHANNELS, STRIDES[32], 5, variant="16s").set_output_stride(8)
 

@@ -60,13 +60,14 @@ def test_every_combination_composes_builds_and_trains(model, backbone, output_st
     loss.backward()
     assert torch.isfinite(loss)
     no_grad = [n for n, p in net.named_parameters() if p.grad is None]
-    assert no_grad == unused_fcn_upsamplers(model, output_stride)
+    frozen = [n for n, p in net.named_parameters() if not p.requires_grad]
+    assert no_grad == frozen == unused_fcn_upsamplers(model, output_stride)
     assert all(torch.isfinite(p.grad).all() for p in net.parameters() if p.grad is not None)
 
 
 def unused_fcn_upsamplers(model: str, output_stride: int) -> list[str]:
     """FCN-8s keeps its x2 upsamplers at every output stride (same state dict); a dilated backbone
-    puts two fused scores at the same stride, so the upsampler between them is skipped."""
+    puts two fused scores at the same stride, so the upsampler between them is skipped (and frozen)."""
     if model != "fcn":
         return []
     skipped = {32: [], 16: [0], 8: [0, 1]}[output_stride]

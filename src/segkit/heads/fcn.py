@@ -77,12 +77,22 @@ class FCNHead(nn.Module):
         self.upsamples = nn.ModuleList(
             BilinearConvTranspose2d(num_classes, 2) for _ in self.skip_indices
         )
-        self.strides = list(strides)
+        self._set_strides(list(strides))
 
     def set_output_stride(self, output_stride: int) -> None:
         """Follow a re-dilated backbone: the actual strides become min(nominal, output stride)."""
         check_fcn_variant(self.variant, output_stride)
-        self.strides = [min(s, output_stride) for s in self.nominal]
+        self._set_strides([min(s, output_stride) for s in self.nominal])
+
+    def _set_strides(self, strides: list[int]) -> None:
+        self.strides = strides
+        # An upsampler between two scores at the same stride is skipped; freeze it so that it is not
+        # an unused parameter (DDP without find_unused_parameters would fail) yet stays in the
+        # state dict, keeping checkpoints interchangeable across output strides.
+        coarse = strides[-1]
+        for i, up in zip(self.skip_indices, self.upsamples, strict=True):
+            up.requires_grad_(strides[i] < coarse)
+            coarse = strides[i]
 
     def forward(self, features: Sequence[Tensor]) -> Tensor:
         score = self.score(features[-1])
