@@ -153,15 +153,30 @@ class DataStateCheckpoint(pl.Callback):
         self._pending = None
 
 
+def _random_nodes(transform: Any) -> list[Any]:
+    """The transform and its nested ``transforms`` that hold their own random generators
+    (albumentations gives every transform of a ``Compose`` its own ``random_generator`` and
+    ``py_random``), in a fixed traversal order."""
+    nodes: list[Any] = []
+    stack = [transform]
+    while stack:
+        node = stack.pop(0)
+        if hasattr(node, "random_generator") and hasattr(node, "py_random"):
+            nodes.append(node)
+        stack.extend(getattr(node, "transforms", None) or [])
+    return nodes
+
+
 def _capture_data_state(loader: Any) -> dict[str, Any]:
     state: dict[str, Any] = {}
     generator = getattr(loader, "generator", None)
     if isinstance(generator, torch.Generator):
         state["generator"] = generator.get_state()
     transform = getattr(getattr(loader, "dataset", None), "transform", None)
-    if getattr(loader, "num_workers", 1) == 0 and hasattr(transform, "random_generator"):
-        state["transform_np"] = transform.random_generator.bit_generator.state
-        state["transform_py"] = transform.py_random.getstate()
+    if getattr(loader, "num_workers", 1) == 0 and transform is not None:
+        nodes = _random_nodes(transform)
+        state["transform_np"] = [n.random_generator.bit_generator.state for n in nodes]
+        state["transform_py"] = [n.py_random.getstate() for n in nodes]
     return state
 
 
@@ -169,6 +184,12 @@ def _restore_data_state(loader: Any, state: dict[str, Any]) -> None:
     if "generator" in state and isinstance(getattr(loader, "generator", None), torch.Generator):
         loader.generator.set_state(state["generator"])
     transform = getattr(getattr(loader, "dataset", None), "transform", None)
-    if "transform_np" in state and hasattr(transform, "random_generator"):
-        transform.random_generator.bit_generator.state = state["transform_np"]
-        transform.py_random.setstate(state["transform_py"])
+    if "transform_np" in state and transform is not None:
+        nodes = _random_nodes(transform)
+        if len(nodes) != len(state["transform_np"]):
+            return  # a different augmentation pipeline: nothing to map the saved streams onto
+        for node, np_state, py_state in zip(
+            nodes, state["transform_np"], state["transform_py"], strict=True
+        ):
+            node.random_generator.bit_generator.state = np_state
+            node.py_random.setstate(py_state)

@@ -1,0 +1,153 @@
+"""SegModule, loss and callbacks on a tiny local model and random tensors (no data pipeline)."""
+
+from __future__ import annotations
+
+import pytest
+import pytorch_lightning as pl
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from segkit.constants import IGNORE_INDEX
+from segkit.training import (
+    NonFiniteLossError,
+    NonFiniteLossGuard,
+    SegModule,
+    SyncBatchNormIfDistributed,
+    ThroughputMonitor,
+    segmentation_loss,
+)
+
+K = 3
+
+
+class TinySeg(nn.Module):
+    """A Segmentor-shaped net: .backbone, .head, optional .aux_head; dict output at input size."""
+
+    def __init__(self, aux: bool = False) -> None:
+        super().__init__()
+        self.backbone = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU())
+        self.head = nn.Conv2d(8, K, 1)
+        self.aux_head = nn.Conv2d(8, K, 1) if aux else None
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        f = self.backbone(x)
+        out = {"out": self.head(f)}
+        if self.aux_head is not None:
+            out["aux"] = self.aux_head(f)
+        return out
+
+
+class ColourSet(Dataset):
+    """Label = which of the 3 channels is bright: learnable in a few steps by a 1x1 conv."""
+
+    def __init__(self, n: int = 16, size: int = 16, seed: int = 0) -> None:
+        g = torch.Generator().manual_seed(seed)
+        self.masks = torch.randint(0, K, (n, size, size), generator=g)
+        self.images = nn.functional.one_hot(self.masks, K).permute(0, 3, 1, 2).float() * 2 - 1
+        self.images += 0.1 * torch.randn(self.images.shape, generator=g)
+
+    def __len__(self) -> int:
+        return len(self.masks)
+
+    def __getitem__(self, i: int) -> dict:
+        return {"image": self.images[i], "mask": self.masks[i], "id": str(i)}
+
+
+def _loader(n: int = 16) -> DataLoader:
+    return DataLoader(ColourSet(n), batch_size=4)
+
+
+def _trainer(max_steps: int, callbacks: list | None = None) -> pl.Trainer:
+    return pl.Trainer(
+        accelerator="cpu",
+        max_steps=max_steps,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        callbacks=callbacks or [],
+    )
+
+
+def test_loss_ignores_void_and_adds_weighted_aux() -> None:
+    logits = torch.randn(2, K, 4, 4)
+    mask = torch.randint(0, K, (2, 4, 4))
+    void = mask.clone()
+    void[:, :2] = IGNORE_INDEX
+    total, main = segmentation_loss({"out": logits}, void)
+    expected = nn.functional.cross_entropy(logits[:, :, 2:], mask[:, 2:])
+    torch.testing.assert_close(main, expected)
+    assert total is main
+    aux = torch.randn(2, K, 4, 4)
+    total, main = segmentation_loss({"out": logits, "aux": aux}, mask, aux_weight=0.4)
+    aux_loss = nn.functional.cross_entropy(aux, mask)
+    torch.testing.assert_close(total, main + 0.4 * aux_loss)
+
+
+def test_fit_learns_logs_metrics_and_follows_poly() -> None:
+    module = SegModule(TinySeg(aux=True), num_classes=K, lr=0.1, weight_decay=0.0)
+    lrs: list[float] = []
+
+    class RecordLR(pl.Callback):
+        def on_train_batch_start(self, trainer, pl_module, batch, i):
+            lrs.append(trainer.optimizers[0].param_groups[-1]["lr"])
+
+    trainer = _trainer(20, [RecordLR()])
+    trainer.fit(module, _loader(), _loader(8))
+    assert lrs == pytest.approx([0.1 * (1 - s / 20) ** 0.9 for s in range(20)])
+    metrics = trainer.callback_metrics
+    assert {"train/loss", "train/lr", "val/loss", "val/mIoU", "val/pixel_acc"} <= set(metrics)
+    assert float(metrics["val/mIoU"]) > 0.9  # the colour task is trivially learnable
+    assert module.best_miou == pytest.approx(float(metrics["val/mIoU_best"]))
+
+
+def test_adamw_and_bad_optimizer_name() -> None:
+    module = SegModule(TinySeg(), num_classes=K, optimizer="adamw", lr=1e-3)
+    trainer = _trainer(2)
+    trainer.fit(module, _loader(8))
+    assert isinstance(trainer.optimizers[0], torch.optim.AdamW)
+    with pytest.raises(ValueError, match="module.optimizer"):
+        SegModule(TinySeg(), num_classes=K, optimizer="lamb")  # type: ignore[arg-type]
+
+
+def test_hparams_hold_cfg_and_not_the_network() -> None:
+    cfg = {"model": {"_target_": "x"}, "data": {"num_classes": K}}
+    module = SegModule(TinySeg(), num_classes=K, cfg=cfg)
+    assert module.hparams["cfg"] == cfg
+    assert "model" not in module.hparams
+
+
+def test_nan_guard_names_the_first_bad_step() -> None:
+    class NaNAfter(TinySeg):
+        calls = 0
+
+        def forward(self, x):
+            out = super().forward(x)
+            NaNAfter.calls += 1
+            if NaNAfter.calls > 3 and self.training:  # steps 0, 1, 2 are fine
+                out["out"] = out["out"] * float("nan")
+            return out
+
+    guard = NonFiniteLossGuard(check_every_n_steps=4)
+    with pytest.raises(NonFiniteLossError, match=r"at step 3\. Hints"):
+        _trainer(10, [guard]).fit(SegModule(NaNAfter(), num_classes=K), _loader())
+    with pytest.raises(ValueError, match="check_every_n_steps"):
+        NonFiniteLossGuard(check_every_n_steps=0)
+
+
+def test_throughput_is_logged() -> None:
+    monitor = ThroughputMonitor(window=2)
+    trainer = _trainer(6, [monitor])
+    trainer.fit(SegModule(TinySeg(), num_classes=K), _loader(32))
+    assert monitor.last_value is not None and monitor.last_value > 0
+    assert "train/img_s" in trainer.callback_metrics
+
+
+def test_no_syncbn_on_a_single_process() -> None:
+    sync = SyncBatchNormIfDistributed()
+    module = SegModule(TinySeg(), num_classes=K)
+    _trainer(1, [sync]).fit(module, _loader(4))
+    assert sync.converted == 0 and sync.world_size == 1
+    assert not any(isinstance(m, nn.SyncBatchNorm) for m in module.modules())

@@ -1,0 +1,119 @@
+"""End-to-end: train() on tiny synthetic data, the run folder, exact resume, and the user errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.errors import ConfigCompositionException, MissingConfigException
+
+from segkit.tasks.train import train
+from segkit.training import NonFiniteLossError, load_checkpoint
+
+
+def test_train_writes_the_run_folder(compose_train, tiny_deeplab, tmp_path: Path) -> None:
+    metrics = train(compose_train(*tiny_deeplab))
+    run = tmp_path / "run"
+    for name in ("config.yaml", "metrics.json", "checkpoints/best.ckpt", "checkpoints/last.ckpt"):
+        assert (run / name).is_file(), name
+    assert (run / "csv" / "metrics.csv").is_file()
+    assert any((run / "tensorboard").iterdir())
+    assert metrics["global_step"] == 4
+    assert 0.0 <= metrics["val/mIoU"] <= 1.0
+    assert metrics["output_stride"] == 16
+    ckpt = load_checkpoint(run / "checkpoints" / "last.ckpt")
+    cfg = ckpt["hyper_parameters"]["cfg"]
+    assert cfg["model"]["_target_"] == "segkit.models.deeplabv3plus"
+    assert cfg["data"]["num_classes"] == 7
+    assert all(k.startswith("model.") for k in ckpt["state_dict"])
+
+
+def _weights(path: Path) -> dict[str, torch.Tensor]:
+    return load_checkpoint(path)["state_dict"]
+
+
+@pytest.mark.slow
+def test_resume_is_exact(compose_train, tiny_deeplab, tmp_path: Path) -> None:
+    """8 steps in one run == 4 steps, stop, resume 4 more (epoch = 4 steps; dropout, shuffling and
+    augmentation all draw random numbers)."""
+    snapshots = [
+        "+callbacks.snap._target_=pytorch_lightning.callbacks.ModelCheckpoint",
+        f"+callbacks.snap.dirpath={tmp_path / 'snaps'}",
+        "+callbacks.snap.filename='step{step}'",
+        "+callbacks.snap.save_top_k=-1",
+        "+callbacks.snap.auto_insert_metric_name=false",
+    ]
+    full = train(compose_train(*tiny_deeplab, "trainer.max_steps=8", *snapshots, run="full"))
+    half = tmp_path / "snaps" / "step4.ckpt"
+    assert half.is_file()
+    resumed = train(
+        compose_train(*tiny_deeplab, "trainer.max_steps=8", f"ckpt_path={half}", run="resumed")
+    )
+    assert resumed["global_step"] == full["global_step"] == 8
+    a = _weights(tmp_path / "full" / "checkpoints" / "last.ckpt")
+    b = _weights(tmp_path / "resumed" / "checkpoints" / "last.ckpt")
+    assert a.keys() == b.keys()
+    for key in a:
+        torch.testing.assert_close(b[key], a[key], rtol=1e-5, atol=1e-6, msg=key)
+    assert resumed["val/mIoU"] == pytest.approx(full["val/mIoU"], abs=1e-6)
+    assert resumed["train/lr"] == pytest.approx(full["train/lr"], rel=1e-9)
+
+
+def test_missing_data_root_gives_the_data_layers_error(config_dir: str, tmp_path: Path) -> None:
+    overrides = [
+        f"paths.root_dir={tmp_path}",
+        f"paths.output_dir={tmp_path / 'run'}",
+        "data=voc",
+        f"data.root={tmp_path / 'nowhere'}",
+        "trainer=cpu",
+    ]
+    with initialize_config_dir(config_dir=config_dir, version_base="1.3"):
+        cfg = compose("train", overrides=overrides)
+    with pytest.raises(FileNotFoundError, match="nowhere"):
+        train(cfg)
+
+
+def test_nan_loss_stops_with_step_and_hint(compose_train, tiny_deeplab) -> None:
+    cfg = compose_train(
+        *tiny_deeplab,
+        "module.lr=1e30",
+        "trainer.max_steps=8",
+        "callbacks.nan_guard.check_every_n_steps=1",
+    )
+    with pytest.raises(NonFiniteLossError, match=r"at step \d+\. Hints: lower module\.lr"):
+        train(cfg)
+
+
+def test_resume_from_another_model_config_names_the_keys(
+    compose_train, tiny_deeplab, tmp_path: Path
+) -> None:
+    train(compose_train(*tiny_deeplab, "trainer.max_steps=1", run="first"))
+    ckpt = tmp_path / "first" / "checkpoints" / "last.ckpt"
+    cfg = compose_train("model=fcn", f"ckpt_path={ckpt}", run="second")
+    with pytest.raises(ValueError, match=r"model\._target_") as err:
+        train(cfg)
+    assert "segkit.models.fcn" in str(err.value) and "deeplabv3plus" in str(err.value)
+    assert not (tmp_path / "second" / "checkpoints").exists()
+
+
+def test_missing_checkpoint_names_the_path(compose_train, tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="no.ckpt"):
+        train(compose_train(f"ckpt_path={tmp_path / 'no.ckpt'}"))
+
+
+def test_unknown_config_choice_lists_valid_choices(config_dir: str) -> None:
+    with (
+        initialize_config_dir(config_dir=config_dir, version_base="1.3"),
+        pytest.raises(MissingConfigException, match=r"(?s)Available options.*deeplabv3plus.*fcn"),
+    ):
+        compose("train", overrides=["model=fcnn"])
+
+
+def test_unknown_config_key_is_hydras_error(config_dir: str) -> None:
+    with (
+        initialize_config_dir(config_dir=config_dir, version_base="1.3"),
+        pytest.raises(ConfigCompositionException, match=r"Could not override 'trainer\.bogus'"),
+    ):
+        compose("train", overrides=["trainer.bogus=1"])
