@@ -115,7 +115,12 @@ def test_checkpoint_user_errors(tmp_path):
 
 @pytest.mark.parametrize(
     ("override", "match"),
-    [("analyze.input_size=4", "analyze.input_size"), ("analyze.latency_runs=-1", "latency_runs")],
+    [
+        ("analyze.input_size=4", "analyze.input_size"),
+        ("analyze.latency_runs=-1", "latency_runs"),
+        ("analyze.output_stride=8", "model.output_stride"),
+        ("model.output_stride=12", "output_stride must be 8, 16 or 32"),
+    ],
 )
 def test_bad_analyze_options(tmp_path, override, match):
     with pytest.raises(ValueError, match=match):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import torch
@@ -70,12 +73,15 @@ def analyze_model(
     erf_input_size: int = 257,
     erf_samples: int = 2,
     seed: int = 0,
+    trace_meta: bool = True,
 ) -> Analysis:
     """Trace, cost and (optionally) ERF of ``model`` on a (1, 3, input_size, input_size) input.
 
-    ``latency_runs=0`` skips the latency measurement. Peak memory = parameter + buffer bytes + the
-    peak live bytes of tensors allocated during one batch-1 no-grad forward (tracked op by op by the
-    tracer; allocator overhead and kernels' internal scratch space are not included).
+    ``latency_runs=0`` skips the latency measurement. ``trace_meta`` runs the tracing pass on the
+    meta device (shapes only; set False for models whose forward reads tensor values).
+    Peak memory = parameter + buffer bytes + the peak live bytes of tensors allocated during one
+    batch-1 no-grad forward (tracked op by op by the tracer; allocator overhead and kernels'
+    internal scratch space are not included).
     """
     if input_size < 8:
         raise ValueError(f"analyze.input_size must be >= 8 pixels, got {input_size}")
@@ -83,10 +89,34 @@ def analyze_model(
         raise ValueError(f"analyze.latency_runs must be >= 0 (0 = skip), got {latency_runs}")
     model.eval()
     x = torch.randn(1, 3, input_size, input_size, generator=torch.Generator().manual_seed(seed))
-    result = trace(model, x, watch=watch_points(model))
+    seconds: dict[str, float] = {}
+    with _timer(seconds, "trace"):
+        result = trace(model, x, watch=watch_points(model), meta=trace_meta)
+    with _timer(seconds, "latency"):
+        latency = measure_latency(model, x, runs=latency_runs) if latency_runs > 0 else None
+    with _timer(seconds, "erf"):
+        erf_result = _erf(model, erf, erf_input_size, erf_samples, seed)
+    analysis = _from_trace(model, result, input_size)
+    analysis.latency_ms, analysis.erf = latency, erf_result
+    analysis.extra = {
+        "threads": torch.get_num_threads(),
+        "erf_input_size": erf_input_size if erf else None,
+        "erf_samples": erf_samples if erf else None,
+        "seconds": seconds,  # wall time of each phase of this analysis
+    }
+    return analysis
+
+
+@contextmanager
+def _timer(store: dict[str, float], key: str) -> Iterator[None]:
+    start = time.perf_counter()
+    yield
+    store[key] = round(time.perf_counter() - start, 3)
+
+
+def _from_trace(model: nn.Module, result: TraceResult, input_size: int) -> Analysis:
     backbone = getattr(model, "backbone", None)
     names = [f.name for f in getattr(backbone, "feature_info", [])] or None
-    latency = measure_latency(model, x, runs=latency_runs) if latency_runs > 0 else None
     return Analysis(
         input_size=input_size,
         output_stride=getattr(backbone, "output_stride", None),
@@ -97,14 +127,9 @@ def analyze_model(
         backbone_params=count_params(backbone) if isinstance(backbone, nn.Module) else None,
         macs=result.macs,
         backbone_macs=result.macs_under("backbone") if backbone is not None else None,
-        latency_ms=latency,
+        latency_ms=None,
         peak_mem_mb=(state_bytes(model) + result.peak_activation_bytes) / MB,
         stages=stage_table(result, names),
-        erf=_erf(model, erf, erf_input_size, erf_samples, seed),
-        extra={
-            "threads": torch.get_num_threads(),
-            "erf_input_size": erf_input_size if erf else None,
-        },
     )
 
 

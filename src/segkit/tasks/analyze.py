@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
@@ -23,7 +24,7 @@ from segkit.analysis import (
     format_table,
     save_heatmap,
 )
-from segkit.tasks._common import save_config, save_json
+from segkit.tasks._common import USER_ERRORS, save_config, save_json
 from segkit.training.checkpoint import checkpoint_config, load_checkpoint
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,7 @@ def analyze(cfg: DictConfig) -> dict[str, Any]:
         erf_input_size=int(opts.erf_input_size),
         erf_samples=int(opts.erf_samples),
         seed=int(cfg.seed),
+        trace_meta=bool(opts.get("trace_meta", True)),
     )
     if cfg.get("ckpt_path") and opts.erf and opts.get("erf_init", True):
         fresh = _fresh_copy(model_cfg, model)
@@ -68,15 +70,30 @@ def build_model(cfg: DictConfig) -> tuple[nn.Module, DictConfig]:
     Returns the model and the model config it was built from (for names and fresh copies).
     """
     if not cfg.get("ckpt_path"):
-        return instantiate(cfg.model), cfg.model
+        if cfg.analyze.get("output_stride"):
+            raise ValueError(
+                "analyze.output_stride re-dilates a loaded checkpoint; without ckpt_path set "
+                "model.output_stride=8|16|32 instead"
+            )
+        return _instantiate(cfg.model), cfg.model
     path = Path(cfg.ckpt_path)
     ckpt = load_checkpoint(path)
     model_cfg = OmegaConf.create(checkpoint_config(ckpt, path=path)).model
-    model = instantiate(model_cfg)
+    model = _instantiate(model_cfg)
     load_weights(model, ckpt.get("state_dict", {}), path=path)
     if cfg.analyze.get("output_stride"):
         model.set_output_stride(int(cfg.analyze.output_stride))
     return model, model_cfg
+
+
+def _instantiate(model_cfg: DictConfig) -> nn.Module:
+    """``instantiate`` that lets the builder's own user error (bad key value) through unwrapped."""
+    try:
+        return instantiate(model_cfg)
+    except InstantiationException as err:
+        if isinstance(err.__cause__, USER_ERRORS):
+            raise err.__cause__ from None
+        raise
 
 
 def load_weights(model: nn.Module, state_dict: dict[str, torch.Tensor], *, path: Path) -> None:
@@ -99,7 +116,7 @@ def load_weights(model: nn.Module, state_dict: dict[str, torch.Tensor], *, path:
 
 def _fresh_copy(model_cfg: DictConfig, trained: nn.Module) -> nn.Module:
     torch.manual_seed(0)
-    fresh = instantiate(model_cfg)
+    fresh = _instantiate(model_cfg)
     if hasattr(trained, "output_stride") and fresh.output_stride != trained.output_stride:
         fresh.set_output_stride(trained.output_stride)
     return fresh
