@@ -69,3 +69,14 @@ def test_timm_adapter_is_traced_too():
     expected_last = 11 + 4 * 2 * 4 + sum(2 * j // 2 + 3 * 2 * j for j in (8, 16, 32))
     assert rfs[32][-1] == rfs[8][-1] == expected_last == 435
     assert not math.isinf(rfs[8][-1])
+
+
+def test_space_to_batch_backbone_has_the_same_rf_and_rates():
+    """The real MobileNetV2 at OS 8 with both atrous implementations (seed notes: same output)."""
+    seen = {}
+    for impl in ("dilation", "space_to_batch"):
+        bb = create_backbone("mobilenetv2", output_stride=8, atrous_impl=impl).eval()
+        result = trace(bb, torch.zeros(1, 3, 64, 64), meta=True)
+        seen[impl] = ([rf_value(r) for r in result.outputs.values()], [c.dilation for c in result.convs])
+    assert seen["dilation"] == seen["space_to_batch"]
+    assert seen["dilation"][0][-1] == 491 and max(seen["dilation"][1]) == 4
