@@ -55,8 +55,15 @@ def test_deeplabv3plus_json_table_and_heatmap(tmp_path, capsys):
 
 
 def test_fcn_rf_is_finite(tmp_path):
-    result = analyze(_cfg(tmp_path, "model=fcn", "model.output_stride=32", "analyze.erf=false",
-                          "analyze.latency_runs=0"))  # fmt: skip
+    result = analyze(
+        _cfg(
+            tmp_path,
+            "model=fcn",
+            "model.output_stride=32",
+            "analyze.erf=false",
+            "analyze.latency_runs=0",
+        )
+    )
     assert result["logits_stride"] == 8 and result["erf"] is None and result["latency_ms"] is None
     # FCN-8s: 491 (backbone) + two x2 transposed convs (+32, +16) + final bilinear x8 (+8)
     assert result["model_rf"] == 491 + 32 + 16 + 8

@@ -77,6 +77,9 @@ def test_space_to_batch_backbone_has_the_same_rf_and_rates():
     for impl in ("dilation", "space_to_batch"):
         bb = create_backbone("mobilenetv2", output_stride=8, atrous_impl=impl).eval()
         result = trace(bb, torch.zeros(1, 3, 64, 64), meta=True)
-        seen[impl] = ([rf_value(r) for r in result.outputs.values()], [c.dilation for c in result.convs])
+        seen[impl] = (
+            [rf_value(r) for r in result.outputs.values()],
+            [c.dilation for c in result.convs],
+        )
     assert seen["dilation"] == seen["space_to_batch"]
     assert seen["dilation"][0][-1] == 491 and max(seen["dilation"][1]) == 4

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from segkit.analysis import GLOBAL, UnsupportedOpError, rf_value, trace
+from segkit.analysis import GLOBAL, UnsupportedOpError, analyze_model, rf_value, trace
 from segkit.nn.atrous import AtrousConv2d
 
 
@@ -138,3 +138,27 @@ def test_unknown_op_raises_instead_of_guessing():
 def test_input_must_be_an_image_batch():
     with pytest.raises(ValueError, match=r"\(B, C, H, W\)"):
         trace(nn.Identity(), torch.randn(3, 8, 8))
+
+
+def test_train_mode_batch_norm_mixes_all_positions():
+    net = nn.Sequential(conv(), nn.BatchNorm2d(3)).train()
+    assert rf_value(trace(net, torch.randn(2, 3, 16, 16)).outputs["out"]) == GLOBAL
+
+
+class ValueDependent(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = conv()
+
+    def forward(self, x):
+        return self.conv(x) if x.abs().sum().item() > 0 else x  # reads a value: no meta trace
+
+
+def test_value_dependent_forward_traces_for_real_and_says_so_on_meta():
+    assert rf(ValueDependent()) == 3
+    with pytest.raises(RuntimeError, match="analyze.trace_meta=false"):
+        analyze_model(ValueDependent(), input_size=16, latency_runs=0, erf=False)
+    result = analyze_model(
+        ValueDependent(), input_size=16, latency_runs=0, erf=False, trace_meta=False
+    )
+    assert result.model_rf == 3 and result.logits_stride == 1

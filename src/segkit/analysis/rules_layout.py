@@ -190,8 +190,10 @@ def _group_norm(args: tuple, out: tuple, geo: GeoFn) -> tuple:
 @rule("native_batch_norm", "_native_batch_norm_legit", "_native_batch_norm_legit_no_training")
 def _batch_norm(args: tuple, out: tuple, geo: GeoFn) -> tuple:
     g = geo(args[0])
-    name_has_training = len(args) > 5 and isinstance(args[5], bool)
-    if name_has_training and args[5]:  # batch statistics mix all positions (train mode)
+    # `training` is the first bool argument (index 5, or 3 for the `no_stats` overload); the
+    # `_no_training` op has none.
+    training = next((a for a in args[3:6] if isinstance(a, bool)), False)
+    if training:  # batch statistics mix all positions (train mode)
         g = with_global(g, sorted(axes_of(g.dims)))
     return (g,) + (None,) * (len(out) - 1)
 

@@ -12,6 +12,7 @@ from torch import nn
 
 from segkit.analysis.cost import count_params, measure_latency, state_bytes
 from segkit.analysis.erf import ERF, effective_receptive_field
+from segkit.analysis.geometry import UnsupportedOpError
 from segkit.analysis.stages import Stage, nice, rf_value, stage_table, stride_of, watch_points
 from segkit.analysis.tracer import TraceResult, trace
 
@@ -91,7 +92,7 @@ def analyze_model(
     x = torch.randn(1, 3, input_size, input_size, generator=torch.Generator().manual_seed(seed))
     seconds: dict[str, float] = {}
     with _timer(seconds, "trace"):
-        result = trace(model, x, watch=watch_points(model), meta=trace_meta)
+        result = _trace(model, x, trace_meta)
     with _timer(seconds, "latency"):
         latency = measure_latency(model, x, runs=latency_runs) if latency_runs > 0 else None
     with _timer(seconds, "erf"):
@@ -105,6 +106,18 @@ def analyze_model(
         "seconds": seconds,  # wall time of each phase of this analysis
     }
     return analysis
+
+
+def _trace(model: nn.Module, x: torch.Tensor, meta: bool) -> TraceResult:
+    try:
+        return trace(model, x, watch=watch_points(model), meta=meta)
+    except (RuntimeError, NotImplementedError) as err:
+        if not meta or isinstance(err, UnsupportedOpError):
+            raise
+        raise RuntimeError(
+            f"tracing {type(model).__name__} on the meta device failed ({err}); its forward "
+            "probably reads tensor values: set analyze.trace_meta=false"
+        ) from err
 
 
 @contextmanager

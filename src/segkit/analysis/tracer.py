@@ -124,7 +124,8 @@ class _TraceMode(TorchDispatchMode):
         if macs:
             self.macs[module] = self.macs.get(module, 0) + macs
         self.memory.on_op(args, out)
-        if any(t in self.geo for t in tensors_in(args)):
+        # Ops returning no tensor (e.g. `.item()`) carry no geometry onward.
+        if tensors_in(out) and any(t in self.geo for t in tensors_in(args)):
             self._propagate(func, args, out, module)
         return out
 
