@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from segkit.analysis import effective_receptive_field, mass_radii, save_heatmap
+from segkit.analysis.erf import calibrated_copy
 
 
 def ones_conv(k: int, d: int = 1) -> nn.Conv2d:
@@ -54,3 +55,39 @@ def test_bad_arguments():
         effective_receptive_field(ones_conv(3), input_size=9, samples=0)
     with pytest.raises(ValueError, match="erf_input_size"):
         effective_receptive_field(ones_conv(3), input_size=2)
+
+
+def test_bn_calibration_uses_the_batch_statistics_and_leaves_the_model_alone():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU())
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    batch = torch.randn(2, 3, 16, 16)
+    copy = calibrated_copy(net, batch)
+    feats = net[0](batch)
+    assert torch.allclose(copy[1].running_mean, feats.mean(dim=(0, 2, 3)), atol=1e-5)
+    assert torch.allclose(copy[1].running_var, feats.var(dim=(0, 2, 3)), atol=1e-4)
+    assert not copy.training
+    effective_receptive_field(net, input_size=15, calibrate_bn=True)
+    assert all(torch.equal(v, before[k]) for k, v in net.state_dict().items())
+    assert all(p.grad is None for p in net.parameters())
+
+
+def test_bn_calibration_revives_the_deep_path_of_a_fresh_model():
+    """A deep fresh stack in eval mode shrinks the signal; calibrated BN keeps it (see erf.py)."""
+    torch.manual_seed(0)
+    layers = []
+    for _ in range(12):
+        layers += [nn.Conv2d(3, 3, 3, padding=1), nn.BatchNorm2d(3), nn.ReLU()]
+    deep = nn.Sequential(*layers)
+
+    class TwoPaths(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.deep, self.skip = deep, nn.Conv2d(3, 3, 1)
+
+        def forward(self, x):
+            return self.deep(x) + self.skip(x)
+
+    raw = effective_receptive_field(TwoPaths(), input_size=41)
+    calibrated = effective_receptive_field(TwoPaths(), input_size=41, calibrate_bn=True)
+    assert calibrated.r90 > raw.r90

@@ -6,10 +6,18 @@ size, summed over the class channels, i.e. ``d sum_k out[k, H/2, W/2] / d input`
 value summed over the input's colour channels, and average over a few random N(0, 1) inputs. Radii
 are Euclidean distances from that centre pixel: ``r50`` is the smallest circle holding 50 % of the
 gradient mass (likewise 90 / 99 %). The model is used in eval mode (BN running statistics).
+
+A freshly initialised model has BN running statistics mean 0 / variance 1 that match nothing: in
+eval mode PyTorch's default conv init then shrinks activations layer after layer and the gradient of
+a deep path vanishes (DeepLabv3+ / MobileNetV2 at init: the ASPP path arrives ~7 decades below the
+decoder's low-level path). ``calibrate_bn=True`` (used for fresh models) first re-estimates the
+statistics on the same kind of random inputs, in a copy of the model, so that the ERF shows the
+architecture rather than that artefact. A trained checkpoint keeps its own statistics.
 """
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,29 +43,38 @@ class ERF:
 
 
 def effective_receptive_field(
-    model: nn.Module, *, input_size: int, samples: int = 2, seed: int = 0, output: str = "out"
+    model: nn.Module,
+    *,
+    input_size: int,
+    samples: int = 2,
+    seed: int = 0,
+    output: str = "out",
+    calibrate_bn: bool = False,
 ) -> ERF:
     """ERF of the centre output unit. ``model(x)`` may return a tensor or a dict (key ``output``).
 
     One batched backward pass over ``samples`` inputs of shape (samples, 3, input_size, input_size);
-    in eval mode the images do not interact, so this equals averaging per-image gradients.
+    in eval mode the images do not interact, so this equals averaging per-image gradients. The
+    model's parameters, gradients and statistics are left untouched.
     """
     if samples < 1:
         raise ValueError(f"analyze.erf_samples must be >= 1, got {samples}")
     if input_size < 3:
         raise ValueError(f"analyze.erf_input_size must be >= 3, got {input_size}")
-    was_training = model.training
-    model.eval()
     gen = torch.Generator().manual_seed(seed)
     x = torch.randn(samples, 3, input_size, input_size, generator=gen).requires_grad_(True)
+    if calibrate_bn:
+        model = calibrated_copy(model, torch.randn(max(samples, 2), *x.shape[1:], generator=gen))
+    was_training = model.training
+    model.eval()
     try:
         y = model(x)
         y = y[output] if isinstance(y, dict) else y
         h, w = y.shape[-2] // 2, y.shape[-1] // 2
-        y[:, :, h, w].sum().backward()
+        (grad,) = torch.autograd.grad(y[:, :, h, w].sum(), x)
     finally:
         model.train(was_training)
-    grad = x.grad.abs().sum(dim=(0, 1))
+    grad = grad.abs().sum(dim=(0, 1))
     total = grad.sum()
     if total <= 0:
         raise ValueError("the centre output unit has zero gradient w.r.t. the input (dead model?)")
@@ -66,6 +83,20 @@ def effective_receptive_field(
     centre = (_to_input(h, y.shape[-2], input_size), _to_input(w, y.shape[-1], input_size))
     r50, r90, r99 = mass_radii(grad, centre, MASS_LEVELS)
     return ERF(grad.detach(), centre, r50, r90, r99)
+
+
+def calibrated_copy(model: nn.Module, batch: Tensor) -> nn.Module:
+    """A copy of ``model`` whose BN running statistics are those of ``batch`` (B >= 2, one pass)."""
+    norms = (nn.modules.batchnorm._BatchNorm,)
+    copy_ = copy.deepcopy(model)
+    layers = [m for m in copy_.modules() if isinstance(m, norms) and m.track_running_stats]
+    for m in layers:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average: after one batch, exactly its statistics
+    copy_.train()
+    with torch.no_grad():
+        copy_(batch)
+    return copy_.eval()
 
 
 def _to_input(i: int, out_size: int, in_size: int) -> int:
@@ -89,7 +120,8 @@ def mass_radii(
 
 
 def save_heatmap(erf: ERF, path: str | Path, *, title: str = "") -> Path:
-    """Heatmap PNG of the gradient mass with the r50/r90/r99 circles."""
+    """PNG of the gradient mass with the r50/r90/r99 circles: linear scale (left) and log10 scale
+    (right, 5 decades), where the faint long-range tail that the linear map hides shows up."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -97,14 +129,18 @@ def save_heatmap(erf: ERF, path: str | Path, *, title: str = "") -> Path:
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig, ax = plt.subplots(figsize=(5, 5))
-    ax.imshow(erf.grad.numpy(), cmap="inferno", interpolation="nearest")
-    for r, style in ((erf.r50, "-"), (erf.r90, "--"), (erf.r99, ":")):
-        ax.add_patch(
-            plt.Circle((erf.centre[1], erf.centre[0]), r, fill=False, color="cyan", ls=style)
-        )
-    ax.set_title(title or "effective receptive field")
-    ax.set_xlabel(f"r50={erf.r50:.0f}  r90={erf.r90:.0f}  r99={erf.r99:.0f} px")
+    grad = erf.grad.double()
+    log = torch.log10(grad / grad.max()).clamp(min=-5.0)
+    fig, axes = plt.subplots(1, 2, figsize=(9, 4.6))
+    for ax, image, label in ((axes[0], grad, "linear"), (axes[1], log, "log10 (relative to max)")):
+        shown = ax.imshow(image.numpy(), cmap="inferno", interpolation="nearest")
+        fig.colorbar(shown, ax=ax, fraction=0.046)
+        for r, style in ((erf.r50, "-"), (erf.r90, "--"), (erf.r99, ":")):
+            centre = (erf.centre[1], erf.centre[0])
+            ax.add_patch(plt.Circle(centre, r, fill=False, color="cyan", ls=style))
+        ax.set_title(label)
+    fig.suptitle(title or "effective receptive field")
+    axes[0].set_xlabel(f"r50={erf.r50:.0f}  r90={erf.r90:.0f}  r99={erf.r99:.0f} px")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

@@ -75,11 +75,14 @@ def analyze_model(
     erf_samples: int = 2,
     seed: int = 0,
     trace_meta: bool = True,
+    erf_calibrate_bn: bool = False,
 ) -> Analysis:
     """Trace, cost and (optionally) ERF of ``model`` on a (1, 3, input_size, input_size) input.
 
     ``latency_runs=0`` skips the latency measurement. ``trace_meta`` runs the tracing pass on the
     meta device (shapes only; set False for models whose forward reads tensor values).
+    ``erf_calibrate_bn``: measure the ERF on a copy with re-estimated BN statistics (for freshly
+    initialised models, see ``segkit.analysis.erf``).
     Peak memory = parameter + buffer bytes + the peak live bytes of tensors allocated during one
     batch-1 no-grad forward (tracked op by op by the tracer; allocator overhead and kernels'
     internal scratch space are not included).
@@ -96,7 +99,7 @@ def analyze_model(
     with _timer(seconds, "latency"):
         latency = measure_latency(model, x, runs=latency_runs) if latency_runs > 0 else None
     with _timer(seconds, "erf"):
-        erf_result = _erf(model, erf, erf_input_size, erf_samples, seed)
+        erf_result = _erf(model, erf, erf_input_size, erf_samples, seed, erf_calibrate_bn)
     analysis = _from_trace(model, result, input_size)
     analysis.latency_ms, analysis.erf = latency, erf_result
     analysis.extra = {
@@ -146,10 +149,14 @@ def _from_trace(model: nn.Module, result: TraceResult, input_size: int) -> Analy
     )
 
 
-def _erf(model: nn.Module, enabled: bool, size: int, samples: int, seed: int) -> ERF | None:
+def _erf(
+    model: nn.Module, enabled: bool, size: int, samples: int, seed: int, calibrate: bool
+) -> ERF | None:
     if not enabled:
         return None
-    return effective_receptive_field(model, input_size=size, samples=samples, seed=seed)
+    return effective_receptive_field(
+        model, input_size=size, samples=samples, seed=seed, calibrate_bn=calibrate
+    )
 
 
 def _main_output(result: TraceResult):  # noqa: ANN202

@@ -18,6 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from segkit.analysis import (
+    ERF,
     analyze_model,
     effective_receptive_field,
     format_summary,
@@ -37,6 +38,7 @@ def analyze(cfg: DictConfig) -> dict[str, Any]:
     if opts.get("threads"):
         torch.set_num_threads(int(opts.threads))
     model, model_cfg = build_model(cfg)
+    calibrate = bool(opts.get("erf_calibrate_bn", True))
     analysis = analyze_model(
         model,
         input_size=int(opts.input_size),
@@ -46,15 +48,11 @@ def analyze(cfg: DictConfig) -> dict[str, Any]:
         erf_samples=int(opts.erf_samples),
         seed=int(cfg.seed),
         trace_meta=bool(opts.get("trace_meta", True)),
+        # a checkpoint keeps its trained BN statistics
+        erf_calibrate_bn=calibrate and not cfg.get("ckpt_path"),
     )
     if cfg.get("ckpt_path") and opts.erf and opts.get("erf_init", True):
-        fresh = _fresh_copy(model_cfg, model)
-        analysis.erf_init = effective_receptive_field(
-            fresh,
-            input_size=int(opts.erf_input_size),
-            samples=int(opts.erf_samples),
-            seed=int(cfg.seed),
-        )
+        analysis.erf_init = _erf_at_init(cfg, model_cfg, model, calibrate)
     names = _names(model_cfg)
     title = f"{names['model']} on {names['backbone']}"
     print(format_table(analysis))
@@ -114,12 +112,22 @@ def load_weights(model: nn.Module, state_dict: dict[str, torch.Tensor], *, path:
         )
 
 
-def _fresh_copy(model_cfg: DictConfig, trained: nn.Module) -> nn.Module:
-    torch.manual_seed(0)
+def _erf_at_init(
+    cfg: DictConfig, model_cfg: DictConfig, trained: nn.Module, calibrate: bool
+) -> ERF:
+    """ERF of a freshly initialised model of the checkpoint's design (same output stride)."""
+    torch.manual_seed(int(cfg.seed))
     fresh = _instantiate(model_cfg)
     if hasattr(trained, "output_stride") and fresh.output_stride != trained.output_stride:
         fresh.set_output_stride(trained.output_stride)
-    return fresh
+    opts = cfg.analyze
+    return effective_receptive_field(
+        fresh,
+        input_size=int(opts.erf_input_size),
+        samples=int(opts.erf_samples),
+        seed=int(cfg.seed),
+        calibrate_bn=calibrate,
+    )
 
 
 def _names(model_cfg: DictConfig) -> dict[str, str]:
