@@ -40,6 +40,12 @@ def tiny_deeplab() -> list[str]:
 
 
 @pytest.fixture
+def tiny_overrides() -> list[str]:
+    """The small synthetic data / narrow model / few-steps overrides (no paths)."""
+    return list(TINY)
+
+
+@pytest.fixture
 def config_dir() -> str:
     return CONFIG_DIR
 

@@ -9,6 +9,8 @@ import pytorch_lightning as pl
 import torch
 from torch import Tensor, nn
 
+from segkit.training.sync_bn import DistributedBatchNorm, convert_to_distributed_bn
+
 
 class NonFiniteLossError(FloatingPointError):
     """Raised when the training loss became NaN or infinite."""
@@ -92,29 +94,36 @@ class ThroughputMonitor(pl.Callback):
 
 
 class SyncBatchNormIfDistributed(pl.Callback):
-    """Converts BatchNorm to SyncBatchNorm when, and only when, the world size is above 1.
+    """Synchronises batch-norm statistics across ranks when, and only when, the world size is
+    above 1: ``nn.SyncBatchNorm`` on GPUs, :class:`~segkit.training.sync_bn.DistributedBatchNorm`
+    on other devices (torch's SyncBatchNorm cannot run on the CPU).
 
-    Lightning's own ``Trainer(sync_batchnorm=True)`` converts even in a single process, where
-    SyncBatchNorm is pure overhead (and fails on CPU). The conversion keeps state-dict keys, so
-    checkpoints load into a plain BatchNorm model. Its state (saved in checkpoints) records what
-    was done.
+    Lightning's own ``Trainer(sync_batchnorm=True)`` converts even in a single process, where a
+    synchronised norm is pure overhead. The conversion keeps state-dict keys, so checkpoints load
+    into a plain BatchNorm model. Its state (saved in checkpoints) records what was done.
     """
 
     def __init__(self) -> None:
         self.converted = 0
         self.world_size = 1
+        self.kind = ""
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         self.world_size = trainer.world_size
-        if trainer.world_size > 1 and stage == "fit":
-            model = getattr(pl_module, "model", pl_module)
-            converted = nn.SyncBatchNorm.convert_sync_batchnorm(model)
-            if model is not pl_module:
-                pl_module.model = converted
-            self.converted = sum(isinstance(m, nn.SyncBatchNorm) for m in converted.modules())
+        if trainer.world_size <= 1 or stage != "fit":
+            return
+        model = getattr(pl_module, "model", pl_module)
+        if trainer.strategy.root_device.type == "cuda":
+            converted, sync_type = nn.SyncBatchNorm.convert_sync_batchnorm(model), nn.SyncBatchNorm
+        else:
+            converted, sync_type = convert_to_distributed_bn(model), DistributedBatchNorm
+        if model is not pl_module:
+            pl_module.model = converted
+        self.converted = sum(isinstance(m, sync_type) for m in converted.modules())
+        self.kind = sync_type.__name__
 
     def state_dict(self) -> dict[str, Any]:
-        return {"converted": self.converted, "world_size": self.world_size}
+        return {"converted": self.converted, "world_size": self.world_size, "kind": self.kind}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         # What a past run did is informative only; the conversion is decided again at set-up.

@@ -1,0 +1,80 @@
+"""Synchronised batch norm for any device, and the converter used under DDP.
+
+torch's ``nn.SyncBatchNorm`` only runs on GPU-like devices; on the CPU (gloo) it raises. A DDP run
+on CPUs (tests, CPU clusters) still needs the same maths, so :class:`DistributedBatchNorm` computes
+the batch statistics over all ranks with one differentiable all-reduce of per-channel
+(sum, sum of squares, count). Gradients flow through the reduction, as in ``nn.SyncBatchNorm``.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.distributed as dist
+import torch.distributed.nn.functional as dist_fn
+from torch import Tensor, nn
+from torch.nn.modules.batchnorm import _BatchNorm
+
+
+def _world_size() -> int:
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+
+
+class DistributedBatchNorm(_BatchNorm):
+    """BatchNorm over (N, C, ...) whose training statistics span all DDP ranks.
+
+    Outside training, or with a single process, it is a plain batch norm.
+    """
+
+    def _check_input_dim(self, input: Tensor) -> None:
+        if input.dim() < 2:
+            raise ValueError(f"expected at least 2D input (N, C, ...), got {input.dim()}D")
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not (self.training and _world_size() > 1):
+            return super().forward(x)
+        channels = x.shape[1]
+        dims = [0, *range(2, x.dim())]
+        xd = x.double()  # E[x^2] - E[x]^2 in float64 avoids cancellation
+        count = torch.full((1,), x.numel() / channels, dtype=torch.float64, device=x.device)
+        total = dist_fn.all_reduce(torch.cat([xd.sum(dims), (xd * xd).sum(dims), count]))
+        n = total[-1]
+        mean = total[:channels] / n
+        var = (total[channels : 2 * channels] / n - mean * mean).clamp_min(0)
+        if self.track_running_stats:
+            self._update_running_stats(mean.detach(), var.detach() * n / (n - 1).clamp_min(1))
+        shape = (1, channels) + (1,) * (x.dim() - 2)
+        y = (xd - mean.view(shape)) * torch.rsqrt(var.view(shape) + self.eps)
+        y = y.to(x.dtype)
+        if self.affine:
+            y = y * self.weight.view(shape) + self.bias.view(shape)
+        return y
+
+    @torch.no_grad()
+    def _update_running_stats(self, mean: Tensor, unbiased_var: Tensor) -> None:
+        self.num_batches_tracked.add_(1)
+        momentum = 1.0 / float(self.num_batches_tracked) if self.momentum is None else self.momentum
+        self.running_mean.lerp_(mean.to(self.running_mean.dtype), momentum)
+        self.running_var.lerp_(unbiased_var.to(self.running_var.dtype), momentum)
+
+
+def convert_to_distributed_bn(module: nn.Module) -> nn.Module:
+    """Replace every batch norm in ``module`` by :class:`DistributedBatchNorm` (same parameters,
+    buffers and state-dict keys). Returns the converted module (a new one if ``module`` itself is a
+    batch norm)."""
+    if isinstance(module, _BatchNorm) and not isinstance(module, DistributedBatchNorm):
+        new = DistributedBatchNorm(
+            module.num_features,
+            eps=module.eps,
+            momentum=module.momentum,
+            affine=module.affine,
+            track_running_stats=module.track_running_stats,
+        )
+        new.load_state_dict(module.state_dict())
+        new.train(module.training)
+        if module.affine:
+            new.weight.requires_grad_(module.weight.requires_grad)
+            new.bias.requires_grad_(module.bias.requires_grad)
+        return new
+    for name, child in module.named_children():
+        module.add_module(name, convert_to_distributed_bn(child))
+    return module

@@ -1,0 +1,61 @@
+"""DDP on the CPU (gloo, 2 processes) through scripts/train.py: trains, synchronises batch norm, and
+logs the same val mIoU as the checkpoint evaluated in one process."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import pytorch_lightning as pl
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+
+from segkit.tasks.train import build_module
+from segkit.training import load_checkpoint
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.slow
+def test_ddp_cpu_two_processes(synthetic_root: Path, tmp_path: Path, tiny_overrides) -> None:
+    run = tmp_path / "ddp"
+    cmd = [
+        sys.executable,
+        str(ROOT / "scripts" / "train.py"),
+        *tiny_overrides,
+        "model.aspp_channels=16",
+        "model.decoder_channels=16",
+        "model.low_level_channels=8",
+        "trainer=ddp",
+        "trainer.accelerator=cpu",
+        "trainer.devices=2",
+        "trainer.max_steps=4",
+        "data.batch_size=4",
+        f"data.root={synthetic_root}",
+        f"paths.root_dir={tmp_path}",
+        f"hydra.run.dir={run}",
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+    proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["global_step"] == 4
+    ckpt_path = run / "checkpoints" / "last.ckpt"
+    ckpt = load_checkpoint(ckpt_path)
+    sync = ckpt["callbacks"]["SyncBatchNormIfDistributed"]
+    assert sync["world_size"] == 2
+    assert sync["kind"] == "DistributedBatchNorm" and sync["converted"] > 0
+
+    # The same checkpoint, evaluated in this (single) process on the whole val split.
+    cfg = OmegaConf.create(ckpt["hyper_parameters"]["cfg"])
+    module = build_module(cfg)
+    datamodule = instantiate(cfg.data, _convert_="all")
+    trainer = pl.Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False)
+    (result,) = trainer.validate(module, datamodule=datamodule, ckpt_path=str(ckpt_path))
+    assert result["val/mIoU"] == pytest.approx(metrics["val/mIoU"], abs=1e-6)
+    assert result["val/pixel_acc"] == pytest.approx(metrics["val/pixel_acc"], abs=1e-6)

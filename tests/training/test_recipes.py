@@ -1,0 +1,49 @@
+"""The VOC recipes and the quickstart compose, follow the protocol, name their source, and build."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
+
+RECIPES = [
+    "deeplabv3plus_xception65",
+    "deeplabv3plus_mobilenetv2",
+    "deeplabv3_mobilenetv2",
+    "deeplabv3_xception65",
+    "fcn8s_mobilenetv2",
+    "fcn8s_xception65",
+]
+
+
+def _compose(config_dir: str, *overrides: str, tmp: Path):
+    with initialize_config_dir(config_dir=config_dir, version_base="1.3"):
+        return compose(
+            "train", overrides=[f"paths.root_dir={tmp}", f"paths.output_dir={tmp}", *overrides]
+        )
+
+
+@pytest.mark.parametrize("recipe", RECIPES)
+def test_voc_recipe(recipe: str, config_dir: str, tmp_path: Path) -> None:
+    text = (Path(config_dir) / "experiment" / "voc" / f"{recipe}.yaml").read_text()
+    assert "Target (verified" in text or "No published figure" in text
+    cfg = _compose(config_dir, f"experiment=voc/{recipe}", "backbone.weights=null", tmp=tmp_path)
+    assert cfg.data.dataset == "voc_aug"
+    assert (cfg.data.crop_size, cfg.data.batch_size) == (513, 16)
+    assert (cfg.trainer.max_steps, cfg.module.lr, cfg.module.poly_power) == (30000, 0.007, 0.9)
+    assert cfg.trainer.max_steps % cfg.trainer.val_check_interval == 0  # last step is validated
+    design = recipe.split("_")[0].replace("fcn8s", "fcn")
+    assert cfg.model._target_ == f"segkit.models.{design}"
+    assert cfg.backbone._target_ == f"segkit.backbones.{recipe.split('_')[1]}"
+    model = instantiate(cfg.model)
+    assert model.backbone.output_stride == cfg.model.output_stride
+
+
+@pytest.mark.parametrize("model", ["fcn", "deeplabv3plus", "deeplabv3"])
+def test_quickstart_composes_for_each_design(model: str, config_dir: str, tmp_path: Path) -> None:
+    cfg = _compose(config_dir, "experiment=quickstart", f"model={model}", tmp=tmp_path)
+    assert cfg.data.dataset == "synthetic" and cfg.trainer.accelerator == "cpu"
+    assert cfg.trainer.max_steps % cfg.trainer.val_check_interval == 0
+    instantiate(cfg.model)  # per-model presets only set keys the builder accepts
