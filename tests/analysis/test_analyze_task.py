@@ -60,11 +60,12 @@ def test_fcn_rf_is_finite(tmp_path):
             tmp_path,
             "model=fcn",
             "model.output_stride=32",
-            "analyze.erf=false",
+            "analyze.erf_input_size=null",
             "analyze.latency_runs=0",
         )
     )
-    assert result["logits_stride"] == 8 and result["erf"] is None and result["latency_ms"] is None
+    assert result["logits_stride"] == 8 and result["latency_ms"] is None
+    assert result["erf_input_size"] == 64 and set(result["erf"]) == {"r50", "r90", "r99"}
     # FCN-8s: 491 (backbone) + two x2 transposed convs (+32, +16) + final bilinear x8 (+8)
     assert result["model_rf"] == 491 + 32 + 16 + 8
 
@@ -132,3 +133,11 @@ def test_checkpoint_user_errors(tmp_path):
 def test_bad_analyze_options(tmp_path, override, match):
     with pytest.raises(ValueError, match=match):
         analyze(_cfg(tmp_path, override))
+
+
+def test_erf_can_be_switched_off(tmp_path):
+    result = analyze(
+        _cfg(tmp_path, "model=deeplabv3", "analyze.erf=false", "analyze.latency_runs=0")
+    )
+    assert result["erf"] is None and result["erf_input_size"] is None
+    assert not (tmp_path / "run" / "erf.png").exists()

@@ -44,7 +44,7 @@ def analyze(cfg: DictConfig) -> dict[str, Any]:
         input_size=int(opts.input_size),
         latency_runs=int(opts.latency_runs),
         erf=bool(opts.erf),
-        erf_input_size=int(opts.erf_input_size),
+        erf_input_size=_erf_size(opts),
         erf_samples=int(opts.erf_samples),
         seed=int(cfg.seed),
         trace_meta=bool(opts.get("trace_meta", True)),
@@ -123,11 +123,16 @@ def _erf_at_init(
     opts = cfg.analyze
     return effective_receptive_field(
         fresh,
-        input_size=int(opts.erf_input_size),
+        input_size=_erf_size(opts),
         samples=int(opts.erf_samples),
         seed=int(cfg.seed),
         calibrate_bn=calibrate,
     )
+
+
+def _erf_size(opts: DictConfig) -> int:
+    """``analyze.erf_input_size``, or ``analyze.input_size`` when it is null."""
+    return int(opts.erf_input_size if opts.get("erf_input_size") else opts.input_size)
 
 
 def _names(model_cfg: DictConfig) -> dict[str, str]:
