@@ -30,6 +30,15 @@ def test_mobilenetv2_matches_torchvision(tmp_path: Path, width: float) -> None:
         torch.testing.assert_close(ours(X)[-1], ref.features(X), atol=1e-4, rtol=1e-4)
 
 
+def test_mobilenetv2_without_final_conv_loads_torchvision_and_skips_it(tmp_path: Path) -> None:
+    ref = torchvision.models.mobilenet_v2(width_mult=0.5)
+    path = save_reference(ref, tmp_path / "mnv2.pt")
+    ours = mobilenetv2(output_stride=32, weights=str(path), width_mult=0.5, final_conv=False).eval()
+    assert ours.channels[-1] == 160  # the 320-channel bottleneck at width 0.5
+    with torch.no_grad():
+        torch.testing.assert_close(ours(X)[-1], ref.features[:-1](X), atol=1e-4, rtol=1e-4)
+
+
 def test_xception_matches_timm_legacy_xception(tmp_path: Path) -> None:
     ref = timm.create_model("legacy_xception", pretrained=False)
     path = save_reference(ref, tmp_path / "xception.pt")

@@ -5,6 +5,9 @@ state dict loads without renaming and ``forward(x)[-1]`` equals torchvision ``mo
 
 Returned features (nominal strides): 24 ch @ 4 (``features.3``, the DeepLabv3+ low-level feature),
 32 @ 8 (``features.6``), 96 @ 16 (``features.13``), 1280 @ 32 (``features.18``), at width 1.0.
+``final_conv=False`` drops the last 1x1 conv (320 -> 1280) so the output is the 320-channel bottleneck
+``features.17``: the setting of the mobile DeepLabv3 models (MobileNetV2 paper, sec. 6.3), where ASPP on
+1280 channels would hold most of the model's parameters.
 """
 
 from __future__ import annotations
@@ -106,6 +109,7 @@ class MobileNetV2(Backbone):
         norm_layer: LayerFactory = nn.BatchNorm2d,
         act_layer: LayerFactory = nn.ReLU6,
         atrous_impl: AtrousImpl = "dilation",
+        final_conv: bool = True,
     ) -> None:
         super().__init__()
         if width_mult <= 0:
@@ -134,8 +138,13 @@ class MobileNetV2(Backbone):
                 )
                 self._unit_strides.append(stride)
                 c_in = c_out
-        last = make_divisible(1280 * max(1.0, width_mult))
-        layers.append(ConvBNAct(c_in, last, 1, norm_layer=norm_layer, act_layer=act_layer))
+        if final_conv:
+            last = make_divisible(1280 * max(1.0, width_mult))
+            layers.append(ConvBNAct(c_in, last, 1, norm_layer=norm_layer, act_layer=act_layer))
+        #: Reference (torchvision) keys this model does not build; the weight loader skips them.
+        self.unused_reference_prefixes: tuple[str, ...] = (
+            () if final_conv else (f"features.{len(layers)}.",)
+        )
         self.features = nn.Sequential(*layers)
         self._taps = self._tap_indices()
         self._tap_set = frozenset(self._taps)
@@ -144,7 +153,7 @@ class MobileNetV2(Backbone):
 
     def _tap_indices(self) -> list[int]:
         """``features`` indices whose output is returned: the last unit before each stride-2 unit
-        (from nominal stride 4 on) and the final 1x1 conv."""
+        (from nominal stride 4 on) and the last layer."""
         strides = [2, *self._unit_strides]  # index 0 is the stem
         taps, running = [], 1
         for i, s in enumerate(strides):
@@ -162,7 +171,7 @@ class MobileNetV2(Backbone):
         for i, geom in enumerate(plan):
             rate = rates[i - last_stage] if i >= last_stage else 1
             set_conv_geometry(self.features[i + 1].depthwise, geom.stride, geom.dilation * rate)
-        out_strides = [2] + [g.stride_out for g in plan] + [plan[-1].stride_out]
+        out_strides = [2] + [g.stride_out for g in plan] + [plan[-1].stride_out]  # stem, units, 1x1
         self.feature_info = [
             FeatureInfo(_out_channels(self.features[i]), out_strides[i], f"features.{i}")
             for i in self._taps
@@ -192,6 +201,7 @@ def mobilenetv2(
     linear_bottleneck: bool = True,
     multi_grid: Sequence[int] | None = None,
     atrous_impl: AtrousImpl = "dilation",
+    final_conv: bool = True,
 ) -> MobileNetV2:
     """Build MobileNetV2; ``weights``: None, ``"torchvision:<WEIGHTS_ENUM>"`` or a local file with a
     torchvision ``mobilenet_v2`` state dict (see ``segkit.backbones.weights``)."""
@@ -201,6 +211,7 @@ def mobilenetv2(
         linear_bottleneck=linear_bottleneck,
         multi_grid=multi_grid,
         atrous_impl=atrous_impl,
+        final_conv=final_conv,
     )
     load_backbone_weights(model, weights, arch="mobilenetv2")
     return model

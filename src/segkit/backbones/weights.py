@@ -113,8 +113,12 @@ def load_backbone_weights(model: nn.Module, weights: str | None, *, arch: str) -
         return
     if arch not in KEY_MAPS:
         raise ValueError(f"no weight import for backbone {arch!r}; known: {sorted(KEY_MAPS)}")
-    state_dict = fetch_state_dict(weights, arch=arch)
-    load_mapped_state_dict(model, map_reference_keys(state_dict, arch), source=weights, arch=arch)
+    state_dict = map_reference_keys(fetch_state_dict(weights, arch=arch), arch)
+    # Layers a switch left out (e.g. MobileNetV2 final_conv=False) are skipped, not reported.
+    skip = tuple(getattr(model, "unused_reference_prefixes", ()))
+    if skip:
+        state_dict = {k: v for k, v in state_dict.items() if not k.startswith(skip)}
+    load_mapped_state_dict(model, state_dict, source=weights, arch=arch)
 
 
 def fetch_state_dict(weights: str, *, arch: str) -> Mapping[str, Tensor]:
