@@ -143,6 +143,8 @@ def test_input_must_be_an_image_batch():
 def test_train_mode_batch_norm_mixes_all_positions():
     net = nn.Sequential(conv(), nn.BatchNorm2d(3)).train()
     assert rf_value(trace(net, torch.randn(2, 3, 16, 16)).outputs["out"]) == GLOBAL
+    dropout = nn.Sequential(conv(), nn.Dropout(0.5)).train()  # elementwise mask: stays local
+    assert rf_value(trace(dropout, torch.randn(2, 3, 16, 16)).outputs["out"]) == 3
 
 
 class ValueDependent(nn.Module):

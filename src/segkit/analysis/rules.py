@@ -1,8 +1,8 @@
 """How each aten operation changes receptive field, stride and layout (see ``geometry.py``).
 
-Every rule gets the op's arguments with tensors replaced by nothing special: it asks ``geo(t)`` for
-a tensor's geometry (``None`` for tensors that do not depend on the input, e.g. weights) and
-returns the geometry of each output. Operations with no rule raise ``UnsupportedOpError`` -- a
+Every rule gets the op's positional arguments (schema defaults filled in) and its output; it asks
+``geo(t)`` for a tensor's geometry (``None`` for tensors that do not depend on the input, e.g.
+weights) and returns the geometry of each output (``None`` for outputs it leaves untracked). Operations with no rule raise ``UnsupportedOpError`` -- a
 wrong receptive field is worse than none.
 """
 
@@ -55,7 +55,7 @@ def find_rule(func: torch._ops.OpOverload) -> Rule | None:
     if name in _CONSTANT:
         return _constant
     if torch.Tag.pointwise in func.tags or name in _EXTRA_POINTWISE:
-        return _pointwise
+        return pointwise
     return None
 
 
@@ -76,7 +76,8 @@ def _constant(args: tuple, out: Any, geo: GeoFn) -> None:
     return None
 
 
-def _pointwise(args: tuple, out: Tensor, geo: GeoFn) -> Geometry:
+def pointwise(args: tuple, out: Tensor, geo: GeoFn) -> Geometry:
+    """Elementwise/broadcast result: every output sees what its inputs at that position saw."""
     tracked = [t for t in tensors_in(args) if geo(t) is not None]
     return merge([geo(t) for t in tracked], [t.shape for t in tracked], out.shape)
 

@@ -20,7 +20,7 @@ from segkit.analysis.geometry import (
     spatial_dim,
     with_global,
 )
-from segkit.analysis.rules import GeoFn, rule, tensors_in
+from segkit.analysis.rules import GeoFn, pointwise, rule
 
 
 def _norm_dims(dims: Any, ndim: int) -> list[int]:
@@ -65,7 +65,7 @@ def _expand(args: tuple, out: Tensor, geo: GeoFn) -> Geometry:
     return Geometry(tuple(dims), g.rf)
 
 
-def _resized(dim: Dim, size: int, step: int, index: int) -> Dim:
+def _resized(dim: Dim, size: int, step: int) -> Dim:
     """A dim cut to ``size`` entries taken every ``step`` (slicing, padding, splitting)."""
     if size == dim_size(dim) and step == 1:
         return dim
@@ -82,7 +82,7 @@ def _slice(args: tuple, out: Tensor, geo: GeoFn) -> Geometry:
     d = (args[1] if len(args) > 1 else 0) % len(g.dims)
     step = args[4] if len(args) > 4 else 1
     dims = list(g.dims)
-    dims[d] = _resized(dims[d], out.shape[d], step, d)
+    dims[d] = _resized(dims[d], out.shape[d], step)
     return Geometry(tuple(dims), g.rf)
 
 
@@ -102,7 +102,7 @@ def _split(args: tuple, out: Sequence[Tensor], geo: GeoFn) -> list[Geometry]:
     results = []
     for o in out:
         dims = list(g.dims)
-        dims[d] = _resized(dims[d], o.shape[d], 1, d)
+        dims[d] = _resized(dims[d], o.shape[d], 1)
         results.append(Geometry(tuple(dims), g.rf))
     return results
 
@@ -137,7 +137,7 @@ def _pad(args: tuple, out: Tensor, geo: GeoFn) -> Geometry:
             if not dims[d] and d >= len(dims) - 2:
                 dims[d] = spatial_dim(out.shape[d], d - (len(dims) - 2), 0.0)
             else:
-                dims[d] = _resized(dims[d], out.shape[d], 1, d)
+                dims[d] = _resized(dims[d], out.shape[d], 1)
     return Geometry(tuple(dims), g.rf)
 
 
@@ -158,14 +158,9 @@ def _reduction(args: tuple, out: Any, geo: GeoFn) -> Any:
     )
     first = out[0] if isinstance(out, tuple) else out
     if isinstance(args[1] if len(args) > 1 else None, Tensor):
-        return _pointwise_merge(args, first, geo)  # max(a, b) is elementwise
+        return pointwise(args, first, geo)  # max(a, b) is elementwise
     result = _reduce(g, dims, keepdim=first.dim() == x.dim())
     return tuple(result for _ in out) if isinstance(out, tuple) else result
-
-
-def _pointwise_merge(args: tuple, out: Tensor, geo: GeoFn) -> Geometry:
-    tracked = [t for t in tensors_in(args) if geo(t) is not None]
-    return merge([geo(t) for t in tracked], [t.shape for t in tracked], out.shape)
 
 
 @rule("_softmax", "_log_softmax")
@@ -226,3 +221,8 @@ def _addmm(args: tuple, out: Tensor, geo: GeoFn) -> Geometry:
     if geo(args[0]) is None:
         return g
     return merge([g, geo(args[0])], [out.shape, args[0].shape], out.shape)
+
+
+@rule("native_dropout")
+def _dropout(args: tuple, out: tuple, geo: GeoFn) -> tuple:
+    return (geo(args[0]), None)  # train-mode dropout: an elementwise mask
