@@ -151,3 +151,12 @@ def test_no_syncbn_on_a_single_process() -> None:
     _trainer(1, [sync]).fit(module, _loader(4))
     assert sync.converted == 0 and sync.world_size == 1
     assert not any(isinstance(m, nn.SyncBatchNorm) for m in module.modules())
+
+
+def test_channels_last_and_compile_switches() -> None:
+    module = SegModule(TinySeg(), num_classes=K, channels_last=True, compile=True)
+    module.setup("fit")
+    conv = module.model.backbone[0]
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+    assert module.model._compiled_call_impl is not None  # compiled in place: keys stay model.*
+    assert all(k.startswith("model.") for k in module.state_dict() if "val_" not in k)

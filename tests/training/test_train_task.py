@@ -117,3 +117,14 @@ def test_unknown_config_key_is_hydras_error(config_dir: str) -> None:
         pytest.raises(ConfigCompositionException, match=r"Could not override 'trainer\.bogus'"),
     ):
         compose("train", overrides=["trainer.bogus=1"])
+
+
+def test_debug_fast_dev_run(compose_train, tiny_deeplab) -> None:
+    metrics = train(compose_train(*tiny_deeplab, "debug=fdr"))
+    assert metrics["global_step"] == 1
+    assert metrics["best_ckpt"] is None  # fast_dev_run writes no checkpoint
+
+
+def test_builder_user_error_is_not_wrapped(compose_train) -> None:
+    with pytest.raises(ValueError, match="output_stride must be 8, 16 or 32"):
+        train(compose_train("model.output_stride=12"))

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.utilities import rank_zero_only
@@ -54,6 +55,17 @@ def save_json(data: dict[str, Any], path: str | Path) -> None:
     Path(path).write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
 
 
+def instantiate_user(cfg: Any, **kwargs: Any) -> Any:
+    """``hydra.utils.instantiate`` that lets a builder's user error (ValueError, ...) through as
+    itself, so its one-line message is not buried in Hydra's InstantiationException."""
+    try:
+        return instantiate(cfg, **kwargs)
+    except InstantiationException as err:
+        if isinstance(err.__cause__, USER_ERRORS):
+            raise err.__cause__ from None
+        raise
+
+
 def instantiate_group(cfg: DictConfig | None) -> list[Any]:
     """Instantiate every ``_target_`` entry of a name -> config mapping (callbacks, loggers);
     entries set to null are skipped."""
@@ -67,7 +79,7 @@ def instantiate_group(cfg: DictConfig | None) -> list[Any]:
             continue
         if not isinstance(entry, DictConfig) or "_target_" not in entry:
             raise ValueError(f"entry {name!r} has no _target_; give it one or set it to null")
-        objects.append(instantiate(entry, _convert_="all"))
+        objects.append(instantiate_user(entry, _convert_="all"))
     return objects
 
 

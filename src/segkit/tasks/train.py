@@ -13,10 +13,16 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
-from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from segkit.tasks._common import instantiate_group, print_config, save_config, save_json, to_plain
+from segkit.tasks._common import (
+    instantiate_group,
+    instantiate_user,
+    print_config,
+    save_config,
+    save_json,
+    to_plain,
+)
 from segkit.training import SegModule, SyncBatchNormIfDistributed, check_resume_compatible
 
 log = logging.getLogger(__name__)
@@ -27,8 +33,8 @@ TRAINER_EXTRAS: tuple[str, ...] = ("channels_last", "sync_batchnorm")
 
 def build_module(cfg: DictConfig, plain_cfg: dict[str, Any] | None = None) -> SegModule:
     """The network (``cfg.model``) wrapped in the SegModule configured by ``cfg.module``."""
-    network = instantiate(cfg.model)
-    make_module = instantiate(cfg.module, _partial_=True, _convert_="all")
+    network = instantiate_user(cfg.model)
+    make_module = instantiate_user(cfg.module, _partial_=True, _convert_="all")
     return make_module(
         model=network,
         channels_last=bool(cfg.trainer.get("channels_last", False)),
@@ -44,7 +50,7 @@ def build_trainer(cfg: DictConfig) -> pl.Trainer:
     if cfg.trainer.get("sync_batchnorm", False):
         callbacks.append(SyncBatchNormIfDistributed())
     loggers = instantiate_group(cfg.get("logger"))
-    make_trainer = instantiate(trainer_cfg, _partial_=True, _convert_="all")
+    make_trainer = instantiate_user(trainer_cfg, _partial_=True, _convert_="all")
     return make_trainer(callbacks=callbacks, logger=loggers or False)
 
 
@@ -65,7 +71,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     print_config(cfg, sections=("data", "model", "module", "trainer"))
     save_config(cfg, output_dir)
 
-    datamodule = instantiate(cfg.data, _convert_="all")
+    datamodule = instantiate_user(cfg.data, _convert_="all")
     _check_data(datamodule)
     module = build_module(cfg, plain)
     trainer = build_trainer(cfg)

@@ -133,10 +133,19 @@ class SegModule(pl.LightningModule):
         miou = scores["mIoU"]
         self.log("val/mIoU", miou, prog_bar=True, sync_dist=True)
         self.log("val/pixel_acc", scores["pixel_acc"], sync_dist=True)
+        names = self._class_names(len(scores["per_class_iou"]))
+        per_class = {f"val/IoU/{n}": v for n, v in zip(names, scores["per_class_iou"], strict=True)}
+        self.log_dict(per_class, sync_dist=True)  # NaN = class absent from labels and predictions
         if not self.trainer.sanity_checking:
             self.best_miou = max(self.best_miou, miou)
             self.log("val/mIoU_best", self.best_miou, sync_dist=True)
         self.val_confmat.reset()
+
+    def _class_names(self, num_classes: int) -> list[str]:
+        names = getattr(getattr(self.trainer, "datamodule", None), "class_names", None)
+        if names is None or len(names) != num_classes:
+            return [str(k) for k in range(num_classes)]
+        return list(names)
 
     # ---- optimisation -------------------------------------------------------------------------
     def configure_optimizers(self) -> dict[str, Any]:

@@ -1,0 +1,200 @@
+"""Training throughput: segkit's train loop (what scripts/train.py runs) vs a bare PyTorch loop.
+
+Usage: OMP_NUM_THREADS=2 .venv/bin/python benchmarks/bench_train.py [--steps 40] [--warmup 5]
+        [--repeats 3] [--out benchmarks/results/train.md] [Hydra overrides ...]
+
+Both sides use the same composed config (default: experiment=quickstart, i.e. synthetic data on the
+CPU; pass e.g. ``trainer=gpu data.batch_size=16`` on a GPU machine): the same DataModule and batches,
+the same network, the same SGD/AdamW parameter groups and per-step poly LR. The segkit side is
+``segkit.tasks.train.train(cfg)`` with its default callbacks and loggers (checkpointing, NaN guard,
+throughput meter, progress bar, CSV + TensorBoard), validation off. The bare side is a plain
+``for batch in loader`` loop: copy, normalise, forward, cross-entropy, backward, step, scheduler
+step. Images/s are timed from the end of step ``warmup`` to the end of the last step (CUDA
+synchronised at both ends). The two sides alternate (A, B, A, B, ...) so load on a shared machine
+hits them alike; the figure per side is the median. A benchmark, not a test: nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
+
+from bench_atrous import machine
+from segkit.constants import IGNORE_INDEX
+from segkit.tasks.train import train
+from segkit.training import build_param_groups, poly_scheduler
+
+ROOT = Path(__file__).resolve().parents[1]
+TIMES: dict[str, float] = {}
+
+
+def _sync() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
+class StepTimer(pl.Callback):
+    """Records the wall time between the end of step ``warmup`` and the end of step ``last``."""
+
+    def __init__(self, warmup: int, last: int) -> None:
+        self.warmup, self.last = warmup, last
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        step = trainer.global_step
+        if step in (self.warmup, self.last):
+            _sync()
+            TIMES["start" if step == self.warmup else "end"] = time.perf_counter()
+
+
+def compose_cfg(overrides: list[str], out_dir: Path):
+    with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base="1.3"):
+        return compose(
+            "train",
+            overrides=[
+                "experiment=quickstart",
+                "module.warmup_steps=0",  # short timed runs; the schedule does not affect speed
+                f"paths.root_dir={ROOT}",
+                f"paths.output_dir={out_dir}",
+                *overrides,
+            ],
+        )
+
+
+def run_segkit(overrides: list[str], steps: int, warmup: int, batch: int) -> float:
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = compose_cfg(
+            [
+                *overrides,
+                f"trainer.max_steps={warmup + steps}",
+                "trainer.limit_val_batches=0",
+                "trainer.num_sanity_val_steps=0",
+                "trainer.enable_model_summary=false",
+                "+callbacks.bench_timer._target_=__main__.StepTimer",
+                f"+callbacks.bench_timer.warmup={warmup}",
+                f"+callbacks.bench_timer.last={warmup + steps}",
+            ],
+            Path(tmp),
+        )
+        TIMES.clear()
+        train(cfg)
+    return steps * batch / (TIMES["end"] - TIMES["start"])
+
+
+def _batches(loader) -> Any:
+    while True:  # as many epochs as needed, like max_steps
+        yield from loader
+
+
+def run_bare(overrides: list[str], steps: int, warmup: int, batch: int) -> float:
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = compose_cfg(overrides, Path(tmp))
+    pl.seed_everything(cfg.seed, workers=True)
+    device = torch.device("cuda" if cfg.trainer.accelerator in ("gpu", "cuda") else "cpu")
+    dm = instantiate(cfg.data, _convert_="all")
+    dm.prepare_data()
+    dm.setup("fit")
+    model = instantiate(cfg.model).to(device).train()
+    m = cfg.module
+    groups = build_param_groups(
+        model,
+        lr=m.lr,
+        weight_decay=m.weight_decay,
+        backbone_lr_mult=m.backbone_lr_mult,
+        no_decay_depthwise=m.no_decay_depthwise,
+    )
+    if m.optimizer == "sgd":
+        opt = torch.optim.SGD(groups, lr=m.lr, momentum=m.momentum)
+    else:
+        opt = torch.optim.AdamW(groups, lr=m.lr, betas=tuple(m.betas))
+    sched = poly_scheduler(
+        opt, max_steps=warmup + steps, power=m.poly_power, warmup_steps=m.warmup_steps
+    )
+    start = 0.0
+    for step, b in enumerate(_batches(dm.train_dataloader()), start=1):
+        b = dm.on_after_batch_transfer(
+            {
+                "image": b["image"].to(device, non_blocking=True),
+                "mask": b["mask"].to(device, non_blocking=True),
+            },
+            0,
+        )
+        out = model(b["image"])
+        loss = F.cross_entropy(out["out"], b["mask"], ignore_index=IGNORE_INDEX)
+        if "aux" in out:
+            loss = loss + m.aux_weight * F.cross_entropy(
+                out["aux"], b["mask"], ignore_index=IGNORE_INDEX
+            )
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        if step == warmup:
+            _sync()
+            start = time.perf_counter()
+        if step == warmup + steps:
+            _sync()
+            return steps * batch / (time.perf_counter() - start)
+    raise RuntimeError("the loader ended early")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=40)
+    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=None)
+    args, overrides = parser.parse_known_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = compose_cfg(overrides, Path(tmp))
+    batch = int(cfg.data.batch_size)
+    results: dict[str, list[float]] = {"segkit": [], "bare": []}
+    for _ in range(args.repeats):
+        results["segkit"].append(run_segkit(overrides, args.steps, args.warmup, batch))
+        results["bare"].append(run_bare(overrides, args.steps, args.warmup, batch))
+    seg, bare = (statistics.median(results[k]) for k in ("segkit", "bare"))
+    report = render(args, overrides, cfg, results, seg, bare)
+    print(report)
+    if args.out:
+        args.out.write_text(report)
+
+
+def render(args, overrides, cfg, results, seg: float, bare: float) -> str:
+    device = torch.cuda.get_device_name() if torch.cuda.is_available() else machine()
+    runs = lambda k: ", ".join(f"{v:.1f}" for v in results[k])  # noqa: E731
+    return "\n".join(
+        [
+            "# Training throughput: segkit train loop vs bare PyTorch loop",
+            "",
+            f"- machine: {device}; torch {torch.__version__}, threads {torch.get_num_threads()}",
+            f"- date: {dt.date.today().isoformat()}",
+            f"- command: `{' '.join(['python', 'benchmarks/bench_train.py', *sys.argv[1:]])}`",
+            f"- config: experiment=quickstart {' '.join(overrides)} -> model "
+            f"{cfg.model._target_.rsplit('.', 1)[-1]}, batch {cfg.data.batch_size}, crop "
+            f"{cfg.data.crop_size}, precision {cfg.trainer.precision}",
+            f"- {args.steps} timed steps after {args.warmup} warm-up steps, {args.repeats} alternating repeats",
+            "",
+            "| loop | images/s (median) | runs |",
+            "|---|---:|---|",
+            f"| segkit `train()` (Lightning + callbacks + loggers) | {seg:.1f} | {runs('segkit')} |",
+            f"| bare PyTorch loop | {bare:.1f} | {runs('bare')} |",
+            "",
+            f"**ratio segkit / bare = {seg / bare:.3f}** (target >= 0.95)",
+            "",
+        ]
+    )
+
+
+if __name__ == "__main__":
+    main()
