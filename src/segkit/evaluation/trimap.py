@@ -12,19 +12,40 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from segkit.constants import IGNORE_INDEX
 from segkit.evaluation.metrics import ConfusionMatrix
 
 
-def boundary_map(target: Tensor) -> Tensor:
+def bottom_right_padding(target: Tensor) -> Tensor:
+    """(B, H, W) labels -> (B, H, W) bool: the all-void rows below and columns right of each image's
+    last labelled pixel, i.e. what ``pad_collate`` adds when batching images of different sizes.
+
+    Trailing all-void rows/columns of an unpadded image are marked too, so the result (and the trimap
+    built on it) is the same whether or not the image was padded.
+    """
+    b, h, w = target.shape
+    labelled = target != IGNORE_INDEX
+    rows = torch.arange(1, h + 1, device=target.device).view(1, h)
+    cols = torch.arange(1, w + 1, device=target.device).view(1, w)
+    last_row = (labelled.any(2) * rows).amax(1).view(b, 1, 1)  # 0 when the image is all void
+    last_col = (labelled.any(1) * cols).amax(1).view(b, 1, 1)
+    return (rows.view(1, h, 1) > last_row) | (cols.view(1, 1, w) > last_col)
+
+
+def boundary_map(target: Tensor, padding: Tensor | None = None) -> Tensor:
     """(B, H, W) labels -> (B, H, W) bool: pixels with a 4-neighbour of another label.
 
     Void (255) is a label here: VOC draws void along object outlines, so label<->void transitions are
-    the object boundaries.
+    the object boundaries. Transitions into ``padding`` (bool (B, H, W), e.g.
+    :func:`bottom_right_padding`) are not boundaries: the image simply ends there.
     """
     t = target
     edge = torch.zeros_like(t, dtype=torch.bool)
     dy = t[:, 1:, :] != t[:, :-1, :]
     dx = t[:, :, 1:] != t[:, :, :-1]
+    if padding is not None:
+        dy &= ~(padding[:, 1:, :] | padding[:, :-1, :])
+        dx &= ~(padding[:, :, 1:] | padding[:, :, :-1])
     edge[:, 1:, :] |= dy
     edge[:, :-1, :] |= dy
     edge[:, :, 1:] |= dx
@@ -32,12 +53,17 @@ def boundary_map(target: Tensor) -> Tensor:
     return edge
 
 
-def trimap_bands(target: Tensor, widths: Sequence[int]) -> dict[int, Tensor]:
-    """For each width w: (B, H, W) bool of pixels within Chebyshev distance w of a boundary pixel."""
+def trimap_bands(
+    target: Tensor, widths: Sequence[int], *, padding: Tensor | None = None
+) -> dict[int, Tensor]:
+    """For each width w: (B, H, W) bool of pixels within Chebyshev distance w of a boundary pixel.
+
+    ``padding``: see :func:`boundary_map`.
+    """
     bad = [w for w in widths if int(w) < 0]
     if bad:
         raise ValueError(f"trimap widths must be >= 0, got {bad} (eval.trimap_widths)")
-    edge = boundary_map(target).unsqueeze(1).float()
+    edge = boundary_map(target, padding).unsqueeze(1).float()
     return {
         int(w): F.max_pool2d(edge, kernel_size=2 * int(w) + 1, stride=1, padding=int(w)).squeeze(1)
         > 0
@@ -54,8 +80,11 @@ class TrimapMeter:
         self.widths = [int(w) for w in widths]
         self.matrices = {w: ConfusionMatrix(num_classes, device=device) for w in self.widths}
 
-    def update(self, pred: Tensor, target: Tensor) -> None:
-        for w, band in trimap_bands(target, self.widths).items():
+    def update(self, pred: Tensor, target: Tensor, padding: Tensor | None = None) -> None:
+        """Add a batch (B, H, W); ``padding`` marks padded pixels (see :func:`boundary_map`)."""
+        if not self.widths:
+            return
+        for w, band in trimap_bands(target, self.widths, padding=padding).items():
             self.matrices[w].update(pred, target, valid=band)
 
     def all_reduce(self) -> None:

@@ -1,0 +1,159 @@
+"""Inference on normalised batches: whole image, sliding window, multi-scale + flip.
+
+All functions take a model with the Segmentor contract (``model(x)["out"]`` = (B, K, H, W) logits at
+the input size) and a normalised float batch ``(B, 3, H, W)``, and return class scores
+``(B, K, H, W)`` at the input size; ``scores.argmax(1)`` is the prediction.
+
+* ``whole``: one forward pass of the (padded) batch; scores are logits.
+* ``slide``: overlapping ``window`` x ``window`` crops every ``stride`` pixels; the logits of the
+  crops are summed into place and divided by how many crops cover each pixel. A window at least as
+  large as the image is one crop = the whole image.
+* multi-scale + flip (DeepLabv3 sec. 4.3 / DeepLabv3+ table 3, "MS" and "Flip"): the batch is
+  resized by each scale (bilinear), optionally also mirrored, run in ``whole`` or ``slide`` mode, and
+  the *softmax probabilities* (not logits: each pass then has the same weight whatever its logit
+  range) are resized back to the input size and averaged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+Mode = Literal["whole", "slide"]
+
+
+@dataclass(frozen=True)
+class InferenceSettings:
+    """How to turn a batch into scores (the ``eval.*`` / ``predict.*`` inference keys).
+
+    Args:
+        mode: ``whole`` or ``slide``.
+        scales: input scale factors, each > 0; ``(1.0,)`` = single scale.
+        flip: also run the horizontally mirrored input and average.
+        window: slide mode: square window side in pixels.
+        stride: slide mode: step between windows (<= window, so windows overlap or touch).
+    """
+
+    mode: Mode = "whole"
+    scales: tuple[float, ...] = field(default=(1.0,))
+    flip: bool = False
+    window: int = 513
+    stride: int = 341
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("whole", "slide"):
+            raise ValueError(f"eval.mode must be 'whole' or 'slide', got {self.mode!r}")
+        if not self.scales:
+            raise ValueError("eval.scales is empty: give at least one scale, e.g. [1.0]")
+        bad = [s for s in self.scales if not float(s) > 0]
+        if bad:
+            raise ValueError(f"eval.scales must all be positive, got {list(self.scales)}")
+        object.__setattr__(self, "scales", tuple(float(s) for s in self.scales))
+        if self.mode == "slide" and not (0 < int(self.stride) <= int(self.window)):
+            raise ValueError(
+                f"eval.stride must be in 1..eval.window ({self.window}), got {self.stride}: "
+                "windows must overlap or touch so every pixel is covered"
+            )
+
+    @property
+    def single_pass(self) -> bool:
+        """True when one forward per batch suffices (no rescaling, no flip)."""
+        return self.scales == (1.0,) and not self.flip
+
+
+def predict_whole(model: nn.Module, image: Tensor) -> Tensor:
+    """(B, 3, H, W) normalised -> (B, K, H, W) logits, one forward pass."""
+    return model(image)["out"]
+
+
+def _window_starts(size: int, window: int, stride: int) -> list[int]:
+    """Start offsets covering ``0..size`` with windows of ``window`` (the last one flush right)."""
+    if size <= window:
+        return [0]
+    starts = list(range(0, size - window, stride))
+    return [*starts, size - window]
+
+
+def predict_slide(model: nn.Module, image: Tensor, *, window: int, stride: int) -> Tensor:
+    """(B, 3, H, W) -> (B, K, H, W) logits averaged over overlapping windows.
+
+    Windows larger than the image are clipped to it, so ``window >= max(H, W)`` is one whole pass.
+    """
+    _, _, h, w = image.shape
+    total: Tensor | None = None
+    count = torch.zeros((1, 1, h, w), device=image.device, dtype=image.dtype)
+    for top in _window_starts(h, window, stride):
+        for left in _window_starts(w, window, stride):
+            rows = slice(top, min(top + window, h))
+            cols = slice(left, min(left + window, w))
+            logits = model(image[:, :, rows, cols])["out"]
+            if total is None:
+                total = image.new_zeros((image.shape[0], logits.shape[1], h, w))
+            total[:, :, rows, cols] += logits
+            count[:, :, rows, cols] += 1
+    assert total is not None  # at least one window always exists
+    return total / count
+
+
+def _run(model: nn.Module, image: Tensor, settings: InferenceSettings) -> Tensor:
+    if settings.mode == "slide":
+        return predict_slide(model, image, window=settings.window, stride=settings.stride)
+    return predict_whole(model, image)
+
+
+def predict_multiscale(model: nn.Module, image: Tensor, settings: InferenceSettings) -> Tensor:
+    """(B, 3, H, W) -> (B, K, H, W) softmax probabilities averaged over scales (and flips)."""
+    size = image.shape[-2:]
+    total: Tensor | None = None
+    passes = 0
+    for scale in settings.scales:
+        scaled = image
+        if scale != 1.0:
+            target = [max(1, round(int(s) * scale)) for s in size]
+            scaled = F.interpolate(image, size=target, mode="bilinear", align_corners=False)
+        for mirrored in (False, True) if settings.flip else (False,):
+            x = scaled.flip(-1) if mirrored else scaled
+            probs = _run(model, x, settings).softmax(1)
+            if mirrored:
+                probs = probs.flip(-1)
+            if probs.shape[-2:] != size:
+                probs = F.interpolate(probs, size=size, mode="bilinear", align_corners=False)
+            total = probs if total is None else total + probs
+            passes += 1
+    assert total is not None
+    return total / passes
+
+
+@torch.inference_mode()
+def infer(model: nn.Module, image: Tensor, settings: InferenceSettings) -> Tensor:
+    """Scores (B, K, H, W) for a normalised batch (B, 3, H, W) according to ``settings``.
+
+    Single-scale, no-flip settings return logits (one pass, no softmax); otherwise averaged softmax
+    probabilities. Either way ``argmax(1)`` is the predicted label map.
+    """
+    if settings.single_pass:
+        return _run(model, image, settings)
+    return predict_multiscale(model, image, settings)
+
+
+def settings_from(
+    *,
+    mode: str = "whole",
+    scales: Sequence[float] = (1.0,),
+    flip: bool = False,
+    window: int = 513,
+    stride: int = 341,
+) -> InferenceSettings:
+    """``InferenceSettings`` from plain values (config lists -> tuple)."""
+    return InferenceSettings(
+        mode=mode,  # type: ignore[arg-type]
+        scales=tuple(float(s) for s in scales),
+        flip=bool(flip),
+        window=int(window),
+        stride=int(stride),
+    )

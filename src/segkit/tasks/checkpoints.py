@@ -1,0 +1,130 @@
+"""Checkpoint path -> (Segmentor with its trained weights, the run config it was trained with).
+
+Shared by the evaluate, predict, export and analyze tasks. A segkit checkpoint is a Lightning
+checkpoint written by the train task: the composed, resolved run config as a plain dict under
+``ckpt["hyper_parameters"]["cfg"]`` and the network weights as ``state_dict`` keys ``model.*``.
+"""
+
+from __future__ import annotations
+
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
+from torch import nn
+
+from segkit.tasks._common import USER_ERRORS
+from segkit.training.checkpoint import checkpoint_config, load_checkpoint
+
+#: Prefix of the network's weights in a SegModule state dict.
+STATE_PREFIX = "model."
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Load a checkpoint on the CPU with clear errors: missing file, unreadable/corrupt file."""
+    path = Path(path)
+    try:
+        ckpt = load_checkpoint(path)
+    except FileNotFoundError:
+        raise
+    except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, OSError) as err:
+        raise ValueError(
+            f"checkpoint {path} is unreadable or corrupt ({type(err).__name__}): give a .ckpt "
+            "written by scripts/train.py (e.g. <run dir>/checkpoints/best.ckpt)"
+        ) from None
+    if not isinstance(ckpt, dict):
+        raise ValueError(f"checkpoint {path} is not a segkit/Lightning checkpoint (not a dict)")
+    return ckpt
+
+
+def instantiate_model(model_cfg: Any) -> nn.Module:
+    """``hydra.utils.instantiate`` that lets a builder's own user error through unwrapped."""
+    try:
+        return instantiate(model_cfg)
+    except InstantiationException as err:
+        if isinstance(err.__cause__, USER_ERRORS):
+            raise err.__cause__ from None
+        raise
+
+
+def load_model_weights(model: nn.Module, state_dict: dict[str, Any], *, path: str | Path) -> None:
+    """Load the ``model.*`` entries of a Lightning state dict into ``model`` (strictly)."""
+    weights = {
+        k[len(STATE_PREFIX) :]: v for k, v in state_dict.items() if k.startswith(STATE_PREFIX)
+    }
+    if not weights:
+        raise ValueError(
+            f"{path} has no 'model.*' weights in its state_dict: it is not a segkit training "
+            "checkpoint (give <run dir>/checkpoints/best.ckpt)"
+        )
+    missing, unexpected = model.load_state_dict(weights, strict=False)
+    if missing or unexpected:
+        raise ValueError(
+            f"{path} does not fit the model its own config describes: missing {missing[:5]}, "
+            f"unexpected {unexpected[:5]}"
+        )
+
+
+def load_segmentor(
+    path: str | Path, *, output_stride: int | None = None
+) -> tuple[nn.Module, dict[str, Any]]:
+    """Rebuild the trained network of a checkpoint, in eval mode on the CPU.
+
+    Args:
+        path: a checkpoint written by the train task.
+        output_stride: re-dilate to 8 | 16 | 32 after loading (same weights, ASPP rates rescaled);
+            None keeps the trained output stride.
+    Returns:
+        ``(model, cfg)``: the Segmentor and the stored run config (plain dict; ``cfg["model"]``,
+        ``cfg["data"]``, ...).
+    Raises:
+        FileNotFoundError: missing file. ValueError: corrupt file, not a segkit checkpoint, weights
+        that do not fit, invalid output stride.
+    """
+    ckpt = read_checkpoint(path)
+    cfg = checkpoint_config(ckpt, path=path)
+    if not isinstance(cfg.get("model"), dict) or "_target_" not in cfg["model"]:
+        raise ValueError(f"{path}: its stored config has no model section with a _target_")
+    model = instantiate_model(cfg["model"])
+    state = ckpt.get("state_dict")
+    load_model_weights(model, state if isinstance(state, dict) else {}, path=path)
+    if output_stride is not None:
+        if not hasattr(model, "set_output_stride"):
+            raise ValueError(f"{path}: its model cannot change output stride")
+        model.set_output_stride(int(output_stride))
+    model.eval()
+    return model, cfg
+
+
+def checkpoint_num_classes(cfg: dict[str, Any], *, path: str | Path) -> int:
+    """The class count the checkpoint was trained with (``data.num_classes`` / ``model.num_classes``)."""
+    value = cfg.get("model", {}).get("num_classes", cfg.get("data", {}).get("num_classes"))
+    if value is None:
+        raise ValueError(f"{path}: its stored config names no num_classes")
+    return int(value)
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` -> cuda if available else cpu; ``cuda`` without a GPU -> ValueError."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name not in ("cpu", "cuda") and not name.startswith("cuda:"):
+        raise ValueError(f"device must be auto, cpu or cuda[:N], got {name!r}")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device={name} but no CUDA GPU is available: use device=cpu or auto")
+    return torch.device(name)
+
+
+__all__ = [
+    "STATE_PREFIX",
+    "checkpoint_num_classes",
+    "instantiate_model",
+    "load_model_weights",
+    "load_segmentor",
+    "read_checkpoint",
+    "resolve_device",
+]

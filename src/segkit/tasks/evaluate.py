@@ -1,0 +1,196 @@
+"""``evaluate`` task: score a checkpoint on a data split; write metrics.json, plots and overlays.
+
+The model comes from the checkpoint's stored config (``tasks.checkpoints.load_segmentor``). The data
+config is the checkpoint's as well unless the command line chose a data group (``data=voc``), in
+which case that group is used entirely; ``data.root=...`` / ``data.num_workers=...`` alone replace
+only those keys of the stored data config (see configs/evaluate.yaml).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from torch.utils.data import DataLoader, Subset
+
+from segkit.data import VOCSegmentation, pad_collate
+from segkit.evaluation.evaluator import EvalResult, Evaluator, best_and_worst
+from segkit.evaluation.inference import InferenceSettings, settings_from
+from segkit.evaluation.report import (
+    metrics_dict,
+    plot_confusion,
+    plot_overlays,
+    plot_trimap,
+    print_table,
+    write_json,
+)
+from segkit.tasks._common import save_config
+from segkit.tasks.checkpoints import checkpoint_num_classes, load_segmentor, resolve_device
+
+log = logging.getLogger(__name__)
+
+#: Keys of evaluate.yaml's placeholder data node that may replace single stored data keys.
+DATA_OVERRIDE_KEYS: tuple[str, ...] = ("root", "num_workers")
+
+
+def data_config(cfg: DictConfig, stored: dict[str, Any]) -> dict[str, Any]:
+    """The data config to evaluate on: a data group chosen on the command line, else the
+    checkpoint's stored one with ``data.root`` / ``data.num_workers`` replaced when given."""
+    given = OmegaConf.to_container(cfg.data, resolve=True) if cfg.get("data") else {}
+    if "_target_" in given:
+        return given
+    if not isinstance(stored, dict) or "_target_" not in stored:
+        raise ValueError(
+            f"{cfg.ckpt_path}: its stored config has no data section; choose one with data=voc|synthetic"
+        )
+    out = dict(stored)
+    out.update({k: given[k] for k in DATA_OVERRIDE_KEYS if given.get(k) is not None})
+    return out
+
+
+def inference_settings(opts: DictConfig) -> InferenceSettings:
+    """``InferenceSettings`` from the ``eval`` (or ``predict``) node."""
+    return settings_from(
+        mode=opts.get("mode", "whole"),
+        scales=list(opts.get("scales", [1.0])),
+        flip=bool(opts.get("flip", False)),
+        window=int(opts.get("window", 513)),
+        stride=int(opts.get("stride", 341)),
+    )
+
+
+def _check_classes(data_cfg: dict[str, Any], model_classes: int, path: str) -> None:
+    data_classes = int(data_cfg.get("num_classes", -1))
+    if data_classes != model_classes:
+        raise ValueError(
+            f"the evaluation data has {data_classes} classes (data.num_classes) but checkpoint "
+            f"{path} was trained with {model_classes}: evaluate on data with the same classes "
+            "(e.g. drop the data=... override to use the checkpoint's own data config)"
+        )
+
+
+def _dataset(data_cfg: dict[str, Any], split: str) -> tuple[VOCSegmentation, tuple[str, ...]]:
+    """The split's dataset (no augmentation) and the class names of the data module."""
+    datamodule = instantiate(data_cfg, _convert_="all")
+    datamodule.prepare_data()  # synthetic data is generated here when missing
+    dataset = VOCSegmentation(datamodule.root, split, num_classes=datamodule.num_classes)
+    return dataset, tuple(datamodule.class_names)
+
+
+def _loader(dataset: Any, opts: DictConfig, data_cfg: dict[str, Any], device: torch.device):
+    if int(opts.batch_size) < 1:
+        raise ValueError(f"eval.batch_size must be >= 1, got {opts.batch_size}")
+    workers = opts.get("num_workers")
+    workers = int(data_cfg.get("num_workers", 0) if workers is None else workers)
+    return DataLoader(
+        dataset,
+        batch_size=int(opts.batch_size),
+        shuffle=False,
+        num_workers=workers,
+        collate_fn=pad_collate,
+        pin_memory=device.type == "cuda",
+    )
+
+
+def _overlay_rows(
+    evaluator: Evaluator, dataset: VOCSegmentation, best: list[str], worst: list[str]
+) -> list[tuple[str, str, np.ndarray, np.ndarray, np.ndarray]]:
+    """Re-predict the chosen images one by one (a handful) for the overlay grid."""
+    rows = []
+    for title, ids in (("best", best), ("worst", worst)):
+        for image_id in ids:
+            image, mask = dataset.load(dataset.ids.index(image_id))
+            batch = torch.from_numpy(image).permute(2, 0, 1).unsqueeze(0).contiguous()
+            pred = evaluator.predict(batch)[0].cpu().numpy().astype(np.uint8)
+            rows.append((title, image_id, image, mask, pred))
+    return rows
+
+
+def evaluate(cfg: DictConfig) -> dict[str, Any]:
+    """Evaluate ``cfg.ckpt_path``; returns the metrics.json document (also written to disk)."""
+    opts = cfg.eval
+    settings = inference_settings(opts)
+    device = resolve_device(str(opts.device))
+    path = str(cfg.ckpt_path)
+    model, stored = load_segmentor(path, output_stride=opts.get("output_stride"))
+    data_cfg = data_config(cfg, stored.get("data"))
+    _check_classes(data_cfg, checkpoint_num_classes(stored, path=path), path)
+    output_dir = Path(cfg.paths.output_dir)
+    save_config(cfg, output_dir)
+
+    dataset, class_names = _dataset(data_cfg, str(opts.split))
+    subset = dataset if opts.get("limit") is None else Subset(dataset, range(int(opts.limit)))
+    evaluator = Evaluator(
+        model,
+        num_classes=len(class_names),
+        settings=settings,
+        trimap_widths=list(opts.trimap_widths),
+        device=device,
+    )
+    start = time.perf_counter()
+    result = evaluator.run(_loader(subset, opts, data_cfg, device))
+    seconds = time.perf_counter() - start
+    best, worst = best_and_worst(result, int(opts.num_overlays))
+    metrics = metrics_dict(
+        result,
+        class_names,
+        _settings(cfg, stored, data_cfg, settings, model, device, result, seconds),
+        best=best,
+        worst=worst,
+    )
+    _write_outputs(metrics, result, class_names, output_dir)
+    if best or worst:
+        plot_overlays(_overlay_rows(evaluator, dataset, best, worst), output_dir / "overlays.png")
+    print_table(metrics)
+    log.info("evaluation written to %s", output_dir)
+    return metrics
+
+
+def _settings(
+    cfg: DictConfig,
+    stored: dict[str, Any],
+    data_cfg: dict[str, Any],
+    settings: InferenceSettings,
+    model: Any,
+    device: torch.device,
+    result: EvalResult,
+    seconds: float,
+) -> dict[str, Any]:
+    model_cfg = stored.get("model", {})
+    return {
+        "ckpt_path": str(cfg.ckpt_path),
+        "model": str(model_cfg.get("_target_", "")).rsplit(".", 1)[-1],
+        "backbone": str(model_cfg.get("backbone", {}).get("_target_", "")).rsplit(".", 1)[-1],
+        "trained_output_stride": model_cfg.get("output_stride"),
+        "output_stride": int(model.output_stride),
+        "dataset": data_cfg.get("dataset"),
+        "data_root": str(data_cfg.get("root")),
+        "split": str(cfg.eval.split),
+        "mode": settings.mode,
+        "window": settings.window if settings.mode == "slide" else None,
+        "stride": settings.stride if settings.mode == "slide" else None,
+        "scales": list(settings.scales),
+        "flip": settings.flip,
+        "batch_size": int(cfg.eval.batch_size),
+        "device": str(device),
+        "trimap_widths": [int(w) for w in cfg.eval.trimap_widths],
+        "time_s": round(seconds, 3),
+        "images_per_s": round(result.num_images / seconds, 3) if seconds > 0 else None,
+    }
+
+
+def _write_outputs(
+    metrics: dict[str, Any], result: EvalResult, class_names: tuple[str, ...], output_dir: Path
+) -> None:
+    write_json(metrics, output_dir / "metrics.json")
+    plot_confusion(result.confusion.numpy(), class_names, output_dir / "confusion_matrix.png")
+    plot_trimap(metrics["trimap"]["widths"], metrics["trimap"]["mIoU"], output_dir / "trimap.png")
+
+
+__all__ = ["DATA_OVERRIDE_KEYS", "data_config", "evaluate", "inference_settings"]

@@ -1,0 +1,125 @@
+"""``predict`` task: a VOC-palette label PNG and an overlay JPEG for each input image.
+
+Images of any size: they are read in chunks, sorted by size so equal-sized images share a batch,
+and each batch is padded bottom/right with the mean colour (``pad_collate``, as in evaluation); the
+prediction is cropped back to each image. Unreadable images are reported and skipped.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from omegaconf import DictConfig
+from PIL import Image
+
+from segkit.data import normalize, pad_collate, read_image
+from segkit.evaluation.inference import InferenceSettings, infer
+from segkit.evaluation.overlay import overlay, save_label_png
+from segkit.tasks._common import save_config, save_json
+from segkit.tasks.checkpoints import load_segmentor, resolve_device
+from segkit.tasks.evaluate import inference_settings
+
+log = logging.getLogger(__name__)
+
+#: File endings read as images (case-insensitive).
+IMAGE_SUFFIXES: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+#: Images read per chunk: bounds memory while leaving room to group equal sizes.
+CHUNK_BATCHES = 8
+
+
+def list_images(source: str | Path) -> list[Path]:
+    """An image file -> [it]; a folder -> its image files (sorted, not recursive)."""
+    source = Path(source)
+    if source.is_file():
+        return [source]
+    if not source.is_dir():
+        raise FileNotFoundError(f"input={source} does not exist: give an image file or a folder")
+    images = sorted(
+        p for p in source.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+    )
+    if not images:
+        raise ValueError(
+            f"input folder {source} holds no images ({', '.join(IMAGE_SUFFIXES)}): "
+            "point input= at a folder with images"
+        )
+    return images
+
+
+def _chunks(items: Sequence[Path], size: int) -> Iterator[Sequence[Path]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _read(paths: Sequence[Path], failures: list[dict[str, str]]) -> list[tuple[Path, np.ndarray]]:
+    """Decode ``paths``; unreadable ones go to ``failures`` (reported, not raised)."""
+    loaded = []
+    for path in paths:
+        try:
+            loaded.append((path, read_image(path)))
+        except (ValueError, FileNotFoundError, OSError) as err:
+            log.warning("skipping %s: %s", path, err)
+            failures.append({"path": str(path), "error": str(err)})
+    return loaded
+
+
+def predict_batch(
+    model: Any, images: Sequence[np.ndarray], settings: InferenceSettings, device: Any
+) -> list[np.ndarray]:
+    """Label maps (H_i, W_i) uint8 for RGB uint8 images (H_i, W_i, 3) of any sizes, in one pass."""
+    samples = [
+        {"image": im, "mask": np.zeros(im.shape[:2], np.uint8), "id": str(i)}
+        for i, im in enumerate(images)
+    ]
+    batch = pad_collate(samples)["image"].to(device)
+    labels = infer(model, normalize(batch), settings).argmax(1).to(torch.uint8).cpu().numpy()
+    return [labels[i, : im.shape[0], : im.shape[1]] for i, im in enumerate(images)]
+
+
+def _write(path: Path, image: np.ndarray, labels: np.ndarray, out_dir: Path, alpha: float) -> None:
+    save_label_png(out_dir / f"{path.stem}.png", labels)
+    Image.fromarray(overlay(image, labels, alpha=alpha)).save(
+        out_dir / f"{path.stem}_overlay.jpg", quality=90
+    )
+
+
+def predict(cfg: DictConfig) -> dict[str, Any]:
+    """Predict every image of ``cfg.input`` into ``cfg.output``; returns the summary."""
+    opts = cfg.predict
+    settings = inference_settings(opts)
+    batch_size = int(opts.batch_size)
+    if batch_size < 1:
+        raise ValueError(f"predict.batch_size must be >= 1, got {batch_size}")
+    if not 0.0 <= float(opts.alpha) <= 1.0:
+        raise ValueError(f"predict.alpha must be in [0, 1], got {opts.alpha}")
+    paths = list_images(cfg.input)
+    device = resolve_device(str(opts.device))
+    model, _ = load_segmentor(cfg.ckpt_path, output_stride=opts.get("output_stride"))
+    model.to(device)
+    out_dir = Path(cfg.output)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, cfg.paths.output_dir)
+
+    failures: list[dict[str, str]] = []
+    written = 0
+    for chunk in _chunks(paths, batch_size * CHUNK_BATCHES):
+        loaded = sorted(_read(chunk, failures), key=lambda item: item[1].shape[:2])
+        for group in _chunks(loaded, batch_size):
+            labels = predict_batch(model, [im for _, im in group], settings, device)
+            for (path, image), label in zip(group, labels, strict=True):
+                _write(path, image, label, out_dir, float(opts.alpha))
+                written += 1
+    summary = {"input": str(cfg.input), "output": str(out_dir), "images": len(paths),
+               "written": written, "failed": len(failures), "failures": failures}  # fmt: skip
+    save_json(summary, out_dir / "summary.json")
+    print(f"predict: {written} written, {len(failures)} failed -> {out_dir}")
+    for failure in failures:
+        print(f"  failed: {failure['path']}: {failure['error']}")
+    return summary
+
+
+__all__ = ["IMAGE_SUFFIXES", "list_images", "predict", "predict_batch"]
