@@ -138,8 +138,10 @@ class DataStateCheckpoint(pl.Callback):
     albumentations ``Compose`` keeps its own generators); restores both at ``on_train_start``,
     after Lightning has rebuilt the loader and before the first batch is drawn. Together with the
     module's torch/numpy/python RNG state this makes a resume from an epoch-end checkpoint replay
-    the same batches. Persistent worker processes keep private augmentation state that cannot be
-    captured: resume is then exact in data order but not in augmentation draws.
+    the same batches. Limits: persistent worker processes keep private augmentation state that
+    cannot be captured (resume is then exact in data order but not in augmentation draws), and a
+    mid-epoch checkpoint restarts that epoch's shuffle, because a plain DataLoader cannot skip the
+    batches already seen (that needs a stateful sampler in the data layer).
     """
 
     def __init__(self) -> None:
