@@ -1,8 +1,9 @@
 """``predict`` task: a VOC-palette label PNG and an overlay JPEG for each input image.
 
-Images of any size: they are read in chunks, sorted by size so equal-sized images share a batch,
-and each batch is padded bottom/right with the mean colour (``pad_collate``, as in evaluation); the
-prediction is cropped back to each image. Unreadable images are reported and skipped.
+Images of any size: they are read in chunks and grouped by exact size, so a batch holds equal-sized
+images and needs no padding (padding would change what a model with global context, e.g. ASPP image
+pooling, sees; each label map equals a batch-1 forward). A folder of mixed sizes therefore runs at
+smaller batches. Unreadable images are reported and skipped.
 """
 
 from __future__ import annotations
@@ -55,6 +56,17 @@ def _chunks(items: Sequence[Path], size: int) -> Iterator[Sequence[Path]]:
         yield items[start : start + size]
 
 
+def _same_size_batches(
+    loaded: list[tuple[Path, np.ndarray]], batch_size: int
+) -> Iterator[list[tuple[Path, np.ndarray]]]:
+    """Batches of equal-sized images: no padding, so each label map equals a batch-1 forward."""
+    by_size: dict[tuple[int, int], list[tuple[Path, np.ndarray]]] = {}
+    for item in loaded:
+        by_size.setdefault(item[1].shape[:2], []).append(item)
+    for items in by_size.values():
+        yield from (list(batch) for batch in _chunks(items, batch_size))
+
+
 def _read(paths: Sequence[Path], failures: list[dict[str, str]]) -> list[tuple[Path, np.ndarray]]:
     """Decode ``paths``; unreadable ones go to ``failures`` (reported, not raised)."""
     loaded = []
@@ -62,15 +74,21 @@ def _read(paths: Sequence[Path], failures: list[dict[str, str]]) -> list[tuple[P
         try:
             loaded.append((path, read_image(path)))
         except (ValueError, FileNotFoundError, OSError) as err:
-            log.warning("skipping %s: %s", path, err)
-            failures.append({"path": str(path), "error": str(err)})
+            # The reader's message speaks of datasets and split lists; here a plain reason is clearer.
+            reason = "missing" if isinstance(err, FileNotFoundError) else "unreadable or corrupt"
+            log.warning("skipping %s: %s image", path, reason)
+            failures.append({"path": str(path), "error": f"{reason} image"})
     return loaded
 
 
 def predict_batch(
     model: Any, images: Sequence[np.ndarray], settings: InferenceSettings, device: Any
 ) -> list[np.ndarray]:
-    """Label maps (H_i, W_i) uint8 for RGB uint8 images (H_i, W_i, 3) of any sizes, in one pass."""
+    """Label maps (H_i, W_i) uint8 for RGB uint8 images (H_i, W_i, 3), in one forward pass.
+
+    Images of different sizes are padded bottom/right with the mean colour (``pad_collate``) and the
+    labels cropped back; ``predict`` only passes equal-sized images.
+    """
     samples = [
         {"image": im, "mask": np.zeros(im.shape[:2], np.uint8), "id": str(i)}
         for i, im in enumerate(images)
@@ -107,8 +125,7 @@ def predict(cfg: DictConfig) -> dict[str, Any]:
     failures: list[dict[str, str]] = []
     written = 0
     for chunk in _chunks(paths, batch_size * CHUNK_BATCHES):
-        loaded = sorted(_read(chunk, failures), key=lambda item: item[1].shape[:2])
-        for group in _chunks(loaded, batch_size):
+        for group in _same_size_batches(_read(chunk, failures), batch_size):
             labels = predict_batch(model, [im for _, im in group], settings, device)
             for (path, image), label in zip(group, labels, strict=True):
                 _write(path, image, label, out_dir, float(opts.alpha))

@@ -1,0 +1,128 @@
+"""The evaluate task end to end on a tiny checkpoint: files, schema, overrides and user errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from segkit.tasks.checkpoints import load_segmentor
+from segkit.tasks.evaluate import evaluate
+
+SCHEMA_KEYS = {"schema", "settings", "num_images", "mIoU", "pixel_acc", "mean_class_acc", "fw_IoU",
+               "class_names", "per_class_iou", "per_class_acc", "confusion_matrix", "trimap",
+               "best_images", "worst_images"}  # fmt: skip
+FAST = ["eval.device=cpu", "eval.trimap_widths=[1,4]"]
+
+
+def test_evaluate_writes_metrics_plots_and_overlays(checkpoint, compose_eval, tmp_path, capsys):
+    metrics = evaluate(compose_eval(f"ckpt_path={checkpoint}", *FAST, "eval.num_overlays=2"))
+    run = tmp_path / "run"
+    assert json.loads((run / "metrics.json").read_text()) == metrics
+    assert set(metrics) == SCHEMA_KEYS and metrics["num_images"] == 6
+    for name in ("confusion_matrix.png", "trimap.png", "overlays.png", "config.yaml"):
+        assert (run / name).stat().st_size > 500, name
+    cm = torch.tensor(metrics["confusion_matrix"])
+    assert cm.shape == (7, 7) and int(cm.sum()) > 6 * 64 * 64 * 0.5  # void and padding left out
+    ious = [v for v in metrics["per_class_iou"].values() if v is not None]
+    assert metrics["mIoU"] == pytest.approx(sum(ious) / len(ious))
+    assert metrics["trimap"]["widths"] == [1, 4] and len(metrics["trimap"]["mIoU"]) == 2
+    settings = metrics["settings"]
+    assert (settings["model"], settings["output_stride"], settings["split"]) == (
+        "deeplabv3plus",
+        16,
+        "val",
+    )
+    assert len(metrics["best_images"]) == len(metrics["worst_images"]) == 2
+    assert "per-class scores" in capsys.readouterr().out
+
+
+def test_output_stride_8_multiscale_flip_and_slide(checkpoint, compose_eval):
+    base = evaluate(compose_eval(f"ckpt_path={checkpoint}", *FAST, "eval.num_overlays=0"))
+    os8 = evaluate(
+        compose_eval(
+            f"ckpt_path={checkpoint}", *FAST, "eval.output_stride=8", "eval.scales=[0.75,1.0,1.25]",
+            "eval.flip=true", "eval.num_overlays=0",
+        )
+    )  # fmt: skip
+    assert os8["settings"]["output_stride"] == 8 and os8["settings"]["flip"] is True
+    assert os8["settings"]["scales"] == [0.75, 1.0, 1.25]
+    assert os8["confusion_matrix"] != base["confusion_matrix"]  # the settings changed the answers
+    # batch size 1 and a window as large as any image: slide == whole, exactly
+    whole1 = evaluate(
+        compose_eval(f"ckpt_path={checkpoint}", *FAST, "eval.batch_size=1", "eval.num_overlays=0")
+    )
+    slide = evaluate(
+        compose_eval(
+            f"ckpt_path={checkpoint}", *FAST, "eval.batch_size=1", "eval.mode=slide",
+            "eval.window=96", "eval.stride=48", "eval.num_overlays=0",
+        )
+    )  # fmt: skip
+    assert slide["confusion_matrix"] == whole1["confusion_matrix"]
+    assert slide["settings"]["mode"] == "slide" and slide["settings"]["window"] == 96
+
+
+def test_data_root_override_and_limit(checkpoint, compose_eval, data_root):
+    metrics = evaluate(
+        compose_eval(f"ckpt_path={checkpoint}", f"data.root={data_root}", *FAST, "eval.limit=2")
+    )
+    assert metrics["num_images"] == 2 and metrics["settings"]["data_root"] == str(data_root)
+
+
+def test_checkpoint_loader_rebuilds_the_trained_weights(checkpoint):
+    model, cfg = load_segmentor(checkpoint)
+    state = torch.load(checkpoint, weights_only=True)["state_dict"]
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, state[f"model.{key}"]), key
+    assert not model.training and model.output_stride == 16 and cfg["data"]["num_classes"] == 7
+    model8, _ = load_segmentor(checkpoint, output_stride=8)
+    assert model8.output_stride == 8
+
+
+def test_missing_corrupt_and_foreign_checkpoints(compose_eval, tmp_path):
+    missing = tmp_path / "nope.ckpt"
+    with pytest.raises(FileNotFoundError, match="nope.ckpt"):
+        evaluate(compose_eval(f"ckpt_path={missing}", *FAST))
+    corrupt = tmp_path / "corrupt.ckpt"
+    corrupt.write_bytes(b"this is not a checkpoint")
+    with pytest.raises(ValueError, match="corrupt.ckpt is unreadable or corrupt"):
+        evaluate(compose_eval(f"ckpt_path={corrupt}", *FAST))
+    foreign = tmp_path / "foreign.ckpt"
+    torch.save({"state_dict": {"w": torch.zeros(1)}}, foreign)
+    with pytest.raises(ValueError, match="foreign.ckpt holds no segkit run config"):
+        evaluate(compose_eval(f"ckpt_path={foreign}", *FAST))
+
+
+def test_class_count_mismatch_is_named(checkpoint, compose_eval):
+    with pytest.raises(ValueError, match=r"21 classes \(data.num_classes\).*trained with 7"):
+        evaluate(compose_eval(f"ckpt_path={checkpoint}", "data=voc", *FAST))
+
+
+@pytest.mark.parametrize(
+    ("override", "match"),
+    [
+        ("eval.scales=[1.0,0]", "positive"),
+        ("eval.scales=[-1.0]", "positive"),
+        ("eval.output_stride=12", "output_stride"),
+        ("eval.batch_size=0", "eval.batch_size"),
+        ("eval.device=tpu", "device"),
+    ],
+)
+def test_bad_eval_settings(checkpoint, compose_eval, override, match):
+    with pytest.raises(ValueError, match=match):
+        evaluate(compose_eval(f"ckpt_path={checkpoint}", *FAST, override))
+
+
+def test_script_reports_a_missing_checkpoint_in_one_line(tmp_path):
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.run(
+        [sys.executable, str(root / "scripts" / "evaluate.py"), f"ckpt_path={tmp_path}/gone.ckpt",
+         f"paths.root_dir={tmp_path}", f"hydra.run.dir={tmp_path}/h"],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 1
+    assert "gone.ckpt" in proc.stderr and "Traceback" not in proc.stderr
