@@ -14,6 +14,7 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig
+from pytorch_lightning.utilities import rank_zero_only
 
 from segkit.tasks._common import (
     instantiate_group,
@@ -56,7 +57,11 @@ def build_trainer(cfg: DictConfig) -> pl.Trainer:
 
 def _check_data(datamodule: pl.LightningDataModule) -> None:
     """Build the datasets now, so a missing data root surfaces as the data layer's own error
-    before any Lightning machinery (and its stack) is involved."""
+    before any Lightning machinery (and its stack) is involved. Only on global rank 0: processes
+    started together by a cluster launcher must not generate/prepare data concurrently (Lightning
+    itself prepares on rank 0 behind a barrier)."""
+    if rank_zero_only.rank != 0:
+        return
     datamodule.prepare_data()
     datamodule.setup("fit")
 
