@@ -9,8 +9,8 @@ import torch
 from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException, MissingConfigException
 
-from segkit.tasks.train import train
-from segkit.training import NonFiniteLossError, load_checkpoint
+from segkit.tasks.train import build_trainer, train
+from segkit.training import NonFiniteLossError, SyncBatchNormIfDistributed, load_checkpoint
 
 
 def test_train_writes_the_run_folder(compose_train, tiny_deeplab, tmp_path: Path) -> None:
@@ -128,3 +128,14 @@ def test_debug_fast_dev_run(compose_train, tiny_deeplab) -> None:
 def test_builder_user_error_is_not_wrapped(compose_train) -> None:
     with pytest.raises(ValueError, match="output_stride must be 8, 16 or 32"):
         train(compose_train("model.output_stride=12"))
+
+
+def test_trainer_groups_build(compose_train) -> None:
+    ddp = build_trainer(
+        compose_train("trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=1")
+    )
+    assert any(isinstance(c, SyncBatchNormIfDistributed) for c in ddp.callbacks)
+    assert ddp.world_size == 1  # the callback then leaves BatchNorm alone (see test_module)
+    cpu = build_trainer(compose_train("trainer.deterministic=true"))
+    assert not any(isinstance(c, SyncBatchNormIfDistributed) for c in cpu.callbacks)
+    assert {type(lg).__name__ for lg in cpu.loggers} == {"CSVLogger", "TensorBoardLogger"}
