@@ -11,6 +11,7 @@ from torchmetrics.classification import MulticlassJaccardIndex
 from segkit.data import pad_collate
 from segkit.evaluation.evaluator import EvalResult, Evaluator, best_and_worst, per_image_miou
 from segkit.evaluation.inference import InferenceSettings
+from segkit.evaluation.trimap import boundary_map, trimap_bands
 
 V = 255
 # Image "a" (4x4): classes split left/right, bottom row void; one error per class.
@@ -116,3 +117,18 @@ def test_best_and_worst_never_repeat_an_image():
     assert best_and_worst(result, 2) == (["b", "d"], ["a", "e"])
     assert best_and_worst(result, 3) == (["b", "d", "e"], ["a"])
     assert best_and_worst(result, 0) == ([], [])
+
+
+def test_trimap_bands_match_a_brute_force_chebyshev_distance():
+    g = torch.Generator().manual_seed(3)
+    target = torch.randint(0, 3, (2, 19, 23), generator=g)
+    target[:, 5:9, 4:12] = V
+    edge = boundary_map(target)
+    ys, xs = torch.meshgrid(torch.arange(19), torch.arange(23), indexing="ij")
+    for b in range(2):
+        ey, ex = torch.nonzero(edge[b], as_tuple=True)
+        dist = torch.maximum((ys[..., None] - ey).abs(), (xs[..., None] - ex).abs()).amin(
+            -1
+        )  # (H, W) Chebyshev distance to the nearest boundary pixel
+        for w, band in trimap_bands(target, [0, 1, 3, 7]).items():
+            assert torch.equal(band[b], dist <= w), w

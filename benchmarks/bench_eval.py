@@ -1,0 +1,105 @@
+"""Batched vs batch-1 whole-image evaluation over the same images, in one run.
+
+The full evaluation path of ``scripts/evaluate.py`` (VOC-format files on disk -> DataLoader with
+``pad_collate`` -> ``Evaluator``: normalise, forward, argmax, confusion matrix, trimap bands,
+per-image mIoU), once with batch size 1 and once with ``--batch-size``, on synthetic VOC-format images
+of one fixed size and of mixed sizes (where batches are padded). Batch-1 and batched passes alternate
+for ``--rounds`` rounds after a warm-up round; medians are reported.
+
+    python benchmarks/bench_eval.py                       # defaults below
+    python benchmarks/bench_eval.py --images 64 --batch-size 16 --device cuda
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader
+
+from segkit.data import SyntheticSpec, VOCSegmentation, generate_synthetic, pad_collate
+from segkit.evaluation.evaluator import Evaluator
+from segkit.evaluation.inference import InferenceSettings
+from segkit.models import create_model
+
+TRIMAP_WIDTHS = (1, 2, 4, 8, 16, 24, 32, 40)  # configs/evaluate.yaml's default
+
+
+def _one_pass(model, dataset, batch_size: int, device: str) -> tuple[float, torch.Tensor]:
+    """Seconds of one full evaluation pass and its confusion matrix."""
+    loader = DataLoader(dataset, batch_size=batch_size, collate_fn=pad_collate, num_workers=0)
+    evaluator = Evaluator(
+        model,
+        num_classes=7,
+        settings=InferenceSettings(),
+        trimap_widths=TRIMAP_WIDTHS,
+        device=device,
+    )
+    start = time.perf_counter()
+    result = evaluator.run(loader)  # ends with a host copy, so GPU work is finished
+    return time.perf_counter() - start, result.confusion
+
+
+def _compare(
+    model, dataset, batch_size: int, device: str, rounds: int
+) -> tuple[float, float, bool]:
+    """Median seconds for batch 1 and for ``batch_size``, rounds interleaved (a shared machine's
+    load then hits both alike); round 0 warms up (allocator, kernel selection, file cache)."""
+    times: dict[int, list[float]] = {1: [], batch_size: []}
+    same = True
+    for r in range(rounds + 1):
+        t1, cm1 = _one_pass(model, dataset, 1, device)
+        tb, cmb = _one_pass(model, dataset, batch_size, device)
+        same &= torch.equal(cm1, cmb)
+        if r:
+            times[1].append(t1)
+            times[batch_size].append(tb)
+    return statistics.median(times[1]), statistics.median(times[batch_size]), same
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=24)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--size", type=int, default=128, help="side of the fixed-size images")
+    parser.add_argument("--min-size", type=int, default=96, help="mixed sizes: smallest side")
+    parser.add_argument("--max-size", type=int, default=160, help="mixed sizes: largest side")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    args = parser.parse_args()
+
+    torch.manual_seed(0)
+    # The mobile DeepLabv3+ (MobileNetV2 x1.0, ASPP 256, decoder 256) at output stride 16.
+    model = create_model("deeplabv3plus", backbone="mobilenetv2", num_classes=7).eval()
+    print(f"device={args.device} threads={torch.get_num_threads()} torch={torch.__version__} "
+          f"python={platform.python_version()} images={args.images} batch={args.batch_size}")  # fmt: skip
+    print(
+        f"| images | batch 1 (img/s) | batch {args.batch_size} (img/s) | speed-up | confusion matrices |"
+    )
+    print("|---|---|---|---|---|")
+    with tempfile.TemporaryDirectory() as tmp:
+        for label, lo, hi in (
+            (f"{args.size}x{args.size} fixed", args.size, args.size),
+            (f"{args.min_size}..{args.max_size} mixed (padded)", args.min_size, args.max_size),
+        ):
+            spec = SyntheticSpec(
+                seed=0, num_train=1, num_val=args.images, min_size=lo, max_size=hi, num_classes=7
+            )
+            root = Path(tmp) / f"{lo}_{hi}"
+            generate_synthetic(root, spec)
+            dataset = VOCSegmentation(root, "val", num_classes=7)
+            t1, tb, same = _compare(model, dataset, args.batch_size, args.device, args.rounds)
+            n = len(dataset)
+            # Fixed size: same pixels, same answer expected. Mixed: padding changes what ASPP's
+            # image pooling averages over, so the matrices may differ slightly.
+            note = "identical" if same else "differ"
+            print(f"| {label} | {n / t1:.1f} | {n / tb:.1f} | {t1 / tb:.2f}x | {note} |")
+
+
+if __name__ == "__main__":
+    main()
