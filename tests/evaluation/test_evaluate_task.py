@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from eval_helpers import TINY_TRAIN, compose_config
 
 from segkit.tasks.checkpoints import load_segmentor
 from segkit.tasks.evaluate import evaluate
+from segkit.tasks.train import train
 
 SCHEMA_KEYS = {"schema", "settings", "num_images", "mIoU", "pixel_acc", "mean_class_acc", "fw_IoU",
                "class_names", "per_class_iou", "per_class_acc", "confusion_matrix", "trimap",
@@ -126,3 +128,33 @@ def test_script_reports_a_missing_checkpoint_in_one_line(tmp_path):
     )  # fmt: skip
     assert proc.returncode == 1
     assert "gone.ckpt" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.slow
+def test_evaluates_a_checkpoint_written_by_the_train_task(tmp_path, data_root, compose_eval):
+    """The real format: a Lightning checkpoint from 2 training steps, read back and evaluated."""
+    trained = train(
+        compose_config(
+            "train",
+            [
+                f"paths.root_dir={tmp_path}",
+                f"paths.output_dir={tmp_path / 'train'}",
+                f"data.root={data_root}",
+                *TINY_TRAIN,
+                "trainer=cpu",
+                "trainer.max_steps=2",
+                "trainer.num_sanity_val_steps=0",
+                "trainer.limit_val_batches=1",
+                "trainer.enable_model_summary=false",
+                "callbacks.progress_bar=null",
+                "logger=none",
+                "data.batch_size=2",
+                "data.crop_size=64",
+            ],
+        )  # fmt: skip
+    )
+    metrics = evaluate(
+        compose_eval(f"ckpt_path={trained['last_ckpt']}", *FAST, "eval.num_overlays=1")
+    )
+    assert metrics["num_images"] == 6 and metrics["settings"]["model"] == "deeplabv3plus"
+    assert 0.0 <= metrics["pixel_acc"] <= 1.0

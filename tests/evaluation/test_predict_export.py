@@ -13,7 +13,7 @@ from PIL import Image
 from segkit.data import normalize, read_image, read_mask
 from segkit.tasks.checkpoints import load_segmentor
 from segkit.tasks.export import export
-from segkit.tasks.predict import predict
+from segkit.tasks.predict import output_stems, predict
 
 
 def _images(folder, sizes):
@@ -108,3 +108,8 @@ def test_export_rejects_unknown_format_and_exporter(checkpoint, compose_eval):
         export(compose_eval(f"ckpt_path={checkpoint}", "format=tflite", name="export"))
     with pytest.raises(ValueError, match="export.exporter"):
         export(compose_eval(f"ckpt_path={checkpoint}", "export.exporter=jit", name="export"))
+
+
+def test_inputs_sharing_a_stem_get_distinct_outputs(tmp_path):
+    paths = [tmp_path / "a.jpg", tmp_path / "a.png", tmp_path / "b.jpg"]
+    assert list(output_stems(paths).values()) == ["a_jpg", "a_png", "b"]

@@ -125,7 +125,11 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     save_config(cfg, output_dir)
 
     dataset, class_names = _dataset(data_cfg, str(opts.split))
-    subset = dataset if opts.get("limit") is None else Subset(dataset, range(int(opts.limit)))
+    subset = dataset
+    if opts.get("limit") is not None:
+        if int(opts.limit) < 1:
+            raise ValueError(f"eval.limit must be >= 1 (or null for all images), got {opts.limit}")
+        subset = Subset(dataset, range(min(int(opts.limit), len(dataset))))
     evaluator = Evaluator(
         model,
         num_classes=len(class_names),

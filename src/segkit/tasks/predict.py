@@ -98,10 +98,19 @@ def predict_batch(
     return [labels[i, : im.shape[0], : im.shape[1]] for i, im in enumerate(images)]
 
 
-def _write(path: Path, image: np.ndarray, labels: np.ndarray, out_dir: Path, alpha: float) -> None:
-    save_label_png(out_dir / f"{path.stem}.png", labels)
+def output_stems(paths: Sequence[Path]) -> dict[Path, str]:
+    """Output file stem per input: its stem, or ``<stem>_<ext>`` when two inputs share a stem
+    (``a.jpg`` and ``a.png``) so that neither overwrites the other."""
+    counts: dict[str, int] = {}
+    for path in paths:
+        counts[path.stem] = counts.get(path.stem, 0) + 1
+    return {p: p.stem if counts[p.stem] == 1 else f"{p.stem}_{p.suffix.lstrip('.')}" for p in paths}
+
+
+def _write(stem: str, image: np.ndarray, labels: np.ndarray, out_dir: Path, alpha: float) -> None:
+    save_label_png(out_dir / f"{stem}.png", labels)
     Image.fromarray(overlay(image, labels, alpha=alpha)).save(
-        out_dir / f"{path.stem}_overlay.jpg", quality=90
+        out_dir / f"{stem}_overlay.jpg", quality=90
     )
 
 
@@ -115,6 +124,7 @@ def predict(cfg: DictConfig) -> dict[str, Any]:
     if not 0.0 <= float(opts.alpha) <= 1.0:
         raise ValueError(f"predict.alpha must be in [0, 1], got {opts.alpha}")
     paths = list_images(cfg.input)
+    stems = output_stems(paths)
     device = resolve_device(str(opts.device))
     model, _ = load_segmentor(cfg.ckpt_path, output_stride=opts.get("output_stride"))
     model.to(device)
@@ -128,7 +138,7 @@ def predict(cfg: DictConfig) -> dict[str, Any]:
         for group in _same_size_batches(_read(chunk, failures), batch_size):
             labels = predict_batch(model, [im for _, im in group], settings, device)
             for (path, image), label in zip(group, labels, strict=True):
-                _write(path, image, label, out_dir, float(opts.alpha))
+                _write(stems[path], image, label, out_dir, float(opts.alpha))
                 written += 1
     summary = {"input": str(cfg.input), "output": str(out_dir), "images": len(paths),
                "written": written, "failed": len(failures), "failures": failures}  # fmt: skip
