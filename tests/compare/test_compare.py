@@ -1,0 +1,128 @@
+"""compare: run-folder discovery and joining, the markdown tables, the plots, the clear errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from compare_fixtures import comparison_tree, write_analysis_run, write_train_run
+
+from segkit.analysis.compare import build_records, find_run_folders
+from segkit.analysis.compare_table import sort_records
+from segkit.tasks.compare import compare
+
+PLOTS = {"miou_vs_macs", "miou_vs_output_stride", "trimap", "erf", "cost"}
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Path]]:
+    root = tmp_path_factory.mktemp("cmp") / "runs"
+    return root, comparison_tree(root)
+
+
+@pytest.fixture(scope="module")
+def result(tree, tmp_path_factory: pytest.TempPathFactory):
+    root, dirs = tree
+    return compare([root, dirs["os8"]], out_dir=tmp_path_factory.mktemp("out"))
+
+
+def _rows(md: str, title: str) -> list[list[str]]:
+    """Cells of the data rows of the table under ``### title``."""
+    section = md.split(f"### {title}")[1].split("###")[0]
+    lines = [ln for ln in section.splitlines() if ln.startswith("| ")]
+    return [[c.strip() for c in ln.strip("|").split("|")] for ln in lines[2:]]
+
+
+def test_rows_join_train_eval_and_analysis_by_checkpoint(result) -> None:
+    labels = [r.label for r in result.records]
+    assert labels == [
+        "FCN-8s / mobilenetv2, OS 32",
+        "DeepLabv3+ / mobilenetv2, OS 16",
+        "DeepLabv3+ / mobilenetv2, OS 16->8",
+    ]
+    fcn, dl, dl8 = result.records
+    assert fcn.miou == pytest.approx(0.5) and dl.miou == pytest.approx(0.6)
+    assert dl8.miou == pytest.approx(7 / 11)  # the evaluation found outside the run root
+    assert (dl8.output_stride, dl8.eval_output_stride) == (16, 8)
+    assert dl8.analysis is None and "analysis (scripts/analyze.py ckpt_path=...)" in dl8.missing
+    assert fcn.missing == [] and dl.missing == []
+    assert fcn.analysis["model_rf"] != "global" and dl.analysis["model_rf"] == "global"
+
+
+def test_accuracy_table_values(result) -> None:
+    rows = _rows(result.section(), "Accuracy")
+    header = result.section().split("### Accuracy")[1].splitlines()[2]
+    assert "trimap mIoU ≤1 px (%)" in header and "trimap mIoU ≤4 px (%)" in header
+    #  #, design, backbone, OS, varies, mIoU, val mIoU, trimap 1, trimap 4, pixel acc, steps, time
+    assert rows[0][:9] == ["1", "FCN-8s", "mobilenetv2", "32", "—", "50.0", "40.0", "33.3", "50.0"]
+    assert rows[1][:7] == ["2", "DeepLabv3+", "mobilenetv2", "16", "—", "60.0", "55.0"]
+    assert rows[2][3] == "16 → 8 (eval)" and rows[2][5] == "63.6"
+    assert rows[0][-2:] == ["400", "123"]
+
+
+def test_cost_table_values_come_from_the_analysis(result) -> None:
+    rows = _rows(result.section(), "Geometry and cost")
+    fcn = result.records[0].analysis
+    assert rows[0][4] == "64" and rows[0][5] == "8"  # input px, logits stride of FCN-8s
+    assert rows[0][7] == str(fcn["model_rf"]) and rows[1][7] == "global"
+    assert rows[0][10] == f"{fcn['params'] / 1e6:.2f}" and rows[0][11] == f"{fcn['macs'] / 1e9:.3f}"
+    assert rows[2][4:10] == ["—"] * 6  # OS 8 evaluation: no analysis at OS 8
+
+
+def test_outputs_written(result) -> None:
+    out = result.out_dir
+    assert {p.stem for p in result.plots} == PLOTS and result.skipped_plots == []
+    assert all(p.stat().st_size > 5000 for p in result.plots)
+    text = (out / "comparison.md").read_text()
+    assert all(f"({name}.png)" in text for name in PLOTS)  # links relative to the folder
+    records = json.loads((out / "records.json").read_text())
+    assert [r["mIoU"] for r in records] == pytest.approx([0.5, 0.6, 7 / 11])
+
+
+def test_missing_pieces_are_columns_not_crashes(tmp_path: Path) -> None:
+    root = tmp_path / "runs"
+    write_train_run(root / "a", "fcn", 32, best=0.3)
+    (root / "b").mkdir(parents=True)
+    (root / "b" / "config.yaml").write_text((root / "a" / "config.yaml").read_text())
+    (root / "b" / "metrics.json").write_text("{not json")  # e.g. a run killed mid-write
+    res = compare([root], out_dir=tmp_path / "out")
+    by_dir = {r.dirs["train"].name: r for r in res.records}
+    assert "b" in by_dir and "unreadable metrics.json (JSONDecodeError)" in by_dir["b"].missing[-1]
+    assert by_dir["a"].miou == pytest.approx(0.3)  # no evaluation: the training val mIoU
+    assert set(res.skipped_plots) == {"trimap", "erf", "cost", "miou_vs_macs"}
+    md = (tmp_path / "out" / "comparison.md").read_text()
+    assert "### Missing pieces" in md and "missing training metrics.json" in md
+
+
+def test_multirun_folder_discovery_skips_hydra_subfolders(tmp_path: Path) -> None:
+    sweep = tmp_path / "multiruns" / "2026-01-01_00-00-00"
+    for n, sep in enumerate(("false", "true")):
+        job = sweep / str(n)
+        write_train_run(job, "deeplabv3plus", 16, best=0.5, extra=[f"model.separable={sep}"])
+        (job / ".hydra").mkdir()
+        (job / ".hydra" / "config.yaml").write_text("a: 1\n")
+    (sweep / "multirun.yaml").write_text("hydra: {}\n")
+    folders = find_run_folders([tmp_path / "multiruns"])
+    assert sorted(f.path.name for f in folders) == ["0", "1"]
+    records = sort_records(build_records(folders))
+    assert [r.varies for r in records] == [{"model.separable": False}, {"model.separable": True}]
+
+
+def test_design_only_analysis_is_its_own_row(tmp_path: Path) -> None:
+    write_analysis_run(tmp_path / "an", "fcn", 32, ckpt=None)
+    (record,) = build_records(find_run_folders([tmp_path]))
+    assert (record.design, record.output_stride, record.miou) == ("FCN-8s", 32, None)
+    assert record.missing == []  # a design has no training or evaluation to miss
+
+
+def test_dir_without_runs_is_named(tmp_path: Path) -> None:
+    (tmp_path / "empty" / "sub").mkdir(parents=True)
+    with pytest.raises(ValueError, match=r"empty holds no segkit run"):
+        compare([tmp_path / "empty"], out_dir=tmp_path / "out")
+    with pytest.raises(FileNotFoundError, match=r"nope is not a directory"):
+        compare([tmp_path / "nope"], out_dir=tmp_path / "out")
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "config.yaml").write_text("task_name: inspect_data\n")
+    with pytest.raises(ValueError, match=r"other: no training, evaluation or analysis run"):
+        compare([tmp_path / "other"], out_dir=tmp_path / "out")
