@@ -97,3 +97,9 @@ def test_agrees_with_torchmetrics_on_random_maps():
     ref = MulticlassJaccardIndex(num_classes=k, ignore_index=V, average="none")(pred, target)
     assert ours["per_class_iou"] == pytest.approx(ref.tolist(), abs=1e-6)
     assert ours["mIoU"] == pytest.approx(float(ref.mean()), abs=1e-6)
+
+
+def test_trimap_meter_names_out_of_range_labels():
+    meter = TrimapMeter(2, widths=[0, 1])
+    with pytest.raises(ValueError, match="num_classes=2"):
+        meter.update(PRED, torch.where(TARGET == 1, 2, TARGET))
