@@ -16,9 +16,11 @@ from segkit.training.checkpoint import (
 from segkit.training.module import SegModule, segmentation_loss
 from segkit.training.param_groups import build_param_groups, is_depthwise, split_decay
 from segkit.training.schedule import PolyFactor, poly_scheduler
+from segkit.training.sync_bn import DistributedBatchNorm, convert_to_distributed_bn
 
 __all__ = [
     "DataStateCheckpoint",
+    "DistributedBatchNorm",
     "NonFiniteLossError",
     "NonFiniteLossGuard",
     "PolyFactor",
@@ -29,6 +31,7 @@ __all__ = [
     "check_resume_compatible",
     "checkpoint_config",
     "config_differences",
+    "convert_to_distributed_bn",
     "is_depthwise",
     "load_checkpoint",
     "poly_scheduler",
