@@ -25,6 +25,7 @@ from hydra import compose, initialize_config_dir
 
 from segkit.tasks._common import exit_on_user_error
 from segkit.tasks.analyze import analyze
+from segkit.tasks.compare import compare, write_comparison_doc
 from segkit.tasks.evaluate import evaluate
 from segkit.tasks.train import train
 
@@ -129,10 +130,9 @@ def main(argv: list[str]) -> None:
             extra,
             command=shlex.join(["python", "scripts/run_comparison.py", *argv]),
         )
-    from segkit.tasks.compare import compare, write_comparison_doc
-
+    record = provenance(run_root)
     result = compare([run_root], out_dir=args.assets)
-    write_comparison_doc(result, doc=args.doc, provenance=provenance(run_root))
+    write_comparison_doc(result, doc=args.doc, provenance=record)
     print(f"wrote {args.doc} and {args.assets}/ (runs: {run_root})")
 
 

@@ -6,6 +6,7 @@ training metrics.json is written by hand, with the keys ``segkit.tasks.train._su
 from __future__ import annotations
 
 import functools
+import importlib.util
 from pathlib import Path
 
 import torch
@@ -20,6 +21,14 @@ from segkit.tasks._common import save_config, save_json
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = str(ROOT / "configs")
 CLASSES = ("background", "thing")
+
+
+def load_script(name: str):
+    """scripts/<name>.py as a module (scripts are not a package)."""
+    spec = importlib.util.spec_from_file_location(f"segkit_{name}", ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
 
 
 def compose_cfg(name: str, overrides: list[str]):

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from compare_fixtures import comparison_tree, write_analysis_run, write_train_run
+from compare_fixtures import comparison_tree, load_script, write_analysis_run, write_train_run
 
 from segkit.analysis.compare import build_records, find_run_folders
 from segkit.analysis.compare_table import sort_records
@@ -126,3 +126,10 @@ def test_dir_without_runs_is_named(tmp_path: Path) -> None:
     (tmp_path / "other" / "config.yaml").write_text("task_name: inspect_data\n")
     with pytest.raises(ValueError, match=r"other: no training, evaluation or analysis run"):
         compare([tmp_path / "other"], out_dir=tmp_path / "out")
+
+
+def test_compare_script_writes_and_prints(tree, tmp_path: Path, capsys) -> None:
+    load_script("compare").main([str(tree[0]), "--out", str(tmp_path / "out")])
+    out = capsys.readouterr().out
+    assert "### Accuracy" in out and "comparison of 2 rows written to" in out
+    assert (tmp_path / "out" / "comparison.md").is_file()

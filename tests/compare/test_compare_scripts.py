@@ -1,0 +1,57 @@
+"""scripts/compare.py and scripts/run_comparison.py as a user runs them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from compare_fixtures import load_script
+
+TINY = [
+    "data.synthetic.num_train=16",
+    "data.synthetic.num_val=4",
+    "data.crop_size=64",
+    "data.batch_size=8",
+    "data.val_batch_size=4",
+    "backbone.width_mult=0.35",
+    "trainer.max_steps=2",
+    "trainer.val_check_interval=2",
+    "module.warmup_steps=0",
+]
+
+
+def test_compare_script_user_error_is_one_line(tmp_path: Path, capsys) -> None:
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SystemExit) as exit_:
+        load_script("compare").main([str(tmp_path / "empty")])
+    assert exit_.value.code == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "empty holds no segkit run" in err
+    assert "Traceback" not in err
+
+
+def test_run_comparison_reuse_needs_its_record(tmp_path: Path, capsys) -> None:
+    (tmp_path / "runs").mkdir()  # a run root not written by run_comparison.py
+    with pytest.raises(SystemExit):
+        load_script("run_comparison").main(["--reuse", str(tmp_path / "runs")])
+    assert "comparison_run.json not found" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_run_comparison_end_to_end_and_reuse(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)  # synthetic data is generated under ./data
+    doc, assets, runs = tmp_path / "doc" / "comparison.md", tmp_path / "doc" / "cmp", tmp_path / "r"
+    args = ["--doc", str(doc), "--assets", str(assets)]
+    script = load_script("run_comparison")
+    designs = ["--designs", "fcn8s_os32", "deeplabv3plus_os16"]
+    script.main([*args, *designs, "--out-root", str(runs), *TINY])
+    text = doc.read_text()
+    for part in ("## How this was produced", "## Results", "## What it shows", "cannot show"):
+        assert part in text
+    assert "--designs fcn8s_os32 deeplabv3plus_os16" in text  # the exact command
+    assert "**FCN vs DeepLabv3+**" in text and "OS 16->8" in text  # the extra OS 8 evaluation
+    for link in ("cmp/trimap.png", "cmp/erf.png", "cmp/miou_vs_macs.png", "cmp/cost.png"):
+        assert f"]({link})" in text and (doc.parent / link).is_file()
+    assert "### Missing pieces" not in text  # every row trained, evaluated and analysed
+    script.main([*args, "--reuse", str(runs)])
+    assert doc.read_text() == text  # regenerated from the same runs: same document
