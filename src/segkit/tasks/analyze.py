@@ -12,8 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from hydra.errors import InstantiationException
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
@@ -25,11 +23,10 @@ from segkit.analysis import (
     format_table,
     save_heatmap,
 )
-from segkit.tasks._common import USER_ERRORS, save_config, save_json
-from segkit.training.checkpoint import checkpoint_config, load_checkpoint
+from segkit.tasks._common import instantiate_user, save_config, save_json
+from segkit.tasks.checkpoints import load_segmentor
 
 log = logging.getLogger(__name__)
-STATE_PREFIX = "model."
 
 
 def analyze(cfg: DictConfig) -> dict[str, Any]:
@@ -73,43 +70,9 @@ def build_model(cfg: DictConfig) -> tuple[nn.Module, DictConfig]:
                 "analyze.output_stride re-dilates a loaded checkpoint; without ckpt_path set "
                 "model.output_stride=8|16|32 instead"
             )
-        return _instantiate(cfg.model), cfg.model
-    path = Path(cfg.ckpt_path)
-    ckpt = load_checkpoint(path)
-    model_cfg = OmegaConf.create(checkpoint_config(ckpt, path=path)).model
-    model = _instantiate(model_cfg)
-    load_weights(model, ckpt.get("state_dict", {}), path=path)
-    if cfg.analyze.get("output_stride"):
-        model.set_output_stride(int(cfg.analyze.output_stride))
-    return model, model_cfg
-
-
-def _instantiate(model_cfg: DictConfig) -> nn.Module:
-    """``instantiate`` that lets the builder's own user error (bad key value) through unwrapped."""
-    try:
-        return instantiate(model_cfg)
-    except InstantiationException as err:
-        if isinstance(err.__cause__, USER_ERRORS):
-            raise err.__cause__ from None
-        raise
-
-
-def load_weights(model: nn.Module, state_dict: dict[str, torch.Tensor], *, path: Path) -> None:
-    """Load the ``model.*`` entries of a Lightning ``state_dict`` into the Segmentor (strict)."""
-    weights = {
-        k[len(STATE_PREFIX) :]: v for k, v in state_dict.items() if k.startswith(STATE_PREFIX)
-    }
-    if not weights:
-        raise ValueError(
-            f"{path} has no 'model.*' weights in its state_dict; give a checkpoint written by "
-            "scripts/train.py (ckpt_path=<run dir>/checkpoints/best.ckpt)"
-        )
-    missing, unexpected = model.load_state_dict(weights, strict=False)
-    if missing or unexpected:
-        raise ValueError(
-            f"{path} does not fit the model its config describes: missing {missing[:5]}, "
-            f"unexpected {unexpected[:5]}"
-        )
+        return instantiate_user(cfg.model), cfg.model
+    model, stored = load_segmentor(cfg.ckpt_path, output_stride=cfg.analyze.get("output_stride"))
+    return model, OmegaConf.create(stored["model"])
 
 
 def _erf_at_init(
@@ -117,7 +80,7 @@ def _erf_at_init(
 ) -> ERF:
     """ERF of a freshly initialised model of the checkpoint's design (same output stride)."""
     torch.manual_seed(int(cfg.seed))
-    fresh = _instantiate(model_cfg)
+    fresh = instantiate_user(model_cfg)
     if hasattr(trained, "output_stride") and fresh.output_stride != trained.output_stride:
         fresh.set_output_stride(trained.output_stride)
     opts = cfg.analyze
@@ -161,4 +124,4 @@ def _write(cfg: DictConfig, analysis: Any, result: dict[str, Any], title: str) -
     log.info("run folder: %s", out_dir)
 
 
-__all__ = ["analyze", "build_model", "load_weights"]
+__all__ = ["analyze", "build_model"]
