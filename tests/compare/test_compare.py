@@ -9,6 +9,7 @@ import pytest
 from compare_fixtures import comparison_tree, load_script, write_analysis_run, write_train_run
 
 from segkit.analysis.compare import build_records, find_run_folders
+from segkit.analysis.compare_findings import background_floor, findings
 from segkit.analysis.compare_table import sort_records
 from segkit.tasks.compare import compare
 
@@ -133,3 +134,19 @@ def test_compare_script_writes_and_prints(tree, tmp_path: Path, capsys) -> None:
     out = capsys.readouterr().out
     assert "### Accuracy" in out and "comparison of 2 rows written to" in out
     assert (tmp_path / "out" / "comparison.md").is_file()
+
+
+def test_findings_are_computed_from_the_rows(result) -> None:
+    text = "\n".join(findings(result.records))
+    assert "**FCN vs DeepLabv3+**: DeepLabv3+ / mobilenetv2, OS 16 vs FCN-8s" in text
+    assert "overall 60.0 % vs 50.0 % (+10.0 points, higher)" in text
+    assert "within 1 px of a boundary 33.3 % vs 33.3 % (+0.0 points, equal)" in text
+    assert "OS 16->8 63.6 % vs 60.0 % at the trained OS (+3.6 points, higher)" in text
+    assert "would score 25.0 % (the floor)" in text  # background = half the pixels, 2 classes
+    assert "**The DeepLabv3+ decoder" not in text  # no DeepLabv3 row to compare it with
+
+
+def test_background_floor() -> None:
+    assert background_floor([[8, 2], [2, 8]]) == pytest.approx(0.25)
+    assert background_floor([[5, 0, 0], [0, 0, 0], [3, 0, 2]]) == pytest.approx(0.5 / 2)
+    assert background_floor([[0, 0], [0, 0]]) is None

@@ -42,12 +42,27 @@ def _ratio(a: Any, b: Any) -> str:
     return "n/a" if not a or not b else f"{a / b:.2f}x"
 
 
+def background_floor(confusion: Sequence[Sequence[int]]) -> float | None:
+    """mIoU of predicting class 0 (background) everywhere, from an evaluation's confusion matrix
+    (rows = ground truth): background IoU = its share of the pixels, every other present class 0."""
+    gt = [sum(row) for row in confusion]
+    total, present = sum(gt), sum(1 for n in gt if n > 0)
+    return None if not total or not present else gt[0] / total / present
+
+
 def ranking(records: Sequence[Record]) -> str | None:
     rows = sorted((r for r in records if r.miou is not None), key=lambda r: -r.miou)
     if not rows:
         return None
     items = ", ".join(f"{r.label} {_pts(r.miou)}" for r in rows)
-    return f"- **Ranking by mIoU** (evaluation on whole validation images): {items}."
+    text = f"- **Ranking by mIoU** (evaluation on whole validation images): {items}."
+    cm = next(
+        (r.eval["confusion_matrix"] for r in rows if (r.eval or {}).get("confusion_matrix")), None
+    )
+    floor = background_floor(cm) if cm else None
+    if floor is not None:
+        text += f" Labelling every pixel background would score {_pts(floor)} (the floor)."
+    return text
 
 
 def boundary(a: Record, b: Record, widths: list[int], what: str) -> str:
@@ -101,8 +116,12 @@ def receptive_fields(records: Sequence[Record]) -> str | None:
         rf = "global (image pooling)" if rf == "global" else f"{rf} px"
         erf, init = a.get("erf") or {}, a.get("erf_init") or {}
         erf_inside += bool(erf) and erf["r90"] < size / 2
-        grow = f", ERF r90 {init['r90']:.0f} px at init -> {erf['r90']:.0f} px trained"
-        items.append(f"{r.label}: logits RF {rf}{grow if erf and init else ''}")
+        grow = ""
+        if erf and init:
+            grow = f", ERF r90 {init['r90']:.0f} px at init -> {erf['r90']:.0f} px trained"
+        elif erf:
+            grow = f", ERF r90 {erf['r90']:.0f} px"
+        items.append(f"{r.label}: logits RF {rf}{grow}")
     size = rows[0].analysis.get("input_size")
     text = f"- **Receptive fields** (input {size} px): " + "; ".join(items) + "."
     text += (
