@@ -1,40 +1,45 @@
-"""segkit.training: the LightningModule, parameter groups, poly LR schedule, callbacks, checkpoints."""
+"""segkit.training: the LightningModule, parameter groups, poly LR schedule, callbacks, checkpoints.
 
-from segkit.training.callbacks import (
-    DataStateCheckpoint,
-    NonFiniteLossError,
-    NonFiniteLossGuard,
-    SyncBatchNormIfDistributed,
-    ThroughputMonitor,
-)
-from segkit.training.checkpoint import (
-    check_resume_compatible,
-    checkpoint_config,
-    config_differences,
-    load_checkpoint,
-)
-from segkit.training.module import SegModule, segmentation_loss
-from segkit.training.param_groups import build_param_groups, is_depthwise, split_decay
-from segkit.training.schedule import PolyFactor, poly_scheduler
-from segkit.training.sync_bn import DistributedBatchNorm, convert_to_distributed_bn
+Names are imported on first use (PEP 562), so tools that only read checkpoints
+(``segkit.training.checkpoint``: evaluate, analyze, export) do not pay for importing Lightning.
+"""
 
-__all__ = [
-    "DataStateCheckpoint",
-    "DistributedBatchNorm",
-    "NonFiniteLossError",
-    "NonFiniteLossGuard",
-    "PolyFactor",
-    "SegModule",
-    "SyncBatchNormIfDistributed",
-    "ThroughputMonitor",
-    "build_param_groups",
-    "check_resume_compatible",
-    "checkpoint_config",
-    "config_differences",
-    "convert_to_distributed_bn",
-    "is_depthwise",
-    "load_checkpoint",
-    "poly_scheduler",
-    "segmentation_loss",
-    "split_decay",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS: dict[str, str] = {
+    "DataStateCheckpoint": "callbacks",
+    "NonFiniteLossError": "callbacks",
+    "NonFiniteLossGuard": "callbacks",
+    "SyncBatchNormIfDistributed": "callbacks",
+    "ThroughputMonitor": "callbacks",
+    "check_resume_compatible": "checkpoint",
+    "checkpoint_config": "checkpoint",
+    "config_differences": "checkpoint",
+    "load_checkpoint": "checkpoint",
+    "SegModule": "module",
+    "segmentation_loss": "module",
+    "build_param_groups": "param_groups",
+    "is_depthwise": "param_groups",
+    "split_decay": "param_groups",
+    "PolyFactor": "schedule",
+    "poly_scheduler": "schedule",
+    "DistributedBatchNorm": "sync_bn",
+    "convert_to_distributed_bn": "sync_bn",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'segkit.training' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"segkit.training.{_EXPORTS[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
