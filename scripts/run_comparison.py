@@ -33,6 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 #: name -> training overrides (on top of experiment=quickstart), and extra evaluation strides.
 DESIGNS: dict[str, tuple[list[str], list[int]]] = {
+    "fcn32s_os32": (["model=fcn", "model.fcn_variant=32s", "model.output_stride=32"], []),
     "fcn8s_os32": (["model=fcn", "model.fcn_variant=8s", "model.output_stride=32"], []),
     "deeplabv3_os16": (["model=deeplabv3", "model.output_stride=16"], []),
     "deeplabv3plus_os16": (["model=deeplabv3plus", "model.output_stride=16"], [8]),
@@ -40,6 +41,7 @@ DESIGNS: dict[str, tuple[list[str], list[int]]] = {
 }
 TRIMAP_WIDTHS = "[1,2,3,4,6,8,12,16,24]"
 PROVENANCE = "comparison_run.json"
+LATENCY_RUNS = 10  # median of 10 batch-1 forwards: the machine is shared, single runs are noisy
 
 
 def _compose(name: str, overrides: list[str]):
@@ -85,8 +87,10 @@ def run_design(name: str, run_dir: Path, extra: list[str]) -> None:
                 [
                     f"ckpt_path={ckpt}",
                     f"paths.output_dir={run_dir / f'analysis_os{os_}'}",
+                    # cost at the training crop; the ERF on larger inputs (analyze's default
+                    # 257 px), or its radius is clipped by a 96 px image
                     f"analyze.input_size={crop}",
-                    "analyze.erf_input_size=null",
+                    f"analyze.latency_runs={LATENCY_RUNS}",
                     *stride,
                 ],
             )
@@ -121,9 +125,7 @@ def main(argv: list[str]) -> None:
     if args.reuse is not None:
         run_root = args.reuse
     else:
-        run_root = args.out_root or Path.cwd() / "logs" / "comparison" / time.strftime(
-            "%Y-%m-%d_%H-%M-%S"
-        )
+        run_root = args.out_root or Path("logs") / "comparison" / time.strftime("%Y-%m-%d_%H-%M-%S")
         run_all(
             run_root,
             args.designs,

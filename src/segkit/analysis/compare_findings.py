@@ -12,14 +12,16 @@ from typing import Any
 from segkit.analysis.compare import Record
 from segkit.analysis.compare_table import trimap_at, trimap_widths
 
+DLP = "DeepLabv3+"
+
 
 def pick(
-    records: Sequence[Record], model: str, trained: int | None = None, used: int | None = None
+    records: Sequence[Record], design: str, trained: int | None = None, used: int | None = None
 ) -> Record | None:
-    """The first row of ``model`` trained at ``trained`` (any when None), inferring at ``used``
-    (default: its trained stride), with a mIoU."""
+    """The first row of ``design`` (``Record.design``: "FCN-8s", "DeepLabv3+", ...) trained at
+    ``trained`` (any when None), inferring at ``used`` (default: its trained stride), with a mIoU."""
     for r in records:
-        if r.model != model or r.miou is None or (trained and r.output_stride != trained):
+        if r.design != design or r.miou is None or (trained and r.output_stride != trained):
             continue
         if r.stride == (used or r.output_stride):
             return r
@@ -54,7 +56,7 @@ def ranking(records: Sequence[Record]) -> str | None:
     rows = sorted((r for r in records if r.miou is not None), key=lambda r: -r.miou)
     if not rows:
         return None
-    items = ", ".join(f"{r.label} {_pts(r.miou)}" for r in rows)
+    items = "; ".join(f"{r.label}: {_pts(r.miou)}" for r in rows)
     text = f"- **Ranking by mIoU** (evaluation on whole validation images): {items}."
     cm = next(
         (r.eval["confusion_matrix"] for r in rows if (r.eval or {}).get("confusion_matrix")), None
@@ -84,7 +86,7 @@ def boundary(a: Record, b: Record, widths: list[int], what: str) -> str:
 
 def output_stride(records: Sequence[Record]) -> list[str]:
     out = []
-    fine, coarse = pick(records, "deeplabv3plus", 8), pick(records, "deeplabv3plus", 16)
+    fine, coarse = pick(records, DLP, 8), pick(records, DLP, 16)
     if fine and coarse:
         a, b = fine.analysis or {}, coarse.analysis or {}
         out.append(
@@ -93,7 +95,7 @@ def output_stride(records: Sequence[Record]) -> list[str]:
             f"{_ratio(a.get('macs'), b.get('macs'))} the multiply-adds and "
             f"{_ratio(a.get('latency_ms'), b.get('latency_ms'))} the CPU latency."
         )
-    re_dilated = pick(records, "deeplabv3plus", 16, 8)
+    re_dilated = pick(records, DLP, 16, 8)
     if re_dilated and coarse:
         out.append(
             f"- **Output stride, at inference only** (same weights, backbone re-dilated, ASPP rates "
@@ -115,7 +117,8 @@ def receptive_fields(records: Sequence[Record]) -> str | None:
         beyond += rf == "global" or (isinstance(rf, int | float) and rf >= size)
         rf = "global (image pooling)" if rf == "global" else f"{rf} px"
         erf, init = a.get("erf") or {}, a.get("erf_init") or {}
-        erf_inside += bool(erf) and erf["r90"] < size / 2
+        erf_size = a.get("erf_input_size") or size
+        erf_inside += bool(erf) and erf["r90"] < erf_size / 2
         grow = ""
         if erf and init:
             grow = f", ERF r90 {init['r90']:.0f} px at init -> {erf['r90']:.0f} px trained"
@@ -123,10 +126,12 @@ def receptive_fields(records: Sequence[Record]) -> str | None:
             grow = f", ERF r90 {erf['r90']:.0f} px"
         items.append(f"{r.label}: logits RF {rf}{grow}")
     size = rows[0].analysis.get("input_size")
-    text = f"- **Receptive fields** (input {size} px): " + "; ".join(items) + "."
+    erf_size = rows[0].analysis.get("erf_input_size") or size
+    text = f"- **Receptive fields** (RF at {size} px, ERF on {erf_size} px inputs): "
+    text += "; ".join(items) + "."
     text += (
         f" The theoretical RF of the logits covers the whole input in {beyond} of {len(rows)} "
-        f"rows, while the ERF radius holding 90 % of the gradient is under half the input side "
+        f"rows, while the ERF radius holding 90 % of the gradient is under half the ERF input side "
         f"in {erf_inside} of {len(rows)}: the context a prediction really draws on is the ERF."
     )
     return text
@@ -160,7 +165,7 @@ def aspp_at_crop(records: Sequence[Record]) -> str | None:
 
 
 def cost(records: Sequence[Record]) -> str | None:
-    fcn, dl = pick(records, "fcn"), pick(records, "deeplabv3plus", 16)
+    fcn, dl = pick(records, "FCN-8s"), pick(records, DLP, 16)
     if not (fcn and dl and fcn.analysis and dl.analysis):
         return None
     a, b = dl.analysis, fcn.analysis
@@ -176,13 +181,12 @@ def findings(records: Sequence[Record]) -> list[str]:
     """Bullets of measured comparisons (see the module docstring)."""
     widths = trimap_widths(records)
     lines = [ranking(records)]
-    fcn, v3, v3p = (
-        pick(records, "fcn"),
-        pick(records, "deeplabv3", 16),
-        pick(records, "deeplabv3plus", 16),
-    )
+    fcn, v3, v3p = pick(records, "FCN-8s"), pick(records, "DeepLabv3", 16), pick(records, DLP, 16)
     if fcn and v3p:
         lines.append(boundary(v3p, fcn, widths, "FCN vs DeepLabv3+"))
+    fcn32 = pick(records, "FCN-32s")
+    if fcn and fcn32:
+        lines.append(boundary(fcn, fcn32, widths, "FCN skip connections (8s vs 32s)"))
     if v3 and v3p:
         lines.append(boundary(v3p, v3, widths, "The DeepLabv3+ decoder (vs DeepLabv3, same ASPP)"))
     lines += output_stride(records)
