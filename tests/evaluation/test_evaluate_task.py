@@ -158,3 +158,18 @@ def test_evaluates_a_checkpoint_written_by_the_train_task(tmp_path, data_root, c
     )
     assert metrics["num_images"] == 6 and metrics["settings"]["model"] == "deeplabv3plus"
     assert 0.0 <= metrics["pixel_acc"] <= 1.0
+
+
+def test_a_data_group_on_the_command_line_replaces_the_stored_data(
+    checkpoint, compose_eval, tmp_path
+):
+    other = tmp_path / "other_synthetic"
+    metrics = evaluate(
+        compose_eval(
+            f"ckpt_path={checkpoint}", "data=synthetic", f"data.root={other}",
+            "data.synthetic.num_train=1", "data.synthetic.num_val=3", "data.synthetic.min_size=64",
+            "data.synthetic.max_size=64", "data.num_workers=0", *FAST, "eval.num_overlays=0",
+        )
+    )  # fmt: skip
+    assert metrics["num_images"] == 3 and metrics["settings"]["data_root"] == str(other)
+    assert (other / "VOCdevkit" / "VOC2012" / "ImageSets" / "Segmentation" / "val.txt").is_file()
