@@ -119,6 +119,7 @@ def test_bad_eval_settings(checkpoint, compose_eval, override, match):
         evaluate(compose_eval(f"ckpt_path={checkpoint}", *FAST, override))
 
 
+@pytest.mark.slow  # a fresh interpreter importing torch + Hydra: ~6-11 s here
 def test_script_reports_a_missing_checkpoint_in_one_line(tmp_path):
     root = Path(__file__).resolve().parents[2]
     proc = subprocess.run(
