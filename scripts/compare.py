@@ -2,6 +2,7 @@
 
     python scripts/compare.py logs/train/multiruns/<time> logs/evaluate/runs logs/analyze/runs
     python scripts/compare.py logs/comparison/<time> --out docs/my_comparison
+    python scripts/compare.py logs/sweep_design/multiruns/<time> --fill   # evaluate + analyse first
 
 Every DIR is searched recursively for run folders of scripts/train.py, evaluate.py and analyze.py
 (single runs and Hydra multirun folders); evaluations and analyses are joined to the training run
@@ -19,19 +20,30 @@ import time
 from pathlib import Path
 
 from segkit.tasks._common import exit_on_user_error
-from segkit.tasks.compare import compare
+from segkit.tasks.compare import compare, fill_missing
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("dirs", nargs="+", type=Path, metavar="DIR", help="run/multirun folders")
     parser.add_argument("--out", type=Path, help="output folder (default logs/compare/<time>)")
+    parser.add_argument(
+        "--fill",
+        action="store_true",
+        help="first evaluate (trimap) and analyse, inside their own folders, the training runs "
+        "that lack it (e.g. the jobs of a sweep)",
+    )
     return parser.parse_args(argv)
 
 
 @exit_on_user_error
 def main(argv: list[str]) -> None:
     args = parse(argv)
+    if args.fill:
+        for run in fill_missing(args.dirs, config_dir=CONFIGS):
+            print(f"evaluated and analysed {run}")
     out = args.out or Path("logs") / "compare" / time.strftime("%Y-%m-%d_%H-%M-%S")
     result = compare(args.dirs, out_dir=out)
     print(result.section(out))

@@ -24,12 +24,16 @@ import torch
 from hydra import compose, initialize_config_dir
 
 from segkit.tasks._common import exit_on_user_error
-from segkit.tasks.analyze import analyze
-from segkit.tasks.compare import compare, write_comparison_doc
-from segkit.tasks.evaluate import evaluate
+from segkit.tasks.compare import (
+    analyze_checkpoint,
+    compare,
+    evaluate_checkpoint,
+    write_comparison_doc,
+)
 from segkit.tasks.train import train
 
 ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = ROOT / "configs"
 
 #: name -> training overrides (on top of experiment=quickstart), and extra evaluation strides.
 DESIGNS: dict[str, tuple[list[str], list[int]]] = {
@@ -39,13 +43,11 @@ DESIGNS: dict[str, tuple[list[str], list[int]]] = {
     "deeplabv3plus_os16": (["model=deeplabv3plus", "model.output_stride=16"], [8]),
     "deeplabv3plus_os8": (["model=deeplabv3plus", "model.output_stride=8"], []),
 }
-TRIMAP_WIDTHS = "[1,2,3,4,6,8,12,16,24]"
 PROVENANCE = "comparison_run.json"
-LATENCY_RUNS = 10  # median of 10 batch-1 forwards: the machine is shared, single runs are noisy
 
 
 def _compose(name: str, overrides: list[str]):
-    with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
         return compose(name, overrides=[f"paths.root_dir={Path.cwd()}", *overrides])
 
 
@@ -64,36 +66,11 @@ def run_design(name: str, run_dir: Path, extra: list[str]) -> None:
     )
     metrics = train(cfg)
     ckpt = metrics.get("best_ckpt") or metrics.get("last_ckpt")
-    trained_os = int(cfg.model.output_stride)
-    crop = int(cfg.data.crop_size)
-    for os_ in [trained_os, *eval_strides]:
-        stride = [] if os_ == trained_os else [f"eval.output_stride={os_}"]
-        evaluate(
-            _compose(
-                "evaluate",
-                [
-                    f"ckpt_path={ckpt}",
-                    f"paths.output_dir={run_dir / f'eval_os{os_}'}",
-                    f"eval.trimap_widths={TRIMAP_WIDTHS}",
-                    "eval.device=cpu",
-                    *stride,
-                ],
-            )
-        )
-        stride = [] if os_ == trained_os else [f"analyze.output_stride={os_}"]
-        analyze(
-            _compose(
-                "analyze",
-                [
-                    f"ckpt_path={ckpt}",
-                    f"paths.output_dir={run_dir / f'analysis_os{os_}'}",
-                    # cost at the training crop; the ERF on larger inputs (analyze's default
-                    # 257 px), or its radius is clipped by a 96 px image
-                    f"analyze.input_size={crop}",
-                    f"analyze.latency_runs={LATENCY_RUNS}",
-                    *stride,
-                ],
-            )
+    trained = int(cfg.model.output_stride)
+    for os_ in [trained, *eval_strides]:
+        evaluate_checkpoint(ckpt, run_dir, config_dir=CONFIGS, os_=os_, trained_os=trained)
+        analyze_checkpoint(
+            ckpt, run_dir, config_dir=CONFIGS, os_=os_, trained_os=trained, size=cfg.data.crop_size
         )
 
 

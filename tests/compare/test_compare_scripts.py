@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 from compare_fixtures import load_script
 
+import segkit.tasks.compare as compare_task
+
 TINY = [
     "data.synthetic.num_train=16",
     "data.synthetic.num_val=4",
@@ -39,6 +41,7 @@ def test_run_comparison_reuse_needs_its_record(tmp_path: Path, capsys) -> None:
 
 @pytest.mark.slow
 def test_run_comparison_end_to_end_and_reuse(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(compare_task, "LATENCY_RUNS", 1)  # the figure is not under test
     monkeypatch.chdir(tmp_path)  # synthetic data is generated under ./data
     doc, assets, runs = tmp_path / "doc" / "comparison.md", tmp_path / "doc" / "cmp", tmp_path / "r"
     args = ["--doc", str(doc), "--assets", str(assets)]

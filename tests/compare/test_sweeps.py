@@ -16,7 +16,8 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from segkit.tasks.compare import compare
+import segkit.tasks.compare as compare_task
+from segkit.tasks.compare import compare, fill_missing
 
 SWEEPS = sorted(p.stem for p in (ROOT / "configs" / "sweep").glob("*.yaml") if p.stem[0] != "_")
 BASE = ["paths.root_dir=/tmp", "paths.output_dir=/tmp/unused"]
@@ -74,7 +75,7 @@ def test_cpu_recipe_equals_quickstart(model: str) -> None:
 
 
 @pytest.mark.slow
-def test_multirun_of_a_sweep_then_compare(tmp_path: Path) -> None:
+def test_multirun_of_a_sweep_fill_then_compare(tmp_path: Path, monkeypatch) -> None:
     tiny = [
         "data.synthetic.num_train=8",
         "data.synthetic.num_val=4",
@@ -93,7 +94,15 @@ def test_multirun_of_a_sweep_then_compare(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr[-3000:]
     (sweep_dir,) = (tmp_path / "logs" / "sweep_context" / "multiruns").iterdir()
     assert sorted(p.name for p in sweep_dir.iterdir() if p.is_dir()) == ["0", "1", "2"]
+    monkeypatch.setattr(compare_task, "LATENCY_RUNS", 1)  # the figure is not under test
+    monkeypatch.chdir(tmp_path)  # evaluation reads the synthetic data the jobs generated here
+    assert sorted(p.name for p in fill_missing([sweep_dir], config_dir=Path(CONFIGS))) == list(
+        "012"
+    )
+    assert fill_missing([sweep_dir], config_dir=Path(CONFIGS)) == []  # nothing left to fill
     result = compare([sweep_dir], out_dir=tmp_path / "cmp")
     contexts = sorted(r.varies["model.context"] for r in result.records)
     assert contexts == ["aspp", "none", "spp"]
     assert all(r.train and r.train["global_step"] == 1 for r in result.records)
+    assert all(r.eval and r.analysis and not r.missing for r in result.records)
+    assert result.skipped_plots == []

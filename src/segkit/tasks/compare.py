@@ -14,12 +14,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hydra import compose, initialize_config_dir
+
 from segkit.analysis.compare import Record, build_records, find_run_folders
 from segkit.analysis.compare_findings import findings, recipe_lines
 from segkit.analysis.compare_plots import plot_all
 from segkit.analysis.compare_table import markdown, sort_records
+from segkit.tasks.analyze import analyze
+from segkit.tasks.evaluate import evaluate
 
 log = logging.getLogger(__name__)
+
+#: Trimap band widths (px) of the evaluations that compare runs: fine steps near the boundary,
+#: up to a quarter of a ~100 px synthetic image.
+TRIMAP_WIDTHS: tuple[int, ...] = (1, 2, 3, 4, 6, 8, 12, 16, 24)
+#: Median of this many batch-1 forwards: on a shared machine single runs are noisy.
+LATENCY_RUNS = 10
 
 
 @dataclass
@@ -62,6 +72,61 @@ def compare(dirs: Sequence[str | Path], *, out_dir: str | Path) -> CompareResult
     (out / "records.json").write_text(json.dumps([record_json(r) for r in records], indent=2))
     log.info("comparison of %d rows written to %s", len(records), out)
     return result
+
+
+def evaluate_checkpoint(
+    ckpt: str | Path, run_dir: Path, *, config_dir: Path, os_: int, trained_os: int
+) -> None:
+    """Evaluate ``ckpt`` at output stride ``os_`` (with the trimap curve) into
+    ``run_dir/eval_os<os_>``."""
+    stride = [f"eval.output_stride={os_}"] if os_ != trained_os else []
+    widths = f"[{','.join(map(str, TRIMAP_WIDTHS))}]"
+    overrides = [f"ckpt_path={ckpt}", f"paths.output_dir={run_dir / f'eval_os{os_}'}"]
+    overrides += [f"eval.trimap_widths={widths}", "eval.device=cpu", *stride]
+    evaluate(_compose(config_dir, "evaluate", overrides))
+
+
+def analyze_checkpoint(
+    ckpt: str | Path, run_dir: Path, *, config_dir: Path, os_: int, trained_os: int, size: int
+) -> None:
+    """Analyse ``ckpt`` at output stride ``os_`` into ``run_dir/analysis_os<os_>``: cost at
+    ``size`` px (the training crop), the ERF on the analyze config's larger ``erf_input_size``
+    (a crop-sized input would clip the ERF radius)."""
+    stride = [f"analyze.output_stride={os_}"] if os_ != trained_os else []
+    overrides = [f"ckpt_path={ckpt}", f"paths.output_dir={run_dir / f'analysis_os{os_}'}"]
+    overrides += [f"analyze.input_size={size}", f"analyze.latency_runs={LATENCY_RUNS}", *stride]
+    analyze(_compose(config_dir, "analyze", overrides))
+
+
+def fill_missing(dirs: Sequence[str | Path], *, config_dir: Path) -> list[Path]:
+    """Evaluate and/or analyse, at its trained output stride and inside its own folder, every
+    training run under ``dirs`` that lacks either (e.g. the jobs of a sweep). Returns those runs."""
+    done = []
+    for rec in build_records(find_run_folders(dirs)):
+        run = rec.dirs.get("train")
+        if run is None or rec.stride != rec.output_stride or (rec.eval and rec.analysis):
+            continue
+        ckpt = run / "checkpoints" / "best.ckpt"
+        crop = ((rec.config or {}).get("data") or {}).get("crop_size")
+        if not ckpt.is_file() or not crop or not rec.output_stride:
+            raise FileNotFoundError(
+                f"{run}: no checkpoints/best.ckpt or no data.crop_size / model.output_stride in "
+                "its config.yaml; only finished segkit training runs can be evaluated"
+            )
+        os_ = int(rec.output_stride)
+        if rec.eval is None:
+            evaluate_checkpoint(ckpt, run, config_dir=config_dir, os_=os_, trained_os=os_)
+        if rec.analysis is None:
+            analyze_checkpoint(
+                ckpt, run, config_dir=config_dir, os_=os_, trained_os=os_, size=int(crop)
+            )
+        done.append(run)
+    return done
+
+
+def _compose(config_dir: Path, name: str, overrides: list[str]):
+    with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
+        return compose(name, overrides=[f"paths.root_dir={Path.cwd()}", *overrides])
 
 
 def record_json(rec: Record) -> dict[str, Any]:
@@ -142,4 +207,12 @@ CANNOT_SHOW = """## What it cannot show (without PASCAL VOC and a GPU)
   memory-bound there), and multi-scale + flip inference was not timed.
 """
 
-__all__ = ["CompareResult", "compare", "record_json", "write_comparison_doc"]
+__all__ = [
+    "CompareResult",
+    "compare",
+    "analyze_checkpoint",
+    "evaluate_checkpoint",
+    "fill_missing",
+    "record_json",
+    "write_comparison_doc",
+]
