@@ -164,3 +164,23 @@ def test_value_dependent_forward_traces_for_real_and_says_so_on_meta():
         ValueDependent(), input_size=16, latency_runs=0, erf=False, trace_meta=False
     )
     assert result.model_rf == 3 and result.logits_stride == 1
+
+
+def test_trace_unaffected_by_deterministic_mode():
+    """Trainer(deterministic=True) switches torch to index-based interpolation; tracing must not
+    depend on that global switch (and must restore it)."""
+
+    class Up(nn.Module):
+        def forward(self, x):
+            return F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+
+    net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), Up())
+    x = torch.randn(1, 3, 16, 16)
+    expected = trace(net, x, meta=True).outputs["out"].geometry
+    torch.use_deterministic_algorithms(True)
+    try:
+        got = trace(net, x, meta=True).outputs["out"].geometry
+        assert torch.are_deterministic_algorithms_enabled()
+    finally:
+        torch.use_deterministic_algorithms(False)
+    assert got == expected

@@ -191,7 +191,12 @@ def trace(
     mode = _TraceMode()
     records: list[Record] = []
     handles = _install_hooks(model, mode, dict(watch or {}), records)
+    # Deterministic mode (e.g. a Trainer(deterministic=True) earlier in the process) makes torch
+    # decompose interpolation into index ops that carry no geometry; geometry needs none of it.
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
     try:
+        torch.use_deterministic_algorithms(False)
         state = _meta_state(model) if meta else None
         with torch.no_grad(), mode:
             # a tensor created inside the mode carries the input geometry
@@ -199,6 +204,7 @@ def trace(
             mode.geo[x] = image_geometry(x.shape)
             out = model(x) if state is None else functional_call(model, state, (x,))
     finally:
+        torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
         for h in handles:
             h.remove()
     outputs = {r.name: r for r in _records("", out, mode)}

@@ -19,6 +19,13 @@ from rich.console import Console
 from rich.syntax import Syntax
 
 log = logging.getLogger(__name__)
+
+if not hasattr(rank_zero_only, "rank"):
+    # Lightning sets this when imported; light tasks (analyze, evaluate) may not import it. Same env
+    # variables as Lightning's own rank detection.
+    rank_zero_only.rank = int(
+        next((os.environ[k] for k in ("RANK", "LOCAL_RANK", "SLURM_PROCID") if k in os.environ), 0)
+    )
 T = TypeVar("T")
 
 #: Exceptions that carry a complete user-facing message (wrong key, missing file, bad value).
