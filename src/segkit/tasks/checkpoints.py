@@ -11,11 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from hydra.errors import InstantiationException
-from hydra.utils import instantiate
 from torch import nn
 
-from segkit.tasks._common import USER_ERRORS
+from segkit.tasks._common import instantiate_user
 from segkit.training.checkpoint import checkpoint_config, load_checkpoint
 
 #: Prefix of the network's weights in a SegModule state dict.
@@ -37,16 +35,6 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     if not isinstance(ckpt, dict):
         raise ValueError(f"checkpoint {path} is not a segkit/Lightning checkpoint (not a dict)")
     return ckpt
-
-
-def instantiate_model(model_cfg: Any) -> nn.Module:
-    """``hydra.utils.instantiate`` that lets a builder's own user error through unwrapped."""
-    try:
-        return instantiate(model_cfg)
-    except InstantiationException as err:
-        if isinstance(err.__cause__, USER_ERRORS):
-            raise err.__cause__ from None
-        raise
 
 
 def load_model_weights(model: nn.Module, state_dict: dict[str, Any], *, path: str | Path) -> None:
@@ -87,7 +75,7 @@ def load_segmentor(
     cfg = checkpoint_config(ckpt, path=path)
     if not isinstance(cfg.get("model"), dict) or "_target_" not in cfg["model"]:
         raise ValueError(f"{path}: its stored config has no model section with a _target_")
-    model = instantiate_model(cfg["model"])
+    model = instantiate_user(cfg["model"])
     state = ckpt.get("state_dict")
     load_model_weights(model, state if isinstance(state, dict) else {}, path=path)
     if output_stride is not None:
@@ -120,7 +108,6 @@ def resolve_device(name: str) -> torch.device:
 __all__ = [
     "STATE_PREFIX",
     "checkpoint_num_classes",
-    "instantiate_model",
     "load_model_weights",
     "load_segmentor",
     "read_checkpoint",
