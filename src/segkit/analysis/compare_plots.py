@@ -15,6 +15,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only, never a window
 import matplotlib.image as mpimg  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib import ticker  # noqa: E402
 
 from segkit.analysis.compare import Record  # noqa: E402
 
@@ -47,22 +48,20 @@ def plot_miou_vs_macs(records: Sequence[Record], path: Path) -> Path | None:
     points = [r for r in records if r.miou is not None and (r.analysis or {}).get("macs")]
     if not points:
         return None
-    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    fig, ax = plt.subplots(figsize=(7.5, 4.5))
     for i, r in enumerate(points):
-        ax.scatter(r.analysis["macs"] / 1e9, 100 * r.miou, color=_color(r), marker=MARKERS[i % 10])
-        ax.annotate(
-            r.label,
-            (r.analysis["macs"] / 1e9, 100 * r.miou),
-            fontsize=7,
-            xytext=(4, 4),
-            textcoords="offset points",
-        )
+        x, y = r.analysis["macs"] / 1e9, 100 * r.miou
+        ax.scatter(x, y, color=_color(r), marker=MARKERS[i % 10], s=50, label=r.label)
     sizes = sorted({r.analysis.get("input_size") for r in points})
     ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(ticker.FormatStrFormatter("%g"))
+    ax.xaxis.set_minor_formatter(ticker.FormatStrFormatter("%g"))
+    ax.tick_params(axis="x", which="minor", labelsize=7)
     ax.set_xlabel(f"GMACs per image at {'/'.join(map(str, sizes))} px (log)")
     ax.set_ylabel("mIoU (%)")
     ax.set_title("accuracy vs cost")
     ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     return _save(fig, path)
 
 

@@ -172,6 +172,7 @@ def write_comparison_doc(
         f"- Run folders: `{provenance['run_root']}` (compare them again with "
         f"`python scripts/compare.py {provenance['run_root']}`)",
         *recipe_lines(result.records),
+        *_design_lines(provenance.get("designs") or {}),
         "",
         "## Results",
         "",
@@ -185,6 +186,13 @@ def write_comparison_doc(
     doc.parent.mkdir(parents=True, exist_ok=True)
     doc.write_text("\n".join(parts).rstrip() + "\n")
     return doc
+
+
+def _design_lines(designs: dict[str, list[str]]) -> list[str]:
+    if not designs:
+        return []
+    lines = ["- Designs (training overrides on top of `experiment=quickstart`):"]
+    return lines + [f"  - `{name}`: `{' '.join(over)}`" for name, over in designs.items()]
 
 
 CANNOT_SHOW = """## What it cannot show (without PASCAL VOC and a GPU)
