@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import shlex
 import subprocess
@@ -75,7 +76,8 @@ def run_design(name: str, run_dir: Path, extra: list[str]) -> None:
 
 
 def machine() -> str:
-    """CPU model name from lscpu, core count and torch version (the doc's provenance line)."""
+    """CPU model (lscpu), cores, torch threads and version, and the load average at the end (the
+    machine may be shared: latency figures are only as steady as it was)."""
     try:
         out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
         model = next(
@@ -83,7 +85,11 @@ def machine() -> str:
         )
     except (OSError, subprocess.CalledProcessError):
         model = platform.processor() or "?"
-    return f"{model}, {torch.get_num_threads()} threads, torch {torch.__version__} (CPU)"
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    return (
+        f"{model}, {os.cpu_count()} cores, torch {torch.__version__} on {torch.get_num_threads()} "
+        f"thread(s) (CPU); load average {load} (1/5/15 min) when the run ended"
+    )
 
 
 def parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
