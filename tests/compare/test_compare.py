@@ -6,7 +6,13 @@ import json
 from pathlib import Path
 
 import pytest
-from compare_fixtures import comparison_tree, load_script, write_analysis_run, write_train_run
+from compare_fixtures import (
+    comparison_tree,
+    load_script,
+    write_analysis_run,
+    write_eval_run,
+    write_train_run,
+)
 
 from segkit.analysis.compare import build_records, find_run_folders
 from segkit.analysis.compare_findings import background_floor, findings
@@ -150,3 +156,15 @@ def test_background_floor() -> None:
     assert background_floor([[8, 2], [2, 8]]) == pytest.approx(0.25)
     assert background_floor([[5, 0, 0], [0, 0, 0], [3, 0, 2]]) == pytest.approx(0.5 / 2)
     assert background_floor([[0, 0], [0, 0]]) is None
+
+
+def test_relative_checkpoint_path_is_taken_from_the_runs_working_dir(tmp_path, monkeypatch):
+    work = tmp_path / "work"
+    write_train_run(work / "t", "fcn", 32, best=0.3)
+    ev = work / "e"
+    write_eval_run(ev, Path("t/checkpoints/best.ckpt"), "fcn", trained_os=32, output_stride=32,
+                   hit=4, miss=2)  # fmt: skip
+    (ev / "config.yaml").write_text(f"paths:\n  root_dir: {work}\neval: {{}}\n")
+    monkeypatch.chdir(tmp_path)  # compare runs from elsewhere
+    (record,) = build_records(find_run_folders([work]))
+    assert record.dirs == {"train": work / "t", "eval": ev}

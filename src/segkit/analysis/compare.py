@@ -55,12 +55,19 @@ class RunFolder:
 
     @property
     def ckpt(self) -> str | None:
-        """The checkpoint an evaluation / analysis ran on (None for a training run)."""
+        """The checkpoint an evaluation / analysis ran on, as an absolute path (None for a
+        training run). A relative path is taken from the run's own working directory
+        (``paths.root_dir`` of its config), so compare may run from anywhere."""
         if self.kind == "evaluate":
-            return (self.metrics or {}).get("settings", {}).get("ckpt_path")
-        if self.kind == "analyze":
-            return (self.analysis or {}).get("ckpt_path") or (self.config or {}).get("ckpt_path")
-        return None
+            path = (self.metrics or {}).get("settings", {}).get("ckpt_path")
+        elif self.kind == "analyze":
+            path = (self.analysis or {}).get("ckpt_path") or (self.config or {}).get("ckpt_path")
+        else:
+            return None
+        if not path:
+            return None
+        root = ((self.config or {}).get("paths") or {}).get("root_dir") or "."
+        return str((Path(root) / path).resolve())  # an absolute path replaces root
 
 
 @dataclass
@@ -160,7 +167,7 @@ def _train_dir_of(ckpt: str | None) -> Path | None:
     """The training run folder of a checkpoint path (``<run>/checkpoints/best.ckpt``)."""
     if not ckpt:
         return None
-    path = Path(ckpt).resolve()
+    path = Path(ckpt)
     return path.parent.parent if path.parent.name == "checkpoints" else path.parent
 
 
@@ -215,7 +222,7 @@ def build_records(folders: Iterable[RunFolder]) -> list[Record]:
     orphans = linked.get(None, [])
     by_ckpt: dict[str | None, list[RunFolder]] = {}
     for f in orphans:
-        by_ckpt.setdefault(f.ckpt and str(Path(f.ckpt).resolve()), []).append(f)
+        by_ckpt.setdefault(f.ckpt, []).append(f)
     for ckpt, group in by_ckpt.items():
         if ckpt is None:  # design-only analyses: one row each
             records += [_rows_for(None, [f])[0] for f in group]
