@@ -176,6 +176,8 @@ def write_comparison_doc(
         "",
         "## Results",
         "",
+        READING,
+        "",
         result.section(doc.parent),
         "## What it shows",
         "",
@@ -186,6 +188,17 @@ def write_comparison_doc(
     doc.parent.mkdir(parents=True, exist_ok=True)
     doc.write_text("\n".join(parts).rstrip() + "\n")
     return doc
+
+
+READING = """\
+How to read the tables: **mIoU** is `scripts/evaluate.py` on the best checkpoint, whole validation
+images (no crop); **val mIoU in training** is the best of the validations during training;
+**trimap mIoU ≤w px** counts only the pixels within w px of an object boundary (DeepLabv3+ fig. 5);
+**OS 16 → 8 (eval)** is the OS-16-trained network re-dilated to output stride 8 at inference.
+**RF** is the theoretical receptive field traced through the real modules ("global": an
+image-pooling branch sees the whole input); **ERF r50 / r90** are the radii holding 50 / 90 % of the
+input-gradient mass of the centre output (Luo et al. 2016), trained and freshly initialised.
+Cost (params, multiply-adds, batch-1 CPU latency, peak memory) is measured at the training crop."""
 
 
 def _design_lines(designs: dict[str, list[str]]) -> list[str]:
