@@ -19,7 +19,7 @@ from segkit.analysis.compare_findings import background_floor, findings
 from segkit.analysis.compare_table import sort_records
 from segkit.tasks.compare import compare
 
-PLOTS = {"miou_vs_macs", "miou_vs_output_stride", "trimap", "erf", "cost"}
+PLOTS = {"miou_vs_macs.png", "miou_vs_output_stride.png", "trimap.png", "erf.jpg", "cost.png"}
 
 
 @pytest.fixture(scope="module")
@@ -79,10 +79,10 @@ def test_cost_table_values_come_from_the_analysis(result) -> None:
 
 def test_outputs_written(result) -> None:
     out = result.out_dir
-    assert {p.stem for p in result.plots} == PLOTS and result.skipped_plots == []
+    assert {p.name for p in result.plots} == PLOTS and result.skipped_plots == []
     assert all(p.stat().st_size > 5000 for p in result.plots)
     text = (out / "comparison.md").read_text()
-    assert all(f"({name}.png)" in text for name in PLOTS)  # links relative to the folder
+    assert all(f"({name})" in text for name in PLOTS)  # links relative to the folder
     records = json.loads((out / "records.json").read_text())
     assert [r["mIoU"] for r in records] == pytest.approx([0.5, 0.6, 7 / 11])
 

@@ -53,7 +53,7 @@ def test_run_comparison_end_to_end_and_reuse(tmp_path: Path, monkeypatch) -> Non
         assert part in text
     assert "--designs fcn8s_os32 deeplabv3plus_os16" in text  # the exact command
     assert "**FCN vs DeepLabv3+**" in text and "OS 16->8" in text  # the extra OS 8 evaluation
-    for link in ("cmp/trimap.png", "cmp/erf.png", "cmp/miou_vs_macs.png", "cmp/cost.png"):
+    for link in ("cmp/trimap.png", "cmp/erf.jpg", "cmp/miou_vs_macs.png", "cmp/cost.png"):
         assert f"]({link})" in text and (doc.parent / link).is_file()
     assert "### Missing pieces" not in text  # every row trained, evaluated and analysed
     script.main([*args, "--reuse", str(runs)])

@@ -26,7 +26,9 @@ DESIGN_NAMES = {"fcn": "FCN", "deeplabv3": "DeepLabv3", "deeplabv3plus": "DeepLa
 #: Config keys whose differences between runs are shown (per model / backbone builder).
 VARYING_SECTIONS: tuple[str, ...] = ("model", "backbone")
 VARYING_GLOBAL: tuple[str, ...] = ("data.crop_size", "trainer.max_steps", "seed")
+#: Keys shown elsewhere (design name, OS column) or not a design choice.
 NOT_SWITCHES = {"_target_", "_partial_", "backbone", "num_classes", "output_stride", "weights"}
+NOT_SWITCHES |= {"fcn_variant"}
 
 
 @dataclass

@@ -169,12 +169,37 @@ def cost(records: Sequence[Record]) -> str | None:
     if not (fcn and dl and fcn.analysis and dl.analysis):
         return None
     a, b = dl.analysis, fcn.analysis
-    return (
+    text = (
         f"- **Cost**: {dl.label} has {_ratio(a.get('params'), b.get('params'))} the parameters, "
         f"{_ratio(a.get('macs'), b.get('macs'))} the multiply-adds and "
         f"{_ratio(a.get('latency_ms'), b.get('latency_ms'))} the batch-1 CPU latency of "
         f"{fcn.label} (at {a.get('input_size')} px)."
     )
+    spread = latency_spread(records)
+    if spread:
+        ratio, x, y = spread
+        text += (
+            f" Latency noise on this machine: {x.label} and {y.label} cost the same multiply-adds "
+            f"(within 5 %) yet measured {ratio:.2f}x apart, so latency gaps below that are noise."
+        )
+    return text
+
+
+def latency_spread(records: Sequence[Record]) -> tuple[float, Record, Record] | None:
+    """The largest latency ratio between two rows whose multiply-adds agree within 5 % (a
+    measured noise level of the latency column), or None when no such pair exists."""
+    rows = [r for r in records if (r.analysis or {}).get("latency_ms") and r.analysis.get("macs")]
+    best = None
+    for i, x in enumerate(rows):
+        for y in rows[i + 1 :]:
+            mx, my = x.analysis["macs"], y.analysis["macs"]
+            if abs(mx - my) > 0.05 * max(mx, my):
+                continue
+            lx, ly = x.analysis["latency_ms"], y.analysis["latency_ms"]
+            ratio = max(lx, ly) / min(lx, ly)
+            if best is None or ratio > best[0]:
+                best = (ratio, x, y) if lx >= ly else (ratio, y, x)
+    return best
 
 
 def findings(records: Sequence[Record]) -> list[str]:

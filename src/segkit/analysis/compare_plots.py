@@ -31,7 +31,9 @@ def _color(rec: Record) -> str:
 def _save(fig, path: Path) -> Path:  # noqa: ANN001
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    # JPEG for the tiled heatmaps: their per-pixel noise makes a PNG megabytes large
+    extra = {"pil_kwargs": {"quality": 85}} if path.suffix == ".jpg" else {}
+    fig.savefig(path, dpi=100, **extra)
     plt.close(fig)
     return path
 
@@ -154,13 +156,14 @@ def plot_erf_side_by_side(records: Sequence[Record], path: Path) -> Path | None:
     if not rows:
         return None
     cols = max(len(images) for _, images in rows)
-    fig, axes = plt.subplots(len(rows), cols, figsize=(7 * cols, 3.6 * len(rows)), squeeze=False)
+    # half the heatmaps' own resolution: readable, and a few hundred kB instead of megabytes
+    fig, axes = plt.subplots(len(rows), cols, figsize=(4.6 * cols, 2.6 * len(rows)), squeeze=False)
     for ax_row, (r, images) in zip(axes, rows, strict=True):
         for j, ax in enumerate(ax_row):
             ax.axis("off")
             if j < len(images):
                 ax.imshow(mpimg.imread(images[j]))
-                ax.set_title(f"{r.label}: {_erf_kind(r, images[j])}", fontsize=10)
+                ax.set_title(f"{r.label}: {_erf_kind(r, images[j])}", fontsize=8)
     return _save(fig, path)
 
 
@@ -170,19 +173,21 @@ def _erf_kind(rec: Record, image: Path) -> str:
     return "trained" if (rec.analysis or {}).get("ckpt_path") else "freshly initialised"
 
 
+#: file name -> plot function
 PLOTS = {
-    "miou_vs_macs": plot_miou_vs_macs,
-    "miou_vs_output_stride": plot_miou_vs_os,
-    "trimap": plot_trimap,
-    "erf": plot_erf_side_by_side,
-    "cost": plot_cost,
+    "miou_vs_macs.png": plot_miou_vs_macs,
+    "miou_vs_output_stride.png": plot_miou_vs_os,
+    "trimap.png": plot_trimap,
+    "erf.jpg": plot_erf_side_by_side,
+    "cost.png": plot_cost,
 }
 
 
 def plot_all(records: Sequence[Record], out_dir: Path) -> tuple[list[Path], list[str]]:
-    """Every plot into ``out_dir/<name>.png``; returns (written paths, names skipped for lack of data)."""
+    """Every plot of ``PLOTS`` into ``out_dir``; returns (written paths, names of the plots skipped
+    for lack of data)."""
     written, skipped = [], []
     for name, fn in PLOTS.items():
-        result = fn(records, Path(out_dir) / f"{name}.png")
-        (written.append(result) if result else skipped.append(name))
+        result = fn(records, Path(out_dir) / name)
+        (written.append(result) if result else skipped.append(Path(name).stem))
     return written, skipped
