@@ -1,7 +1,7 @@
 """Regenerate docs/comparison.md: train FCN vs DeepLab designs on the built-in synthetic data (CPU),
 evaluate each best checkpoint (with the trimap curve), analyse it (RF, ERF, cost), then compare.
 
-    python scripts/run_comparison.py                 # everything (~20 min on 2 shared CPU cores)
+    python scripts/run_comparison.py                 # everything (12-19 min on 2 shared CPU cores)
     python scripts/run_comparison.py --reuse logs/comparison/<time>   # only compare + doc again
     python scripts/run_comparison.py trainer.max_steps=50              # extra overrides for training
 
