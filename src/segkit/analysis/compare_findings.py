@@ -132,8 +132,10 @@ def receptive_fields(records: Sequence[Record]) -> str | None:
     text += (
         f" The theoretical RF of the logits covers the whole input in {beyond} of {len(rows)} "
         f"rows, while the ERF radius holding 90 % of the gradient is under half the ERF input side "
-        f"in {erf_inside} of {len(rows)}: the context a prediction really draws on is the ERF."
+        f"in {erf_inside} of {len(rows)}."
     )
+    if beyond and erf_inside:
+        text += " The theoretical RF bounds the context; the ERF is the part the network uses."
     return text
 
 
