@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.segkit-installed
 
-.PHONY: demo test test-fast lint format clean-venv
+.PHONY: demo test test-fast comparison lint format clean-venv
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,10 @@ test: $(STAMP)
 ## test-fast: skip tests marked slow
 test-fast: $(STAMP)
 	$(PY) -m pytest -m "not slow"
+
+## comparison: regenerate docs/comparison.md (trains 5 designs on synthetic data; ~12-20 min on 2 cores)
+comparison: $(STAMP)
+	$(PY) scripts/run_comparison.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

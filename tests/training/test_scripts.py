@@ -23,7 +23,8 @@ def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
 def test_multirun_sweep_one_folder_per_run(
     synthetic_root: Path, tmp_path: Path, tiny_overrides
 ) -> None:
-    sweep = tmp_path / "multi"
+    # No hydra.sweep.dir and no paths.*: the default sweep folder must resolve on its own (it is
+    # resolved before Hydra's runtime exists) under the directory the command started from.
     proc = _run(
         [
             "-m",
@@ -34,12 +35,11 @@ def test_multirun_sweep_one_folder_per_run(
             "trainer.limit_val_batches=1",
             "data.batch_size=2",
             f"data.root={synthetic_root}",
-            f"paths.root_dir={tmp_path}",
-            f"hydra.sweep.dir={sweep}",
         ],
         tmp_path,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
+    (sweep,) = (tmp_path / "logs" / "train" / "multiruns").iterdir()
     runs = sorted(p for p in sweep.iterdir() if p.is_dir() and p.name.isdigit())
     assert [p.name for p in runs] == ["0", "1", "2", "3"]
     seen = set()
