@@ -51,6 +51,19 @@ def test_corrupt_image(voc_root):
         ds[1]
 
 
+def test_truncated_jpeg_is_an_error_not_a_grey_image(voc_root):
+    # cv2.imread would pad a truncated JPEG with grey and only warn; an interrupted extraction
+    # must not slip half-images into training.
+    path = voc_dir(voc_root) / "JPEGImages" / "train_000002.jpg"
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    ds = VOCSegmentation(voc_root, "train", num_classes=5)
+    with pytest.raises(
+        ValueError, match=r"train_000002\.jpg is unreadable or corrupt \(e\.g\. trunc"
+    ):
+        ds[2]
+
+
 def test_corrupt_mask(voc_root):
     (voc_dir(voc_root) / "SegmentationClass" / "train_000001.png").write_bytes(b"\x89PNG garbage")
     ds = VOCSegmentation(voc_root, "train", num_classes=5)

@@ -21,17 +21,30 @@ _IMREAD_RGB = getattr(cv2, "IMREAD_COLOR_RGB", cv2.IMREAD_COLOR)
 
 
 def read_image(path: str | Path) -> np.ndarray:
-    """Decode a JPEG/PNG to an RGB uint8 array of shape (H, W, 3); corrupt or missing files raise."""
+    """Decode a JPEG/PNG to an RGB uint8 array of shape (H, W, 3); missing, corrupt or truncated
+    files raise.
+
+    The file is read into memory and decoded with ``cv2.imdecode``: unlike ``cv2.imread``, which
+    pads a truncated JPEG with grey and only prints "Premature end of JPEG file", the in-memory
+    decoder fails on it, so a half-extracted image cannot slip into training.
+    """
     path = Path(path)
-    image = cv2.imread(str(path), _IMREAD_RGB)
-    if image is None:
-        if not path.is_file():
-            raise FileNotFoundError(
-                f"image file {path} is missing: restore it or remove its id from the split list"
-            )
+    try:
+        data = np.fromfile(path, dtype=np.uint8)
+    except FileNotFoundError:
+        raise FileNotFoundError(
+            f"image file {path} is missing: restore it or remove its id from the split list"
+        ) from None
+    except OSError as err:  # a folder, no permission...
         raise ValueError(
-            f"image file {path} is unreadable or corrupt: re-extract the dataset archive "
-            "(scripts/download_voc.py) or remove its id from the split list"
+            f"image file {path} cannot be read ({err.strerror or err}): fix the path or its "
+            "permissions, or remove its id from the split list"
+        ) from None
+    image = cv2.imdecode(data, _IMREAD_RGB) if data.size else None
+    if image is None or image.ndim != 3:
+        raise ValueError(
+            f"image file {path} is unreadable or corrupt (e.g. truncated): re-extract the dataset "
+            "archive (scripts/download_voc.py) or remove its id from the split list"
         )
     return image if _IMREAD_RGB != cv2.IMREAD_COLOR else cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
