@@ -4,6 +4,7 @@ import hashlib
 import io
 import tarfile
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -16,6 +17,9 @@ from segkit.data.download import Archive, download, fetch_all
 class _Handler(BaseHTTPRequestHandler):
     files: dict[str, bytes] = {}
     cut_first: set[str] = set()  # paths whose first response is cut in half
+    stall_first: set[str] = set()  # first response: half the body, no Content-Length, then silence
+    ignore_range: set[str] = set()  # answer 200 with the whole body even when a Range is asked
+    wrong_offset: set[str] = set()  # answer a Range with 206 but from byte 0 (a broken server)
     log: list[tuple[str, str | None]] = []
 
     def do_GET(self):  # noqa: N802 (http.server API)
@@ -25,8 +29,26 @@ class _Handler(BaseHTTPRequestHandler):
         if body is None:
             self.send_error(404)
             return
+        if self.path in self.stall_first:
+            self.stall_first.discard(self.path)
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(body[: len(body) // 2])
+            self.wfile.flush()
+            time.sleep(1.5)  # longer than the client's timeout
+            self.close_connection = True
+            return
         start = int(rng.split("=")[1].rstrip("-")) if rng else 0
-        self.send_response(206 if rng else 200)
+        if self.path in self.ignore_range:
+            start = 0
+        if rng and self.path in self.wrong_offset:
+            self.send_response(206)
+            self.send_header("Content-Range", f"bytes 0-{len(body) - 1}/{len(body)}")
+            start = 0
+        else:
+            self.send_response(206 if rng and start else 200)
+            if rng and start:
+                self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
         self.send_header("Content-Length", str(len(body) - start))
         self.end_headers()
         payload = body[start:]
@@ -42,7 +64,9 @@ class _Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def server():
-    _Handler.files, _Handler.cut_first, _Handler.log = {}, set(), []
+    _Handler.files, _Handler.log = {}, []
+    _Handler.cut_first, _Handler.stall_first = set(), set()
+    _Handler.ignore_range, _Handler.wrong_offset = set(), set()
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     thread = threading.Thread(
         target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
@@ -116,6 +140,36 @@ def test_interrupted_transfer_keeps_part_and_resumes(server, tmp_path):
     path = download(archive, tmp_path)
     assert handler.log[-1] == ("/big.tar", f"bytes={len(body) // 2}-")
     assert path.read_bytes() == body
+
+
+@pytest.mark.parametrize("server_fault", ["ignore_range", "wrong_offset"])
+def test_resume_falls_back_to_a_fresh_download(server, tmp_path, server_fault):
+    # a server that ignores the Range, or answers it from the wrong byte, must not corrupt the file
+    handler, base = server
+    body = bytes(range(256)) * 400
+    archive = _serve(handler, base, "/r.tar", body)
+    handler.cut_first.add("/r.tar")
+    getattr(handler, server_fault).add("/r.tar")
+    with pytest.raises(ConnectionError, match="rerun the same command to resume"):
+        download(archive, tmp_path)
+    assert (tmp_path / "r.tar.part").stat().st_size == len(body) // 2
+    assert download(archive, tmp_path).read_bytes() == body  # MD5 verified inside download()
+    assert handler.log[1] == ("/r.tar", f"bytes={len(body) // 2}-")
+
+
+def test_stalled_transfer_without_length_keeps_part(server, tmp_path):
+    # no Content-Length, so only the read timeout shows the cut: the bytes are kept, not deleted
+    handler, base = server
+    body = bytes(range(256)) * 400
+    archive = _serve(handler, base, "/s.tar", body)
+    handler.stall_first.add("/s.tar")
+    with pytest.raises(
+        ConnectionError, match=r"interrupted at 51200 bytes \(\w*Timeout\w*\).*kept: rerun"
+    ):
+        download(archive, tmp_path, timeout=0.5)
+    assert (tmp_path / "s.tar.part").stat().st_size == len(body) // 2
+    assert download(archive, tmp_path).read_bytes() == body
+    assert handler.log[-1] == ("/s.tar", f"bytes={len(body) // 2}-")
 
 
 def test_cli_reports_one_line_error(server, tmp_path, monkeypatch, capsys):

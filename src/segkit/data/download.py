@@ -2,8 +2,9 @@
 
 Policy, so reruns are cheap and safe:
 - a complete archive whose MD5 matches is never downloaded again;
-- an interrupted transfer keeps ``<name>.part``; the next run asks the server for the remaining bytes
-  (``Range: bytes=N-``) and appends, or restarts if the server ignores the range;
+- an interrupted transfer (cut, reset or stalled past the read timeout) keeps ``<name>.part``; the
+  next run asks the server for the remaining bytes (``Range: bytes=N-``) and appends, or restarts if
+  the server ignores the range or answers it from another byte;
 - a finished download whose MD5 is wrong is deleted (its bytes cannot be trusted, so resuming it
   would not help) and a ValueError names the URL, both checksums and what to do.
 """
@@ -61,36 +62,70 @@ def file_md5(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _fetch(url: str, part: Path, timeout: float) -> None:
-    """Append the missing bytes of ``url`` to ``part``; raise ConnectionError if cut short."""
-    have = part.stat().st_size if part.exists() else 0
+def _range_start(content_range: str | None) -> int | None:
+    """First byte of a ``Content-Range: bytes A-B/N`` header (None if absent or malformed)."""
+    if not content_range or not content_range.startswith("bytes "):
+        return None
+    first = content_range[len("bytes ") :].split("-", 1)[0]
+    return int(first) if first.isdigit() else None
+
+
+def _open(url: str, have: int, timeout: float) -> http.client.HTTPResponse | None:
+    """GET ``url`` from byte ``have`` on; None when the part file is already complete (HTTP 416)."""
     request = urllib.request.Request(url, headers={"Range": f"bytes={have}-"} if have else {})
     try:
-        response = urllib.request.urlopen(request, timeout=timeout)
+        return urllib.request.urlopen(request, timeout=timeout)
     except urllib.error.HTTPError as err:
-        if err.code == 416 and have:  # nothing left to fetch: the part file is already complete
-            return
+        if err.code == 416 and have:
+            return None
         raise ConnectionError(f"download of {url} failed: HTTP {err.code} {err.reason}") from None
     except urllib.error.URLError as err:
         raise ConnectionError(
             f"cannot reach {url} ({err.reason}): check the network and rerun to resume"
         ) from None
-    with response:
-        if have and response.status != 206:  # server ignored the range: start over
-            log.info("server does not resume %s; restarting the download", url)
-            have = 0
-        expected = response.headers.get("Content-Length")
-        expected = have + int(expected) if expected is not None else None
-        with part.open("ab" if have else "wb") as f:
-            try:
-                for block in iter(lambda: response.read(_CHUNK), b""):
-                    f.write(block)
-            except (http.client.IncompleteRead, ConnectionError, TimeoutError, OSError) as err:
-                log.info("transfer of %s broke off: %s", url, err)
-    size = part.stat().st_size
-    if expected is not None and size < expected:
+    except (http.client.HTTPException, OSError) as err:  # a timeout or reset before the headers
         raise ConnectionError(
-            f"download of {url} was interrupted at {size} of {expected} bytes; the partial file "
+            f"cannot reach {url} ({type(err).__name__}: {err}): check the network and rerun to resume"
+        ) from None
+
+
+def _fetch(url: str, part: Path, timeout: float) -> None:
+    """Append the missing bytes of ``url`` to ``part``; raise ConnectionError if cut short.
+
+    The partial file is kept whenever the transfer breaks off, so a rerun resumes it.
+    """
+    while True:  # at most twice: a resume at the wrong offset is retried from byte 0
+        have = part.stat().st_size if part.exists() else 0
+        response = _open(url, have, timeout)
+        if response is None:
+            return
+        with response:
+            if have and response.status == 206:
+                start = _range_start(response.headers.get("Content-Range"))
+                if start not in (None, have):  # bytes from elsewhere in the file cannot be appended
+                    log.info("server resumed %s at byte %s, not %d; restarting", url, start, have)
+                    part.unlink()
+                    continue
+            elif have:  # the server ignored the range and sends the whole file: start over
+                log.info("server does not resume %s; restarting the download", url)
+                have = 0
+            length = response.headers.get("Content-Length")
+            expected = have + int(length) if length is not None else None
+            broke: Exception | None = None
+            with part.open("ab" if have else "wb") as f:
+                try:  # read1: whatever has arrived, so a stall loses no received byte
+                    while block := response.read1(_CHUNK):
+                        f.write(block)
+                # IncompleteRead, connection reset, read timeout: keep what was written
+                except (http.client.HTTPException, OSError) as err:
+                    broke = err
+        break
+    size = part.stat().st_size
+    if broke is not None or (expected is not None and size < expected):
+        of = f" of {expected}" if expected is not None else ""
+        why = f" ({type(broke).__name__})" if broke is not None else ""
+        raise ConnectionError(
+            f"download of {url} was interrupted at {size}{of} bytes{why}; the partial file "
             f"{part} is kept: rerun the same command to resume"
         )
 
