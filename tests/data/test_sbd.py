@@ -49,3 +49,41 @@ def test_corrupt_mat(tmp_path):
     scipy.io.savemat(bad, {"other": np.zeros(3)})
     with pytest.raises(ValueError, match="lacks GTcls"):
         read_sbd_mask(bad)
+
+
+def test_missing_sbd_files_are_named(voc_root, make_sbd):
+    make_sbd(voc_root, ["sbd_1", "sbd_2"], [])
+    base = voc_root / "benchmark_RELEASE" / "dataset"
+    image = (base / "img" / "sbd_1.jpg").read_bytes()
+    (base / "img" / "sbd_1.jpg").unlink()
+    (base / "cls" / "sbd_2.mat").unlink()
+    with pytest.raises(
+        FileNotFoundError, match=r"image .*img/sbd_1\.jpg for trainaug id 'sbd_1' is missing"
+    ):
+        build_trainaug(voc_root)
+    (base / "img" / "sbd_1.jpg").write_bytes(image)
+    with pytest.raises(
+        FileNotFoundError, match=r"SBD mask .*cls/sbd_2\.mat is missing: re-extract"
+    ):
+        build_trainaug(voc_root)
+
+
+def test_interrupted_conversion_leaves_no_truncated_png(voc_root, make_sbd, monkeypatch):
+    import segkit.data.sbd as sbd_module
+
+    masks = make_sbd(voc_root, ["sbd_1"], [])
+    real_save = sbd_module.save_mask
+
+    def save_then_die(path, mask):  # half a PNG on disk, then the process "dies"
+        real_save(path, mask)
+        path.write_bytes(path.read_bytes()[:40])
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sbd_module, "save_mask", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        build_trainaug(voc_root)
+    aug = voc_root / "VOCdevkit" / "VOC2012" / AUG_MASK_DIR
+    assert not (aug / "sbd_1.png").exists() and not list(aug.glob(".*tmp*"))
+    monkeypatch.setattr(sbd_module, "save_mask", real_save)
+    assert build_trainaug(voc_root)["converted"] == 1  # the rerun redoes it
+    np.testing.assert_array_equal(read_mask(aug / "sbd_1.png"), masks["sbd_1"])

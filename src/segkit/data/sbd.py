@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +40,11 @@ def sbd_dir(root: str | Path) -> Path:
 
 def read_sbd_mask(mat_path: str | Path) -> np.ndarray:
     """Class-index map (uint8 (H, W)) from an SBD ``cls/<id>.mat`` file."""
+    if not Path(mat_path).is_file():
+        raise FileNotFoundError(
+            f"SBD mask {mat_path} is missing: re-extract benchmark.tgz with scripts/download_voc.py "
+            "or remove its id from the SBD train.txt/val.txt"
+        )
     try:
         mat = scipy.io.loadmat(str(mat_path), squeeze_me=True, struct_as_record=False)
         seg = mat["GTcls"].Segmentation
@@ -54,6 +60,16 @@ def _read_list(path: Path) -> list[str]:
     if not path.is_file():
         raise FileNotFoundError(f"SBD split list {path} is missing: re-extract benchmark.tgz")
     return [line.strip() for line in path.read_text().splitlines() if line.strip()]
+
+
+def _atomic(path: Path, write: Callable[[Path], object]) -> None:
+    """Run ``write(tmp)`` on a temporary name beside ``path``, then rename it to ``path``."""
+    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
+    try:
+        write(tmp)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def trainaug_ids(voc_train: list[str], voc_val: list[str], sbd_ids: list[str]) -> list[str]:
@@ -77,19 +93,30 @@ def build_trainaug(root: str | Path) -> dict[str, int]:
     voc_masks = voc_dir / "SegmentationClass"
     converted = copied = 0
     # VOC val masks go into the folder too, so every mask of the voc_aug setup lives in one place.
+    # The mask PNG is the "done" mark of an id, so its JPEG is placed first and both are written
+    # under a temporary name and renamed: an interrupted run never leaves a truncated file that a
+    # rerun would trust.
     for image_id in [*ids, *voc_val]:
         target = out_dir / f"{image_id}.png"
         if target.is_file():
             continue
-        if (voc_masks / f"{image_id}.png").is_file():
-            shutil.copyfile(voc_masks / f"{image_id}.png", target)
-            copied += 1
-        else:
-            save_mask(target, read_sbd_mask(sbd / "cls" / f"{image_id}.mat"))
-            converted += 1
         jpg = voc_dir / "JPEGImages" / f"{image_id}.jpg"
         if not jpg.is_file():  # SBD images are VOC2011 images; take SBD's copy if VOC lacks one
-            shutil.copyfile(sbd / "img" / f"{image_id}.jpg", jpg)
+            source = sbd / "img" / f"{image_id}.jpg"
+            if not source.is_file():
+                raise FileNotFoundError(
+                    f"image {source} for trainaug id {image_id!r} is missing (and {jpg} too): "
+                    "re-extract benchmark.tgz with scripts/download_voc.py"
+                )
+            _atomic(jpg, lambda tmp, src=source: shutil.copyfile(src, tmp))
+        voc_mask = voc_masks / f"{image_id}.png"
+        if voc_mask.is_file():
+            _atomic(target, lambda tmp, src=voc_mask: shutil.copyfile(src, tmp))
+            copied += 1
+        else:
+            mask = read_sbd_mask(sbd / "cls" / f"{image_id}.mat")
+            _atomic(target, lambda tmp, m=mask: save_mask(tmp, m))
+            converted += 1
     split_path = voc_dir / "ImageSets" / "Segmentation" / "trainaug.txt"
     split_path.write_text("\n".join(ids) + "\n")
     log.info(
