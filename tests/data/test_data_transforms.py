@@ -94,3 +94,19 @@ def test_normalize_matches_imagenet_stats():
     assert normalize(pad).abs().max() < 0.01
     with pytest.raises(TypeError, match="uint8"):
         normalize(x.float())
+
+
+def test_color_jitter_is_optional_and_photometric_only():
+    image, mask = _sample(64, 64)
+    plain = build_train_transform(crop_size=64, scale_range=(1.0, 1.0), hflip=False, seed=2)
+    jitter = build_train_transform(
+        crop_size=64, scale_range=(1.0, 1.0), hflip=False, color_jitter=0.4, seed=2
+    )
+    assert not any("ColorJitter" in type(t).__name__ for t in plain.transforms)
+    np.testing.assert_array_equal(plain(image=image, mask=mask)["image"], image)
+    changed = 0
+    for _ in range(10):
+        out = jitter(image=image, mask=mask)
+        np.testing.assert_array_equal(out["mask"], mask)  # labels never move or change
+        changed += not np.array_equal(out["image"], image)
+    assert changed >= 5  # applied with p=0.8

@@ -76,6 +76,19 @@ def test_seeded_workers_are_reproducible_and_distinct(tmp_path):
     assert not all(torch.equal(x, y) for x, y in zip(a, epoch(1), strict=True))
 
 
+def test_loader_settings(tmp_path):
+    from segkit.data import seed_worker
+
+    dm = _dm(tmp_path / "l", num_workers=2, pin_memory=True)
+    train, val = dm.train_dataloader(), dm.val_dataloader()  # no worker starts before iteration
+    for loader in (train, val):
+        assert loader.num_workers == 2 and loader.persistent_workers
+        assert loader.worker_init_fn is seed_worker
+        assert loader.pin_memory == torch.cuda.is_available()  # pinning only helps a GPU copy
+    assert train.drop_last and not val.drop_last and train.batch_size == 4 and val.batch_size == 3
+    assert not _dm(tmp_path / "l", num_workers=0).train_dataloader().persistent_workers
+
+
 def test_voc_missing_root_fails_clearly_and_never_falls_back(tmp_path):
     dm = SegDataModule(dataset="voc", root=tmp_path / "VOC_missing", num_workers=0)
     with pytest.raises(

@@ -66,3 +66,23 @@ def test_inspect_names_a_mask_with_bad_values(tmp_path):
     save_mask(bad, np.full((40, 40), 9, np.uint8))
     with pytest.raises(ValueError, match=r"val_000001\.png has label values \[9\]"):
         inspect_data(cfg)
+
+
+def test_script_missing_root_is_one_line_error(tmp_path, capsys):
+    import importlib.util
+
+    script = Path(__file__).resolve().parents[2] / "scripts" / "inspect_data.py"
+    spec = importlib.util.spec_from_file_location("segkit_inspect_data_script", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    with initialize_config_dir(config_dir=CONFIGS, version_base="1.3"):
+        cfg = compose(
+            config_name="inspect_data",
+            overrides=["data=voc", f"paths.root_dir={tmp_path}", f"paths.output_dir={tmp_path}/r"],
+        )
+    with pytest.raises(SystemExit) as exit_:
+        module.main(cfg)  # hydra.main passes a given config straight to the task function
+    assert exit_.value.code == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: data root {tmp_path}/data has no VOCdevkit") and "\n" not in err
+    assert "download_voc.py" in err and "data=synthetic" in err

@@ -67,7 +67,9 @@ def test_ensure_generates_once_and_regenerates_on_change(tmp_path, tiny_spec, ca
 
 def test_refuses_to_overwrite_foreign_voc(tmp_path, tiny_spec):
     (tmp_path / "VOCdevkit" / "VOC2012").mkdir(parents=True)
-    with pytest.raises(FileExistsError, match="not segkit synthetic data"):
+    with pytest.raises(
+        ValueError, match=r"VOCdevkit exists but has no .* not segkit synthetic data"
+    ):
         ensure_synthetic(tmp_path, tiny_spec)
 
 
@@ -77,3 +79,39 @@ def test_class_names_and_bad_spec():
         synthetic_class_names(12)
     with pytest.raises(ValueError, match="min_size <= max_size"):
         SyntheticSpec(min_size=100, max_size=90)
+
+
+def test_design_needs_context_spans_scales_and_has_thin_parts():
+    """The properties the FCN vs DeepLabv3+ comparison relies on, measured on rendered samples."""
+    import cv2
+
+    spec = SyntheticSpec(seed=0, num_classes=11, min_size=64, max_size=96, void_width=0)
+    names = synthetic_class_names(11)
+    colour_sum = np.zeros((11, 3))
+    pixels = np.zeros(11)
+    kept = np.zeros(11)  # pixels surviving a 7x7 erosion: parts thicker than ~6 px
+    fractions = []
+    kernel = np.ones((7, 7), np.uint8)
+    for i in range(80):
+        image, mask = render_sample(spec, "train", i)
+        for c in np.unique(mask)[1:]:
+            inside = mask == c
+            colour_sum[c] += image[inside].sum(axis=0)
+            pixels[c] += inside.sum()
+            kept[c] += cv2.erode(inside.astype(np.uint8), kernel).sum()
+            fractions.append(inside.mean())
+    mean = colour_sum / np.maximum(pixels, 1)[:, None]
+    idx = {n: k for k, n in enumerate(names)}
+    # class = shape x colour family: same-family classes share colours (and textures), so their
+    # mean colour is far closer than that of the other family; colour alone cannot name the shape
+    same = np.linalg.norm(mean[idx["warm_disc"]] - mean[idx["warm_triangle"]])
+    other = np.linalg.norm(mean[idx["warm_disc"]] - mean[idx["cool_disc"]])
+    assert same < 0.25 * other
+    # objects from small to most of the image
+    assert min(fractions) < 0.01 and max(fractions) > 0.3
+    # stars and rings are thin (mostly gone after erosion), discs and boxes are not
+    survive = kept / np.maximum(pixels, 1)
+    for name in ("warm_star", "cool_star", "warm_ring", "cool_ring"):
+        assert survive[idx[name]] < 0.2, (name, survive[idx[name]])
+    for name in ("warm_disc", "cool_disc", "warm_box", "cool_box"):
+        assert survive[idx[name]] > 0.45, (name, survive[idx[name]])

@@ -218,7 +218,7 @@ def ensure_synthetic(root: str | Path, spec: SyntheticSpec) -> bool:
         shutil.rmtree(root / "VOCdevkit", ignore_errors=True)
         manifest_path.unlink()
     elif (root / "VOCdevkit").exists():
-        raise FileExistsError(
+        raise ValueError(
             f"{root}/VOCdevkit exists but has no {MANIFEST}, so it is not segkit synthetic data: "
             "refusing to overwrite it; point data.root at an empty or synthetic folder"
         )

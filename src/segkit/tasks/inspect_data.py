@@ -12,7 +12,6 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from hydra.utils import instantiate  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
@@ -20,6 +19,7 @@ from rich.table import Table  # noqa: E402
 from segkit.constants import IGNORE_INDEX, VOC_PALETTE  # noqa: E402
 from segkit.data import SegDataModule, VOCSegmentation  # noqa: E402
 from segkit.data.io import check_mask_values  # noqa: E402
+from segkit.tasks._common import instantiate_user  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ def _print_tables(splits: dict[str, int], names: tuple[str, ...], counts: np.nda
 def inspect_data(cfg: DictConfig) -> dict[str, Any]:
     """Inspect the data of ``cfg.data``; writes ``grid.png`` (and ``cfg.inspect.json``) and returns
     ``{"splits": {name: count}, "class_pixels": {class name: count}}``."""
-    dm: SegDataModule = instantiate(cfg.data)
+    dm: SegDataModule = instantiate_user(cfg.data)
     dm.prepare_data()
     dm.setup("fit")
     datasets = {dm.train_set.split: dm.train_set, dm.val_set.split: dm.val_set}
