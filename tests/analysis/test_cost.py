@@ -5,7 +5,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from segkit.analysis import count_params, measure_latency, trace
+from segkit.analysis import cost, count_params, latency_samples, measure_latency, trace
 from segkit.models import create_model
 
 
@@ -60,3 +60,28 @@ def test_latency_is_positive_and_runs_checked():
     assert measure_latency(nn.Conv2d(3, 3, 3), torch.randn(1, 3, 16, 16), runs=2) > 0
     with pytest.raises(ValueError, match="latency_runs"):
         measure_latency(nn.Identity(), torch.randn(1), runs=0)
+
+
+def test_latency_budget_caps_the_timed_runs(monkeypatch):
+    """A budget stops timing once the runs total more than it; at least one run is timed.
+    A fake clock: every forward takes exactly 20 ms."""
+    clock = [0.0]
+    monkeypatch.setattr(cost.time, "perf_counter", lambda: clock[0])
+
+    class Slow(nn.Module):
+        calls = 0
+
+        def forward(self, x):
+            Slow.calls += 1
+            clock[0] += 0.020
+            return x
+
+    x = torch.zeros(1)
+    assert latency_samples(Slow(), x, runs=4, warmup=0) == pytest.approx([20.0] * 4)
+    Slow.calls = 0
+    times = latency_samples(Slow(), x, runs=10, warmup=1, budget_s=0.03)
+    assert len(times) == 2 and Slow.calls == 3  # 20 ms <= 30 ms: one more; 40 ms > 30 ms: stop
+    assert len(latency_samples(Slow(), x, runs=3, warmup=0, budget_s=1e-9)) == 1
+    assert len(latency_samples(Slow(), x, runs=3, warmup=0, budget_s=10.0)) == 3  # runs caps
+    with pytest.raises(ValueError, match="latency_budget_s"):
+        latency_samples(Slow(), x, budget_s=0)

@@ -184,3 +184,12 @@ def test_trace_unaffected_by_deterministic_mode():
     finally:
         torch.use_deterministic_algorithms(False)
     assert got == expected
+
+
+def test_trace_leaves_torch_deterministic_switch_alone_when_off(monkeypatch):
+    """torch.use_deterministic_algorithms imports torch._inductor (seconds of start-up): the trace
+    calls it only to switch an enabled deterministic mode off and back on."""
+    calls = []
+    monkeypatch.setattr(torch, "use_deterministic_algorithms", lambda *a, **k: calls.append(a))
+    trace(nn.Sequential(conv()), torch.randn(1, 3, 8, 8), meta=True)
+    assert calls == []

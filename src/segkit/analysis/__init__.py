@@ -5,7 +5,7 @@ theoretical RF of backbone output and logits, params, multiply-adds, CPU latency
 ``trace`` is the underlying instrumented forward pass that works on any ``nn.Module``.
 """
 
-from segkit.analysis.cost import count_params, measure_latency, op_macs
+from segkit.analysis.cost import count_params, latency_samples, measure_latency, op_macs
 from segkit.analysis.erf import ERF, effective_receptive_field, mass_radii, save_heatmap
 from segkit.analysis.geometry import UnsupportedOpError
 from segkit.analysis.report import format_summary, format_table
@@ -25,6 +25,7 @@ __all__ = [
     "effective_receptive_field",
     "format_summary",
     "format_table",
+    "latency_samples",
     "mass_radii",
     "measure_latency",
     "op_macs",

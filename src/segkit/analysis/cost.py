@@ -44,18 +44,43 @@ def state_bytes(module: nn.Module) -> int:
     return sum(t.numel() * t.element_size() for t in [*module.parameters(), *module.buffers()])
 
 
-def measure_latency(model: nn.Module, x: Tensor, *, runs: int = 3, warmup: int = 1) -> float:
-    """Median wall time in ms of ``model(x)`` under ``torch.inference_mode`` after ``warmup`` runs.
+def measure_latency(
+    model: nn.Module,
+    x: Tensor,
+    *,
+    runs: int = 3,
+    warmup: int = 1,
+    budget_s: float | None = None,
+) -> float:
+    """Median wall time in ms of ``model(x)``; see ``latency_samples`` for the arguments."""
+    return statistics.median(latency_samples(model, x, runs=runs, warmup=warmup, budget_s=budget_s))
 
+
+def latency_samples(
+    model: nn.Module,
+    x: Tensor,
+    *,
+    runs: int = 3,
+    warmup: int = 1,
+    budget_s: float | None = None,
+) -> list[float]:
+    """Wall times in ms of up to ``runs`` timed ``model(x)`` calls under ``torch.inference_mode``,
+    after ``warmup`` untimed ones (0 when the caller has just run the same forward).
+
+    ``budget_s``: stop once the timed runs total more than this many seconds (at least one run
+    is always timed), so a heavy model is timed fewer times; ``None`` = exactly ``runs``.
     Uses the current ``torch.get_num_threads()``; the caller reports it next to the figure.
     """
     if runs < 1:
         raise ValueError(f"analyze.latency_runs must be >= 1, got {runs}")
-    times = []
+    if budget_s is not None and budget_s <= 0:
+        raise ValueError(f"analyze.latency_budget_s must be > 0 or null, got {budget_s}")
+    times: list[float] = []
     with torch.inference_mode():
-        for i in range(warmup + runs):
+        for _ in range(warmup):
+            model(x)
+        while len(times) < runs and (budget_s is None or sum(times) <= budget_s * 1e3):
             start = time.perf_counter()
             model(x)
-            if i >= warmup:
-                times.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(times)
+            times.append((time.perf_counter() - start) * 1e3)
+    return times

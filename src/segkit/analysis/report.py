@@ -35,7 +35,8 @@ def format_summary(analysis: Analysis, *, title: str = "") -> str:
     lat = (
         "skipped"
         if a.latency_ms is None
-        else f"{a.latency_ms:.1f} ms ({a.extra.get('threads')} threads)"
+        else f"{a.latency_ms:.1f} ms (median of {a.extra.get('latency_runs')} run(s), "
+        f"{a.extra.get('threads')} threads)"
     )
     lines = [
         title,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -10,13 +11,26 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from segkit.analysis.cost import count_params, measure_latency, state_bytes
+from segkit.analysis.cost import count_params, latency_samples, state_bytes
 from segkit.analysis.erf import ERF, effective_receptive_field
 from segkit.analysis.geometry import UnsupportedOpError
 from segkit.analysis.stages import Stage, nice, rf_value, stage_table, stride_of, watch_points
 from segkit.analysis.tracer import TraceResult, trace
 
 MB = 2**20
+#: How the figures were measured, added to the JSON by ``analyze_model``: torch threads of the
+#: latency, timed latency runs actually made, whether the trace ran on the meta device, the ERF
+#: input side and sample count (``None`` without ERF), and the wall seconds of each phase
+#: (``trace``, which includes the latency warm-up forward when the trace ran on real tensors;
+#: ``latency``; ``erf``).
+EXTRA_KEYS: tuple[str, ...] = (
+    "threads",
+    "latency_runs",
+    "trace_meta",
+    "erf_input_size",
+    "erf_samples",
+    "seconds",
+)
 
 
 @dataclass
@@ -37,10 +51,18 @@ class Analysis:
     stages: list[Stage]
     erf: ERF | None = None
     erf_init: ERF | None = None  # the freshly initialised model, when ``erf`` is a checkpoint's
-    extra: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)  # EXTRA_KEYS
 
     def to_json(self) -> dict:
-        """The analysis JSON (``analyze.json=PATH``); ``compare`` reads these keys."""
+        """The analysis JSON (``analyze.json=PATH``); ``compare`` reads these keys.
+
+        Keys: ``input_size``, ``output_stride`` (the backbone's), ``logits_stride``,
+        ``backbone_rf`` and ``model_rf`` (px, or ``"global"``), ``params``, ``backbone_params``,
+        ``macs``, ``backbone_macs``, ``latency_ms`` (median; ``None`` when skipped),
+        ``peak_mem_mb``, ``stages`` (``Stage.as_dict``), ``erf`` (``{"r50", "r90", "r99"}`` px or
+        ``None``), ``erf_init`` (only for a checkpoint's fresh twin), and ``EXTRA_KEYS``: how the
+        figures were measured.
+        """
         out = {
             "input_size": self.input_size,
             "output_stride": self.output_stride,
@@ -70,17 +92,23 @@ def analyze_model(
     *,
     input_size: int,
     latency_runs: int = 3,
+    latency_budget_s: float | None = None,
     erf: bool = True,
     erf_input_size: int = 257,
     erf_samples: int = 2,
     seed: int = 0,
-    trace_meta: bool = True,
+    trace_meta: bool | None = None,
     erf_calibrate_bn: bool = False,
 ) -> Analysis:
     """Trace, cost and (optionally) ERF of ``model`` on a (1, 3, input_size, input_size) input.
 
-    ``latency_runs=0`` skips the latency measurement. ``trace_meta`` runs the tracing pass on the
-    meta device (shapes only; set False for models whose forward reads tensor values).
+    ``latency_runs=0`` skips the latency measurement; ``latency_budget_s`` stops the timed runs
+    once they total more than that (at least one; see ``cost.latency_samples``).
+    ``trace_meta``: True runs the tracing pass on the meta device (shapes only; its first call in
+    a process imports torch._dynamo, ~1 s, through torch's Python meta kernels), False on the real
+    input, ``None`` (default) picks: real when latency is measured -- that traced forward runs
+    the same kernels on the same input and is the latency's warm-up, so it costs no extra forward --
+    meta otherwise. Models whose forward reads tensor values need False.
     ``erf_calibrate_bn``: measure the ERF on a copy with re-estimated BN statistics (for freshly
     initialised models, see ``segkit.analysis.erf``).
     Peak memory = parameter + buffer bytes + the peak live bytes of tensors allocated during one
@@ -94,16 +122,26 @@ def analyze_model(
     model.eval()
     x = torch.randn(1, 3, input_size, input_size, generator=torch.Generator().manual_seed(seed))
     seconds: dict[str, float] = {}
+    meta = latency_runs == 0 if trace_meta is None else trace_meta
     with _timer(seconds, "trace"):
-        result = _trace(model, x, trace_meta)
+        result = _trace(model, x, meta)
     with _timer(seconds, "latency"):
-        latency = measure_latency(model, x, runs=latency_runs) if latency_runs > 0 else None
+        times = (
+            latency_samples(
+                model, x, runs=latency_runs, warmup=1 if meta else 0, budget_s=latency_budget_s
+            )
+            if latency_runs > 0
+            else []
+        )
+    latency = statistics.median(times) if times else None
     with _timer(seconds, "erf"):
         erf_result = _erf(model, erf, erf_input_size, erf_samples, seed, erf_calibrate_bn)
     analysis = _from_trace(model, result, input_size)
     analysis.latency_ms, analysis.erf = latency, erf_result
     analysis.extra = {
         "threads": torch.get_num_threads(),
+        "latency_runs": len(times) or None,
+        "trace_meta": meta,
         "erf_input_size": erf_input_size if erf else None,
         "erf_samples": erf_samples if erf else None,
         "seconds": seconds,  # wall time of each phase of this analysis

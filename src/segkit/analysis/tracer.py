@@ -105,6 +105,13 @@ def _storage_key(t: Tensor) -> int:
 
 
 class _TraceMode(TorchDispatchMode):
+    @classmethod
+    def _should_skip_dynamo(cls) -> bool:
+        # TorchDispatchMode otherwise wraps __torch_dispatch__ in torch._disable_dynamo, whose
+        # first call imports torch._dynamo (+ inductor): seconds of start-up for a mode that
+        # never compiles anything.
+        return False
+
     def __init__(self) -> None:
         super().__init__()
         self.geo: WeakTensorKeyDictionary = WeakTensorKeyDictionary()
@@ -182,8 +189,10 @@ def trace(
         watch: modules whose outputs to record, by name (a list output ``feats`` gives
             ``name.0``, ``name.1``, ...; a dict output ``name.key``).
         meta: run on the ``meta`` device (shapes only, no arithmetic: milliseconds instead of a
-            real forward). The model's own parameters are untouched (``functional_call`` with
-            meta copies); only models whose control flow reads tensor *values* need ``False``.
+            real forward; but the first meta call in a process imports torch._dynamo, ~1 s,
+            through torch's Python meta kernels). The model's own parameters are untouched
+            (``functional_call`` with meta copies); only models whose control flow reads tensor
+            *values* need ``False``.
 
     Raises:
         UnsupportedOpError: the model runs an op with no receptive-field rule.
@@ -193,10 +202,12 @@ def trace(
     handles = _install_hooks(model, mode, dict(watch or {}), records)
     # Deterministic mode (e.g. a Trainer(deterministic=True) earlier in the process) makes torch
     # decompose interpolation into index ops that carry no geometry; geometry needs none of it.
+    # Only toggled when on: torch.use_deterministic_algorithms imports torch._inductor (seconds).
     deterministic = torch.are_deterministic_algorithms_enabled()
     warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
     try:
-        torch.use_deterministic_algorithms(False)
+        if deterministic:
+            torch.use_deterministic_algorithms(False)
         state = _meta_state(model) if meta else None
         with torch.no_grad(), mode:
             # a tensor created inside the mode carries the input geometry
@@ -204,7 +215,8 @@ def trace(
             mode.geo[x] = image_geometry(x.shape)
             out = model(x) if state is None else functional_call(model, state, (x,))
     finally:
-        torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
+        if deterministic:
+            torch.use_deterministic_algorithms(True, warn_only=warn_only)
         for h in handles:
             h.remove()
     outputs = {r.name: r for r in _records("", out, mode)}

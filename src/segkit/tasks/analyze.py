@@ -1,8 +1,8 @@
 """``analyze`` task: build (or load) one model, print its stage table and summary, write JSON + PNG.
 
-Run folder (``paths.output_dir``): ``config.yaml``, ``analysis.json`` (schema in
-``segkit.analysis.Analysis.to_json`` plus ``model``/``backbone``/``ckpt_path``), ``erf.png`` (and
-``erf_init.png`` for a checkpoint). ``analyze.json=PATH`` writes one more copy of the JSON.
+Run folder (``paths.output_dir``): ``config.yaml``, ``analysis.json`` (``JSON_KEYS``: the keys of
+``segkit.analysis.Analysis.to_json`` plus ``model``, ``backbone`` and ``ckpt_path``), ``erf.png``
+(and ``erf_init.png`` for a checkpoint). ``analyze.json=PATH`` writes one more copy of the JSON.
 """
 
 from __future__ import annotations
@@ -23,10 +23,20 @@ from segkit.analysis import (
     format_table,
     save_heatmap,
 )
+from segkit.analysis.summary import EXTRA_KEYS
 from segkit.tasks._common import instantiate_user, save_config, save_json
 from segkit.tasks.checkpoints import load_segmentor
 
 log = logging.getLogger(__name__)
+
+#: Every key of analysis.json: the issue's schema, then how the figures were measured
+#: (``segkit.analysis.summary.EXTRA_KEYS``), ``ckpt_path`` (null for a design), and ``erf_init``
+#: (only with ``ckpt_path``: the ERF of a freshly initialised model of the same design).
+JSON_KEYS: tuple[str, ...] = (
+    "model", "backbone", "input_size", "output_stride", "logits_stride", "backbone_rf", "model_rf",
+    "params", "backbone_params", "macs", "backbone_macs", "latency_ms", "peak_mem_mb", "stages",
+    "erf", *EXTRA_KEYS, "ckpt_path", "erf_init",
+)  # fmt: skip
 
 
 def analyze(cfg: DictConfig) -> dict[str, Any]:
@@ -40,11 +50,12 @@ def analyze(cfg: DictConfig) -> dict[str, Any]:
         model,
         input_size=int(opts.input_size),
         latency_runs=int(opts.latency_runs),
+        latency_budget_s=_optional_float(opts.get("latency_budget_s")),
         erf=bool(opts.erf),
         erf_input_size=_erf_size(opts),
         erf_samples=int(opts.erf_samples),
         seed=int(cfg.seed),
-        trace_meta=bool(opts.get("trace_meta", True)),
+        trace_meta=None if opts.get("trace_meta") is None else bool(opts.trace_meta),
         # a checkpoint keeps its trained BN statistics
         erf_calibrate_bn=calibrate and not cfg.get("ckpt_path"),
     )
@@ -93,6 +104,10 @@ def _erf_at_init(
     )
 
 
+def _optional_float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
 def _erf_size(opts: DictConfig) -> int:
     """``analyze.erf_input_size``, or ``analyze.input_size`` when it is null."""
     return int(opts.erf_input_size if opts.get("erf_input_size") else opts.input_size)
@@ -124,4 +139,4 @@ def _write(cfg: DictConfig, analysis: Any, result: dict[str, Any], title: str) -
     log.info("run folder: %s", out_dir)
 
 
-__all__ = ["analyze", "build_model"]
+__all__ = ["JSON_KEYS", "analyze", "build_model"]
