@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from segkit.analysis import effective_receptive_field, mass_radii, save_heatmap
-from segkit.analysis.erf import calibrated_copy
+from segkit.analysis.erf import batch_calibrated_bn
 
 
 def ones_conv(k: int, d: int = 1) -> nn.Conv2d:
@@ -59,17 +59,44 @@ def test_bad_arguments():
 
 def test_bn_calibration_uses_the_batch_statistics_and_leaves_the_model_alone():
     torch.manual_seed(0)
-    net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU())
+    net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU()).eval()
     before = {k: v.clone() for k, v in net.state_dict().items()}
+    buffers = (net[1].running_mean, net[1].running_var)
     batch = torch.randn(2, 3, 16, 16)
-    copy = calibrated_copy(net, batch)
-    feats = net[0](batch)
-    assert torch.allclose(copy[1].running_mean, feats.mean(dim=(0, 2, 3)), atol=1e-5)
-    assert torch.allclose(copy[1].running_var, feats.var(dim=(0, 2, 3)), atol=1e-4)
-    assert not copy.training
+    feats = net[0](batch).detach()
+    mean, var = feats.mean(dim=(0, 2, 3)), feats.var(dim=(0, 2, 3))  # unbiased, as BN stores it
+    with batch_calibrated_bn(net):
+        out = net(batch)
+        assert torch.allclose(net[1].running_mean, mean, atol=1e-5)
+        assert torch.allclose(net[1].running_var, var, atol=1e-4)
+    expected = torch.relu((feats - mean.view(1, -1, 1, 1)) / (var.view(1, -1, 1, 1) + 1e-5).sqrt())
+    assert torch.allclose(out, expected, atol=1e-4)
+    assert (net[1].running_mean, net[1].running_var) == buffers  # the very same tensors back
     effective_receptive_field(net, input_size=15, calibrate_bn=True)
     assert all(torch.equal(v, before[k]) for k, v in net.state_dict().items())
     assert all(p.grad is None for p in net.parameters())
+
+
+class ImagePool(nn.Module):
+    """A local branch plus an image-level branch whose BN sees one value per image and channel;
+    ``norm`` is called twice (shared statistics must not break the backward pass)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.local, self.proj = nn.Conv2d(3, 3, 3, padding=1), nn.Conv2d(3, 3, 1)
+        self.norm = nn.BatchNorm2d(3)
+
+    def forward(self, x):
+        pooled = self.norm(self.proj(x.mean(dim=(2, 3), keepdim=True)))
+        return self.norm(self.local(x)) + pooled.expand_as(x)
+
+
+def test_bn_calibration_with_one_sample_and_an_image_pooling_branch():
+    """One requested sample still forwards two images: an image-level BN needs two values."""
+    torch.manual_seed(0)
+    erf = effective_receptive_field(ImagePool(), input_size=15, samples=1, calibrate_bn=True)
+    assert torch.isfinite(erf.grad).all() and math.isclose(erf.grad.sum().item(), 1.0, rel_tol=1e-5)
+    assert erf.grad.count_nonzero() == 15 * 15  # the pooled branch reaches every input pixel
 
 
 def test_bn_calibration_revives_the_deep_path_of_a_fresh_model():

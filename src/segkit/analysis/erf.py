@@ -10,14 +10,17 @@ gradient mass (likewise 90 / 99 %). The model is used in eval mode (BN running s
 A freshly initialised model has BN running statistics mean 0 / variance 1 that match nothing: in
 eval mode PyTorch's default conv init then shrinks activations layer after layer and the gradient of
 a deep path vanishes (DeepLabv3+ / MobileNetV2 at init: the ASPP path arrives ~7 decades below the
-decoder's low-level path). ``calibrate_bn=True`` (used for fresh models) first re-estimates the
-statistics on the same kind of random inputs, in a copy of the model, so that the ERF shows the
-architecture rather than that artefact. A trained checkpoint keeps its own statistics.
+decoder's low-level path). ``calibrate_bn=True`` (used for fresh models) makes every BN layer
+normalise with the mean and unbiased variance of its own input over the ERF batch -- the running
+statistics one training-mode pass over that batch would store -- taken as constants (no gradient
+flows through them), within the same single forward: the ERF shows the architecture rather than
+that artefact, at no extra forward pass. A trained checkpoint keeps its own statistics.
 """
 
 from __future__ import annotations
 
-import copy
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,28 +56,30 @@ def effective_receptive_field(
 ) -> ERF:
     """ERF of the centre output unit. ``model(x)`` may return a tensor or a dict (key ``output``).
 
-    One batched backward pass over ``samples`` inputs of shape (samples, 3, input_size, input_size);
-    in eval mode the images do not interact, so this equals averaging per-image gradients. The
-    model's parameters, gradients and statistics are left untouched.
+    One forward and one backward pass over ``samples`` inputs of shape (samples, 3, input_size,
+    input_size); in eval mode the images do not interact, so this equals averaging per-image
+    gradients. ``calibrate_bn`` (see module doc) forwards at least 2 images (an image-pooling
+    branch's BN sees one value per image and channel) and keeps the gradients of the first
+    ``samples``. The model's parameters, gradients and statistics are left untouched.
     """
     if samples < 1:
         raise ValueError(f"analyze.erf_samples must be >= 1, got {samples}")
     if input_size < 3:
         raise ValueError(f"analyze.erf_input_size must be >= 3, got {input_size}")
     gen = torch.Generator().manual_seed(seed)
-    x = torch.randn(samples, 3, input_size, input_size, generator=gen).requires_grad_(True)
-    if calibrate_bn:
-        model = calibrated_copy(model, torch.randn(max(samples, 2), *x.shape[1:], generator=gen))
+    batch = max(samples, 2) if calibrate_bn else samples
+    x = torch.randn(batch, 3, input_size, input_size, generator=gen).requires_grad_(True)
     was_training = model.training
     model.eval()
     try:
-        y = model(x)
-        y = y[output] if isinstance(y, dict) else y
-        h, w = y.shape[-2] // 2, y.shape[-1] // 2
-        (grad,) = torch.autograd.grad(y[:, :, h, w].sum(), x)
+        with batch_calibrated_bn(model, enabled=calibrate_bn):
+            y = model(x)
+            y = y[output] if isinstance(y, dict) else y
+            h, w = y.shape[-2] // 2, y.shape[-1] // 2
+            (grad,) = torch.autograd.grad(y[:samples, :, h, w].sum(), x)
     finally:
         model.train(was_training)
-    grad = grad.abs().sum(dim=(0, 1))
+    grad = grad[:samples].abs().sum(dim=(0, 1))
     total = grad.sum()
     if total <= 0:
         raise ValueError("the centre output unit has zero gradient w.r.t. the input (dead model?)")
@@ -85,18 +90,42 @@ def effective_receptive_field(
     return ERF(grad.detach(), centre, r50, r90, r99)
 
 
-def calibrated_copy(model: nn.Module, batch: Tensor) -> nn.Module:
-    """A copy of ``model`` whose BN running statistics are those of ``batch`` (B >= 2, one pass)."""
-    norms = (nn.modules.batchnorm._BatchNorm,)
-    copy_ = copy.deepcopy(model)
-    layers = [m for m in copy_.modules() if isinstance(m, norms) and m.track_running_stats]
-    for m in layers:
-        m.reset_running_stats()
-        m.momentum = None  # cumulative average: after one batch, exactly its statistics
-    copy_.train()
-    with torch.no_grad():
-        copy_(batch)
-    return copy_.eval()
+@contextmanager
+def batch_calibrated_bn(model: nn.Module, *, enabled: bool = True) -> Iterator[None]:
+    """Within: each eval-mode BN layer of ``model`` that tracks running statistics normalises its
+    input (B, C, ...) with that input's own per-channel mean and unbiased variance over the batch
+    and spatial positions, detached (constants for autograd). On exit the layers get their own
+    statistics tensors back (the same objects, unmodified)."""
+    if not enabled:
+        yield
+        return
+    norms = [
+        m
+        for m in model.modules()
+        if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.running_mean is not None
+    ]
+    saved = [(m.running_mean, m.running_var) for m in norms]
+
+    def use_batch_statistics(m: nn.Module, args: tuple) -> None:
+        x = args[0].detach()
+        dims = [0, *range(2, x.dim())]
+        if x.numel() // x.shape[1] < 2:
+            raise ValueError(
+                f"BN calibration of the ERF: {type(m).__name__} sees one value per channel; "
+                "set analyze.erf_calibrate_bn=false"
+            )
+        # new tensors, not in-place: a layer called twice keeps its first statistics for backward
+        m.running_mean = x.mean(dims)
+        m.running_var = x.var(dims, correction=1)
+
+    handles = [m.register_forward_pre_hook(use_batch_statistics) for m in norms]
+    try:
+        yield
+    finally:
+        for h in handles:
+            h.remove()
+        for m, (mean, var) in zip(norms, saved, strict=True):
+            m.running_mean, m.running_var = mean, var
 
 
 def _to_input(i: int, out_size: int, in_size: int) -> int:
