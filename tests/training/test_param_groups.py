@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import torch
 from torch import nn
 
 from segkit.nn.conv import ConvBNAct, SeparableConv2d
@@ -25,8 +26,56 @@ def test_depthwise_detection_on_real_separable_conv() -> None:
     sep = SeparableConv2d(8, 16)
     assert is_depthwise(sep.depthwise)
     assert not is_depthwise(sep.pointwise)
-    assert not is_depthwise(nn.Conv2d(8, 16, 3, groups=8))  # grouped, but not one filter/channel
-    assert not is_depthwise(nn.Conv2d(8, 8, 3, groups=4))
+    # channel multiplier 2: two 3x3 filters per input channel, each still sees one channel
+    assert is_depthwise(nn.Conv2d(8, 16, 3, groups=8))
+    assert not is_depthwise(nn.Conv2d(8, 8, 3, groups=4))  # grouped: 2 input channels per filter
+    assert not is_depthwise(nn.Conv2d(1, 1, 3))  # groups=1 is an ordinary conv
+
+
+@pytest.mark.parametrize(
+    ("builder", "kwargs", "expected"),
+    [
+        # one depthwise conv per inverted-residual block: 17 blocks
+        ("mobilenetv2", {}, 17),
+        # Chollet's Xception: 2 x 3 entry + 3 x 8 middle + 2 exit-block + 2 exit-flow separable convs
+        ("xception", {}, 34),
+        # 3 separable convs x (3 entry + 16 middle + 1 exit) blocks + 3 exit-flow separable convs
+        ("xception65", {}, 63),
+        # timm's MobileNetV3-Small: one depthwise conv in each of its 11 bneck blocks
+        ("timm_backbone", {"model_name": "mobilenetv3_small_050"}, 11),
+    ],
+)
+def test_depthwise_weights_of_every_backbone_get_no_decay(builder, kwargs, expected) -> None:
+    import segkit.backbones as backbones
+
+    model = getattr(backbones, builder)(output_stride=16, **kwargs)
+    dw = [m.weight for m in model.modules() if is_depthwise(m)]
+    assert len(dw) == expected
+    decay, no_decay = split_decay(model, no_decay_depthwise=True)
+    assert _ids(dw) <= _ids(no_decay) and not _ids(dw) & _ids(decay)
+    # every decayed tensor is a conv/linear weight (>= 2-D); norms and biases never are
+    assert all(p.ndim >= 2 for p in decay)
+    decay_on, _ = split_decay(model, no_decay_depthwise=False)
+    assert _ids(dw) <= _ids(decay_on)
+
+
+def test_one_dim_params_of_unknown_norms_and_layer_scale_get_no_decay() -> None:
+    class RmsNormLike(nn.Module):  # not a torch norm class
+        def __init__(self, c: int) -> None:
+            super().__init__()
+            self.scale = nn.Parameter(torch.ones(c))
+
+    class Block(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(4, 4, 3, bias=False)
+            self.norm = RmsNormLike(4)
+            self.gamma = nn.Parameter(torch.full((4,), 1e-6))  # ConvNeXt-style layer scale
+
+    block = Block()
+    decay, no_decay = split_decay(block)
+    assert _ids(decay) == {id(block.conv.weight)}
+    assert _ids(no_decay) == {id(block.norm.scale), id(block.gamma)}
 
 
 def test_split_decay_norm_bias_depthwise() -> None:

@@ -3,10 +3,13 @@
 Weight decay is an L2 pull towards zero. It is dropped for
 - normalisation layers (BN/GN/LN scale and shift): decaying them only fights the normalisation;
 - biases: they carry no capacity that needs regularising;
+- any other 1-D parameter (a norm class torch does not know, e.g. timm's ``RmsNorm``, or a
+  per-channel layer-scale ``gamma`` as in ConvNeXt): a per-channel scale or shift, like a norm's;
 - depthwise-conv weights (switch ``no_decay_depthwise``, default on): a depthwise filter has only
   K*K parameters per channel, so decay hurts it much more than a full conv (MobileNet paper, sec. 3.3:
   "very little or no weight decay on the depthwise filters"). A depthwise conv is detected by
-  ``groups == in_channels == out_channels``.
+  ``groups == in_channels > 1``: every filter sees one input channel, with or without a channel
+  multiplier (``out_channels = m * in_channels``, as in some timm models, e.g. FastViT).
 """
 
 from __future__ import annotations
@@ -25,16 +28,20 @@ _NORM_TYPES: tuple[type[nn.Module], ...] = (
 
 
 def is_depthwise(module: nn.Module) -> bool:
-    """True for a conv with one filter per channel (``groups == in_channels == out_channels``)."""
+    """True for a depthwise conv: each filter sees a single input channel (``groups ==
+    in_channels > 1``; ``out_channels`` may be a multiple of ``in_channels``). A grouped conv with
+    several input channels per group is not depthwise."""
     return (
         isinstance(module, nn.modules.conv._ConvNd)
         and module.groups > 1
-        and module.groups == module.in_channels == module.out_channels
+        and module.groups == module.in_channels
     )
 
 
-def _no_decay(module: nn.Module, param_name: str, *, no_decay_depthwise: bool) -> bool:
-    if isinstance(module, _NORM_TYPES) or param_name == "bias":
+def _no_decay(
+    module: nn.Module, param_name: str, param: nn.Parameter, *, no_decay_depthwise: bool
+) -> bool:
+    if isinstance(module, _NORM_TYPES) or param_name == "bias" or param.ndim <= 1:
         return True
     return no_decay_depthwise and param_name == "weight" and is_depthwise(module)
 
@@ -56,9 +63,8 @@ def split_decay(
     decay: list[nn.Parameter] = []
     no_decay: list[nn.Parameter] = []
     for owner, name, param in _named_leaf_params(module):
-        target = (
-            no_decay if _no_decay(owner, name, no_decay_depthwise=no_decay_depthwise) else decay
-        )
+        skip = _no_decay(owner, name, param, no_decay_depthwise=no_decay_depthwise)
+        target = no_decay if skip else decay
         target.append(param)
     return decay, no_decay
 
@@ -88,9 +94,8 @@ def build_param_groups(
     }
     for owner, name, param in _named_leaf_params(model):
         part = "backbone" if id(param) in backbone_ids else "head"
-        kind = (
-            "no_decay" if _no_decay(owner, name, no_decay_depthwise=no_decay_depthwise) else "decay"
-        )
+        skip = _no_decay(owner, name, param, no_decay_depthwise=no_decay_depthwise)
+        kind = "no_decay" if skip else "decay"
         groups[f"{part}/{kind}"].append(param)
     out = []
     for name, params in groups.items():
