@@ -13,6 +13,7 @@ from segkit.training import (
     NonFiniteLossError,
     NonFiniteLossGuard,
     SegModule,
+    SegProgressBar,
     SyncBatchNormIfDistributed,
     ThroughputMonitor,
     segmentation_loss,
@@ -103,7 +104,13 @@ def test_fit_learns_logs_metrics_and_follows_poly() -> None:
     assert module.best_miou == pytest.approx(float(metrics["val/mIoU_best"]))
 
 
-def test_adamw_and_bad_optimizer_name() -> None:
+def test_sgd_momentum_adamw_and_bad_optimizer_name() -> None:
+    trainer = _trainer(2)
+    trainer.fit(SegModule(TinySeg(), num_classes=K), _loader(8))
+    (sgd,) = trainer.optimizers
+    assert isinstance(sgd, torch.optim.SGD)
+    assert {g["momentum"] for g in sgd.param_groups} == {0.9}
+    assert not any(g["nesterov"] for g in sgd.param_groups)
     module = SegModule(TinySeg(), num_classes=K, optimizer="adamw", lr=1e-3)
     trainer = _trainer(2)
     trainer.fit(module, _loader(8))
@@ -160,3 +167,42 @@ def test_channels_last_and_compile_switches() -> None:
     assert conv.weight.is_contiguous(memory_format=torch.channels_last)
     assert module.model._compiled_call_impl is not None  # compiled in place: keys stay model.*
     assert all(k.startswith("model.") for k in module.state_dict() if "val_" not in k)
+
+
+def test_no_host_read_per_step_and_the_bar_shows_loss_lr_throughput(
+    monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
+    """Tensor -> Python reads (each a device sync on a GPU) happen at the bar's refresh and the
+    loggers' interval, not every step: 40 steps, both every 20 steps."""
+    reads = {"n": 0}
+    item, to_float = torch.Tensor.item, torch.Tensor.__float__
+
+    def counted(fn):
+        def wrapper(self, *args):
+            reads["n"] += 1
+            return fn(self, *args)
+
+        return wrapper
+
+    monkeypatch.setattr(torch.Tensor, "item", counted(item))
+    monkeypatch.setattr(torch.Tensor, "__float__", counted(to_float))
+    bar = SegProgressBar(refresh_rate=20)
+    steps = 40
+    trainer = pl.Trainer(
+        accelerator="cpu",
+        max_steps=steps,
+        logger=pl.loggers.CSVLogger(tmp_path),
+        log_every_n_steps=20,
+        limit_val_batches=0,
+        enable_checkpointing=False,
+        enable_model_summary=False,
+        callbacks=[bar, ThroughputMonitor(window=5)],
+    )
+    module = SegModule(TinySeg(), num_classes=K)
+    trainer.fit(module, _loader(4 * steps))
+    # per read point: the bar's loss, or the loggers' loss/lr/img_s -> ~3 x 3 reads in all
+    assert reads["n"] < steps / 2, f"{reads['n']} tensor reads in {steps} steps"
+    shown = bar.get_metrics(trainer, module)
+    assert {"loss", "lr", "img/s"} <= set(shown)
+    assert float(shown["loss"]) == pytest.approx(float(module.last_train_loss), rel=1e-3)
+    assert {"train/loss", "train/lr", "train/img_s"} <= set(trainer.logged_metrics)

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
+from omegaconf import OmegaConf
 
 RECIPES = [
     "deeplabv3plus_xception65",
@@ -47,3 +48,36 @@ def test_quickstart_composes_for_each_design(model: str, config_dir: str, tmp_pa
     assert cfg.data.dataset == "synthetic" and cfg.trainer.accelerator == "cpu"
     assert cfg.trainer.max_steps % cfg.trainer.val_check_interval == 0
     instantiate(cfg.model)  # per-model presets only set keys the builder accepts
+
+
+def test_hparams_search_and_slurm_configs(config_dir: str, tmp_path: Path) -> None:
+    """The optuna search tunes keys that exist and optimises what train() returns; the SLURM
+    launcher starts one task per GPU (what Lightning's SLURM detection expects)."""
+    search = OmegaConf.load(Path(config_dir) / "hparams_search" / "voc_optuna.yaml")
+    assert (
+        search.optimized_metric == "val/mIoU_best"
+    )  # a key of train()'s metrics (test_train_task)
+    assert search.hydra.sweeper.direction == "maximize"
+    cfg = _compose(config_dir, "experiment=voc/deeplabv3plus_mobilenetv2", tmp=tmp_path)
+    for key in search.hydra.sweeper.params:
+        assert OmegaConf.select(cfg, key) is not None, f"hparams_search tunes unknown key {key}"
+    slurm = OmegaConf.load(Path(config_dir) / "hydra" / "launcher" / "slurm.yaml")
+    assert "submitit_slurm" in slurm.defaults
+    assert slurm.tasks_per_node == slurm.gpus_per_node
+
+
+def test_optuna_search_composes_when_the_plugin_is_installed(
+    config_dir: str, tmp_path: Path
+) -> None:
+    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
+    with initialize_config_dir(config_dir=config_dir, version_base="1.3"):
+        cfg = compose(
+            "train",
+            overrides=[
+                f"paths.root_dir={tmp_path}",
+                f"paths.output_dir={tmp_path}",
+                "hparams_search=voc_optuna",
+            ],
+            return_hydra_config=True,
+        )
+    assert cfg.hydra.sweeper.n_trials > 0

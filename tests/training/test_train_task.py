@@ -10,11 +10,18 @@ from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException, MissingConfigException
 
 from segkit.tasks.train import build_trainer, train
-from segkit.training import NonFiniteLossError, SyncBatchNormIfDistributed, load_checkpoint
+from segkit.training import (
+    NonFiniteLossError,
+    SegProgressBar,
+    SyncBatchNormIfDistributed,
+    load_checkpoint,
+)
 
 
 def test_train_writes_the_run_folder(compose_train, tiny_deeplab, tmp_path: Path) -> None:
-    metrics = train(compose_train(*tiny_deeplab))
+    cfg = compose_train(*tiny_deeplab)
+    metrics = train(cfg)
+    assert metrics[cfg.optimized_metric] is not None  # what scripts/train.py returns to optuna
     run = tmp_path / "run"
     for name in ("config.yaml", "metrics.json", "checkpoints/best.ckpt", "checkpoints/last.ckpt"):
         assert (run / name).is_file(), name
@@ -28,6 +35,13 @@ def test_train_writes_the_run_folder(compose_train, tiny_deeplab, tmp_path: Path
     assert cfg["model"]["_target_"] == "segkit.models.deeplabv3plus"
     assert cfg["data"]["num_classes"] == 7
     assert all(k.startswith("model.") for k in ckpt["state_dict"])
+    (best_state,) = [
+        v
+        for k, v in ckpt["callbacks"].items()
+        if k.startswith("ModelCheckpoint{'monitor': 'val/mIoU'")
+    ]
+    assert best_state["best_model_path"].endswith("checkpoints/best.ckpt")
+    assert float(best_state["best_model_score"]) == pytest.approx(metrics["val/mIoU_best"])
 
 
 def _weights(path: Path) -> dict[str, torch.Tensor]:
@@ -59,6 +73,27 @@ def test_resume_is_exact(compose_train, tiny_deeplab, tmp_path: Path) -> None:
         torch.testing.assert_close(b[key], a[key], rtol=1e-5, atol=1e-6, msg=key)
     assert resumed["val/mIoU"] == pytest.approx(full["val/mIoU"], abs=1e-6)
     assert resumed["train/lr"] == pytest.approx(full["train/lr"], rel=1e-9)
+    # ... and the rest of the training state at step 8: optimizer (SGD momentum buffers), LR
+    # schedule position, global step, RNG streams (torch, numpy, python) and the data order.
+    ca = load_checkpoint(tmp_path / "full" / "checkpoints" / "last.ckpt")
+    cb = load_checkpoint(tmp_path / "resumed" / "checkpoints" / "last.ckpt")
+    assert ca["global_step"] == cb["global_step"] == 8
+    (opt_a,), (opt_b,) = ca["optimizer_states"], cb["optimizer_states"]
+    assert opt_a["state"].keys() == opt_b["state"].keys() and opt_a["state"]
+    for idx, state in opt_a["state"].items():
+        torch.testing.assert_close(
+            opt_b["state"][idx]["momentum_buffer"], state["momentum_buffer"], rtol=1e-5, atol=1e-6
+        )
+    (sched_a,), (sched_b,) = ca["lr_schedulers"], cb["lr_schedulers"]
+    assert sched_a["last_epoch"] == sched_b["last_epoch"] == 8
+    assert sched_b["_last_lr"] == pytest.approx(sched_a["_last_lr"], rel=1e-12)
+    rng_a, rng_b = ca["segkit"]["rng"], cb["segkit"]["rng"]
+    assert torch.equal(rng_a["torch"], rng_b["torch"])
+    assert torch.equal(rng_a["numpy"][1], rng_b["numpy"][1])
+    assert rng_a["numpy"][2:] == rng_b["numpy"][2:]
+    assert rng_a["python"] == rng_b["python"]
+    data_a, data_b = ca["callbacks"]["DataStateCheckpoint"], cb["callbacks"]["DataStateCheckpoint"]
+    assert torch.equal(data_a["generator"], data_b["generator"])
 
 
 def test_missing_data_root_gives_the_data_layers_error(config_dir: str, tmp_path: Path) -> None:
@@ -130,12 +165,24 @@ def test_builder_user_error_is_not_wrapped(compose_train) -> None:
         train(compose_train("model.output_stride=12"))
 
 
-def test_trainer_groups_build(compose_train) -> None:
+def test_trainer_groups_build(compose_train, config_dir: str, tmp_path: Path) -> None:
     ddp = build_trainer(
         compose_train("trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=1")
     )
     assert any(isinstance(c, SyncBatchNormIfDistributed) for c in ddp.callbacks)
     assert ddp.world_size == 1  # the callback then leaves BatchNorm alone (see test_module)
-    cpu = build_trainer(compose_train("trainer.deterministic=true"))
+    try:
+        cpu = build_trainer(compose_train("trainer.deterministic=true"))
+        assert torch.are_deterministic_algorithms_enabled()  # the deterministic switch
+    finally:
+        torch.use_deterministic_algorithms(False)
     assert not any(isinstance(c, SyncBatchNormIfDistributed) for c in cpu.callbacks)
     assert {type(lg).__name__ for lg in cpu.loggers} == {"CSVLogger", "TensorBoardLogger"}
+    # the default callbacks show loss, LR and throughput in segkit's bar (TINY drops the bar)
+    with initialize_config_dir(config_dir=config_dir, version_base="1.3"):
+        default = compose(
+            "train",
+            overrides=[f"paths.root_dir={tmp_path}", f"paths.output_dir={tmp_path}", "trainer=cpu"],
+        )
+    bars = [c for c in build_trainer(default).callbacks if isinstance(c, SegProgressBar)]
+    assert len(bars) == 1 and bars[0].refresh_rate > 1

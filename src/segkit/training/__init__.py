@@ -24,6 +24,7 @@ _EXPORTS: dict[str, str] = {
     "build_param_groups": "param_groups",
     "is_depthwise": "param_groups",
     "split_decay": "param_groups",
+    "SegProgressBar": "progress",
     "PolyFactor": "schedule",
     "poly_scheduler": "schedule",
     "DistributedBatchNorm": "sync_bn",

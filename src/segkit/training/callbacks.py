@@ -63,9 +63,10 @@ class NonFiniteLossGuard(pl.Callback):
 
 
 class ThroughputMonitor(pl.Callback):
-    """Training images per second, measured over windows of ``window`` steps and shown in the
-    progress bar as ``train/img_s``. Wall-clock only: no device sync is added (over a window the
-    bounded CUDA queue makes the host clock track the device)."""
+    """Training images per second, measured over windows of ``window`` steps, logged as
+    ``train/img_s`` and shown by :class:`~segkit.training.progress.SegProgressBar` as ``img/s``.
+    Wall-clock only: no device sync is added (over a window the bounded CUDA queue makes the host
+    clock track the device)."""
 
     def __init__(self, window: int = 10) -> None:
         self.window = window
@@ -90,7 +91,9 @@ class ThroughputMonitor(pl.Callback):
             self.last_value = self._images / (now - self._t0)
             self._t0, self._images, self._steps = now, 0, 0
         if self.last_value is not None:
-            pl_module.log("train/img_s", self.last_value, on_step=True, prog_bar=True)
+            # A CPU tensor and no prog_bar (SegProgressBar shows last_value): no device traffic.
+            value = torch.tensor(self.last_value, dtype=torch.float64)
+            pl_module.log("train/img_s", value, on_step=True, on_epoch=False)
 
 
 class SyncBatchNormIfDistributed(pl.Callback):

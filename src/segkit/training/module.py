@@ -4,7 +4,9 @@ Loss: pixel-wise cross-entropy ignoring void (255), plus ``aux_weight`` x the sa
 head's output when the model returns one. Optimiser: SGD with momentum (DeepLab recipes) or AdamW,
 with a poly LR stepped every iteration (optional warmup), a backbone LR multiplier and weight-decay
 parameter groups (see ``param_groups``). Validation accumulates one confusion matrix on the device
-and reports ``val/mIoU`` and ``val/pixel_acc`` once per epoch.
+and reports ``val/mIoU`` and ``val/pixel_acc`` once per epoch; under DDP, the samples the
+distributed sampler repeats to even out the ranks are voided, so each image counts once
+(``val_padding``).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.utils.data import DistributedSampler
 from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassConfusionMatrix
 
@@ -24,6 +27,7 @@ from segkit.constants import IGNORE_INDEX
 from segkit.evaluation.metrics import scores_from_confusion
 from segkit.training.param_groups import build_param_groups
 from segkit.training.schedule import poly_scheduler
+from segkit.training.val_padding import padding_sampler, repeated_samples
 
 OptimizerName = Literal["sgd", "adamw"]
 
@@ -90,7 +94,11 @@ class SegModule(pl.LightningModule):
         )
         self.val_loss = MeanMetric()
         self.best_miou = float("-inf")
+        #: The latest training loss, a detached device tensor (read by SegProgressBar).
+        self.last_train_loss: Tensor | None = None
         self._rng_to_restore: dict[str, Any] | None = None
+        self._val_seen = 0
+        self._val_padding: DistributedSampler | None = None
 
     # ---- set-up -------------------------------------------------------------------------------
     def setup(self, stage: str) -> None:
@@ -109,19 +117,36 @@ class SegModule(pl.LightningModule):
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
         outputs = self(batch["image"])
         loss, _ = segmentation_loss(outputs, batch["mask"], aux_weight=self.hparams.aux_weight)
-        # Lightning keeps on-step tensors on the device; the progress bar reads them at its own
-        # refresh rate, so this adds no per-step host sync.
-        self.log("train/loss", loss, on_step=True, on_epoch=False, prog_bar=True)
+        # No prog_bar=True here: Lightning turns progress-bar values into Python numbers after
+        # every batch (a host sync per step). The loggers convert only every log_every_n_steps;
+        # SegProgressBar reads last_train_loss at its refresh rate.
+        self.log("train/loss", loss, on_step=True, on_epoch=False)
+        self.last_train_loss = loss.detach()
         scheduler = self.lr_schedulers()
         if scheduler is not None:
-            self.log("train/lr", scheduler.get_last_lr()[-1], on_step=True, prog_bar=True)
+            # A CPU tensor: a Python float would become a device tensor (a host-to-device copy).
+            lr = torch.tensor(scheduler.get_last_lr()[-1], dtype=torch.float64)
+            self.log("train/lr", lr, on_step=True, on_epoch=False)
         return loss
+
+    def on_validation_epoch_start(self) -> None:
+        self._val_seen = 0
+        self._val_padding = padding_sampler(self.trainer.val_dataloaders)
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         logits = self(batch["image"])["out"]
         mask = batch["mask"]
-        loss = F.cross_entropy(logits, mask, ignore_index=IGNORE_INDEX)
-        self.val_loss.update(loss, weight=mask.shape[0])
+        weight = mask.shape[0]
+        if self._val_padding is not None:  # DDP: void the sampler's padding repeats
+            repeated = repeated_samples(self._val_padding, self._val_seen, mask.shape[0])
+            self._val_seen += mask.shape[0]
+            weight -= int(repeated.sum())
+            if weight < mask.shape[0]:
+                void = repeated.to(mask.device).view(-1, *([1] * (mask.dim() - 1)))
+                mask = mask.masked_fill(void, IGNORE_INDEX)
+        if weight > 0:
+            loss = F.cross_entropy(logits, mask, ignore_index=IGNORE_INDEX)
+            self.val_loss.update(loss, weight=weight)
         # A Metric object: Lightning computes (reducing over ranks) and resets it at epoch end.
         self.log("val/loss", self.val_loss, on_step=False, on_epoch=True)
         self.val_confmat.update(logits.argmax(1), mask)
