@@ -60,3 +60,17 @@ def test_errors() -> None:
         timm_backbone(model_name="resnet18", weights="missing.pt")
     with pytest.raises(ValueError, match="names a different model"):
         timm_backbone(model_name="resnet18", weights="timm:resnet50")
+
+
+def test_offline_pretrained_says_how_to_use_a_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    import timm.models._hub
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    def offline(*args: object, **kwargs: object) -> None:
+        raise LocalEntryNotFoundError("cannot find the requested files in the local cache")
+
+    monkeypatch.setattr(timm.models._hub, "hf_hub_download", offline)
+    with pytest.raises(
+        FileNotFoundError, match=r"'timm:resnet18' are not in the local cache.*weights=<path>"
+    ):
+        timm_backbone(model_name="resnet18", weights="timm")

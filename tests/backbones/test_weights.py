@@ -137,3 +137,42 @@ def test_torchvision_name_for_xception_is_rejected() -> None:
     model = xception(middle_blocks=1)
     with pytest.raises(ValueError, match="torchvision weights exist here only for mobilenetv2"):
         load_backbone_weights(model, "torchvision:IMAGENET1K_V1", arch="xception")
+
+
+def test_unknown_library_names_list_the_choices() -> None:
+    # Both are rejected by the libraries before any download is attempted.
+    with pytest.raises(
+        ValueError, match=r"no MobileNet_V2_Weights.IMAGENET_V9.*torchvision:IMAGENET1K_V2"
+    ):
+        mobilenetv2(weights="torchvision:IMAGENET_V9")
+    with pytest.raises(ValueError, match=r"Invalid pretrained tag.*'timm:xception65.tf_in1k'"):
+        xception65(weights="timm:xception65.no_such_tag", middle_blocks=1)
+
+
+def offline(*args: object, **kwargs: object) -> None:
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    raise LocalEntryNotFoundError("cannot find the requested files in the local cache")
+
+
+def test_offline_torchvision_name_says_how_to_use_a_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    from urllib.error import URLError
+
+    def no_network(url: str, **kwargs: object) -> None:
+        raise URLError("[Errno -2] Name or service not known")
+
+    # The real torchvision path down to its download call, which fails as it does offline.
+    monkeypatch.setattr(torchvision.models._api, "load_state_dict_from_url", no_network)
+    with pytest.raises(FileNotFoundError) as err:
+        mobilenetv2(weights="torchvision:IMAGENET1K_V2")
+    msg = str(err.value)
+    assert "'torchvision:IMAGENET1K_V2' are not in the local cache" in msg
+    assert "checkpoints" in msg and "needs internet" in msg and "weights=<path>" in msg
+
+
+def test_offline_timm_name_says_how_to_use_a_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    import timm.models._hub
+
+    monkeypatch.setattr(timm.models._hub, "hf_hub_download", offline)
+    with pytest.raises(FileNotFoundError, match=r"'timm:xception65.tf_in1k' are not in the local"):
+        xception65(weights="timm:xception65.tf_in1k", middle_blocks=1)

@@ -19,6 +19,7 @@ from pathlib import Path
 from torch import Tensor, nn
 
 from segkit.backbones.base import Backbone, FeatureInfo, check_output_stride
+from segkit.backbones.weights import download_error
 
 
 class TimmBackbone(Backbone):
@@ -66,10 +67,21 @@ class TimmBackbone(Backbone):
         pretrained = self.pretrained or self.weights_file is not None
         try:
             return timm.create_model(self.model_name, pretrained=pretrained, **kwargs)
+        except OSError as err:  # not cached and no connection (huggingface_hub errors are OSErrors)
+            if self.weights_file is not None or not self.pretrained:
+                raise
+            raise download_error(
+                f"timm:{self.model_name}", "the Hugging Face cache, HF_HOME", err
+            ) from err
         except (RuntimeError, TypeError, AssertionError) as err:
+            source = ""
+            if self.weights_file is not None:
+                source = f", weights from {self.weights_file!r}"
+            elif self.pretrained:
+                source = ", timm's pretrained weights"
             raise ValueError(
-                f"timm model {self.model_name!r} cannot be built with features_only=True and "
-                f"output_stride={output_stride}: {err}"
+                f"timm model {self.model_name!r} cannot be built (features_only=True, "
+                f"output_stride={output_stride}{source}): {err}"
             ) from err
 
     def _update_feature_info(self) -> None:

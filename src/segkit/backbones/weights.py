@@ -10,7 +10,9 @@
   timm ``xception65`` or timm ``legacy_xception`` (classifier keys are ignored).
 
 Reference keys are renamed to ours (``map_reference_keys``) and loaded strictly: any missing,
-unexpected or wrongly shaped key raises a ValueError naming the first ones and the source.
+unexpected or wrongly shaped key raises a ValueError naming the first ones and the source. A library
+name that is unknown raises a ValueError listing the valid ones; one that is not cached and cannot be
+downloaded (offline) raises a FileNotFoundError saying how to pass a local file instead.
 """
 
 from __future__ import annotations
@@ -129,17 +131,57 @@ def fetch_state_dict(weights: str, *, arch: str) -> Mapping[str, Tensor]:
                 f"weights={weights!r}: torchvision weights exist here only for mobilenetv2; "
                 f"for {arch} use 'timm:<name>' or a local file"
             )
-        import torchvision
-
-        enum_name = weights.split(":", 1)[1]
-        return torchvision.models.get_weight(f"MobileNet_V2_Weights.{enum_name}").get_state_dict(
-            progress=False
-        )
+        return _fetch_torchvision(weights)
     if weights.startswith("timm:"):
-        import timm
-
-        return timm.create_model(weights.split(":", 1)[1], pretrained=True).state_dict()
+        return _fetch_timm(weights, arch)
     return _read_file(Path(weights), arch)
+
+
+def download_error(weights: str, cache: str, err: Exception) -> FileNotFoundError:
+    """The error for pretrained weights that are not cached and cannot be downloaded (offline)."""
+    return FileNotFoundError(
+        f"pretrained weights {weights!r} are not in the local cache ({cache}) and could not be "
+        f"downloaded ({type(err).__name__}: {err}). The first use needs internet; offline, save the "
+        "reference model's state dict on a machine with internet (torch.save(model.state_dict(), "
+        "path)) and pass the file as weights=<path>, or use weights=null"
+    )
+
+
+def _fetch_torchvision(weights: str) -> Mapping[str, Tensor]:
+    import torchvision
+
+    enum_name = weights.split(":", 1)[1]
+    try:
+        entry = torchvision.models.get_weight(f"MobileNet_V2_Weights.{enum_name}")
+    except (KeyError, ValueError) as err:
+        choices = [f"torchvision:{w.name}" for w in torchvision.models.MobileNet_V2_Weights]
+        raise ValueError(
+            f"weights={weights!r}: torchvision has no MobileNet_V2_Weights.{enum_name}; "
+            f"choose one of {choices}"
+        ) from err
+    try:
+        return entry.get_state_dict(progress=False)
+    except OSError as err:  # urllib's URLError when offline
+        cache = f"{torch.hub.get_dir()}/checkpoints"
+        raise download_error(weights, cache, err) from err
+
+
+def _fetch_timm(weights: str, arch: str) -> Mapping[str, Tensor]:
+    import timm
+
+    name = weights.split(":", 1)[1]
+    try:
+        model = timm.create_model(name, pretrained=True)
+    except RuntimeError as err:  # timm: "Unknown model (...)" / "Invalid pretrained tag (...)"
+        reference = REFERENCE_MODELS[arch].split()[-1]
+        choices = [f"timm:{n}" for n in timm.list_pretrained(f"{reference}.*")]
+        raise ValueError(
+            f"weights={weights!r}: {str(err).rstrip('.')}; timm's pretrained weights for "
+            f"{reference}: {choices}"
+        ) from err
+    except OSError as err:  # huggingface_hub's LocalEntryNotFoundError / HTTP errors when offline
+        raise download_error(weights, "the Hugging Face cache, HF_HOME", err) from err
+    return model.state_dict()
 
 
 def _read_file(path: Path, arch: str) -> Mapping[str, Tensor]:
