@@ -27,8 +27,10 @@ def test_invalid_output_stride() -> None:
 def test_switches_reach_the_builder() -> None:
     model = create_backbone("mobilenetv2", output_stride=8, width_mult=0.5, linear_bottleneck=False)
     assert model.strides == [4, 8, 8, 8] and model.channels[0] == 16
-    with pytest.raises(TypeError):
+    with pytest.raises(ValueError, match=r"unknown switch\(es\) \['depth'\].*'width_mult'"):
         create_backbone("mobilenetv2", depth=3)
+    with pytest.raises(ValueError, match=r"backbone 'timm' needs \['model_name'\]"):
+        create_backbone("timm")
 
 
 @pytest.mark.parametrize("name", sorted(BACKBONES))
