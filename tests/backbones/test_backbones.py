@@ -67,6 +67,31 @@ def test_set_output_stride_in_place(name: str, image: torch.Tensor) -> None:
     assert [p.data_ptr() for p in model.parameters()] == params  # same tensors, untouched
 
 
+@pytest.mark.parametrize(
+    ("name", "multi_grid"),
+    [
+        ("mobilenetv2", None),
+        ("mobilenetv2", (1, 2, 4)),
+        ("xception", None),
+        ("xception65", (1, 2, 4)),
+    ],
+)
+def test_dilated_features_subsampled_equal_the_os32_features(name: str, multi_grid) -> None:
+    """The stride -> dilation rule is exact: every feature of the OS-16 (OS-8) model, taken at every
+    2nd (4th) pixel, equals the OS-32 model's. It holds only if the block whose stride is dropped
+    keeps the previous rate and every later conv/pool gets the multiplied one."""
+    reference = build(name, output_stride=32, multi_grid=multi_grid)
+    x = torch.randn(1, 3, 96, 80, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        at32 = reference(x)
+        for output_stride in (16, 8):
+            model = SMALL[name](output_stride=output_stride, multi_grid=multi_grid).eval()
+            model.load_state_dict(reference.state_dict())
+            for f32, f, s in zip(at32, model(x), reference.strides, strict=True):
+                step = s // min(s, output_stride)
+                torch.testing.assert_close(f[..., ::step, ::step], f32, atol=1e-5, rtol=1e-5)
+
+
 @pytest.mark.parametrize("name", list(SMALL))
 def test_invalid_output_stride(name: str) -> None:
     with pytest.raises(ValueError, match="output_stride must be 8, 16 or 32, got 4"):

@@ -69,3 +69,28 @@ def test_depthwise_blocks_accept_impl() -> None:
 def test_unknown_impl_is_rejected() -> None:
     with pytest.raises(ValueError, match="atrous_impl must be one of"):
         AtrousConv2d(3, 3, 3, dilation=2, impl="im2col")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("kernel", "rate"), [(3, 2), (3, 6), (5, 3)])
+def test_dilation_is_a_zero_stuffed_kernel_with_the_same_params_and_madds(kernel, rate) -> None:
+    """SEED-NOTES: rate r inserts r - 1 zeros between kernel taps (effective size k + (k-1)(r-1));
+    parameters and multiply-adds (counted over the k x k real taps) are those of the k x k conv."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    torch.manual_seed(kernel * rate)
+    atrous = AtrousConv2d(3, 4, kernel, dilation=rate)
+    plain = AtrousConv2d(3, 4, kernel)
+    k_eff = kernel + (kernel - 1) * (rate - 1)
+    stuffed = torch.zeros(4, 3, k_eff, k_eff)
+    stuffed[..., ::rate, ::rate] = atrous.weight.detach()
+    x = torch.randn(1, 3, 20, 17)
+    ref = F.conv2d(x, stuffed, padding=k_eff // 2)
+    torch.testing.assert_close(atrous(x), ref, atol=1e-5, rtol=1e-5)
+    assert atrous.weight.numel() == plain.weight.numel() == 4 * 3 * kernel * kernel
+
+    def madds(m: torch.nn.Module) -> int:
+        with FlopCounterMode(display=False) as counter:
+            m(x)
+        return counter.get_total_flops() // 2
+
+    assert madds(atrous) == madds(plain) == 4 * 3 * kernel * kernel * 20 * 17

@@ -49,3 +49,37 @@ def test_channels_do_not_mix_at_init_but_weights_are_full() -> None:
     x[0, 1] = 1.0
     y = up(x)
     assert y[0, 0].abs().sum() == 0 and y[0, 2].abs().sum() == 0 and y[0, 1].abs().sum() > 0
+
+
+@pytest.mark.parametrize(
+    ("n", "k", "s", "p", "output_padding"), [(5, 3, 2, 1, 1), (6, 4, 2, 1, 0), (4, 5, 3, 2, 2)]
+)
+def test_transposed_conv_is_zero_insertion_then_conv(n, k, s, p, output_padding) -> None:
+    """SEED-NOTES: insert s - 1 zeros between input pixels, pad by k - 1 - p (+ output_padding at the
+    bottom/right), run an ordinary conv with the flipped kernel; output (n - 1)s - 2p + k (+ op)."""
+    torch.manual_seed(n + k)
+    c_in, c_out = 3, 2
+    up = torch.nn.ConvTranspose2d(
+        c_in, c_out, k, stride=s, padding=p, output_padding=output_padding
+    )
+    x = torch.randn(1, c_in, n, n + 1)
+    y = up(x)
+    assert y.shape[-2:] == tuple((m - 1) * s - 2 * p + k + output_padding for m in (n, n + 1))
+    stuffed = torch.zeros(1, c_in, (n - 1) * s + 1, n * s + 1)
+    stuffed[..., ::s, ::s] = x
+    q = k - 1 - p
+    stuffed = F.pad(stuffed, (q, q + output_padding, q, q + output_padding))
+    kernel = up.weight.flip(-1, -2).transpose(0, 1)  # (C_in, C_out, k, k) -> (C_out, C_in, k, k)
+    torch.testing.assert_close(y, F.conv2d(stuffed, kernel, up.bias), atol=1e-5, rtol=1e-5)
+
+
+def test_bilinear_upsampler_params_and_multiply_adds() -> None:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    c, s, h, w = 5, 2, 6, 7
+    up = BilinearConvTranspose2d(c, s, bias=True)
+    k = 2 * s
+    assert sum(p.numel() for p in up.parameters()) == c * c * k * k + c
+    with FlopCounterMode(display=False) as counter:
+        up(torch.randn(1, c, h, w))
+    assert counter.get_total_flops() // 2 == c * c * k * k * h * w  # every input pixel x kernel
