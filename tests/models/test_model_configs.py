@@ -48,15 +48,20 @@ def build(model: str, backbone: str, output_stride: int, *extra: str) -> Segment
 @pytest.mark.parametrize("model", MODELS)
 def test_every_combination_composes_builds_and_trains(model, backbone, output_stride):
     torch.manual_seed(0)
-    net = build(model, backbone, output_stride)
+    net = build(model, backbone, output_stride, "model.aux=true")
     assert isinstance(net, Segmentor)
     assert net.output_stride == output_stride  # model.output_stride drove the backbone
     if model != "fcn":
         assert net.head.context.rates == tuple(r * 16 // output_stride for r in (6, 12, 18))
     x = torch.randn(2, 3, 72, 64)  # not a multiple of 32
-    out = net(x)["out"]
-    assert out.shape == (2, NUM_CLASSES, 72, 64)
-    loss = torch.nn.functional.cross_entropy(out, torch.randint(0, NUM_CLASSES, (2, 72, 64)))
+    outputs = net(x)
+    assert {k: tuple(v.shape) for k, v in outputs.items()} == {
+        "out": (2, NUM_CLASSES, 72, 64),
+        "aux": (2, NUM_CLASSES, 72, 64),
+    }
+    target = torch.randint(0, NUM_CLASSES, (2, 72, 64))
+    ce = torch.nn.functional.cross_entropy
+    loss = ce(outputs["out"], target) + 0.4 * ce(outputs["aux"], target)
     loss.backward()
     assert torch.isfinite(loss)
     no_grad = [n for n, p in net.named_parameters() if p.grad is None]
