@@ -23,10 +23,15 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from bench_atrous import machine
-from segkit.backbones import mobilenetv2
+from functools import partial
+
+from segkit.backbones import mobilenetv2 as _mobilenetv2
 from segkit.models import Segmentor, deeplabv3, deeplabv3plus, fcn
 
 Builder = Callable[[], Segmentor]
+
+# torchvision's layout (1280-channel output), as in the figures of benchmarks/results/heads.md
+mobilenetv2 = partial(_mobilenetv2, final_conv=True)
 
 
 def designs() -> list[tuple[str, Builder]]:

@@ -129,11 +129,11 @@ def test_mobilenetv2_linear_bottleneck_switch() -> None:
 
 
 def test_mobilenetv2_width_mult_channels() -> None:
-    assert mobilenetv2(width_mult=1.0).channels == [24, 32, 96, 1280]
-    assert mobilenetv2(width_mult=0.5).channels == [16, 16, 48, 1280]
-    assert mobilenetv2(width_mult=1.4).channels == [32, 48, 136, 1792]
-    assert mobilenetv2(width_mult=1.0, final_conv=False).channels == [24, 32, 96, 320]
-    assert mobilenetv2(width_mult=1.0, final_conv=False, output_stride=8).strides == [4, 8, 8, 8]
+    assert mobilenetv2(width_mult=1.0, final_conv=True).channels == [24, 32, 96, 1280]
+    assert mobilenetv2(width_mult=0.5, final_conv=True).channels == [16, 16, 48, 1280]
+    assert mobilenetv2(width_mult=1.4, final_conv=True).channels == [32, 48, 136, 1792]
+    assert mobilenetv2(width_mult=1.0).channels == [24, 32, 96, 320]  # default: no final conv
+    assert mobilenetv2(width_mult=1.0, output_stride=8).strides == [4, 8, 8, 8]
     with pytest.raises(ValueError, match="width_mult"):
         mobilenetv2(width_mult=0)
 

@@ -28,7 +28,7 @@ def madds(module: nn.Module, x: torch.Tensor) -> int:
 
 
 def test_mobilenetv2_follows_table_2_at_224() -> None:
-    model = mobilenetv2(output_stride=32).eval()
+    model = mobilenetv2(output_stride=32, final_conv=True).eval()
     shapes: list[tuple[int, int, int, int]] = []  # (in side, hidden, out channels, out side)
     for block in model.features[1:-1]:
         block.register_forward_hook(

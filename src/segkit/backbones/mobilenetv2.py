@@ -1,13 +1,15 @@
 """MobileNetV2 (Sandler et al. 2018, table 2): inverted residuals with linear bottlenecks.
 
 Module names and order mirror torchvision's ``mobilenet_v2`` (``features.<i>...``), so a torchvision
-state dict loads without renaming and ``forward(x)[-1]`` equals torchvision ``model.features(x)``.
+state dict loads without renaming.
 
 Returned features (nominal strides): 24 ch @ 4 (``features.3``, the DeepLabv3+ low-level feature),
-32 @ 8 (``features.6``), 96 @ 16 (``features.13``), 1280 @ 32 (``features.18``), at width 1.0.
-``final_conv=False`` drops the last 1x1 conv (320 -> 1280) so the output is the 320-channel bottleneck
-``features.17``: the setting of the mobile DeepLabv3 models (MobileNetV2 paper, sec. 6.3), where ASPP on
-1280 channels would hold most of the model's parameters.
+32 @ 8 (``features.6``), 96 @ 16 (``features.13``), 320 @ 32 (``features.17``), at width 1.0.
+The default ``final_conv=False`` ends at the 320-channel bottleneck: the setting of the mobile DeepLabv3
+models (MobileNetV2 paper, sec. 6.3), where ASPP on 1280 channels would hold most of the model's
+parameters (and the default of ``configs/backbone/mobilenetv2.yaml``). ``final_conv=True`` adds the
+last 1x1 conv (320 -> 1280, ``features.18``): then ``forward(x)[-1]`` equals torchvision
+``model.features(x)``.
 """
 
 from __future__ import annotations
@@ -109,7 +111,7 @@ class MobileNetV2(Backbone):
         norm_layer: LayerFactory = nn.BatchNorm2d,
         act_layer: LayerFactory = nn.ReLU6,
         atrous_impl: AtrousImpl = "dilation",
-        final_conv: bool = True,
+        final_conv: bool = False,
     ) -> None:
         super().__init__()
         if width_mult <= 0:
@@ -201,7 +203,7 @@ def mobilenetv2(
     linear_bottleneck: bool = True,
     multi_grid: Sequence[int] | None = None,
     atrous_impl: AtrousImpl = "dilation",
-    final_conv: bool = True,
+    final_conv: bool = False,
 ) -> MobileNetV2:
     """Build MobileNetV2; ``weights``: None, ``"torchvision:<WEIGHTS_ENUM>"`` or a local file with a
     torchvision ``mobilenet_v2`` state dict (see ``segkit.backbones.weights``)."""
