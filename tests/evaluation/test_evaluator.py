@@ -130,5 +130,12 @@ def test_trimap_bands_match_a_brute_force_chebyshev_distance():
         dist = torch.maximum((ys[..., None] - ey).abs(), (xs[..., None] - ex).abs()).amin(
             -1
         )  # (H, W) Chebyshev distance to the nearest boundary pixel
-        for w, band in trimap_bands(target, [0, 1, 3, 7]).items():
+        for w, band in trimap_bands(target, [0, 1, 3, 7, 12, 30]).items():
             assert torch.equal(band[b], dist <= w), w
+
+
+def test_a_model_with_another_class_count_is_named():
+    # A 3-class model scored as 2 classes: its predictions 2 would alias into other bins unnoticed.
+    evaluator = Evaluator(RedChannelClassifier(3), num_classes=2, settings=InferenceSettings())
+    with pytest.raises(ValueError, match=r"predicts 3 classes.*expects 2 \(data.num_classes\)"):
+        evaluator.run([pad_collate([_sample("a", PRED_A, TARGET_A)])])

@@ -8,8 +8,9 @@ import pytest
 import torch
 from torchmetrics.classification import MulticlassJaccardIndex
 
+from segkit.evaluation.counting import joint_counts
 from segkit.evaluation.metrics import ConfusionMatrix, confusion_matrix, scores_from_confusion
-from segkit.evaluation.trimap import TrimapMeter, boundary_map, trimap_bands
+from segkit.evaluation.trimap import TrimapMeter, boundary_map, trimap_bands, trimap_levels
 
 V = 255
 # Two classes split left/right, bottom row void. Prediction errs on one pixel of each class.
@@ -103,3 +104,78 @@ def test_trimap_meter_names_out_of_range_labels():
     meter = TrimapMeter(2, widths=[0, 1])
     with pytest.raises(ValueError, match="num_classes=2"):
         meter.update(PRED, torch.where(TARGET == 1, 2, TARGET))
+
+
+def test_trimap_partial_bands_by_hand():
+    # 6x8: class 0 in columns 0-3, class 1 in columns 4-7; the boundary pixels are columns 3 and 4.
+    # The prediction moves the edge one column right (column 4 predicted as class 0).
+    target = torch.zeros(1, 6, 8, dtype=torch.long)
+    target[..., 4:] = 1
+    pred = torch.zeros_like(target)
+    pred[..., 5:] = 1
+    meter = TrimapMeter(2, widths=[2, 0, 1])  # any order
+    meter.update(pred, target)
+    # w=0: columns 3-4.  gt0: 6 right.  gt1: 6 called 0.
+    assert meter.matrices[0].matrix.tolist() == [[6, 0], [6, 0]]
+    # w=1: columns 2-5.  gt0: 12 right.  gt1: column 4 wrong, column 5 right.
+    assert meter.matrices[1].matrix.tolist() == [[12, 0], [6, 6]]
+    # w=2: columns 1-6.  gt0: 18 right.  gt1: 6 wrong, 12 right.
+    assert meter.matrices[2].matrix.tolist() == [[18, 0], [6, 12]]
+    miou = {w: scores_from_confusion(m.matrix)["mIoU"] for w, m in meter.matrices.items()}
+    assert miou[0] == pytest.approx((6 / 12 + 0 / 6) / 2)
+    assert miou[1] == pytest.approx((12 / 18 + 6 / 12) / 2)
+    assert miou[2] == pytest.approx((18 / 24 + 12 / 18) / 2)
+    whole = scores_from_confusion(confusion_matrix(pred, target, 2))["mIoU"]
+    assert whole == pytest.approx((24 / 30 + 18 / 24) / 2)  # the narrower the band, the lower
+
+
+def test_trimap_levels_are_the_narrowest_band():
+    g = torch.Generator().manual_seed(5)
+    target = torch.randint(0, 3, (2, 4, 5), generator=g).repeat_interleave(12, 1)
+    target = target.repeat_interleave(12, 2)  # 12 px blocks: boundaries with room between them
+    widths, level = trimap_levels(target, [4, 1, 2, 0])
+    assert widths == [0, 1, 2, 4] and level.dtype == torch.int64
+    bands = trimap_bands(target, widths)
+    for i, w in enumerate(widths):
+        assert torch.equal(level <= i, bands[w]), w
+    assert bool((level == len(widths)).any())  # some pixels lie in no band
+    assert trimap_levels(target, [])[1].eq(0).all()
+
+
+def test_out_of_range_labels_are_caught_wherever_they_are():
+    # Label 2 with K=2 in the narrowest band of the first image: with the label as the most
+    # significant digit of the bin index it cannot alias into a valid bin.
+    target = torch.zeros(2, 6, 8, dtype=torch.long)
+    target[:, :, 4:] = 1
+    target[0, 0, 3] = 2
+    pred = torch.zeros_like(target)
+    with pytest.raises(ValueError, match="label 2 >= num_classes=2"):
+        TrimapMeter(2, widths=[0, 1]).update(pred, target)
+    with pytest.raises(ValueError, match="label 2 >= num_classes=2"):
+        confusion_matrix(pred, target, 2)
+
+
+def test_joint_counts_sum_to_the_confusion_and_per_image_matrices():
+    g = torch.Generator().manual_seed(2)
+    k = 4
+    target = torch.randint(0, k, (3, 9, 7), generator=g)
+    target[torch.rand(target.shape, generator=g) < 0.2] = V
+    pred = torch.randint(0, k, (3, 9, 7), generator=g)
+    level = torch.randint(0, 3, (3, 9, 7), generator=g)
+    counts = joint_counts(pred, target, k, level=level, num_levels=3)
+    assert counts.shape == (3, 3, k, k)
+    assert torch.equal(counts.sum((0, 1)), confusion_matrix(pred, target, k))
+    for b in range(3):
+        one = confusion_matrix(pred[b : b + 1], target[b : b + 1], k)
+        assert torch.equal(counts[:, b].sum(0), one)
+        for lv in range(3):
+            valid = level[b : b + 1] == lv
+            ref = confusion_matrix(pred[b : b + 1], target[b : b + 1], k, valid=valid)
+            assert torch.equal(counts[lv, b], ref)
+    # uint8 maps (as read from PNGs) give the same counts: no overflow in the bin arithmetic
+    small = target.clone()
+    small[small == V] = 0
+    assert torch.equal(
+        joint_counts(pred.to(torch.uint8), small.to(torch.uint8), k, level=level, num_levels=3),
+        joint_counts(pred, small, k, level=level, num_levels=3),
+    )

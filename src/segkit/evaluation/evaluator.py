@@ -1,8 +1,9 @@
 """The evaluation loop: a dataloader of uint8 batches -> one confusion matrix (+ trimap matrices).
 
-Everything stays on the device until the loop ends: per batch one normalisation, one inference, one
-``bincount`` for the global matrix, one per trimap width and one batched ``bincount`` for the per-image
-scores (used to pick the best / worst images). Padding (mask 255 from ``pad_collate``) never counts.
+Everything stays on the device until the loop ends: per batch one normalisation, one inference, the
+trimap level map, and one ``bincount`` (``counting.joint_counts``) whose sums give the global matrix,
+the per-image matrices (used to pick the best / worst images) and the trimap matrices. Padding (mask
+255 from ``pad_collate``) never counts.
 """
 
 from __future__ import annotations
@@ -14,11 +15,11 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from segkit.constants import IGNORE_INDEX
 from segkit.data.transforms import normalize
+from segkit.evaluation.counting import joint_counts, miou_of_matrices
 from segkit.evaluation.inference import InferenceSettings, infer
 from segkit.evaluation.metrics import ConfusionMatrix, scores_from_confusion
-from segkit.evaluation.trimap import TrimapMeter, bottom_right_padding
+from segkit.evaluation.trimap import TrimapMeter, bottom_right_padding, trimap_levels
 
 
 @dataclass
@@ -51,18 +52,9 @@ class EvalResult:
 def per_image_miou(pred: Tensor, target: Tensor, num_classes: int) -> Tensor:
     """(B, H, W) predictions and labels -> (B,) mIoU of each image (classes present in it), on device.
 
-    One ``bincount`` over ``image * K*K + target * K + pred``; void pixels are left out.
+    Void pixels are left out; NaN for an image without a labelled pixel.
     """
-    b, k = target.shape[0], num_classes
-    keep = target != IGNORE_INDEX
-    index = torch.arange(b, device=target.device).view(b, 1, 1).expand_as(target)
-    flat = (index[keep] * k + target[keep]) * k + pred[keep]
-    cm = torch.bincount(flat, minlength=b * k * k).reshape(b, k, k).double()
-    tp = cm.diagonal(dim1=1, dim2=2)
-    union = cm.sum(2) + cm.sum(1) - tp
-    iou = tp / union
-    present = union > 0
-    return torch.where(present, iou, torch.zeros_like(iou)).sum(1) / present.sum(1)
+    return miou_of_matrices(joint_counts(pred, target, num_classes)[0])
 
 
 class Evaluator:
@@ -97,17 +89,29 @@ class Evaluator:
     def predict(self, image_uint8: Tensor) -> Tensor:
         """uint8 (B, 3, H, W) on any device -> (B, H, W) int64 predictions on ``device``."""
         image = normalize(image_uint8.to(self.device, non_blocking=True))
-        return infer(self.model, image, self.settings).argmax(1)
+        scores = infer(self.model, image, self.settings)
+        if scores.shape[1] != self.num_classes:  # a shape: known on the host, no device sync
+            raise ValueError(
+                f"the model predicts {scores.shape[1]} classes but the evaluation expects "
+                f"{self.num_classes} (data.num_classes)"
+            )
+        return scores.argmax(1)
 
     @torch.inference_mode()
     def update(self, batch: dict[str, Any]) -> None:
-        """Add one batch ``{"image": uint8 (B,3,H,W), "mask": int64 (B,H,W), "id": [...]}``."""
+        """Add one batch ``{"image": uint8 (B,3,H,W), "mask": uint8|int64 (B,H,W), "id": [...]}``."""
         pred = self.predict(batch["image"])
+        # uint8 masks (pad_collate) cross the bus 8x smaller than int64; the trimap works on them
+        # as they are and joint_counts widens them on the device.
         mask = batch["mask"].to(self.device, non_blocking=True)
-        self.confusion.update(pred, mask)
         # Padding from pad_collate is no object boundary: the band must not depend on batching.
-        self.trimap.update(pred, mask, padding=bottom_right_padding(mask))
-        self._image_miou.append(per_image_miou(pred, mask, self.num_classes))
+        widths, level = trimap_levels(mask, self.trimap.widths, padding=bottom_right_padding(mask))
+        n = len(widths)
+        counts = joint_counts(pred, mask, self.num_classes, level=level, num_levels=n + 1)
+        per_image = counts.sum(0)  # (B, K, K)
+        self.confusion.matrix += per_image.sum(0)
+        self.trimap.add(counts[:n].sum(1))
+        self._image_miou.append(miou_of_matrices(per_image))
         self._ids.extend(batch["id"])
 
     def run(self, batches: Iterable[dict[str, Any]]) -> EvalResult:

@@ -14,6 +14,7 @@ import torch.distributed as dist
 from torch import Tensor
 
 from segkit.constants import IGNORE_INDEX
+from segkit.evaluation.counting import joint_counts
 
 
 def confusion_matrix(
@@ -35,25 +36,10 @@ def confusion_matrix(
     Returns:
         (K, K) int64 tensor on ``target``'s device.
     """
-    if pred.shape != target.shape:
-        raise ValueError(
-            f"pred {tuple(pred.shape)} and target {tuple(target.shape)} differ in shape"
-        )
-    keep = target != ignore_index
     if valid is not None:
-        keep &= valid
-    t = target[keep].long()
-    p = pred[keep].long()
-    if t.numel() and (int(t.max()) >= num_classes):
-        # One host sync per call: a label beyond the class count is a data/config mismatch, not noise.
-        raise ValueError(
-            f"label {int(t.max())} >= num_classes={num_classes}: the data has more classes than the model "
-            "(check data.num_classes)"
-        )
-    flat = t * num_classes + p
-    return torch.bincount(flat, minlength=num_classes * num_classes).reshape(
-        num_classes, num_classes
-    )
+        target = target.masked_fill(~valid, ignore_index)
+    counts = joint_counts(pred, target, num_classes, ignore_index=ignore_index)
+    return counts.sum((0, 1))
 
 
 class ConfusionMatrix:
