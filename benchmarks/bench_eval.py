@@ -1,10 +1,12 @@
 """Batched vs batch-1 whole-image evaluation over the same images, in one run.
 
-The full evaluation path of ``scripts/evaluate.py`` (VOC-format files on disk -> DataLoader with
-``pad_collate`` -> ``Evaluator``: normalise, forward, argmax, confusion matrix, trimap bands,
-per-image mIoU), once with batch size 1 and once with ``--batch-size``, on synthetic VOC-format images
-of one fixed size and of mixed sizes (where batches are padded). Batch-1 and batched passes alternate
-for ``--rounds`` rounds after a warm-up round; medians are reported.
+The full evaluation path of ``scripts/evaluate.py`` (VOC-format files on disk -> the task's loader,
+``segkit.evaluation.batching.eval_loader``: images ordered by size, ``pad_collate`` -> ``Evaluator``:
+normalise, forward, argmax, trimap levels, one joint count for confusion / per-image / trimap
+matrices), once with batch size 1 and once with ``--batch-size``, on synthetic VOC-format images of
+one fixed size and of mixed sizes (where batches are padded). Batch-1 and batched passes alternate
+for ``--rounds`` rounds after a warm-up round; medians are reported. ``--no-sort`` batches in
+split-list order (the task's ``eval.sort_by_size=false``).
 
     python benchmarks/bench_eval.py                       # defaults below
     python benchmarks/bench_eval.py --images 64 --batch-size 16 --device cuda
@@ -20,9 +22,9 @@ import time
 from pathlib import Path
 
 import torch
-from torch.utils.data import DataLoader
 
-from segkit.data import SyntheticSpec, VOCSegmentation, generate_synthetic, pad_collate
+from segkit.data import SyntheticSpec, VOCSegmentation, generate_synthetic
+from segkit.evaluation.batching import eval_loader
 from segkit.evaluation.evaluator import Evaluator
 from segkit.evaluation.inference import InferenceSettings
 from segkit.models import create_model
@@ -30,9 +32,12 @@ from segkit.models import create_model
 TRIMAP_WIDTHS = (1, 2, 4, 8, 16, 24, 32, 40)  # configs/evaluate.yaml's default
 
 
-def _one_pass(model, dataset, batch_size: int, device: str) -> tuple[float, float, torch.Tensor]:
+def _one_pass(
+    model, dataset, batch_size: int, device: str, sort: bool
+) -> tuple[float, float, torch.Tensor]:
     """Wall seconds, process CPU seconds (all threads) of one evaluation pass; its confusion matrix."""
-    loader = DataLoader(dataset, batch_size=batch_size, collate_fn=pad_collate, num_workers=0)
+    start, cpu = time.perf_counter(), time.process_time()
+    loader = eval_loader(dataset, batch_size=batch_size, sort_by_size=sort)  # header reads timed
     evaluator = Evaluator(
         model,
         num_classes=7,
@@ -40,12 +45,13 @@ def _one_pass(model, dataset, batch_size: int, device: str) -> tuple[float, floa
         trimap_widths=TRIMAP_WIDTHS,
         device=device,
     )
-    start, cpu = time.perf_counter(), time.process_time()
     result = evaluator.run(loader)  # ends with a host copy, so GPU work is finished
     return time.perf_counter() - start, time.process_time() - cpu, result.confusion
 
 
-def _compare(model, dataset, batch_size: int, device: str, rounds: int) -> dict[str, float | bool]:
+def _compare(
+    model, dataset, batch_size: int, device: str, rounds: int, sort: bool
+) -> dict[str, float | bool]:
     """Median wall and CPU seconds for batch 1 and for ``batch_size``, rounds interleaved (a shared
     machine's load then hits both alike); round 0 warms up (allocator, kernel choice, file cache).
     CPU seconds do not count time spent waiting for a core, so they are the steadier figure on a
@@ -53,8 +59,8 @@ def _compare(model, dataset, batch_size: int, device: str, rounds: int) -> dict[
     runs: dict[str, list[float]] = {"wall1": [], "cpu1": [], "wallb": [], "cpub": []}
     same = True
     for r in range(rounds + 1):
-        w1, c1, cm1 = _one_pass(model, dataset, 1, device)
-        wb, cb, cmb = _one_pass(model, dataset, batch_size, device)
+        w1, c1, cm1 = _one_pass(model, dataset, 1, device, sort)
+        wb, cb, cmb = _one_pass(model, dataset, batch_size, device, sort)
         same &= torch.equal(cm1, cmb)
         if r:
             for key, value in (("wall1", w1), ("cpu1", c1), ("wallb", wb), ("cpub", cb)):
@@ -71,13 +77,15 @@ def main() -> None:
     parser.add_argument("--max-size", type=int, default=160, help="mixed sizes: largest side")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--no-sort", action="store_true", help="batches in split-list order")
     args = parser.parse_args()
 
     torch.manual_seed(0)
     # The mobile DeepLabv3+ (MobileNetV2 x1.0, ASPP 256, decoder 256) at output stride 16.
     model = create_model("deeplabv3plus", backbone="mobilenetv2", num_classes=7).eval()
     print(f"device={args.device} threads={torch.get_num_threads()} torch={torch.__version__} "
-          f"python={platform.python_version()} images={args.images} batch={args.batch_size}")  # fmt: skip
+          f"python={platform.python_version()} images={args.images} batch={args.batch_size} "
+          f"sort_by_size={not args.no_sort}")  # fmt: skip
     print(
         f"| images | batch 1 (img/s, wall) | batch {args.batch_size} (img/s, wall) | speed-up (wall) "
         "| speed-up (CPU time) | confusion matrices |"
@@ -94,7 +102,9 @@ def main() -> None:
             root = Path(tmp) / f"{lo}_{hi}"
             generate_synthetic(root, spec)
             dataset = VOCSegmentation(root, "val", num_classes=7)
-            m = _compare(model, dataset, args.batch_size, args.device, args.rounds)
+            m = _compare(
+                model, dataset, args.batch_size, args.device, args.rounds, not args.no_sort
+            )
             n = len(dataset)
             # Fixed size: same pixels, same answer expected. Mixed: padding changes what ASPP's
             # image pooling averages over, so the matrices may differ slightly.

@@ -17,9 +17,10 @@ import numpy as np
 import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
-from torch.utils.data import DataLoader, Subset
+from torch.utils.data import DataLoader
 
-from segkit.data import VOCSegmentation, pad_collate
+from segkit.data import VOCSegmentation
+from segkit.evaluation.batching import eval_loader
 from segkit.evaluation.evaluator import EvalResult, Evaluator, best_and_worst
 from segkit.evaluation.inference import InferenceSettings, settings_from
 from segkit.evaluation.report import (
@@ -83,17 +84,23 @@ def _dataset(data_cfg: dict[str, Any], split: str) -> tuple[VOCSegmentation, tup
     return dataset, tuple(datamodule.class_names)
 
 
-def _loader(dataset: Any, opts: DictConfig, data_cfg: dict[str, Any], device: torch.device):
-    if int(opts.batch_size) < 1:
-        raise ValueError(f"eval.batch_size must be >= 1, got {opts.batch_size}")
+def _loader(
+    dataset: VOCSegmentation, opts: DictConfig, data_cfg: dict[str, Any], device: torch.device
+) -> DataLoader:
+    """Batches of ``eval.batch_size`` over the first ``eval.limit`` images (all when null)."""
+    count = len(dataset)
+    if opts.get("limit") is not None:
+        if int(opts.limit) < 1:
+            raise ValueError(f"eval.limit must be >= 1 (or null for all images), got {opts.limit}")
+        count = min(int(opts.limit), count)
     workers = opts.get("num_workers")
     workers = int(data_cfg.get("num_workers", 0) if workers is None else workers)
-    return DataLoader(
+    return eval_loader(
         dataset,
         batch_size=int(opts.batch_size),
-        shuffle=False,
+        indices=range(count),
+        sort_by_size=bool(opts.get("sort_by_size", True)),
         num_workers=workers,
-        collate_fn=pad_collate,
         pin_memory=device.type == "cuda",
     )
 
@@ -124,12 +131,10 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     output_dir = Path(cfg.paths.output_dir)
     save_config(cfg, output_dir)
 
+    if int(opts.batch_size) < 1:
+        raise ValueError(f"eval.batch_size must be >= 1, got {opts.batch_size}")
     dataset, class_names = _dataset(data_cfg, str(opts.split))
-    subset = dataset
-    if opts.get("limit") is not None:
-        if int(opts.limit) < 1:
-            raise ValueError(f"eval.limit must be >= 1 (or null for all images), got {opts.limit}")
-        subset = Subset(dataset, range(min(int(opts.limit), len(dataset))))
+    loader = _loader(dataset, opts, data_cfg, device)
     evaluator = Evaluator(
         model,
         num_classes=len(class_names),
@@ -138,7 +143,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         device=device,
     )
     start = time.perf_counter()
-    result = evaluator.run(_loader(subset, opts, data_cfg, device))
+    result = evaluator.run(loader)
     seconds = time.perf_counter() - start
     best, worst = best_and_worst(result, int(opts.num_overlays))
     metrics = metrics_dict(
@@ -182,6 +187,7 @@ def _settings(
         "scales": list(settings.scales),
         "flip": settings.flip,
         "batch_size": int(cfg.eval.batch_size),
+        "sort_by_size": bool(cfg.eval.get("sort_by_size", True)),
         "device": str(device),
         "trimap_widths": [int(w) for w in cfg.eval.trimap_widths],
         "time_s": round(seconds, 3),
