@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 import torch
 from eval_helpers import TINY_TRAIN, compose_config
 
+from segkit.constants import VOC_CLASSES
 from segkit.tasks.checkpoints import load_segmentor
 from segkit.tasks.evaluate import evaluate
 from segkit.tasks.train import train
@@ -41,6 +43,19 @@ def test_evaluate_writes_metrics_plots_and_overlays(checkpoint, compose_eval, tm
     )
     assert len(metrics["best_images"]) == len(metrics["worst_images"]) == 2
     assert "per-class scores" in capsys.readouterr().out
+    _assert_documented(metrics)
+
+
+def _assert_documented(metrics: dict) -> None:
+    """docs/metrics.md's example document names exactly the keys the task writes."""
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "metrics.md").read_text()
+    block = doc.split("## `metrics.json`", 1)[1].split("```jsonc", 1)[1].split("```", 1)[0]
+    documented = set(re.findall(r'"(\w+)"\s*:', block))
+    written = set(metrics) | set(metrics["settings"]) | set(metrics["trimap"])
+    written |= {k for entry in metrics["best_images"] for k in entry}
+    assert written <= documented, f"undocumented metrics.json keys: {written - documented}"
+    # the rest of the example's keys are class names of per_class_iou / per_class_acc
+    assert documented - written <= set(VOC_CLASSES), documented - written - set(VOC_CLASSES)
 
 
 def test_output_stride_8_multiscale_flip_and_slide(checkpoint, compose_eval):
@@ -68,11 +83,17 @@ def test_output_stride_8_multiscale_flip_and_slide(checkpoint, compose_eval):
     assert slide["settings"]["mode"] == "slide" and slide["settings"]["window"] == 96
 
 
-def test_data_root_override_and_limit(checkpoint, compose_eval, data_root):
+def test_data_root_split_and_limit_overrides(checkpoint, compose_eval, data_root):
     metrics = evaluate(
-        compose_eval(f"ckpt_path={checkpoint}", f"data.root={data_root}", *FAST, "eval.limit=2")
-    )
-    assert metrics["num_images"] == 2 and metrics["settings"]["data_root"] == str(data_root)
+        compose_eval(
+            f"ckpt_path={checkpoint}", f"data.root={data_root}", *FAST, "eval.limit=3",
+            "eval.split=train", "eval.sort_by_size=false", "eval.num_overlays=3",
+        )
+    )  # fmt: skip
+    assert metrics["num_images"] == 3 and metrics["settings"]["data_root"] == str(data_root)
+    assert metrics["settings"]["split"] == "train" and metrics["settings"]["sort_by_size"] is False
+    ids = {e["id"] for e in metrics["best_images"] + metrics["worst_images"]}
+    assert ids == {"train_000000", "train_000001", "train_000002"}  # the first 3 of train.txt
 
 
 def test_checkpoint_loader_rebuilds_the_trained_weights(checkpoint):
@@ -83,6 +104,9 @@ def test_checkpoint_loader_rebuilds_the_trained_weights(checkpoint):
     assert not model.training and model.output_stride == 16 and cfg["data"]["num_classes"] == 7
     model8, _ = load_segmentor(checkpoint, output_stride=8)
     assert model8.output_stride == 8
+    assert model.head.context.rates == (6, 12, 18) and model8.head.context.rates == (12, 24, 36)
+    for key, value in model8.state_dict().items():  # same weights, only the dilations changed
+        assert torch.equal(value, state[f"model.{key}"]), key
 
 
 def test_missing_corrupt_and_foreign_checkpoints(compose_eval, tmp_path):
