@@ -72,7 +72,7 @@ def test_pad_collate_pads_image_with_mean_and_mask_with_void():
         ]
     )
     assert batch["image"].shape == (2, 3, 25, 30) and batch["image"].dtype == torch.uint8
-    assert batch["mask"].shape == (2, 25, 30) and batch["mask"].dtype == torch.int64
+    assert batch["mask"].shape == (2, 25, 30) and batch["mask"].dtype == torch.uint8
     assert batch["id"] == ["a", "b"]
     np.testing.assert_array_equal(batch["image"][1, :, :25, :10].permute(1, 2, 0).numpy(), b_img)
     assert (batch["mask"][0, 20:] == IGNORE_INDEX).all() and (

@@ -44,13 +44,14 @@ def test_batches_follow_the_contract(tmp_path):
     assert len(train) == 2  # 8 images, batch 4, drop_last
     batch = train[0]
     assert batch["image"].shape == (4, 3, 48, 48) and batch["image"].dtype == torch.uint8
-    assert batch["mask"].shape == (4, 48, 48) and batch["mask"].dtype == torch.int64
+    assert batch["mask"].shape == (4, 48, 48) and batch["mask"].dtype == torch.uint8
     assert len(batch["id"]) == 4 and all(i.startswith("train_") for i in batch["id"])
     val = next(iter(dm.val_dataloader()))
     assert val["image"].shape[0] == 3 and val["image"].shape[-2:] == val["mask"].shape[-2:]
     assert (val["mask"] == IGNORE_INDEX).any()  # void borders and/or size padding
     out = dm.on_after_batch_transfer(val, 0)
     assert out["image"].dtype == torch.float32 and out["image"].abs().max() < 3
+    assert out["mask"].dtype == torch.int64 and (out["mask"] == IGNORE_INDEX).any()
 
 
 def test_same_seed_same_batches(tmp_path):

@@ -18,9 +18,11 @@ def pad_collate(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
     Args:
         samples: dicts ``{"image": uint8 (H, W, 3), "mask": uint8/int (H, W), "id": str}``.
     Returns:
-        ``{"image": uint8 (B, 3, Hmax, Wmax), "mask": int64 (B, Hmax, Wmax), "id": list[str]}``;
+        ``{"image": uint8 (B, 3, Hmax, Wmax), "mask": uint8 (B, Hmax, Wmax), "id": list[str]}``;
         padded image pixels hold the ImageNet mean (uint8), padded mask pixels hold 255 (void), so
-        evaluation on whole images of different sizes never scores the padding.
+        evaluation on whole images of different sizes never scores the padding. Masks travel as
+        uint8 too (labels 0..K-1 < 255 and void = 255 fit; 8x less than int64 over the bus) and
+        become int64 on the device (``SegDataModule.on_after_batch_transfer``, the evaluator).
     """
     if not samples:
         raise ValueError("pad_collate got an empty batch")
@@ -28,7 +30,7 @@ def pad_collate(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
     w = max(int(s["image"].shape[1]) for s in samples)
     images = torch.empty((len(samples), 3, h, w), dtype=torch.uint8)
     images[:] = torch.tensor(MEAN_UINT8, dtype=torch.uint8).view(1, 3, 1, 1)
-    masks = torch.full((len(samples), h, w), IGNORE_INDEX, dtype=torch.int64)
+    masks = torch.full((len(samples), h, w), IGNORE_INDEX, dtype=torch.uint8)
     for i, sample in enumerate(samples):
         image = torch.from_numpy(np.ascontiguousarray(sample["image"]))
         mask = torch.from_numpy(np.ascontiguousarray(sample["mask"]))

@@ -37,8 +37,9 @@ def seed_worker(worker_id: int) -> None:
 class SegDataModule(pl.LightningDataModule):
     """Training / validation data for segkit; batches follow the data contract.
 
-    Batches: ``{"image": uint8 (B, 3, H, W), "mask": int64 (B, H, W) with 255 = void/pad,
-    "id": list[str]}``; ``on_after_batch_transfer`` turns ``image`` into float32 normalised on device.
+    Batches: ``{"image": uint8 (B, 3, H, W), "mask": uint8 (B, H, W) with 255 = void/pad,
+    "id": list[str]}``; ``on_after_batch_transfer`` turns ``image`` into float32 normalised on the
+    device and ``mask`` into int64 there (what the loss and the metrics index with).
 
     Args:
         dataset: ``"voc"`` (VOC train / val), ``"voc_aug"`` (trainaug / VOC val, needs SBD) or
@@ -157,8 +158,13 @@ class SegDataModule(pl.LightningDataModule):
         return self._loader(self.val_set, train=False)  # type: ignore[arg-type]
 
     def on_after_batch_transfer(self, batch: dict[str, Any], dataloader_idx: int) -> dict[str, Any]:
-        """Normalise ``batch["image"]`` on the device: uint8 (B, 3, H, W) -> float32."""
-        image = batch.get("image") if isinstance(batch, dict) else None
+        """On the device: ``image`` uint8 (B, 3, H, W) -> normalised float32; ``mask`` uint8
+        (B, H, W) -> int64."""
+        if not isinstance(batch, dict):
+            return batch
+        image, mask = batch.get("image"), batch.get("mask")
         if image is not None and image.dtype == torch.uint8:
             batch["image"] = normalize(image)
+        if mask is not None and mask.dtype == torch.uint8:
+            batch["mask"] = mask.long()
         return batch

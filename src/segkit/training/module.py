@@ -48,7 +48,8 @@ class SegModule(pl.LightningModule):
     """Trains ``model`` (a Segmentor: ``forward(x) -> {"out", ["aux"]}``).
 
     ``batch["image"]`` arrives as a normalised float (B, 3, H, W) tensor (the DataModule normalises
-    after the device transfer) and ``batch["mask"]`` as int64 (B, H, W) with 255 = void.
+    after the device transfer) and ``batch["mask"]`` as int64 (B, H, W) with 255 = void (uint8 on the
+    bus, widened there too).
 
     Args:
         model: the network; it is the attribute ``model`` (checkpoint keys ``model.*``).
