@@ -68,6 +68,32 @@ def _compare(
     return {**{k: statistics.median(v) for k, v in runs.items()}, "same": same}
 
 
+@torch.inference_mode()
+def _model_only(model, size: int, images: int, batch_size: int, device: str, rounds: int) -> float:
+    """Speed-up of the bare forward at ``batch_size`` over batch 1 (same images, random tensors,
+    rounds interleaved, medians): the ceiling of any batched evaluation, whatever its loop costs."""
+    model = model.to(device)
+    one = torch.randn(1, 3, size, size, device=device)
+    many = torch.randn(batch_size, 3, size, size, device=device)
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+
+    def seconds(x: torch.Tensor, calls: int) -> float:
+        sync()
+        start = time.perf_counter()
+        for _ in range(calls):
+            model(x)
+        sync()
+        return time.perf_counter() - start
+
+    t1, tb = [], []
+    for r in range(rounds + 1):  # round 0 warms up
+        a, b = seconds(one, images), seconds(many, max(1, images // batch_size))
+        if r:
+            t1.append(a / images)
+            tb.append(b / (max(1, images // batch_size) * batch_size))
+    return statistics.median(t1) / statistics.median(tb)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=24)
@@ -113,6 +139,11 @@ def main() -> None:
                 f"| {label} | {n / m['wall1']:.1f} | {n / m['wallb']:.1f} | "
                 f"{m['wall1'] / m['wallb']:.2f}x | {m['cpu1'] / m['cpub']:.2f}x | {note} |"
             )
+    ceiling = _model_only(model, args.size, args.images, args.batch_size, args.device, args.rounds)
+    print(
+        f"ceiling: the model's forward alone at {args.size}x{args.size}, batch {args.batch_size} "
+        f"vs batch 1: {ceiling:.2f}x (wall, per image)"
+    )
 
 
 if __name__ == "__main__":
