@@ -38,7 +38,11 @@ def pairs(output_strides: list[int], tmp: Path, device: torch.device) -> list[Pa
     out: list[Pair] = []
     ref_mb = torchvision.models.mobilenet_v2().train()
     torch.save(ref_mb.state_dict(), tmp / "mnv2.pt")
-    ours_mb = mobilenetv2(output_stride=32, weights=str(tmp / "mnv2.pt"), final_conv=True).train().to(device)
+    ours_mb = (
+        mobilenetv2(output_stride=32, weights=str(tmp / "mnv2.pt"), final_conv=True)
+        .train()
+        .to(device)
+    )
     ref_mb.to(device)
     label = "MobileNetV2 vs torchvision mobilenet_v2, OS 32"
     out.append((label, ours_mb, lambda x: ours_mb(x)[-1], ref_mb, ref_mb.features))

@@ -17,14 +17,13 @@ import datetime as dt
 import statistics
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from bench_atrous import machine
-from functools import partial
-
 from segkit.backbones import mobilenetv2 as _mobilenetv2
 from segkit.models import Segmentor, deeplabv3, deeplabv3plus, fcn
 
