@@ -109,8 +109,8 @@ def analyze_model(
     input, ``None`` (default) picks: real when latency is measured -- that traced forward runs
     the same kernels on the same input and is the latency's warm-up, so it costs no extra forward --
     meta otherwise. Models whose forward reads tensor values need False.
-    ``erf_calibrate_bn``: measure the ERF on a copy with re-estimated BN statistics (for freshly
-    initialised models, see ``segkit.analysis.erf``).
+    ``erf_calibrate_bn``: in the ERF pass, BN layers normalise with the ERF batch's own statistics
+    (for freshly initialised models, see ``segkit.analysis.erf.batch_calibrated_bn``).
     Peak memory = parameter + buffer bytes + the peak live bytes of tensors allocated during one
     batch-1 no-grad forward (tracked op by op by the tracer; allocator overhead and kernels'
     internal scratch space are not included).

@@ -32,21 +32,49 @@ def read_image(path: str | Path) -> np.ndarray:
     try:
         data = np.fromfile(path, dtype=np.uint8)
     except FileNotFoundError:
-        raise FileNotFoundError(
-            f"image file {path} is missing: restore it or remove its id from the split list"
-        ) from None
+        raise _missing_image(path) from None
     except OSError as err:  # a folder, no permission...
-        raise ValueError(
-            f"image file {path} cannot be read ({err.strerror or err}): fix the path or its "
-            "permissions, or remove its id from the split list"
-        ) from None
+        raise _unreadable_image(path, err) from None
     image = cv2.imdecode(data, _IMREAD_RGB) if data.size else None
     if image is None or image.ndim != 3:
-        raise ValueError(
-            f"image file {path} is unreadable or corrupt (e.g. truncated): re-extract the dataset "
-            "archive (scripts/download_voc.py) or remove its id from the split list"
-        )
+        raise _corrupt_image(path, "e.g. truncated")
     return image if _IMREAD_RGB != cv2.IMREAD_COLOR else cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def read_image_size(path: str | Path) -> tuple[int, int]:
+    """``(H, W)`` of a JPEG/PNG from its header (nothing decoded); same errors as ``read_image``
+    for a missing or unreadable file (a truncated body is only caught by ``read_image``)."""
+    path = Path(path)
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+    except FileNotFoundError:
+        raise _missing_image(path) from None
+    except UnidentifiedImageError:
+        raise _corrupt_image(path, "not an image") from None
+    except OSError as err:
+        raise _unreadable_image(path, err) from None
+    return int(height), int(width)
+
+
+def _missing_image(path: Path) -> FileNotFoundError:
+    return FileNotFoundError(
+        f"image file {path} is missing: restore it or remove its id from the split list"
+    )
+
+
+def _unreadable_image(path: Path, err: OSError) -> ValueError:
+    return ValueError(
+        f"image file {path} cannot be read ({err.strerror or err}): fix the path or its "
+        "permissions, or remove its id from the split list"
+    )
+
+
+def _corrupt_image(path: Path, detail: str) -> ValueError:
+    return ValueError(
+        f"image file {path} is unreadable or corrupt ({detail}): re-extract the dataset "
+        "archive (scripts/download_voc.py) or remove its id from the split list"
+    )
 
 
 def read_mask(path: str | Path) -> np.ndarray:

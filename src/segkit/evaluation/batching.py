@@ -13,31 +13,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from PIL import Image, UnidentifiedImageError
 from torch.utils.data import DataLoader
 
 from segkit.data import VOCSegmentation, pad_collate
+from segkit.data.io import read_image_size
 
 
 def image_sizes(dataset: VOCSegmentation, indices: Sequence[int]) -> list[tuple[int, int]]:
     """``(H, W)`` of the images ``indices`` of ``dataset``, from the file headers (no decoding)."""
-    sizes = []
-    for index in indices:
-        path = dataset.image_path(dataset.ids[index])
-        try:
-            with Image.open(path) as image:
-                width, height = image.size
-        except FileNotFoundError:
-            raise FileNotFoundError(
-                f"image file {path} is missing: restore it or remove its id from the split list"
-            ) from None
-        except (UnidentifiedImageError, OSError) as err:
-            raise ValueError(
-                f"image file {path} is unreadable or corrupt ({type(err).__name__}): re-extract the "
-                "dataset archive or remove its id from the split list"
-            ) from None
-        sizes.append((int(height), int(width)))
-    return sizes
+    return [read_image_size(dataset.image_path(dataset.ids[index])) for index in indices]
 
 
 def size_sorted_batches(

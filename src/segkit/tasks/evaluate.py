@@ -131,8 +131,6 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     output_dir = Path(cfg.paths.output_dir)
     save_config(cfg, output_dir)
 
-    if int(opts.batch_size) < 1:
-        raise ValueError(f"eval.batch_size must be >= 1, got {opts.batch_size}")
     dataset, class_names = _dataset(data_cfg, str(opts.split))
     loader = _loader(dataset, opts, data_cfg, device)
     evaluator = Evaluator(
