@@ -19,7 +19,7 @@ from pathlib import Path
 from torch import Tensor, nn
 
 from segkit.backbones.base import Backbone, FeatureInfo, check_output_stride
-from segkit.backbones.weights import download_error
+from segkit.backbones.weights import HF_CACHE, download_error
 
 
 class TimmBackbone(Backbone):
@@ -70,9 +70,7 @@ class TimmBackbone(Backbone):
         except OSError as err:  # not cached and no connection (huggingface_hub errors are OSErrors)
             if self.weights_file is not None or not self.pretrained:
                 raise
-            raise download_error(
-                f"timm:{self.model_name}", "the Hugging Face cache, HF_HOME", err
-            ) from err
+            raise download_error(f"timm:{self.model_name}", HF_CACHE, err) from err
         except (RuntimeError, TypeError, AssertionError) as err:
             source = ""
             if self.weights_file is not None:

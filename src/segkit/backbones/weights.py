@@ -137,6 +137,10 @@ def fetch_state_dict(weights: str, *, arch: str) -> Mapping[str, Tensor]:
     return _read_file(Path(weights), arch)
 
 
+#: Where timm (through huggingface_hub) caches pretrained weights, as the offline error names it.
+HF_CACHE = "the Hugging Face cache, HF_HOME"
+
+
 def download_error(weights: str, cache: str, err: Exception) -> FileNotFoundError:
     """The error for pretrained weights that are not cached and cannot be downloaded (offline)."""
     return FileNotFoundError(
@@ -180,7 +184,7 @@ def _fetch_timm(weights: str, arch: str) -> Mapping[str, Tensor]:
             f"{reference}: {choices}"
         ) from err
     except OSError as err:  # huggingface_hub's LocalEntryNotFoundError / HTTP errors when offline
-        raise download_error(weights, "the Hugging Face cache, HF_HOME", err) from err
+        raise download_error(weights, HF_CACHE, err) from err
     return model.state_dict()
 
 
