@@ -8,11 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from eval_helpers import TINY_TRAIN, compose_config
 
 from segkit.constants import VOC_CLASSES
+from segkit.evaluation.metrics import scores_from_confusion
 from segkit.tasks.checkpoints import load_segmentor
 from segkit.tasks.evaluate import evaluate
 from segkit.tasks.train import train
@@ -44,6 +46,23 @@ def test_evaluate_writes_metrics_plots_and_overlays(checkpoint, compose_eval, tm
     assert len(metrics["best_images"]) == len(metrics["worst_images"]) == 2
     assert "per-class scores" in capsys.readouterr().out
     _assert_documented(metrics)
+    _assert_per_image_confusion(run, metrics)
+
+
+def _assert_per_image_confusion(run: Path, metrics: dict) -> None:
+    """per_image_confusion.npz sums back to metrics.json's global and trimap matrices."""
+    with np.load(run / "per_image_confusion.npz") as npz:
+        ids, cm, widths, bands = (npz[k] for k in ("ids", "confusion", "trimap_widths",
+                                                   "trimap_confusion"))  # fmt: skip
+    assert cm.shape == (6, 7, 7) and len(ids) == 6 and len(set(ids.tolist())) == 6
+    assert (cm.sum(0) == np.asarray(metrics["confusion_matrix"])).all()
+    assert widths.tolist() == metrics["trimap"]["widths"] and bands.shape == (6, 2, 7, 7)
+    for w, band in enumerate(bands.sum(0)):
+        assert scores_from_confusion(torch.from_numpy(band))["mIoU"] == pytest.approx(
+            metrics["trimap"]["mIoU"][w]
+        )
+    assert (bands[:, 0] <= bands[:, 1]).all() and (bands[:, 1] <= cm).all()  # nested bands
+    assert not list(run.glob("*.tmp*"))
 
 
 def _assert_documented(metrics: dict) -> None:

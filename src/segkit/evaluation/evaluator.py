@@ -32,6 +32,10 @@ class EvalResult:
         image_ids: ids in loader order; ``image_miou`` holds their per-image mIoU (NaN if no
             valid pixel).
         num_images: images evaluated.
+        image_confusion: (N, K, K) int64 per-image matrices in ``image_ids`` order (their sum is
+            ``confusion``); what a paired bootstrap over images resamples.
+        image_trimap: (N, W, K, K) int64 per-image matrices of each trimap band (widths in
+            ``sorted(trimap)`` order; summed over images they give ``trimap``), or None.
     """
 
     confusion: Tensor
@@ -39,6 +43,8 @@ class EvalResult:
     image_ids: list[str] = field(default_factory=list)
     image_miou: list[float] = field(default_factory=list)
     num_images: int = 0
+    image_confusion: Tensor | None = None
+    image_trimap: Tensor | None = None
 
     def scores(self) -> dict[str, Any]:
         """mIoU, pixel_acc, mean_class_acc, fw_IoU, per_class_iou/acc (see ``scores_from_confusion``)."""
@@ -84,6 +90,7 @@ class Evaluator:
         self.confusion = ConfusionMatrix(num_classes, device=self.device)
         self.trimap = TrimapMeter(num_classes, trimap_widths, device=self.device)
         self._image_miou: list[Tensor] = []
+        self._image_counts: list[Tensor] = []  # (B, W + 1, K, K): whole image, then each band
         self._ids: list[str] = []
 
     def predict(self, image_uint8: Tensor) -> Tensor:
@@ -112,6 +119,9 @@ class Evaluator:
         self.confusion.matrix += per_image.sum(0)
         self.trimap.add(counts[:n].sum(1))
         self._image_miou.append(miou_of_matrices(per_image))
+        # Per-image matrices stay on the device (no sync); bands are cumulative over levels.
+        bands = counts[:n].cumsum(0).transpose(0, 1)  # (B, W, K, K)
+        self._image_counts.append(torch.cat([per_image.unsqueeze(1), bands], dim=1))
         self._ids.extend(batch["id"])
 
     def run(self, batches: Iterable[dict[str, Any]]) -> EvalResult:
@@ -124,12 +134,15 @@ class Evaluator:
         self.confusion.all_reduce()
         self.trimap.all_reduce()
         miou = torch.cat(self._image_miou).cpu().tolist() if self._image_miou else []
+        per_image = torch.cat(self._image_counts).cpu() if self._image_counts else None
         return EvalResult(
             confusion=self.confusion.matrix.cpu(),
             trimap={w: cm.matrix.cpu() for w, cm in self.trimap.matrices.items()},
             image_ids=list(self._ids),
             image_miou=miou,
             num_images=len(self._ids),
+            image_confusion=None if per_image is None else per_image[:, 0],
+            image_trimap=None if per_image is None or not self.trimap.widths else per_image[:, 1:],
         )
 
 

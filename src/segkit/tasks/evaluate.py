@@ -36,6 +36,9 @@ from segkit.tasks.checkpoints import checkpoint_num_classes, load_segmentor, res
 
 log = logging.getLogger(__name__)
 
+#: Per-image confusion matrices next to metrics.json (schema in docs/metrics.md).
+IMAGE_CONFUSION_FILE = "per_image_confusion.npz"
+
 #: Keys of evaluate.yaml's placeholder data node that may replace single stored data keys.
 DATA_OVERRIDE_KEYS: tuple[str, ...] = ("root", "num_workers")
 
@@ -197,8 +200,37 @@ def _write_outputs(
     metrics: dict[str, Any], result: EvalResult, class_names: tuple[str, ...], output_dir: Path
 ) -> None:
     write_json(metrics, output_dir / "metrics.json")
+    write_image_confusion(result, output_dir / IMAGE_CONFUSION_FILE)
     plot_confusion(result.confusion.numpy(), class_names, output_dir / "confusion_matrix.png")
     plot_trimap(metrics["trimap"]["widths"], metrics["trimap"]["mIoU"], output_dir / "trimap.png")
 
 
-__all__ = ["DATA_OVERRIDE_KEYS", "data_config", "evaluate", "inference_settings"]
+def write_image_confusion(result: EvalResult, path: Path) -> None:
+    """Write the per-image matrices (``ids``, ``confusion`` (N, K, K), ``trimap_widths`` (W,),
+    ``trimap_confusion`` (N, W, K, K)) as a compressed npz, atomically (temporary name + rename)."""
+    if result.image_confusion is None:
+        return
+    widths = sorted(result.trimap)
+    trimap = result.image_trimap
+    k = result.confusion.shape[0]
+    tmp = path.with_name(path.name + ".tmp.npz")  # np.savez adds .npz to a name without it
+    np.savez_compressed(
+        tmp,
+        ids=np.asarray(result.image_ids, dtype=str),
+        confusion=result.image_confusion.numpy(),
+        trimap_widths=np.asarray(widths, dtype=np.int64),
+        trimap_confusion=(
+            trimap.numpy() if trimap is not None else np.zeros((len(result.image_ids), 0, k, k))
+        ).astype(np.int64),
+    )
+    tmp.replace(path)
+
+
+__all__ = [
+    "DATA_OVERRIDE_KEYS",
+    "IMAGE_CONFUSION_FILE",
+    "write_image_confusion",
+    "data_config",
+    "evaluate",
+    "inference_settings",
+]
