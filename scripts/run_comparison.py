@@ -1,12 +1,17 @@
-"""Regenerate docs/comparison.md: train FCN vs DeepLab designs on the built-in synthetic data (CPU),
-evaluate each best checkpoint (with the trimap curve), analyse it (RF, ERF, cost), then compare.
+"""Regenerate docs/comparison.md: train FCN vs DeepLab designs on the built-in synthetic data (CPU)
+over several seeds, evaluate each best checkpoint (with the trimap curve and per-image confusion
+matrices), analyse it (RF, ERF, cost), then compare with paired-bootstrap confidence intervals.
 
-    python scripts/run_comparison.py                 # everything (12-19 min on 2 shared CPU cores)
+    python scripts/run_comparison.py                 # experiment=comparison, 289 px crop, 3 seeds
+    python scripts/run_comparison.py --fast          # experiment=quickstart, 96 px crop (ASPP degenerate)
     python scripts/run_comparison.py --reuse logs/comparison/<time>   # only compare + doc again
+    python scripts/run_comparison.py --out-root logs/comparison/<time>  # finish an interrupted run
     python scripts/run_comparison.py trainer.max_steps=50              # extra overrides for training
 
-Run folders go to logs/comparison/<time>/<design>/ (train), .../<design>/eval_os<N>/ (evaluate) and
-.../<design>/analysis_os<N>/ (analyze); the doc goes to --doc and its plots to --assets.
+Run folders go to <root>/<design>/seed<k>/ (train), .../eval_os<N>/ (evaluate) and
+.../analysis_os<N>/ (analyze); a run folder that already holds both is kept, so an interrupted run
+continues where it stopped. The doc goes to --doc and its plots to --assets (for --fast by default
+into the run root, so docs/ keeps the large comparison).
 """
 
 from __future__ import annotations
@@ -36,15 +41,24 @@ from segkit.tasks.train import train
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs"
 
-#: name -> training overrides (on top of experiment=quickstart), and extra evaluation strides.
+#: name -> training overrides (on top of the experiment), and extra evaluation strides.
 DESIGNS: dict[str, tuple[list[str], list[int]]] = {
     "fcn32s_os32": (["model=fcn", "model.fcn_variant=32s", "model.output_stride=32"], []),
     "fcn8s_os32": (["model=fcn", "model.fcn_variant=8s", "model.output_stride=32"], []),
     "deeplabv3_os16": (["model=deeplabv3", "model.output_stride=16"], []),
     "deeplabv3plus_os16": (["model=deeplabv3plus", "model.output_stride=16"], [8]),
     "deeplabv3plus_os8": (["model=deeplabv3plus", "model.output_stride=8"], []),
+    "deeplabv3plus_os16_nocontext": (
+        ["model=deeplabv3plus", "model.output_stride=16", "model.context=none"],
+        [],
+    ),
 }
+#: --fast / default: the experiment config, and the ERF input side of the analyses (about twice the
+#: crop, so the radii are not clipped by the input).
+SCALES: dict[str, tuple[str, int]] = {"fast": ("quickstart", 257), "large": ("comparison", 513)}
+SEEDS = (1, 2, 3)
 PROVENANCE = "comparison_run.json"
+DOC, ASSETS = ROOT / "docs" / "comparison.md", ROOT / "docs" / "comparison"
 
 
 def _compose(name: str, overrides: list[str]):
@@ -52,26 +66,41 @@ def _compose(name: str, overrides: list[str]):
         return compose(name, overrides=[f"paths.root_dir={Path.cwd()}", *overrides])
 
 
-def run_design(name: str, run_dir: Path, extra: list[str]) -> None:
-    """Train one design, then evaluate and analyse its best checkpoint at each output stride."""
+def run_design(name: str, run_dir: Path, extra: list[str], *, scale: str, seed: int) -> None:
+    """Train one design with one seed, then evaluate and analyse its best checkpoint at each
+    output stride. A folder whose every evaluation and analysis exists is left as it is."""
     train_overrides, eval_strides = DESIGNS[name]
+    experiment, erf_size = SCALES[scale]
     cfg = _compose(
         "train",
         [
-            "experiment=quickstart",
+            f"experiment={experiment}",
             *train_overrides,
+            f"seed={seed}",
             f"paths.output_dir={run_dir}",
             "callbacks.progress_bar=null",
             *extra,
         ],
     )
+    trained = int(cfg.model.output_stride)
+    strides = [trained, *eval_strides]
+    done = [run_dir / f"{kind}_os{os_}" / name_ for os_ in strides
+            for kind, name_ in (("eval", "metrics.json"), ("analysis", "analysis.json"))]  # fmt: skip
+    if all(p.is_file() for p in done):
+        print(f"kept {run_dir} (already trained, evaluated and analysed)")
+        return
     metrics = train(cfg)
     ckpt = metrics.get("best_ckpt") or metrics.get("last_ckpt")
-    trained = int(cfg.model.output_stride)
-    for os_ in [trained, *eval_strides]:
+    for os_ in strides:
         evaluate_checkpoint(ckpt, run_dir, config_dir=CONFIGS, os_=os_, trained_os=trained)
         analyze_checkpoint(
-            ckpt, run_dir, config_dir=CONFIGS, os_=os_, trained_os=trained, size=cfg.data.crop_size
+            ckpt,
+            run_dir,
+            config_dir=CONFIGS,
+            os_=os_,
+            trained_os=trained,
+            size=cfg.data.crop_size,
+            erf_size=erf_size,
         )
 
 
@@ -96,43 +125,68 @@ def parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--reuse", type=Path, help="existing run root: skip training, redo the doc")
     parser.add_argument("--out-root", type=Path, help="run root (default logs/comparison/<time>)")
-    parser.add_argument("--doc", type=Path, default=ROOT / "docs" / "comparison.md")
-    parser.add_argument("--assets", type=Path, default=ROOT / "docs" / "comparison")
+    parser.add_argument("--doc", type=Path, help=f"default {DOC.relative_to(ROOT)}")
+    parser.add_argument("--assets", type=Path, help=f"default {ASSETS.relative_to(ROOT)}/")
     parser.add_argument("--designs", nargs="+", choices=sorted(DESIGNS), default=list(DESIGNS))
+    parser.add_argument("--seeds", nargs="+", type=int, default=list(SEEDS), help="training seeds")
+    parser.add_argument(
+        "--fast", action="store_true", help="the small 96 px quickstart scale (minutes, not hours)"
+    )
     return parser.parse_known_args(argv)
 
 
 @exit_on_user_error
 def main(argv: list[str]) -> None:
     args, extra = parse(argv)
+    scale = "fast" if args.fast else "large"
     if args.reuse is not None:
         run_root = args.reuse
     else:
-        run_root = args.out_root or Path("logs") / "comparison" / time.strftime("%Y-%m-%d_%H-%M-%S")
+        stamp = time.strftime("%Y-%m-%d_%H-%M-%S")
+        run_root = args.out_root or Path("logs") / f"comparison-{scale}" / stamp
         run_all(
             run_root,
             args.designs,
             extra,
+            scale=scale,
+            seeds=args.seeds,
             command=shlex.join(["python", "scripts/run_comparison.py", *argv]),
         )
     record = provenance(run_root)
-    result = compare([run_root], out_dir=args.assets)
-    write_comparison_doc(result, doc=args.doc, provenance=record)
-    print(f"wrote {args.doc} and {args.assets}/ (runs: {run_root})")
+    doc, assets = args.doc, args.assets
+    if record.get("scale") == "fast" and doc is None:
+        doc, assets = run_root / "comparison.md", assets or run_root / "comparison"
+    doc, assets = doc or DOC, assets or ASSETS
+    result = compare([run_root], out_dir=assets)
+    write_comparison_doc(result, doc=doc, provenance=record)
+    print(f"wrote {doc} and {assets}/ (runs: {run_root})")
 
 
-def run_all(run_root: Path, designs: list[str], extra: list[str], *, command: str) -> None:
-    """Run every design and record how (command, machine, date, wall time) in the run root."""
+def run_all(
+    run_root: Path,
+    designs: list[str],
+    extra: list[str],
+    *,
+    scale: str,
+    seeds: list[int],
+    command: str,
+) -> None:
+    """Run every design for every seed (seed-major: an interrupted run still holds whole seeds)
+    and record how (command, machine, date, wall time) in the run root."""
     start = time.time()
     date = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    for name in designs:
-        run_design(name, run_root / name, extra)
+    for seed in seeds:
+        for name in designs:
+            run_design(name, run_root / name / f"seed{seed}", extra, scale=scale, seed=seed)
     record = {
         "command": command,
         "machine": machine(),
         "date": date,
         "wall_s": round(time.time() - start),
         "run_root": str(run_root),
+        "scale": scale,
+        "experiment": SCALES[scale][0],
+        "seeds": list(seeds),
         "designs": {name: DESIGNS[name][0] for name in designs},
         "extra_overrides": extra,
     }

@@ -87,12 +87,21 @@ def evaluate_checkpoint(
 
 
 def analyze_checkpoint(
-    ckpt: str | Path, run_dir: Path, *, config_dir: Path, os_: int, trained_os: int, size: int
+    ckpt: str | Path,
+    run_dir: Path,
+    *,
+    config_dir: Path,
+    os_: int,
+    trained_os: int,
+    size: int,
+    erf_size: int | None = None,
 ) -> None:
     """Analyse ``ckpt`` at output stride ``os_`` into ``run_dir/analysis_os<os_>``: cost at
-    ``size`` px (the training crop), the ERF on the analyze config's larger ``erf_input_size``
-    (a crop-sized input would clip the ERF radius)."""
+    ``size`` px (the training crop), the ERF on ``erf_size`` px (default: the analyze config's
+    ``erf_input_size``; a crop-sized input would clip the ERF radius)."""
     stride = [f"analyze.output_stride={os_}"] if os_ != trained_os else []
+    if erf_size is not None:
+        stride.append(f"analyze.erf_input_size={erf_size}")
     overrides = [f"ckpt_path={ckpt}", f"paths.output_dir={run_dir / f'analysis_os{os_}'}"]
     overrides += [f"analyze.input_size={size}", f"analyze.latency_runs={LATENCY_RUNS}"]
     overrides += ["analyze.latency_budget_s=null", *stride]  # all LATENCY_RUNS, however slow
