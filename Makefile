@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.segkit-installed
 
-.PHONY: demo test test-fast comparison lint format clean-venv
+.PHONY: demo test test-fast comparison comparison-fast lint format clean-venv
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,9 +24,13 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(PY) -m pytest -m "not slow"
 
-## comparison: regenerate docs/comparison.md (trains 5 designs on synthetic data; ~12-20 min on 2 cores)
+## comparison: regenerate docs/comparison.md (6 designs x 3 seeds at a 289 px crop; see the doc for its wall time)
 comparison: $(STAMP)
 	$(PY) scripts/run_comparison.py
+
+## comparison-fast: the same at the 96 px quickstart scale (ASPP degenerate); doc in its run folder
+comparison-fast: $(STAMP)
+	$(PY) scripts/run_comparison.py --fast
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

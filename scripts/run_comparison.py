@@ -29,13 +29,9 @@ from pathlib import Path
 import torch
 from hydra import compose, initialize_config_dir
 
+from comparison_doc import write_comparison_doc  # scripts/: the doc is this script's job
 from segkit.tasks._common import exit_on_user_error
-from segkit.tasks.compare import (
-    analyze_checkpoint,
-    compare,
-    evaluate_checkpoint,
-    write_comparison_doc,
-)
+from segkit.tasks.compare import analyze_checkpoint, compare, evaluate_checkpoint
 from segkit.tasks.train import train
 
 ROOT = Path(__file__).resolve().parents[1]

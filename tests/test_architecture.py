@@ -86,3 +86,19 @@ def test_nothing_below_tasks_imports_tasks():
         return None
 
     assert _violations(rule) == []
+
+
+def test_compare_reads_files_only():
+    """segkit.compare compares finished runs from their files: no torch, no other segkit package."""
+
+    def rule(pkg, name):
+        if pkg != "compare":
+            return None
+        if _top(name) in {"torch", "torchvision", "pytorch_lightning", "lightning", "timm"}:
+            return "comparing run folders must not need torch"
+        other = _segkit_pkg(name)
+        if other not in (None, "compare"):
+            return "segkit.compare stands on its own"
+        return None
+
+    assert _violations(rule) == []

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import sys
 from pathlib import Path
 
 import torch
@@ -17,6 +18,7 @@ from segkit.evaluation.evaluator import EvalResult
 from segkit.evaluation.report import metrics_dict, write_json
 from segkit.models import create_model
 from segkit.tasks._common import save_config, save_json
+from segkit.tasks.evaluate import write_image_confusion
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = str(ROOT / "configs")
@@ -24,7 +26,10 @@ CLASSES = ("background", "thing")
 
 
 def load_script(name: str):
-    """scripts/<name>.py as a module (scripts are not a package)."""
+    """scripts/<name>.py as a module (scripts are not a package; like ``python scripts/x.py``,
+    the scripts folder is importable, for the modules that live beside a script)."""
+    if str(ROOT / "scripts") not in sys.path:
+        sys.path.insert(0, str(ROOT / "scripts"))
     spec = importlib.util.spec_from_file_location(f"segkit_{name}", ROOT / "scripts" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)  # type: ignore[union-attr]
@@ -77,16 +82,41 @@ def write_train_run(run: Path, model: str, output_stride: int, *, best: float, e
 
 
 def write_eval_run(
-    run: Path, ckpt: Path, model: str, *, trained_os: int, output_stride: int, hit: int, miss: int
+    run: Path,
+    ckpt: Path,
+    model: str,
+    *,
+    trained_os: int,
+    output_stride: int,
+    hit: int,
+    miss: int,
+    per_image: torch.Tensor | None = None,
 ) -> dict:
-    """An evaluation folder: mIoU = hit / (hit + 2 miss); trimap mIoU 1/3 at 1 px, 1/2 at 4 px."""
-    result = EvalResult(
-        confusion=cm(hit, miss),
-        trimap={1: cm(1, 1), 4: cm(2, 1)},
-        image_ids=["val_0"],
-        image_miou=[0.5],
-        num_images=1,
-    )
+    """An evaluation folder: mIoU = hit / (hit + 2 miss); trimap mIoU 1/3 at 1 px, 1/2 at 4 px.
+
+    ``per_image``: (N, 2, 2) per-image matrices instead (their sum is the confusion matrix; the
+    trimap bands are the same matrices at 1 px and 4 px), also written as per_image_confusion.npz
+    by the evaluate task's own writer."""
+    if per_image is None:
+        result = EvalResult(
+            confusion=cm(hit, miss),
+            trimap={1: cm(1, 1), 4: cm(2, 1)},
+            image_ids=["val_0"],
+            image_miou=[0.5],
+            num_images=1,
+        )
+    else:
+        n = per_image.shape[0]
+        result = EvalResult(
+            confusion=per_image.sum(0),
+            trimap={1: per_image.sum(0), 4: per_image.sum(0)},
+            image_ids=[f"val_{i}" for i in range(n)],
+            image_miou=[0.5] * n,
+            num_images=n,
+            image_confusion=per_image,
+            image_trimap=torch.stack([per_image, per_image], dim=1),
+        )
+        write_image_confusion(result, run / "per_image_confusion.npz")
     settings = {
         "ckpt_path": str(ckpt),
         "model": model,

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 from compare_fixtures import (
     comparison_tree,
     load_script,
@@ -14,10 +15,11 @@ from compare_fixtures import (
     write_train_run,
 )
 
-from segkit.analysis.compare import build_records, find_run_folders
-from segkit.analysis.compare_findings import background_floor, findings
-from segkit.analysis.compare_table import sort_records
+from segkit.compare.records import build_records, find_run_folders
+from segkit.compare.table import sort_records
 from segkit.tasks.compare import compare
+
+doc = load_script("comparison_doc")
 
 PLOTS = {"miou_vs_macs.png", "miou_vs_output_stride.png", "trimap.png", "erf.jpg", "cost.png"}
 
@@ -61,11 +63,16 @@ def test_accuracy_table_values(result) -> None:
     rows = _rows(result.section(), "Accuracy")
     header = result.section().split("### Accuracy")[1].splitlines()[2]
     assert "trimap mIoU ≤1 px (%)" in header and "trimap mIoU ≤4 px (%)" in header
-    #  #, design, backbone, OS, varies, mIoU, val mIoU, trimap 1, trimap 4, pixel acc, steps, time
-    assert rows[0][:9] == ["1", "FCN-8s", "mobilenetv2", "32", "—", "50.0", "40.0", "33.3", "50.0"]
-    assert rows[1][:7] == ["2", "DeepLabv3+", "mobilenetv2", "16", "—", "60.0", "55.0"]
-    assert rows[2][3] == "16 → 8 (eval)" and rows[2][5] == "63.6"
-    assert rows[0][-2:] == ["400", "123"]
+    # #, design, backbone, OS, varies, seeds, mIoU, val mIoU, trimap 1, trimap 4, pixel acc,
+    # ASPP, steps, time; one seed each: no spread, and the cell says so
+    one = ["1", "FCN-8s", "mobilenetv2", "32", "—", "42", "50.0 (n=1)", "40.0 (n=1)"]
+    assert rows[0][:10] == [*one, "33.3 (n=1)", "50.0 (n=1)"]
+    assert rows[1][:8] == ["2", "DeepLabv3+", "mobilenetv2", "16", "—", "42", "60.0 (n=1)",
+                           "55.0 (n=1)"]  # fmt: skip
+    assert rows[2][3] == "16 → 8 (eval)" and rows[2][6] == "63.6 (n=1)"
+    assert rows[0][-3:] == ["—", "400", "123 (n=1)"]
+    # quickstart: 96 px crop -> 6x6 map at OS 16: rates 6/12/18 all degenerate, marked in the row
+    assert rows[1][-3] == "**3 of 3 degenerate** (6/12/18 on 6×6)"
 
 
 def test_cost_table_values_come_from_the_analysis(result) -> None:
@@ -73,8 +80,17 @@ def test_cost_table_values_come_from_the_analysis(result) -> None:
     fcn = result.records[0].analysis
     assert rows[0][4] == "64" and rows[0][5] == "8"  # input px, logits stride of FCN-8s
     assert rows[0][7] == str(fcn["model_rf"]) and rows[1][7] == "global"
-    assert rows[0][10] == f"{fcn['params'] / 1e6:.2f}" and rows[0][11] == f"{fcn['macs'] / 1e9:.3f}"
-    assert rows[2][4:10] == ["—"] * 6  # OS 8 evaluation: no analysis at OS 8
+    assert rows[0][8] == f"{fcn['erf']['r50']:.0f} (n=1)"
+    assert rows[0][11] == f"{fcn['params'] / 1e6:.2f}" and rows[0][12] == f"{fcn['macs'] / 1e9:.3f}"
+    assert rows[2][4:11] == ["—"] * 7  # OS 8 evaluation: no analysis at OS 8
+
+
+def test_per_class_table(result) -> None:
+    rows = _rows(result.section(), "Per-class IoU (%)")
+    assert [r[:3] for r in rows] == [["1", "FCN-8s / mobilenetv2", "32"],
+                                     ["2", "DeepLabv3+ / mobilenetv2", "16"],
+                                     ["3", "DeepLabv3+ / mobilenetv2", "16 → 8 (eval)"]]  # fmt: skip
+    assert rows[0][3:] == ["50.0 (n=1)", "50.0 (n=1)"]  # background, thing
 
 
 def test_outputs_written(result) -> None:
@@ -99,7 +115,7 @@ def test_missing_pieces_are_columns_not_crashes(tmp_path: Path) -> None:
     assert by_dir["a"].miou == pytest.approx(0.3)  # no evaluation: the training val mIoU
     assert set(res.skipped_plots) == {"trimap", "erf", "cost", "miou_vs_macs"}
     md = (tmp_path / "out" / "comparison.md").read_text()
-    assert "### Missing pieces" in md and "missing training metrics.json" in md
+    assert "### Missing pieces" in md and "training metrics.json (seed 42)" in md
 
 
 def test_multirun_folder_discovery_skips_hydra_subfolders(tmp_path: Path) -> None:
@@ -142,20 +158,22 @@ def test_compare_script_writes_and_prints(tree, tmp_path: Path, capsys) -> None:
     assert (tmp_path / "out" / "comparison.md").is_file()
 
 
-def test_findings_are_computed_from_the_rows(result) -> None:
-    text = "\n".join(findings(result.records))
-    assert "**FCN vs DeepLabv3+**: DeepLabv3+ / mobilenetv2, OS 16 vs FCN-8s" in text
-    assert "overall 60.0 % vs 50.0 % (+10.0 points, higher)" in text
-    assert "within 1 px of a boundary 33.3 % vs 33.3 % (+0.0 points, equal)" in text
-    assert "OS 16->8 63.6 % vs 60.0 % at the trained OS (+3.6 points, higher)" in text
+def test_findings_without_per_image_matrices_claim_no_direction(result) -> None:
+    """Old run folders (one seed, no per_image_confusion.npz) still compare, but no finding
+    states a direction: there is no interval to support one."""
+    text = "\n".join(doc.findings(result.groups))
+    assert "**FCN vs DeepLabv3+**: DeepLabv3+ / mobilenetv2, OS 16 (60.0 % (1 seed)" in text
+    assert "overall mIoU Δ = +10.0 points (no per-image confusion matrices" in text
+    assert "OS 16->8 (63.6 % (1 seed), 1 seed(s)) vs" in text and "Δ = +3.6 points (no" in text
     assert "would score 25.0 % (the floor)" in text  # background = half the pixels, 2 classes
     assert "**The DeepLabv3+ decoder" not in text  # no DeepLabv3 row to compare it with
+    assert " higher" not in text and " lower" not in text
 
 
 def test_background_floor() -> None:
-    assert background_floor([[8, 2], [2, 8]]) == pytest.approx(0.25)
-    assert background_floor([[5, 0, 0], [0, 0, 0], [3, 0, 2]]) == pytest.approx(0.5 / 2)
-    assert background_floor([[0, 0], [0, 0]]) is None
+    assert doc.background_floor([[8, 2], [2, 8]]) == pytest.approx(0.25)
+    assert doc.background_floor([[5, 0, 0], [0, 0, 0], [3, 0, 2]]) == pytest.approx(0.5 / 2)
+    assert doc.background_floor([[0, 0], [0, 0]]) is None
 
 
 def test_relative_checkpoint_path_is_taken_from_the_runs_working_dir(tmp_path, monkeypatch):
@@ -168,3 +186,65 @@ def test_relative_checkpoint_path_is_taken_from_the_runs_working_dir(tmp_path, m
     monkeypatch.chdir(tmp_path)  # compare runs from elsewhere
     (record,) = build_records(find_run_folders([work]))
     assert record.dirs == {"train": work / "t", "eval": ev}
+
+
+def _per_image(seed: int, accuracy: float, n: int = 40) -> torch.Tensor:
+    """(n, 2, 2) per-image matrices of a predictor right on about ``accuracy`` of the pixels."""
+    gen = torch.Generator().manual_seed(seed)
+    right = torch.binomial(torch.full((n, 2), 50.0), torch.full((n, 2), accuracy), generator=gen)
+    out = torch.zeros(n, 2, 2, dtype=torch.int64)
+    out[:, 0, 0], out[:, 1, 1] = right[:, 0].long(), right[:, 1].long()
+    out[:, 0, 1], out[:, 1, 0] = 50 - right[:, 0].long(), 50 - right[:, 1].long()
+    return out
+
+
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory: pytest.TempPathFactory):
+    """FCN-8s and DeepLabv3+ (OS 16, also evaluated at OS 8) with seeds 1-3 each, per-image
+    matrices on disk: DeepLabv3+ right on ~85 % of the pixels, FCN on ~60 %."""
+    root = tmp_path_factory.mktemp("seeded") / "runs"
+    for seed in (1, 2, 3):
+        for name, model, os_, acc in (("fcn", "fcn", 32, 0.6), ("dl", "deeplabv3plus", 16, 0.85)):
+            run = root / name / f"seed{seed}"
+            ckpt = write_train_run(run, model, os_, best=acc, extra=[f"seed={seed}"])
+            for used in {os_, 8} if model != "fcn" else {os_}:
+                write_eval_run(run / f"eval_os{used}", ckpt, model, trained_os=os_,
+                               output_stride=used, hit=0, miss=0,
+                               per_image=_per_image(10 * seed + used, acc))  # fmt: skip
+    return compare([root], out_dir=tmp_path_factory.mktemp("seeded_out"))
+
+
+def test_runs_differing_only_in_seed_are_one_row(seeded) -> None:
+    assert len(seeded.records) == 9 and [g.n for g in seeded.groups] == [3, 3, 3]
+    assert [g.seeds for g in seeded.groups] == [[1, 2, 3]] * 3
+    rows = _rows(seeded.section(), "Accuracy")
+    assert [r[5] for r in rows] == ["1, 2, 3"] * 3
+    assert all(" ± " in r[6] for r in rows)  # mean ± std over seeds
+    records = json.loads((seeded.out_dir / "records.json").read_text())
+    assert sorted((r["row"], r["seed"]) for r in records)[:3] == [(1, 1), (1, 2), (1, 3)]
+
+
+def test_findings_with_seeds_state_supported_directions(seeded) -> None:
+    text = "\n".join(doc.findings(seeded.groups))
+    fcn_vs_dl = next(line for line in text.splitlines() if "**FCN vs DeepLabv3+**" in line)
+    assert "3 seed(s)) vs FCN-8s" in fcn_vs_dl and "overall mIoU higher (Δ = +" in fcn_vs_dl
+    # OS 16 -> 8 at inference: both evaluations draw from the same distribution here
+    os_line = next(line for line in text.splitlines() if "16 → 8 at inference" in line)
+    assert "seeds resampled jointly" in os_line
+
+
+def test_a_design_against_itself_is_no_difference(tmp_path: Path) -> None:
+    """Two labels, one network distribution: the same design trained with seeds 1-3 and 4-6 (a
+    no-op switch tells them apart) is reported as no measurable difference."""
+    root = tmp_path / "runs"
+    for seed in range(1, 7):
+        run = root / f"s{seed}"
+        extra = [f"seed={seed}", f"model.dropout={0.1 if seed <= 3 else 0.2}"]
+        ckpt = write_train_run(run, "deeplabv3plus", 16, best=0.7, extra=extra)
+        write_eval_run(run / "eval", ckpt, "deeplabv3plus", trained_os=16, output_stride=16,
+                       hit=0, miss=0, per_image=_per_image(seed, 0.7))  # fmt: skip
+    res = compare([root], out_dir=tmp_path / "out")
+    a, b = res.groups
+    assert (a.n, b.n) == (3, 3) and a.varies != b.varies
+    text = doc.Pair(a, b).text()
+    assert text.startswith("no measurable difference"), text

@@ -46,13 +46,26 @@ def test_run_comparison_end_to_end_and_reuse(tmp_path: Path, monkeypatch) -> Non
     doc, assets, runs = tmp_path / "doc" / "comparison.md", tmp_path / "doc" / "cmp", tmp_path / "r"
     args = ["--doc", str(doc), "--assets", str(assets)]
     script = load_script("run_comparison")
-    designs = ["--designs", "fcn8s_os32", "deeplabv3plus_os16"]
+    designs = ["--fast", "--seeds", "1", "2", "--designs", "fcn8s_os32", "deeplabv3plus_os16"]
     script.main([*args, *designs, "--out-root", str(runs), *TINY])
     text = doc.read_text()
     for part in ("## How this was produced", "## Results", "## What it shows", "cannot show"):
         assert part in text
-    assert "--designs fcn8s_os32 deeplabv3plus_os16" in text  # the exact command
+    assert "--seeds 1 2 --designs fcn8s_os32 deeplabv3plus_os16" in text  # the exact command
     assert "**FCN vs DeepLabv3+**" in text and "OS 16->8" in text  # the extra OS 8 evaluation
+    assert "| 1, 2 |" in text and "95 % CI [" in text  # two seeds a row; intervals
+    for design in ("fcn8s_os32", "deeplabv3plus_os16"):
+        for seed in (1, 2):
+            assert (runs / design / f"seed{seed}" / "metrics.json").is_file()
+    assert (
+        runs / "deeplabv3plus_os16" / "seed2" / "eval_os8" / "per_image_confusion.npz"
+    ).is_file()
+    # the wording rule on real output: a direction only next to an interval that excludes 0
+    for line in text.split("## What it shows")[1].splitlines():
+        for word in (" higher (Δ", " lower (Δ"):
+            for claim in line.split(word)[1:]:
+                low, high = (float(x) for x in claim.split("CI [")[1].split("]")[0].split(", "))
+                assert low > 0 or high < 0, line
     for link in ("cmp/trimap.png", "cmp/erf.jpg", "cmp/miou_vs_macs.png", "cmp/cost.png"):
         assert f"]({link})" in text and (doc.parent / link).is_file()
     assert "### Missing pieces" not in text  # every row trained, evaluated and analysed

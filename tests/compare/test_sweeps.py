@@ -28,11 +28,19 @@ def _compose(overrides: list[str], hydra: bool = False):
         return compose("train", overrides=[*BASE, *overrides], return_hydra_config=hydra)
 
 
-def jobs(sweep: str) -> list[list[str]]:
+def jobs(sweep: str, *extra: str) -> list[list[str]]:
     """The override list of every job, as Hydra's basic sweeper expands hydra.sweeper.params."""
-    params = _compose([f"+sweep={sweep}"], hydra=True).hydra.sweeper.params
+    params = _compose([f"+sweep={sweep}", *extra], hydra=True).hydra.sweeper.params
     axes = [[f"{k}={v}" for v in str(values).split(",")] for k, values in params.items()]
     return [[f"+sweep={sweep}", *job] for job in itertools.product(*axes)]
+
+
+@pytest.mark.parametrize("n", [2, 3, 5])
+def test_seed_axis_multiplies_any_sweep(n: int) -> None:
+    for sweep in SWEEPS:
+        base, seeded = jobs(sweep), jobs(sweep, f"+sweep/seeds=1-{n}")
+        assert len(seeded) == n * len(base)
+        assert {j[-1] for j in seeded} == {f"seed={s}" for s in range(1, n + 1)}
 
 
 def test_the_issue_sweeps_exist() -> None:
@@ -90,20 +98,25 @@ def test_multirun_of_a_sweep_fill_then_compare(tmp_path: Path, monkeypatch) -> N
     ]
     # the command line narrows the sweep's own axis (aspp,spp,none) to two jobs
     cmd = [sys.executable, str(ROOT / "scripts" / "train.py"), "-m", "+sweep=context", *tiny]
-    cmd.append("model.context=aspp,none")
+    cmd += ["model.context=aspp,none", "+sweep/seeds=1-2"]  # 2 contexts x 2 seeds
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     (sweep_dir,) = (tmp_path / "logs" / "sweep_context" / "multiruns").iterdir()
-    assert sorted(p.name for p in sweep_dir.iterdir() if p.is_dir()) == ["0", "1"]
+    assert sorted(p.name for p in sweep_dir.iterdir() if p.is_dir()) == ["0", "1", "2", "3"]
     monkeypatch.setattr(compare_task, "LATENCY_RUNS", 1)  # the figure is not under test
     monkeypatch.chdir(tmp_path)  # evaluation reads the synthetic data the jobs generated here
     filled = fill_missing([sweep_dir], config_dir=Path(CONFIGS))
-    assert sorted(p.name for p in filled) == ["0", "1"]
+    assert sorted(p.name for p in filled) == ["0", "1", "2", "3"]
     assert fill_missing([sweep_dir], config_dir=Path(CONFIGS)) == []  # nothing left to fill
     result = compare([sweep_dir], out_dir=tmp_path / "cmp")
     contexts = sorted(r.varies["model.context"] for r in result.records)
-    assert contexts == ["aspp", "none"]
+    assert contexts == ["aspp", "aspp", "none", "none"]
+    # one row per context, its two seeds grouped
+    assert sorted((g.varies["model.context"], g.seeds) for g in result.groups) == [
+        ("aspp", [1, 2]),
+        ("none", [1, 2]),
+    ]
     assert all(r.train and r.train["global_step"] == 1 for r in result.records)
     assert all(r.eval and r.analysis and not r.missing for r in result.records)
     assert result.skipped_plots == []

@@ -213,6 +213,7 @@ def write_image_confusion(result: EvalResult, path: Path) -> None:
     widths = sorted(result.trimap)
     trimap = result.image_trimap
     k = result.confusion.shape[0]
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp.npz")  # np.savez adds .npz to a name without it
     np.savez_compressed(
         tmp,

@@ -25,7 +25,9 @@ EVAL_SCHEMA_PREFIX = "segkit.evaluate"
 DESIGN_NAMES = {"fcn": "FCN", "deeplabv3": "DeepLabv3", "deeplabv3plus": "DeepLabv3+"}
 #: Config keys whose differences between runs are shown (per model / backbone builder).
 VARYING_SECTIONS: tuple[str, ...] = ("model", "backbone")
-VARYING_GLOBAL: tuple[str, ...] = ("data.crop_size", "trainer.max_steps", "seed")
+#: ``seed`` is not among them: runs that differ only in their seed are one design, grouped by
+#: ``segkit.compare.groups.group_by_seed``.
+VARYING_GLOBAL: tuple[str, ...] = ("data.crop_size", "trainer.max_steps")
 #: Keys shown elsewhere (design name, OS column) or not a design choice.
 NOT_SWITCHES = {"_target_", "_partial_", "backbone", "num_classes", "output_stride", "weights"}
 NOT_SWITCHES |= {"fcn_variant"}
@@ -97,6 +99,12 @@ class Record:
             return float(self.eval["mIoU"])
         best = (self.train or {}).get("val/mIoU_best")
         return None if best is None else float(best)
+
+    @property
+    def seed(self) -> int | None:
+        """The training seed (None for a design-only analysis or a config without one)."""
+        value = (self.config or {}).get("seed")
+        return None if value is None else int(value)
 
     @property
     def stride(self) -> int | None:

@@ -1,0 +1,231 @@
+"""Uncertainty of a comparison: mean ± std over seeds, and a paired bootstrap of mIoU differences.
+
+Two sources of noise decide whether design A beats design B on a validation set:
+
+- **which validation images** were drawn (another sample of the same distribution would give other
+  numbers): estimated by resampling image ids with replacement, the *same* ids for A and B (paired:
+  both designs are scored on one set, so their per-image errors are correlated);
+- **which training seed** (initialisation, data order, augmentation): estimated by resampling each
+  design's seeds with replacement.
+
+``Bootstrap`` does both at once (a two-level bootstrap): every resample draws one multiset of image
+ids shared by all designs and, per design, a multiset of its seeds; it sums the drawn images'
+per-image confusion matrices (``per_image_confusion.npz``), recomputes mIoU for every drawn seed, and
+averages over the drawn seeds. The 2.5th and 97.5th percentiles of ``mean_A - mean_B`` over the
+resamples are the 95 % interval. With one seed on a side the seed level contributes nothing and the
+interval covers image sampling only: :func:`verdict` then claims no direction.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+#: Resamples of every interval in the generated docs (fixed seed: the doc is reproducible).
+RESAMPLES = 2000
+BOOTSTRAP_SEED = 0
+LEVEL = 0.95
+
+
+def miou(cm: np.ndarray) -> np.ndarray:
+    """(..., K, K) confusion matrices (rows = ground truth) -> (...) mIoU over the classes present
+    in the ground truth or the prediction of each matrix (as ``scores_from_confusion``); NaN where a
+    matrix is empty."""
+    cm = np.asarray(cm, dtype=np.float64)
+    tp = np.diagonal(cm, axis1=-2, axis2=-1)
+    union = cm.sum(-1) + cm.sum(-2) - tp
+    present = union > 0
+    iou = np.where(present, tp / np.where(present, union, 1.0), 0.0)
+    count = present.sum(-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, iou.sum(-1) / count, np.nan)
+
+
+@dataclass(frozen=True)
+class ImageConfusion:
+    """The arrays of one evaluation's ``per_image_confusion.npz`` (see docs/metrics.md)."""
+
+    ids: tuple[str, ...]
+    confusion: np.ndarray  # (N, K, K)
+    widths: tuple[int, ...]
+    trimap: np.ndarray  # (N, W, K, K)
+
+    @classmethod
+    def load(cls, path: str | Path) -> ImageConfusion:
+        with np.load(path) as npz:
+            return cls(
+                ids=tuple(str(i) for i in npz["ids"]),
+                confusion=npz["confusion"],
+                widths=tuple(int(w) for w in npz["trimap_widths"]),
+                trimap=npz["trimap_confusion"],
+            )
+
+    def band(self, width: int | None) -> np.ndarray:
+        """(N, K, K): the whole image (``width`` None) or the trimap band of ``width`` px."""
+        if width is None:
+            return self.confusion
+        return self.trimap[:, self.widths.index(width)]
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Mean and sample standard deviation (None for a single value) of per-seed figures."""
+
+    mean: float
+    std: float | None
+    n: int
+
+    @classmethod
+    def of(cls, values: Sequence[float]) -> Summary | None:
+        vals = [float(v) for v in values if v is not None and not math.isnan(float(v))]
+        if not vals:
+            return None
+        std = float(np.std(vals, ddof=1)) if len(vals) > 1 else None
+        return cls(float(np.mean(vals)), std, len(vals))
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A difference ``A - B`` with its bootstrap interval. ``samples``: the resampled differences
+    (to form contrasts with another interval drawn by the same ``Bootstrap``)."""
+
+    delta: float
+    low: float
+    high: float
+    seeds_a: int
+    seeds_b: int
+    samples: np.ndarray = field(repr=False, compare=False)
+
+    @property
+    def excludes_zero(self) -> bool:
+        return self.low > 0 or self.high < 0
+
+    def minus(self, other: Interval) -> Interval:
+        """The contrast ``self - other`` (e.g. a gain near boundaries minus the overall gain), from
+        the same resamples (both must come from one ``Bootstrap`` over the same designs)."""
+        samples = self.samples - other.samples
+        low, high = _percentiles(samples)
+        return Interval(
+            self.delta - other.delta,
+            low,
+            high,
+            min(self.seeds_a, other.seeds_a),
+            min(self.seeds_b, other.seeds_b),
+            samples,
+        )
+
+
+def _percentiles(samples: np.ndarray) -> tuple[float, float]:
+    tail = 100 * (1 - LEVEL) / 2
+    low, high = np.nanpercentile(samples, [tail, 100 - tail])
+    return float(low), float(high)
+
+
+def verdict(iv: Interval) -> str:
+    """``higher`` / ``lower`` only when the interval excludes 0 *and* both sides have at least two
+    seeds (otherwise seed-to-seed variation is not in the interval); else ``none``
+    (no measurable difference) or ``single-seed``."""
+    if min(iv.seeds_a, iv.seeds_b) < 2:
+        return "single-seed"
+    if not iv.excludes_zero:
+        return "none"
+    return "higher" if iv.delta > 0 else "lower"
+
+
+class Bootstrap:
+    """Two-level paired bootstrap over the images of one validation set (see the module doc).
+
+    Args:
+        num_images: N, the images every compared evaluation holds (same ids, same order).
+        resamples: number of resamples.
+        seed: of the random generator; the image draws are made once here, so every interval from
+            this object uses the same image multisets (contrasts between intervals are valid).
+    """
+
+    def __init__(self, num_images: int, *, resamples: int = RESAMPLES, seed: int = BOOTSTRAP_SEED):
+        if num_images < 1:
+            raise ValueError("a bootstrap needs at least one image")
+        self.rng = np.random.default_rng(seed)
+        self.resamples = resamples
+        # (R, N) multiplicities: image n appears weights[r, n] times in resample r.
+        self.weights = self.rng.multinomial(
+            num_images, np.full(num_images, 1.0 / num_images), size=resamples
+        ).astype(np.float64)
+        self._seed_draws: dict[tuple[int, str], np.ndarray] = {}
+
+    def _seed_index(self, num_seeds: int, key: str) -> np.ndarray:
+        """(R, S) seed indices of design ``key``: drawn once per design, so all its intervals
+        (overall, each band) resample the same seeds."""
+        if (num_seeds, key) not in self._seed_draws:
+            self._seed_draws[num_seeds, key] = self.rng.integers(
+                0, num_seeds, size=(self.resamples, num_seeds)
+            )
+        return self._seed_draws[num_seeds, key]
+
+    def resampled_miou(self, stacks: Sequence[np.ndarray], key: str) -> np.ndarray:
+        """(R,) mean over resampled seeds of the mIoU on resampled images; ``stacks``: one (N, K, K)
+        per seed."""
+        per_seed = np.stack([np.asarray(s, dtype=np.float64) for s in stacks])  # (S, N, K, K)
+        s, n, k, _ = per_seed.shape
+        if n != self.weights.shape[1]:
+            raise ValueError(
+                f"{key}: {n} images, the bootstrap was drawn for {self.weights.shape[1]}"
+            )
+        sums = np.matmul(self.weights, per_seed.reshape(s, n, k * k))  # (S, R, K*K)
+        scores = miou(sums.reshape(s, self.resamples, k, k)).T  # (R, S)
+        drawn = np.take_along_axis(scores, self._seed_index(s, key), axis=1)
+        return np.nanmean(drawn, axis=1)
+
+    def difference(
+        self,
+        a: Sequence[np.ndarray],
+        b: Sequence[np.ndarray],
+        *,
+        keys: tuple[str, str] = ("a", "b"),
+    ) -> Interval:
+        """mIoU(A) - mIoU(B), means over seeds, with the bootstrap interval. ``a`` and ``b``: one
+        (N, K, K) per-image stack per seed, images in the same order. Give both sides the same
+        key to resample their seeds jointly (the same trained networks, e.g. one evaluated at
+        another output stride)."""
+        point = float(np.nanmean(miou(np.stack([x.sum(0) for x in a])))) - float(
+            np.nanmean(miou(np.stack([x.sum(0) for x in b])))
+        )
+        samples = self.resampled_miou(a, keys[0]) - self.resampled_miou(b, keys[1])
+        low, high = _percentiles(samples)
+        return Interval(point, low, high, len(a), len(b), samples)
+
+
+def welch_interval(a: Sequence[float], b: Sequence[float]) -> tuple[float, float, float] | None:
+    """mean(a) - mean(b) with a 95 % Welch t interval over seeds (per-seed scalars such as an ERF
+    radius, which have no per-image decomposition); None with fewer than two values a side."""
+    from scipy import stats  # scipy is a dependency; imported here so `segkit.compare` stays light
+
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if len(a) < 2 or len(b) < 2:
+        return None
+    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
+    delta = float(a.mean() - b.mean())
+    se = math.sqrt(va + vb)
+    if se == 0:
+        return delta, delta, delta
+    dof = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
+    half = float(stats.t.ppf(0.5 + LEVEL / 2, dof)) * se
+    return delta, delta - half, delta + half
+
+
+__all__ = [
+    "BOOTSTRAP_SEED",
+    "LEVEL",
+    "RESAMPLES",
+    "Bootstrap",
+    "ImageConfusion",
+    "Interval",
+    "Summary",
+    "miou",
+    "verdict",
+    "welch_interval",
+]

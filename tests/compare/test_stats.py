@@ -1,0 +1,117 @@
+"""The comparison's uncertainty: mIoU of summed matrices, the two-level paired bootstrap, and the
+rule that a direction is claimed only where the interval (with seeds) supports it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from compare_fixtures import load_script
+
+from segkit.compare.stats import Bootstrap, Summary, miou, verdict, welch_interval
+from segkit.evaluation.metrics import scores_from_confusion
+
+doc = load_script("comparison_doc")
+K, N = 3, 60
+
+
+def images(rng: np.random.Generator, accuracy: float, n: int = N) -> np.ndarray:
+    """(n, K, K) per-image matrices of a predictor right on ``accuracy`` of its pixels (per image
+    accuracy jittered around it, so images differ), 100 pixels per image."""
+    out = np.zeros((n, K, K), dtype=np.int64)
+    for i in range(n):
+        acc = np.clip(rng.normal(accuracy, 0.08), 0, 1)
+        for c in range(K):
+            right = rng.binomial(33, acc)
+            out[i, c, c] = right
+            out[i, c, (c + 1) % K] = 33 - right
+    return out
+
+
+def test_miou_matches_scores_from_confusion() -> None:
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        cm = rng.integers(0, 50, size=(K, K))
+        cm[rng.integers(0, K)] = 0  # a class absent from the ground truth
+        expected = scores_from_confusion(torch.from_numpy(cm))["mIoU"]
+        assert miou(cm) == pytest.approx(expected)
+    assert np.isnan(miou(np.zeros((K, K))))
+    assert miou(np.stack([np.eye(K), np.ones((K, K))])).tolist() == pytest.approx([1.0, 1 / 5])
+
+
+def test_point_estimate_is_the_mean_over_seeds_of_the_whole_set_miou() -> None:
+    rng = np.random.default_rng(1)
+    a = [images(rng, 0.8) for _ in range(3)]
+    b = [images(rng, 0.6) for _ in range(2)]
+    iv = Bootstrap(N).difference(a, b)
+    want = np.mean([miou(x.sum(0)) for x in a]) - np.mean([miou(x.sum(0)) for x in b])
+    assert iv.delta == pytest.approx(want)
+    assert iv.low < iv.delta < iv.high and (iv.seeds_a, iv.seeds_b) == (3, 2)
+
+
+def test_a_real_difference_with_seeds_is_claimed() -> None:
+    rng = np.random.default_rng(2)
+    a = [images(rng, 0.85) for _ in range(3)]
+    b = [images(rng, 0.65) for _ in range(3)]
+    iv = Bootstrap(N).difference(a, b)
+    assert iv.excludes_zero and verdict(iv) == "higher"
+    assert verdict(Bootstrap(N).difference(b, a)) == "lower"
+    assert doc.interval_text(iv).startswith("higher (Δ = +")
+
+
+def test_same_design_different_seeds_is_not_reported_as_different() -> None:
+    """Two designs that are the same network trained with other seeds: each seed's networks are
+    genuinely different (here: accuracy 0.62-0.78 by seed), so an image-only bootstrap of one seed
+    against another finds a 'difference'; the two-level bootstrap over 3 seeds a side does not."""
+    rng = np.random.default_rng(3)
+    seed_accuracy = [0.62, 0.78, 0.70, 0.66, 0.74, 0.71]
+    runs = [images(rng, acc) for acc in seed_accuracy]
+    one_vs_one = Bootstrap(N).difference(runs[:1], runs[1:2])
+    assert one_vs_one.excludes_zero  # images alone: 'significant' ...
+    assert verdict(one_vs_one) == "single-seed"  # ... but one seed a side claims nothing
+    text = doc.interval_text(one_vs_one)
+    assert "higher" not in text and "lower" not in text and "no direction is claimed" in text
+    iv = Bootstrap(N).difference(runs[:3], runs[3:])
+    assert not iv.excludes_zero and verdict(iv) == "none"
+    assert doc.interval_text(iv).startswith("no measurable difference (Δ = ")
+
+
+def test_contrasts_use_the_same_resamples() -> None:
+    rng = np.random.default_rng(4)
+    a, b = [images(rng, 0.8) for _ in range(2)], [images(rng, 0.7) for _ in range(2)]
+    boot = Bootstrap(N)
+    overall, again = boot.difference(a, b, keys=("A", "B")), boot.difference(a, b, keys=("A", "B"))
+    zero = overall.minus(again)  # same images, same seeds drawn: identically 0
+    assert zero.delta == 0 and zero.low == 0 and zero.high == 0
+    assert np.array_equal(overall.samples, again.samples)
+
+
+def test_joint_seed_key_pairs_the_same_networks() -> None:
+    """A network and itself: with one key the seeds are drawn jointly and the difference is 0 in
+    every resample; with independent keys seed noise appears."""
+    rng = np.random.default_rng(5)
+    runs = [images(rng, acc) for acc in (0.6, 0.8, 0.7)]
+    joint = Bootstrap(N).difference(runs, runs, keys=("same", "same"))
+    assert joint.low == joint.high == 0
+    apart = Bootstrap(N).difference(runs, runs, keys=("x", "y"))
+    assert apart.low < 0 < apart.high
+
+
+def test_bootstrap_is_reproducible_and_checks_sizes() -> None:
+    rng = np.random.default_rng(6)
+    a, b = [images(rng, 0.8)], [images(rng, 0.7)]
+    assert Bootstrap(N).difference(a, b) == Bootstrap(N).difference(a, b)
+    with pytest.raises(ValueError, match="12 images, the bootstrap was drawn for 60"):
+        Bootstrap(N).difference([images(rng, 0.8, n=12)], [images(rng, 0.8, n=12)])
+
+
+def test_summary_and_welch() -> None:
+    assert Summary.of([0.5]) == Summary(0.5, None, 1)
+    s = Summary.of([0.4, 0.6, None, float("nan")])
+    assert (s.mean, s.n) == (pytest.approx(0.5), 2) and s.std == pytest.approx(0.1414, abs=1e-4)
+    assert Summary.of([]) is None
+    assert welch_interval([1.0], [2.0, 3.0]) is None
+    delta, low, high = welch_interval([10.0, 11.0, 12.0], [10.5, 11.5, 12.5])
+    assert delta == pytest.approx(-0.5) and low < 0 < high
+    delta, low, high = welch_interval([20.0, 20.5, 21.0], [10.0, 10.5, 11.0])
+    assert low > 0
