@@ -40,6 +40,7 @@ def test_run_comparison_reuse_needs_its_record(tmp_path: Path, capsys) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1500)  # 2 designs x 2 seeds, each trained, evaluated and analysed
 def test_run_comparison_end_to_end_and_reuse(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setattr(compare_task, "LATENCY_RUNS", 1)  # the figure is not under test
     monkeypatch.chdir(tmp_path)  # synthetic data is generated under ./data
