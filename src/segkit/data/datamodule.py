@@ -71,10 +71,10 @@ class SegDataModule(pl.LightningDataModule):
         check: before the datasets are first used, check every sample of the train and val splits
             (``segkit.data.check``) and fail with the list of defects, so a corrupt val image stops
             the run before training rather than at the first validation. ``"full"`` decodes every
-            image and mask (VOC train + val: ~3 s on 2 loaded cores, docs/benchmarks.md);
-            ``"headers"`` reads image headers only (~2x cheaper; a truncated image body then
-            fails when loaded); ``"off"`` skips it. Runs once, on global rank 0, with
-            ``max(1, num_workers)`` threads.
+            image and mask (VOC-sized train + val: 3.8 CPU-s, docs/benchmarks.md); ``"headers"``
+            reads image headers only (2.7x less CPU; a truncated image body then fails when it is
+            loaded); ``"off"`` skips it. Runs once, on global rank 0, with ``max(1, num_workers)``
+            threads.
     """
 
     def __init__(
