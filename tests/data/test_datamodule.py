@@ -1,5 +1,6 @@
 """SegDataModule on synthetic data, its batch contract, seeding, config group and errors."""
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -8,7 +9,7 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
 from segkit.constants import IGNORE_INDEX
-from segkit.data import SegDataModule, SyntheticSpec
+from segkit.data import SegDataModule, SyntheticSpec, synthetic_folder_name
 
 CONFIGS = str(Path(__file__).resolve().parents[2] / "configs")
 
@@ -62,9 +63,15 @@ def test_same_seed_same_batches(tmp_path):
 
 def test_seeded_workers_are_reproducible_and_distinct(tmp_path):
     root = tmp_path / "w"
-    _dm(root).prepare_data()
-    # the same image 8 times: any difference between batches comes from the augmentation streams
-    (root / "VOCdevkit/VOC2012/ImageSets/Segmentation/train.txt").write_text("train_000000\n" * 8)
+    dm = _dm(root)
+    dm.prepare_data()
+    # the same image under 8 ids: any difference between batches comes from the augmentation streams
+    voc = dm.root / "VOCdevkit/VOC2012"
+    for k in range(1, 8):
+        for folder, ext in (("JPEGImages", "jpg"), ("SegmentationClass", "png")):
+            shutil.copyfile(voc / folder / f"train_000000.{ext}", voc / folder / f"copy{k}.{ext}")
+    ids = ["train_000000", *(f"copy{k}" for k in range(1, 8))]
+    (voc / "ImageSets/Segmentation/train.txt").write_text("\n".join(ids) + "\n")
 
     def epoch(seed):
         dm = _dm(root, num_workers=2, batch_size=1, seed=seed, scale_range=(0.5, 2.0))
@@ -142,6 +149,5 @@ def test_config_group_instantiates(name, tmp_path):
     assert isinstance(dm, SegDataModule) and len(dm.class_names) == cfg.data.num_classes
     assert dm.dataset == name
     if name == "synthetic":
-        assert dm.root == tmp_path / "data" / "synthetic" and isinstance(
-            dm.synthetic, SyntheticSpec
-        )
+        assert isinstance(dm.synthetic, SyntheticSpec)
+        assert dm.root == tmp_path / "data" / "synthetic" / synthetic_folder_name(dm.synthetic)

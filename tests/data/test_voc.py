@@ -99,3 +99,40 @@ def test_rgb_mask_rejected(voc_root):
     Image.new("RGB", (8, 8)).save(ds.mask_path("train_000004"))
     with pytest.raises(ValueError, match=r"train_000004\.png has mode 'RGB'"):
         ds[4]
+
+
+def _repeat_ids(voc_root, split, *ids):
+    """Append ``ids`` again to ``split``'s list; returns the list's path."""
+    path = voc_dir(voc_root) / "ImageSets" / "Segmentation" / f"{split}.txt"
+    path.write_text(path.read_text() + "".join(f"{i}\n" for i in ids))
+    return path
+
+
+def test_repeated_ids_in_an_evaluation_split_are_rejected_naming_file_and_ids(voc_root):
+    """Issue 11.2: a repeated val id was accepted and scored twice (the mIoU changed)."""
+    path = _repeat_ids(voc_root, "val", "val_000001", "val_000001", "val_000002")
+    with pytest.raises(ValueError) as err:
+        VOCSegmentation(voc_root, "val", num_classes=5)
+    msg = str(err.value)
+    assert msg.startswith(f"split list {path} lists 2 ids more than once")
+    assert "'val_000001' x3" in msg and "'val_000002' x2" in msg and "'val_000000'" not in msg
+    assert "remove the repeated lines" in msg and "\n" not in msg
+
+
+def test_repeated_ids_in_training_are_dropped_with_a_warning(voc_root, caplog):
+    path = _repeat_ids(voc_root, "train", "train_000003", "train_000000")
+    with caplog.at_level("WARNING"):
+        ds = VOCSegmentation(voc_root, "train", num_classes=5, on_repeat="warn")
+    assert ds.ids == [f"train_{i:06d}" for i in range(6)]  # each once, in list order
+    assert ds.repeated == {"train_000000": 2, "train_000003": 2}
+    assert f"split list {path} lists 2 ids more than once" in caplog.text
+    assert "repeats dropped" in caplog.text
+
+
+def test_many_repeated_ids_are_counted_not_all_printed(voc_root):
+    ids = [f"id{i:02d}" for i in range(12)] * 2  # the list is refused before any file is looked up
+    (voc_dir(voc_root) / "ImageSets" / "Segmentation" / "many.txt").write_text("\n".join(ids))
+    with pytest.raises(ValueError) as err:
+        VOCSegmentation(voc_root, "many", num_classes=5)
+    assert "lists 12 ids more than once ('id00' x2, " in str(err.value)
+    assert "'id09' x2 and 2 more)" in str(err.value) and "id10" not in str(err.value)

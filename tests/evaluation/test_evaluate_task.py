@@ -216,4 +216,7 @@ def test_a_data_group_on_the_command_line_replaces_the_stored_data(
         )
     )  # fmt: skip
     assert metrics["num_images"] == 3 and metrics["settings"]["data_root"] == str(other)
-    assert (other / "VOCdevkit" / "VOC2012" / "ImageSets" / "Segmentation" / "val.txt").is_file()
+    (spec_folder,) = other.iterdir()  # synthetic data: one folder per generator spec
+    assert (
+        spec_folder / "VOCdevkit" / "VOC2012" / "ImageSets" / "Segmentation" / "val.txt"
+    ).is_file()

@@ -1,5 +1,7 @@
-"""segkit.data: VOC / SBD / synthetic readers, transforms, collate, DataModule and downloads."""
+"""segkit.data: VOC / SBD / synthetic readers, the data check, transforms, collate, DataModule and
+downloads."""
 
+from segkit.data.check import CheckReport, Defect, check_datasets
 from segkit.data.collate import pad_collate
 from segkit.data.datamodule import SegDataModule, seed_worker
 from segkit.data.io import check_sample, read_image, read_mask, save_mask
@@ -10,17 +12,21 @@ from segkit.data.synthetic import (
     generate_synthetic,
     render_sample,
     synthetic_class_names,
+    synthetic_folder_name,
 )
 from segkit.data.transforms import MEAN_UINT8, build_train_transform, normalize
 from segkit.data.voc import VOCSegmentation, resolve_voc_dir
 
 __all__ = [
     "MEAN_UINT8",
+    "CheckReport",
+    "Defect",
     "SegDataModule",
     "SyntheticSpec",
     "VOCSegmentation",
     "build_train_transform",
     "build_trainaug",
+    "check_datasets",
     "check_sample",
     "ensure_synthetic",
     "generate_synthetic",
@@ -34,5 +40,6 @@ __all__ = [
     "save_mask",
     "seed_worker",
     "synthetic_class_names",
+    "synthetic_folder_name",
     "trainaug_ids",
 ]

@@ -108,12 +108,17 @@ def check_sample(
 
     Valid values are ``0..num_classes-1`` and ``IGNORE_INDEX`` (255). Cost: two vectorised comparisons over the mask.
     """
-    if image.shape[:2] != mask.shape:
+    check_mask_size(image.shape[:2], mask, mask_path=mask_path)
+    check_mask_values(mask, num_classes, mask_path=mask_path)
+
+
+def check_mask_size(image_hw: tuple[int, int], mask: np.ndarray, *, mask_path: str | Path) -> None:
+    """ValueError naming the file unless ``mask`` is (H, W) = ``image_hw``."""
+    if tuple(image_hw) != mask.shape:
         raise ValueError(
             f"mask file {mask_path} is {mask.shape[1]}x{mask.shape[0]} (WxH) but its image is "
-            f"{image.shape[1]}x{image.shape[0]}: masks must match their image size; fix or remove it"
+            f"{image_hw[1]}x{image_hw[0]}: masks must match their image size; fix or remove it"
         )
-    check_mask_values(mask, num_classes, mask_path=mask_path)
 
 
 def check_mask_values(mask: np.ndarray, num_classes: int, *, mask_path: str | Path) -> None:

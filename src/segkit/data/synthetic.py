@@ -11,11 +11,16 @@ every object border as in VOC. Everything follows from ``SyntheticSpec`` (seed, 
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
+import os
 import shutil
+import socket
+import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -180,7 +185,8 @@ def _write_split(spec: SyntheticSpec, voc_dir: Path, split: str, count: int) -> 
 def generate_synthetic(root: str | Path, spec: SyntheticSpec) -> Path:
     """Write ``root/VOCdevkit/VOC2012`` (JPEGs, palette PNGs, split lists) and the manifest.
 
-    Returns the ``VOC2012`` folder. The manifest is written last, so an interrupted run is redone.
+    Returns the ``VOC2012`` folder. Writes in place: use ``ensure_synthetic`` for a folder that
+    other runs may read (it generates under a temporary name and renames).
     """
     root = Path(root)
     voc_dir = root / "VOCdevkit" / "VOC2012"
@@ -193,38 +199,70 @@ def generate_synthetic(root: str | Path, spec: SyntheticSpec) -> Path:
     lists["trainval"] = lists["train"] + lists["val"]
     for split, ids in lists.items():
         (voc_dir / "ImageSets" / "Segmentation" / f"{split}.txt").write_text("\n".join(ids) + "\n")
-    manifest = {"generator": "segkit.data.synthetic", "version": _GENERATOR_VERSION, **asdict(spec)}
-    manifest["class_names"] = list(synthetic_class_names(spec.num_classes))
-    (root / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    (root / MANIFEST).write_text(json.dumps(_manifest(spec), indent=2) + "\n")
     return voc_dir
 
 
-def ensure_synthetic(root: str | Path, spec: SyntheticSpec) -> bool:
-    """Generate the synthetic set under ``root`` unless its manifest already matches ``spec``.
+def _manifest(spec: SyntheticSpec) -> dict[str, Any]:
+    manifest = {"generator": "segkit.data.synthetic", "version": _GENERATOR_VERSION, **asdict(spec)}
+    manifest["class_names"] = list(synthetic_class_names(spec.num_classes))
+    return manifest
 
-    Returns True if it (re)generated. Refuses to overwrite a ``VOCdevkit`` that segkit did not write.
+
+def synthetic_folder_name(spec: SyntheticSpec) -> str:
+    """The folder of ``spec`` under the synthetic root, e.g. ``v1_seed0_n400-100_px96-160_k7_obj4_void1``:
+    every generator parameter (and the generator version) is in the name, so each spec has its own."""
+    return (
+        f"v{_GENERATOR_VERSION}_seed{spec.seed}_n{spec.num_train}-{spec.num_val}"
+        f"_px{spec.min_size}-{spec.max_size}_k{spec.num_classes}_obj{spec.max_objects}"
+        f"_void{spec.void_width}"
+    )
+
+
+def ensure_synthetic(root: str | Path, spec: SyntheticSpec) -> Path:
+    """The folder ``root/<synthetic_folder_name(spec)>`` holding ``VOCdevkit``, generated if missing.
+
+    Nothing is regenerated in place, so runs with different specs share ``root`` and run together:
+    a new spec is written to a temporary folder beside its final name and renamed when complete
+    (a rename is atomic), so a reader sees either no folder or a complete one. Two processes that
+    generate the same spec at once both succeed: the first rename wins, the other run's copy is
+    deleted. Temporary folders left by killed runs (this host, dead process) are removed.
     """
     root = Path(root)
-    manifest_path = root / MANIFEST
-    wanted = {"generator": "segkit.data.synthetic", "version": _GENERATOR_VERSION, **asdict(spec)}
-    if manifest_path.is_file():
-        recorded = json.loads(manifest_path.read_text())
-        recorded.pop("class_names", None)
-        if recorded == wanted:
-            return False
-        log.info(
-            "synthetic data at %s was built with other parameters %s; regenerating", root, recorded
-        )
-        shutil.rmtree(root / "VOCdevkit", ignore_errors=True)
-        manifest_path.unlink()
-    elif (root / "VOCdevkit").exists():
+    target = root / synthetic_folder_name(spec)
+    if not target.exists():
+        _generate_atomically(root, target, spec)
+    _check_manifest(target, spec)
+    return target
+
+
+def _check_manifest(target: Path, spec: SyntheticSpec) -> None:
+    path = target / MANIFEST
+    recorded = json.loads(path.read_text()) if path.is_file() else None
+    if recorded != _manifest(spec):
         raise ValueError(
-            f"{root}/VOCdevkit exists but has no {MANIFEST}, so it is not segkit synthetic data: "
-            "refusing to overwrite it; point data.root at an empty or synthetic folder"
+            f"{target} is not the complete segkit synthetic set it is named after "
+            f"({'no ' + MANIFEST if recorded is None else MANIFEST + ' differs'}): delete that "
+            "folder (once no run reads it) and run again to regenerate it"
         )
+
+
+def _generate_atomically(root: Path, target: Path, spec: SyntheticSpec) -> None:
+    root.mkdir(parents=True, exist_ok=True)
+    _remove_stale_partials(root, target.name)
+    if (root / MANIFEST).is_file():
+        log.info(
+            "%s/VOCdevkit is the old single-spec synthetic layout (written in place) and is no "
+            "longer read: delete it and %s to free the space",
+            root,
+            MANIFEST,
+        )
+    tmp = (
+        root / f".{target.name}.partial-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    )
     log.info(
         "generating synthetic VOC-format data in %s (seed=%d, %d train + %d val, %d-%d px, %d classes)",
-        root,
+        target,
         spec.seed,
         spec.num_train,
         spec.num_val,
@@ -232,5 +270,33 @@ def ensure_synthetic(root: str | Path, spec: SyntheticSpec) -> bool:
         spec.max_size,
         spec.num_classes,
     )
-    generate_synthetic(root, spec)
+    try:
+        generate_synthetic(tmp, spec)
+        try:
+            tmp.rename(target)
+        except OSError as err:  # another process renamed its copy first
+            if err.errno not in (errno.EEXIST, errno.ENOTEMPTY) or not target.is_dir():
+                raise
+            log.info("synthetic data %s was completed by another run meanwhile; using it", target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _remove_stale_partials(root: Path, name: str) -> None:
+    """Delete ``.<name>.partial-<this host>-<pid>-*`` folders whose process no longer runs."""
+    prefix = f".{name}.partial-{socket.gethostname()}-"
+    for path in root.glob(f".{name}.partial-*"):
+        pid = path.name[len(prefix) :].split("-", 1)[0] if path.name.startswith(prefix) else ""
+        if pid.isdigit() and not _process_alive(int(pid)):
+            log.info("removing %s, left by an interrupted generation", path)
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
     return True

@@ -10,14 +10,18 @@ Expected tree (``root`` may be the folder holding ``VOCdevkit`` or the ``VOC2012
 
 from __future__ import annotations
 
+import logging
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from torch.utils.data import Dataset
 
 from segkit.data.io import check_sample, read_image, read_mask
+
+log = logging.getLogger(__name__)
 
 #: A transform in the albumentations calling convention: ``t(image=..., mask=...) -> dict``.
 Transform = Callable[..., dict[str, Any]]
@@ -38,9 +42,15 @@ def resolve_voc_dir(root: str | Path) -> Path:
     )
 
 
+def split_path(voc_dir: Path, split: str) -> Path:
+    """``<voc_dir>/ImageSets/Segmentation/<split>.txt``."""
+    return voc_dir / "ImageSets" / "Segmentation" / f"{split}.txt"
+
+
 def read_split(voc_dir: Path, split: str) -> list[str]:
-    """Image ids listed in ``ImageSets/Segmentation/<split>.txt`` (one per line, blanks skipped)."""
-    path = voc_dir / "ImageSets" / "Segmentation" / f"{split}.txt"
+    """Image ids listed in ``ImageSets/Segmentation/<split>.txt`` (one per line, blanks skipped),
+    as written: repeated ids are kept (see ``repeated_ids``)."""
+    path = split_path(voc_dir, split)
     if not path.is_file():
         hint = (
             "build it with `python scripts/download_voc.py --root <data root>` (needs SBD)"
@@ -51,12 +61,31 @@ def read_split(voc_dir: Path, split: str) -> list[str]:
     return [line.strip() for line in path.read_text().splitlines() if line.strip()]
 
 
+def repeated_ids(ids: list[str]) -> dict[str, int]:
+    """``{id: times listed}`` for the ids listed more than once, in order of first appearance."""
+    return {image_id: n for image_id, n in Counter(ids).items() if n > 1}
+
+
+def repeated_ids_message(path: Path, repeated: dict[str, int], *, dropped: bool) -> str:
+    """One line naming the split list and its repeated ids (the first 10, then a count)."""
+    shown = ", ".join(f"{image_id!r} x{n}" for image_id, n in list(repeated.items())[:10])
+    more = f" and {len(repeated) - 10} more" if len(repeated) > 10 else ""
+    what = (
+        "training uses each once (repeats dropped); remove the repeated lines to silence this"
+        if dropped
+        else "each id must be listed once (a repeat is scored several times and changes the "
+        "metrics): remove the repeated lines"
+    )
+    return f"split list {path} lists {len(repeated)} ids more than once ({shown}{more}): {what}"
+
+
 class VOCSegmentation(Dataset):
     """VOC-format segmentation samples of one split.
 
     Items are dicts ``{"image": uint8 (H, W, 3) RGB, "mask": uint8 (H, W), "id": str}`` after
     ``transform``; the collate turns them into tensors. Missing files are detected when the dataset is
-    built (one stat per file); size and label-value checks run per sample on load.
+    built (one stat per file); size and label-value checks run per sample on load
+    (``segkit.data.check`` checks every sample up front).
 
     Args:
         root: folder holding ``VOCdevkit/VOC2012`` (or the ``VOC2012`` folder itself).
@@ -64,6 +93,15 @@ class VOCSegmentation(Dataset):
         num_classes: valid labels are ``0..num_classes-1`` plus 255 (void).
         mask_dir: folder of label PNGs (``SegmentationClass``; ``SegmentationClassAug`` for trainaug).
         transform: albumentations-style callable applied to image and mask together.
+        on_repeat: what to do with ids the split list names more than once: ``"error"`` (the
+            default: a repeat would be scored twice), ``"warn"`` (log a warning and keep the first
+            occurrence: the training split) or ``"keep_first"`` (keep the first occurrence
+            silently, for a checker that reports ``repeated`` itself).
+        check_files: stat every listed file now and raise on the first missing one; ``False``
+            leaves that to a checker that lists every defect (``segkit.data.check``).
+
+    Attributes:
+        repeated: ``{id: times listed}`` of the ids the split list repeats (empty when none).
     """
 
     def __init__(
@@ -74,20 +112,32 @@ class VOCSegmentation(Dataset):
         num_classes: int = 21,
         mask_dir: str = "SegmentationClass",
         transform: Transform | None = None,
+        on_repeat: Literal["error", "warn", "keep_first"] = "error",
+        check_files: bool = True,
     ) -> None:
+        if on_repeat not in ("error", "warn", "keep_first"):
+            raise ValueError(f"on_repeat must be error, warn or keep_first, got {on_repeat!r}")
         self.voc_dir = resolve_voc_dir(root)
         self.split = split
         self.num_classes = num_classes
         self.transform = transform
-        self.ids = read_split(self.voc_dir, split)
-        if not self.ids:
+        self.on_repeat = on_repeat
+        self.split_path = split_path(self.voc_dir, split)
+        listed = read_split(self.voc_dir, split)
+        if not listed:
             raise ValueError(
-                f"split list {self.voc_dir}/ImageSets/Segmentation/{split}.txt is empty: "
-                "regenerate it or pick another split"
+                f"split list {self.split_path} is empty: regenerate it or pick another split"
             )
+        self.repeated = repeated_ids(listed)
+        if self.repeated and on_repeat == "error":
+            raise ValueError(repeated_ids_message(self.split_path, self.repeated, dropped=False))
+        if self.repeated and on_repeat == "warn":
+            log.warning(repeated_ids_message(self.split_path, self.repeated, dropped=True))
+        self.ids = list(dict.fromkeys(listed))  # first occurrences, in list order
         self.image_dir = self.voc_dir / "JPEGImages"
         self.mask_dir = self.voc_dir / mask_dir
-        self._check_files_exist()
+        if check_files:
+            self._check_files_exist()
 
     def _check_files_exist(self) -> None:
         for image_id in self.ids:

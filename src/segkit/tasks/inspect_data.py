@@ -1,9 +1,17 @@
-"""``inspect_data`` task: split sizes, class pixel frequencies, a mask-overlay grid, optional JSON."""
+"""``inspect_data`` task: check every sample of the train and val splits and list every defect, print
+split sizes and class pixel frequencies, write a mask-overlay grid (and optionally JSON).
+
+This is the tool to run before a long GPU job: it decodes every image and mask of both splits
+(``segkit.data.check``, threads in parallel, with a progress bar), so a truncated JPEG or a mask of the
+wrong size anywhere in a split is reported, with all the others, instead of failing training later.
+It exits non-zero when it found a defect (after writing its outputs).
+"""
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -14,40 +22,34 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 from rich.console import Console  # noqa: E402
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from segkit.constants import IGNORE_INDEX, VOC_PALETTE  # noqa: E402
-from segkit.data import SegDataModule, VOCSegmentation  # noqa: E402
-from segkit.data.io import check_mask_values  # noqa: E402
+from segkit.data import CheckReport, SegDataModule, VOCSegmentation, check_datasets  # noqa: E402
 from segkit.tasks._common import instantiate_user  # noqa: E402
 
 log = logging.getLogger(__name__)
 
-
-def class_pixel_counts(dataset: VOCSegmentation, max_images: int | None = None) -> np.ndarray:
-    """Pixel count per label value (256,) over a split's raw masks (values checked per mask)."""
-    counts = np.zeros(256, dtype=np.int64)
-    n = len(dataset) if max_images is None else min(len(dataset), max_images)
-    for i in range(n):
-        mask = dataset.load_mask(i)
-        check_mask_values(mask, dataset.num_classes, mask_path=dataset.mask_path(dataset.ids[i]))
-        counts += np.bincount(mask.ravel(), minlength=256)
-    return counts
+DEFECTS_FILE = "defects.txt"
 
 
-def overlay_grid(dataset: VOCSegmentation, path: Path, samples: int) -> None:
-    """Save a PNG grid of the first ``samples`` images with their masks blended on top."""
-    n = min(samples, len(dataset))
-    cols = min(4, n)
-    rows = (n + cols - 1) // cols
+def overlay_grid(
+    dataset: VOCSegmentation, path: Path, samples: int, skip: set[str] | None = None
+) -> None:
+    """Save a PNG grid of the first ``samples`` images (ids in ``skip`` left out) with their masks
+    blended on top."""
+    ids = [i for i, image_id in enumerate(dataset.ids) if image_id not in (skip or set())]
+    shown = ids[:samples]
+    cols = max(1, min(4, len(shown)))
+    rows = max(1, (len(shown) + cols - 1) // cols)
     palette = np.asarray(VOC_PALETTE, dtype=np.float32)
     fig, axes = plt.subplots(rows, cols, figsize=(3 * cols, 3 * rows), squeeze=False)
     for ax in axes.ravel():
         ax.axis("off")
-    for i in range(n):
+    for ax, i in zip(axes.ravel(), shown, strict=False):  # more axes than samples
         image, mask = dataset.load(i)
         blend = np.where((mask > 0)[..., None], 0.45 * image + 0.55 * palette[mask], image)
-        ax = axes.ravel()[i]
         ax.imshow(blend.astype(np.uint8))
         ax.set_title(dataset.ids[i], fontsize=8)
     fig.tight_layout()
@@ -55,50 +57,109 @@ def overlay_grid(dataset: VOCSegmentation, path: Path, samples: int) -> None:
     plt.close(fig)
 
 
-def _print_tables(splits: dict[str, int], names: tuple[str, ...], counts: np.ndarray) -> None:
-    console = Console()
+def _workers(value: int | None) -> int:
+    if value is None:
+        return min(16, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 4)
+    if int(value) < 1:
+        raise ValueError(f"inspect.workers must be >= 1 (or null for one per core), got {value}")
+    return int(value)
+
+
+def run_check(
+    datasets: list[VOCSegmentation], *, level: str, workers: int, console: Console
+) -> CheckReport:
+    """``check_datasets`` over ``datasets`` with class pixel counts and a progress bar."""
+    columns = (
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console, transient=False) as bar:
+        task = bar.add_task(f"checking ({level}, {workers} threads)", total=sum(map(len, datasets)))
+        return check_datasets(
+            datasets,
+            level=level,  # type: ignore[arg-type]
+            workers=workers,
+            count_labels=True,
+            progress=lambda n: bar.advance(task, n),
+        )
+
+
+def _print_tables(report: CheckReport, names: tuple[str, ...], console: Console) -> None:
     table = Table(title="splits")
-    table.add_column("split")
-    table.add_column("images", justify="right")
-    for split, n in splits.items():
-        table.add_row(split, str(n))
+    for col in ("split", "images", "defects"):
+        table.add_column(col, justify="left" if col == "split" else "right")
+    for split, count in report.defects_by_split().items():
+        table.add_row(split, str(report.samples[split]), str(count))
     console.print(table)
+    counts = report.label_pixels if report.label_pixels is not None else np.zeros(256, np.int64)
     total = max(int(counts.sum()), 1)
     table = Table(title="class pixel frequencies (all splits)")
     for col in ("label", "class", "pixels", "share"):
         table.add_column(col, justify="left" if col == "class" else "right")
-    for k, name in enumerate(names):
+    for k, name in [*enumerate(names), (IGNORE_INDEX, "void")]:
         table.add_row(str(k), name, str(int(counts[k])), f"{100 * counts[k] / total:.2f}%")
-    table.add_row(
-        str(IGNORE_INDEX),
-        "void",
-        str(int(counts[IGNORE_INDEX])),
-        f"{100 * counts[IGNORE_INDEX] / total:.2f}%",
-    )
     console.print(table)
 
 
+def _print_defects(report: CheckReport, shown: int | None, path: Path, console: Console) -> None:
+    if not report.defects:
+        console.print(f"data check: {report.summary()}")
+        return
+    console.print(f"[bold red]data check:[/] {report.summary()}:")
+    for defect in report.defects[:shown]:
+        console.print(f"  {defect}", markup=False, highlight=False)
+    if shown is not None and len(report.defects) > shown:
+        console.print(f"  ... and {len(report.defects) - shown} more: all listed in {path}")
+
+
 def inspect_data(cfg: DictConfig) -> dict[str, Any]:
-    """Inspect the data of ``cfg.data``; writes ``grid.png`` (and ``cfg.inspect.json``) and returns
-    ``{"splits": {name: count}, "class_pixels": {class name: count}}``."""
-    dm: SegDataModule = instantiate_user(cfg.data)
+    """Check and summarise the data of ``cfg.data``; writes ``grid.png``, ``defects.txt`` (and
+    ``cfg.inspect.json``) to the run folder and returns ``{"splits": {name: count}, "class_pixels":
+    {class name: count}, "defects": [...], "seconds": s}``. Raises a ValueError (exit 1 from the
+    script) when a defect was found, after writing all of that."""
+    console = Console(stderr=True)
+    dm: SegDataModule = instantiate_user(cfg.data, check="off")  # this task checks by itself
     dm.prepare_data()
-    dm.setup("fit")
-    datasets = {dm.train_set.split: dm.train_set, dm.val_set.split: dm.val_set}
-    splits = {name: len(ds) for name, ds in datasets.items()}
-    counts = sum(class_pixel_counts(ds, cfg.inspect.max_images) for ds in datasets.values())
-    _print_tables(splits, dm.class_names, counts)
+    datasets = list(dm.split_datasets(lenient=True).values())
+    report = run_check(
+        datasets,
+        level=str(cfg.inspect.get("level", "full")),
+        workers=_workers(cfg.inspect.get("workers")),
+        console=console,
+    )
     out_dir = Path(cfg.paths.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    overlay_grid(dm.train_set, out_dir / "grid.png", int(cfg.inspect.grid_samples))
+    defects_path = out_dir / DEFECTS_FILE
+    defects_path.write_text("".join(f"{d}\n" for d in report.defects))
+    _print_tables(report, dm.class_names, Console())
+    show = cfg.inspect.get("show")
+    _print_defects(report, None if show is None else int(show), defects_path, Console())
+    bad_ids = {d.image_id for d in report.defects if d.split == datasets[0].split}
+    overlay_grid(datasets[0], out_dir / "grid.png", int(cfg.inspect.grid_samples), bad_ids)
     log.info("mask overlay grid written to %s", out_dir / "grid.png")
+    counts = report.label_pixels
     summary = {
-        "splits": splits,
+        "splits": dict(report.samples),
         "class_pixels": {name: int(counts[k]) for k, name in enumerate(dm.class_names)},
+        "void_pixels": int(counts[IGNORE_INDEX]),
+        "level": report.level,
+        "seconds": round(report.seconds, 3),
+        "defect_count": len(report.defects),
+        "defects": [
+            {"split": d.split, "id": d.image_id, "message": d.message} for d in report.defects
+        ],
     }
     if cfg.inspect.get("json"):
         json_path = Path(cfg.inspect.json)
         json_path.parent.mkdir(parents=True, exist_ok=True)
         json_path.write_text(json.dumps(summary, indent=2) + "\n")
         log.info("summary written to %s", json_path)
+    if report.defects:
+        first = report.defects[0]
+        raise ValueError(
+            f"{report.count()} in {report.total:,} samples, all listed in {defects_path}; "
+            f"the first: {first}"
+        )
     return summary
