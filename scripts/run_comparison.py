@@ -32,6 +32,7 @@ from hydra import compose, initialize_config_dir
 from comparison_doc import write_comparison_doc  # scripts/: the doc is this script's job
 from segkit.tasks._common import exit_on_user_error
 from segkit.tasks.compare import analyze_checkpoint, compare, evaluate_checkpoint
+from segkit.tasks.run_folders import claim_dir
 from segkit.tasks.train import train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -139,7 +140,10 @@ def main(argv: list[str]) -> None:
         run_root = args.reuse
     else:
         stamp = time.strftime("%Y-%m-%d_%H-%M-%S")
-        run_root = args.out_root or Path("logs") / f"comparison-{scale}" / stamp
+        # a fresh root is claimed (stamp, stamp_1, ...): two runs started together never share it
+        run_root = args.out_root or Path(
+            claim_dir(str(Path("logs") / f"comparison-{scale}" / stamp))
+        )
         run_all(
             run_root,
             args.designs,
