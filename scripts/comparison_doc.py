@@ -310,7 +310,8 @@ def write_comparison_doc(
     """docs/comparison.md: how it was made, the tables and plots, what they show and what not.
 
     ``provenance``: ``command``, ``date``, ``machine``, ``wall_s``, ``run_root`` of the run (and
-    ``experiment``, ``designs`` when recorded).
+    ``experiment``, ``designs``, ``notes`` -- deviations from the command, added by hand to the
+    run root's record -- when present).
     """
     doc = Path(doc)
     parts = [
@@ -327,6 +328,7 @@ def write_comparison_doc(
         f"`python scripts/compare.py {provenance['run_root']}`)",
         *recipe_lines(result.groups),
         *_design_lines(provenance),
+        *[f"- Note: {note}" for note in provenance.get("notes") or []],
         "",
         "## Results",
         "",
