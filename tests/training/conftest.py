@@ -71,3 +71,22 @@ def compose_train(synthetic_root: Path, tmp_path: Path) -> Callable[..., DictCon
             return compose("train", overrides=[*base, *overrides])
 
     return _compose
+
+
+@pytest.fixture(scope="session")
+def compose_train_at() -> Callable[..., DictConfig]:
+    """compose_train_at(root, *overrides, run="run") -> the tiny DeepLabv3+ train config writing
+    to root/run with its data under root/data (for fixtures wider than one test)."""
+
+    def _compose(root: Path, *overrides: str, run: str = "run") -> DictConfig:
+        base = [
+            f"paths.root_dir={root}",
+            f"paths.output_dir={root / run}",
+            f"data.root={root / 'data'}",
+            *TINY,
+            *TINY_DEEPLAB,
+        ]
+        with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+            return compose("train", overrides=[*base, *overrides])
+
+    return _compose

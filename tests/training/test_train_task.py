@@ -38,7 +38,7 @@ def test_train_writes_the_run_folder(compose_train, tiny_deeplab, tmp_path: Path
     (best_state,) = [
         v
         for k, v in ckpt["callbacks"].items()
-        if k.startswith("ModelCheckpoint{'monitor': 'val/mIoU'")
+        if k.startswith("SegModelCheckpoint{'monitor': 'val/mIoU'")
     ]
     assert best_state["best_model_path"].endswith("checkpoints/best.ckpt")
     assert float(best_state["best_model_score"]) == pytest.approx(metrics["val/mIoU_best"])
@@ -92,8 +92,10 @@ def test_resume_is_exact(compose_train, tiny_deeplab, tmp_path: Path) -> None:
     assert torch.equal(rng_a["numpy"][1], rng_b["numpy"][1])
     assert rng_a["numpy"][2:] == rng_b["numpy"][2:]
     assert rng_a["python"] == rng_b["python"]
-    data_a, data_b = ca["callbacks"]["DataStateCheckpoint"], cb["callbacks"]["DataStateCheckpoint"]
+    (data_a,) = ca["loops"]["fit_loop"]["state_dict"]["combined_loader"]
+    (data_b,) = cb["loops"]["fit_loop"]["state_dict"]["combined_loader"]
     assert torch.equal(data_a["generator"], data_b["generator"])
+    assert data_a["consumed"] == data_b["consumed"]
 
 
 def test_missing_data_root_gives_the_data_layers_error(config_dir: str, tmp_path: Path) -> None:

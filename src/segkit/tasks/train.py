@@ -1,20 +1,32 @@
 """``train`` task: build data, model and SegModule from the composed config, fit, write the run folder.
 
 Run folder (``paths.output_dir``): ``config.yaml`` (resolved composed config), ``checkpoints/best.ckpt``
-(highest ``val/mIoU``) and ``last.ckpt``, ``csv/metrics.csv``, ``tensorboard/``, ``metrics.json``.
+(highest ``val/mIoU``) and ``last.ckpt`` (the latest state: end of run, every validation, every
+interruption), ``csv/metrics.csv``, ``tensorboard/``, ``metrics.json`` (strict JSON: ``null`` for a
+non-finite value; ``status`` is ``finished`` or ``interrupted``).
+
+SIGTERM (a cluster pre-emption) or SIGINT (Ctrl+C) lets the current step finish, writes
+``last.ckpt``, then raises :class:`TrainingInterrupted`, a ``SystemExit`` with code 128 + signal
+(143 / 130), so the job exits non-zero and a multirun stops; a second SIGINT aborts at once.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import math
+import signal
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
 import torch
+from lightning_fabric.utilities.exceptions import MisconfigurationException
 from omegaconf import DictConfig
 from pytorch_lightning.utilities import rank_zero_only
+from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from segkit.tasks._common import (
     instantiate_group,
@@ -24,7 +36,14 @@ from segkit.tasks._common import (
     save_json,
     to_plain,
 )
-from segkit.training import SegModule, SyncBatchNormIfDistributed, check_resume_compatible
+from segkit.tasks.checkpoints import read_checkpoint
+from segkit.training import (
+    AtomicCheckpointIO,
+    SegModule,
+    SyncBatchNormIfDistributed,
+    check_resume_compatible,
+    config_differences,
+)
 
 log = logging.getLogger(__name__)
 
@@ -45,14 +64,77 @@ def build_module(cfg: DictConfig, plain_cfg: dict[str, Any] | None = None) -> Se
 
 
 def build_trainer(cfg: DictConfig) -> pl.Trainer:
-    """``pytorch_lightning.Trainer`` from ``cfg.trainer`` plus the callbacks and loggers groups."""
+    """``pytorch_lightning.Trainer`` from ``cfg.trainer`` plus the callbacks and loggers groups;
+    checkpoints are written by :class:`~segkit.training.AtomicCheckpointIO`."""
     trainer_cfg = {k: v for k, v in to_plain(cfg)["trainer"].items() if k not in TRAINER_EXTRAS}
+    check_devices(trainer_cfg)
     callbacks = instantiate_group(cfg.get("callbacks"))
     if cfg.trainer.get("sync_batchnorm", False):
         callbacks.append(SyncBatchNormIfDistributed())
     loggers = instantiate_group(cfg.get("logger"))
     make_trainer = instantiate_user(trainer_cfg, _partial_=True, _convert_="all")
-    return make_trainer(callbacks=callbacks, logger=loggers or False)
+    try:
+        return make_trainer(
+            callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()]
+        )
+    except (MisconfigurationException, ModuleNotFoundError) as err:
+        # Lightning's accelerator/strategy checks: one line naming the group, not its traceback.
+        raise ValueError(
+            f"the trainer group cannot run here: {err} Use trainer=cpu, or set "
+            "trainer.accelerator / trainer.devices / trainer.strategy to what this machine has."
+        ) from None
+
+
+def _available(accelerator: str) -> tuple[str, int] | None:
+    """(what, how many) of an accelerator kind on this machine; None for kinds not checked here."""
+    if accelerator in ("gpu", "cuda"):
+        return "CUDA GPU", torch.cuda.device_count()
+    if accelerator == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        return "Apple MPS device", int(bool(mps is not None and mps.is_available()))
+    return None
+
+
+def check_devices(trainer_cfg: dict[str, Any]) -> None:
+    """ValueError in one line when ``trainer.accelerator`` is absent here or ``trainer.devices``
+    asks for more of it than exist (``trainer=gpu`` on a CPU-only machine, ``trainer=ddp
+    trainer.devices=4`` with 2 GPUs). CPU "devices" are processes, not hardware: not limited."""
+    accelerator = str(trainer_cfg.get("accelerator", "auto")).lower()
+    devices = trainer_cfg.get("devices", "auto")
+    if accelerator == "auto":
+        if torch.cuda.device_count() == 0:
+            return  # Lightning falls back to the CPU
+        accelerator = "gpu"
+    found = _available(accelerator)
+    if found is None:
+        return
+    what, count = found
+    if count == 0:
+        raise ValueError(
+            f"trainer.accelerator={accelerator} but this machine has no {what}: use trainer=cpu "
+            "(or trainer.accelerator=cpu)"
+        )
+    wanted = _requested_devices(devices)
+    if wanted is not None and wanted > count:
+        raise ValueError(
+            f"trainer.devices={devices} asks for {wanted} {what}s but this machine has {count}: "
+            f"use trainer.devices={count} (or fewer), or trainer=cpu"
+        )
+
+
+def _requested_devices(devices: Any) -> int | None:
+    """How many devices ``trainer.devices`` asks for (a list/``"0,2"`` counts its highest index +
+    1); None for ``auto`` / ``-1`` (all of them)."""
+    if isinstance(devices, str):
+        text = devices.strip()
+        if text in ("auto", "-1", ""):
+            return None
+        if "," in text:
+            return max(int(i) for i in text.split(",") if i.strip()) + 1
+        devices = int(text)
+    if isinstance(devices, (list, tuple)):
+        return max(int(i) for i in devices) + 1 if devices else None
+    return None if int(devices) < 0 else int(devices)
 
 
 def _check_data(datamodule: pl.LightningDataModule) -> None:
@@ -66,13 +148,71 @@ def _check_data(datamodule: pl.LightningDataModule) -> None:
     datamodule.setup("fit")
 
 
+class TrainingInterrupted(SystemExit):
+    """Training stopped by SIGTERM/SIGINT after saving a resumable ``last.ckpt``. A ``SystemExit``
+    whose code is 128 + the signal number, as a shell reports a process the signal killed."""
+
+    def __init__(self, message: str, signum: int) -> None:
+        super().__init__(128 + signum)
+        self.message = message
+        self.signum = signum
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class _Interruption:
+    """Which signal stopped training (None: none did)."""
+
+    signum: int | None = None
+
+
+@contextlib.contextmanager
+def _graceful_interrupts() -> Iterator[_Interruption]:
+    """SIGINT follows SIGTERM's path while ``fit`` runs: Lightning's SIGTERM handler (installed by
+    ``fit``) lets the current step finish and raises ``SIGTERMException`` at the next safe point,
+    where ``last.ckpt`` is written. A second SIGINT, or one before Lightning's handler is
+    installed, interrupts at once (KeyboardInterrupt). SIGTERM itself is left to Lightning."""
+    seen = _Interruption()
+    previous_int = signal.getsignal(signal.SIGINT)
+    before_fit = signal.getsignal(signal.SIGTERM)
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        lightning = signal.getsignal(signal.SIGTERM)
+        if seen.signum is not None or lightning is before_fit or not callable(lightning):
+            raise KeyboardInterrupt
+        seen.signum = signum
+        log.warning("SIGINT: finishing the current step, then saving last.ckpt (again to abort)")
+        lightning(signal.SIGTERM, frame)
+
+    try:
+        signal.signal(signal.SIGINT, on_sigint)
+        installed = True
+    except ValueError:  # not the main thread: signals are not ours to handle
+        installed = False
+    try:
+        yield seen
+    finally:
+        if installed:
+            signal.signal(signal.SIGINT, previous_int)
+
+
 def train(cfg: DictConfig) -> dict[str, Any]:
-    """Train (or resume with ``cfg.ckpt_path``) and return the final metrics (also ``metrics.json``)."""
+    """Train (or resume with ``cfg.ckpt_path``) and return the final metrics (also ``metrics.json``).
+
+    Raises :class:`TrainingInterrupted` (exit code 143 / 130) after SIGTERM / SIGINT, once
+    ``last.ckpt`` and ``metrics.json`` (``status: interrupted``) are written.
+    """
     pl.seed_everything(cfg.seed, workers=True)
     output_dir = Path(cfg.paths.output_dir)
     plain = to_plain(cfg)
+    check_devices(plain["trainer"])  # before any data or model is built
     if cfg.get("ckpt_path"):
-        check_resume_compatible(cfg.ckpt_path, plain)
+        # missing / corrupt / non-finite weights / another model config: one clear message each
+        ckpt = read_checkpoint(cfg.ckpt_path)
+        check_resume_compatible(cfg.ckpt_path, plain, checkpoint=ckpt)
+        _warn_optimizer_settings_not_applied(ckpt, plain)
+        del ckpt
     print_config(cfg, sections=("data", "model", "module", "trainer"))
     save_config(cfg, output_dir)
 
@@ -81,25 +221,82 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     module = build_module(cfg, plain)
     trainer = build_trainer(cfg)
     start = time.perf_counter()
-    trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    with _graceful_interrupts() as interruption:
+        try:
+            trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+        except SIGTERMException:
+            interruption.signum = interruption.signum or signal.SIGTERM
     train_time = time.perf_counter() - start
+    interrupted = interruption.signum is not None and trainer.state.status == "interrupted"
     metrics = _summary(trainer, module, cfg, train_time)
+    metrics["status"] = "interrupted" if interrupted else "finished"
     save_json(metrics, output_dir / "metrics.json")
+    if interrupted:
+        raise _interrupted(trainer, int(interruption.signum))  # type: ignore[arg-type]
     return metrics
+
+
+#: Settings a resume takes from the checkpoint's optimizer state, whatever the config says.
+OPTIMIZER_KEYS: tuple[str, ...] = tuple(
+    f"module.{k}" for k in ("lr", "momentum", "betas", "weight_decay", "backbone_lr_mult")
+)
+
+
+def _warn_optimizer_settings_not_applied(ckpt: dict[str, Any], current: dict[str, Any]) -> None:
+    """A resume restores the optimizer (LRs, momentum, weight decay per param group): say so when
+    the config asks for other values, rather than letting them look applied."""
+    saved = ckpt.get("hyper_parameters", {}).get("cfg", {})
+    diffs = {
+        k: v
+        for k, v in config_differences(saved, current, keys=("module",)).items()
+        if k in OPTIMIZER_KEYS
+    }
+    if diffs:
+        listed = ", ".join(f"{k}: {old} -> {new}" for k, (old, new) in diffs.items())
+        log.warning(
+            "not applied on resume (the optimizer state comes from the checkpoint): %s. "
+            "Start a new run to change them.",
+            listed,
+        )
+
+
+def _interrupted(trainer: pl.Trainer, signum: int) -> TrainingInterrupted:
+    name = signal.Signals(signum).name
+    last = getattr(trainer.checkpoint_callback, "last_model_path", "") or ""
+    step = trainer.global_step
+    if last and Path(last).is_file():
+        how = (
+            f"saved {last} (step {step}); resume it exactly with the same command and "
+            f"ckpt_path={last}"
+        )
+    else:
+        how = "no checkpoint could be saved (no step had finished, or checkpoints are off)"
+    message = f"training interrupted by {name} at step {step}: {how}"
+    if trainer.is_global_zero:
+        log.error(message)
+    return TrainingInterrupted(message, signum)
+
+
+def _finite_or_none(value: float) -> float | None:
+    """JSON has no NaN/inf (``json.dumps`` would write bare ``NaN``): they become ``null``."""
+    return value if math.isfinite(value) else None
 
 
 def _summary(
     trainer: pl.Trainer, module: SegModule, cfg: DictConfig, train_time: float
 ) -> dict[str, Any]:
     scalars = {
-        k: float(v) for k, v in trainer.callback_metrics.items() if isinstance(v, torch.Tensor)
+        k: _finite_or_none(float(v))
+        for k, v in trainer.callback_metrics.items()
+        if isinstance(v, torch.Tensor)
     }
     checkpoint = trainer.checkpoint_callback
     best = getattr(checkpoint, "best_model_path", "") or None
     last = getattr(checkpoint, "last_model_path", "") or None
+    best_miou = module.best_miou if math.isfinite(module.best_miou) else None
     return {
         **scalars,
-        "val/mIoU_best": module.best_miou if module.best_miou != float("-inf") else None,
+        "val/mIoU_best": best_miou,
         "global_step": int(trainer.global_step),
         "train_time_s": round(train_time, 3),
         "params": sum(p.numel() for p in module.model.parameters()),
@@ -112,4 +309,11 @@ def _summary(
     }
 
 
-__all__ = ["TRAINER_EXTRAS", "build_module", "build_trainer", "train"]
+__all__ = [
+    "TRAINER_EXTRAS",
+    "TrainingInterrupted",
+    "build_module",
+    "build_trainer",
+    "check_devices",
+    "train",
+]

@@ -10,11 +10,15 @@ import importlib
 from typing import Any
 
 _EXPORTS: dict[str, str] = {
-    "DataStateCheckpoint": "callbacks",
     "NonFiniteLossError": "callbacks",
     "NonFiniteLossGuard": "callbacks",
     "SyncBatchNormIfDistributed": "callbacks",
     "ThroughputMonitor": "callbacks",
+    "AtomicCheckpointIO": "checkpointing",
+    "SegModelCheckpoint": "checkpointing",
+    "atomic_torch_save": "checkpointing",
+    "NonFiniteWeightsError": "checkpoint",
+    "non_finite_counts": "checkpoint",
     "check_resume_compatible": "checkpoint",
     "checkpoint_config": "checkpoint",
     "config_differences": "checkpoint",

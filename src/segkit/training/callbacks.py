@@ -1,27 +1,42 @@
-"""Training callbacks: non-finite loss guard, throughput meter, SyncBatchNorm only under DDP."""
+"""Training callbacks: non-finite loss/weights guard, throughput meter, SyncBatchNorm only under DDP."""
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
 import torch
 from torch import Tensor, nn
 
+from segkit.training.checkpoint import describe_non_finite, non_finite_count_tensors
 from segkit.training.sync_bn import DistributedBatchNorm, convert_to_distributed_bn
 
 
 class NonFiniteLossError(FloatingPointError):
-    """Raised when the training loss became NaN or infinite."""
+    """Raised when the training loss, or the weights, became NaN or infinite."""
+
+
+#: What to try after a divergence (also used by the checkpoint IO's refusal).
+HINTS = (
+    "Hints: lower module.lr (or add module.warmup_steps), check that mask labels are < "
+    "data.num_classes or 255, or train in full precision (trainer.precision=32-true)."
+)
 
 
 class NonFiniteLossGuard(pl.Callback):
-    """Stops training when the loss becomes NaN/inf, naming the first bad step.
+    """Stops training when the loss or the weights become NaN/inf, before a diverged model is
+    validated or checkpointed.
 
     The check stays on the device: each step folds ``isfinite(loss)`` into a device tensor holding
-    the first bad step, and the host looks at it only every ``check_every_n_steps`` steps (one sync
-    per check), so the step reported is exact while the hot path has no per-step sync.
+    the first bad step, and the host looks at it (one sync) only every ``check_every_n_steps``
+    steps, at the end of each epoch, before each validation and before each checkpoint save.
+    Before a validation it also counts non-finite weights and buffers (an overflowing update can
+    poison the weights while the loss that produced it was finite) in the same single sync; at a
+    save, the checkpoint IO counts them (:class:`~segkit.training.AtomicCheckpointIO`). So the hot
+    path has no per-step sync, the step reported is exact, and no validation scores, and no
+    checkpoint holds, a diverged model.
     """
 
     def __init__(self, check_every_n_steps: int = 10) -> None:
@@ -49,17 +64,59 @@ class NonFiniteLossGuard(pl.Callback):
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self.check()
 
-    def check(self) -> None:
-        """Raise :class:`NonFiniteLossError` if a non-finite loss was seen (one host sync)."""
-        if self._first_bad is None:
+    def on_validation_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if not trainer.sanity_checking:
+            self.check(pl_module, trainer=trainer)
+
+    def on_save_checkpoint(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        # The loss flag only: the weights of every checkpoint are counted where it is written
+        # (segkit.training.AtomicCheckpointIO), once.
+        self.check(trainer=trainer)
+
+    def check(
+        self, pl_module: nn.Module | None = None, *, trainer: pl.Trainer | None = None
+    ) -> None:
+        """Raise :class:`NonFiniteLossError` if a non-finite loss was seen or (with ``pl_module``)
+        a weight or buffer is NaN/inf. One host sync."""
+        flag = self._first_bad
+        keys, counts = (
+            ([], []) if pl_module is None else non_finite_count_tensors(pl_module.state_dict())
+        )
+        if flag is None and not counts:
             return
-        step = int(self._first_bad)
+        device = flag.device if flag is not None else counts[0].device
+        first = flag if flag is not None else torch.full((), -1, dtype=torch.long, device=device)
+        values = torch.stack([first, *(c.to(device) for c in counts)]).tolist()  # the one sync
+        step = int(values[0])
+        weights = {k: int(n) for k, n in zip(keys, values[1:], strict=True) if n}
+        if step < 0 and not weights:
+            return
+        where = _last_good(trainer)
         if step >= 0:
-            raise NonFiniteLossError(
-                f"training loss became NaN/inf at step {step}. Hints: lower module.lr (or add "
-                "module.warmup_steps), check that mask labels are < data.num_classes or 255, "
-                "or train in full precision (trainer.precision=32-true)."
-            )
+            raise NonFiniteLossError(f"training loss became NaN/inf at step {step}. {HINTS}{where}")
+        now = "?" if trainer is None else trainer.global_step
+        raise NonFiniteLossError(
+            f"model weights became NaN/inf by step {now} while the loss was still finite "
+            f"({describe_non_finite(weights)}). {HINTS}{where}"
+        )
+
+
+def _last_good(trainer: pl.Trainer | None) -> str:
+    """`` Nothing was saved from the diverged state; the last checkpoint ... is finite.``"""
+    callback = None if trainer is None else trainer.checkpoint_callback
+    candidates = [
+        getattr(callback, "last_model_path", ""),
+        getattr(callback, "best_model_path", ""),
+    ]
+    last = next((p for p in candidates if p and Path(p).is_file()), "")
+    if not last:
+        return " No checkpoint was written from the diverged state."
+    return (
+        f" No checkpoint was written from the diverged state; {last} holds the last finite one "
+        "(a resume keeps its learning rate: to lower it, start a new run)."
+    )
 
 
 class ThroughputMonitor(pl.Callback):
@@ -131,79 +188,3 @@ class SyncBatchNormIfDistributed(pl.Callback):
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         # What a past run did is informative only; the conversion is decided again at set-up.
         pass
-
-
-class DataStateCheckpoint(pl.Callback):
-    """Carries the training data order and augmentation streams through a checkpoint.
-
-    Saves the train DataLoader's ``generator`` (it draws each epoch's shuffle and the workers' base
-    seed) and, with ``num_workers=0``, the random state of the dataset's transform (an
-    albumentations ``Compose`` keeps its own generators); restores both at ``on_train_start``,
-    after Lightning has rebuilt the loader and before the first batch is drawn. Together with the
-    module's torch/numpy/python RNG state this makes a resume from an epoch-end checkpoint replay
-    the same batches. Limits: persistent worker processes keep private augmentation state that
-    cannot be captured (resume is then exact in data order but not in augmentation draws), and a
-    mid-epoch checkpoint restarts that epoch's shuffle, because a plain DataLoader cannot skip the
-    batches already seen (that needs a stateful sampler in the data layer).
-    """
-
-    def __init__(self) -> None:
-        self._pending: dict[str, Any] | None = None
-        self._trainer: pl.Trainer | None = None
-
-    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
-        self._trainer = trainer  # state_dict() is called without the trainer
-
-    def state_dict(self) -> dict[str, Any]:
-        loader = None if self._trainer is None else self._trainer.train_dataloader
-        return {} if loader is None else _capture_data_state(loader)
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self._pending = dict(state_dict) or None
-
-    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if self._pending:
-            _restore_data_state(trainer.train_dataloader, self._pending)
-        self._pending = None
-
-
-def _random_nodes(transform: Any) -> list[Any]:
-    """The transform and its nested ``transforms`` that hold their own random generators
-    (albumentations gives every transform of a ``Compose`` its own ``random_generator`` and
-    ``py_random``), in a fixed traversal order."""
-    nodes: list[Any] = []
-    stack = [transform]
-    while stack:
-        node = stack.pop(0)
-        if hasattr(node, "random_generator") and hasattr(node, "py_random"):
-            nodes.append(node)
-        stack.extend(getattr(node, "transforms", None) or [])
-    return nodes
-
-
-def _capture_data_state(loader: Any) -> dict[str, Any]:
-    state: dict[str, Any] = {}
-    generator = getattr(loader, "generator", None)
-    if isinstance(generator, torch.Generator):
-        state["generator"] = generator.get_state()
-    transform = getattr(getattr(loader, "dataset", None), "transform", None)
-    if getattr(loader, "num_workers", 1) == 0 and transform is not None:
-        nodes = _random_nodes(transform)
-        state["transform_np"] = [n.random_generator.bit_generator.state for n in nodes]
-        state["transform_py"] = [n.py_random.getstate() for n in nodes]
-    return state
-
-
-def _restore_data_state(loader: Any, state: dict[str, Any]) -> None:
-    if "generator" in state and isinstance(getattr(loader, "generator", None), torch.Generator):
-        loader.generator.set_state(state["generator"])
-    transform = getattr(getattr(loader, "dataset", None), "transform", None)
-    if "transform_np" in state and transform is not None:
-        nodes = _random_nodes(transform)
-        if len(nodes) != len(state["transform_np"]):
-            return  # a different augmentation pipeline: nothing to map the saved streams onto
-        for node, np_state, py_state in zip(
-            nodes, state["transform_np"], state["transform_py"], strict=True
-        ):
-            node.random_generator.bit_generator.state = np_state
-            node.py_random.setstate(py_state)

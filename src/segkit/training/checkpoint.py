@@ -1,4 +1,5 @@
-"""Reading segkit checkpoints and checking that one fits the model a run is about to build.
+"""Reading segkit checkpoints, checking that one fits the model a run is about to build, and
+finding non-finite weights (a diverged run's state must never be written or used).
 
 A SegModule checkpoint stores the composed run config as a plain dict under
 ``ckpt["hyper_parameters"]["cfg"]``; the network weights are ``state_dict`` keys ``model.*``.
@@ -11,11 +12,48 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import Tensor
 
 #: Config sections whose values decide the network's shape; resuming across them cannot work.
 MODEL_KEYS: tuple[str, ...] = ("model", "backbone", "data.num_classes")
 #: Keys that may differ on resume: they do not change the architecture.
 IGNORED_KEYS: tuple[str, ...] = ("backbone.weights", "model.backbone.weights")
+
+
+class NonFiniteWeightsError(FloatingPointError):
+    """A state dict about to be written holds NaN or infinite values (training diverged)."""
+
+
+def non_finite_count_tensors(state: Mapping[str, Any]) -> tuple[list[str], list[Tensor]]:
+    """The keys of ``state``'s floating-point tensors and, for each, its number of NaN/inf values
+    as a 0-d tensor on the tensor's own device (nothing is read back: no host sync)."""
+    keys: list[str] = []
+    counts: list[Tensor] = []
+    for key, value in state.items():
+        if isinstance(value, Tensor) and (value.is_floating_point() or value.is_complex()):
+            keys.append(key)
+            counts.append(torch.count_nonzero(~torch.isfinite(value.detach())))
+    return keys, counts
+
+
+def non_finite_counts(state: Mapping[str, Any]) -> dict[str, int]:
+    """``{key: count}`` of NaN/inf values for every floating-point tensor of ``state`` holding any.
+
+    Reduced on the tensors' device and read back in one transfer: one sync however many tensors
+    there are (paid at a save or a validation, never per step).
+    """
+    keys, counts = non_finite_count_tensors(state)
+    if not counts:
+        return {}
+    totals = torch.stack([c.to(counts[0].device) for c in counts]).tolist()
+    return {k: int(n) for k, n in zip(keys, totals, strict=True) if n}
+
+
+def describe_non_finite(counts: Mapping[str, int], *, max_listed: int = 3) -> str:
+    """``"12 NaN/inf values in 2 tensors (model.a.weight: 8, model.b.bias: 4)"``."""
+    listed = ", ".join(f"{k}: {n}" for k, n in list(counts.items())[:max_listed])
+    more = ", ..." if len(counts) > max_listed else ""
+    return f"{sum(counts.values())} NaN/inf values in {len(counts)} tensors ({listed}{more})"
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -79,10 +117,16 @@ def config_differences(
 
 
 def check_resume_compatible(
-    ckpt_path: str | Path, current_cfg: Mapping[str, Any], *, max_listed: int = 12
+    ckpt_path: str | Path,
+    current_cfg: Mapping[str, Any],
+    *,
+    checkpoint: Mapping[str, Any] | None = None,
+    max_listed: int = 12,
 ) -> None:
-    """ValueError naming the differing keys if ``ckpt_path`` was trained with another model config."""
-    saved = checkpoint_config(load_checkpoint(ckpt_path), path=ckpt_path)
+    """ValueError naming the differing keys if ``ckpt_path`` was trained with another model config
+    (``checkpoint``: its already loaded content, to avoid reading the file again)."""
+    ckpt = load_checkpoint(ckpt_path) if checkpoint is None else checkpoint
+    saved = checkpoint_config(ckpt, path=ckpt_path)
     diffs = config_differences(saved, current_cfg)
     if not diffs:
         return

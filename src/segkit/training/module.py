@@ -11,6 +11,7 @@ distributed sampler repeats to even out the ranks are voided, so each image coun
 
 from __future__ import annotations
 
+import logging
 import random
 from typing import Any, Literal
 
@@ -26,8 +27,10 @@ from torchmetrics.classification import MulticlassConfusionMatrix
 from segkit.constants import IGNORE_INDEX
 from segkit.evaluation.metrics import scores_from_confusion
 from segkit.training.param_groups import build_param_groups
-from segkit.training.schedule import poly_scheduler
+from segkit.training.schedule import PolyFactor, poly_scheduler, retarget_poly
 from segkit.training.val_padding import padding_sampler, repeated_samples
+
+log = logging.getLogger(__name__)
 
 OptimizerName = Literal["sgd", "adamw"]
 
@@ -130,6 +133,14 @@ class SegModule(pl.LightningModule):
             self.log("train/lr", lr, on_step=True, on_epoch=False)
         return loss
 
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        # The final step of a max_steps run is validated (and so checkpointed) even between
+        # validation intervals: should_stop makes Lightning validate before it stops, so
+        # metrics.json and last.ckpt describe the final model, not an older one.
+        max_steps = self.trainer.max_steps
+        if max_steps is not None and 0 < max_steps <= self.trainer.global_step:
+            self.trainer.should_stop = True
+
     def on_validation_epoch_start(self) -> None:
         self._val_seen = 0
         self._val_padding = padding_sampler(self.trainer.val_dataloaders)
@@ -187,17 +198,50 @@ class SegModule(pl.LightningModule):
             opt: torch.optim.Optimizer = torch.optim.SGD(groups, lr=hp.lr, momentum=hp.momentum)
         else:
             opt = torch.optim.AdamW(groups, lr=hp.lr, betas=tuple(hp.betas))
+        factor = self._poly_factor()
         scheduler = poly_scheduler(
             opt,
-            max_steps=int(self.trainer.estimated_stepping_batches),
-            power=hp.poly_power,
-            warmup_steps=hp.warmup_steps,
-            warmup_start_factor=hp.warmup_start_factor,
+            max_steps=factor.max_steps,
+            power=factor.power,
+            warmup_steps=factor.warmup_steps,
+            warmup_start_factor=factor.warmup_start_factor,
         )
         return {
             "optimizer": opt,
             "lr_scheduler": {"scheduler": scheduler, "interval": "step", "frequency": 1},
         }
+
+    def _poly_factor(self) -> PolyFactor:
+        """The LR schedule this run asks for: poly over all its steps (``trainer.max_steps``, or
+        the steps ``max_epochs`` amounts to)."""
+        hp = self.hparams
+        return PolyFactor(
+            max_steps=int(self.trainer.estimated_stepping_batches),
+            power=hp.poly_power,
+            warmup_steps=hp.warmup_steps,
+            warmup_start_factor=hp.warmup_start_factor,
+        )
+
+    def _follow_configured_schedule(self) -> None:
+        """After a resume, train on the schedule this run's config asks for, not the restored one
+        (a larger ``trainer.max_steps`` would otherwise train at LR 0 past the old horizon), and
+        say so: the LR jumps to the new curve at the resume step."""
+        scheduler = self.lr_schedulers()
+        if scheduler is None or isinstance(scheduler, list):
+            return
+        before = scheduler.get_last_lr()[-1]
+        changes = retarget_poly(scheduler, self._poly_factor())
+        if changes and self.trainer.is_global_zero:
+            listed = ", ".join(f"{k} {old} -> {new}" for k, (old, new) in changes.items())
+            log.warning(
+                "resumed at step %d with another LR schedule than the checkpoint's (%s): the "
+                "poly schedule now runs to step %d; the head LR goes from %.4g to %.4g here",
+                self.trainer.global_step,
+                listed,
+                scheduler.lr_lambdas[0].max_steps,
+                before,
+                scheduler.get_last_lr()[-1],
+            )
 
     # ---- exact resume: best score and RNG streams travel with the checkpoint ------------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
@@ -210,6 +254,7 @@ class SegModule(pl.LightningModule):
         self._rng_to_restore = state.get("rng")
 
     def on_train_start(self) -> None:
+        self._follow_configured_schedule()
         if self._rng_to_restore is not None:
             _set_rng_state(self._rng_to_restore)
             self._rng_to_restore = None

@@ -7,6 +7,8 @@ AdamW) ramps the factor from ``warmup_start_factor`` to the poly value at ``warm
 
 from __future__ import annotations
 
+from typing import Any
+
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR
 
@@ -48,6 +50,10 @@ class PolyFactor:
         self.warmup_start_factor = float(warmup_start_factor)
         self.min_factor = float(min_factor)
 
+    def settings(self) -> dict[str, Any]:
+        """The schedule's parameters (what a checkpoint restores), by name."""
+        return dict(vars(self))
+
     def poly(self, step: int) -> float:
         remaining = max(0.0, 1.0 - step / self.max_steps)
         return max(self.min_factor, remaining**self.power)
@@ -77,3 +83,32 @@ def poly_scheduler(
         warmup_start_factor=warmup_start_factor,
     )
     return LambdaLR(optimizer, lr_lambda=factor)
+
+
+def retarget_poly(scheduler: LambdaLR, factor: PolyFactor) -> dict[str, tuple[Any, Any]]:
+    """Make a restored poly scheduler follow ``factor`` from its current step on.
+
+    Loading a checkpoint restores the schedule it was trained with (``LambdaLR`` saves its
+    callable's attributes), so resuming with a larger ``trainer.max_steps`` would keep the old
+    horizon and train at LR 0 past it. This swaps in ``factor`` (the schedule the run now asks
+    for) and sets each param group's LR to ``base_lr * factor(step)`` at the current step, which is
+    the LR a run planned with ``factor`` from the start would have there. Steps already trained are
+    not replayed: the LR jumps to the new curve at the resume step.
+
+    Returns ``{setting: (restored, now)}`` for the settings that differ; empty (and nothing
+    changed) when the checkpoint's schedule is ``factor``'s.
+    """
+    restored = [lam for lam in scheduler.lr_lambdas if isinstance(lam, PolyFactor)]
+    if not restored:
+        return {}
+    old, new = restored[0].settings(), factor.settings()
+    changes = {k: (old.get(k), v) for k, v in new.items() if old.get(k) != v}
+    if not changes:
+        return {}
+    step = scheduler.last_epoch
+    scheduler.lr_lambdas = [factor for _ in scheduler.optimizer.param_groups]
+    lrs = [base * factor(step) for base in scheduler.base_lrs]
+    for group, lr in zip(scheduler.optimizer.param_groups, lrs, strict=True):
+        group["lr"] = lr
+    scheduler._last_lr = lrs  # what get_last_lr() reports (torch keeps it in this attribute)
+    return changes

@@ -1,0 +1,239 @@
+"""Stops and resumes: exact resume mid-epoch, last.ckpt = the final state, a longer resume extends
+the LR schedule, SIGTERM/SIGINT save a resumable checkpoint and exit non-zero, strict metrics.json."""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import pytorch_lightning as pl
+import torch
+from omegaconf import DictConfig
+
+import segkit.tasks.train as train_task
+from segkit.tasks.train import TrainingInterrupted, train
+from segkit.training import load_checkpoint
+
+ROOT = Path(__file__).resolve().parents[2]
+LR = 0.05  # large enough for the scores to move within a few steps
+EPOCH = 4  # steps per epoch: 32 training images / batch 8
+
+
+class SignalAt(pl.Callback):
+    """Sends ``signum`` to this very process at the end of step ``step`` (a pre-emption)."""
+
+    def __init__(self, step: int, signum: int) -> None:
+        self.step, self.signum = step, signum
+
+    def on_train_batch_end(self, trainer: pl.Trainer, *args: object) -> None:
+        if trainer.global_step == self.step:
+            os.kill(os.getpid(), self.signum)
+
+
+def _csv_rows(run: Path) -> list[dict[str, str]]:
+    (path,) = (run / "csv").rglob("metrics.csv")
+    return list(csv.DictReader(path.open()))
+
+
+def _strict_json(path: Path) -> dict:
+    def refuse(name: str) -> None:
+        raise AssertionError(f"{path} holds a bare {name}: not JSON")
+
+    return json.loads(path.read_text(), parse_constant=refuse)
+
+
+@pytest.fixture
+def signal_at(monkeypatch: pytest.MonkeyPatch) -> Callable[[int, int], None]:
+    """signal_at(step, signum): the next train() sends itself the signal after that step."""
+
+    def arm(step: int, signum: int) -> None:
+        build = train_task.build_trainer
+
+        def build_with_signal(cfg: DictConfig) -> pl.Trainer:
+            trainer = build(cfg)
+            trainer.callbacks.append(SignalAt(step, signum))
+            return trainer
+
+        monkeypatch.setattr(train_task, "build_trainer", build_with_signal)
+
+    return arm
+
+
+def test_resume_mid_epoch_is_exact(compose_train, tiny_deeplab, signal_at, monkeypatch) -> None:
+    """7 steps straight == SIGTERM after step 3 (mid-epoch: epochs are 4 steps) + resume to 7:
+    identical weights, optimizer state, data position and scores, in deterministic mode."""
+    common = (*tiny_deeplab, f"module.lr={LR}", "trainer.max_steps=7", "trainer.deterministic=true")
+    full = train(compose_train(*common, run="full"))
+
+    signal_at(3, signal.SIGTERM)
+    with pytest.raises(TrainingInterrupted) as stop:
+        train(compose_train(*common, run="stopped"))
+    monkeypatch.undo()
+    assert stop.value.code == 128 + signal.SIGTERM
+    last = Path(compose_train(run="stopped").paths.output_dir) / "checkpoints" / "last.ckpt"
+    assert load_checkpoint(last)["global_step"] == 3
+    (loader_state,) = load_checkpoint(last)["loops"]["fit_loop"]["state_dict"]["combined_loader"]
+    assert loader_state["epoch"] == 0 and loader_state["consumed"] == 3
+
+    resumed = train(compose_train(*common, f"ckpt_path={last}", run="resumed"))
+    scores = ("global_step", "val/loss", "val/mIoU", "val/mIoU_best", "val/pixel_acc", "train/lr")
+    for key in scores:
+        assert resumed[key] == full[key], key
+    assert resumed["val/loss"] != _first_val(compose_train, "full")  # the scores moved
+    a = load_checkpoint(Path(full["last_ckpt"]))
+    b = load_checkpoint(Path(resumed["last_ckpt"]))
+    assert a["global_step"] == b["global_step"] == 7
+    for key, value in a["state_dict"].items():
+        assert torch.equal(b["state_dict"][key], value), key
+    (opt_a,), (opt_b,) = a["optimizer_states"], b["optimizer_states"]
+    for idx, state in opt_a["state"].items():
+        assert torch.equal(opt_b["state"][idx]["momentum_buffer"], state["momentum_buffer"])
+    # Training losses of steps 4..7 (logged every step) are the same numbers.
+    losses = [
+        [(r["step"], r["train/loss"]) for r in _csv_rows(Path(m["output_dir"])) if r["train/loss"]]
+        for m in (full, resumed)
+    ]
+    assert losses[1] == losses[0][3:]
+
+
+def _first_val(compose_train, run: str) -> float:
+    rows = _csv_rows(Path(compose_train(run=run).paths.output_dir))
+    return float(next(r["val/loss"] for r in rows if r["val/loss"]))
+
+
+@pytest.fixture(scope="module")
+def short_runs(tmp_path_factory, compose_train_at) -> Callable[..., DictConfig]:
+    """compose(*overrides, run=...) on a module-wide folder where two runs are trained once:
+    "four" (4 steps: one epoch, ends on its validation) and "six" (ends between validations)."""
+    root = tmp_path_factory.mktemp("short")
+
+    def _compose(*overrides: str, run: str) -> DictConfig:
+        return compose_train_at(root, f"module.lr={LR}", *overrides, run=run)
+
+    train(_compose(f"trainer.max_steps={EPOCH}", run="four"))
+    train(_compose("trainer.max_steps=6", run="six"))
+    return _compose
+
+
+def _last(compose: Callable[..., DictConfig], run: str) -> Path:
+    return Path(compose(run=run).paths.output_dir) / "checkpoints" / "last.ckpt"
+
+
+def test_last_ckpt_is_the_final_state(short_runs) -> None:
+    """6 steps end between the epoch-end validations (steps 4 and 8): last.ckpt is step 6, the
+    step metrics.json reports, and the final model is validated."""
+    run = Path(short_runs(run="six").paths.output_dir)
+    metrics = _strict_json(run / "metrics.json")
+    assert metrics["global_step"] == 6 and metrics["status"] == "finished"
+    assert load_checkpoint(run / "checkpoints" / "last.ckpt")["global_step"] == 6
+    validated = [int(r["step"]) for r in _csv_rows(run) if r["val/loss"]]
+    assert validated == [EPOCH - 1, 5]  # the logger's 0-based steps: after steps 4 and 6
+    assert metrics["val/loss"] == pytest.approx(float(_csv_rows(run)[-1]["val/loss"]))
+
+
+def test_resume_with_more_steps_extends_the_lr_schedule(short_runs, caplog) -> None:
+    """Resuming the 4-step run with trainer.max_steps=6 trains steps 5-6 on poly over 6 steps
+    (not at LR 0, the end of the old 4-step horizon), and the log says so."""
+    with caplog.at_level(logging.WARNING, logger="segkit"):
+        metrics = train(
+            short_runs("trainer.max_steps=6", f"ckpt_path={_last(short_runs, 'four')}", run="ext")
+        )
+    assert metrics["global_step"] == 6
+    # The LR of each training step, in order (Lightning's logger step numbering after an
+    # epoch-end resume is its own business): the optimizer steps 4 and 5, 0-based.
+    lrs = [float(r["train/lr"]) for r in _csv_rows(Path(metrics["output_dir"])) if r["train/lr"]]
+    assert lrs == pytest.approx([LR * (1 - step / 6) ** 0.9 for step in (4, 5)], rel=1e-9)
+    (message,) = [r.getMessage() for r in caplog.records if "LR schedule" in r.getMessage()]
+    assert "max_steps 4 -> 6" in message and "runs to step 6" in message
+
+
+def test_resume_says_the_optimizer_settings_come_from_the_checkpoint(short_runs, caplog) -> None:
+    last = _last(short_runs, "four")
+    with caplog.at_level(logging.WARNING, logger="segkit"):
+        metrics = train(
+            short_runs("trainer.max_steps=5", "module.lr=0.001", f"ckpt_path={last}", run="lr")
+        )
+    assert f"module.lr: {LR} -> 0.001" in caplog.text and "not applied on resume" in caplog.text
+    assert metrics["train/lr"] == pytest.approx(LR * (1 - 4 / 5) ** 0.9)  # indeed the saved LR
+
+
+def test_metrics_json_is_strict_json(compose_train, tiny_deeplab) -> None:
+    """One validation image: classes absent from it have IoU NaN, written as null (not NaN)."""
+    cfg = compose_train(
+        *tiny_deeplab,
+        f"trainer.max_steps={EPOCH}",
+        "data.val_batch_size=1",
+        "trainer.limit_val_batches=1",
+    )
+    train(cfg)
+    metrics = _strict_json(Path(cfg.paths.output_dir) / "metrics.json")
+    per_class = {k: v for k, v in metrics.items() if k.startswith("val/IoU/")}
+    assert None in per_class.values()  # the NaN case was exercised
+    assert all(v is None or 0.0 <= v <= 1.0 for v in per_class.values())
+
+
+#: Runs scripts/train.py as a user does, with one extra callback that sends the process a real
+#: signal after step argv[1] (what a scheduler's pre-emption or Ctrl+C does).
+DRIVER = textwrap.dedent(
+    """
+    import os, runpy, signal, sys
+    import pytorch_lightning as pl
+    import segkit.tasks.train as train_task
+
+    step, signum = int(sys.argv[1]), getattr(signal, sys.argv[2])
+
+    class SignalAt(pl.Callback):
+        def on_train_batch_end(self, trainer, *args):
+            if trainer.global_step == step:
+                os.kill(os.getpid(), signum)
+
+    build = train_task.build_trainer
+    def build_with_signal(cfg):
+        trainer = build(cfg)
+        trainer.callbacks.append(SignalAt())
+        return trainer
+    train_task.build_trainer = build_with_signal
+    sys.argv = [sys.argv[3], *sys.argv[4:]]
+    runpy.run_path(sys.argv[0], run_name="__main__")
+    """
+)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["SIGTERM", "SIGINT"])
+def test_preempted_job_saves_last_ckpt_and_exits_non_zero(
+    tmp_path: Path, synthetic_root: Path, tiny_overrides, tiny_deeplab, name: str
+) -> None:
+    run = tmp_path / "run"
+    driver = tmp_path / "driver.py"
+    driver.write_text(DRIVER)
+    args = [
+        *tiny_overrides,
+        *tiny_deeplab,
+        "trainer.max_steps=40",
+        f"data.root={synthetic_root}",
+        f"hydra.run.dir={run}",
+    ]
+    cmd = [sys.executable, str(driver), "3", name, str(ROOT / "scripts" / "train.py"), *args]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+    proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    signum = getattr(signal, name)
+    assert proc.returncode == 128 + signum, proc.stderr[-3000:]
+    output = proc.stdout + proc.stderr
+    last = run / "checkpoints" / "last.ckpt"
+    assert f"training interrupted by {name} at step 3" in output
+    assert f"ckpt_path={last}" in output
+    assert "Traceback" not in output
+    assert load_checkpoint(last)["global_step"] == 3
+    metrics = _strict_json(run / "metrics.json")
+    assert metrics["status"] == "interrupted" and metrics["global_step"] == 3
+    assert f"interrupted by {name}" in (run / "train.log").read_text()
