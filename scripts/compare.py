@@ -19,8 +19,8 @@ import sys
 import time
 from pathlib import Path
 
+from segkit.analysis.compare import find_run_folders  # light (yaml); the task imports torch
 from segkit.tasks._common import exit_on_user_error
-from segkit.tasks.compare import compare, fill_missing
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
@@ -41,6 +41,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
 @exit_on_user_error
 def main(argv: list[str]) -> None:
     args = parse(argv)
+    find_run_folders(args.dirs)  # a wrong folder is refused before the heavy import below
+    from segkit.tasks.compare import compare, fill_missing
+
     if args.fill:
         for run in fill_missing(args.dirs, config_dir=CONFIGS):
             print(f"evaluated and analysed {run}")
