@@ -8,7 +8,7 @@ python scripts/analyze.py ckpt_path=logs/train/runs/<run>/checkpoints/best.ckpt
 import hydra
 from omegaconf import DictConfig
 
-from segkit.tasks.cli import launch, run_task  # light: segkit.tasks.analyze is imported in the job
+from segkit.tasks.cli import launch, run_task  # light: the task module is imported in the job
 
 
 @hydra.main(version_base="1.3", config_path="../configs", config_name="analyze")

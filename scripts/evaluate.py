@@ -8,7 +8,7 @@ python scripts/evaluate.py ckpt_path=... data=voc data.root=/datasets eval.mode=
 import hydra
 from omegaconf import DictConfig
 
-from segkit.tasks.cli import launch, run_task  # light: segkit.tasks.evaluate is imported in the job
+from segkit.tasks.cli import launch, run_task  # light: the task module is imported in the job
 
 
 @hydra.main(version_base="1.3", config_path="../configs", config_name="evaluate")

@@ -7,7 +7,7 @@ python scripts/export.py ckpt_path=... output=model.onnx export.exporter=legacy
 import hydra
 from omegaconf import DictConfig
 
-from segkit.tasks.cli import launch, run_task  # light: segkit.tasks.export is imported in the job
+from segkit.tasks.cli import launch, run_task  # light: the task module is imported in the job
 
 
 @hydra.main(version_base="1.3", config_path="../configs", config_name="export")

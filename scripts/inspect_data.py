@@ -6,7 +6,7 @@ Usage: python scripts/inspect_data.py data=synthetic inspect.json=out.json
 import hydra
 from omegaconf import DictConfig
 
-from segkit.tasks.cli import launch, run_task  # light: segkit.tasks.inspect_data is imported in the job
+from segkit.tasks.cli import launch, run_task  # light: the task module is imported in the job
 
 
 @hydra.main(version_base="1.3", config_path="../configs", config_name="inspect_data")

@@ -7,7 +7,7 @@ python scripts/predict.py ckpt_path=... input=images/ output=preds/ predict.batc
 import hydra
 from omegaconf import DictConfig
 
-from segkit.tasks.cli import launch, run_task  # light: segkit.tasks.predict is imported in the job
+from segkit.tasks.cli import launch, run_task  # light: the task module is imported in the job
 
 
 @hydra.main(version_base="1.3", config_path="../configs", config_name="predict")

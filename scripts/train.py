@@ -9,7 +9,7 @@ python scripts/train.py -m model=fcn,deeplabv3plus model.output_stride=8,16     
 import hydra
 from omegaconf import DictConfig
 
-from segkit.tasks.cli import launch, run_task  # light: segkit.tasks.train is imported in the job
+from segkit.tasks.cli import launch, run_task  # light: the task module is imported in the job
 
 
 @hydra.main(version_base="1.3", config_path="../configs", config_name="train")
