@@ -21,6 +21,7 @@ from pathlib import Path
 
 from segkit.analysis.compare import find_run_folders  # light (yaml); the task imports torch
 from segkit.tasks._common import exit_on_user_error
+from segkit.tasks.cli import exit_promptly
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
@@ -56,4 +57,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    exit_promptly(lambda: main(sys.argv[1:]))
