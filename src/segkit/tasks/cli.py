@@ -168,6 +168,8 @@ def override_hint(overrides: list[str]) -> str | None:
             # The shell split a value with spaces: `data.root=/my data` -> two arguments.
             fixed = _quoted(f"{overrides[i - 1]} {override}")
             reason = "it has no '=': the shell split a value with spaces into two arguments"
+        elif "=" not in override:
+            return None  # not a value problem: Hydra's own message says what is wrong
         else:
             fixed = _quoted(override)
             reason = f"unquoted values cannot hold {UNQUOTABLE}"
