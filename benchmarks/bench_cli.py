@@ -198,16 +198,22 @@ def main(argv: list[str]) -> None:
              f"(repeats {', '.join(f'{x:.2f}' for x in floor)})")  # fmt: skip
         emit()
         names = list(trees)
-        emit("| script | case | " + " | ".join(f"{n} (s)" for n in names)
+        emit("Each row: the median of its repeats; `floor` is `import hydra` timed in the same "
+             "alternation (the load changes during a run).")  # fmt: skip
+        emit()
+        emit("| script | case | floor (s) | " + " | ".join(f"{n} (s)" for n in names)
              + (" | before / after |" if len(names) == 2 else " |"))  # fmt: skip
-        emit("|---|---|" + "---|" * (len(names) + (1 if len(names) == 2 else 0)))
+        emit("|---|---|---|" + "---|" * (len(names) + (1 if len(names) == 2 else 0)))
         for script in args.scripts:
             cases = COMPARE if script == "compare" else [*COMMON, *CASES[script]]
             for case, shown in cases:
                 overrides = [o.replace("{file}", str(bogus)) for o in shown]
                 times: dict[str, list[float]] = {n: [] for n in names}
                 codes: dict[str, set[int]] = {n: set() for n in names}
+                row_floor: list[float] = []
                 for i in range(args.repeats):
+                    hydra_only = [sys.executable, "-c", "import hydra"]
+                    row_floor.append(timed(hydra_only, env_for(trees["after"]), cwd)[0])
                     for name in names:
                         run_dir = cwd / "runs" / f"{name}_{script}_{i}_{time.monotonic_ns()}"
                         hydra = [] if script == "compare" else [f"hydra.run.dir={run_dir}"]
@@ -220,7 +226,7 @@ def main(argv: list[str]) -> None:
                                  for n in names)  # fmt: skip
                 ratio = (f" | {median(times['before']) / median(times['after']):.1f}×"
                          if len(names) == 2 else "")  # fmt: skip
-                emit(f"| {script} | {case} `{' '.join(shown)}` | {row}{ratio} |")
+                emit(f"| {script} | {case} `{' '.join(shown)}` | {fmt(row_floor)} | {row}{ratio} |")
         emit()
         if not args.skip_lag:
             emit("Exit lag: seconds from the error line on stderr to the process's exit (median).")
