@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from segkit.analysis.compare import find_run_folders  # light (yaml); the task imports torch
+from segkit.compare.records import find_run_folders  # light (yaml); the task imports torch
 from segkit.tasks._common import exit_on_user_error
 from segkit.tasks.cli import exit_promptly
 

@@ -4,8 +4,7 @@
 theoretical RF of backbone output and logits, params, multiply-adds, CPU latency, peak memory, ERF);
 ``trace`` is the underlying instrumented forward pass that works on any ``nn.Module``.
 
-Names are imported on first use (PEP 562): ``segkit.analysis.compare`` (reading run folders, used by
-``scripts/compare.py`` before it knows the folders are valid) does not import torch.
+Names are imported on first use (PEP 562): importing one submodule does not import the others.
 """
 
 from __future__ import annotations
