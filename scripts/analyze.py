@@ -8,15 +8,13 @@ python scripts/analyze.py ckpt_path=logs/train/runs/<run>/checkpoints/best.ckpt
 import hydra
 from omegaconf import DictConfig
 
-from segkit.tasks._common import exit_on_user_error
-from segkit.tasks.analyze import analyze
+from segkit.tasks.cli import launch, run_task  # light: the task module is imported in the job
 
 
 @hydra.main(version_base="1.3", config_path="../configs", config_name="analyze")
-@exit_on_user_error
 def main(cfg: DictConfig) -> dict:
-    return analyze(cfg)
+    return run_task("analyze", cfg)
 
 
 if __name__ == "__main__":
-    main()
+    launch(main)

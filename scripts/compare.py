@@ -19,8 +19,9 @@ import sys
 import time
 from pathlib import Path
 
+from segkit.compare.records import find_run_folders  # light (yaml); the task imports torch
 from segkit.tasks._common import exit_on_user_error
-from segkit.tasks.compare import compare, fill_missing
+from segkit.tasks.cli import exit_promptly
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
@@ -41,6 +42,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
 @exit_on_user_error
 def main(argv: list[str]) -> None:
     args = parse(argv)
+    find_run_folders(args.dirs)  # a wrong folder is refused before the heavy import below
+    from segkit.tasks.compare import compare, fill_missing
+
     if args.fill:
         for run in fill_missing(args.dirs, config_dir=CONFIGS):
             print(f"evaluated and analysed {run}")
@@ -53,4 +57,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    exit_promptly(lambda: main(sys.argv[1:]))

@@ -8,15 +8,13 @@ python scripts/evaluate.py ckpt_path=... data=voc data.root=/datasets eval.mode=
 import hydra
 from omegaconf import DictConfig
 
-from segkit.tasks._common import exit_on_user_error
-from segkit.tasks.evaluate import evaluate
+from segkit.tasks.cli import launch, run_task  # light: the task module is imported in the job
 
 
 @hydra.main(version_base="1.3", config_path="../configs", config_name="evaluate")
-@exit_on_user_error
 def main(cfg: DictConfig) -> dict:
-    return evaluate(cfg)
+    return run_task("evaluate", cfg)
 
 
 if __name__ == "__main__":
-    main()
+    launch(main)

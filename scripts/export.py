@@ -7,15 +7,13 @@ python scripts/export.py ckpt_path=... output=model.onnx export.exporter=legacy
 import hydra
 from omegaconf import DictConfig
 
-from segkit.tasks._common import exit_on_user_error
-from segkit.tasks.export import export
+from segkit.tasks.cli import launch, run_task  # light: the task module is imported in the job
 
 
 @hydra.main(version_base="1.3", config_path="../configs", config_name="export")
-@exit_on_user_error
 def main(cfg: DictConfig) -> dict:
-    return export(cfg)
+    return run_task("export", cfg)
 
 
 if __name__ == "__main__":
-    main()
+    launch(main)

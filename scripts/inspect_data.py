@@ -6,15 +6,13 @@ Usage: python scripts/inspect_data.py data=synthetic inspect.json=out.json
 import hydra
 from omegaconf import DictConfig
 
-from segkit.tasks._common import exit_on_user_error
-from segkit.tasks.inspect_data import inspect_data
+from segkit.tasks.cli import launch, run_task  # light: the task module is imported in the job
 
 
 @hydra.main(version_base="1.3", config_path="../configs", config_name="inspect_data")
-@exit_on_user_error
 def main(cfg: DictConfig) -> dict:
-    return inspect_data(cfg)
+    return run_task("inspect_data", cfg)
 
 
 if __name__ == "__main__":
-    main()
+    launch(main)

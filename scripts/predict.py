@@ -7,15 +7,13 @@ python scripts/predict.py ckpt_path=... input=images/ output=preds/ predict.batc
 import hydra
 from omegaconf import DictConfig
 
-from segkit.tasks._common import exit_on_user_error
-from segkit.tasks.predict import predict
+from segkit.tasks.cli import launch, run_task  # light: the task module is imported in the job
 
 
 @hydra.main(version_base="1.3", config_path="../configs", config_name="predict")
-@exit_on_user_error
 def main(cfg: DictConfig) -> dict:
-    return predict(cfg)
+    return run_task("predict", cfg)
 
 
 if __name__ == "__main__":
-    main()
+    launch(main)

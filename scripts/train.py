@@ -9,17 +9,15 @@ python scripts/train.py -m model=fcn,deeplabv3plus model.output_stride=8,16     
 import hydra
 from omegaconf import DictConfig
 
-from segkit.tasks._common import exit_on_user_error
-from segkit.tasks.train import train
+from segkit.tasks.cli import launch, run_task  # light: the task module is imported in the job
 
 
 @hydra.main(version_base="1.3", config_path="../configs", config_name="train")
-@exit_on_user_error
 def main(cfg: DictConfig) -> float | None:
-    metrics = train(cfg)
+    metrics = run_task("train", cfg)
     # Returned for hparams_search (optuna minimises/maximises this value).
     return metrics.get(cfg.get("optimized_metric") or "", None)
 
 
 if __name__ == "__main__":
-    main()
+    launch(main)

@@ -102,3 +102,30 @@ def test_compare_reads_files_only():
         return None
 
     assert _violations(rule) == []
+
+
+#: Modules the command line imports before a config is known to be valid (issue 17): each may
+#: import only the standard library and the names listed (checked on the source; the subprocess
+#: test tests/cli/test_cli_import_discipline.py checks what actually gets loaded).
+LIGHT_MODULES: dict[str, set[str]] = {
+    "checks.py": set(),
+    "tasks/preflight.py": {"omegaconf", "segkit.checks"},
+    "tasks/cli.py": {"hydra", "omegaconf", "segkit.tasks.preflight"},
+}
+
+
+@pytest.mark.parametrize("module", sorted(LIGHT_MODULES))
+def test_light_modules_stay_light(module):
+    import sys
+
+    allowed = LIGHT_MODULES[module]
+    path = SRC / module
+    bad = [
+        name
+        for name in sorted(_imports(path))
+        if _top(name) not in sys.stdlib_module_names
+        and name not in allowed
+        and _top(name) not in allowed
+        and name != "__future__"
+    ]
+    assert bad == [], f"{module} must stay importable without the heavy stack"

@@ -3,35 +3,48 @@
 ``analyze_model(model, input_size=513)`` returns an ``Analysis`` (per-stage table, strides,
 theoretical RF of backbone output and logits, params, multiply-adds, CPU latency, peak memory, ERF);
 ``trace`` is the underlying instrumented forward pass that works on any ``nn.Module``.
+
+Names are imported on first use (PEP 562): importing one submodule does not import the others.
 """
 
-from segkit.analysis.cost import count_params, latency_samples, measure_latency, op_macs
-from segkit.analysis.erf import ERF, effective_receptive_field, mass_radii, save_heatmap
-from segkit.analysis.geometry import UnsupportedOpError
-from segkit.analysis.report import format_summary, format_table
-from segkit.analysis.stages import GLOBAL, Stage, rf_value, stage_table, watch_points
-from segkit.analysis.summary import Analysis, analyze_model
-from segkit.analysis.tracer import TraceResult, trace
+from __future__ import annotations
 
-__all__ = [
-    "ERF",
-    "GLOBAL",
-    "Analysis",
-    "Stage",
-    "TraceResult",
-    "UnsupportedOpError",
-    "analyze_model",
-    "count_params",
-    "effective_receptive_field",
-    "format_summary",
-    "format_table",
-    "latency_samples",
-    "mass_radii",
-    "measure_latency",
-    "op_macs",
-    "rf_value",
-    "save_heatmap",
-    "stage_table",
-    "trace",
-    "watch_points",
-]
+import importlib
+from typing import Any
+
+_EXPORTS: dict[str, str] = {
+    "count_params": "cost",
+    "latency_samples": "cost",
+    "measure_latency": "cost",
+    "op_macs": "cost",
+    "ERF": "erf",
+    "effective_receptive_field": "erf",
+    "mass_radii": "erf",
+    "save_heatmap": "erf",
+    "UnsupportedOpError": "geometry",
+    "format_summary": "report",
+    "format_table": "report",
+    "GLOBAL": "stages",
+    "Stage": "stages",
+    "rf_value": "stages",
+    "stage_table": "stages",
+    "watch_points": "stages",
+    "Analysis": "summary",
+    "analyze_model": "summary",
+    "TraceResult": "tracer",
+    "trace": "tracer",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'segkit.analysis' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"segkit.analysis.{_EXPORTS[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -12,8 +12,10 @@ from typing import Literal
 
 from torch import Tensor, nn
 
+# The rule lives in segkit.checks (shared with the command line's pre-flight check); re-exported here.
+from segkit.checks import VALID_OUTPUT_STRIDES, check_output_stride  # noqa: F401
+
 OutputStride = Literal[8, 16, 32]
-VALID_OUTPUT_STRIDES: tuple[int, ...] = (8, 16, 32)
 
 
 @dataclass(frozen=True)
@@ -23,16 +25,6 @@ class FeatureInfo:
     channels: int
     stride: int
     name: str = ""
-
-
-def check_output_stride(output_stride: int) -> int:
-    """Validate a user-given output stride; returns it as int."""
-    if output_stride not in VALID_OUTPUT_STRIDES:
-        raise ValueError(
-            f"output_stride must be 8, 16 or 32, got {output_stride!r} "
-            "(set model.output_stride=8|16|32)"
-        )
-    return int(output_stride)
 
 
 class Backbone(nn.Module):

@@ -4,24 +4,42 @@
 ``groups`` makes one row per design from the runs that differ only in ``seed``; ``stats`` holds the
 mean ± std and the paired two-level bootstrap of mIoU differences; ``table`` and ``plots`` render
 them. Nothing here imports torch: comparing finished runs needs only their files.
+
+Names are imported on first use (PEP 562): ``scripts/compare.py`` checks its folders with
+``segkit.compare.records`` (yaml only) before anything else is imported.
 """
 
-from segkit.compare.groups import DesignGroup, find_group, group_by_seed
-from segkit.compare.records import Record, RunFolder, build_records, find_run_folders
-from segkit.compare.stats import Bootstrap, ImageConfusion, Interval, Summary, miou, verdict
+from __future__ import annotations
 
-__all__ = [
-    "Bootstrap",
-    "DesignGroup",
-    "ImageConfusion",
-    "Interval",
-    "Record",
-    "RunFolder",
-    "Summary",
-    "build_records",
-    "find_group",
-    "find_run_folders",
-    "group_by_seed",
-    "miou",
-    "verdict",
-]
+import importlib
+from typing import Any
+
+_EXPORTS: dict[str, str] = {
+    "DesignGroup": "groups",
+    "find_group": "groups",
+    "group_by_seed": "groups",
+    "Record": "records",
+    "RunFolder": "records",
+    "build_records": "records",
+    "find_run_folders": "records",
+    "Bootstrap": "stats",
+    "ImageConfusion": "stats",
+    "Interval": "stats",
+    "Summary": "stats",
+    "miou": "stats",
+    "verdict": "stats",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'segkit.compare' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"segkit.compare.{_EXPORTS[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -1,45 +1,52 @@
 """segkit.data: VOC / SBD / synthetic readers, the data check, transforms, collate, DataModule and
-downloads."""
+downloads.
 
-from segkit.data.check import CheckReport, Defect, check_datasets
-from segkit.data.collate import pad_collate
-from segkit.data.datamodule import SegDataModule, seed_worker
-from segkit.data.io import check_sample, read_image, read_mask, save_mask
-from segkit.data.sbd import build_trainaug, read_sbd_mask, trainaug_ids
-from segkit.data.synthetic import (
-    SyntheticSpec,
-    ensure_synthetic,
-    generate_synthetic,
-    render_sample,
-    synthetic_class_names,
-    synthetic_folder_name,
-)
-from segkit.data.transforms import MEAN_UINT8, build_train_transform, normalize
-from segkit.data.voc import VOCSegmentation, resolve_voc_dir
+Names are imported on first use (PEP 562), so ``segkit.data.download`` (``scripts/download_voc.py``)
+does not import torch, Lightning or albumentations.
+"""
 
-__all__ = [
-    "MEAN_UINT8",
-    "CheckReport",
-    "Defect",
-    "SegDataModule",
-    "SyntheticSpec",
-    "VOCSegmentation",
-    "build_train_transform",
-    "build_trainaug",
-    "check_datasets",
-    "check_sample",
-    "ensure_synthetic",
-    "generate_synthetic",
-    "normalize",
-    "pad_collate",
-    "read_image",
-    "read_mask",
-    "read_sbd_mask",
-    "render_sample",
-    "resolve_voc_dir",
-    "save_mask",
-    "seed_worker",
-    "synthetic_class_names",
-    "synthetic_folder_name",
-    "trainaug_ids",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS: dict[str, str] = {
+    "CheckReport": "check",
+    "Defect": "check",
+    "check_datasets": "check",
+    "pad_collate": "collate",
+    "SegDataModule": "datamodule",
+    "seed_worker": "datamodule",
+    "check_sample": "io",
+    "read_image": "io",
+    "read_mask": "io",
+    "save_mask": "io",
+    "build_trainaug": "sbd",
+    "read_sbd_mask": "sbd",
+    "trainaug_ids": "sbd",
+    "SyntheticSpec": "synthetic",
+    "ensure_synthetic": "synthetic",
+    "generate_synthetic": "synthetic",
+    "render_sample": "synthetic",
+    "synthetic_class_names": "synthetic",
+    "synthetic_folder_name": "synthetic",
+    "MEAN_UINT8": "transforms",
+    "build_train_transform": "transforms",
+    "normalize": "transforms",
+    "VOCSegmentation": "voc",
+    "resolve_voc_dir": "voc",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'segkit.data' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"segkit.data.{_EXPORTS[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

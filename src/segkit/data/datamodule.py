@@ -13,6 +13,7 @@ import torch
 from pytorch_lightning.utilities import rank_zero_only
 from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler
 
+from segkit.checks import check_batch_size, check_dataset
 from segkit.constants import NUM_VOC_CLASSES, VOC_CLASSES
 from segkit.data.check import LEVELS, check_datasets
 from segkit.data.collate import pad_collate
@@ -245,8 +246,9 @@ class SegDataModule(pl.LightningDataModule):
         check: CheckLevel = "full",
     ) -> None:
         super().__init__()
-        if dataset not in ("voc", "voc_aug", "synthetic"):
-            raise ValueError(f"data.dataset must be voc, voc_aug or synthetic, got {dataset!r}")
+        check_dataset(dataset)
+        check_batch_size(batch_size, "data.batch_size")
+        check_batch_size(val_batch_size, "data.val_batch_size")
         if check not in (*LEVELS, "off"):
             raise ValueError(f"data.check must be full, headers or off, got {check!r}")
         if dataset == "synthetic":

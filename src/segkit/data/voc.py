@@ -19,27 +19,14 @@ from typing import Any, Literal
 import numpy as np
 from torch.utils.data import Dataset
 
+# The data-root rule lives in segkit.checks (shared with the command line's pre-flight check).
+from segkit.checks import resolve_voc_dir
 from segkit.data.io import check_sample, read_image, read_mask
 
 log = logging.getLogger(__name__)
 
 #: A transform in the albumentations calling convention: ``t(image=..., mask=...) -> dict``.
 Transform = Callable[..., dict[str, Any]]
-
-DOWNLOAD_HINT = (
-    "download it with `python scripts/download_voc.py --root {root}` or use data=synthetic"
-)
-
-
-def resolve_voc_dir(root: str | Path) -> Path:
-    """Return the ``VOC2012`` folder under ``root``; raise FileNotFoundError saying how to get it."""
-    root = Path(root)
-    for candidate in (root / "VOCdevkit" / "VOC2012", root):
-        if (candidate / "JPEGImages").is_dir():
-            return candidate
-    raise FileNotFoundError(
-        f"data root {root} has no VOCdevkit/VOC2012/JPEGImages: " + DOWNLOAD_HINT.format(root=root)
-    )
 
 
 def split_path(voc_dir: Path, split: str) -> Path:

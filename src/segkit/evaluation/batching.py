@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from torch.utils.data import DataLoader
 
+from segkit.checks import check_batch_size
 from segkit.data import VOCSegmentation, pad_collate
 from segkit.data.io import read_image_size
 
@@ -31,8 +32,7 @@ def size_sorted_batches(
     batches of ``batch_size`` (the last one may be shorter)."""
     if len(indices) != len(sizes):
         raise ValueError(f"{len(indices)} indices but {len(sizes)} sizes")
-    if batch_size < 1:
-        raise ValueError(f"eval.batch_size must be >= 1, got {batch_size}")
+    check_batch_size(batch_size, "eval.batch_size")
     order = [i for _, i in sorted(zip(sizes, range(len(indices)), strict=True))]
     ranked = [indices[i] for i in order]
     return [ranked[s : s + batch_size] for s in range(0, len(ranked), batch_size)]
@@ -52,8 +52,7 @@ def eval_loader(
     ``sort_by_size``: batch images of similar size together (see the module docstring); otherwise
     loader order. Batch size 1 never sorts (nothing is padded).
     """
-    if batch_size < 1:
-        raise ValueError(f"eval.batch_size must be >= 1, got {batch_size}")
+    check_batch_size(batch_size, "eval.batch_size")
     indices = list(range(len(dataset))) if indices is None else list(indices)
     if sort_by_size and batch_size > 1:
         batches = size_sorted_batches(indices, image_sizes(dataset, indices), batch_size)

@@ -21,27 +21,12 @@ from typing import Literal
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+# The variant rule lives in segkit.checks (shared with the command line's pre-flight check).
+from segkit.checks import FCN_VARIANTS, check_fcn_variant  # noqa: F401 (FCN_VARIANTS re-exported)
 from segkit.heads.base import conv1x1, feature_index, nominal_strides
 from segkit.nn.upsample import BilinearConvTranspose2d
 
 FCNVariant = Literal["32s", "16s", "8s"]
-FCN_VARIANTS: dict[str, int] = {"32s": 32, "16s": 16, "8s": 8}
-
-
-def check_fcn_variant(variant: str, output_stride: int) -> int:
-    """The prediction stride N of ``variant`` ("Ns"); ValueError when impossible at ``output_stride``."""
-    if variant not in FCN_VARIANTS:
-        raise ValueError(f"model.fcn_variant must be one of {list(FCN_VARIANTS)}, got {variant!r}")
-    n = FCN_VARIANTS[variant]
-    if output_stride < n:
-        possible = [v for v, s in FCN_VARIANTS.items() if s <= output_stride]
-        fixes = " or ".join(f"fcn_variant={v}" for v in possible)
-        raise ValueError(
-            f"fcn_variant={variant} predicts at stride {n} but the backbone's output stride is "
-            f"{output_stride}; use {fixes} "
-            f"or output_stride={32 if n == 32 else '16 or 32'}"
-        )
-    return n
 
 
 class FCNHead(nn.Module):

@@ -18,6 +18,8 @@ from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.syntax import Syntax
 
+from segkit.tasks.cli import USER_ERRORS, one_line
+
 log = logging.getLogger(__name__)
 
 if not hasattr(rank_zero_only, "rank"):
@@ -27,9 +29,6 @@ if not hasattr(rank_zero_only, "rank"):
         next((os.environ[k] for k in ("RANK", "LOCAL_RANK", "SLURM_PROCID") if k in os.environ), 0)
     )
 T = TypeVar("T")
-
-#: Exceptions that carry a complete user-facing message (wrong key, missing file, bad value).
-USER_ERRORS: tuple[type[BaseException], ...] = (FileNotFoundError, ValueError, FloatingPointError)
 
 
 def to_plain(cfg: DictConfig) -> dict[str, Any]:
@@ -91,8 +90,10 @@ def instantiate_group(cfg: DictConfig | None) -> list[Any]:
 
 
 def exit_on_user_error(fn: Callable[..., T]) -> Callable[..., T]:
-    """Decorator for script entry points: a user error prints its one message and exits with 1
-    instead of a stack trace (set SEGKIT_TRACEBACK=1 to see the traceback)."""
+    """Decorator for the entry points that are *not* Hydra tasks (``scripts/compare.py``,
+    ``demo.py``, ``run_comparison.py``): a user error prints its one message and exits with 1
+    instead of a stack trace (set SEGKIT_TRACEBACK=1 to see the traceback). Hydra tasks use
+    ``segkit.tasks.cli.run_task`` instead, which raises, so that a multirun survives one bad job."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> T:
@@ -101,7 +102,7 @@ def exit_on_user_error(fn: Callable[..., T]) -> Callable[..., T]:
         except USER_ERRORS as err:
             if os.environ.get("SEGKIT_TRACEBACK") == "1":
                 raise
-            print(f"error: {err}", file=sys.stderr)
+            print(f"error: {one_line(err)}", file=sys.stderr)
             raise SystemExit(1) from None
 
     return wrapper

@@ -18,6 +18,7 @@ import torch
 from omegaconf import DictConfig
 from PIL import Image
 
+from segkit.checks import check_batch_size
 from segkit.data import normalize, pad_collate, read_image
 from segkit.evaluation.inference import InferenceSettings, infer
 from segkit.evaluation.overlay import overlay, save_label_png
@@ -118,9 +119,7 @@ def predict(cfg: DictConfig) -> dict[str, Any]:
     """Predict every image of ``cfg.input`` into ``cfg.output``; returns the summary."""
     opts = cfg.predict
     settings = inference_settings(opts)
-    batch_size = int(opts.batch_size)
-    if batch_size < 1:
-        raise ValueError(f"predict.batch_size must be >= 1, got {batch_size}")
+    batch_size = check_batch_size(opts.batch_size, "predict.batch_size")
     if not 0.0 <= float(opts.alpha) <= 1.0:
         raise ValueError(f"predict.alpha must be in [0, 1], got {opts.alpha}")
     paths = list_images(cfg.input)

@@ -14,6 +14,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from segkit.checks import check_checkpoint_file
+
 #: Config sections whose values decide the network's shape; resuming across them cannot work.
 MODEL_KEYS: tuple[str, ...] = ("model", "backbone", "data.num_classes")
 #: Keys that may differ on resume: they do not change the architecture.
@@ -58,11 +60,7 @@ def describe_non_finite(counts: Mapping[str, int], *, max_listed: int = 3) -> st
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """Load a checkpoint on the CPU; FileNotFoundError naming the path if it is missing."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"checkpoint not found: {path} (set ckpt_path=<run dir>/checkpoints/last.ckpt)"
-        )
+    path = check_checkpoint_file(path)
     return torch.load(path, map_location="cpu", weights_only=True)
 
 

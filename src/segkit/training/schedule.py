@@ -12,6 +12,8 @@ from typing import Any
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR
 
+from segkit.checks import check_lr_schedule
+
 
 class PolyFactor:
     """The multiplicative LR factor at a given optimizer step (a picklable callable).
@@ -31,19 +33,9 @@ class PolyFactor:
         warmup_start_factor: float = 0.1,
         min_factor: float = 0.0,
     ) -> None:
-        if max_steps <= 0:
-            raise ValueError(
-                f"poly LR needs a positive number of steps, got max_steps={max_steps} "
-                "(set trainer.max_steps, or trainer.max_epochs with a non-empty train set)"
-            )
-        if not 0 <= warmup_steps < max_steps:
-            raise ValueError(
-                f"module.warmup_steps must be in [0, max_steps={max_steps}), got {warmup_steps}"
-            )
-        if not 0.0 < warmup_start_factor <= 1.0:
-            raise ValueError(
-                f"module.warmup_start_factor must be in (0, 1], got {warmup_start_factor}"
-            )
+        check_lr_schedule(
+            max_steps=max_steps, warmup_steps=warmup_steps, warmup_start_factor=warmup_start_factor
+        )
         self.max_steps = int(max_steps)
         self.power = float(power)
         self.warmup_steps = int(warmup_steps)

@@ -1,0 +1,118 @@
+"""Rules on user-given values, in one place for the builders and the command line's pre-flight check.
+
+Each rule here is *the* rule: the constructor that consumes the value calls it (``fcn`` calls
+``check_fcn_variant``, ``SegDataModule`` calls ``check_batch_size``, ``PolyFactor`` calls
+``check_lr_schedule``, ``VOCSegmentation`` calls ``resolve_voc_dir``...), and
+``segkit.tasks.preflight`` calls the same function on the composed config before anything heavy is
+imported, so a bad value is refused in well under a second with the constructor's own message.
+
+This module imports only the standard library (no torch, no Hydra): the command line imports it
+before it knows whether torch is needed at all (``tests/cli/test_import_discipline.py``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+#: Output strides the backbones can be planned at (``model.output_stride``).
+VALID_OUTPUT_STRIDES: tuple[int, ...] = (8, 16, 32)
+#: FCN variant -> the stride it predicts at (``model.fcn_variant``).
+FCN_VARIANTS: dict[str, int] = {"32s": 32, "16s": 16, "8s": 8}
+#: ``data.dataset`` values ``SegDataModule`` reads.
+DATASETS: tuple[str, ...] = ("voc", "voc_aug", "synthetic")
+
+DOWNLOAD_HINT = (
+    "download it with `python scripts/download_voc.py --root {root}` or use data=synthetic"
+)
+
+
+def check_output_stride(output_stride: Any) -> int:
+    """Validate a user-given output stride; returns it as int."""
+    if output_stride not in VALID_OUTPUT_STRIDES:
+        raise ValueError(
+            f"output_stride must be 8, 16 or 32, got {output_stride!r} "
+            "(set model.output_stride=8|16|32)"
+        )
+    return int(output_stride)
+
+
+def check_fcn_variant(variant: str, output_stride: int) -> int:
+    """The prediction stride N of ``variant`` ("Ns"); ValueError when impossible at ``output_stride``."""
+    if variant not in FCN_VARIANTS:
+        raise ValueError(f"model.fcn_variant must be one of {list(FCN_VARIANTS)}, got {variant!r}")
+    n = FCN_VARIANTS[variant]
+    if output_stride < n:
+        possible = [v for v, s in FCN_VARIANTS.items() if s <= output_stride]
+        fixes = " or ".join(f"fcn_variant={v}" for v in possible)
+        raise ValueError(
+            f"fcn_variant={variant} predicts at stride {n} but the backbone's output stride is "
+            f"{output_stride}; use {fixes} "
+            f"or output_stride={32 if n == 32 else '16 or 32'}"
+        )
+    return n
+
+
+def check_batch_size(value: Any, key: str) -> int:
+    """A batch size is an integer >= 1; ``key`` names it in the message (``data.batch_size``)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{key} must be an integer >= 1, got {value!r} (set {key}=1 or more)")
+    return value
+
+
+def check_lr_schedule(*, max_steps: int, warmup_steps: int, warmup_start_factor: float) -> None:
+    """The poly schedule's horizon and warm-up (``trainer.max_steps``, ``module.warmup_*``)."""
+    if max_steps <= 0:
+        raise ValueError(
+            f"poly LR needs a positive number of steps, got max_steps={max_steps} "
+            "(set trainer.max_steps, or trainer.max_epochs with a non-empty train set)"
+        )
+    if not 0 <= warmup_steps < max_steps:
+        raise ValueError(
+            f"module.warmup_steps must be in [0, max_steps={max_steps}), got {warmup_steps}"
+        )
+    if not 0.0 < warmup_start_factor <= 1.0:
+        raise ValueError(f"module.warmup_start_factor must be in (0, 1], got {warmup_start_factor}")
+
+
+def check_dataset(dataset: Any) -> str:
+    """``data.dataset`` is one of :data:`DATASETS`."""
+    if dataset not in DATASETS:
+        raise ValueError(f"data.dataset must be voc, voc_aug or synthetic, got {dataset!r}")
+    return str(dataset)
+
+
+def resolve_voc_dir(root: str | Path) -> Path:
+    """Return the ``VOC2012`` folder under ``root``; raise FileNotFoundError saying how to get it."""
+    root = Path(root)
+    for candidate in (root / "VOCdevkit" / "VOC2012", root):
+        if (candidate / "JPEGImages").is_dir():
+            return candidate
+    raise FileNotFoundError(
+        f"data root {root} has no VOCdevkit/VOC2012/JPEGImages: " + DOWNLOAD_HINT.format(root=root)
+    )
+
+
+def check_checkpoint_file(path: str | Path) -> Path:
+    """A checkpoint path names an existing file (``ckpt_path``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"checkpoint not found: {path} (set ckpt_path=<run dir>/checkpoints/last.ckpt)"
+        )
+    return path
+
+
+__all__ = [
+    "DATASETS",
+    "DOWNLOAD_HINT",
+    "FCN_VARIANTS",
+    "VALID_OUTPUT_STRIDES",
+    "check_batch_size",
+    "check_checkpoint_file",
+    "check_dataset",
+    "check_fcn_variant",
+    "check_lr_schedule",
+    "check_output_stride",
+    "resolve_voc_dir",
+]

@@ -1,0 +1,233 @@
+"""The scripts' side of Hydra: a fast pre-flight, lazy heavy imports, and failures in one line.
+
+A script is ``@hydra.main(...) def main(cfg): return run_task("<task>", cfg)`` and
+``if __name__ == "__main__": launch(main)``. Before the config is known to be valid only Hydra,
+omegaconf, this module and ``segkit.checks`` are imported, so ``--help``, ``--cfg job``, an
+unknown key or choice and the builders' own value checks answer in about the time of
+``import hydra`` (``benchmarks/bench_cli.py``); ``segkit.tasks.<task>`` (torch, Lightning, timm,
+albumentations) is imported inside the job, after :func:`~segkit.tasks.preflight.preflight`.
+
+Failures (lightning-hydra-template's ``task_wrapper`` pattern: the job raises, it never exits):
+
+* A user error (``USER_ERRORS``: wrong value, missing file) leaves the job as :class:`UserError`,
+  a ``CompactHydraException`` holding the one-line message. Any other exception (a bug) leaves it
+  unchanged. Hydra's launchers catch ``Exception`` per job, so a multirun goes on to its next job.
+* :class:`ReportFailures` (a Hydra callback, ``configs/hydra/default.yaml``) prints a failed job's
+  one line on stderr as it fails (``error: job #N (overrides): message`` in a multirun) and writes
+  it, or a bug's traceback, into the job's own log file (``<run dir>/<task>.log``).
+* Exit: a single run that failed with a user error exits 1 after its one line (the callback's
+  ``on_run_end``, i.e. after the job and its callbacks have finished); a bug keeps Hydra's report
+  (its traceback) and exit 1. A multirun runs every job, then Hydra's sweeper re-raises the first
+  failure (Hydra prints that job's overrides and its message) and the exit status is 1; it is 0
+  only when every job succeeded. Optuna (``hparams_search``) marks a failed trial FAIL and goes on
+  (``hydra.sweeper.max_failure_rate``). A failed process ends without the interpreter's slow
+  teardown of torch and Lightning (:func:`exit_promptly`).
+
+``SEGKIT_TRACEBACK=1`` lets a user error through unchanged (with its traceback).
+"""
+
+from __future__ import annotations
+
+import atexit
+import importlib
+import logging
+import os
+import re
+import shlex
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from hydra.core.utils import JobReturn, JobStatus
+from hydra.errors import CompactHydraException, OverrideParseException
+from hydra.experimental.callback import Callback
+from hydra.types import RunMode
+from omegaconf import DictConfig
+
+from segkit.tasks.preflight import preflight
+
+log = logging.getLogger(__name__)
+
+#: Exceptions that carry a complete user-facing message (wrong key, missing file, bad value).
+USER_ERRORS: tuple[type[BaseException], ...] = (FileNotFoundError, ValueError, FloatingPointError)
+
+
+class UserError(CompactHydraException):
+    """A job's user error as its one-line message (Hydra prints a compact exception without a
+    traceback). The original exception is its ``__cause__``."""
+
+
+def one_line(err: BaseException) -> str:
+    """The user-facing message of ``err``. An error raised in a DataLoader worker process reaches
+    the main process re-raised by torch as ``Caught <Type> in DataLoader worker process N.\\n
+    Original Traceback ...``: the message is the original one, the last line of that traceback."""
+    text = str(err)
+    match = re.match(r"Caught (\w+) in DataLoader worker process \d+\.\nOriginal Traceback", text)
+    if match is None:
+        return text
+    name = match.group(1)
+    lines = text.rstrip("\n").splitlines()
+    for i in range(len(lines) - 1, 0, -1):
+        head, sep, rest = lines[i].partition(": ")
+        if sep and head.rsplit(".", 1)[-1] == name:
+            return "\n".join([rest, *lines[i + 1 :]]).strip()
+    return text
+
+
+def run_task(task: str, cfg: DictConfig, *, module: str | None = None) -> Any:
+    """Pre-flight check ``cfg``, then import ``module`` (default ``segkit.tasks.<task>``) and call
+    its function ``<task>(cfg)``; a user error leaves as :class:`UserError` (see the module doc)."""
+    try:
+        preflight(task, cfg)
+        work = getattr(importlib.import_module(module or f"segkit.tasks.{task}"), task)
+        return work(cfg)
+    except USER_ERRORS as err:
+        if os.environ.get("SEGKIT_TRACEBACK") == "1":
+            raise
+        raise UserError(one_line(err)) from err
+
+
+def _to_log_files(line: str, exc: BaseException | None = None) -> None:
+    """Write ``line`` (and ``exc``'s traceback) to the file handlers of the root logger only: the
+    job's log file in the run folder (the console gets the plain line, or Hydra's report)."""
+    exc_info = (type(exc), exc, exc.__traceback__) if exc is not None else None
+    record = logging.LogRecord(__name__, logging.ERROR, __file__, 0, line, None, exc_info)
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.handle(record)
+            handler.flush()
+
+
+class ReportFailures(Callback):
+    """Hydra callback: one line per failed job, the error in the job's log, exit 1 for a single
+    run's user error (see the module docstring)."""
+
+    def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
+        if job_return.status != JobStatus.FAILED:
+            return
+        err = job_return._return_value  # Hydra's own LogJobReturnCallback reads it the same way
+        where = ""
+        if config.hydra.mode == RunMode.MULTIRUN:  # Hydra logged the job's overrides at its start
+            where = f"job #{config.hydra.job.num} ({config.hydra.runtime.output_dir}): "
+        if isinstance(err, UserError):
+            line = f"error: {where}{err}"
+            print(line, file=sys.stderr, flush=True)
+            _to_log_files(line)
+            return
+        _to_log_files(f"{where}{type(err).__name__}: {err}", err)
+        if where:  # Hydra reports only the first failure of a sweep: say where this one is
+            first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+            print(f"error: {where}{type(err).__name__}: {first} (traceback in the job's log)",
+                  file=sys.stderr, flush=True)  # fmt: skip
+
+    def on_run_end(
+        self, config: DictConfig, job_return: JobReturn | None = None, **kwargs: Any
+    ) -> None:
+        # A single run (never a multirun job): its one line is printed, the job and every
+        # on_job_end callback have finished; exiting here spares the user Hydra's repeat of it.
+        if (
+            job_return is not None
+            and job_return.status == JobStatus.FAILED
+            and isinstance(job_return._return_value, UserError)
+        ):
+            raise SystemExit(1)
+
+
+#: Why an unquoted override value fails Hydra's grammar, for the hint.
+UNQUOTABLE = "non-ASCII letters, quotes, brackets, parentheses, '=' or ','"
+
+
+def _quoted(override: str) -> str | None:
+    """``key="value"`` (or ``key='value'``) that Hydra parses back to exactly ``value``."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    key, _, value = override.partition("=")
+    parser = OverridesParser.create()
+    for quote in ('"', "'"):
+        candidate = f"{key}={quote}{value.replace(quote, chr(92) + quote)}{quote}"
+        try:
+            if parser.parse_overrides([candidate])[0].value() == value:
+                return candidate
+        except OverrideParseException:
+            continue
+    return None
+
+
+def override_hint(overrides: list[str]) -> str | None:
+    """A one-line hint for the first override Hydra's parser rejects, when quoting fixes it."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parser = OverridesParser.create()
+    for i, override in enumerate(overrides):
+        try:
+            parser.parse_overrides([override])
+            continue
+        except OverrideParseException:
+            pass
+        if "=" not in override and i > 0 and "=" in overrides[i - 1]:
+            # The shell split a value with spaces: `data.root=/my data` -> two arguments.
+            fixed = _quoted(f"{overrides[i - 1]} {override}")
+            reason = "it has no '=': the shell split a value with spaces into two arguments"
+        elif "=" not in override:
+            return None  # not a value problem: Hydra's own message says what is wrong
+        else:
+            fixed = _quoted(override)
+            reason = f"unquoted values cannot hold {UNQUOTABLE}"
+        if fixed is None:
+            return None
+        return (
+            f"Hydra cannot parse the override {override!r} ({reason}); quote the value for Hydra "
+            f"inside the shell's quotes: {shlex.quote(fixed)}"
+        )
+    return None
+
+
+def exit_now(code: int | str | None) -> None:
+    """End the process with ``code`` after the ``atexit`` handlers (log files, loggers, DataLoader
+    worker processes), skipping the interpreter's finalization: tearing down the modules of torch,
+    Lightning and timm takes seconds after the error message was printed (1.8-4.8 s measured on 2
+    loaded cores, ``benchmarks/bench_cli.py``) and nothing of the failed run needs it."""
+    if isinstance(code, str):  # SystemExit("message") prints the message and exits 1
+        print(code, file=sys.stderr)
+        code = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    atexit._run_exitfuncs()  # what a normal exit runs first (logging.shutdown, multiprocessing...)
+    os._exit(1 if code is None else int(code))
+
+
+def exit_promptly(main: Callable[[], Any]) -> None:
+    """Run ``main``; when it exits with a failure status, exit at once (:func:`exit_now`)."""
+    try:
+        main()
+    except SystemExit as stop:
+        if stop.code not in (None, 0):
+            exit_now(stop.code)
+        raise
+
+
+def launch(main: Callable[[], Any]) -> None:
+    """Run a ``@hydra.main`` entry point from a script's ``__main__`` block: first check its
+    overrides with Hydra's own argument and override parsers (a value that only needs quoting gets
+    a one-line hint instead of a grammar error), and exit promptly when it fails."""
+    from hydra._internal.utils import get_args_parser  # the parser hydra.main itself uses
+
+    args = get_args_parser().parse_args(sys.argv[1:])
+    hint = override_hint(list(args.overrides))
+    if hint is not None:
+        print(f"error: {hint}", file=sys.stderr)
+        raise SystemExit(1)
+    exit_promptly(main)
+
+
+__all__ = [
+    "USER_ERRORS",
+    "ReportFailures",
+    "UserError",
+    "exit_now",
+    "exit_promptly",
+    "launch",
+    "one_line",
+    "override_hint",
+    "run_task",
+]

@@ -1,0 +1,142 @@
+"""Pre-flight check of a composed config: the builders' own rules, before anything heavy is imported.
+
+``preflight(task, cfg)`` runs in the Hydra job before ``segkit.tasks.<task>`` (and with it torch,
+Lightning, timm, albumentations) is imported, so a bad value costs well under a second instead of
+the import. It holds no rule of its own: it only routes config values to the functions of
+``segkit.checks`` that the constructors call with the same values (``tests/cli/test_preflight.py``
+checks, value by value, that both refuse with the same message). A value whose rule needs the built
+object (e.g. an FCN variant against the output stride stored in a checkpoint) is left to the builder.
+
+Imports: omegaconf and ``segkit.checks`` only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from omegaconf import DictConfig, OmegaConf
+
+from segkit.checks import (
+    check_batch_size,
+    check_checkpoint_file,
+    check_dataset,
+    check_fcn_variant,
+    check_lr_schedule,
+    check_output_stride,
+    resolve_voc_dir,
+)
+
+#: ``_target_`` of the FCN builder (the one model whose variant depends on the output stride).
+FCN_TARGET = "segkit.models.fcn"
+
+
+def check_required(cfg: DictConfig) -> None:
+    """Every ``???`` value of the config was given (``ckpt_path=...`` for evaluate, predict...)."""
+    missing = sorted(OmegaConf.missing_keys(cfg))
+    if missing:
+        given = " ".join(f"{key}=..." for key in missing)
+        raise ValueError(f"required value(s) not given: {', '.join(missing)} (add {given})")
+
+
+def check_model(model: DictConfig) -> None:
+    """``model.output_stride`` and, for FCN, ``model.fcn_variant`` (``segkit.models`` builders).
+    Keys the config leaves out get the builder's default, which is not checked here."""
+    if "output_stride" not in model:
+        return
+    output_stride = check_output_stride(model.output_stride)
+    if model.get("_target_") == FCN_TARGET and "fcn_variant" in model:
+        check_fcn_variant(model.fcn_variant, output_stride)
+
+
+def check_data(data: DictConfig) -> None:
+    """What ``SegDataModule(...)`` and its ``setup`` refuse first: dataset name, batch sizes, and a
+    VOC data root without ``VOCdevkit/VOC2012`` (the synthetic set is generated when missing)."""
+    dataset = check_dataset(data.dataset) if "dataset" in data else None
+    for key in ("batch_size", "val_batch_size"):
+        if key in data:
+            check_batch_size(data[key], f"data.{key}")
+    if dataset in ("voc", "voc_aug") and "root" in data:
+        resolve_voc_dir(data.root)
+
+
+def horizon(trainer: DictConfig) -> int | None:
+    """The schedule horizon ``SegModule`` will get (Lightning's ``estimated_stepping_batches``)
+    when the config alone decides it: ``trainer.max_steps`` with ``max_epochs=-1`` and no
+    ``fast_dev_run``; None when it depends on the data (epochs) or on Lightning's debug modes."""
+    max_steps = trainer.get("max_steps", -1)
+    if trainer.get("max_epochs", -1) != -1 or trainer.get("fast_dev_run"):
+        return None
+    return int(max_steps) if max_steps is not None and int(max_steps) != -1 else None
+
+
+def check_schedule(module: DictConfig, trainer: DictConfig) -> None:
+    """Warm-up against the number of steps (``segkit.training.PolyFactor``)."""
+    steps = horizon(trainer)
+    keys = ("warmup_steps", "warmup_start_factor")
+    if steps is None or any(key not in module for key in keys):
+        return
+    check_lr_schedule(
+        max_steps=steps,
+        warmup_steps=module.warmup_steps,
+        warmup_start_factor=module.warmup_start_factor,
+    )
+
+
+def _checkpoint_options(cfg: DictConfig, opts: DictConfig | None) -> None:
+    if cfg.get("ckpt_path"):
+        check_checkpoint_file(cfg.ckpt_path)
+    if opts is not None and opts.get("output_stride") is not None:
+        check_output_stride(opts.output_stride)
+
+
+def _train(cfg: DictConfig) -> None:
+    check_model(cfg.model)
+    check_data(cfg.data)
+    check_schedule(cfg.module, cfg.trainer)
+    _checkpoint_options(cfg, None)
+
+
+def _evaluate(cfg: DictConfig) -> None:
+    _checkpoint_options(cfg, cfg.eval)
+    check_batch_size(cfg.eval.batch_size, "eval.batch_size")
+    if cfg.get("data") and "_target_" in cfg.data:  # a data group chosen on the command line
+        check_data(cfg.data)
+
+
+def _predict(cfg: DictConfig) -> None:
+    _checkpoint_options(cfg, cfg.predict)
+    check_batch_size(cfg.predict.batch_size, "predict.batch_size")
+
+
+def _export(cfg: DictConfig) -> None:
+    _checkpoint_options(cfg, cfg.export)
+
+
+def _analyze(cfg: DictConfig) -> None:
+    _checkpoint_options(cfg, cfg.analyze if cfg.get("ckpt_path") else None)
+    if not cfg.get("ckpt_path"):
+        check_model(cfg.model)
+
+
+def _inspect_data(cfg: DictConfig) -> None:
+    check_data(cfg.data)
+
+
+#: Task name (``segkit.tasks.<name>``) -> its pre-flight check.
+CHECKS: dict[str, Callable[[DictConfig], None]] = {
+    "train": _train,
+    "evaluate": _evaluate,
+    "predict": _predict,
+    "export": _export,
+    "analyze": _analyze,
+    "inspect_data": _inspect_data,
+}
+
+
+def preflight(task: str, cfg: DictConfig) -> None:
+    """Refuse ``cfg`` for ``task`` with the builders' own message if a checked value is invalid."""
+    check_required(cfg)
+    CHECKS[task](cfg)
+
+
+__all__ = ["CHECKS", "check_data", "check_model", "check_schedule", "horizon", "preflight"]

@@ -1,0 +1,189 @@
+"""The pre-flight check refuses exactly what the builders refuse, with the builders' own message.
+
+Each case: one bad config value. ``preflight`` (run before anything heavy is imported) must raise,
+and the real constructor or task that consumes the value must raise the same exception type with
+the same message -- so the two cannot drift apart (the rules live once, in ``segkit.checks``). The
+last tests check the other direction: every shipped recipe passes the pre-flight."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig
+
+from segkit.tasks.preflight import horizon, preflight
+
+CONFIGS = str(Path(__file__).resolve().parents[2] / "configs")
+TINY = [
+    "data=synthetic", "data.synthetic.num_train=8", "data.synthetic.num_val=4",
+    "data.synthetic.min_size=64", "data.synthetic.max_size=64", "data.crop_size=64",
+    "data.batch_size=4", "data.val_batch_size=2", "data.num_workers=0", "backbone.width_mult=0.35",
+    "trainer=cpu", "trainer.max_steps=4", "trainer.num_sanity_val_steps=0",
+    "trainer.enable_model_summary=false", "callbacks.progress_bar=null", "logger=none",
+]  # fmt: skip
+#: The default model (DeepLabv3+) narrowed further, for the cases that really build it.
+SMALL = ["model.aspp_channels=16", "model.decoder_channels=16", "model.low_level_channels=8"]
+
+
+def _compose(name: str, tmp_path: Path, *overrides: str) -> DictConfig:
+    with initialize_config_dir(config_dir=CONFIGS, version_base="1.3"):
+        return compose(
+            name,
+            overrides=[
+                f"paths.root_dir={tmp_path}",
+                f"paths.output_dir={tmp_path / 'run'}",
+                *overrides,
+            ],
+        )
+
+
+def _both_refuse(task: str, cfg: DictConfig, build) -> None:
+    """preflight and ``build(cfg)`` raise the same exception type with the same message."""
+    with pytest.raises((ValueError, FileNotFoundError)) as early:
+        preflight(task, cfg)
+    with pytest.raises((ValueError, FileNotFoundError)) as real:
+        build(cfg)
+    assert type(early.value) is type(real.value)
+    assert str(early.value) == str(real.value)
+
+
+def _build_model(cfg: DictConfig):
+    from segkit.tasks._common import instantiate_user
+
+    return instantiate_user(cfg.model)
+
+
+def _build_data(cfg: DictConfig):
+    from segkit.tasks._common import instantiate_user  # as the tasks build it
+
+    datamodule = instantiate_user(cfg.data, _convert_="all")
+    datamodule.setup("fit")
+
+
+def _train(cfg: DictConfig):
+    from segkit.tasks.train import train
+
+    return train(cfg)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "build"),
+    [
+        (["model.output_stride=12"], _build_model),
+        (["model.output_stride=4", "model=deeplabv3"], _build_model),
+        (["model=fcn", "model.output_stride=16", "model.fcn_variant=32s"], _build_model),
+        (["model=fcn", "model.output_stride=8", "model.fcn_variant=16s"], _build_model),
+        (["model=fcn", "model.fcn_variant=4s"], _build_model),
+        (["data.batch_size=0"], _build_data),
+        (["data.val_batch_size=-2"], _build_data),
+        (["data.batch_size=1.5"], _build_data),
+        (["data.dataset=coco"], _build_data),
+        (["data=voc", "data.root=${paths.root_dir}/nowhere"], _build_data),
+        (["data=voc_aug", "data.root=${paths.root_dir}/nowhere"], _build_data),
+    ],
+    ids=lambda v: " ".join(v) if isinstance(v, list) else v.__name__,
+)
+def test_preflight_and_builder_refuse_the_same(overrides, build, tmp_path: Path) -> None:
+    base = [] if overrides[0].startswith("data=voc") else TINY  # TINY is synthetic-data only
+    _both_refuse("train", _compose("train", tmp_path, *base, *overrides), build)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["module.warmup_steps=4"],  # == trainer.max_steps
+        ["module.warmup_steps=-1"],
+        ["module.warmup_start_factor=0"],
+        ["trainer.max_steps=0"],
+        ["ckpt_path=${paths.root_dir}/gone.ckpt"],  # resume from a missing checkpoint
+    ],
+    ids=" ".join,
+)
+def test_preflight_and_training_refuse_the_same(overrides, tmp_path: Path) -> None:
+    """The schedule's horizon comes from Lightning at fit time: the real training must refuse."""
+    _both_refuse("train", _compose("train", tmp_path, *TINY, *SMALL, *overrides), _train)
+
+
+def test_the_horizon_is_lightnings(tmp_path: Path) -> None:
+    """``horizon`` is the number of steps Lightning hands the schedule, or None when the config
+    alone does not decide it (epochs, fast_dev_run)."""
+    assert horizon(_compose("train", tmp_path, *TINY).trainer) == 4
+    for extra in (["trainer.max_epochs=2"], ["debug=fdr"], ["trainer.max_steps=-1"]):
+        assert horizon(_compose("train", tmp_path, *TINY, *extra).trainer) is None
+    # an epoch-based run is left to the builder, however short: no false refusal
+    preflight("train", _compose("train", tmp_path, *TINY, "trainer.max_epochs=1",
+                                "trainer.max_steps=-1", "module.warmup_steps=50"))  # fmt: skip
+
+
+def test_checkpoint_tasks_refuse_like_their_builders(tmp_path: Path) -> None:
+    from segkit.evaluation.batching import eval_loader
+    from segkit.tasks.checkpoints import load_segmentor
+    from segkit.tasks.predict import predict
+
+    gone = f"ckpt_path={tmp_path}/gone.ckpt"
+    for name in ("evaluate", "predict", "export"):
+        extra = ["input=x.jpg"] if name == "predict" else []
+        cfg = _compose(name, tmp_path, gone, *extra)
+        _both_refuse(name, cfg, lambda c: load_segmentor(c.ckpt_path))
+    cfg = _compose("evaluate", tmp_path, "eval.batch_size=0")
+    cfg.ckpt_path = __file__  # any existing file: the batch-size rule comes next
+    _both_refuse("evaluate", cfg, lambda c: eval_loader(None, batch_size=c.eval.batch_size))
+    cfg = _compose("predict", tmp_path, f"ckpt_path={__file__}", "input=x.jpg",
+                   "predict.batch_size=0")  # fmt: skip
+    _both_refuse("predict", cfg, predict)
+
+
+@pytest.mark.parametrize("task", ["evaluate", "predict", "export"])
+def test_output_stride_overrides_refuse_like_set_output_stride(task, tmp_path: Path) -> None:
+    opts = {"evaluate": "eval"}.get(task, task)
+    extra = ["input=x.jpg"] if task == "predict" else []
+    cfg = _compose(task, tmp_path, f"ckpt_path={__file__}", f"{opts}.output_stride=12", *extra)
+    model = _build_model(_compose("train", tmp_path, *TINY, *SMALL))
+    _both_refuse(task, cfg, lambda c: model.set_output_stride(c[opts].output_stride))
+
+
+def test_required_values_are_named(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"required value\(s\) not given: ckpt_path, input"):
+        preflight("predict", _compose("predict", tmp_path))
+
+
+@pytest.fixture
+def voc_root(tmp_path: Path) -> Path:
+    """Enough of a VOC tree for the data-root rule (the images themselves are not read)."""
+    (tmp_path / "voc" / "VOCdevkit" / "VOC2012" / "JPEGImages").mkdir(parents=True)
+    return tmp_path / "voc"
+
+
+def _experiments() -> list[str]:
+    root = Path(CONFIGS) / "experiment"
+    names = sorted(p.relative_to(root).with_suffix("").as_posix() for p in root.rglob("*.yaml"))
+    return [n for n in names if not n.startswith("presets/")]
+
+
+@pytest.mark.parametrize("experiment", _experiments())
+def test_every_recipe_passes(experiment: str, tmp_path: Path, voc_root: Path) -> None:
+    cfg = _compose("train", tmp_path, f"experiment={experiment}", f"data.root={voc_root}")
+    preflight("train", cfg)
+
+
+@pytest.mark.parametrize(
+    ("name", "overrides"),
+    [
+        ("train", []),
+        ("train", ["+sweep=design"]),
+        ("train", ["+sweep=context"]),
+        ("train", ["debug=fdr", "experiment=quickstart"]),
+        ("analyze", []),
+        ("analyze", ["model=fcn"]),
+        ("inspect_data", []),
+        ("evaluate", [f"ckpt_path={__file__}"]),
+        ("evaluate", [f"ckpt_path={__file__}", "data=synthetic"]),
+        ("predict", [f"ckpt_path={__file__}", "input=x.jpg"]),
+        ("export", [f"ckpt_path={__file__}"]),
+    ],
+)
+def test_every_default_passes(name, overrides, tmp_path: Path, voc_root: Path) -> None:
+    root = [f"data.root={voc_root}"] if name == "train" and not overrides else []
+    preflight(name, _compose(name, tmp_path, *root, *overrides))
