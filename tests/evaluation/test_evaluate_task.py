@@ -155,6 +155,9 @@ def test_class_count_mismatch_is_named(checkpoint, compose_eval):
         ("eval.output_stride=12", "output_stride"),
         ("eval.batch_size=0", "eval.batch_size"),
         ("eval.device=tpu", "device"),
+        ("eval.backend=tensorrt", r"eval\.backend must be one of"),
+        ("eval.threads=0", r"eval\.threads must be >= 1"),
+        ("eval.onnx_exporter=jit", r"eval\.onnx_exporter must be one of"),
     ],
 )
 def test_bad_eval_settings(checkpoint, compose_eval, override, match):

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import logging
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -13,7 +18,7 @@ from PIL import Image
 from segkit.data import normalize, read_image, read_mask
 from segkit.tasks.checkpoints import load_segmentor
 from segkit.tasks.export import export
-from segkit.tasks.predict import output_stems, predict
+from segkit.tasks.predict import PredictFailures, output_stems, predict
 
 
 def _images(folder, sizes):
@@ -30,16 +35,17 @@ def test_predict_folder_any_size_with_an_unreadable_image(checkpoint, compose_ev
     (folder / "broken.jpg").write_bytes(b"not a jpeg")
     (folder / "notes.txt").write_text("ignored: not an image")
     out = tmp_path / "out"
-    summary = predict(
-        compose_eval(
-            f"ckpt_path={checkpoint}", f"input={folder}", f"output={out}",
-            "predict.batch_size=2", "predict.device=cpu", name="predict",
-        )
-    )  # fmt: skip
+    with pytest.raises(PredictFailures, match=r"1 of 5 inputs failed.*the other 4 were written"):
+        predict(
+            compose_eval(
+                f"ckpt_path={checkpoint}", f"input={folder}", f"output={out}",
+                "predict.batch_size=2", "predict.device=cpu", name="predict",
+            )
+        )  # fmt: skip
+    summary = json.loads((out / "summary.json").read_text())
     assert (summary["images"], summary["written"], summary["failed"]) == (5, 4, 1)
     assert summary["failures"][0]["path"].endswith("broken.jpg")
     assert "unreadable" in summary["failures"][0]["error"]
-    assert json.loads((out / "summary.json").read_text()) == summary
     model, _ = load_segmentor(checkpoint)
     for i, (h, w) in enumerate([(64, 64), (50, 77), (64, 64), (90, 41)]):
         png = Image.open(out / f"img{i}.png")
@@ -75,28 +81,62 @@ def test_predict_single_file_and_empty_folder(checkpoint, compose_eval, tmp_path
         )
 
 
+@pytest.mark.slow  # two fresh interpreters importing torch + Hydra: ~10 s each
+def test_predict_script_exits_non_zero_when_an_input_failed(checkpoint, tmp_path):
+    root = Path(__file__).resolve().parents[2]
+    folder = _images(tmp_path / "in", [(64, 64)])
+
+    def run(out: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, str(root / "scripts" / "predict.py"), f"ckpt_path={checkpoint}",
+             f"input={folder}", f"output={tmp_path / out}", "predict.device=cpu",
+             f"paths.root_dir={tmp_path}", f"hydra.run.dir={tmp_path}/h_{out}"],
+            capture_output=True, text=True, timeout=300, cwd=tmp_path,
+        )  # fmt: skip
+
+    clean = run("clean")
+    assert clean.returncode == 0, clean.stderr
+    (folder / "broken.jpg").write_bytes(b"not a jpeg")
+    failed = run("failed")
+    assert failed.returncode == 1
+    assert "1 of 2 inputs failed" in failed.stderr and "Traceback" not in failed.stderr
+    assert (tmp_path / "failed" / "img0.png").is_file()  # the good input was still written
+
+
 @pytest.mark.parametrize("exporter", ["legacy", pytest.param("dynamo", marks=pytest.mark.slow)])
-def test_export_onnx_runs_in_onnxruntime_at_two_sizes(checkpoint, compose_eval, tmp_path, exporter):
+def test_export_onnx_runs_in_onnxruntime_at_two_sizes(
+    checkpoint, compose_eval, tmp_path, exporter, caplog
+):
     import onnxruntime as ort
 
-    path = tmp_path / f"{exporter}.onnx"
-    summary = export(
-        compose_eval(
-            f"ckpt_path={checkpoint}",
-            "format=onnx",
-            f"output={path}",
-            f"export.exporter={exporter}",
-            name="export",
-        )  # fmt: skip
-    )
+    path = tmp_path / "out" / f"{exporter}.onnx"
+    with caplog.at_level(logging.INFO):  # what a Hydra run shows
+        summary = export(
+            compose_eval(
+                f"ckpt_path={checkpoint}",
+                "format=onnx",
+                f"output={path}",
+                f"export.exporter={exporter}",
+                name="export",
+            )  # fmt: skip
+        )
+    chatty = [r for r in caplog.records if r.name.split(".")[0] in ("onnxscript", "onnx_ir")]
+    assert not chatty, chatty[:3]  # no per-initializer INFO lines
     assert set(summary["max_abs_diff"]) == {"64x64", "97x130"}
-    onnx.checker.check_model(str(path))
+    # One self-contained file, whose size is the one reported: copied alone, it loads and runs.
+    assert [p.name for p in path.parent.iterdir()] == [path.name]
+    assert summary["size_mb"] == round(path.stat().st_size / 2**20, 3)
+    copy = tmp_path / "elsewhere" / "model.onnx"
+    copy.parent.mkdir()
+    shutil.copyfile(path, copy)
+    path.unlink()
+    onnx.checker.check_model(str(copy))
     # Independent of the task's own check: another batch size and size, against PyTorch.
     model, _ = load_segmentor(checkpoint)
     x = torch.randn(3, 3, 72, 45)
     with torch.no_grad():
         ref = model(x)["out"].numpy()
-    got = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(
+    got = ort.InferenceSession(str(copy), providers=["CPUExecutionProvider"]).run(
         None, {"image": x.numpy()}
     )[0]
     assert got.shape == (3, 7, 72, 45)

@@ -1,8 +1,10 @@
 """Inference on normalised batches: whole image, sliding window, multi-scale + flip.
 
-All functions take a model with the Segmentor contract (``model(x)["out"]`` = (B, K, H, W) logits at
-the input size) and a normalised float batch ``(B, 3, H, W)``, and return class scores
-``(B, K, H, W)`` at the input size; ``scores.argmax(1)`` is the prediction.
+All functions take a model with the Segmentor call shape (``model(x)["out"]`` = (B, K, H, W) logits
+at the input size) and a normalised float batch ``(B, 3, H, W)``, and return class scores
+``(B, K, H, W)`` at the input size; ``scores.argmax(1)`` is the prediction. The model is an eager
+``nn.Module`` or any callable of that shape, e.g. ``segkit.evaluation.onnx_backend.OnnxRuntimeModel``
+(the same network in onnxruntime): every mode below then runs on that backend unchanged.
 
 * ``whole``: one forward pass of the (padded) batch; scores are logits.
 * ``slide``: overlapping ``window`` x ``window`` crops every ``stride`` pixels; the logits of the
@@ -16,7 +18,7 @@ the input size) and a normalised float batch ``(B, 3, H, W)``, and return class 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -25,6 +27,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 Mode = Literal["whole", "slide"]
+#: What the functions below call: an eager Segmentor or a backend with its call shape.
+SegModel = nn.Module | Callable[[Tensor], dict[str, Tensor]]
 
 
 @dataclass(frozen=True)
@@ -66,7 +70,7 @@ class InferenceSettings:
         return self.scales == (1.0,) and not self.flip
 
 
-def predict_whole(model: nn.Module, image: Tensor) -> Tensor:
+def predict_whole(model: SegModel, image: Tensor) -> Tensor:
     """(B, 3, H, W) normalised -> (B, K, H, W) logits, one forward pass."""
     return model(image)["out"]
 
@@ -79,7 +83,7 @@ def _window_starts(size: int, window: int, stride: int) -> list[int]:
     return [*starts, size - window]
 
 
-def predict_slide(model: nn.Module, image: Tensor, *, window: int, stride: int) -> Tensor:
+def predict_slide(model: SegModel, image: Tensor, *, window: int, stride: int) -> Tensor:
     """(B, 3, H, W) -> (B, K, H, W) logits averaged over overlapping windows.
 
     Windows larger than the image are clipped to it, so ``window >= max(H, W)`` is one whole pass.
@@ -100,13 +104,13 @@ def predict_slide(model: nn.Module, image: Tensor, *, window: int, stride: int) 
     return total / count
 
 
-def _run(model: nn.Module, image: Tensor, settings: InferenceSettings) -> Tensor:
+def _run(model: SegModel, image: Tensor, settings: InferenceSettings) -> Tensor:
     if settings.mode == "slide":
         return predict_slide(model, image, window=settings.window, stride=settings.stride)
     return predict_whole(model, image)
 
 
-def predict_multiscale(model: nn.Module, image: Tensor, settings: InferenceSettings) -> Tensor:
+def predict_multiscale(model: SegModel, image: Tensor, settings: InferenceSettings) -> Tensor:
     """(B, 3, H, W) -> (B, K, H, W) softmax probabilities averaged over scales (and flips)."""
     size = image.shape[-2:]
     total: Tensor | None = None
@@ -130,7 +134,7 @@ def predict_multiscale(model: nn.Module, image: Tensor, settings: InferenceSetti
 
 
 @torch.inference_mode()
-def infer(model: nn.Module, image: Tensor, settings: InferenceSettings) -> Tensor:
+def infer(model: SegModel, image: Tensor, settings: InferenceSettings) -> Tensor:
     """Scores (B, K, H, W) for a normalised batch (B, 3, H, W) according to ``settings``.
 
     Single-scale, no-flip settings return logits (one pass, no softmax); otherwise averaged softmax

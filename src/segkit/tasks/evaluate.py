@@ -23,6 +23,7 @@ from segkit.data import VOCSegmentation
 from segkit.evaluation.batching import eval_loader
 from segkit.evaluation.evaluator import EvalResult, Evaluator, best_and_worst
 from segkit.evaluation.inference import InferenceSettings, settings_from
+from segkit.evaluation.onnx_backend import BackendSettings, file_sha256, inference_model
 from segkit.evaluation.report import (
     metrics_dict,
     plot_confusion,
@@ -67,6 +68,24 @@ def inference_settings(opts: DictConfig) -> InferenceSettings:
         window=int(opts.get("window", 513)),
         stride=int(opts.get("stride", 341)),
     )
+
+
+def backend_settings(opts: DictConfig, key: str) -> BackendSettings:
+    """``BackendSettings`` from the ``eval`` (or ``predict``) node; ``key`` names it in messages."""
+    return BackendSettings(
+        backend=str(opts.get("backend", "torch")),
+        threads=None if opts.get("threads") is None else int(opts.threads),
+        cache_dir=None if opts.get("onnx_cache") is None else str(opts.onnx_cache),
+        exporter=str(opts.get("onnx_exporter", "dynamo")),
+        key=key,
+    )
+
+
+def checkpoint_digest(path: str, backend: BackendSettings) -> str | None:
+    """The checkpoint's SHA-256 before it is loaded, when the backend caches an export of it."""
+    if backend.backend == "torch" or not Path(path).is_file():
+        return None  # a missing file is reported by the loader
+    return file_sha256(path)
 
 
 def _check_classes(data_cfg: dict[str, Any], model_classes: int, path: str) -> None:
@@ -126,18 +145,21 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     """Evaluate ``cfg.ckpt_path``; returns the metrics.json document (also written to disk)."""
     opts = cfg.eval
     settings = inference_settings(opts)
+    backend = backend_settings(opts, "eval")
     device = resolve_device(str(opts.device))
     path = str(cfg.ckpt_path)
+    digest = checkpoint_digest(path, backend)
     model, stored = load_segmentor(path, output_stride=opts.get("output_stride"))
     data_cfg = data_config(cfg, stored.get("data"))
     _check_classes(data_cfg, checkpoint_num_classes(stored, path=path), path)
+    net = inference_model(model, path, device=device, settings=backend, loaded_sha256=digest)
     output_dir = Path(cfg.paths.output_dir)
     save_config(cfg, output_dir)
 
     dataset, class_names = _dataset(data_cfg, str(opts.split))
     loader = _loader(dataset, opts, data_cfg, device)
     evaluator = Evaluator(
-        model,
+        net,
         num_classes=len(class_names),
         settings=settings,
         trimap_widths=list(opts.trimap_widths),
@@ -150,7 +172,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     metrics = metrics_dict(
         result,
         class_names,
-        _settings(cfg, stored, data_cfg, settings, model, device, result, seconds),
+        _settings(cfg, stored, data_cfg, settings, net, device, result, seconds),
         best=best,
         worst=worst,
     )
@@ -167,18 +189,19 @@ def _settings(
     stored: dict[str, Any],
     data_cfg: dict[str, Any],
     settings: InferenceSettings,
-    model: Any,
+    net: Any,
     device: torch.device,
     result: EvalResult,
     seconds: float,
 ) -> dict[str, Any]:
     model_cfg = stored.get("model", {})
+    onnx_model = getattr(net, "path", None)
     return {
         "ckpt_path": str(cfg.ckpt_path),
         "model": str(model_cfg.get("_target_", "")).rsplit(".", 1)[-1],
         "backbone": str(model_cfg.get("backbone", {}).get("_target_", "")).rsplit(".", 1)[-1],
         "trained_output_stride": model_cfg.get("output_stride"),
-        "output_stride": int(model.output_stride),
+        "output_stride": int(net.output_stride),
         "dataset": data_cfg.get("dataset"),
         "data_root": str(data_cfg.get("root")),
         "split": str(cfg.eval.split),
@@ -190,6 +213,9 @@ def _settings(
         "batch_size": int(cfg.eval.batch_size),
         "sort_by_size": bool(cfg.eval.get("sort_by_size", True)),
         "device": str(device),
+        "backend": str(cfg.eval.get("backend", "torch")),
+        "threads": torch.get_num_threads(),
+        "onnx_model": None if onnx_model is None else str(onnx_model),
         "trimap_widths": [int(w) for w in cfg.eval.trimap_widths],
         "time_s": round(seconds, 3),
         "images_per_s": round(result.num_images / seconds, 3) if seconds > 0 else None,
@@ -230,8 +256,10 @@ def write_image_confusion(result: EvalResult, path: Path) -> None:
 __all__ = [
     "DATA_OVERRIDE_KEYS",
     "IMAGE_CONFUSION_FILE",
-    "write_image_confusion",
+    "backend_settings",
     "data_config",
     "evaluate",
     "inference_settings",
+    "checkpoint_digest",
+    "write_image_confusion",
 ]

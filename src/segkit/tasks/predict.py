@@ -3,7 +3,10 @@
 Images of any size: they are read in chunks and grouped by exact size, so a batch holds equal-sized
 images and needs no padding (padding would change what a model with global context, e.g. ASPP image
 pooling, sees; each label map equals a batch-1 forward). A folder of mixed sizes therefore runs at
-smaller batches. Unreadable images are reported and skipped.
+smaller batches. Unreadable images are reported and skipped; when any was, ``predict`` raises
+``PredictFailures`` after writing everything else (the script then exits 1).
+
+``predict.backend=onnxruntime`` runs the network exported once to ONNX (``segkit.evaluation.onnx_backend``).
 """
 
 from __future__ import annotations
@@ -21,10 +24,11 @@ from PIL import Image
 from segkit.checks import check_batch_size
 from segkit.data import normalize, pad_collate, read_image
 from segkit.evaluation.inference import InferenceSettings, infer
+from segkit.evaluation.onnx_backend import inference_model
 from segkit.evaluation.overlay import overlay, save_label_png
 from segkit.tasks._common import save_config, save_json
 from segkit.tasks.checkpoints import load_segmentor, resolve_device
-from segkit.tasks.evaluate import inference_settings
+from segkit.tasks.evaluate import backend_settings, checkpoint_digest, inference_settings
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +36,18 @@ log = logging.getLogger(__name__)
 IMAGE_SUFFIXES: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 #: Images read per chunk: bounds memory while leaving room to group equal sizes.
 CHUNK_BATCHES = 8
+
+
+class PredictFailures(ValueError):
+    """Some inputs could not be predicted; all others were written. ``summary`` = summary.json."""
+
+    def __init__(self, summary: dict[str, Any]) -> None:
+        super().__init__(
+            f"predict: {summary['failed']} of {summary['images']} inputs failed (listed above and in "
+            f"{Path(summary['output']) / 'summary.json'}); the other {summary['written']} were "
+            f"written to {summary['output']}"
+        )
+        self.summary = summary
 
 
 def list_images(source: str | Path) -> list[Path]:
@@ -122,11 +138,15 @@ def predict(cfg: DictConfig) -> dict[str, Any]:
     batch_size = check_batch_size(opts.batch_size, "predict.batch_size")
     if not 0.0 <= float(opts.alpha) <= 1.0:
         raise ValueError(f"predict.alpha must be in [0, 1], got {opts.alpha}")
+    backend = backend_settings(opts, "predict")
     paths = list_images(cfg.input)
     stems = output_stems(paths)
     device = resolve_device(str(opts.device))
+    digest = checkpoint_digest(str(cfg.ckpt_path), backend)
     model, _ = load_segmentor(cfg.ckpt_path, output_stride=opts.get("output_stride"))
-    model.to(device)
+    net = inference_model(
+        model, cfg.ckpt_path, device=device, settings=backend, loaded_sha256=digest
+    )
     out_dir = Path(cfg.output)
     out_dir.mkdir(parents=True, exist_ok=True)
     save_config(cfg, cfg.paths.output_dir)
@@ -135,17 +155,20 @@ def predict(cfg: DictConfig) -> dict[str, Any]:
     written = 0
     for chunk in _chunks(paths, batch_size * CHUNK_BATCHES):
         for group in _same_size_batches(_read(chunk, failures), batch_size):
-            labels = predict_batch(model, [im for _, im in group], settings, device)
+            labels = predict_batch(net, [im for _, im in group], settings, device)
             for (path, image), label in zip(group, labels, strict=True):
                 _write(stems[path], image, label, out_dir, float(opts.alpha))
                 written += 1
     summary = {"input": str(cfg.input), "output": str(out_dir), "images": len(paths),
-               "written": written, "failed": len(failures), "failures": failures}  # fmt: skip
+               "written": written, "failed": len(failures), "failures": failures,
+               "backend": backend.backend}  # fmt: skip
     save_json(summary, out_dir / "summary.json")
     print(f"predict: {written} written, {len(failures)} failed -> {out_dir}")
     for failure in failures:
         print(f"  failed: {failure['path']}: {failure['error']}")
+    if failures:
+        raise PredictFailures(summary)
     return summary
 
 
-__all__ = ["IMAGE_SUFFIXES", "list_images", "predict", "predict_batch"]
+__all__ = ["IMAGE_SUFFIXES", "PredictFailures", "list_images", "predict", "predict_batch"]
