@@ -23,10 +23,18 @@ def _checkpoints(run: Path) -> list[Path]:
 def test_diverged_run_is_neither_validated_nor_checkpointed(
     compose_train, tiny_deeplab, tmp_path: Path
 ) -> None:
-    """module.lr=1e6 diverges in the first steps; the guard's periodic check (every 10 steps) comes
-    after the first validation (step 4): that validation and its checkpoints must not happen."""
-    cfg = compose_train(*tiny_deeplab, "module.lr=1e6", "trainer.max_steps=8")
-    assert cfg.callbacks.nan_guard.check_every_n_steps > 4  # not the periodic check: validation
+    """module.lr=1e6 diverges in the first steps (NaN loss at step 2); the guard's periodic check
+    (every 10 steps) comes after the first validation, at step 3 and mid-epoch as in the VOC
+    recipe (val_check_interval), where ModelCheckpoint saves best.ckpt and last.ckpt: that
+    validation and those checkpoints must not happen."""
+    cfg = compose_train(
+        *tiny_deeplab,
+        "module.lr=1e6",
+        "trainer.max_steps=8",
+        "trainer.val_check_interval=3",
+        "trainer.check_val_every_n_epoch=null",
+    )
+    assert cfg.callbacks.nan_guard.check_every_n_steps > 3  # not the periodic check: validation
     with pytest.raises(NonFiniteLossError, match="became NaN/inf") as err:
         train(cfg)
     run = tmp_path / "run"
