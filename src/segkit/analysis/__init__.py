@@ -9,8 +9,7 @@ Names are imported on first use (PEP 562): importing one submodule does not impo
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from segkit._lazy import lazy_exports
 
 _EXPORTS: dict[str, str] = {
     "count_params": "cost",
@@ -37,14 +36,4 @@ _EXPORTS: dict[str, str] = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'segkit.analysis' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"segkit.analysis.{_EXPORTS[name]}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

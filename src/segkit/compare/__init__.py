@@ -11,8 +11,7 @@ Names are imported on first use (PEP 562): ``scripts/compare.py`` checks its fol
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from segkit._lazy import lazy_exports
 
 _EXPORTS: dict[str, str] = {
     "DesignGroup": "groups",
@@ -32,14 +31,4 @@ _EXPORTS: dict[str, str] = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'segkit.compare' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"segkit.compare.{_EXPORTS[name]}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -6,8 +6,7 @@ Names are imported on first use (PEP 562), so tools that only read checkpoints
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from segkit._lazy import lazy_exports
 
 _EXPORTS: dict[str, str] = {
     "NonFiniteLossError": "callbacks",
@@ -37,14 +36,4 @@ _EXPORTS: dict[str, str] = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'segkit.training' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"segkit.training.{_EXPORTS[name]}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -1,0 +1,29 @@
+"""PEP 562 lazy package exports: ``segkit.data``, ``segkit.training``, ``segkit.analysis`` and
+``segkit.compare`` import a submodule only when one of its names is first used, so light tools (the
+CLI pre-flight, compare, checkpoint readers) do not pay for torch / Lightning they never touch."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Callable
+from typing import Any
+
+
+def lazy_exports(
+    package: str, exports: dict[str, str]
+) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
+    """``(__getattr__, __dir__)`` for ``package`` whose public ``name`` lives in the submodule
+    ``exports[name]``; a resolved name is cached on the package (looked up once)."""
+
+    def __getattr__(name: str) -> Any:
+        if name not in exports:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(f"{package}.{exports[name]}"), name)
+        setattr(sys.modules[package], name, value)
+        return value
+
+    def __dir__() -> list[str]:
+        return sorted(exports)
+
+    return __getattr__, __dir__
