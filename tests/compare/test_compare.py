@@ -18,6 +18,7 @@ from compare_fixtures import (
 from segkit.compare.records import build_records, find_run_folders
 from segkit.compare.table import sort_records
 from segkit.tasks.compare import compare
+from segkit.tasks.entry import run_compare
 
 doc = load_script("comparison_doc")
 
@@ -152,7 +153,7 @@ def test_dir_without_runs_is_named(tmp_path: Path) -> None:
 
 
 def test_compare_script_writes_and_prints(tree, tmp_path: Path, capsys) -> None:
-    load_script("compare").main([str(tree[0]), "--out", str(tmp_path / "out")])
+    run_compare([str(tree[0]), "--out", str(tmp_path / "out")])
     out = capsys.readouterr().out
     assert "### Accuracy" in out and "comparison of 2 rows written to" in out
     assert (tmp_path / "out" / "comparison.md").is_file()

@@ -107,6 +107,11 @@ class Record:
         return None if value is None else int(value)
 
     @property
+    def tags(self) -> list[str]:
+        """The training run's ``tags`` (its config; ``tags=[...]`` on the command line)."""
+        return [str(t) for t in (self.config or {}).get("tags") or []]
+
+    @property
     def stride(self) -> int | None:
         """The output stride the row's figures were measured at."""
         return self.eval_output_stride or self.output_stride
