@@ -32,6 +32,7 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
 from bench_atrous import machine
+from segkit.compare.records import builder_name
 from segkit.constants import IGNORE_INDEX
 from segkit.tasks.train import train
 from segkit.training import build_param_groups, poly_scheduler
@@ -197,7 +198,7 @@ def render(args, overrides, cfg, results) -> str:
         f"- date: {dt.date.today().isoformat()}",
         f"- command: `{' '.join(['python', 'benchmarks/bench_train.py', *sys.argv[1:]])}`",
         f"- config: experiment=quickstart {' '.join(overrides)} -> model "
-        f"{cfg.model._target_.rsplit('.', 1)[-1]}, batch {cfg.data.batch_size}, crop "
+        f"{builder_name(cfg.model)}, batch {cfg.data.batch_size}, crop "
         f"{cfg.data.crop_size}, precision {cfg.trainer.precision}",
         f"- {args.steps} timed steps after {args.warmup} warm-up steps, "
         f"{args.repeats} alternating repeats (segkit, bare, segkit, bare, ...)",

@@ -249,3 +249,16 @@ def test_a_design_against_itself_is_no_difference(tmp_path: Path) -> None:
     assert (a.n, b.n) == (3, 3) and a.varies != b.varies
     text = doc.Pair(a, b).text()
     assert text.startswith("no measurable difference"), text
+
+
+def test_builder_name_of_plain_and_omegaconf_nodes() -> None:
+    from omegaconf import OmegaConf
+
+    from segkit.compare.records import builder_name
+
+    assert builder_name({"_target_": "segkit.models.fcn", "x": 1}) == "fcn"
+    assert builder_name(OmegaConf.create({"_target_": "segkit.backbones.mobilenetv2"})) == (
+        "mobilenetv2"
+    )
+    assert builder_name("segkit.models.deeplabv3plus") == "deeplabv3plus"
+    assert builder_name({"width_mult": 0.5}) is None and builder_name(None) is None

@@ -20,6 +20,7 @@ _EXPORTS: dict[str, str] = {
     "Record": "records",
     "RunFolder": "records",
     "build_records": "records",
+    "builder_name": "records",
     "find_run_folders": "records",
     "Bootstrap": "stats",
     "ImageConfusion": "stats",
