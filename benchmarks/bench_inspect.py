@@ -89,22 +89,19 @@ def _datamodule(root: Path, check: str, workers: int) -> SegDataModule:
 
 
 def _inspect_task(root: Path, out: Path, threads: int) -> None:
-    from hydra import compose, initialize_config_dir
-
+    from segkit.tasks.configs import compose_config
     from segkit.tasks.inspect_data import inspect_data
 
-    configs = str(Path(__file__).resolve().parents[1] / "configs")
-    with initialize_config_dir(config_dir=configs, version_base="1.3"):
-        cfg = compose(
-            "inspect_data",
-            overrides=[
-                "data=voc",
-                f"data.root={root}",
-                f"paths.root_dir={out}",
-                f"paths.output_dir={out}",
-                f"inspect.workers={threads}",
-            ],
-        )
+    cfg = compose_config(
+        "inspect_data",
+        [
+            "data=voc",
+            f"data.root={root}",
+            f"paths.root_dir={out}",
+            f"paths.output_dir={out}",
+            f"inspect.workers={threads}",
+        ],
+    )
     with open(os.devnull, "w") as sink, redirect_stdout(sink), redirect_stderr(sink):
         inspect_data(cfg)  # its tables and progress bar go to the sink
 

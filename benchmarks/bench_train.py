@@ -28,12 +28,12 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
-from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
 from bench_atrous import machine
 from segkit.compare.records import builder_name
 from segkit.constants import IGNORE_INDEX
+from segkit.tasks.configs import compose_config
 from segkit.tasks.train import train
 from segkit.training import build_param_groups, poly_scheduler
 
@@ -67,17 +67,16 @@ class StepTimer(pl.Callback):
 
 
 def compose_cfg(overrides: list[str], out_dir: Path):
-    with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base="1.3"):
-        return compose(
-            "train",
-            overrides=[
-                "experiment=quickstart",
-                "module.warmup_steps=0",  # short timed runs; the schedule does not affect speed
-                f"paths.root_dir={ROOT}",
-                f"paths.output_dir={out_dir}",
-                *overrides,
-            ],
-        )
+    return compose_config(
+        "train",
+        [
+            "experiment=quickstart",
+            "module.warmup_steps=0",  # short timed runs; the schedule does not affect speed
+            f"paths.root_dir={ROOT}",
+            f"paths.output_dir={out_dir}",
+            *overrides,
+        ],
+    )
 
 
 def run_segkit(overrides: list[str], steps: int, warmup: int, batch: int) -> tuple[float, float]:
