@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from hydra.utils import instantiate
 
-from bench_atrous import machine
+from _helpers import cpu_name
 from segkit.compare.records import builder_name
 from segkit.constants import IGNORE_INDEX
 from segkit.tasks.configs import compose_config
@@ -182,7 +182,7 @@ def main() -> None:
 
 
 def render(args, overrides, cfg, results) -> str:
-    device = torch.cuda.get_device_name() if torch.cuda.is_available() else machine()
+    device = torch.cuda.get_device_name() if torch.cuda.is_available() else cpu_name()
 
     def med(side: str, i: int) -> float:
         return statistics.median(r[i] for r in results[side])
