@@ -86,6 +86,13 @@ def test_compose_config_reads_segkit_root(monkeypatch, tmp_path: Path) -> None:
         compose_config("nope")
 
 
+def test_multirun_folder_follows_segkit_root(monkeypatch, tmp_path: Path) -> None:
+    """The sweep folder resolves before Hydra's runtime (no paths.*): it reads $SEGKIT_ROOT too."""
+    monkeypatch.setenv(ROOT_ENV, str(tmp_path))
+    cfg = compose_config("train", return_hydra_config=True)
+    assert str(cfg.hydra.sweep.dir).startswith(f"{tmp_path}/logs/train/multiruns/")
+
+
 @pytest.mark.slow  # a real inspect_data process (synthetic data, torch import): ~25 s, loaded machine
 def test_inspect_runs_from_another_directory_with_tags_local_and_searchpath(
     tmp_path: Path,
