@@ -21,8 +21,6 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig
 
-from segkit.compare.records import find_run_folders  # light (yaml); the compare task imports torch
-from segkit.tasks._common import exit_on_user_error
 from segkit.tasks.cli import exit_promptly, launch, run_task
 from segkit.tasks.configs import CONFIG_DIR
 
@@ -75,9 +73,16 @@ def _compare_args(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-@exit_on_user_error
 def run_compare(argv: list[str]) -> None:
     """The compare command on ``argv``; a user error prints one line and raises SystemExit(1)."""
+    from segkit.tasks._common import exit_on_user_error
+
+    exit_on_user_error(_compare)(argv)
+
+
+def _compare(argv: list[str]) -> None:
+    from segkit.compare.records import find_run_folders  # light (yaml); the task imports torch
+
     args = _compare_args(argv)
     find_run_folders(args.dirs)  # a wrong folder is refused before the heavy import below
     from segkit.tasks.compare import compare, fill_missing
