@@ -185,3 +185,15 @@ def test_wheel_carries_the_configs_and_runs_without_the_checkout(tmp_path: Path)
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "crop_size: 96" in proc.stdout
+
+
+def test_missing_packaged_configs_are_one_line(monkeypatch, tmp_path: Path, capsys) -> None:
+    import segkit.tasks.configs as configs
+    from segkit.tasks import entry
+
+    monkeypatch.setattr(configs, "CONFIG_DIR", tmp_path / "gone")
+    with pytest.raises(SystemExit) as stop:
+        entry.train()
+    err = capsys.readouterr().err
+    assert stop.value.code == 1 and err.count("\n") == 1
+    assert f"{tmp_path}/gone/train.yaml not found" in err and "pip install -e ." in err

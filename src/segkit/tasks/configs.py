@@ -28,6 +28,23 @@ def project_root() -> Path:
     return Path(os.environ.get(ROOT_ENV) or Path.cwd())
 
 
+def config_folder(name: str, config_dir: str | Path | None = None) -> Path:
+    """The folder holding the entry config ``<name>.yaml`` (default :data:`CONFIG_DIR`).
+
+    Raises:
+        FileNotFoundError: the file is missing (a broken install, or a checkout whose
+            ``src/segkit/configs`` symlink was not created), named with the fix.
+    """
+    folder = Path(config_dir) if config_dir is not None else CONFIG_DIR
+    if not (folder / f"{name}.yaml").is_file():
+        raise FileNotFoundError(
+            f"config {folder / f'{name}.yaml'} not found: segkit's configs are missing from this "
+            "install; reinstall it (pip install -e . in a checkout, whose src/segkit/configs must "
+            "be the symlink to configs/) or pass the right config_dir"
+        )
+    return folder
+
+
 def compose_config(
     name: str,
     overrides: Sequence[str] = (),
@@ -40,12 +57,7 @@ def compose_config(
     ``${hydra:runtime.cwd}`` exists only inside ``@hydra.main``); an override of it wins."""
     from hydra import compose, initialize_config_dir
 
-    folder = Path(config_dir) if config_dir is not None else CONFIG_DIR
-    if not (folder / f"{name}.yaml").is_file():
-        raise FileNotFoundError(
-            f"config {folder / f'{name}.yaml'} not found: segkit's configs are missing from this "
-            "install (reinstall it: pip install -e . in a checkout) or config_dir is wrong"
-        )
+    folder = config_folder(name, config_dir)
     with initialize_config_dir(config_dir=str(folder.resolve()), version_base="1.3"):
         return compose(
             name,
@@ -54,4 +66,4 @@ def compose_config(
         )
 
 
-__all__ = ["CONFIG_DIR", "ROOT_ENV", "compose_config", "project_root"]
+__all__ = ["CONFIG_DIR", "ROOT_ENV", "compose_config", "config_folder", "project_root"]

@@ -22,7 +22,7 @@ import hydra
 from omegaconf import DictConfig
 
 from segkit.tasks.cli import exit_promptly, launch, run_task
-from segkit.tasks.configs import CONFIG_DIR
+from segkit.tasks.configs import CONFIG_DIR, config_folder
 
 
 def _optimized_metric(cfg: DictConfig, metrics: dict) -> Any:
@@ -42,6 +42,11 @@ def _hydra_entry(
         return returns(cfg, result) if returns is not None else result
 
     def entry() -> None:
+        try:
+            config_folder(task)
+        except FileNotFoundError as err:
+            print(f"error: {err}", file=sys.stderr)
+            raise SystemExit(1) from None
         launch(main)
 
     entry.__name__ = entry.__qualname__ = task
