@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import platform
 import statistics
-import subprocess
 import time
 from pathlib import Path
 
 import torch
 
+from _helpers import cpu_name
 from segkit.nn.atrous import AtrousConv2d
 
 # (label, batch, channels, size, rate, depthwise): ASPP branches at a 513-px crop (33 px at OS 16,
@@ -63,16 +62,6 @@ def run_case(batch: int, channels: int, size: int, rate: int, depthwise: bool, r
     return t_dil, t_s2b, max_diff
 
 
-def machine() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        return next(
-            line.split(":", 1)[1].strip() for line in out.splitlines() if "Model name" in line
-        )
-    except (OSError, subprocess.CalledProcessError, StopIteration):
-        return platform.processor() or "unknown"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=15)
@@ -93,7 +82,7 @@ def main() -> None:
     header = [
         "# Atrous convolution: dilated kernel vs space-to-batch (forward)",
         "",
-        f"- machine: {machine()}, {args.threads} thread(s), CPU; torch {torch.__version__}",
+        f"- machine: {cpu_name()}, {args.threads} thread(s), CPU; torch {torch.__version__}",
         f"- date: {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC",
         f"- command: `OMP_NUM_THREADS={args.threads} .venv/bin/python benchmarks/bench_atrous.py "
         f"--reps {args.reps} --threads {args.threads}`",

@@ -25,7 +25,7 @@ import timm
 import torch
 import torchvision
 
-from bench_atrous import machine
+from _helpers import cpu_name
 from segkit.backbones import mobilenetv2, xception65
 
 Step = Callable[[torch.Tensor], torch.Tensor]
@@ -109,7 +109,7 @@ def main() -> None:
     header = [
         "# Backbone forward+backward step: segkit vs torchvision / timm",
         "",
-        f"- machine: {machine()}, {args.threads} thread(s), {_device_name(device)}; "
+        f"- machine: {cpu_name()}, {args.threads} thread(s), {_device_name(device)}; "
         f"torch {torch.__version__}, "
         f"torchvision {torchvision.__version__}, timm {timm.__version__}",
         f"- date: {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC",

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -24,6 +23,8 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+
+from _helpers import machine
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -143,17 +144,6 @@ def median(xs: list[float]) -> float:
 
 def fmt(xs: list[float]) -> str:
     return f"{median(xs):.2f}"
-
-
-def machine() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        cpu = next(
-            (ln.split(":", 1)[1].strip() for ln in out.splitlines() if "Model name" in ln), "?"
-        )
-    except (OSError, subprocess.CalledProcessError):
-        cpu = platform.processor() or "?"
-    return f"{cpu}, {os.cpu_count()} logical cores, Python {platform.python_version()}"
 
 
 def load() -> str:

@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import random
 import statistics
-import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -31,22 +29,18 @@ from torchvision import tv_tensors  # noqa: E402
 from torchvision.transforms import v2  # noqa: E402
 from torchvision.transforms.v2 import functional as F  # noqa: E402
 
+from _helpers import machine, voc_sized_sample  # noqa: E402
 from segkit.constants import IGNORE_INDEX  # noqa: E402
 from segkit.data import MEAN_UINT8, build_train_transform, check_sample, read_image, read_mask  # noqa: E402
-from segkit.data.synthetic import SyntheticSpec, render_sample  # noqa: E402
 
 
 def make_files(folder: Path, count: int) -> list[tuple[Path, Path]]:
     """VOC-sized (500x375 / 375x500) JPEGs with textured content and palette PNG masks."""
     from segkit.data import save_mask
 
-    spec = SyntheticSpec(seed=7, min_size=375, max_size=500, num_classes=11, max_objects=6)
     pairs = []
     for i in range(count):
-        image, mask = render_sample(spec, "train", i)
-        h, w = (375, 500) if i % 3 else (500, 375)
-        image = cv2.resize(image, (w, h), interpolation=cv2.INTER_LINEAR)
-        mask = cv2.resize(mask, (w, h), interpolation=cv2.INTER_NEAREST)
+        image, mask = voc_sized_sample(i)
         jpg, png = folder / f"{i:04d}.jpg", folder / f"{i:04d}.png"
         cv2.imwrite(
             str(jpg), cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90]
@@ -117,15 +111,6 @@ def time_once(run, pairs) -> float:
         image, mask = run(jpg, png)
     assert image.dtype == torch.uint8 and mask.dtype == torch.int64
     return len(pairs) / (time.perf_counter() - start)
-
-
-def machine() -> str:
-    try:
-        lines = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        name = next(x.split(":", 1)[1].strip() for x in lines.splitlines() if "Model name" in x)
-    except (OSError, subprocess.CalledProcessError, StopIteration):
-        name = platform.processor() or "unknown CPU"
-    return f"{name}, {os.cpu_count()} logical cores, Python {platform.python_version()}"
 
 
 def main() -> None:

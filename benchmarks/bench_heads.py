@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from bench_atrous import machine
+from _helpers import cpu_name
 from segkit.backbones import mobilenetv2 as _mobilenetv2
 from segkit.models import Segmentor, deeplabv3, deeplabv3plus, fcn
 
@@ -110,7 +110,7 @@ def report(rows, args: argparse.Namespace) -> str:
         "",
         f"- Command: `OMP_NUM_THREADS={args.threads} .venv/bin/python benchmarks/bench_heads.py "
         f"--reps {args.reps} --size {args.size} --batch {args.batch} --threads {args.threads}`",
-        f"- Machine: {machine()}, {args.threads} thread(s); torch {torch.__version__}; "
+        f"- Machine: {cpu_name()}, {args.threads} thread(s); torch {torch.__version__}; "
         f"date {dt.date.today().isoformat()}",
         f"- Input {args.size}x{args.size}; MACs for one image; step = fwd + bwd at batch {args.batch}, "
         f"median of {args.reps} round-robin repeats.",

@@ -42,7 +42,6 @@ from pathlib import Path
 import onnxruntime
 import torch
 import torch.nn.functional as F
-from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
@@ -51,20 +50,15 @@ from segkit.evaluation.batching import eval_loader
 from segkit.evaluation.evaluator import Evaluator
 from segkit.evaluation.inference import InferenceSettings
 from segkit.evaluation.onnx_backend import BackendSettings, inference_model
+from segkit.tasks.configs import compose_config
 from segkit.tasks.evaluate import evaluate
 from segkit.tasks.predict import predict
 
-CONFIGS = str(Path(__file__).resolve().parents[1] / "configs")
 MODELS = {
     "deeplabv3plus": ["model=deeplabv3plus", "backbone=mobilenetv2"],
     "fcn8s": ["model=fcn", "model.fcn_variant=8s", "backbone=mobilenetv2"],
 }
 BACKENDS = ("torch", "onnxruntime")
-
-
-def _compose(name: str, overrides: list[str]):
-    with initialize_config_dir(config_dir=CONFIGS, version_base="1.3"):
-        return compose(name, overrides=overrides)
 
 
 def _setup(tmp: Path, model_name: str, images: int) -> tuple[Path, Path, torch.nn.Module]:
@@ -75,7 +69,7 @@ def _setup(tmp: Path, model_name: str, images: int) -> tuple[Path, Path, torch.n
     root = tmp / f"voc_{images}"
     voc = generate_synthetic(root, spec)
     run = tmp / model_name
-    cfg = _compose("train", [f"paths.root_dir={run}", f"paths.output_dir={run}", "data=voc",
+    cfg = compose_config("train", [f"paths.root_dir={run}", f"paths.output_dir={run}", "data=voc",
                              f"data.root={root}", "data.num_workers=0", *MODELS[model_name]])  # fmt: skip
     torch.manual_seed(0)
     model = instantiate(cfg.model).eval()
@@ -88,7 +82,7 @@ def _setup(tmp: Path, model_name: str, images: int) -> tuple[Path, Path, torch.n
 
 
 def _evaluate(ckpt: Path, out: Path, backend: str, threads: int) -> float:
-    cfg = _compose("evaluate", [f"ckpt_path={ckpt}", f"paths.root_dir={out}",
+    cfg = compose_config("evaluate", [f"ckpt_path={ckpt}", f"paths.root_dir={out}",
                                 f"paths.output_dir={out}", "eval.device=cpu",
                                 f"eval.backend={backend}", f"eval.threads={threads}",
                                 "eval.num_overlays=0", "eval.num_workers=0"])  # fmt: skip
@@ -97,7 +91,7 @@ def _evaluate(ckpt: Path, out: Path, backend: str, threads: int) -> float:
 
 
 def _predict(ckpt: Path, folder: Path, out: Path, backend: str, threads: int) -> float:
-    cfg = _compose("predict", [f"ckpt_path={ckpt}", f"input={folder}", f"output={out}",
+    cfg = compose_config("predict", [f"ckpt_path={ckpt}", f"input={folder}", f"output={out}",
                                f"paths.root_dir={out}", f"paths.output_dir={out}",
                                "predict.device=cpu", f"predict.backend={backend}",
                                f"predict.threads={threads}"])  # fmt: skip
@@ -132,7 +126,7 @@ def _smp_model() -> torch.nn.Module | None:
 
 def _loop(model, dataset: VOCSegmentation) -> float:
     """images/s of segkit's evaluation loop (task defaults: batch 8, sorted, default trimap)."""
-    widths = _compose("evaluate", ["ckpt_path=x"]).eval.trimap_widths
+    widths = compose_config("evaluate", ["ckpt_path=x"]).eval.trimap_widths
     evaluator = Evaluator(model, num_classes=21, settings=InferenceSettings(),
                           trimap_widths=list(widths))  # fmt: skip
     start = time.perf_counter()

@@ -22,9 +22,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
-import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
@@ -36,8 +34,8 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from segkit.data import SegDataModule, SyntheticSpec, check_datasets, save_mask  # noqa: E402
-from segkit.data.synthetic import render_sample  # noqa: E402
+from _helpers import machine, voc_sized_sample  # noqa: E402
+from segkit.data import SegDataModule, check_datasets, save_mask  # noqa: E402
 
 
 def make_fixture(root: Path, n_train: int, n_val: int, distinct: int = 48) -> dict[str, float]:
@@ -45,13 +43,9 @@ def make_fixture(root: Path, n_train: int, n_val: int, distinct: int = 48) -> di
     voc = root / "VOCdevkit" / "VOC2012"
     for sub in ("JPEGImages", "SegmentationClass", "ImageSets/Segmentation"):
         (voc / sub).mkdir(parents=True, exist_ok=True)
-    spec = SyntheticSpec(seed=7, min_size=375, max_size=500, num_classes=11, max_objects=6)
     blobs = []
     for i in range(distinct):
-        image, mask = render_sample(spec, "train", i)
-        h, w = (375, 500) if i % 3 else (500, 375)
-        image = cv2.resize(image, (w, h), interpolation=cv2.INTER_LINEAR)
-        mask = cv2.resize(mask, (w, h), interpolation=cv2.INTER_NEAREST)
+        image, mask = voc_sized_sample(i)
         mask[mask >= 11] = 255  # labels 0..10 (a 21-class VOC check accepts them), void kept
         jpg = cv2.imencode(
             ".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90]
@@ -73,38 +67,24 @@ def make_fixture(root: Path, n_train: int, n_val: int, distinct: int = 48) -> di
     }
 
 
-def machine() -> str:
-    try:
-        lines = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        name = next(
-            line.split(":", 1)[1].strip() for line in lines.splitlines() if "Model name" in line
-        )
-    except (OSError, StopIteration, subprocess.CalledProcessError):
-        name = platform.processor() or "unknown CPU"
-    return f"{name}, {os.cpu_count()} logical cores, Python {platform.python_version()}"
-
-
 def _datamodule(root: Path, check: str, workers: int) -> SegDataModule:
     return SegDataModule(dataset="voc", root=root, num_workers=workers, check=check)  # type: ignore[arg-type]
 
 
 def _inspect_task(root: Path, out: Path, threads: int) -> None:
-    from hydra import compose, initialize_config_dir
-
+    from segkit.tasks.configs import compose_config
     from segkit.tasks.inspect_data import inspect_data
 
-    configs = str(Path(__file__).resolve().parents[1] / "configs")
-    with initialize_config_dir(config_dir=configs, version_base="1.3"):
-        cfg = compose(
-            "inspect_data",
-            overrides=[
-                "data=voc",
-                f"data.root={root}",
-                f"paths.root_dir={out}",
-                f"paths.output_dir={out}",
-                f"inspect.workers={threads}",
-            ],
-        )
+    cfg = compose_config(
+        "inspect_data",
+        [
+            "data=voc",
+            f"data.root={root}",
+            f"paths.root_dir={out}",
+            f"paths.output_dir={out}",
+            f"inspect.workers={threads}",
+        ],
+    )
     with open(os.devnull, "w") as sink, redirect_stdout(sink), redirect_stderr(sink):
         inspect_data(cfg)  # its tables and progress bar go to the sink
 

@@ -28,11 +28,12 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
-from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
-from bench_atrous import machine
+from _helpers import cpu_name
+from segkit.compare.records import builder_name
 from segkit.constants import IGNORE_INDEX
+from segkit.tasks.configs import compose_config
 from segkit.tasks.train import train
 from segkit.training import build_param_groups, poly_scheduler
 
@@ -66,17 +67,16 @@ class StepTimer(pl.Callback):
 
 
 def compose_cfg(overrides: list[str], out_dir: Path):
-    with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base="1.3"):
-        return compose(
-            "train",
-            overrides=[
-                "experiment=quickstart",
-                "module.warmup_steps=0",  # short timed runs; the schedule does not affect speed
-                f"paths.root_dir={ROOT}",
-                f"paths.output_dir={out_dir}",
-                *overrides,
-            ],
-        )
+    return compose_config(
+        "train",
+        [
+            "experiment=quickstart",
+            "module.warmup_steps=0",  # short timed runs; the schedule does not affect speed
+            f"paths.root_dir={ROOT}",
+            f"paths.output_dir={out_dir}",
+            *overrides,
+        ],
+    )
 
 
 def run_segkit(overrides: list[str], steps: int, warmup: int, batch: int) -> tuple[float, float]:
@@ -182,7 +182,7 @@ def main() -> None:
 
 
 def render(args, overrides, cfg, results) -> str:
-    device = torch.cuda.get_device_name() if torch.cuda.is_available() else machine()
+    device = torch.cuda.get_device_name() if torch.cuda.is_available() else cpu_name()
 
     def med(side: str, i: int) -> float:
         return statistics.median(r[i] for r in results[side])
@@ -197,7 +197,7 @@ def render(args, overrides, cfg, results) -> str:
         f"- date: {dt.date.today().isoformat()}",
         f"- command: `{' '.join(['python', 'benchmarks/bench_train.py', *sys.argv[1:]])}`",
         f"- config: experiment=quickstart {' '.join(overrides)} -> model "
-        f"{cfg.model._target_.rsplit('.', 1)[-1]}, batch {cfg.data.batch_size}, crop "
+        f"{builder_name(cfg.model)}, batch {cfg.data.batch_size}, crop "
         f"{cfg.data.crop_size}, precision {cfg.trainer.precision}",
         f"- {args.steps} timed steps after {args.warmup} warm-up steps, "
         f"{args.repeats} alternating repeats (segkit, bare, segkit, bare, ...)",

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from segkit.compare.groups import DesignGroup, find_group
+from segkit.compare.records import builder_name
 from segkit.compare.stats import RESAMPLES, Bootstrap, Interval, verdict, welch_interval
 from segkit.compare.table import aspp_at_crop, trimap_widths
 from segkit.tasks.compare import CompareResult
@@ -299,7 +300,7 @@ def recipe_lines(groups: Sequence[DesignGroup]) -> list[str]:
         f"{synth.get('min_size', '?')}-{synth.get('max_size', '?')} px), crop "
         f"{data.get('crop_size')} px, scale range {data.get('scale_range')}, batch "
         f"{data.get('batch_size')}, {trainer.get('max_steps')} steps, {module.get('optimizer')} "
-        f"lr {module.get('lr')}, backbone {str(bb.get('_target_', '?')).rsplit('.', 1)[-1]}"
+        f"lr {module.get('lr')}, backbone {builder_name(bb) or '?'}"
         f"{width} from random init; seeds {', '.join(map(str, seeds))}",
     ]
 

@@ -12,15 +12,14 @@ import time
 from pathlib import Path
 
 import torch
-from hydra import compose, initialize_config_dir
 from rich.console import Console
 from rich.table import Table
 
 from segkit.evaluation.metrics import confusion_matrix, scores_from_confusion
 from segkit.tasks._common import exit_on_user_error, instantiate_user
+from segkit.tasks.configs import compose_config
 from segkit.tasks.train import train
 
-ROOT = Path(__file__).resolve().parents[1]
 DESIGNS = ("fcn", "deeplabv3plus")
 
 
@@ -28,12 +27,10 @@ def compose_design(model: str, out_root: Path, extra: list[str]):
     overrides = [
         "experiment=quickstart",
         f"model={model}",
-        f"paths.root_dir={Path.cwd()}",
         f"paths.output_dir={out_root / model}",
         *extra,
     ]
-    with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base="1.3"):
-        return compose("train", overrides=overrides)
+    return compose_config("train", overrides)
 
 
 def all_background_miou(cfg) -> float:

@@ -5,16 +5,7 @@ python scripts/evaluate.py ckpt_path=... eval.output_stride=8 eval.scales=[0.5,0
 python scripts/evaluate.py ckpt_path=... data=voc data.root=/datasets eval.mode=slide eval.window=513
 """
 
-import hydra
-from omegaconf import DictConfig
-
-from segkit.tasks.cli import launch, run_task  # light: the task module is imported in the job
-
-
-@hydra.main(version_base="1.3", config_path="../configs", config_name="evaluate")
-def main(cfg: DictConfig) -> dict:
-    return run_task("evaluate", cfg)
-
+from segkit.tasks.entry import evaluate  # = segkit-eval; light: the task is imported in the job
 
 if __name__ == "__main__":
-    launch(main)
+    evaluate()

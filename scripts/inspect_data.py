@@ -3,16 +3,9 @@
 Usage: python scripts/inspect_data.py data=synthetic inspect.json=out.json
 """
 
-import hydra
-from omegaconf import DictConfig
-
-from segkit.tasks.cli import launch, run_task  # light: the task module is imported in the job
-
-
-@hydra.main(version_base="1.3", config_path="../configs", config_name="inspect_data")
-def main(cfg: DictConfig) -> dict:
-    return run_task("inspect_data", cfg)
-
+from segkit.tasks.entry import (
+    inspect_data,
+)  # = segkit-inspect; light: the task is imported in the job
 
 if __name__ == "__main__":
-    launch(main)
+    inspect_data()

@@ -27,16 +27,15 @@ import time
 from pathlib import Path
 
 import torch
-from hydra import compose, initialize_config_dir
 
 from comparison_doc import write_comparison_doc  # scripts/: the doc is this script's job
 from segkit.tasks._common import exit_on_user_error
 from segkit.tasks.compare import analyze_checkpoint, compare, evaluate_checkpoint
+from segkit.tasks.configs import compose_config
 from segkit.tasks.run_folders import claim_dir
 from segkit.tasks.train import train
 
 ROOT = Path(__file__).resolve().parents[1]
-CONFIGS = ROOT / "configs"
 
 #: name -> training overrides (on top of the experiment), and extra evaluation strides.
 DESIGNS: dict[str, tuple[list[str], list[int]]] = {
@@ -58,17 +57,12 @@ PROVENANCE = "comparison_run.json"
 DOC, ASSETS = ROOT / "docs" / "comparison.md", ROOT / "docs" / "comparison"
 
 
-def _compose(name: str, overrides: list[str]):
-    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
-        return compose(name, overrides=[f"paths.root_dir={Path.cwd()}", *overrides])
-
-
 def run_design(name: str, run_dir: Path, extra: list[str], *, scale: str, seed: int) -> None:
     """Train one design with one seed, then evaluate and analyse its best checkpoint at each
     output stride. A folder whose every evaluation and analysis exists is left as it is."""
     train_overrides, eval_strides = DESIGNS[name]
     experiment, erf_size = SCALES[scale]
-    cfg = _compose(
+    cfg = compose_config(
         "train",
         [
             f"experiment={experiment}",
@@ -89,11 +83,10 @@ def run_design(name: str, run_dir: Path, extra: list[str], *, scale: str, seed: 
     metrics = train(cfg)
     ckpt = metrics.get("best_ckpt") or metrics.get("last_ckpt")
     for os_ in strides:
-        evaluate_checkpoint(ckpt, run_dir, config_dir=CONFIGS, os_=os_, trained_os=trained)
+        evaluate_checkpoint(ckpt, run_dir, os_=os_, trained_os=trained)
         analyze_checkpoint(
             ckpt,
             run_dir,
-            config_dir=CONFIGS,
             os_=os_,
             trained_os=trained,
             size=cfg.data.crop_size,

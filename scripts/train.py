@@ -6,18 +6,7 @@ python scripts/train.py ckpt_path=logs/train/runs/<run>/checkpoints/last.ckpt   
 python scripts/train.py -m model=fcn,deeplabv3plus model.output_stride=8,16       # sweep
 """
 
-import hydra
-from omegaconf import DictConfig
-
-from segkit.tasks.cli import launch, run_task  # light: the task module is imported in the job
-
-
-@hydra.main(version_base="1.3", config_path="../configs", config_name="train")
-def main(cfg: DictConfig) -> float | None:
-    metrics = run_task("train", cfg)
-    # Returned for hparams_search (optuna minimises/maximises this value).
-    return metrics.get(cfg.get("optimized_metric") or "", None)
-
+from segkit.tasks.entry import train  # = segkit-train; light: the task is imported in the job
 
 if __name__ == "__main__":
-    launch(main)
+    train()

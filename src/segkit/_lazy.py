@@ -6,15 +6,23 @@ from __future__ import annotations
 
 import importlib
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 
 def lazy_exports(
-    package: str, exports: dict[str, str]
-) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
-    """``(__getattr__, __dir__)`` for ``package`` whose public ``name`` lives in the submodule
-    ``exports[name]``; a resolved name is cached on the package (looked up once)."""
+    package: str, modules: Mapping[str, Sequence[str]]
+) -> tuple[Callable[[str], Any], Callable[[], list[str]], list[str]]:
+    """``(__getattr__, __dir__, __all__)`` for ``package``, whose submodule ``name`` provides the
+    public names ``modules[name]`` (read like ``from .name import a, b``); a resolved name is cached
+    on the package (looked up once). A name listed under two submodules is a ValueError."""
+    exports: dict[str, str] = {}
+    for module, names in modules.items():
+        for name in names:
+            if exports.setdefault(name, module) != module:
+                raise ValueError(
+                    f"{package}: {name!r} exported from both {exports[name]} and {module}"
+                )
 
     def __getattr__(name: str) -> Any:
         if name not in exports:
@@ -26,4 +34,4 @@ def lazy_exports(
     def __dir__() -> list[str]:
         return sorted(exports)
 
-    return __getattr__, __dir__
+    return __getattr__, __dir__, sorted(exports)

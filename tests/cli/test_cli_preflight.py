@@ -10,12 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
+from segkit.tasks.configs import CONFIG_DIR, compose_config
 from segkit.tasks.preflight import horizon, preflight
 
-CONFIGS = str(Path(__file__).resolve().parents[2] / "configs")
 TINY = [
     "data=synthetic", "data.synthetic.num_train=8", "data.synthetic.num_val=4",
     "data.synthetic.min_size=64", "data.synthetic.max_size=64", "data.crop_size=64",
@@ -28,15 +27,9 @@ SMALL = ["model.aspp_channels=16", "model.decoder_channels=16", "model.low_level
 
 
 def _compose(name: str, tmp_path: Path, *overrides: str) -> DictConfig:
-    with initialize_config_dir(config_dir=CONFIGS, version_base="1.3"):
-        return compose(
-            name,
-            overrides=[
-                f"paths.root_dir={tmp_path}",
-                f"paths.output_dir={tmp_path / 'run'}",
-                *overrides,
-            ],
-        )
+    return compose_config(
+        name, [f"paths.root_dir={tmp_path}", f"paths.output_dir={tmp_path / 'run'}", *overrides]
+    )
 
 
 def _both_refuse(task: str, cfg: DictConfig, build) -> None:
@@ -157,7 +150,7 @@ def voc_root(tmp_path: Path) -> Path:
 
 
 def _experiments() -> list[str]:
-    root = Path(CONFIGS) / "experiment"
+    root = CONFIG_DIR / "experiment"
     names = sorted(p.relative_to(root).with_suffix("").as_posix() for p in root.rglob("*.yaml"))
     return [n for n in names if not n.startswith("presets/")]
 

@@ -44,9 +44,8 @@ def test_other_messages_are_left_alone() -> None:
 
 @pytest.mark.slow  # a training process (torch import, data generation): ~15-30 s here
 def test_train_script_reports_a_corrupt_image_from_a_worker(tmp_path: Path) -> None:
-    from hydra import compose, initialize_config_dir
-
     from segkit.tasks._common import instantiate_user
+    from segkit.tasks.configs import compose_config
 
     overrides = [
         "data=synthetic", f"data.root={tmp_path / 'data'}", "data.synthetic.num_train=8",
@@ -57,8 +56,7 @@ def test_train_script_reports_a_corrupt_image_from_a_worker(tmp_path: Path) -> N
         "callbacks.progress_bar=null", "logger=none",
         "data.check=off",  # no up-front data check: the defect must surface in the worker
     ]  # fmt: skip
-    with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base="1.3"):
-        cfg = compose("train", overrides=[*overrides, f"paths.root_dir={tmp_path}"])
+    cfg = compose_config("train", [*overrides, f"paths.root_dir={tmp_path}"])
     instantiate_user(cfg.data, _convert_="all").prepare_data()  # generate the set once
     images = sorted((tmp_path / "data").glob("**/VOCdevkit/VOC2012/JPEGImages/train_*"))
     assert images

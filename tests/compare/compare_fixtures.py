@@ -11,17 +11,16 @@ import sys
 from pathlib import Path
 
 import torch
-from hydra import compose, initialize_config_dir
 
 from segkit.analysis import analyze_model, save_heatmap
 from segkit.evaluation.evaluator import EvalResult
 from segkit.evaluation.report import metrics_dict, write_json
 from segkit.models import create_model
 from segkit.tasks._common import save_config, save_json
+from segkit.tasks.configs import compose_config
 from segkit.tasks.evaluate import write_image_confusion
 
 ROOT = Path(__file__).resolve().parents[2]
-CONFIGS = str(ROOT / "configs")
 CLASSES = ("background", "thing")
 
 
@@ -36,11 +35,6 @@ def load_script(name: str):
     return module
 
 
-def compose_cfg(name: str, overrides: list[str]):
-    with initialize_config_dir(config_dir=CONFIGS, version_base="1.3"):
-        return compose(name, overrides=overrides)
-
-
 def cm(hit: int, miss: int) -> torch.Tensor:
     """2-class confusion matrix whose per-class IoU (and mIoU) is hit / (hit + 2 miss)."""
     return torch.tensor([[hit, miss], [miss, hit]], dtype=torch.int64)
@@ -48,7 +42,7 @@ def cm(hit: int, miss: int) -> torch.Tensor:
 
 def write_train_run(run: Path, model: str, output_stride: int, *, best: float, extra=()) -> Path:
     """A finished training run folder; returns its best checkpoint path (an empty file)."""
-    cfg = compose_cfg(
+    cfg = compose_config(
         "train",
         [
             "experiment=quickstart",
@@ -152,7 +146,7 @@ def write_analysis_run(run: Path, model: str, output_stride: int, *, ckpt: Path 
     save_json(doc, run / "analysis.json")
     save_heatmap(analysis.erf, run / "erf.png", title=f"{model}: erf")
     if ckpt is None:  # a design-only analysis: its config says which model
-        cfg = compose_cfg(
+        cfg = compose_config(
             "analyze",
             [
                 f"model={model}",

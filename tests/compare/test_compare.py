@@ -18,6 +18,7 @@ from compare_fixtures import (
 from segkit.compare.records import build_records, find_run_folders
 from segkit.compare.table import sort_records
 from segkit.tasks.compare import compare
+from segkit.tasks.entry import run_compare
 
 doc = load_script("comparison_doc")
 
@@ -152,7 +153,7 @@ def test_dir_without_runs_is_named(tmp_path: Path) -> None:
 
 
 def test_compare_script_writes_and_prints(tree, tmp_path: Path, capsys) -> None:
-    load_script("compare").main([str(tree[0]), "--out", str(tmp_path / "out")])
+    run_compare([str(tree[0]), "--out", str(tmp_path / "out")])
     out = capsys.readouterr().out
     assert "### Accuracy" in out and "comparison of 2 rows written to" in out
     assert (tmp_path / "out" / "comparison.md").is_file()
@@ -248,3 +249,16 @@ def test_a_design_against_itself_is_no_difference(tmp_path: Path) -> None:
     assert (a.n, b.n) == (3, 3) and a.varies != b.varies
     text = doc.Pair(a, b).text()
     assert text.startswith("no measurable difference"), text
+
+
+def test_builder_name_of_plain_and_omegaconf_nodes() -> None:
+    from omegaconf import OmegaConf
+
+    from segkit.compare.records import builder_name
+
+    assert builder_name({"_target_": "segkit.models.fcn", "x": 1}) == "fcn"
+    assert builder_name(OmegaConf.create({"_target_": "segkit.backbones.mobilenetv2"})) == (
+        "mobilenetv2"
+    )
+    assert builder_name("segkit.models.deeplabv3plus") == "deeplabv3plus"
+    assert builder_name({"width_mult": 0.5}) is None and builder_name(None) is None

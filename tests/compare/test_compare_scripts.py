@@ -1,4 +1,4 @@
-"""scripts/compare.py and scripts/run_comparison.py as a user runs them."""
+"""segkit-compare (scripts/compare.py) and scripts/run_comparison.py as a user runs them."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import pytest
 from compare_fixtures import load_script
 
 import segkit.tasks.compare as compare_task
+from segkit.tasks.entry import run_compare
 
 TINY = [
     "data.synthetic.num_train=16",
@@ -25,7 +26,7 @@ TINY = [
 def test_compare_script_user_error_is_one_line(tmp_path: Path, capsys) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(SystemExit) as exit_:
-        load_script("compare").main([str(tmp_path / "empty")])
+        run_compare([str(tmp_path / "empty")])
     assert exit_.value.code == 1
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "empty holds no segkit run" in err

@@ -11,21 +11,20 @@ from pathlib import Path
 
 import pytest
 import torch
-from compare_fixtures import CONFIGS, ROOT
-from hydra import compose, initialize_config_dir
+from compare_fixtures import ROOT
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 import segkit.tasks.compare as compare_task
 from segkit.tasks.compare import compare, fill_missing
+from segkit.tasks.configs import compose_config
 
 SWEEPS = sorted(p.stem for p in (ROOT / "configs" / "sweep").glob("*.yaml") if p.stem[0] != "_")
 BASE = ["paths.root_dir=/tmp", "paths.output_dir=/tmp/unused"]
 
 
 def _compose(overrides: list[str], hydra: bool = False):
-    with initialize_config_dir(config_dir=CONFIGS, version_base="1.3"):
-        return compose("train", overrides=[*BASE, *overrides], return_hydra_config=hydra)
+    return compose_config("train", [*BASE, *overrides], return_hydra_config=hydra)
 
 
 def jobs(sweep: str, *extra: str) -> list[list[str]]:
@@ -74,11 +73,14 @@ def test_every_job_builds_a_model_that_runs(sweep: str) -> None:
 
 
 @pytest.mark.parametrize("model", ["fcn", "deeplabv3", "deeplabv3plus"])
-def test_cpu_recipe_equals_quickstart(model: str) -> None:
+def test_sweep_models_equal_the_quickstart_presets(model: str) -> None:
+    """Data, optimiser and trainer of both come from one file (experiment=quickstart composes
+    sweep/_cpu_recipe); the per-model head widths are still two files (sweep/models/<name> and
+    experiment/presets/quickstart/<model>), and so is the narrow MobileNetV2."""
     name = "fcn8s" if model == "fcn" else model
     sweep = _compose(["+sweep=design", f"+sweep/models={name}", "+sweep/backbones=mobilenetv2"])
     quick = _compose(["experiment=quickstart", f"model={model}"])
-    for section in ("data", "module", "trainer", "model", "backbone"):
+    for section in ("model", "backbone"):
         assert OmegaConf.to_container(sweep[section]) == OmegaConf.to_container(quick[section])
 
 
@@ -106,9 +108,9 @@ def test_multirun_of_a_sweep_fill_then_compare(tmp_path: Path, monkeypatch) -> N
     assert sorted(p.name for p in sweep_dir.iterdir() if p.is_dir()) == ["0", "1", "2", "3"]
     monkeypatch.setattr(compare_task, "LATENCY_RUNS", 1)  # the figure is not under test
     monkeypatch.chdir(tmp_path)  # evaluation reads the synthetic data the jobs generated here
-    filled = fill_missing([sweep_dir], config_dir=Path(CONFIGS))
+    filled = fill_missing([sweep_dir])
     assert sorted(p.name for p in filled) == ["0", "1", "2", "3"]
-    assert fill_missing([sweep_dir], config_dir=Path(CONFIGS)) == []  # nothing left to fill
+    assert fill_missing([sweep_dir]) == []  # nothing left to fill
     result = compare([sweep_dir], out_dir=tmp_path / "cmp")
     contexts = sorted(r.varies["model.context"] for r in result.records)
     assert contexts == ["aspp", "aspp", "none", "none"]

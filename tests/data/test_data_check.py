@@ -5,13 +5,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from PIL import Image
 
 from segkit.data import SegDataModule, SyntheticSpec, VOCSegmentation, check_datasets, save_mask
-
-CONFIGS = str(Path(__file__).resolve().parents[2] / "configs")
+from segkit.tasks.configs import compose_config
 
 
 def voc(root: Path) -> Path:
@@ -207,8 +205,7 @@ def test_train_task_stops_before_the_first_step(tmp_path, monkeypatch):
         "trainer.enable_model_summary=false",
         "callbacks.progress_bar=null",
     ]
-    with initialize_config_dir(config_dir=CONFIGS, version_base="1.3"):
-        cfg = compose("train", overrides=overrides)
+    cfg = compose_config("train", overrides)
     dm = instantiate(cfg.data)
     dm.prepare_data()
     truncate(voc(dm.root) / "JPEGImages" / "val_000001.jpg")

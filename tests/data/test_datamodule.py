@@ -1,17 +1,14 @@
 """SegDataModule on synthetic data, its batch contract, seeding, config group and errors."""
 
 import shutil
-from pathlib import Path
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
 from segkit.constants import IGNORE_INDEX
 from segkit.data import SegDataModule, SyntheticSpec, synthetic_folder_name
-
-CONFIGS = str(Path(__file__).resolve().parents[2] / "configs")
+from segkit.tasks.configs import compose_config
 
 
 def _dm(root, **overrides) -> SegDataModule:
@@ -126,15 +123,10 @@ def test_bad_arguments(tmp_path):
 
 @pytest.mark.parametrize("name", ["voc", "voc_aug", "synthetic"])
 def test_config_group_instantiates(name, tmp_path):
-    with initialize_config_dir(config_dir=CONFIGS, version_base="1.3"):
-        cfg = compose(
-            config_name="inspect_data",
-            overrides=[
-                f"data={name}",
-                f"paths.root_dir={tmp_path}",
-                f"paths.output_dir={tmp_path}/out",
-            ],
-        )
+    cfg = compose_config(
+        "inspect_data",
+        [f"data={name}", f"paths.root_dir={tmp_path}", f"paths.output_dir={tmp_path}/out"],
+    )
     for key in (
         "root",
         "num_classes",

@@ -126,17 +126,23 @@ def test_wrong_checksum_deletes_download_and_says_so(server, tmp_path):
     assert not (tmp_path / "bad.tar").exists() and not (tmp_path / "bad.tar.part").exists()
 
 
-def test_interrupted_transfer_keeps_part_and_resumes(server, tmp_path):
+def _interrupted(server, tmp_path, name: str, faults: tuple[str, ...], match: str, **kw):
+    """Serve a 100 KiB body at ``/<name>`` whose first transfer fails (``faults``: attributes of
+    the handler); the failed download must keep the half it got as ``<name>.part``."""
     handler, base = server
     body = bytes(range(256)) * 400
-    archive = _serve(handler, base, "/big.tar", body)
-    handler.cut_first.add("/big.tar")
-    with pytest.raises(
-        ConnectionError,
-        match=r"interrupted at 51200 of 102400 bytes.*rerun the same command to resume",
-    ):
-        download(archive, tmp_path)
-    assert (tmp_path / "big.tar.part").stat().st_size == len(body) // 2
+    archive = _serve(handler, base, f"/{name}", body)
+    for fault in faults:
+        getattr(handler, fault).add(f"/{name}")
+    with pytest.raises(ConnectionError, match=match):
+        download(archive, tmp_path, **kw)
+    assert (tmp_path / f"{name}.part").stat().st_size == len(body) // 2
+    return handler, archive, body
+
+
+def test_interrupted_transfer_keeps_part_and_resumes(server, tmp_path):
+    match = r"interrupted at 51200 of 102400 bytes.*rerun the same command to resume"
+    handler, archive, body = _interrupted(server, tmp_path, "big.tar", ("cut_first",), match)
     path = download(archive, tmp_path)
     assert handler.log[-1] == ("/big.tar", f"bytes={len(body) // 2}-")
     assert path.read_bytes() == body
@@ -145,29 +151,19 @@ def test_interrupted_transfer_keeps_part_and_resumes(server, tmp_path):
 @pytest.mark.parametrize("server_fault", ["ignore_range", "wrong_offset"])
 def test_resume_falls_back_to_a_fresh_download(server, tmp_path, server_fault):
     # a server that ignores the Range, or answers it from the wrong byte, must not corrupt the file
-    handler, base = server
-    body = bytes(range(256)) * 400
-    archive = _serve(handler, base, "/r.tar", body)
-    handler.cut_first.add("/r.tar")
-    getattr(handler, server_fault).add("/r.tar")
-    with pytest.raises(ConnectionError, match="rerun the same command to resume"):
-        download(archive, tmp_path)
-    assert (tmp_path / "r.tar.part").stat().st_size == len(body) // 2
+    faults = ("cut_first", server_fault)
+    match = "rerun the same command to resume"
+    handler, archive, body = _interrupted(server, tmp_path, "r.tar", faults, match)
     assert download(archive, tmp_path).read_bytes() == body  # MD5 verified inside download()
     assert handler.log[1] == ("/r.tar", f"bytes={len(body) // 2}-")
 
 
 def test_stalled_transfer_without_length_keeps_part(server, tmp_path):
     # no Content-Length, so only the read timeout shows the cut: the bytes are kept, not deleted
-    handler, base = server
-    body = bytes(range(256)) * 400
-    archive = _serve(handler, base, "/s.tar", body)
-    handler.stall_first.add("/s.tar")
-    with pytest.raises(
-        ConnectionError, match=r"interrupted at 51200 bytes \(\w*Timeout\w*\).*kept: rerun"
-    ):
-        download(archive, tmp_path, timeout=0.5)
-    assert (tmp_path / "s.tar.part").stat().st_size == len(body) // 2
+    match = r"interrupted at 51200 bytes \(\w*Timeout\w*\).*kept: rerun"
+    handler, archive, body = _interrupted(
+        server, tmp_path, "s.tar", ("stall_first",), match, timeout=0.5
+    )
     assert download(archive, tmp_path).read_bytes() == body
     assert handler.log[-1] == ("/s.tar", f"bytes={len(body) // 2}-")
 

@@ -2,35 +2,31 @@
 pixels (JSON), overlay grid."""
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
-from hydra import compose, initialize_config_dir
 
 from segkit.data import VOCSegmentation, save_mask
-from segkit.tasks.cli import UserError
+from segkit.tasks.cli import UserError, run_task
+from segkit.tasks.configs import compose_config
 from segkit.tasks.inspect_data import inspect_data
-
-CONFIGS = str(Path(__file__).resolve().parents[2] / "configs")
 
 
 def _cfg(tmp_path, *extra):
-    with initialize_config_dir(config_dir=CONFIGS, version_base="1.3"):
-        return compose(
-            config_name="inspect_data",
-            overrides=[
-                "data=synthetic",
-                f"paths.root_dir={tmp_path}",
-                f"paths.output_dir={tmp_path}/run",
-                "data.synthetic.num_train=5",
-                "data.synthetic.num_val=2",
-                "data.synthetic.min_size=40",
-                "data.synthetic.max_size=56",
-                "inspect.grid_samples=3",
-                *extra,
-            ],
-        )
+    return compose_config(
+        "inspect_data",
+        [
+            "data=synthetic",
+            f"paths.root_dir={tmp_path}",
+            f"paths.output_dir={tmp_path}/run",
+            "data.synthetic.num_train=5",
+            "data.synthetic.num_val=2",
+            "data.synthetic.min_size=40",
+            "data.synthetic.max_size=56",
+            "inspect.grid_samples=3",
+            *extra,
+        ],
+    )
 
 
 def _voc_dir(tmp_path):
@@ -108,39 +104,26 @@ def test_inspect_shows_a_few_and_files_all(tmp_path, capsys):
 
 
 def test_script_exits_1_on_defects(tmp_path):
-    module = _script()
     cfg = _cfg(tmp_path)
     inspect_data(cfg)
     (_voc_dir(tmp_path) / "SegmentationClass" / "val_000000.png").unlink()
     # the task raises (a multirun must survive it); the script prints it and exits 1
     # (tests/cli/test_cli_failures.py)
     with pytest.raises(UserError) as exit_:
-        module.main(cfg)
+        run_task("inspect_data", cfg)  # what the script's Hydra job runs
     err = str(exit_.value)
     assert "1 defect (val 1) in 7 samples" in err and "val_000000.png is missing" in err
 
 
-def _script():
-    import importlib.util
-
-    script = Path(__file__).resolve().parents[2] / "scripts" / "inspect_data.py"
-    spec = importlib.util.spec_from_file_location("segkit_inspect_data_script", script)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_script_missing_root_is_one_line_error(tmp_path):
-    module = _script()
-    with initialize_config_dir(config_dir=CONFIGS, version_base="1.3"):
-        cfg = compose(
-            config_name="inspect_data",
-            overrides=["data=voc", f"paths.root_dir={tmp_path}", f"paths.output_dir={tmp_path}/r"],
-        )
+    cfg = compose_config(
+        "inspect_data",
+        ["data=voc", f"paths.root_dir={tmp_path}", f"paths.output_dir={tmp_path}/r"],
+    )
     # hydra.main passes a given config straight to the task function, which raises (never exits:
     # a multirun must survive it); scripts print it in one line (tests/cli/test_cli_failures.py)
     with pytest.raises(UserError) as exit_:
-        module.main(cfg)
+        run_task("inspect_data", cfg)
     err = str(exit_.value)
     assert err.startswith(f"data root {tmp_path}/data has no VOCdevkit") and "\n" not in err
     assert "download_voc.py" in err and "data=synthetic" in err

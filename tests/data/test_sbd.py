@@ -66,6 +66,9 @@ def test_missing_sbd_files_are_named(voc_root, make_sbd):
         FileNotFoundError, match=r"SBD mask .*cls/sbd_2\.mat is missing: re-extract"
     ):
         build_trainaug(voc_root)
+    (base / "val.txt").unlink()
+    with pytest.raises(FileNotFoundError, match=r"split list .*dataset/val\.txt is missing: re-"):
+        build_trainaug(voc_root)
 
 
 def test_interrupted_conversion_leaves_no_truncated_png(voc_root, make_sbd, monkeypatch):

@@ -44,10 +44,16 @@ def test_missing_file_of_listed_id(voc_root, kind, folder, ext):
         VOCSegmentation(voc_root, "train", num_classes=5)
 
 
-def test_corrupt_image(voc_root):
-    (voc_dir(voc_root) / "JPEGImages" / "train_000001.jpg").write_bytes(b"not a jpeg at all")
+@pytest.mark.parametrize(
+    ("file", "garbage"),
+    [("JPEGImages/train_000001.jpg", b"not a jpeg at all"),
+     ("SegmentationClass/train_000001.png", b"\x89PNG garbage")],
+)  # fmt: skip
+def test_corrupt_image_or_mask(voc_root, file, garbage):
+    (voc_dir(voc_root) / file).write_bytes(garbage)
     ds = VOCSegmentation(voc_root, "train", num_classes=5)
-    with pytest.raises(ValueError, match=r"train_000001\.jpg is unreadable or corrupt"):
+    name = file.split("/")[1].replace(".", r"\.")
+    with pytest.raises(ValueError, match=rf"{name} is unreadable or corrupt"):
         ds[1]
 
 
@@ -62,13 +68,6 @@ def test_truncated_jpeg_is_an_error_not_a_grey_image(voc_root):
         ValueError, match=r"train_000002\.jpg is unreadable or corrupt \(e\.g\. trunc"
     ):
         ds[2]
-
-
-def test_corrupt_mask(voc_root):
-    (voc_dir(voc_root) / "SegmentationClass" / "train_000001.png").write_bytes(b"\x89PNG garbage")
-    ds = VOCSegmentation(voc_root, "train", num_classes=5)
-    with pytest.raises(ValueError, match=r"train_000001\.png is unreadable or corrupt"):
-        ds[1]
 
 
 def test_mask_size_mismatch(voc_root):

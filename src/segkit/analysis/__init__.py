@@ -11,29 +11,15 @@ from __future__ import annotations
 
 from segkit._lazy import lazy_exports
 
-_EXPORTS: dict[str, str] = {
-    "count_params": "cost",
-    "latency_samples": "cost",
-    "measure_latency": "cost",
-    "op_macs": "cost",
-    "ERF": "erf",
-    "effective_receptive_field": "erf",
-    "mass_radii": "erf",
-    "save_heatmap": "erf",
-    "UnsupportedOpError": "geometry",
-    "format_summary": "report",
-    "format_table": "report",
-    "GLOBAL": "stages",
-    "Stage": "stages",
-    "rf_value": "stages",
-    "stage_table": "stages",
-    "watch_points": "stages",
-    "Analysis": "summary",
-    "analyze_model": "summary",
-    "TraceResult": "tracer",
-    "trace": "tracer",
-}
-
-__all__ = sorted(_EXPORTS)
-
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__getattr__, __dir__, __all__ = lazy_exports(
+    __name__,
+    {
+        "cost": ("count_params", "latency_samples", "measure_latency", "op_macs"),
+        "erf": ("ERF", "effective_receptive_field", "mass_radii", "save_heatmap"),
+        "geometry": ("UnsupportedOpError",),
+        "report": ("format_summary", "format_table"),
+        "stages": ("GLOBAL", "Stage", "rf_value", "stage_table", "watch_points"),
+        "summary": ("Analysis", "analyze_model"),
+        "tracer": ("TraceResult", "trace"),
+    },
+)

@@ -13,22 +13,11 @@ from __future__ import annotations
 
 from segkit._lazy import lazy_exports
 
-_EXPORTS: dict[str, str] = {
-    "DesignGroup": "groups",
-    "find_group": "groups",
-    "group_by_seed": "groups",
-    "Record": "records",
-    "RunFolder": "records",
-    "build_records": "records",
-    "find_run_folders": "records",
-    "Bootstrap": "stats",
-    "ImageConfusion": "stats",
-    "Interval": "stats",
-    "Summary": "stats",
-    "miou": "stats",
-    "verdict": "stats",
-}
-
-__all__ = sorted(_EXPORTS)
-
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__getattr__, __dir__, __all__ = lazy_exports(
+    __name__,
+    {
+        "groups": ("DesignGroup", "find_group", "group_by_seed"),
+        "records": ("Record", "RunFolder", "build_records", "builder_name", "find_run_folders"),
+        "stats": ("Bootstrap", "ImageConfusion", "Interval", "Summary", "miou", "verdict"),
+    },
+)

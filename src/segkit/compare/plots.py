@@ -33,6 +33,10 @@ def _label(g: DesignGroup) -> str:
     return f"{g.label} (n={g.n})" if g.n > 1 else f"{g.label} (1 seed)"
 
 
+#: The y axis of the mIoU plots.
+MIOU_AXIS = "mIoU (%), mean ± std over seeds"
+
+
 def _pct(s: Summary) -> tuple[float, float]:
     return 100 * s.mean, 100 * (s.std or 0.0)
 
@@ -44,6 +48,14 @@ def _save(fig: Figure, path: Path) -> Path:
     extra = {"pil_kwargs": {"quality": 85}} if path.suffix == ".jpg" else {}
     fig.savefig(path, dpi=100, **extra)
     return path
+
+
+def _finish(fig: Figure, ax, path: Path, labels: tuple[str, str, str], *, grid=None, legend=None):
+    """x label, y label and title, a light grid and a small legend, then :func:`_save`."""
+    ax.set(xlabel=labels[0], ylabel=labels[1], title=labels[2])
+    ax.grid(alpha=0.3, **(grid or {}))
+    ax.legend(fontsize=7, **(legend or {}))
+    return _save(fig, path)
 
 
 def plot_miou_vs_macs(groups: Sequence[DesignGroup], path: Path) -> Path | None:
@@ -62,12 +74,19 @@ def plot_miou_vs_macs(groups: Sequence[DesignGroup], path: Path) -> Path | None:
     ax.xaxis.set_major_formatter(ticker.FormatStrFormatter("%g"))
     ax.xaxis.set_minor_formatter(ticker.FormatStrFormatter("%g"))
     ax.tick_params(axis="x", which="minor", labelsize=7)
-    ax.set_xlabel(f"GMACs per image at {'/'.join(map(str, sizes))} px (log)")
-    ax.set_ylabel("mIoU (%), mean ± std over seeds")
-    ax.set_title("accuracy vs cost")
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
-    return _save(fig, path)
+    labels = (
+        f"GMACs per image at {'/'.join(map(str, sizes))} px (log)",
+        MIOU_AXIS,
+        "accuracy vs cost",
+    )
+    return _finish(
+        fig,
+        ax,
+        path,
+        labels,
+        grid=dict(which="both"),
+        legend=dict(loc="center left", bbox_to_anchor=(1.01, 0.5)),
+    )
 
 
 def plot_miou_vs_os(groups: Sequence[DesignGroup], path: Path) -> Path | None:
@@ -88,12 +107,9 @@ def plot_miou_vs_os(groups: Sequence[DesignGroup], path: Path) -> Path | None:
                     label=f"{name}, trained at OS {trained} (n={line[0].n})")  # fmt: skip
     ax.set_xscale("log", base=2)
     ax.set_xticks([8, 16, 32], ["8", "16", "32"])
-    ax.set_xlabel("output stride at inference")
-    ax.set_ylabel("mIoU (%), mean ± std over seeds")
-    ax.set_title("mIoU vs output stride")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    return _save(fig, path)
+    return _finish(
+        fig, ax, path, ("output stride at inference", MIOU_AXIS, "mIoU vs output stride")
+    )
 
 
 def plot_trimap(groups: Sequence[DesignGroup], path: Path) -> Path | None:
@@ -116,12 +132,12 @@ def plot_trimap(groups: Sequence[DesignGroup], path: Path) -> Path | None:
             low = [y - e for y, e in zip(ys, errs, strict=True)]
             high = [y + e for y, e in zip(ys, errs, strict=True)]
             ax.fill_between(xs, low, high, color=_color(g), alpha=0.12, lw=0)
-    ax.set_xlabel("trimap band width (px)")
-    ax.set_ylabel("mIoU within the band (%), mean ± std")
-    ax.set_title("boundary accuracy (trimap)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    return _save(fig, path)
+    labels = (
+        "trimap band width (px)",
+        "mIoU within the band (%), mean ± std",
+        "boundary accuracy (trimap)",
+    )
+    return _finish(fig, ax, path, labels)
 
 
 def plot_cost(groups: Sequence[DesignGroup], path: Path) -> Path | None:

@@ -13,7 +13,7 @@ Missing or unreadable pieces are noted in ``Record.missing``, never an exception
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -107,6 +107,11 @@ class Record:
         return None if value is None else int(value)
 
     @property
+    def tags(self) -> list[str]:
+        """The training run's ``tags`` (its config; ``tags=[...]`` on the command line)."""
+        return [str(t) for t in (self.config or {}).get("tags") or []]
+
+    @property
     def stride(self) -> int | None:
         """The output stride the row's figures were measured at."""
         return self.eval_output_stride or self.output_stride
@@ -189,13 +194,14 @@ def design_name(model: str | None, model_cfg: dict[str, Any] | None) -> str:
     return name
 
 
-def builder(node: Any) -> str | None:
-    """Builder name of a config node (``segkit.models.fcn`` -> ``fcn``)."""
-    if isinstance(node, str):
-        return node
-    if isinstance(node, dict) and node.get("_target_"):
-        return str(node["_target_"]).rsplit(".", 1)[-1]
-    return None
+def builder_name(node: Any) -> str | None:
+    """Builder name of a config node (``_target_: segkit.models.fcn`` -> ``fcn``; a plain dict or
+    an omegaconf ``DictConfig``) or of a ``_target_`` string; None without one. The one spelling:
+    the train, evaluate and analyze tasks name their model and backbone in their JSON with it, and
+    compare reads those names back."""
+    if isinstance(node, Mapping):
+        node = node.get("_target_")
+    return str(node).rsplit(".", 1)[-1] if node else None
 
 
 def _switches(cfg: dict[str, Any] | None) -> dict[str, Any]:
@@ -205,7 +211,7 @@ def _switches(cfg: dict[str, Any] | None) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for section in VARYING_SECTIONS:
         node = cfg.get(section) or {}
-        tag = builder(node)
+        tag = builder_name(node)
         for key, value in node.items() if isinstance(node, dict) else ():
             if key not in NOT_SWITCHES and not isinstance(value, dict):
                 out[f"{section}.{key}"] = (tag, value)
@@ -279,8 +285,8 @@ def _record(
 ) -> Record:
     train_cfg = (train.config or {}) if train else {}
     source = (ev.metrics or {}).get("settings", {}) if ev else (an.analysis or {}) if an else {}
-    model = builder(train_cfg.get("model")) or source.get("model")
-    backbone = builder(train_cfg.get("backbone")) or source.get("backbone")
+    model = builder_name(train_cfg.get("model")) or source.get("model")
+    backbone = builder_name(train_cfg.get("backbone")) or source.get("backbone")
     if an is not None and not an.ckpt and not train:  # a design-only analysis: its own config
         model_cfg = (an.config or {}).get("model")
         train_cfg = an.config or {}

@@ -9,33 +9,23 @@ from __future__ import annotations
 
 from segkit._lazy import lazy_exports
 
-_EXPORTS: dict[str, str] = {
-    "CheckReport": "check",
-    "Defect": "check",
-    "check_datasets": "check",
-    "pad_collate": "collate",
-    "SegDataModule": "datamodule",
-    "seed_worker": "datamodule",
-    "check_sample": "io",
-    "read_image": "io",
-    "read_mask": "io",
-    "save_mask": "io",
-    "build_trainaug": "sbd",
-    "read_sbd_mask": "sbd",
-    "trainaug_ids": "sbd",
-    "SyntheticSpec": "synthetic",
-    "ensure_synthetic": "synthetic",
-    "generate_synthetic": "synthetic",
-    "render_sample": "synthetic",
-    "synthetic_class_names": "synthetic",
-    "synthetic_folder_name": "synthetic",
-    "MEAN_UINT8": "transforms",
-    "build_train_transform": "transforms",
-    "normalize": "transforms",
-    "VOCSegmentation": "voc",
-    "resolve_voc_dir": "voc",
-}
-
-__all__ = sorted(_EXPORTS)
-
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__getattr__, __dir__, __all__ = lazy_exports(
+    __name__,
+    {
+        "check": ("CheckReport", "Defect", "check_datasets"),
+        "collate": ("pad_collate",),
+        "datamodule": ("SegDataModule", "seed_worker"),
+        "io": ("check_sample", "read_image", "read_mask", "save_mask"),
+        "sbd": ("build_trainaug", "read_sbd_mask", "trainaug_ids"),
+        "synthetic": (
+            "SyntheticSpec",
+            "ensure_synthetic",
+            "generate_synthetic",
+            "render_sample",
+            "synthetic_class_names",
+            "synthetic_folder_name",
+        ),
+        "transforms": ("MEAN_UINT8", "build_train_transform", "normalize"),
+        "voc": ("VOCSegmentation", "resolve_voc_dir"),
+    },
+)

@@ -20,7 +20,7 @@ import scipy.io
 from scipy.io.matlab import MatReadError
 
 from segkit.data.io import save_mask
-from segkit.data.voc import read_split, resolve_voc_dir
+from segkit.data.voc import read_id_list, read_split, resolve_voc_dir
 
 log = logging.getLogger(__name__)
 
@@ -56,12 +56,6 @@ def read_sbd_mask(mat_path: str | Path) -> np.ndarray:
     return np.asarray(seg, dtype=np.uint8)
 
 
-def _read_list(path: Path) -> list[str]:
-    if not path.is_file():
-        raise FileNotFoundError(f"SBD split list {path} is missing: re-extract benchmark.tgz")
-    return [line.strip() for line in path.read_text().splitlines() if line.strip()]
-
-
 def _atomic(path: Path, write: Callable[[Path], object]) -> None:
     """Run ``write(tmp)`` on a temporary name beside ``path``, then rename it to ``path``."""
     tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
@@ -86,7 +80,8 @@ def build_trainaug(root: str | Path) -> dict[str, int]:
     voc_dir = resolve_voc_dir(root)
     sbd = sbd_dir(root)
     voc_train, voc_val = read_split(voc_dir, "train"), read_split(voc_dir, "val")
-    sbd_ids = _read_list(sbd / "train.txt") + _read_list(sbd / "val.txt")
+    fix = "re-extract benchmark.tgz with scripts/download_voc.py"
+    sbd_ids = [i for name in ("train", "val") for i in read_id_list(sbd / f"{name}.txt", fix=fix)]
     ids = trainaug_ids(voc_train, voc_val, sbd_ids)
     out_dir = voc_dir / AUG_MASK_DIR
     out_dir.mkdir(exist_ok=True)

@@ -34,18 +34,23 @@ def split_path(voc_dir: Path, split: str) -> Path:
     return voc_dir / "ImageSets" / "Segmentation" / f"{split}.txt"
 
 
-def read_split(voc_dir: Path, split: str) -> list[str]:
-    """Image ids listed in ``ImageSets/Segmentation/<split>.txt`` (one per line, blanks skipped),
-    as written: repeated ids are kept (see ``repeated_ids``)."""
-    path = split_path(voc_dir, split)
+def read_id_list(path: Path, *, fix: str) -> list[str]:
+    """Image ids of a split list (VOC ``ImageSets/Segmentation/*.txt``, SBD ``train.txt``): one per
+    line, blanks skipped, as written (repeated ids are kept, see ``repeated_ids``). A missing file
+    raises FileNotFoundError naming it and ``fix``."""
     if not path.is_file():
-        hint = (
-            "build it with `python scripts/download_voc.py --root <data root>` (needs SBD)"
-            if split == "trainaug"
-            else "re-extract the VOC archive or pick a split that exists"
-        )
-        raise FileNotFoundError(f"split list {path} is missing: {hint}")
+        raise FileNotFoundError(f"split list {path} is missing: {fix}")
     return [line.strip() for line in path.read_text().splitlines() if line.strip()]
+
+
+def read_split(voc_dir: Path, split: str) -> list[str]:
+    """Image ids listed in ``ImageSets/Segmentation/<split>.txt`` (:func:`read_id_list`)."""
+    fix = (
+        "build it with `python scripts/download_voc.py --root <data root>` (needs SBD)"
+        if split == "trainaug"
+        else "re-extract the VOC archive or pick a split that exists"
+    )
+    return read_id_list(split_path(voc_dir, split), fix=fix)
 
 
 def repeated_ids(ids: list[str]) -> dict[str, int]:

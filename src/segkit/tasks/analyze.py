@@ -24,6 +24,7 @@ from segkit.analysis import (
     save_heatmap,
 )
 from segkit.analysis.summary import EXTRA_KEYS
+from segkit.compare.records import builder_name
 from segkit.tasks._common import instantiate_user, save_config, save_json
 from segkit.tasks.checkpoints import load_segmentor
 
@@ -116,11 +117,11 @@ def _erf_size(opts: DictConfig) -> int:
 def _names(model_cfg: DictConfig) -> dict[str, str]:
     """``model``: builder name (fcn, deeplabv3, deeplabv3plus); ``backbone``: builder name, or the
     timm model name for the timm adapter."""
-    model = str(model_cfg.get("_target_", "?")).rsplit(".", 1)[-1]
+    model = builder_name(model_cfg) or "?"
     bb = model_cfg.get("backbone")
     if isinstance(bb, str):
         return {"model": model, "backbone": bb}
-    backbone = str(bb.get("_target_", "?")).rsplit(".", 1)[-1] if bb is not None else "?"
+    backbone = builder_name(bb) or "?"
     if bb is not None and bb.get("model_name"):
         backbone = f"{backbone}:{bb.model_name}"
     return {"model": model, "backbone": backbone}

@@ -15,13 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hydra import compose, initialize_config_dir
-
 from segkit.compare.groups import DesignGroup, group_by_seed
 from segkit.compare.plots import plot_all
 from segkit.compare.records import Record, build_records, find_run_folders
 from segkit.compare.table import markdown, sort_records
 from segkit.tasks.analyze import analyze
+from segkit.tasks.configs import compose_config
 from segkit.tasks.evaluate import evaluate
 
 log = logging.getLogger(__name__)
@@ -78,23 +77,20 @@ def compare(dirs: Sequence[str | Path], *, out_dir: str | Path) -> CompareResult
     return result
 
 
-def evaluate_checkpoint(
-    ckpt: str | Path, run_dir: Path, *, config_dir: Path, os_: int, trained_os: int
-) -> None:
+def evaluate_checkpoint(ckpt: str | Path, run_dir: Path, *, os_: int, trained_os: int) -> None:
     """Evaluate ``ckpt`` at output stride ``os_`` (with the trimap curve) into
     ``run_dir/eval_os<os_>``."""
     stride = [f"eval.output_stride={os_}"] if os_ != trained_os else []
     widths = f"[{','.join(map(str, TRIMAP_WIDTHS))}]"
     overrides = [f"ckpt_path={ckpt}", f"paths.output_dir={run_dir / f'eval_os{os_}'}"]
     overrides += [f"eval.trimap_widths={widths}", "eval.device=cpu", *stride]
-    evaluate(_compose(config_dir, "evaluate", overrides))
+    evaluate(compose_config("evaluate", overrides))
 
 
 def analyze_checkpoint(
     ckpt: str | Path,
     run_dir: Path,
     *,
-    config_dir: Path,
     os_: int,
     trained_os: int,
     size: int,
@@ -109,10 +105,10 @@ def analyze_checkpoint(
     overrides = [f"ckpt_path={ckpt}", f"paths.output_dir={run_dir / f'analysis_os{os_}'}"]
     overrides += [f"analyze.input_size={size}", f"analyze.latency_runs={LATENCY_RUNS}"]
     overrides += ["analyze.latency_budget_s=null", *stride]  # all LATENCY_RUNS, however slow
-    analyze(_compose(config_dir, "analyze", overrides))
+    analyze(compose_config("analyze", overrides))
 
 
-def fill_missing(dirs: Sequence[str | Path], *, config_dir: Path) -> list[Path]:
+def fill_missing(dirs: Sequence[str | Path]) -> list[Path]:
     """Evaluate and/or analyse, at its trained output stride and inside its own folder, every
     training run under ``dirs`` that lacks either (e.g. the jobs of a sweep). Returns those runs."""
     done = []
@@ -129,18 +125,11 @@ def fill_missing(dirs: Sequence[str | Path], *, config_dir: Path) -> list[Path]:
             )
         os_ = int(rec.output_stride)
         if rec.eval is None:
-            evaluate_checkpoint(ckpt, run, config_dir=config_dir, os_=os_, trained_os=os_)
+            evaluate_checkpoint(ckpt, run, os_=os_, trained_os=os_)
         if rec.analysis is None:
-            analyze_checkpoint(
-                ckpt, run, config_dir=config_dir, os_=os_, trained_os=os_, size=int(crop)
-            )
+            analyze_checkpoint(ckpt, run, os_=os_, trained_os=os_, size=int(crop))
         done.append(run)
     return done
-
-
-def _compose(config_dir: Path, name: str, overrides: list[str]):
-    with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
-        return compose(name, overrides=[f"paths.root_dir={Path.cwd()}", *overrides])
 
 
 def record_json(rec: Record, *, row: int | None = None) -> dict[str, Any]:
@@ -150,6 +139,7 @@ def record_json(rec: Record, *, row: int | None = None) -> dict[str, Any]:
         "row": row,
         "label": rec.label,
         "seed": rec.seed,
+        "tags": rec.tags,
         "design": rec.design,
         "model": rec.model,
         "backbone": rec.backbone,

@@ -19,6 +19,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader
 
+from segkit.compare.records import builder_name
 from segkit.data import VOCSegmentation
 from segkit.evaluation.batching import eval_loader
 from segkit.evaluation.evaluator import EvalResult, Evaluator, best_and_worst
@@ -198,8 +199,8 @@ def _settings(
     onnx_model = getattr(net, "path", None)
     return {
         "ckpt_path": str(cfg.ckpt_path),
-        "model": str(model_cfg.get("_target_", "")).rsplit(".", 1)[-1],
-        "backbone": str(model_cfg.get("backbone", {}).get("_target_", "")).rsplit(".", 1)[-1],
+        "model": builder_name(model_cfg) or "",
+        "backbone": builder_name(model_cfg.get("backbone")) or "",
         "trained_output_stride": model_cfg.get("output_stride"),
         "output_stride": int(net.output_stride),
         "dataset": data_cfg.get("dataset"),

@@ -28,6 +28,7 @@ from omegaconf import DictConfig
 from pytorch_lightning.utilities import rank_zero_only
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
+from segkit.compare.records import builder_name
 from segkit.tasks._common import (
     instantiate_group,
     instantiate_user,
@@ -301,8 +302,8 @@ def _summary(
         "train_time_s": round(train_time, 3),
         "params": sum(p.numel() for p in module.model.parameters()),
         "output_stride": int(cfg.model.output_stride),
-        "model": str(cfg.model._target_).rsplit(".", 1)[-1],
-        "backbone": str(cfg.backbone.get("_target_", "")).rsplit(".", 1)[-1],
+        "model": builder_name(cfg.model),
+        "backbone": builder_name(cfg.backbone) or "",
         "best_ckpt": best,
         "last_ckpt": last,
         "output_dir": str(cfg.paths.output_dir),

@@ -8,32 +8,28 @@ from __future__ import annotations
 
 from segkit._lazy import lazy_exports
 
-_EXPORTS: dict[str, str] = {
-    "NonFiniteLossError": "callbacks",
-    "NonFiniteLossGuard": "callbacks",
-    "SyncBatchNormIfDistributed": "callbacks",
-    "ThroughputMonitor": "callbacks",
-    "AtomicCheckpointIO": "checkpointing",
-    "SegModelCheckpoint": "checkpointing",
-    "atomic_torch_save": "checkpointing",
-    "NonFiniteWeightsError": "checkpoint",
-    "non_finite_counts": "checkpoint",
-    "check_resume_compatible": "checkpoint",
-    "checkpoint_config": "checkpoint",
-    "config_differences": "checkpoint",
-    "load_checkpoint": "checkpoint",
-    "SegModule": "module",
-    "segmentation_loss": "module",
-    "build_param_groups": "param_groups",
-    "is_depthwise": "param_groups",
-    "split_decay": "param_groups",
-    "SegProgressBar": "progress",
-    "PolyFactor": "schedule",
-    "poly_scheduler": "schedule",
-    "DistributedBatchNorm": "sync_bn",
-    "convert_to_distributed_bn": "sync_bn",
-}
-
-__all__ = sorted(_EXPORTS)
-
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__getattr__, __dir__, __all__ = lazy_exports(
+    __name__,
+    {
+        "callbacks": (
+            "NonFiniteLossError",
+            "NonFiniteLossGuard",
+            "SyncBatchNormIfDistributed",
+            "ThroughputMonitor",
+        ),
+        "checkpointing": ("AtomicCheckpointIO", "SegModelCheckpoint", "atomic_torch_save"),
+        "checkpoint": (
+            "NonFiniteWeightsError",
+            "non_finite_counts",
+            "check_resume_compatible",
+            "checkpoint_config",
+            "config_differences",
+            "load_checkpoint",
+        ),
+        "module": ("SegModule", "segmentation_loss"),
+        "param_groups": ("build_param_groups", "is_depthwise", "split_decay"),
+        "progress": ("SegProgressBar",),
+        "schedule": ("PolyFactor", "poly_scheduler"),
+        "sync_bn": ("DistributedBatchNorm", "convert_to_distributed_bn"),
+    },
+)

@@ -1,0 +1,69 @@
+"""Where segkit's Hydra configs live, and the one way to compose them outside ``@hydra.main``.
+
+``CONFIG_DIR`` is ``segkit/configs`` inside the package: in a wheel the YAML files themselves
+(``[tool.setuptools.package-data]``), in a source checkout or an editable install a symlink to the
+repository's ``configs/``. The console entry points (``segkit.tasks.entry``), ``scripts/`` and
+``benchmarks/`` all read the configs from there, so a command runs from any directory.
+
+Light: standard library and Hydra only (``segkit.tasks.entry`` imports it before a config is
+known to be valid).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from omegaconf import DictConfig
+
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
+#: Environment variable that sets ``paths.root_dir`` (``configs/paths/default.yaml``): the folder
+#: that holds ``data/`` and ``logs/``. Unset: the directory the command was started from.
+ROOT_ENV = "SEGKIT_ROOT"
+
+
+def project_root() -> Path:
+    """``$SEGKIT_ROOT``, else the current directory: what ``paths.root_dir`` resolves to in a run."""
+    return Path(os.environ.get(ROOT_ENV) or Path.cwd())
+
+
+def config_folder(name: str, config_dir: str | Path | None = None) -> Path:
+    """The folder holding the entry config ``<name>.yaml`` (default :data:`CONFIG_DIR`).
+
+    Raises:
+        FileNotFoundError: the file is missing (a broken install, or a checkout whose
+            ``src/segkit/configs`` symlink was not created), named with the fix.
+    """
+    folder = Path(config_dir) if config_dir is not None else CONFIG_DIR
+    if not (folder / f"{name}.yaml").is_file():
+        raise FileNotFoundError(
+            f"config {folder / f'{name}.yaml'} not found: segkit's configs are missing from this "
+            "install; reinstall it (pip install -e . in a checkout, whose src/segkit/configs must "
+            "be the symlink to configs/) or pass the right config_dir"
+        )
+    return folder
+
+
+def compose_config(
+    name: str,
+    overrides: Sequence[str] = (),
+    *,
+    config_dir: str | Path | None = None,
+    return_hydra_config: bool = False,
+) -> DictConfig:
+    """Compose the entry config ``name`` (``train``, ``evaluate``, ...) with ``overrides``, as the
+    command line would. ``paths.root_dir`` is set to :func:`project_root` first (Hydra's
+    ``${hydra:runtime.cwd}`` exists only inside ``@hydra.main``); an override of it wins."""
+    from hydra import compose, initialize_config_dir
+
+    folder = config_folder(name, config_dir)
+    with initialize_config_dir(config_dir=str(folder.resolve()), version_base="1.3"):
+        return compose(
+            name,
+            overrides=[f"paths.root_dir={project_root()}", *overrides],
+            return_hydra_config=return_hydra_config,
+        )
+
+
+__all__ = ["CONFIG_DIR", "ROOT_ENV", "compose_config", "config_folder", "project_root"]
