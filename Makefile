@@ -9,7 +9,7 @@ STAMP := $(VENV)/.segkit-installed
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[dev,sweep]'
 	touch $(STAMP)
 
 ## demo: the main job on the built-in synthetic data (no download needed)
