@@ -19,15 +19,18 @@ def scale_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def run_train(scale_data: Path, tmp_path: Path) -> Callable[..., subprocess.CompletedProcess]:
-    """run_train(*args, timeout=300) -> scripts/train.py with TINY, run in tmp_path (flags such
+    """run_train(*args, timeout=300, tiny=TINY, env=None) -> scripts/train.py with ``tiny``, run in
+    tmp_path (flags such
     as ``-m`` go first: Hydra's parser takes no flag after the overrides)."""
 
-    def _run(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
+    def _run(
+        *args: str, timeout: int = 300, tiny: list[str] = TINY, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess:
         flags = [a for a in args if a.startswith("-")]
         overrides = [a for a in args if not a.startswith("-")]
-        cmd = [sys.executable, str(TRAIN), *flags, *TINY, f"data.root={scale_data}",
+        cmd = [sys.executable, str(TRAIN), *flags, *tiny, f"data.root={scale_data}",
                f"paths.root_dir={tmp_path}", *overrides]  # fmt: skip
-        return subprocess.run(cmd, cwd=tmp_path, env=quiet_env(), capture_output=True,
-                              text=True, timeout=timeout)  # fmt: skip
+        return subprocess.run(cmd, cwd=tmp_path, env=quiet_env(**(env or {})),
+                              capture_output=True, text=True, timeout=timeout)  # fmt: skip
 
     return _run
