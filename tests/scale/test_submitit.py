@@ -20,16 +20,18 @@ from segkit.tasks.compare import compare
 def test_submitit_local_runs_each_job_in_its_own_process(scale_data: Path, tmp_path: Path) -> None:
     """3 jobs, the last with a bad value: the two others train in processes of their own, each
     with its folder, log and result; the failure is reported and the sweep exits 1."""
-    sweep = tmp_path / "sweep"
     cmd = [sys.executable, str(TRAIN), "-m", "hydra/launcher=submitit_local", *TINY,
-           f"data.root={scale_data}", f"paths.root_dir={tmp_path}", "data.batch_size=4,2,0",
-           f"hydra.sweep.dir={sweep}"]  # fmt: skip
+           f"data.root={scale_data}", f"paths.root_dir={tmp_path}", "data.batch_size=4,2,0"]  # fmt: skip
     proc = subprocess.Popen(cmd, cwd=tmp_path, env=quiet_env(), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)  # fmt: skip
     out, err = proc.communicate(timeout=400)
     assert proc.returncode == 1, err[-3000:]  # a failed job fails the sweep, after all ran
     assert "data.batch_size=0" in err  # Hydra names the failed job's overrides ...
     assert "data.batch_size must be an integer >= 1, got 0" in err  # ... and its error
+    # the default sweep folder, claimed by this process, is every job's too (each job resolves
+    # the config again in its own process: it must not claim a folder of its own)
+    (sweep,) = (tmp_path / "logs" / "train" / "multiruns").iterdir()
+    assert sorted(p.name for p in sweep.iterdir()) == [".submitit", "0", "1", "2", "multirun.yaml"]
 
     results = {}
     for result_file in sweep.glob(".submitit/*/*_result.pkl"):
