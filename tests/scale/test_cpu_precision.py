@@ -17,7 +17,7 @@ from torch import nn
 from segkit.tasks.train import build_module, build_trainer
 
 
-@pytest.mark.slow  # 34 s on the loaded 2-core machine (bf16 convolutions are slow on CPUs)
+@pytest.mark.slow  # 3-34 s on the loaded 2-core machine (alone it also generates the data)
 def test_bf16_mixed_and_channels_last_train_on_the_cpu(scale_data: Path, tmp_path: Path) -> None:
     with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base="1.3"):
         cfg = compose("train", overrides=[
