@@ -6,7 +6,7 @@ STAMP := $(VENV)/.segkit-installed
 
 .PHONY: demo test test-fast comparison comparison-fast gpu-check lint format clean-venv
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile  # the install line below is part of what it depends on
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev,sweep]'
