@@ -4,12 +4,12 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.segkit-installed
 
-.PHONY: demo test test-fast comparison comparison-fast lint format clean-venv
+.PHONY: demo test test-fast comparison comparison-fast gpu-check lint format clean-venv
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile  # the install line below is part of what it depends on
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[dev,sweep]'
 	touch $(STAMP)
 
 ## demo: the main job on the built-in synthetic data (no download needed)
@@ -31,6 +31,10 @@ comparison: $(STAMP)
 ## comparison-fast: the same at the 96 px quickstart scale (ASPP degenerate); doc in its run folder
 comparison-fast: $(STAMP)
 	$(PY) scripts/run_comparison.py --fast
+
+## gpu-check: on a CUDA machine, benchmarks + a bf16/channels_last/compile DDP training (< 10 min), one result file
+gpu-check: $(STAMP)
+	$(PY) scripts/gpu_check.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

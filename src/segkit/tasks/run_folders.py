@@ -8,6 +8,11 @@ with an exclusive ``mkdir`` (atomic, also on NFS) and, when that exists already,
 path in it (Hydra resolves the run folder several times; a multirun's jobs share the sweep folder)
 gets the same answer. Processes that Lightning starts for DDP receive the resolved folder as a plain
 ``hydra.run.dir=...`` override, so they join their rank 0's folder instead of claiming a new one.
+The resolver is cached (``use_cache=True``): the answer travels with the config, so the jobs that
+a launcher starts in other processes (Hydra's submitit launchers pickle the master config, and
+``load_sweep_config`` copies its resolver cache into each job's) write into the sweep folder the
+launching process claimed instead of claiming ``<time>_1``, ``<time>_2``, ... of their own
+(``tests/scale/test_submitit.py``).
 """
 
 from __future__ import annotations
@@ -44,4 +49,4 @@ def claim_dir(path: str) -> str:
 def register() -> None:
     """Register ``unique_dir`` with OmegaConf (idempotent)."""
     if not OmegaConf.has_resolver(RESOLVER):
-        OmegaConf.register_new_resolver(RESOLVER, claim_dir)
+        OmegaConf.register_new_resolver(RESOLVER, claim_dir, use_cache=True)
