@@ -1,51 +1,39 @@
 """segkit.evaluation: confusion-matrix metrics, trimap bands, inference modes and the evaluation loop.
 
 Plots and the metrics.json writer live in ``segkit.evaluation.report`` (imports matplotlib), label
-map pictures in ``segkit.evaluation.overlay``.
+map pictures in ``segkit.evaluation.overlay``. Names are imported on first use (PEP 562), so
+``predict`` (inference only) does not pay for importing torchmetrics.
 """
 
-from segkit.evaluation.batching import eval_loader, image_sizes, size_sorted_batches
-from segkit.evaluation.counting import joint_counts, miou_of_matrices
-from segkit.evaluation.evaluator import EvalResult, Evaluator, best_and_worst, per_image_miou
-from segkit.evaluation.inference import (
-    InferenceSettings,
-    infer,
-    predict_multiscale,
-    predict_slide,
-    predict_whole,
-    settings_from,
-)
-from segkit.evaluation.metrics import ConfusionMatrix, confusion_matrix, scores_from_confusion
-from segkit.evaluation.trimap import (
-    TrimapMeter,
-    bottom_right_padding,
-    boundary_map,
-    trimap_bands,
-    trimap_levels,
-)
+from __future__ import annotations
 
-__all__ = [
-    "ConfusionMatrix",
-    "EvalResult",
-    "Evaluator",
-    "InferenceSettings",
-    "TrimapMeter",
-    "best_and_worst",
-    "boundary_map",
-    "bottom_right_padding",
-    "confusion_matrix",
-    "eval_loader",
-    "image_sizes",
-    "infer",
-    "joint_counts",
-    "miou_of_matrices",
-    "per_image_miou",
-    "predict_multiscale",
-    "predict_slide",
-    "predict_whole",
-    "scores_from_confusion",
-    "settings_from",
-    "size_sorted_batches",
-    "trimap_bands",
-    "trimap_levels",
-]
+from segkit._lazy import lazy_exports
+
+_EXPORTS: dict[str, str] = {
+    "eval_loader": "batching",
+    "image_sizes": "batching",
+    "indexed_collate": "batching",
+    "shard": "batching",
+    "size_sorted_batches": "batching",
+    "joint_counts": "counting",
+    "miou_of_matrices": "counting",
+    "EvalResult": "evaluator",
+    "Evaluator": "evaluator",
+    "best_and_worst": "evaluator",
+    "InferenceSettings": "inference",
+    "infer": "inference",
+    "predict_multiscale": "inference",
+    "predict_slide": "inference",
+    "predict_whole": "inference",
+    "Confusion": "metrics",
+    "SegConfusion": "metrics",
+    "confusion_matrix": "metrics",
+    "scores_from_confusion": "metrics",
+    "bottom_right_padding": "trimap",
+    "boundary_map": "trimap",
+    "trimap_levels": "trimap",
+}
+
+__all__ = sorted(_EXPORTS)
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
