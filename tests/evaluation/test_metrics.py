@@ -96,7 +96,9 @@ def test_per_image_state_is_ordered_by_index_and_sums_to_the_global_matrix():
     out = meter.compute()
     assert out.image_index.tolist() == [0, 1, 2, 3, 4]
     for b in range(5):
-        assert torch.equal(out.image_matrix[b], confusion_matrix(pred[b : b + 1], target[b : b + 1], k))
+        assert torch.equal(
+            out.image_matrix[b], confusion_matrix(pred[b : b + 1], target[b : b + 1], k)
+        )
     assert torch.equal(out.image_matrix.sum(0), out.matrix)
     assert torch.equal(out.image_trimap.sum(0), out.trimap) and out.widths == (0, 2)
     with pytest.raises(ValueError, match=r"needs index of shape \(2,\)"):
@@ -164,7 +166,9 @@ def test_trimap_partial_bands_by_hand():
     assert out.trimap[1].tolist() == [[12, 0], [6, 6]]
     # w=2: columns 1-6.  gt0: 18 right.  gt1: 6 wrong, 12 right.
     assert out.trimap[2].tolist() == [[18, 0], [6, 12]]
-    miou = {w: scores_from_confusion(m)["mIoU"] for w, m in zip(out.widths, out.trimap, strict=True)}
+    miou = {
+        w: scores_from_confusion(m)["mIoU"] for w, m in zip(out.widths, out.trimap, strict=True)
+    }
     assert miou[0] == pytest.approx((6 / 12 + 0 / 6) / 2)
     assert miou[1] == pytest.approx((12 / 18 + 6 / 12) / 2)
     assert miou[2] == pytest.approx((18 / 24 + 12 / 18) / 2)
