@@ -1,6 +1,7 @@
 """DDP on the CPU (gloo, 2 processes) through scripts/train.py: trains, synchronises batch norm, and
-logs the same val mIoU as the checkpoint evaluated in one process -- on an odd-sized val split, so
-the distributed sampler pads one rank with a repeat that must not be counted."""
+logs the same val mIoU as the checkpoint evaluated in one process -- on an odd-sized val split (5
+images, val batches of 2), which the unrepeated sampler shares out as 3 + 2 images: rank 0 runs
+2 val batches, rank 1 one, and nothing waits for the other."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.mark.slow
 def test_ddp_cpu_two_processes(tmp_path: Path, tiny_overrides) -> None:
     run = tmp_path / "ddp"
-    data_root = tmp_path / "data"  # its own set: 7 val images (the shared one has 8)
+    data_root = tmp_path / "data"  # its own set: 5 val images (the shared one has 8)
     cmd = [
         sys.executable,
         str(ROOT / "scripts" / "train.py"),
@@ -37,7 +38,8 @@ def test_ddp_cpu_two_processes(tmp_path: Path, tiny_overrides) -> None:
         "trainer.devices=2",
         "trainer.max_steps=4",
         "data.batch_size=4",
-        "data.synthetic.num_val=7",
+        "data.synthetic.num_val=5",
+        "data.val_batch_size=2",
         f"data.root={data_root}",
         f"paths.root_dir={tmp_path}",
         f"hydra.run.dir={run}",
@@ -59,7 +61,7 @@ def test_ddp_cpu_two_processes(tmp_path: Path, tiny_overrides) -> None:
     module = build_module(cfg)
     datamodule = instantiate(cfg.data, _convert_="all")
     trainer = pl.Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False)
-    assert len(datamodule.val_dataloader().dataset) == 7
+    assert len(datamodule.val_dataloader().dataset) == 5
     (result,) = trainer.validate(module, datamodule=datamodule, ckpt_path=str(ckpt_path))
     assert result["val/mIoU"] == pytest.approx(metrics["val/mIoU"], abs=1e-6)
     assert result["val/pixel_acc"] == pytest.approx(metrics["val/pixel_acc"], abs=1e-6)
