@@ -3,6 +3,7 @@ image, in index order, also when a rank has no batch at all."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
@@ -52,6 +53,7 @@ def _worker(rank: int, init_file: str, out_dir: str) -> None:
         dist.destroy_process_group()
 
 
+@pytest.mark.slow  # two spawned interpreters importing torch: ~30-50 s on the shared machine
 def test_two_ranks_give_the_single_process_answer(tmp_path):
     # spawn, not fork: forking a process whose OpenMP pool is already running (earlier tests) can
     # deadlock the children.
