@@ -9,31 +9,26 @@ from __future__ import annotations
 
 from segkit._lazy import lazy_exports
 
-_EXPORTS: dict[str, str] = {
-    "eval_loader": "batching",
-    "image_sizes": "batching",
-    "indexed_collate": "batching",
-    "shard": "batching",
-    "size_sorted_batches": "batching",
-    "joint_counts": "counting",
-    "miou_of_matrices": "counting",
-    "EvalResult": "evaluator",
-    "Evaluator": "evaluator",
-    "best_and_worst": "evaluator",
-    "InferenceSettings": "inference",
-    "infer": "inference",
-    "predict_multiscale": "inference",
-    "predict_slide": "inference",
-    "predict_whole": "inference",
-    "Confusion": "metrics",
-    "SegConfusion": "metrics",
-    "confusion_matrix": "metrics",
-    "scores_from_confusion": "metrics",
-    "bottom_right_padding": "trimap",
-    "boundary_map": "trimap",
-    "trimap_levels": "trimap",
-}
-
-__all__ = sorted(_EXPORTS)
-
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__getattr__, __dir__, __all__ = lazy_exports(
+    __name__,
+    {
+        "batching": (
+            "eval_loader",
+            "image_sizes",
+            "indexed_collate",
+            "shard",
+            "size_sorted_batches",
+        ),
+        "counting": ("joint_counts", "miou_of_matrices"),
+        "evaluator": ("EvalResult", "Evaluator", "best_and_worst"),
+        "inference": (
+            "InferenceSettings",
+            "infer",
+            "predict_multiscale",
+            "predict_slide",
+            "predict_whole",
+        ),
+        "metrics": ("Confusion", "SegConfusion", "confusion_matrix", "scores_from_confusion"),
+        "trimap": ("bottom_right_padding", "boundary_map", "trimap_levels"),
+    },
+)
