@@ -65,3 +65,21 @@ def test_ddp_cpu_two_processes(tmp_path: Path, tiny_overrides) -> None:
     (result,) = trainer.validate(module, datamodule=datamodule, ckpt_path=str(ckpt_path))
     assert result["val/mIoU"] == pytest.approx(metrics["val/mIoU"], abs=1e-6)
     assert result["val/pixel_acc"] == pytest.approx(metrics["val/pixel_acc"], abs=1e-6)
+
+
+def test_val_loader_shares_images_out_once_and_names_a_too_small_split(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from segkit.data import SegDataModule, SyntheticSpec
+
+    spec = SyntheticSpec(seed=0, num_train=1, num_val=3, min_size=32, max_size=32, num_classes=3)
+    dm = SegDataModule(dataset="synthetic", root=tmp_path, num_classes=3, synthetic=spec,
+                       num_workers=0, val_batch_size=1, check="off")  # fmt: skip
+    shares = []
+    for rank in (0, 1):
+        dm.trainer = SimpleNamespace(world_size=2, global_rank=rank)
+        shares.append([b["id"][0] for b in dm.val_dataloader()])
+    assert shares == [["val_000000", "val_000002"], ["val_000001"]]  # no repeat to even them out
+    dm.trainer = SimpleNamespace(world_size=4, global_rank=0)
+    with pytest.raises(ValueError, match="val split has 3 images for 4 DDP processes"):
+        dm.val_dataloader()
