@@ -1,4 +1,4 @@
-"""segkit._lazy.lazy_exports: the PEP 562 exports of segkit.data / training / analysis / compare."""
+"""segkit._lazy.lazy_exports: the PEP 562 exports of segkit.data / training / analysis / compare / evaluation."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from segkit._lazy import lazy_exports
 
 
-@pytest.mark.parametrize("package", ["data", "training", "analysis", "compare"])
+@pytest.mark.parametrize("package", ["data", "training", "analysis", "compare", "evaluation"])
 def test_every_export_resolves_to_its_submodule(package: str) -> None:
     pkg = importlib.import_module(f"segkit.{package}")
     assert pkg.__all__ == sorted(pkg.__all__) == dir(pkg)

@@ -9,7 +9,7 @@ import torch
 from eval_models import Pointwise
 
 from segkit.data import SyntheticSpec, VOCSegmentation, generate_synthetic
-from segkit.evaluation.batching import eval_loader, image_sizes, size_sorted_batches
+from segkit.evaluation.batching import eval_loader, image_sizes, shard, size_sorted_batches
 from segkit.evaluation.evaluator import Evaluator
 from segkit.evaluation.inference import InferenceSettings
 
@@ -85,3 +85,25 @@ def test_unreadable_image_header_is_named(tmp_path: Path):
     dataset.image_path(dataset.ids[1]).write_bytes(b"not an image")
     with pytest.raises(ValueError, match=f"{dataset.ids[1]}.jpg is unreadable or corrupt"):
         eval_loader(dataset, batch_size=2)
+
+
+def test_shard_deals_out_whole_batches_each_once():
+    batches = [[0, 1], [2, 3], [4, 5], [6]]
+    shares = [shard(batches, r, 3) for r in range(3)]
+    assert shares == [[[0, 1], [6]], [[2, 3]], [[4, 5]]]
+    assert sorted(i for share in shares for b in share for i in b) == list(range(7))
+    assert shard([[0]], 1, 2) == []  # a rank may get nothing
+    with pytest.raises(ValueError, match="rank 2 is not in 0..1"):
+        shard(batches, 2, 2)
+
+
+def test_loader_batches_carry_their_dataset_index(mixed):
+    for sort in (True, False):
+        for batch in eval_loader(mixed, batch_size=4, sort_by_size=sort):
+            assert batch["index"].dtype == torch.int64
+            assert [mixed.ids[i] for i in batch["index"].tolist()] == batch["id"]
+    # the two ranks' loaders hold the single-process batches, dealt out in turn
+    whole = [b["index"].tolist() for b in eval_loader(mixed, batch_size=2)]
+    ranks = [[b["index"].tolist() for b in eval_loader(mixed, batch_size=2, rank=r, world_size=2)]
+             for r in (0, 1)]  # fmt: skip
+    assert ranks == [whole[0::2], whole[1::2]]

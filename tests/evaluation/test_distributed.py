@@ -1,49 +1,72 @@
-"""The evaluator's matrices sum across DDP ranks (gloo, 2 CPU processes)."""
+"""The evaluator's matrices reduce across DDP ranks (gloo, 2 CPU processes): global, trimap and per
+image, in index order, also when a rank has no batch at all."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 from eval_models import RedChannelClassifier
 
+from segkit.evaluation.batching import shard
 from segkit.evaluation.evaluator import Evaluator
 from segkit.evaluation.inference import InferenceSettings
 
+IDS = [f"img{i}" for i in range(6)]
 
-def _batches(seed: int) -> list[dict]:
-    g = torch.Generator().manual_seed(seed)
-    pred = torch.randint(0, 3, (2, 12, 10), generator=g)
-    target = torch.randint(0, 3, (2, 12, 10), generator=g)
+
+def _batch(indices: list[int]) -> dict:
+    g = torch.Generator().manual_seed(sum(indices) * 7 + len(indices))
+    b = len(indices)
+    pred = torch.randint(0, 3, (b, 12, 10), generator=g)
+    target = torch.randint(0, 3, (b, 12, 10), generator=g)
     target[:, :2] = 255
-    image = torch.full((2, 3, 12, 10), 90, dtype=torch.uint8)
+    image = torch.full((b, 3, 12, 10), 90, dtype=torch.uint8)
     image[:, 0] = pred.to(torch.uint8)
-    return [{"image": image, "mask": target, "id": [f"{seed}a", f"{seed}b"]}]
+    return {"image": image, "mask": target, "id": [IDS[i] for i in indices],
+            "index": torch.tensor(indices)}  # fmt: skip
 
 
-def _evaluate(batches: list[dict]):
+#: Two splits into batches: three batches (rank 0 gets two, rank 1 one); one batch (rank 1 none).
+SPLITS = {"three": [[4, 1], [0, 5], [2, 3]], "one": [[3, 0, 2]]}
+
+
+def _evaluate(batches: list[list[int]]):
     evaluator = Evaluator(
-        RedChannelClassifier(3), num_classes=3, settings=InferenceSettings(), trimap_widths=(1,)
-    )
-    return evaluator.run(batches)
+        RedChannelClassifier(3), num_classes=3, settings=InferenceSettings(), trimap_widths=(1,),
+        image_ids=IDS,
+    )  # fmt: skip
+    return evaluator.run([_batch(b) for b in batches])
 
 
 def _worker(rank: int, init_file: str, out_dir: str) -> None:
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=2)
     try:
-        result = _evaluate(_batches(rank))  # each rank sees its own shard
-        torch.save((result.confusion, result.trimap[1]), f"{out_dir}/rank{rank}.pt")
+        out = {}
+        for name, batches in SPLITS.items():
+            r = _evaluate(shard(batches, rank, 2))  # each rank sees its own share
+            out[name] = (r.confusion, r.trimap[1], r.image_ids, r.image_confusion, r.image_trimap)
+        torch.save(out, f"{out_dir}/rank{rank}.pt")
     finally:
         dist.destroy_process_group()
 
 
-def test_two_ranks_sum_to_the_single_process_answer(tmp_path):
+@pytest.mark.slow  # two spawned interpreters importing torch: ~30-50 s on the shared machine
+def test_two_ranks_give_the_single_process_answer(tmp_path):
     # spawn, not fork: forking a process whose OpenMP pool is already running (earlier tests) can
     # deadlock the children.
     mp.spawn(_worker, args=(str(tmp_path / "init"), str(tmp_path)), nprocs=2, join=True)
-    single = _evaluate(_batches(0) + _batches(1))
-    for rank in (0, 1):
-        confusion, trimap = torch.load(tmp_path / f"rank{rank}.pt")
-        assert torch.equal(confusion, single.confusion)
-        assert torch.equal(trimap, single.trimap[1])
+    for name, batches in SPLITS.items():
+        single = _evaluate(batches)
+        assert single.image_ids == sorted(IDS[i] for b in batches for i in b)  # index order
+        for rank in (0, 1):
+            confusion, trimap, ids, per_image, per_image_trimap = torch.load(
+                tmp_path / f"rank{rank}.pt"
+            )[name]
+            assert torch.equal(confusion, single.confusion), (name, rank)
+            assert torch.equal(trimap, single.trimap[1])
+            assert ids == single.image_ids
+            assert torch.equal(per_image, single.image_confusion)
+            assert torch.equal(per_image_trimap, single.image_trimap)

@@ -9,9 +9,9 @@ from eval_models import RedChannelClassifier
 from torchmetrics.classification import MulticlassJaccardIndex
 
 from segkit.data import pad_collate
-from segkit.evaluation.evaluator import EvalResult, Evaluator, best_and_worst, per_image_miou
+from segkit.evaluation.evaluator import EvalResult, Evaluator, best_and_worst
 from segkit.evaluation.inference import InferenceSettings
-from segkit.evaluation.trimap import boundary_map, trimap_bands
+from segkit.evaluation.trimap import boundary_map, trimap_levels
 
 V = 255
 # Image "a" (4x4): classes split left/right, bottom row void; one error per class.
@@ -80,12 +80,32 @@ def test_trimap_by_hand_and_independent_of_batching():
 
 
 def test_per_image_miou_ignores_void_and_absent_classes():
-    target = torch.tensor([[[0, 0, 2, V]], [[V, V, V, V]]])
-    pred = torch.tensor([[[0, 1, 2, 2]], [[1, 1, 1, 1]]])
-    miou = per_image_miou(pred, target, 3)
-    # image 0: class 0 1/2, class 1 0/1, class 2 1/1 -> 1/2 ; image 1 all void -> NaN
-    assert miou[0].item() == pytest.approx(0.5)
-    assert torch.isnan(miou[1])
+    target = np.array([[0, 0, 2, V], [V, V, V, V]], np.uint8)
+    pred = np.array([[0, 1, 2, 2], [1, 1, 1, 1]], np.uint8)
+    batch = pad_collate([_sample("x", pred[:1], target[:1]), _sample("y", pred[1:], target[1:])])
+    evaluator = Evaluator(RedChannelClassifier(3), num_classes=3, settings=InferenceSettings())
+    result = evaluator.run([batch])
+    # image x: class 0 1/2, class 1 0/1, class 2 1/1 -> 1/2 ; image y all void -> NaN
+    assert result.image_miou[0] == pytest.approx(0.5)
+    assert np.isnan(result.image_miou[1])
+
+
+def test_images_come_out_in_index_order_and_each_once():
+    a, b = _sample("a", PRED_A, TARGET_A), _sample("b", PRED_B, TARGET_B)
+    evaluator = Evaluator(RedChannelClassifier(2), num_classes=2, settings=InferenceSettings())
+    # "b" (index 1) arrives first: the result lists "a" first all the same
+    result = evaluator.run(
+        [
+            {**pad_collate([b]), "index": torch.tensor([1])},
+            {**pad_collate([a]), "index": torch.tensor([0])},
+        ]
+    )
+    assert result.image_ids == ["a", "b"]
+    assert result.image_miou == pytest.approx([5 / 7, 0.25])
+    twice = Evaluator(RedChannelClassifier(2), num_classes=2, settings=InferenceSettings())
+    batch = {**pad_collate([a]), "index": torch.tensor([0])}
+    with pytest.raises(ValueError, match=r"\['a'\] were evaluated more than once"):
+        twice.run([batch, batch])
 
 
 def test_agrees_with_torchmetrics_on_random_batches():
@@ -130,8 +150,9 @@ def test_trimap_bands_match_a_brute_force_chebyshev_distance():
         dist = torch.maximum((ys[..., None] - ey).abs(), (xs[..., None] - ex).abs()).amin(
             -1
         )  # (H, W) Chebyshev distance to the nearest boundary pixel
-        for w, band in trimap_bands(target, [0, 1, 3, 7, 12, 30]).items():
-            assert torch.equal(band[b], dist <= w), w
+        widths, level = trimap_levels(target, [0, 1, 3, 7, 12, 30])
+        for i, w in enumerate(widths):
+            assert torch.equal(level[b] <= i, dist <= w), w
 
 
 def test_a_model_with_another_class_count_is_named():

@@ -9,8 +9,8 @@ import torch
 from torchmetrics.classification import MulticlassJaccardIndex
 
 from segkit.evaluation.counting import joint_counts
-from segkit.evaluation.metrics import ConfusionMatrix, confusion_matrix, scores_from_confusion
-from segkit.evaluation.trimap import TrimapMeter, boundary_map, trimap_bands, trimap_levels
+from segkit.evaluation.metrics import SegConfusion, confusion_matrix, scores_from_confusion
+from segkit.evaluation.trimap import boundary_map, trimap_levels
 
 V = 255
 # Two classes split left/right, bottom row void. Prediction errs on one pixel of each class.
@@ -54,30 +54,73 @@ def test_label_beyond_class_count_is_named():
         confusion_matrix(PRED, TARGET, num_classes=1)
 
 
+def bands(target: torch.Tensor, widths: list[int]) -> dict[int, torch.Tensor]:
+    """{w: (B, H, W) bool band of width w}, read off the level map (band i = level <= i)."""
+    levels, level = trimap_levels(target, widths)
+    return {w: level <= i for i, w in enumerate(levels)}
+
+
 def test_accumulator_sums_batches():
-    meter = ConfusionMatrix(3)
+    meter = SegConfusion(3)
     meter.update(PRED, TARGET)
     meter.update(PRED, TARGET)
-    assert meter.matrix.tolist() == [[10, 2, 0], [2, 10, 0], [0, 0, 0]]
-    meter.all_reduce()  # no process group: unchanged
-    assert int(meter.matrix.sum()) == 24
+    assert meter.compute().matrix.tolist() == [[10, 2, 0], [2, 10, 0], [0, 0, 0]]
+    assert meter.compute().trimap.shape == (0, 3, 3)  # no widths: no bands
     meter.reset()
-    assert int(meter.matrix.sum()) == 0
+    assert int(meter.confusion.sum()) == 0
+
+
+def test_metric_states_are_int64_on_the_device_and_sum_across_ranks():
+    meter = SegConfusion(3, trimap_widths=[1], per_image=True)
+    reductions = meter._reductions  # torchmetrics' record of each state's dist_reduce_fx
+    assert {k: getattr(f, "__name__", f) for k, f in reductions.items()} == {
+        "confusion": "dim_zero_sum",
+        "trimap": "dim_zero_sum",
+        "image_index": "dim_zero_cat",
+        "image_counts": "dim_zero_cat",
+    }
+    assert meter.confusion.dtype == meter.trimap.dtype == torch.int64
+    assert meter.to("meta").confusion.device.type == "meta"
+
+
+def test_per_image_state_is_ordered_by_index_and_sums_to_the_global_matrix():
+    g = torch.Generator().manual_seed(4)
+    k = 3
+    target = torch.randint(0, k, (5, 9, 7), generator=g)
+    target[torch.rand(target.shape, generator=g) < 0.2] = V
+    pred = torch.randint(0, k, (5, 9, 7), generator=g)
+    meter = SegConfusion(k, trimap_widths=[0, 2], per_image=True)
+    # images arrive in the order 3, 0, 4 | 2, 1: the result is in index order
+    meter.update(pred[[3, 0, 4]], target[[3, 0, 4]], torch.tensor([3, 0, 4]))
+    meter.update(pred[[2, 1]], target[[2, 1]], torch.tensor([2, 1]))
+    out = meter.compute()
+    assert out.image_index.tolist() == [0, 1, 2, 3, 4]
+    for b in range(5):
+        assert torch.equal(
+            out.image_matrix[b], confusion_matrix(pred[b : b + 1], target[b : b + 1], k)
+        )
+    assert torch.equal(out.image_matrix.sum(0), out.matrix)
+    assert torch.equal(out.image_trimap.sum(0), out.trimap) and out.widths == (0, 2)
+    with pytest.raises(ValueError, match=r"needs index of shape \(2,\)"):
+        meter.update(pred[:2], target[:2])
 
 
 def test_boundary_and_bands_by_hand():
     edge = boundary_map(TARGET)[0]
     assert edge.int().tolist() == [[0, 1, 1, 0], [0, 1, 1, 0], [1, 1, 1, 1], [1, 1, 1, 1]]
-    bands = trimap_bands(TARGET, [0, 1])
-    assert torch.equal(bands[0], boundary_map(TARGET))
-    assert bool(bands[1].all())
+    band = bands(TARGET, [0, 1])
+    assert torch.equal(band[0], boundary_map(TARGET))
+    assert bool(band[1].all())
 
 
 def test_trimap_iou_by_hand():
-    meter = TrimapMeter(2, widths=[0, 1])
-    meter.update(PRED, TARGET)
-    narrow = scores_from_confusion(meter.matrices[0].matrix)
-    wide = scores_from_confusion(meter.matrices[1].matrix)
+    # Void on top, not at the bottom: the all-void bottom row would be read as batch padding
+    # (the image's end, no boundary), see test_evaluator.
+    pred, target = PRED.flip(1), TARGET.flip(1)
+    meter = SegConfusion(2, trimap_widths=[0, 1])
+    meter.update(pred, target)
+    narrow = scores_from_confusion(meter.compute().trimap[0])
+    wide = scores_from_confusion(meter.compute().trimap[1])
     # width 0: 8 non-void edge pixels, each class 3 right, 1 missed, 1 false positive -> 3/5
     assert narrow["per_class_iou"] == pytest.approx([3 / 5, 3 / 5])
     assert wide["mIoU"] == pytest.approx(5 / 7)  # width 1 covers the whole 4x4 image
@@ -85,7 +128,7 @@ def test_trimap_iou_by_hand():
 
 def test_negative_width_rejected():
     with pytest.raises(ValueError, match="eval.trimap_widths"):
-        trimap_bands(TARGET, [-1])
+        trimap_levels(TARGET, [-1])
 
 
 def test_agrees_with_torchmetrics_on_random_maps():
@@ -101,7 +144,7 @@ def test_agrees_with_torchmetrics_on_random_maps():
 
 
 def test_trimap_meter_names_out_of_range_labels():
-    meter = TrimapMeter(2, widths=[0, 1])
+    meter = SegConfusion(2, trimap_widths=[0, 1])
     with pytest.raises(ValueError, match="num_classes=2"):
         meter.update(PRED, torch.where(TARGET == 1, 2, TARGET))
 
@@ -113,15 +156,19 @@ def test_trimap_partial_bands_by_hand():
     target[..., 4:] = 1
     pred = torch.zeros_like(target)
     pred[..., 5:] = 1
-    meter = TrimapMeter(2, widths=[2, 0, 1])  # any order
+    meter = SegConfusion(2, trimap_widths=[2, 0, 1])  # any order
     meter.update(pred, target)
+    out = meter.compute()
+    assert out.widths == (0, 1, 2)
     # w=0: columns 3-4.  gt0: 6 right.  gt1: 6 called 0.
-    assert meter.matrices[0].matrix.tolist() == [[6, 0], [6, 0]]
+    assert out.trimap[0].tolist() == [[6, 0], [6, 0]]
     # w=1: columns 2-5.  gt0: 12 right.  gt1: column 4 wrong, column 5 right.
-    assert meter.matrices[1].matrix.tolist() == [[12, 0], [6, 6]]
+    assert out.trimap[1].tolist() == [[12, 0], [6, 6]]
     # w=2: columns 1-6.  gt0: 18 right.  gt1: 6 wrong, 12 right.
-    assert meter.matrices[2].matrix.tolist() == [[18, 0], [6, 12]]
-    miou = {w: scores_from_confusion(m.matrix)["mIoU"] for w, m in meter.matrices.items()}
+    assert out.trimap[2].tolist() == [[18, 0], [6, 12]]
+    miou = {
+        w: scores_from_confusion(m)["mIoU"] for w, m in zip(out.widths, out.trimap, strict=True)
+    }
     assert miou[0] == pytest.approx((6 / 12 + 0 / 6) / 2)
     assert miou[1] == pytest.approx((12 / 18 + 6 / 12) / 2)
     assert miou[2] == pytest.approx((18 / 24 + 12 / 18) / 2)
@@ -135,9 +182,11 @@ def test_trimap_levels_are_the_narrowest_band():
     target = target.repeat_interleave(12, 2)  # 12 px blocks: boundaries with room between them
     widths, level = trimap_levels(target, [4, 1, 2, 0])
     assert widths == [0, 1, 2, 4] and level.dtype == torch.int64
-    bands = trimap_bands(target, widths)
+    # each band is the previous one dilated: check the level map against one 2w+1 max filter
+    edge = boundary_map(target).float().unsqueeze(1)
     for i, w in enumerate(widths):
-        assert torch.equal(level <= i, bands[w]), w
+        band = torch.nn.functional.max_pool2d(edge, 2 * w + 1, stride=1, padding=w)[:, 0] > 0
+        assert torch.equal(level <= i, band), w
     assert bool((level == len(widths)).any())  # some pixels lie in no band
     assert trimap_levels(target, [])[1].eq(0).all()
 
@@ -150,7 +199,7 @@ def test_out_of_range_labels_are_caught_wherever_they_are():
     target[0, 0, 3] = 2
     pred = torch.zeros_like(target)
     with pytest.raises(ValueError, match="label 2 >= num_classes=2"):
-        TrimapMeter(2, widths=[0, 1]).update(pred, target)
+        SegConfusion(2, trimap_widths=[0, 1]).update(pred, target)
     with pytest.raises(ValueError, match="label 2 >= num_classes=2"):
         confusion_matrix(pred, target, 2)
 
@@ -169,8 +218,8 @@ def test_joint_counts_sum_to_the_confusion_and_per_image_matrices():
         one = confusion_matrix(pred[b : b + 1], target[b : b + 1], k)
         assert torch.equal(counts[:, b].sum(0), one)
         for lv in range(3):
-            valid = level[b : b + 1] == lv
-            ref = confusion_matrix(pred[b : b + 1], target[b : b + 1], k, valid=valid)
+            outside = level[b : b + 1] != lv
+            ref = confusion_matrix(pred[b : b + 1], target[b : b + 1].masked_fill(outside, V), k)
             assert torch.equal(counts[lv, b], ref)
     # uint8 maps (as read from PNGs) give the same counts: no overflow in the bin arithmetic
     small = target.clone()

@@ -1,6 +1,7 @@
 """DDP on the CPU (gloo, 2 processes) through scripts/train.py: trains, synchronises batch norm, and
-logs the same val mIoU as the checkpoint evaluated in one process -- on an odd-sized val split, so
-the distributed sampler pads one rank with a repeat that must not be counted."""
+logs the same val mIoU as the checkpoint evaluated in one process -- on an odd-sized val split (5
+images, val batches of 2), which the unrepeated sampler shares out as 3 + 2 images: rank 0 runs
+2 val batches, rank 1 one, and nothing waits for the other."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.mark.slow
 def test_ddp_cpu_two_processes(tmp_path: Path, tiny_overrides) -> None:
     run = tmp_path / "ddp"
-    data_root = tmp_path / "data"  # its own set: 7 val images (the shared one has 8)
+    data_root = tmp_path / "data"  # its own set: 5 val images (the shared one has 8)
     cmd = [
         sys.executable,
         str(ROOT / "scripts" / "train.py"),
@@ -37,7 +38,8 @@ def test_ddp_cpu_two_processes(tmp_path: Path, tiny_overrides) -> None:
         "trainer.devices=2",
         "trainer.max_steps=4",
         "data.batch_size=4",
-        "data.synthetic.num_val=7",
+        "data.synthetic.num_val=5",
+        "data.val_batch_size=2",
         f"data.root={data_root}",
         f"paths.root_dir={tmp_path}",
         f"hydra.run.dir={run}",
@@ -59,7 +61,25 @@ def test_ddp_cpu_two_processes(tmp_path: Path, tiny_overrides) -> None:
     module = build_module(cfg)
     datamodule = instantiate(cfg.data, _convert_="all")
     trainer = pl.Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False)
-    assert len(datamodule.val_dataloader().dataset) == 7
+    assert len(datamodule.val_dataloader().dataset) == 5
     (result,) = trainer.validate(module, datamodule=datamodule, ckpt_path=str(ckpt_path))
     assert result["val/mIoU"] == pytest.approx(metrics["val/mIoU"], abs=1e-6)
     assert result["val/pixel_acc"] == pytest.approx(metrics["val/pixel_acc"], abs=1e-6)
+
+
+def test_val_loader_shares_images_out_once_and_names_a_too_small_split(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from segkit.data import SegDataModule, SyntheticSpec
+
+    spec = SyntheticSpec(seed=0, num_train=1, num_val=3, min_size=32, max_size=32, num_classes=3)
+    dm = SegDataModule(dataset="synthetic", root=tmp_path, num_classes=3, synthetic=spec,
+                       num_workers=0, val_batch_size=1, check="off")  # fmt: skip
+    shares = []
+    for rank in (0, 1):
+        dm.trainer = SimpleNamespace(world_size=2, global_rank=rank)
+        shares.append([b["id"][0] for b in dm.val_dataloader()])
+    assert shares == [["val_000000", "val_000002"], ["val_000001"]]  # no repeat to even them out
+    dm.trainer = SimpleNamespace(world_size=4, global_rank=0)
+    with pytest.raises(ValueError, match="val split has 3 images for 4 DDP processes"):
+        dm.val_dataloader()

@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.overrides.distributed import UnrepeatedDistributedSampler
 from pytorch_lightning.utilities import rank_zero_only
 from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler
 
@@ -360,7 +361,7 @@ class SegDataModule(pl.LightningDataModule):
 
     def _loader(self, dataset: VOCSegmentation, *, train: bool) -> DataLoader:
         loader_cls: type[DataLoader] = DataLoader
-        order: dict[str, Any] = {"shuffle": False}
+        order: dict[str, Any] = {} if train else {"sampler": self._val_sampler(dataset)}
         if train:  # resumable at any step (ResumableDataLoader); the shuffle has its own generator
             loader_cls = ResumableDataLoader
             shuffle = torch.Generator().manual_seed(self.seed)
@@ -376,6 +377,21 @@ class SegDataModule(pl.LightningDataModule):
             collate_fn=pad_collate,
             worker_init_fn=seed_worker,
             generator=torch.Generator().manual_seed(self.seed),
+        )
+
+    def _val_sampler(self, dataset: VOCSegmentation) -> UnrepeatedDistributedSampler | None:
+        """Under DDP, Lightning's unrepeated sampler: each val image on exactly one rank (ranks may
+        run one batch fewer), so val metrics count every image once; None = in order, one process."""
+        trainer = self.trainer
+        if trainer is None or trainer.world_size <= 1:
+            return None
+        if len(dataset) < trainer.world_size:
+            raise ValueError(
+                f"the val split has {len(dataset)} images for {trainer.world_size} DDP processes: "
+                "each needs one (use fewer trainer.devices or a larger val split)"
+            )
+        return UnrepeatedDistributedSampler(
+            dataset, num_replicas=trainer.world_size, rank=trainer.global_rank, shuffle=False
         )
 
     def train_dataloader(self) -> DataLoader:

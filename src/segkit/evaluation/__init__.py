@@ -1,51 +1,34 @@
 """segkit.evaluation: confusion-matrix metrics, trimap bands, inference modes and the evaluation loop.
 
 Plots and the metrics.json writer live in ``segkit.evaluation.report`` (imports matplotlib), label
-map pictures in ``segkit.evaluation.overlay``.
+map pictures in ``segkit.evaluation.overlay``. Names are imported on first use (PEP 562), so
+``predict`` (inference only) does not pay for importing torchmetrics.
 """
 
-from segkit.evaluation.batching import eval_loader, image_sizes, size_sorted_batches
-from segkit.evaluation.counting import joint_counts, miou_of_matrices
-from segkit.evaluation.evaluator import EvalResult, Evaluator, best_and_worst, per_image_miou
-from segkit.evaluation.inference import (
-    InferenceSettings,
-    infer,
-    predict_multiscale,
-    predict_slide,
-    predict_whole,
-    settings_from,
-)
-from segkit.evaluation.metrics import ConfusionMatrix, confusion_matrix, scores_from_confusion
-from segkit.evaluation.trimap import (
-    TrimapMeter,
-    bottom_right_padding,
-    boundary_map,
-    trimap_bands,
-    trimap_levels,
-)
+from __future__ import annotations
 
-__all__ = [
-    "ConfusionMatrix",
-    "EvalResult",
-    "Evaluator",
-    "InferenceSettings",
-    "TrimapMeter",
-    "best_and_worst",
-    "boundary_map",
-    "bottom_right_padding",
-    "confusion_matrix",
-    "eval_loader",
-    "image_sizes",
-    "infer",
-    "joint_counts",
-    "miou_of_matrices",
-    "per_image_miou",
-    "predict_multiscale",
-    "predict_slide",
-    "predict_whole",
-    "scores_from_confusion",
-    "settings_from",
-    "size_sorted_batches",
-    "trimap_bands",
-    "trimap_levels",
-]
+from segkit._lazy import lazy_exports
+
+__getattr__, __dir__, __all__ = lazy_exports(
+    __name__,
+    {
+        "batching": (
+            "eval_loader",
+            "image_sizes",
+            "indexed_collate",
+            "shard",
+            "size_sorted_batches",
+        ),
+        "counting": ("joint_counts", "miou_of_matrices"),
+        "evaluator": ("EvalResult", "Evaluator", "best_and_worst"),
+        "inference": (
+            "InferenceSettings",
+            "infer",
+            "predict_multiscale",
+            "predict_slide",
+            "predict_whole",
+        ),
+        "metrics": ("Confusion", "SegConfusion", "confusion_matrix", "scores_from_confusion"),
+        "trimap": ("bottom_right_padding", "boundary_map", "trimap_levels"),
+    },
+)

@@ -1,13 +1,16 @@
-"""The evaluation loop: a dataloader of uint8 batches -> one confusion matrix (+ trimap matrices).
+"""The evaluation loop: a dataloader of uint8 batches -> confusion matrices (global, trimap, per image).
 
-Everything stays on the device until the loop ends: per batch one normalisation, one inference, the
-trimap level map, and one ``bincount`` (``counting.joint_counts``) whose sums give the global matrix,
-the per-image matrices (used to pick the best / worst images) and the trimap matrices. Padding (mask
-255 from ``pad_collate``) never counts.
+Everything stays on the device until the loop ends: per batch one normalisation, one inference and
+one ``SegConfusion.update`` (trimap level map + one ``bincount``). Padding (mask 255 from
+``pad_collate``) never counts. Under torch.distributed each rank evaluates its own batches and
+``result`` reduces the matrices of all ranks (the metric's sync), so every rank returns the answer of
+the whole split, per-image matrices ordered by the batches' ``index`` (the split-list position from
+``eval_loader``) whatever the sharding or batching.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,10 +19,9 @@ import torch
 from torch import Tensor, nn
 
 from segkit.data.transforms import normalize
-from segkit.evaluation.counting import joint_counts, miou_of_matrices
+from segkit.evaluation.counting import miou_of_matrices
 from segkit.evaluation.inference import InferenceSettings, infer
-from segkit.evaluation.metrics import ConfusionMatrix, scores_from_confusion
-from segkit.evaluation.trimap import TrimapMeter, bottom_right_padding, trimap_levels
+from segkit.evaluation.metrics import SegConfusion, scores_from_confusion
 
 
 @dataclass
@@ -29,9 +31,9 @@ class EvalResult:
     Attributes:
         confusion: (K, K) int64 pixel counts, rows = ground truth (on the CPU).
         trimap: {band width: (K, K) confusion matrix of the pixels in that band}.
-        image_ids: ids in loader order; ``image_miou`` holds their per-image mIoU (NaN if no
-            valid pixel).
-        num_images: images evaluated.
+        image_ids: ids ordered by image index (split-list order with ``eval_loader``);
+            ``image_miou`` holds their per-image mIoU (NaN if no valid pixel).
+        num_images: images evaluated (over all ranks).
         image_confusion: (N, K, K) int64 per-image matrices in ``image_ids`` order (their sum is
             ``confusion``); what a paired bootstrap over images resamples.
         image_trimap: (N, W, K, K) int64 per-image matrices of each trimap band (widths in
@@ -55,16 +57,8 @@ class EvalResult:
         return {w: float(scores_from_confusion(cm)["mIoU"]) for w, cm in self.trimap.items()}
 
 
-def per_image_miou(pred: Tensor, target: Tensor, num_classes: int) -> Tensor:
-    """(B, H, W) predictions and labels -> (B,) mIoU of each image (classes present in it), on device.
-
-    Void pixels are left out; NaN for an image without a labelled pixel.
-    """
-    return miou_of_matrices(joint_counts(pred, target, num_classes)[0])
-
-
 class Evaluator:
-    """Accumulates the metrics of one model over batches; reducible across DDP ranks.
+    """Accumulates the metrics of one model over batches; reduced across DDP ranks in ``result``.
 
     Args:
         model: a Segmentor-like module (put in eval mode and left on ``device``).
@@ -72,6 +66,12 @@ class Evaluator:
         settings: inference mode / scales / flip / window.
         trimap_widths: band widths (pixels) for the trimap curve; empty = no trimap.
         device: where inference and accumulation happen.
+        image_ids: ``image_ids[i]`` = id of the image a batch's ``index`` i names (the dataset's
+            split list). Needed under torch.distributed, where a rank has not seen the other ranks'
+            ids; otherwise the ids come with the batches.
+
+    A batch may carry ``"index"``: (B,) int64 CPU keys of its images (``eval_loader`` adds the
+    dataset positions); without it images are numbered in arrival order (one process only).
     """
 
     def __init__(
@@ -82,16 +82,16 @@ class Evaluator:
         settings: InferenceSettings,
         trimap_widths: Sequence[int] = (),
         device: torch.device | str = "cpu",
+        image_ids: Sequence[str] | None = None,
     ) -> None:
         self.device = torch.device(device)
         self.model = model.eval().to(self.device)
         self.num_classes = num_classes
         self.settings = settings
-        self.confusion = ConfusionMatrix(num_classes, device=self.device)
-        self.trimap = TrimapMeter(num_classes, trimap_widths, device=self.device)
-        self._image_miou: list[Tensor] = []
-        self._image_counts: list[Tensor] = []  # (B, W + 1, K, K): whole image, then each band
-        self._ids: list[str] = []
+        self.metric = SegConfusion(num_classes, trimap_widths=trimap_widths, per_image=True)
+        self.metric.to(self.device)
+        self.image_ids = None if image_ids is None else list(image_ids)
+        self._seen: dict[int, str] = {}  # image key -> id, of the images this process evaluated
 
     def predict(self, image_uint8: Tensor) -> Tensor:
         """uint8 (B, 3, H, W) on any device -> (B, H, W) int64 predictions on ``device``."""
@@ -106,23 +106,23 @@ class Evaluator:
 
     @torch.inference_mode()
     def update(self, batch: dict[str, Any]) -> None:
-        """Add one batch ``{"image": uint8 (B,3,H,W), "mask": uint8|int64 (B,H,W), "id": [...]}``."""
+        """Add one batch ``{"image": uint8 (B,3,H,W), "mask": uint8|int64 (B,H,W), "id": [...]
+        [, "index": (B,) int64]}``."""
         pred = self.predict(batch["image"])
         # uint8 masks (pad_collate) cross the bus 8x smaller than int64; the trimap works on them
         # as they are and joint_counts widens them on the device.
         mask = batch["mask"].to(self.device, non_blocking=True)
-        # Padding from pad_collate is no object boundary: the band must not depend on batching.
-        widths, level = trimap_levels(mask, self.trimap.widths, padding=bottom_right_padding(mask))
-        n = len(widths)
-        counts = joint_counts(pred, mask, self.num_classes, level=level, num_levels=n + 1)
-        per_image = counts.sum(0)  # (B, K, K)
-        self.confusion.matrix += per_image.sum(0)
-        self.trimap.add(counts[:n].sum(1))
-        self._image_miou.append(miou_of_matrices(per_image))
-        # Per-image matrices stay on the device (no sync); bands are cumulative over levels.
-        bands = counts[:n].cumsum(0).transpose(0, 1)  # (B, W, K, K)
-        self._image_counts.append(torch.cat([per_image.unsqueeze(1), bands], dim=1))
-        self._ids.extend(batch["id"])
+        ids = list(batch["id"])
+        keys = batch.get("index")
+        if keys is None:  # arrival order, made on the device (no host-to-device copy)
+            start = len(self._seen)
+            index = torch.arange(start, start + len(ids), device=self.device)
+            keys = range(start, start + len(ids))
+        else:  # a CPU tensor (pinned by the loader on CUDA): reading it needs no device sync
+            index = keys.to(self.device, non_blocking=True)
+            keys = keys.tolist()
+        self._seen.update(zip(keys, ids, strict=True))
+        self.metric.update(pred, mask, index)
 
     def run(self, batches: Iterable[dict[str, Any]]) -> EvalResult:
         """Evaluate every batch, reduce across ranks, return the result (moved to the CPU once)."""
@@ -131,19 +131,39 @@ class Evaluator:
         return self.result()
 
     def result(self) -> EvalResult:
-        self.confusion.all_reduce()
-        self.trimap.all_reduce()
-        miou = torch.cat(self._image_miou).cpu().tolist() if self._image_miou else []
-        per_image = torch.cat(self._image_counts).cpu() if self._image_counts else None
+        """The matrices of all ranks (a collective under torch.distributed: every rank calls it)."""
+        with warnings.catch_warnings():
+            if not self.metric.update_called:  # a rank without batches still joins the reduction
+                warnings.filterwarnings("ignore", "The ``compute`` method", UserWarning)
+            out = self.metric.compute()
+        keys = out.image_index.cpu().tolist()
+        repeated = sorted({k for k, n in zip(keys, keys[1:], strict=False) if k == n})
+        if repeated:
+            raise ValueError(
+                f"images {[self._id(k) for k in repeated[:5]]} were evaluated more than once: "
+                "each image must be in one batch of one rank (under torch.distributed, give the "
+                "batches their dataset 'index', as segkit.evaluation.eval_loader does)"
+            )
+        per_image = out.image_matrix.cpu()
         return EvalResult(
-            confusion=self.confusion.matrix.cpu(),
-            trimap={w: cm.matrix.cpu() for w, cm in self.trimap.matrices.items()},
-            image_ids=list(self._ids),
-            image_miou=miou,
-            num_images=len(self._ids),
-            image_confusion=None if per_image is None else per_image[:, 0],
-            image_trimap=None if per_image is None or not self.trimap.widths else per_image[:, 1:],
+            confusion=out.matrix.cpu(),
+            trimap={w: cm for w, cm in zip(out.widths, out.trimap.cpu(), strict=True)},
+            image_ids=[self._id(k) for k in keys],
+            image_miou=miou_of_matrices(per_image).tolist(),
+            num_images=len(keys),
+            image_confusion=per_image,
+            image_trimap=out.image_trimap.cpu() if out.widths else None,
         )
+
+    def _id(self, key: int) -> str:
+        if key in self._seen:
+            return self._seen[key]
+        if self.image_ids is None or not 0 <= key < len(self.image_ids):
+            raise ValueError(
+                f"image index {key} came from another rank and no image_ids were given to the "
+                "Evaluator to name it (pass the dataset's ids)"
+            )
+        return self.image_ids[key]
 
 
 def best_and_worst(result: EvalResult, count: int) -> tuple[list[str], list[str]]:
@@ -151,7 +171,7 @@ def best_and_worst(result: EvalResult, count: int) -> tuple[list[str], list[str]
     if count <= 0:
         return [], []
     scored = [(m, i) for m, i in zip(result.image_miou, result.image_ids, strict=True) if m == m]
-    scored.sort(key=lambda pair: pair[0], reverse=True)  # stable: ties keep loader order
+    scored.sort(key=lambda pair: pair[0], reverse=True)  # stable: ties keep image order
     best = [i for _, i in scored[:count]]
     # Few images: the worst list takes what the best list left, so no image appears twice.
     worst = [i for _, i in reversed(scored[count:])][:count]

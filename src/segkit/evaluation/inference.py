@@ -18,7 +18,7 @@ at the input size) and a normalised float batch ``(B, 3, H, W)``, and return cla
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -143,21 +143,3 @@ def infer(model: SegModel, image: Tensor, settings: InferenceSettings) -> Tensor
     if settings.single_pass:
         return _run(model, image, settings)
     return predict_multiscale(model, image, settings)
-
-
-def settings_from(
-    *,
-    mode: str = "whole",
-    scales: Sequence[float] = (1.0,),
-    flip: bool = False,
-    window: int = 513,
-    stride: int = 341,
-) -> InferenceSettings:
-    """``InferenceSettings`` from plain values (config lists -> tuple)."""
-    return InferenceSettings(
-        mode=mode,  # type: ignore[arg-type]
-        scales=tuple(float(s) for s in scales),
-        flip=bool(flip),
-        window=int(window),
-        stride=int(stride),
-    )

@@ -12,8 +12,6 @@ import torch
 from torch import Tensor
 
 from segkit.constants import IGNORE_INDEX
-from segkit.evaluation.counting import joint_counts
-from segkit.evaluation.metrics import ConfusionMatrix
 
 
 def bottom_right_padding(target: Tensor) -> Tensor:
@@ -51,16 +49,6 @@ def boundary_map(target: Tensor, padding: Tensor | None = None) -> Tensor:
     edge[:, :, 1:] |= dx
     edge[:, :, :-1] |= dx
     return edge
-
-
-def trimap_bands(
-    target: Tensor, widths: Sequence[int], *, padding: Tensor | None = None
-) -> dict[int, Tensor]:
-    """For each width w: (B, H, W) bool of pixels within Chebyshev distance w of a boundary pixel.
-
-    ``padding``: see :func:`boundary_map`.
-    """
-    return dict(_nested_bands(target, widths, padding))
 
 
 def trimap_levels(
@@ -134,37 +122,4 @@ def _or_window(mask: Tensor, radius: int, *, dim: int) -> Tensor:
     return span.narrow(dim, 0, n) | span.narrow(dim, length - covered, n)
 
 
-class TrimapMeter:
-    """One confusion matrix per band width; ``update`` per batch, all on the device.
-
-    Bands are nested (a pixel within w px of a boundary is within every larger width too), so one
-    ``bincount`` over (narrowest band holding the pixel, target, prediction) followed by a cumulative
-    sum over bands gives every width's matrix: one counting pass per batch instead of one per width.
-    """
-
-    def __init__(
-        self, num_classes: int, widths: Sequence[int], *, device: torch.device | str = "cpu"
-    ) -> None:
-        self.num_classes = num_classes
-        self.widths = sorted({int(w) for w in widths})
-        self.matrices = {w: ConfusionMatrix(num_classes, device=device) for w in self.widths}
-
-    def update(self, pred: Tensor, target: Tensor, padding: Tensor | None = None) -> None:
-        """Add a batch (B, H, W); ``padding`` marks padded pixels (see :func:`boundary_map`)."""
-        if not self.widths:
-            return
-        _, level = trimap_levels(target, self.widths, padding=padding)
-        n = len(self.widths)
-        counts = joint_counts(pred, target, self.num_classes, level=level, num_levels=n + 1)
-        self.add(counts[:n].sum(1))
-
-    def add(self, level_counts: Tensor) -> None:
-        """Add ``(n_widths, K, K)`` counts of the pixels whose *narrowest* band is each width
-        (``joint_counts`` by :func:`trimap_levels`, summed over images); the bands are their
-        cumulative sums."""
-        for w, matrix in zip(self.widths, level_counts.cumsum(0), strict=True):
-            self.matrices[w].matrix += matrix
-
-    def all_reduce(self) -> None:
-        for cm in self.matrices.values():
-            cm.all_reduce()
+__all__ = ["bottom_right_padding", "boundary_map", "trimap_levels"]

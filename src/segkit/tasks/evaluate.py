@@ -4,6 +4,10 @@ The model comes from the checkpoint's stored config (``tasks.checkpoints.load_se
 config is the checkpoint's as well unless the command line chose a data group (``data=voc``), in
 which case that group is used entirely; ``data.root=...`` / ``data.num_workers=...`` alone replace
 only those keys of the stored data config (see configs/evaluate.yaml).
+
+Under ``torchrun --nproc-per-node=N`` (``tasks.distributed``) the batches are shared out among the
+N processes (each image evaluated once), the matrices are reduced across them, and rank 0 writes
+the run folder: the same metrics as one process.
 """
 
 from __future__ import annotations
@@ -23,8 +27,8 @@ from segkit.compare.records import builder_name
 from segkit.data import VOCSegmentation
 from segkit.evaluation.batching import eval_loader
 from segkit.evaluation.evaluator import EvalResult, Evaluator, best_and_worst
-from segkit.evaluation.inference import InferenceSettings, settings_from
-from segkit.evaluation.onnx_backend import BackendSettings, file_sha256, inference_model
+from segkit.evaluation.inference import InferenceSettings
+from segkit.evaluation.onnx_backend import inference_model
 from segkit.evaluation.report import (
     metrics_dict,
     plot_confusion,
@@ -35,6 +39,8 @@ from segkit.evaluation.report import (
 )
 from segkit.tasks._common import save_config
 from segkit.tasks.checkpoints import checkpoint_num_classes, load_segmentor, resolve_device
+from segkit.tasks.distributed import Ranks, torchrun_ranks
+from segkit.tasks.inference_opts import backend_settings, checkpoint_digest, inference_settings
 
 log = logging.getLogger(__name__)
 
@@ -60,35 +66,6 @@ def data_config(cfg: DictConfig, stored: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def inference_settings(opts: DictConfig) -> InferenceSettings:
-    """``InferenceSettings`` from the ``eval`` (or ``predict``) node."""
-    return settings_from(
-        mode=opts.get("mode", "whole"),
-        scales=list(opts.get("scales", [1.0])),
-        flip=bool(opts.get("flip", False)),
-        window=int(opts.get("window", 513)),
-        stride=int(opts.get("stride", 341)),
-    )
-
-
-def backend_settings(opts: DictConfig, key: str) -> BackendSettings:
-    """``BackendSettings`` from the ``eval`` (or ``predict``) node; ``key`` names it in messages."""
-    return BackendSettings(
-        backend=str(opts.get("backend", "torch")),
-        threads=None if opts.get("threads") is None else int(opts.threads),
-        cache_dir=None if opts.get("onnx_cache") is None else str(opts.onnx_cache),
-        exporter=str(opts.get("onnx_exporter", "dynamo")),
-        key=key,
-    )
-
-
-def checkpoint_digest(path: str, backend: BackendSettings) -> str | None:
-    """The checkpoint's SHA-256 before it is loaded, when the backend caches an export of it."""
-    if backend.backend == "torch" or not Path(path).is_file():
-        return None  # a missing file is reported by the loader
-    return file_sha256(path)
-
-
 def _check_classes(data_cfg: dict[str, Any], model_classes: int, path: str) -> None:
     data_classes = int(data_cfg.get("num_classes", -1))
     if data_classes != model_classes:
@@ -107,15 +84,19 @@ def _dataset(data_cfg: dict[str, Any], split: str) -> tuple[VOCSegmentation, tup
     return dataset, tuple(datamodule.class_names)
 
 
+def _image_count(dataset: VOCSegmentation, opts: DictConfig) -> int:
+    """The first ``eval.limit`` images (all when null)."""
+    if opts.get("limit") is None:
+        return len(dataset)
+    if int(opts.limit) < 1:
+        raise ValueError(f"eval.limit must be >= 1 (or null for all images), got {opts.limit}")
+    return min(int(opts.limit), len(dataset))
+
+
 def _loader(
-    dataset: VOCSegmentation, opts: DictConfig, data_cfg: dict[str, Any], device: torch.device
+    dataset: VOCSegmentation, count: int, opts: DictConfig, data_cfg: dict[str, Any], ranks: Ranks
 ) -> DataLoader:
-    """Batches of ``eval.batch_size`` over the first ``eval.limit`` images (all when null)."""
-    count = len(dataset)
-    if opts.get("limit") is not None:
-        if int(opts.limit) < 1:
-            raise ValueError(f"eval.limit must be >= 1 (or null for all images), got {opts.limit}")
-        count = min(int(opts.limit), count)
+    """This rank's batches of ``eval.batch_size`` over the first ``count`` images."""
     workers = opts.get("num_workers")
     workers = int(data_cfg.get("num_workers", 0) if workers is None else workers)
     return eval_loader(
@@ -124,7 +105,9 @@ def _loader(
         indices=range(count),
         sort_by_size=bool(opts.get("sort_by_size", True)),
         num_workers=workers,
-        pin_memory=device.type == "cuda",
+        pin_memory=ranks.device.type == "cuda",
+        rank=ranks.rank,
+        world_size=ranks.world_size,
     )
 
 
@@ -143,40 +126,47 @@ def _overlay_rows(
 
 
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
-    """Evaluate ``cfg.ckpt_path``; returns the metrics.json document (also written to disk)."""
+    """Evaluate ``cfg.ckpt_path``; returns the metrics.json document (written to disk by rank 0)."""
+    with torchrun_ranks(resolve_device(str(cfg.eval.device))) as ranks:
+        return _evaluate(cfg, ranks)
+
+
+def _evaluate(cfg: DictConfig, ranks: Ranks) -> dict[str, Any]:
     opts = cfg.eval
     settings = inference_settings(opts)
     backend = backend_settings(opts, "eval")
-    device = resolve_device(str(opts.device))
+    device = ranks.device
+    output_dir = Path(cfg.paths.output_dir)
+    ranks.agree_on_folder(output_dir, "paths.output_dir")
     path = str(cfg.ckpt_path)
     digest = checkpoint_digest(path, backend)
     model, stored = load_segmentor(path, output_stride=opts.get("output_stride"))
     data_cfg = data_config(cfg, stored.get("data"))
     _check_classes(data_cfg, checkpoint_num_classes(stored, path=path), path)
     net = inference_model(model, path, device=device, settings=backend, loaded_sha256=digest)
-    output_dir = Path(cfg.paths.output_dir)
-    save_config(cfg, output_dir)
+    if ranks.is_writer:
+        save_config(cfg, output_dir)
 
     dataset, class_names = _dataset(data_cfg, str(opts.split))
-    loader = _loader(dataset, opts, data_cfg, device)
+    count = _image_count(dataset, opts)
     evaluator = Evaluator(
         net,
         num_classes=len(class_names),
         settings=settings,
         trimap_widths=list(opts.trimap_widths),
         device=device,
+        image_ids=dataset.ids[:count],
     )
     start = time.perf_counter()
-    result = evaluator.run(loader)
-    seconds = time.perf_counter() - start
+    result = evaluator.run(_loader(dataset, count, opts, data_cfg, ranks))
+    seconds = time.perf_counter() - start  # ends with the reduction: the slowest rank's time
+    if result.num_images != count:  # a contract of eval_loader + shard, checked where it matters
+        raise RuntimeError(f"evaluated {result.num_images} of {count} images")
     best, worst = best_and_worst(result, int(opts.num_overlays))
-    metrics = metrics_dict(
-        result,
-        class_names,
-        _settings(cfg, stored, data_cfg, settings, net, device, result, seconds),
-        best=best,
-        worst=worst,
-    )
+    run_settings = _settings(cfg, stored, data_cfg, settings, net, ranks, result, seconds)
+    metrics = metrics_dict(result, class_names, run_settings, best=best, worst=worst)
+    if not ranks.is_writer:
+        return metrics
     _write_outputs(metrics, result, class_names, output_dir)
     if best or worst:
         plot_overlays(_overlay_rows(evaluator, dataset, best, worst), output_dir / "overlays.png")
@@ -191,7 +181,7 @@ def _settings(
     data_cfg: dict[str, Any],
     settings: InferenceSettings,
     net: Any,
-    device: torch.device,
+    ranks: Ranks,
     result: EvalResult,
     seconds: float,
 ) -> dict[str, Any]:
@@ -213,7 +203,8 @@ def _settings(
         "flip": settings.flip,
         "batch_size": int(cfg.eval.batch_size),
         "sort_by_size": bool(cfg.eval.get("sort_by_size", True)),
-        "device": str(device),
+        "device": str(ranks.device),
+        "world_size": ranks.world_size,
         "backend": str(cfg.eval.get("backend", "torch")),
         "threads": torch.get_num_threads(),
         "onnx_model": None if onnx_model is None else str(onnx_model),
@@ -254,13 +245,5 @@ def write_image_confusion(result: EvalResult, path: Path) -> None:
     tmp.replace(path)
 
 
-__all__ = [
-    "DATA_OVERRIDE_KEYS",
-    "IMAGE_CONFUSION_FILE",
-    "backend_settings",
-    "data_config",
-    "evaluate",
-    "inference_settings",
-    "checkpoint_digest",
-    "write_image_confusion",
-]
+__all__ = ["DATA_OVERRIDE_KEYS", "IMAGE_CONFUSION_FILE", "data_config", "evaluate",
+           "write_image_confusion"]  # fmt: skip

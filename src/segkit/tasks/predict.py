@@ -7,6 +7,10 @@ smaller batches. Unreadable images are reported and skipped; when any was, ``pre
 ``PredictFailures`` after writing everything else (the script then exits 1).
 
 ``predict.backend=onnxruntime`` runs the network exported once to ONNX (``segkit.evaluation.onnx_backend``).
+
+Under ``torchrun --nproc-per-node=N`` (``tasks.distributed``) each process predicts every N-th input
+of the sorted list and writes those images' files (each image once); rank 0 gathers the counts and
+failures into summary.json.
 """
 
 from __future__ import annotations
@@ -28,7 +32,8 @@ from segkit.evaluation.onnx_backend import inference_model
 from segkit.evaluation.overlay import overlay, save_label_png
 from segkit.tasks._common import save_config, save_json
 from segkit.tasks.checkpoints import load_segmentor, resolve_device
-from segkit.tasks.evaluate import backend_settings, checkpoint_digest, inference_settings
+from segkit.tasks.distributed import Ranks, torchrun_ranks
+from segkit.tasks.inference_opts import backend_settings, checkpoint_digest, inference_settings
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +138,11 @@ def _write(stem: str, image: np.ndarray, labels: np.ndarray, out_dir: Path, alph
 
 def predict(cfg: DictConfig) -> dict[str, Any]:
     """Predict every image of ``cfg.input`` into ``cfg.output``; returns the summary."""
+    with torchrun_ranks(resolve_device(str(cfg.predict.device))) as ranks:
+        return _predict(cfg, ranks)
+
+
+def _predict(cfg: DictConfig, ranks: Ranks) -> dict[str, Any]:
     opts = cfg.predict
     settings = inference_settings(opts)
     batch_size = check_batch_size(opts.batch_size, "predict.batch_size")
@@ -140,32 +150,39 @@ def predict(cfg: DictConfig) -> dict[str, Any]:
         raise ValueError(f"predict.alpha must be in [0, 1], got {opts.alpha}")
     backend = backend_settings(opts, "predict")
     paths = list_images(cfg.input)
-    stems = output_stems(paths)
-    device = resolve_device(str(opts.device))
+    stems = output_stems(paths)  # from the whole list: the same names however it is shared out
+    out_dir = Path(cfg.output)
+    ranks.agree_on_folder(out_dir, "output")
+    device = ranks.device
     digest = checkpoint_digest(str(cfg.ckpt_path), backend)
     model, _ = load_segmentor(cfg.ckpt_path, output_stride=opts.get("output_stride"))
     net = inference_model(
         model, cfg.ckpt_path, device=device, settings=backend, loaded_sha256=digest
     )
-    out_dir = Path(cfg.output)
     out_dir.mkdir(parents=True, exist_ok=True)
-    save_config(cfg, cfg.paths.output_dir)
+    if ranks.is_writer:
+        save_config(cfg, cfg.paths.output_dir)
 
     failures: list[dict[str, str]] = []
     written = 0
-    for chunk in _chunks(paths, batch_size * CHUNK_BATCHES):
+    mine = paths[ranks.rank :: ranks.world_size]
+    for chunk in _chunks(mine, batch_size * CHUNK_BATCHES):
         for group in _same_size_batches(_read(chunk, failures), batch_size):
             labels = predict_batch(net, [im for _, im in group], settings, device)
             for (path, image), label in zip(group, labels, strict=True):
                 _write(stems[path], image, label, out_dir, float(opts.alpha))
                 written += 1
+    counts = ranks.gather((written, failures))
+    written = sum(n for n, _ in counts)
+    failures = sorted((f for _, fs in counts for f in fs), key=lambda f: f["path"])
     summary = {"input": str(cfg.input), "output": str(out_dir), "images": len(paths),
                "written": written, "failed": len(failures), "failures": failures,
                "backend": backend.backend}  # fmt: skip
-    save_json(summary, out_dir / "summary.json")
-    print(f"predict: {written} written, {len(failures)} failed -> {out_dir}")
-    for failure in failures:
-        print(f"  failed: {failure['path']}: {failure['error']}")
+    if ranks.is_writer:
+        save_json(summary, out_dir / "summary.json")
+        print(f"predict: {written} written, {len(failures)} failed -> {out_dir}")
+        for failure in failures:
+            print(f"  failed: {failure['path']}: {failure['error']}")
     if failures:
         raise PredictFailures(summary)
     return summary

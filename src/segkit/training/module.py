@@ -4,9 +4,9 @@ Loss: pixel-wise cross-entropy ignoring void (255), plus ``aux_weight`` x the sa
 head's output when the model returns one. Optimiser: SGD with momentum (DeepLab recipes) or AdamW,
 with a poly LR stepped every iteration (optional warmup), a backbone LR multiplier and weight-decay
 parameter groups (see ``param_groups``). Validation accumulates one confusion matrix on the device
-and reports ``val/mIoU`` and ``val/pixel_acc`` once per epoch; under DDP, the samples the
-distributed sampler repeats to even out the ranks are voided, so each image counts once
-(``val_padding``).
+(``evaluation.metrics.SegConfusion``, the evaluator's metric) and reports ``val/mIoU`` and
+``val/pixel_acc`` once per epoch; under DDP the val loader's ``UnrepeatedDistributedSampler`` gives
+each image to one rank only (``SegDataModule``), so each image counts once.
 """
 
 from __future__ import annotations
@@ -20,15 +20,12 @@ import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.utils.data import DistributedSampler
 from torchmetrics import MeanMetric
-from torchmetrics.classification import MulticlassConfusionMatrix
 
 from segkit.constants import IGNORE_INDEX
-from segkit.evaluation.metrics import scores_from_confusion
+from segkit.evaluation.metrics import SegConfusion, scores_from_confusion
 from segkit.training.param_groups import build_param_groups
 from segkit.training.schedule import PolyFactor, poly_scheduler, retarget_poly
-from segkit.training.val_padding import padding_sampler, repeated_samples
 
 log = logging.getLogger(__name__)
 
@@ -93,16 +90,12 @@ class SegModule(pl.LightningModule):
             raise ValueError(f"module.optimizer must be 'sgd' or 'adamw', got {optimizer!r}")
         self.save_hyperparameters(ignore=["model"])
         self.model = model
-        self.val_confmat = MulticlassConfusionMatrix(
-            num_classes, ignore_index=IGNORE_INDEX, validate_args=False
-        )
+        self.val_confmat = SegConfusion(num_classes)
         self.val_loss = MeanMetric()
         self.best_miou = float("-inf")
         #: The latest training loss, a detached device tensor (read by SegProgressBar).
         self.last_train_loss: Tensor | None = None
         self._rng_to_restore: dict[str, Any] | None = None
-        self._val_seen = 0
-        self._val_padding: DistributedSampler | None = None
 
     # ---- set-up -------------------------------------------------------------------------------
     def setup(self, stage: str) -> None:
@@ -141,32 +134,20 @@ class SegModule(pl.LightningModule):
         if max_steps is not None and 0 < max_steps <= self.trainer.global_step:
             self.trainer.should_stop = True
 
-    def on_validation_epoch_start(self) -> None:
-        self._val_seen = 0
-        self._val_padding = padding_sampler(self.trainer.val_dataloaders)
-
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         logits = self(batch["image"])["out"]
         mask = batch["mask"]
-        weight = mask.shape[0]
-        if self._val_padding is not None:  # DDP: void the sampler's padding repeats
-            repeated = repeated_samples(self._val_padding, self._val_seen, mask.shape[0])
-            self._val_seen += mask.shape[0]
-            weight -= int(repeated.sum())
-            if weight < mask.shape[0]:
-                void = repeated.to(mask.device).view(-1, *([1] * (mask.dim() - 1)))
-                mask = mask.masked_fill(void, IGNORE_INDEX)
-        if weight > 0:
-            loss = F.cross_entropy(logits, mask, ignore_index=IGNORE_INDEX)
-            self.val_loss.update(loss, weight=weight)
-        # A Metric object: Lightning computes (reducing over ranks) and resets it at epoch end.
+        loss = F.cross_entropy(logits, mask, ignore_index=IGNORE_INDEX)
+        self.val_loss.update(loss, weight=mask.shape[0])
+        # Metric objects, no per-step collective: ranks may run different numbers of val batches
+        # (unrepeated sampler). Lightning computes (reducing over ranks) and resets at epoch end.
         self.log("val/loss", self.val_loss, on_step=False, on_epoch=True)
         self.val_confmat.update(logits.argmax(1), mask)
 
     def on_validation_epoch_end(self) -> None:
         # compute() sums the matrices of all ranks, so every rank holds the same scores; the
         # sync_dist mean over identical values is exact and keeps Lightning's DDP check quiet.
-        scores = scores_from_confusion(self.val_confmat.compute())
+        scores = scores_from_confusion(self.val_confmat.compute().matrix)
         miou = scores["mIoU"]
         self.log("val/mIoU", miou, prog_bar=True, sync_dist=True)
         self.log("val/pixel_acc", scores["pixel_acc"], sync_dist=True)

@@ -10,13 +10,29 @@ from __future__ import annotations
 
 import torch
 import torch.distributed as dist
-import torch.distributed.nn.functional as dist_fn
 from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 
 def _world_size() -> int:
     return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+
+
+class _AllReduceSum(torch.autograd.Function):
+    """Differentiable sum over all ranks: every rank's output is the sum, so the gradient of each
+    input is the sum of the ranks' output gradients. (torch's ``torch.distributed.nn.functional.
+    all_reduce`` did this and is deprecated; the functional collectives it points to have no
+    autograd for all-reduce.)"""
+
+    @staticmethod
+    def forward(ctx: object, x: Tensor) -> Tensor:
+        out = x.clone(memory_format=torch.contiguous_format)
+        dist.all_reduce(out)
+        return out
+
+    @staticmethod
+    def backward(ctx: object, grad: Tensor) -> Tensor:
+        return _AllReduceSum.apply(grad)
 
 
 class DistributedBatchNorm(_BatchNorm):
@@ -36,7 +52,7 @@ class DistributedBatchNorm(_BatchNorm):
         dims = [0, *range(2, x.dim())]
         xd = x.double()  # E[x^2] - E[x]^2 in float64 avoids cancellation
         count = torch.full((1,), x.numel() / channels, dtype=torch.float64, device=x.device)
-        total = dist_fn.all_reduce(torch.cat([xd.sum(dims), (xd * xd).sum(dims), count]))
+        total = _AllReduceSum.apply(torch.cat([xd.sum(dims), (xd * xd).sum(dims), count]))
         n = total[-1]
         mean = total[:channels] / n
         var = (total[channels : 2 * channels] / n - mean * mean).clamp_min(0)
