@@ -16,8 +16,8 @@ KEYS = {"model", "backbone", "input_size", "output_stride", "logits_stride", "ba
         "model_rf", "params", "backbone_params", "macs", "backbone_macs", "latency_ms",
         "peak_mem_mb", "stages", "erf"}  # fmt: skip
 #: the issue's schema (KEYS) plus the documented additions: how it was measured, the checkpoint
-EXTRA = {"threads", "latency_runs", "trace_meta", "erf_input_size", "erf_samples", "seconds",
-         "ckpt_path"}  # fmt: skip
+EXTRA = {"threads", "latency_runs", "latency_spread", "latency_warning", "trace_meta",
+         "erf_input_size", "erf_samples", "seconds", "ckpt_path"}  # fmt: skip
 STAGE_KEYS = {"name", "stride", "dilation", "channels", "height", "width", "rf"}
 
 
@@ -56,6 +56,11 @@ def test_deeplabv3plus_json_table_and_heatmap(tmp_path, capsys):
     assert (last_feature["stride"], last_feature["dilation"], last_feature["rf"]) == (8, 4, 491)
     printed = capsys.readouterr().out
     assert "logits stride 4" in printed and "backbone output 491" in printed
+    # strides print as integers; the rounded ones are marked and explained (issue 16)
+    table = printed.split("\n\n")[0] if "\n\n" in printed else printed
+    strides = [line.split()[4] for line in table.splitlines() if " x " in line and line[0] != "-"]
+    assert strides and all(s.lstrip("~").isdigit() for s in strides[1:])
+    assert ("~" in "".join(strides)) == ("~N: rounded" in printed)
 
 
 def test_fcn_rf_is_finite(tmp_path):
@@ -154,7 +159,11 @@ def test_latency_budget_and_trace_as_warm_up(tmp_path, capsys):
     budget = ["analyze.latency_runs=5", "analyze.latency_budget_s=1e-9"]
     timed = analyze(_cfg(tmp_path, "analyze.erf=false", *budget))
     assert (timed["latency_runs"], timed["trace_meta"]) == (1, False) and timed["latency_ms"] > 0
-    assert "median of 1 run(s)" in capsys.readouterr().out
+    # one run measures no spread: the figure is flagged, in the JSON and on screen (issue 16)
+    assert timed["latency_spread"] is None
+    assert timed["latency_warning"] == "only 1 timed run(s): spread not measured"
+    printed = capsys.readouterr().out
+    assert "median of 1 run(s)" in printed and "[!] only 1 timed run(s)" in printed
     skipped = analyze(_cfg(tmp_path, "analyze.erf=false", "analyze.latency_runs=0"))
     assert (skipped["latency_runs"], skipped["trace_meta"]) == (None, True)
     # the same geometry and cost either way

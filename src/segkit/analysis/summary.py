@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import statistics
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -11,7 +10,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from segkit.analysis.cost import count_params, latency_samples, state_bytes
+from segkit.analysis.cost import count_params, latency_samples, latency_summary, state_bytes
 from segkit.analysis.erf import ERF, effective_receptive_field
 from segkit.analysis.geometry import UnsupportedOpError
 from segkit.analysis.stages import Stage, nice, rf_value, stage_table, stride_of, watch_points
@@ -19,13 +18,17 @@ from segkit.analysis.tracer import TraceResult, trace
 
 MB = 2**20
 #: How the figures were measured, added to the JSON by ``analyze_model``: torch threads of the
-#: latency, timed latency runs actually made, whether the trace ran on the meta device, the ERF
+#: latency, timed latency runs actually made, their spread ((max - min) / median) and a warning
+#: when the latency figure is not to be trusted (too few runs, large spread; ``None`` otherwise;
+#: ``segkit.analysis.cost.latency_summary``), whether the trace ran on the meta device, the ERF
 #: input side and sample count (``None`` without ERF), and the wall seconds of each phase
 #: (``trace``, which includes the latency warm-up forward when the trace ran on real tensors;
 #: ``latency``; ``erf``).
 EXTRA_KEYS: tuple[str, ...] = (
     "threads",
     "latency_runs",
+    "latency_spread",
+    "latency_warning",
     "trace_meta",
     "erf_input_size",
     "erf_samples",
@@ -116,9 +119,9 @@ def analyze_model(
     internal scratch space are not included).
     """
     if input_size < 8:
-        raise ValueError(f"analyze.input_size must be >= 8 pixels, got {input_size}")
+        raise ValueError(f"input_size must be >= 8 pixels, got {input_size}")
     if latency_runs < 0:
-        raise ValueError(f"analyze.latency_runs must be >= 0 (0 = skip), got {latency_runs}")
+        raise ValueError(f"latency_runs must be >= 0 (0 = skip), got {latency_runs}")
     model.eval()
     x = torch.randn(1, 3, input_size, input_size, generator=torch.Generator().manual_seed(seed))
     seconds: dict[str, float] = {}
@@ -133,14 +136,14 @@ def analyze_model(
             if latency_runs > 0
             else []
         )
-    latency = statistics.median(times) if times else None
+    latency = latency_summary(times)
     with _timer(seconds, "erf"):
         erf_result = _erf(model, erf, erf_input_size, erf_samples, seed, erf_calibrate_bn)
     analysis = _from_trace(model, result, input_size)
-    analysis.latency_ms, analysis.erf = latency, erf_result
+    analysis.latency_ms, analysis.erf = latency.pop("latency_ms"), erf_result
     analysis.extra = {
         "threads": torch.get_num_threads(),
-        "latency_runs": len(times) or None,
+        **latency,
         "trace_meta": meta,
         "erf_input_size": erf_input_size if erf else None,
         "erf_samples": erf_samples if erf else None,
@@ -157,7 +160,7 @@ def _trace(model: nn.Module, x: torch.Tensor, meta: bool) -> TraceResult:
             raise
         raise RuntimeError(
             f"tracing {type(model).__name__} on the meta device failed ({err}); its forward "
-            "probably reads tensor values: set analyze.trace_meta=false"
+            "probably reads tensor values: pass trace_meta=False"
         ) from err
 
 

@@ -70,7 +70,7 @@ class TimmBackbone(Backbone):
             if base not in timm.list_models():
                 raise ValueError(
                     f"timm has no model {self.model_name!r}; see timm.list_models() "
-                    "(e.g. backbone.model_name=resnet18)"
+                    "(e.g. model_name=resnet18)"
                 )
         kwargs: dict = {"features_only": True}
         if output_stride is not None:
@@ -83,7 +83,7 @@ class TimmBackbone(Backbone):
             if not Path(weights_file).is_file():
                 raise FileNotFoundError(
                     f"weights file {weights_file!r} not found; pass a timm state dict file "
-                    "or weights=null"
+                    "or weights=None"
                 )
             # timm's own loader filters the classifier and adapts the keys to features_only.
             kwargs["pretrained_cfg_overlay"] = {"file": weights_file}
