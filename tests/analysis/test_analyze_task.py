@@ -1,6 +1,7 @@
 """The analyze task end to end on small inputs: JSON schema, files, checkpoints, user errors."""
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -57,9 +58,9 @@ def test_deeplabv3plus_json_table_and_heatmap(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "logits stride 4" in printed and "backbone output 491" in printed
     # strides print as integers; the rounded ones are marked and explained (issue 16)
-    table = printed.split("\n\n")[0] if "\n\n" in printed else printed
-    strides = [line.split()[4] for line in table.splitlines() if " x " in line and line[0] != "-"]
-    assert strides and all(s.lstrip("~").isdigit() for s in strides[1:])
+    table = printed.split("deeplabv3plus on mobilenetv2")[0].splitlines()[2:]  # rows only
+    strides = [line.split()[4] for line in table if " x " in line]
+    assert len(strides) > 5 and all(s.lstrip("~").isdigit() for s in strides)
     assert ("~" in "".join(strides)) == ("~N: rounded" in printed)
 
 
@@ -132,17 +133,36 @@ def test_checkpoint_user_errors(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("override", "match"),
+    ("override", "library", "command_line"),
     [
-        ("analyze.input_size=4", "analyze.input_size"),
-        ("analyze.latency_runs=-1", "latency_runs"),
-        ("analyze.output_stride=8", "model.output_stride"),
-        ("model.output_stride=12", "output_stride must be 8, 16 or 32"),
+        ("analyze.input_size=4", "input_size must be >= 8", "analyze.input_size must be >= 8"),
+        ("analyze.latency_runs=-1", "latency_runs must be", "analyze.latency_runs must be"),
+        ("analyze.erf_samples=0", "erf_samples must be", "analyze.erf_samples must be"),
+        ("analyze.output_stride=8", "model.output_stride", "model.output_stride"),
+        ("model.output_stride=12", "output_stride must be 8, 16 or 32",
+         "model.output_stride must be 8, 16 or 32, got 12 (e.g. model.output_stride=16)"),
+        ("model.aspp_rates=[5,12,18]", "Use even rates (e.g. aspp_rates=[6,12,18])",
+         "Use even rates (e.g. model.aspp_rates=[6,12,18])"),  # raised by the head, at build
+        ("model.context=psp", "context must be one of", "model.context must be one of"),
+        ("backbone.atrous_impl=s2b", "atrous_impl must be one of",
+         "backbone.atrous_impl must be one of"),
     ],
-)
-def test_bad_analyze_options(tmp_path, override, match):
-    with pytest.raises(ValueError, match=match):
-        analyze(_cfg(tmp_path, override))
+)  # fmt: skip
+def test_bad_options_name_arguments_in_python_and_keys_on_the_command_line(
+    tmp_path, override, library, command_line
+):
+    """issue 12: the library's message names the Python argument; the command line's
+    (``run_task``, through ``segkit.tasks.config_keys``) names the config key."""
+    from segkit.tasks.cli import UserError, run_task
+
+    extra = ["analyze.erf=false", "analyze.latency_runs=0", "model.output_stride=32"]
+    cfg = _cfg(tmp_path, *extra, override)
+    with pytest.raises(ValueError, match=re.escape(library)) as err:
+        analyze(cfg)
+    if "." not in library.split()[0]:  # the library names no config key
+        assert not re.search(r"(analyze|model|backbone)\.\w+", str(err.value))
+    with pytest.raises(UserError, match=re.escape(command_line)):
+        run_task("analyze", cfg)
 
 
 def test_erf_can_be_switched_off(tmp_path):
@@ -173,3 +193,11 @@ def test_latency_budget_and_trace_as_warm_up(tmp_path, capsys):
     assert timed["peak_mem_mb"] == pytest.approx(skipped["peak_mem_mb"], abs=0.05)
     with pytest.raises(ValueError, match="latency_budget_s"):
         analyze(_cfg(tmp_path, "analyze.erf=false", "analyze.latency_budget_s=0"))
+
+
+def test_strides_print_as_integers_and_mark_the_rounded_ones():
+    from segkit.analysis.report import stride_text
+
+    assert [stride_text(s) for s in (16.0, 4.0000000001, 16 * 33 / 129, 4 * 129 / 513)] == [
+        "16", "4", "~4", "~1",
+    ]  # fmt: skip

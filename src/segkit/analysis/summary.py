@@ -122,6 +122,10 @@ def analyze_model(
         raise ValueError(f"input_size must be >= 8 pixels, got {input_size}")
     if latency_runs < 0:
         raise ValueError(f"latency_runs must be >= 0 (0 = skip), got {latency_runs}")
+    if erf_samples < 1:
+        raise ValueError(f"erf_samples must be >= 1, got {erf_samples}")
+    if erf_input_size < 3:
+        raise ValueError(f"erf_input_size must be >= 3, got {erf_input_size}")
     model.eval()
     x = torch.randn(1, 3, input_size, input_size, generator=torch.Generator().manual_seed(seed))
     seconds: dict[str, float] = {}
@@ -173,7 +177,7 @@ def _timer(store: dict[str, float], key: str) -> Iterator[None]:
 
 def _from_trace(model: nn.Module, result: TraceResult, input_size: int) -> Analysis:
     backbone = getattr(model, "backbone", None)
-    names = [f.name for f in getattr(backbone, "feature_info", [])] or None
+    names = [f.module for f in getattr(backbone, "feature_info", [])] or None
     return Analysis(
         input_size=input_size,
         output_stride=getattr(backbone, "output_stride", None),
