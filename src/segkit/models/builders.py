@@ -84,56 +84,67 @@ def assemble(
     return Segmentor(bb, head(*contract, **nominal, **options), aux_head)
 
 
-def fcn(
-    *, backbone: BackboneSpec, num_classes: int, output_stride: int = 32, aux: bool = False, **opts
-) -> Segmentor:
-    """FCN-32s/16s/8s (Long et al. 2015) on ``backbone`` at ``output_stride`` (32 as in the paper);
-    other keywords: ``FCNHead``'s (``fcn_variant``)."""
-    opts = head_options(FCNHead, opts)
+def _check_fcn(output_stride: int, opts: dict[str, Any]) -> None:
     # Check the variant before building a possibly large backbone.
     check_fcn_variant(opts["fcn_variant"], check_output_stride(output_stride))
-    return assemble(FCNHead, backbone=backbone, num_classes=num_classes,
-                    output_stride=output_stride, aux=aux, options=opts)  # fmt: skip
 
 
-def deeplabv3(
-    *, backbone: BackboneSpec, num_classes: int, output_stride: int = 16, aux: bool = False, **opts
-) -> Segmentor:
-    """DeepLabv3 (Chen et al. 2017): ASPP, rates given at OS 16 and scaled to ``output_stride``;
-    other keywords: ``DeepLabV3Head``'s."""
-    return assemble(DeepLabV3Head, backbone=backbone, num_classes=num_classes,
-                    output_stride=output_stride, aux=aux,
-                    options=head_options(DeepLabV3Head, opts))  # fmt: skip
+def model_builder(
+    name: str,
+    head: type[HeadBase],
+    *,
+    output_stride: int,
+    doc: str,
+    precheck: Callable[[int, dict[str, Any]], None] | None = None,
+) -> Callable[..., Segmentor]:
+    """A public builder ``name(*, backbone, num_classes, output_stride, aux, <head keywords>)``.
+
+    Its signature (``inspect.signature``, the config schema) is its own four keywords followed by
+    the head's; unknown keywords raise a ValueError listing the valid ones; ``precheck(output_stride,
+    options)`` runs before the backbone is built.
+    """
+    default_os = output_stride
+
+    def build(
+        *,
+        backbone: BackboneSpec,
+        num_classes: int,
+        output_stride: int = default_os,
+        aux: bool = False,
+        **opts: Any,
+    ) -> Segmentor:
+        opts = head_options(head, opts)
+        if precheck is not None:
+            precheck(output_stride, opts)
+        return assemble(head, backbone=backbone, num_classes=num_classes,
+                        output_stride=output_stride, aux=aux, options=opts)  # fmt: skip
+
+    own = [p for p in inspect.signature(build).parameters.values() if p.kind is p.KEYWORD_ONLY]
+    build.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [*own, *_head_keywords(head)], return_annotation=Segmentor
+    )
+    build.__name__ = build.__qualname__ = name
+    build.__doc__ = f"{doc}\n\nOther keywords: ``{head.__name__}``'s (its docstring)."
+    return build
 
 
-def deeplabv3plus(
-    *, backbone: BackboneSpec, num_classes: int, output_stride: int = 16, aux: bool = False, **opts
-) -> Segmentor:
-    """DeepLabv3+ (Chen et al. 2018): context module + decoder on the stride-4 feature;
-    other keywords: ``DeepLabV3PlusHead``'s."""
-    return assemble(DeepLabV3PlusHead, backbone=backbone, num_classes=num_classes,
-                    output_stride=output_stride, aux=aux,
-                    options=head_options(DeepLabV3PlusHead, opts))  # fmt: skip
-
-
-def _publish_head_keywords(builder: Callable[..., Segmentor], head: type[HeadBase]) -> None:
-    """Give ``builder`` the signature it accepts: its own keywords, then the head's."""
-    own = [p for p in inspect.signature(builder).parameters.values() if p.kind is p.KEYWORD_ONLY]
-    signature = inspect.Signature([*own, *_head_keywords(head)], return_annotation=Segmentor)
-    builder.__signature__ = signature  # type: ignore[attr-defined]
-
-
+fcn = model_builder(
+    "fcn", FCNHead, output_stride=32, precheck=_check_fcn,
+    doc="FCN-32s/16s/8s (Long et al. 2015) on ``backbone`` at ``output_stride`` (32 as in the paper).",
+)  # fmt: skip
+deeplabv3 = model_builder(
+    "deeplabv3", DeepLabV3Head, output_stride=16,
+    doc="DeepLabv3 (Chen et al. 2017): ASPP, rates given at OS 16 and scaled to ``output_stride``.",
+)  # fmt: skip
+deeplabv3plus = model_builder(
+    "deeplabv3plus", DeepLabV3PlusHead, output_stride=16,
+    doc="DeepLabv3+ (Chen et al. 2018): context module + decoder on the stride-4 feature.",
+)  # fmt: skip
 MODELS: dict[str, Callable[..., Segmentor]] = {
     "fcn": fcn,
     "deeplabv3": deeplabv3,
     "deeplabv3plus": deeplabv3plus,
 }
-for _name, _head in (
-    ("fcn", FCNHead),
-    ("deeplabv3", DeepLabV3Head),
-    ("deeplabv3plus", DeepLabV3PlusHead),
-):
-    _publish_head_keywords(MODELS[_name], _head)
 ModelName = Literal["fcn", "deeplabv3", "deeplabv3plus"]
 
 
