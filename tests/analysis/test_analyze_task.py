@@ -183,7 +183,10 @@ def test_latency_budget_and_trace_as_warm_up(tmp_path, capsys):
     assert timed["latency_spread"] is None
     assert timed["latency_warning"] == "only 1 timed run(s): spread not measured"
     printed = capsys.readouterr().out
-    assert "median of 1 run(s)" in printed and "[!] only 1 timed run(s)" in printed
+    assert (
+        "median of 1 run(s)" in printed
+        and "[!] latency not to be trusted: only 1 timed run(s)" in printed
+    )
     skipped = analyze(_cfg(tmp_path, "analyze.erf=false", "analyze.latency_runs=0"))
     assert (skipped["latency_runs"], skipped["trace_meta"]) == (None, True)
     # the same geometry and cost either way

@@ -8,9 +8,9 @@ from segkit.analysis.summary import Analysis
 _COLUMNS = ("name", "H x W", "stride", "dilation", "channels", "RF")
 #: Under the table when a stride was rounded (the JSON keeps the exact sampling step).
 ROUNDED_NOTE = (
-    "~N: rounded. A map bilinearly resized to a given size (not an integer multiple of its own) "
-    "samples the input every (old stride x old size / new size) px, e.g. 16 x 33 / 129 = 4.09; "
-    "the last row is that map resized to the input"
+    "~N: rounded. A map resized to a size that is not an integer multiple of its own samples the "
+    "input every (old stride x old size / new size) px: 4 x 129 / 513 = 1.006 for logits resized "
+    "to a 513 px input, 16 x 33 / 129 = 4.09 for a decoder's upsampling"
 )
 
 
@@ -56,6 +56,8 @@ def format_summary(analysis: Analysis, *, title: str = "") -> str:
         f"multiply-adds {a.macs / 1e9:.2f} G (backbone {_g(a.backbone_macs)})",
         f"CPU latency {lat}   peak memory {a.peak_mem_mb:.1f} MB",
     ]
+    if a.extra.get("latency_warning"):
+        lines.append(f"[!] latency not to be trusted: {a.extra['latency_warning']}")
     for label, erf in (("ERF", a.erf), ("ERF at init", a.erf_init)):
         if erf is not None:
             lines.append(
@@ -68,12 +70,10 @@ def format_summary(analysis: Analysis, *, title: str = "") -> str:
 def _latency(a: Analysis) -> str:
     runs, spread = a.extra.get("latency_runs"), a.extra.get("latency_spread")
     spread_text = "" if spread is None else f", spread {spread:.0%}"
-    text = (
+    return (
         f"{a.latency_ms:.1f} ms (median of {runs} run(s){spread_text}, "
         f"{a.extra.get('threads')} threads)"
     )
-    warning = a.extra.get("latency_warning")
-    return text if warning is None else f"{text} [!] {warning}"
 
 
 def _m(n: int | None) -> str:
