@@ -18,7 +18,7 @@ KEYS = {"model", "backbone", "input_size", "output_stride", "logits_stride", "ba
         "peak_mem_mb", "stages", "erf"}  # fmt: skip
 #: the issue's schema (KEYS) plus the documented additions: how it was measured, the checkpoint
 EXTRA = {"threads", "latency_runs", "latency_spread", "latency_warning", "trace_meta",
-         "erf_input_size", "erf_samples", "seconds", "ckpt_path"}  # fmt: skip
+         "erf_input_size", "erf_samples", "seconds", "ckpt_path", "aspp_rates"}  # fmt: skip
 STAGE_KEYS = {"name", "stride", "dilation", "channels", "height", "width", "rf"}
 
 
@@ -48,6 +48,7 @@ def test_deeplabv3plus_json_table_and_heatmap(tmp_path, capsys):
     assert (result["model"], result["backbone"]) == ("deeplabv3plus", "mobilenetv2")
     assert (result["output_stride"], result["logits_stride"]) == (8, 4)
     assert result["model_rf"] == "global"  # ASPP's image-pooling branch
+    assert result["aspp_rates"] == [12, 24, 36]  # the rates it runs at OS 8
     assert result["backbone_rf"] == 491
     assert result["macs"] > result["backbone_macs"] > 0
     assert result["params"] > result["backbone_params"] > 0
@@ -75,6 +76,7 @@ def test_fcn_rf_is_finite(tmp_path):
         )
     )
     assert result["logits_stride"] == 8 and result["latency_ms"] is None
+    assert result["aspp_rates"] is None  # FCN
     assert result["erf_input_size"] == 64 and set(result["erf"]) == {"r50", "r90", "r99"}
     # FCN-8s: 491 (backbone) + two x2 transposed convs (+32, +16) + final bilinear x8 (+8)
     assert result["model_rf"] == 491 + 32 + 16 + 8

@@ -15,6 +15,7 @@ from segkit.analysis.erf import ERF, effective_receptive_field
 from segkit.analysis.geometry import UnsupportedOpError
 from segkit.analysis.stages import Stage, nice, rf_value, stage_table, stride_of, watch_points
 from segkit.analysis.tracer import TraceResult, trace
+from segkit.nn.context import ASPP
 
 MB = 2**20
 #: How the figures were measured, added to the JSON by ``analyze_model``: torch threads of the
@@ -52,6 +53,7 @@ class Analysis:
     latency_ms: float | None
     peak_mem_mb: float
     stages: list[Stage]
+    aspp_rates: list[int] | None = None  # the actual rates of the model's ASPP, if it has one
     erf: ERF | None = None
     erf_init: ERF | None = None  # the freshly initialised model, when ``erf`` is a checkpoint's
     extra: dict = field(default_factory=dict)  # EXTRA_KEYS
@@ -62,7 +64,9 @@ class Analysis:
         Keys: ``input_size``, ``output_stride`` (the backbone's), ``logits_stride``,
         ``backbone_rf`` and ``model_rf`` (px, or ``"global"``), ``params``, ``backbone_params``,
         ``macs``, ``backbone_macs``, ``latency_ms`` (median; ``None`` when skipped),
-        ``peak_mem_mb``, ``stages`` (``Stage.as_dict``), ``erf`` (``{"r50", "r90", "r99"}`` px or
+        ``peak_mem_mb``, ``stages`` (``Stage.as_dict``), ``aspp_rates`` (the dilation rates the
+        model's ASPP really runs at this output stride, e.g. ``[12, 24, 36]`` at OS 8; ``None``
+        without ASPP: read them here rather than rescaling a config), ``erf`` (``{"r50", "r90", "r99"}`` px or
         ``None``), ``erf_init`` (only for a checkpoint's fresh twin), and ``EXTRA_KEYS``: how the
         figures were measured.
         """
@@ -79,6 +83,7 @@ class Analysis:
             "latency_ms": None if self.latency_ms is None else round(self.latency_ms, 2),
             "peak_mem_mb": round(self.peak_mem_mb, 2),
             "stages": [s.as_dict() for s in self.stages],
+            "aspp_rates": self.aspp_rates,
             "erf": _erf_json(self.erf),
         }
         if self.erf_init is not None:
@@ -191,6 +196,7 @@ def _from_trace(model: nn.Module, result: TraceResult, input_size: int) -> Analy
         latency_ms=None,
         peak_mem_mb=(state_bytes(model) + result.peak_activation_bytes) / MB,
         stages=stage_table(result, names),
+        aspp_rates=next((list(m.rates) for m in model.modules() if isinstance(m, ASPP)), None),
     )
 
 
