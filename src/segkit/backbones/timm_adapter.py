@@ -54,8 +54,12 @@ class TimmBackbone(Backbone):
         self._update_feature_info()
 
     def _nominal_reductions(self) -> list[int]:
-        """timm's reductions of the undilated model (built on the meta device, no weights)."""
-        with torch.device("meta"):
+        """timm's reductions of the undilated model (built without weights on the meta device,
+        or on the CPU for a model whose construction reads tensor values)."""
+        try:
+            with torch.device("meta"):
+                body = self._create(None, load_weights=False)
+        except (ValueError, RuntimeError, NotImplementedError):
             body = self._create(None, load_weights=False)
         return list(body.feature_info.reduction())
 
