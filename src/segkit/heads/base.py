@@ -97,7 +97,7 @@ def scale_rates(rates: Sequence[int], output_stride: int) -> tuple[int, ...]:
         num = int(r) * REFERENCE_OUTPUT_STRIDE
         if num % output_stride:
             raise ValueError(
-                f"aspp_rates {list(rates)} are given at output stride 16 and scaled by "
+                f"aspp_rates={list(rates)} are given at output stride 16 and scaled by "
                 f"16/{output_stride}; rate {r} would become {num / output_stride:g}. "
                 "Use even rates (e.g. aspp_rates=[6,12,18])"
             )
