@@ -31,8 +31,7 @@ def check_output_stride(output_stride: Any) -> int:
     """Validate a user-given output stride; returns it as int."""
     if output_stride not in VALID_OUTPUT_STRIDES:
         raise ValueError(
-            f"output_stride must be 8, 16 or 32, got {output_stride!r} "
-            "(set model.output_stride=8|16|32)"
+            f"output_stride must be 8, 16 or 32, got {output_stride!r} (e.g. output_stride=16)"
         )
     return int(output_stride)
 
@@ -40,7 +39,7 @@ def check_output_stride(output_stride: Any) -> int:
 def check_fcn_variant(variant: str, output_stride: int) -> int:
     """The prediction stride N of ``variant`` ("Ns"); ValueError when impossible at ``output_stride``."""
     if variant not in FCN_VARIANTS:
-        raise ValueError(f"model.fcn_variant must be one of {list(FCN_VARIANTS)}, got {variant!r}")
+        raise ValueError(f"fcn_variant must be one of {list(FCN_VARIANTS)}, got {variant!r}")
     n = FCN_VARIANTS[variant]
     if output_stride < n:
         possible = [v for v, s in FCN_VARIANTS.items() if s <= output_stride]

@@ -1,6 +1,7 @@
 """The analyze task end to end on small inputs: JSON schema, files, checkpoints, user errors."""
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -16,8 +17,8 @@ KEYS = {"model", "backbone", "input_size", "output_stride", "logits_stride", "ba
         "model_rf", "params", "backbone_params", "macs", "backbone_macs", "latency_ms",
         "peak_mem_mb", "stages", "erf"}  # fmt: skip
 #: the issue's schema (KEYS) plus the documented additions: how it was measured, the checkpoint
-EXTRA = {"threads", "latency_runs", "trace_meta", "erf_input_size", "erf_samples", "seconds",
-         "ckpt_path"}  # fmt: skip
+EXTRA = {"threads", "latency_runs", "latency_spread", "latency_warning", "trace_meta",
+         "erf_input_size", "erf_samples", "seconds", "ckpt_path", "aspp_rates"}  # fmt: skip
 STAGE_KEYS = {"name", "stride", "dilation", "channels", "height", "width", "rf"}
 
 
@@ -47,6 +48,7 @@ def test_deeplabv3plus_json_table_and_heatmap(tmp_path, capsys):
     assert (result["model"], result["backbone"]) == ("deeplabv3plus", "mobilenetv2")
     assert (result["output_stride"], result["logits_stride"]) == (8, 4)
     assert result["model_rf"] == "global"  # ASPP's image-pooling branch
+    assert result["aspp_rates"] == [12, 24, 36]  # the rates it runs at OS 8
     assert result["backbone_rf"] == 491
     assert result["macs"] > result["backbone_macs"] > 0
     assert result["params"] > result["backbone_params"] > 0
@@ -56,6 +58,11 @@ def test_deeplabv3plus_json_table_and_heatmap(tmp_path, capsys):
     assert (last_feature["stride"], last_feature["dilation"], last_feature["rf"]) == (8, 4, 491)
     printed = capsys.readouterr().out
     assert "logits stride 4" in printed and "backbone output 491" in printed
+    # strides print as integers; the rounded ones are marked and explained (issue 16)
+    table = printed.split("deeplabv3plus on mobilenetv2")[0].splitlines()[2:]  # rows only
+    strides = [line.split()[4] for line in table if " x " in line]
+    assert len(strides) > 5 and all(s.lstrip("~").isdigit() for s in strides)
+    assert ("~" in "".join(strides)) == ("~N: rounded" in printed)
 
 
 def test_fcn_rf_is_finite(tmp_path):
@@ -69,6 +76,7 @@ def test_fcn_rf_is_finite(tmp_path):
         )
     )
     assert result["logits_stride"] == 8 and result["latency_ms"] is None
+    assert result["aspp_rates"] is None  # FCN
     assert result["erf_input_size"] == 64 and set(result["erf"]) == {"r50", "r90", "r99"}
     # FCN-8s: 491 (backbone) + two x2 transposed convs (+32, +16) + final bilinear x8 (+8)
     assert result["model_rf"] == 491 + 32 + 16 + 8
@@ -127,17 +135,36 @@ def test_checkpoint_user_errors(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("override", "match"),
+    ("override", "library", "command_line"),
     [
-        ("analyze.input_size=4", "analyze.input_size"),
-        ("analyze.latency_runs=-1", "latency_runs"),
-        ("analyze.output_stride=8", "model.output_stride"),
-        ("model.output_stride=12", "output_stride must be 8, 16 or 32"),
+        ("analyze.input_size=4", "input_size must be >= 8", "analyze.input_size must be >= 8"),
+        ("analyze.latency_runs=-1", "latency_runs must be", "analyze.latency_runs must be"),
+        ("analyze.erf_samples=0", "erf_samples must be", "analyze.erf_samples must be"),
+        ("analyze.output_stride=8", "model.output_stride", "model.output_stride"),
+        ("model.output_stride=12", "output_stride must be 8, 16 or 32",
+         "model.output_stride must be 8, 16 or 32, got 12 (e.g. model.output_stride=16)"),
+        ("model.aspp_rates=[5,12,18]", "Use even rates (e.g. aspp_rates=[6,12,18])",
+         "Use even rates (e.g. model.aspp_rates=[6,12,18])"),  # raised by the head, at build
+        ("model.context=psp", "context must be one of", "model.context must be one of"),
+        ("backbone.atrous_impl=s2b", "atrous_impl must be one of",
+         "backbone.atrous_impl must be one of"),
     ],
-)
-def test_bad_analyze_options(tmp_path, override, match):
-    with pytest.raises(ValueError, match=match):
-        analyze(_cfg(tmp_path, override))
+)  # fmt: skip
+def test_bad_options_name_arguments_in_python_and_keys_on_the_command_line(
+    tmp_path, override, library, command_line
+):
+    """issue 12: the library's message names the Python argument; the command line's
+    (``run_task``, through ``segkit.tasks.config_keys``) names the config key."""
+    from segkit.tasks.cli import UserError, run_task
+
+    extra = ["analyze.erf=false", "analyze.latency_runs=0", "model.output_stride=32"]
+    cfg = _cfg(tmp_path, *extra, override)
+    with pytest.raises(ValueError, match=re.escape(library)) as err:
+        analyze(cfg)
+    if "." not in library.split()[0]:  # the library names no config key
+        assert not re.search(r"(analyze|model|backbone)\.\w+", str(err.value))
+    with pytest.raises(UserError, match=re.escape(command_line)):
+        run_task("analyze", cfg)
 
 
 def test_erf_can_be_switched_off(tmp_path):
@@ -154,7 +181,14 @@ def test_latency_budget_and_trace_as_warm_up(tmp_path, capsys):
     budget = ["analyze.latency_runs=5", "analyze.latency_budget_s=1e-9"]
     timed = analyze(_cfg(tmp_path, "analyze.erf=false", *budget))
     assert (timed["latency_runs"], timed["trace_meta"]) == (1, False) and timed["latency_ms"] > 0
-    assert "median of 1 run(s)" in capsys.readouterr().out
+    # one run measures no spread: the figure is flagged, in the JSON and on screen (issue 16)
+    assert timed["latency_spread"] is None
+    assert timed["latency_warning"] == "only 1 timed run(s): spread not measured"
+    printed = capsys.readouterr().out
+    assert (
+        "median of 1 run(s)" in printed
+        and "[!] latency not to be trusted: only 1 timed run(s)" in printed
+    )
     skipped = analyze(_cfg(tmp_path, "analyze.erf=false", "analyze.latency_runs=0"))
     assert (skipped["latency_runs"], skipped["trace_meta"]) == (None, True)
     # the same geometry and cost either way
@@ -164,3 +198,11 @@ def test_latency_budget_and_trace_as_warm_up(tmp_path, capsys):
     assert timed["peak_mem_mb"] == pytest.approx(skipped["peak_mem_mb"], abs=0.05)
     with pytest.raises(ValueError, match="latency_budget_s"):
         analyze(_cfg(tmp_path, "analyze.erf=false", "analyze.latency_budget_s=0"))
+
+
+def test_strides_print_as_integers_and_mark_the_rounded_ones():
+    from segkit.analysis.report import stride_text
+
+    assert [stride_text(s) for s in (16.0, 4.0000000001, 16 * 33 / 129, 4 * 129 / 513)] == [
+        "16", "4", "~4", "~1",
+    ]  # fmt: skip

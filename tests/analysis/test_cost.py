@@ -5,7 +5,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from segkit.analysis import cost, count_params, latency_samples, measure_latency, trace
+from segkit.analysis import cost, count_params, latency_samples, latency_summary, trace
 from segkit.models import create_model
 
 
@@ -37,15 +37,29 @@ def test_transposed_conv_and_linear_macs():
     assert result.outputs["out"].geometry.rf == (1.0, 1.0)  # a per-pixel linear layer
 
 
-def test_model_macs_agree_with_torch_flop_counter():
+@pytest.mark.parametrize(
+    ("name", "options"),
+    [
+        ("deeplabv3plus", {}),
+        ("fcn", {"output_stride": 32}),  # transposed convs
+        ("deeplabv3", {"output_stride": 8}),  # space-to-batch below: convs on r*r phase batches
+    ],
+)
+def test_model_macs_agree_with_torch_flop_counter(name, options):
+    """The project's count rides the receptive-field trace's dispatch pass (FlopCounterMode would
+    import torch._dynamo on first use: seconds per analyze process); it must agree to the unit,
+    in total and for the backbone."""
     torch.manual_seed(0)
-    model = create_model("deeplabv3plus", backbone="mobilenetv2", num_classes=5).eval()
+    model = create_model(name, backbone="mobilenetv2", num_classes=5, **options).eval()
+    if name == "deeplabv3":
+        model.set_atrous_impl("space_to_batch")
     x = torch.randn(1, 3, 64, 64)
     result = trace(model, x)
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         model(x)
     assert result.macs == counter.get_total_flops() // 2
-    assert 0 < result.macs_under("backbone") < result.macs
+    backbone = sum(counter.get_flop_counts()["Segmentor.backbone"].values()) // 2
+    assert 0 < result.macs_under("backbone") == backbone < result.macs
 
 
 def test_peak_activation_memory_of_a_known_net():
@@ -57,9 +71,34 @@ def test_peak_activation_memory_of_a_known_net():
 
 
 def test_latency_is_positive_and_runs_checked():
-    assert measure_latency(nn.Conv2d(3, 3, 3), torch.randn(1, 3, 16, 16), runs=2) > 0
+    times = latency_samples(nn.Conv2d(3, 3, 3), torch.randn(1, 3, 16, 16), runs=2)
+    assert len(times) == 2 and min(times) > 0
     with pytest.raises(ValueError, match="latency_runs"):
-        measure_latency(nn.Identity(), torch.randn(1), runs=0)
+        latency_samples(nn.Identity(), torch.randn(1), runs=0)
+
+
+@pytest.mark.parametrize(
+    ("times", "runs", "spread", "warning"),
+    [
+        ([], None, None, None),
+        ([10.0], 1, None, "only 1 timed run(s): spread not measured"),
+        ([10.0, 11.0], 2, 0.095, "only 2 timed run(s): spread not measured"),
+        ([10.0, 10.5, 11.0], 3, 0.095, None),
+        (
+            [10.0, 30.0, 11.0, 10.5],
+            4,
+            1.860,
+            "timed runs spread 186% of the median: loaded machine?",
+        ),
+    ],
+)
+def test_latency_summary_flags_few_runs_and_a_large_spread(times, runs, spread, warning):
+    """issue 16: a latency from one run, or from runs that disagree, is flagged."""
+    summary = latency_summary(times)
+    assert (summary["latency_runs"], summary["latency_warning"]) == (runs, warning)
+    assert summary["latency_spread"] == (
+        None if spread is None else pytest.approx(spread, abs=1e-3)
+    )
 
 
 def test_latency_budget_caps_the_timed_runs(monkeypatch):

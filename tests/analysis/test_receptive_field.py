@@ -158,7 +158,7 @@ class ValueDependent(nn.Module):
 
 def test_value_dependent_forward_traces_for_real_and_says_so_on_meta():
     assert rf(ValueDependent()) == 3
-    with pytest.raises(RuntimeError, match="analyze.trace_meta=false"):
+    with pytest.raises(RuntimeError, match="pass trace_meta=False"):
         analyze_model(ValueDependent(), input_size=16, latency_runs=0, erf=False)
     result = analyze_model(
         ValueDependent(), input_size=16, latency_runs=0, erf=False, trace_meta=False

@@ -37,6 +37,9 @@ def valid_stem_size(n: int, stride: int) -> int:
 def test_feature_contract(name: str, output_stride: int) -> None:
     model = build(name, output_stride=output_stride)
     assert model.strides == [min(s, output_stride) for s in NOMINAL]
+    assert model.nominal_strides == NOMINAL  # FeatureInfo.nominal: the planner's, at every OS
+    modules = dict(model.named_modules())  # xception65 taps inside a block: "blocks.1.tap"
+    assert all(f.module.removesuffix(".tap") in modules for f in model.feature_info)
     assert model.output_stride == output_stride
     h, w = 70, 58  # not multiples of 32
     with torch.no_grad():

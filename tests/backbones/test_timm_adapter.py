@@ -15,6 +15,7 @@ X = torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(0))
 def test_contract_matches_features(output_stride: int) -> None:
     model = timm_backbone(model_name="resnet18", output_stride=output_stride).eval()
     assert model.strides == [min(s, output_stride) for s in (4, 8, 16, 32)]  # stride 2 dropped
+    assert model.nominal_strides == [4, 8, 16, 32]  # timm's reductions of the undilated model
     assert model.channels == [64, 128, 256, 512]
     with torch.no_grad():
         feats = model(X)
@@ -23,8 +24,17 @@ def test_contract_matches_features(output_stride: int) -> None:
 
 
 def test_out_indices_are_passed_through() -> None:
-    model = timm_backbone(model_name="resnet18", out_indices=(0, 4), output_stride=32)
-    assert model.strides == [2, 32]
+    model = timm_backbone(model_name="resnet18", out_indices=(0, 4), output_stride=16)
+    assert model.strides == [2, 16] and model.nominal_strides == [2, 32]  # a skipped-stage contract
+
+
+def test_timm_convs_refuse_space_to_batch() -> None:
+    """timm's dilated convs are plain nn.Conv2d: the one atrous switch says so instead of silently
+    running only the head's ASPP as space-to-batch."""
+    model = timm_backbone(model_name="resnet18", output_stride=8)
+    assert model.atrous_impl == "dilation"
+    with pytest.raises(ValueError, match="atrous_impl='space_to_batch' cannot reach"):
+        model.set_atrous_impl("space_to_batch")
 
 
 def test_set_output_stride_rebuilds_with_the_same_weights() -> None:

@@ -30,7 +30,7 @@ class FakeBackbone(Backbone):
     def set_output_stride(self, output_stride: int) -> None:
         output_stride = check_output_stride(output_stride)
         stride, dilation, info = 2, 1, []
-        for stage in self.stages:
+        for i, stage in enumerate(self.stages):
             conv = stage[0]
             if stride * 2 > output_stride:
                 conv.stride, conv.dilation, conv.padding = (1, 1), (dilation,) * 2, (dilation,) * 2
@@ -38,7 +38,7 @@ class FakeBackbone(Backbone):
             else:
                 conv.stride, conv.dilation, conv.padding = (2, 2), (1, 1), (1, 1)
                 stride *= 2
-            info.append(FeatureInfo(conv.out_channels, stride))
+            info.append(FeatureInfo(conv.out_channels, stride, f"stages.{i}", 2 ** (i + 2)))
         self.feature_info = info
 
     def forward(self, x: Tensor) -> list[Tensor]:

@@ -89,7 +89,7 @@ def test_model_configs_default_output_strides():
 @pytest.mark.parametrize(
     "switches",
     [
-        ["model.separable=true", "model.context=spp", "model.aux=true"],
+        ["model.separable=true", "model.context=pyramid_pooling", "model.aux=true"],
         ["model.context=none", "model.low_level_channels=16", "model.decoder_channels=64"],
     ],
 )

@@ -127,11 +127,11 @@ def test_impossible_fcn_variant_from_the_builder():
 def test_backbone_builder_must_return_a_backbone():
     with pytest.raises(ValueError, match="not a segkit Backbone"):
         fcn(backbone=lambda output_stride: torch.nn.Identity(), num_classes=3)
-    with pytest.raises(ValueError, match="model.backbone must be"):
+    with pytest.raises(ValueError, match="backbone must be a backbone name"):
         fcn(backbone=3, num_classes=3)
 
 
-@pytest.mark.parametrize("context", ["aspp", "spp"])
+@pytest.mark.parametrize("context", ["aspp", "pyramid_pooling"])
 def test_trains_at_batch_size_one(context):
     """Pooled context branches carry no BN, so a single image trains (BN over 1 value would raise)."""
     model = deeplabv3plus(

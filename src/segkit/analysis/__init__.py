@@ -14,7 +14,7 @@ from segkit._lazy import lazy_exports
 __getattr__, __dir__, __all__ = lazy_exports(
     __name__,
     {
-        "cost": ("count_params", "latency_samples", "measure_latency", "op_macs"),
+        "cost": ("count_params", "latency_samples", "latency_summary", "op_macs"),
         "erf": ("ERF", "effective_receptive_field", "mass_radii", "save_heatmap"),
         "geometry": ("UnsupportedOpError",),
         "report": ("format_summary", "format_table"),

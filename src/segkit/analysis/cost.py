@@ -1,4 +1,4 @@
-"""Cost of a model: parameters, multiply-adds, CPU latency.
+"""Cost of a model: parameters, multiply-adds, CPU latency and how far to trust it.
 
 Multiply-adds (MACs) are counted per executed aten op, without bias/BN/activation terms (the usual
 convention; one MAC = one multiplication plus one addition = 2 FLOPs):
@@ -44,18 +44,6 @@ def state_bytes(module: nn.Module) -> int:
     return sum(t.numel() * t.element_size() for t in [*module.parameters(), *module.buffers()])
 
 
-def measure_latency(
-    model: nn.Module,
-    x: Tensor,
-    *,
-    runs: int = 3,
-    warmup: int = 1,
-    budget_s: float | None = None,
-) -> float:
-    """Median wall time in ms of ``model(x)``; see ``latency_samples`` for the arguments."""
-    return statistics.median(latency_samples(model, x, runs=runs, warmup=warmup, budget_s=budget_s))
-
-
 def latency_samples(
     model: nn.Module,
     x: Tensor,
@@ -72,9 +60,9 @@ def latency_samples(
     Uses the current ``torch.get_num_threads()``; the caller reports it next to the figure.
     """
     if runs < 1:
-        raise ValueError(f"analyze.latency_runs must be >= 1, got {runs}")
+        raise ValueError(f"latency_runs must be >= 1, got {runs}")
     if budget_s is not None and budget_s <= 0:
-        raise ValueError(f"analyze.latency_budget_s must be > 0 or null, got {budget_s}")
+        raise ValueError(f"latency_budget_s must be > 0 or None, got {budget_s}")
     times: list[float] = []
     with torch.inference_mode():
         for _ in range(warmup):
@@ -84,3 +72,30 @@ def latency_samples(
             model(x)
             times.append((time.perf_counter() - start) * 1e3)
     return times
+
+
+#: Fewer timed runs than this measure no spread worth the name: the figure is flagged.
+LATENCY_MIN_RUNS = 3
+#: A spread (max - min) / median above this is flagged (a loaded machine, frequency scaling...).
+LATENCY_MAX_SPREAD = 0.25
+
+
+def latency_summary(times_ms: list[float]) -> dict[str, float | int | str | None]:
+    """``latency_ms`` (median), ``latency_runs``, ``latency_spread`` ((max - min) / median of the
+    timed runs; None below 2 runs) and ``latency_warning`` (a short reason not to trust the figure,
+    or None) of the timed runs ``times_ms``; all None when nothing was timed."""
+    if not times_ms:
+        return dict.fromkeys(("latency_ms", "latency_runs", "latency_spread", "latency_warning"))
+    median = statistics.median(times_ms)
+    spread = (max(times_ms) - min(times_ms)) / median if len(times_ms) > 1 else None
+    warning = None
+    if len(times_ms) < LATENCY_MIN_RUNS:
+        warning = f"only {len(times_ms)} timed run(s): spread not measured"
+    elif spread is not None and spread > LATENCY_MAX_SPREAD:
+        warning = f"timed runs spread {spread:.0%} of the median: loaded machine?"
+    return {
+        "latency_ms": median,
+        "latency_runs": len(times_ms),
+        "latency_spread": None if spread is None else round(spread, 3),
+        "latency_warning": warning,
+    }

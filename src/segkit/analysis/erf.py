@@ -63,9 +63,9 @@ def effective_receptive_field(
     ``samples``. The model's parameters, gradients and statistics are left untouched.
     """
     if samples < 1:
-        raise ValueError(f"analyze.erf_samples must be >= 1, got {samples}")
+        raise ValueError(f"samples must be >= 1, got {samples}")
     if input_size < 3:
-        raise ValueError(f"analyze.erf_input_size must be >= 3, got {input_size}")
+        raise ValueError(f"input_size must be >= 3, got {input_size}")
     gen = torch.Generator().manual_seed(seed)
     batch = max(samples, 2) if calibrate_bn else samples
     x = torch.randn(batch, 3, input_size, input_size, generator=gen).requires_grad_(True)
@@ -112,7 +112,7 @@ def batch_calibrated_bn(model: nn.Module, *, enabled: bool = True) -> Iterator[N
         if x.numel() // x.shape[1] < 2:
             raise ValueError(
                 f"BN calibration of the ERF: {type(m).__name__} sees one value per channel; "
-                "set analyze.erf_calibrate_bn=false"
+                "pass calibrate_bn=False"
             )
         # new tensors, not in-place: a layer called twice keeps its first statistics for backward
         m.running_mean = x.mean(dims)
@@ -150,27 +150,27 @@ def mass_radii(
 
 def save_heatmap(erf: ERF, path: str | Path, *, title: str = "") -> Path:
     """PNG of the gradient mass with the r50/r90/r99 circles: linear scale (left) and log10 scale
-    (right, 5 decades), where the faint long-range tail that the linear map hides shows up."""
-    import matplotlib
+    (right, 5 decades), where the faint long-range tail that the linear map hides shows up.
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    Drawn on a ``matplotlib.figure.Figure`` (no pyplot: no global backend, no GUI)."""
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Circle
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     grad = erf.grad.double()
     log = torch.log10(grad / grad.max()).clamp(min=-5.0)
-    fig, axes = plt.subplots(1, 2, figsize=(9, 4.6))
+    fig = Figure(figsize=(9, 4.6))
+    axes = fig.subplots(1, 2)
     for ax, image, label in ((axes[0], grad, "linear"), (axes[1], log, "log10 (relative to max)")):
         shown = ax.imshow(image.numpy(), cmap="inferno", interpolation="nearest")
         fig.colorbar(shown, ax=ax, fraction=0.046)
         for r, style in ((erf.r50, "-"), (erf.r90, "--"), (erf.r99, ":")):
             centre = (erf.centre[1], erf.centre[0])
-            ax.add_patch(plt.Circle(centre, r, fill=False, color="cyan", ls=style))
+            ax.add_patch(Circle(centre, r, fill=False, color="cyan", ls=style))
         ax.set_title(label)
     fig.suptitle(title or "effective receptive field")
     axes[0].set_xlabel(f"r50={erf.r50:.0f}  r90={erf.r90:.0f}  r99={erf.r99:.0f} px")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
     return path

@@ -1,5 +1,9 @@
 """How each aten operation changes receptive field, stride and layout (see ``geometry.py``).
 
+This module holds the elementwise and sliding-window (conv, pool, resize) rules in ``RULES``;
+``rules_layout.LAYOUT_RULES`` holds the layout, reduction and matmul rules. The tracer looks ops up
+in both tables by name (``find_rule(func, tables)``): no table is filled by importing a module.
+
 Every rule gets the op's positional arguments (schema defaults filled in) and its output; it asks
 ``geo(t)`` for a tensor's geometry (``None`` for tensors that do not depend on the input, e.g.
 weights) and returns the geometry of each output (``None`` for outputs it leaves untracked). Operations with no rule raise ``UnsupportedOpError`` -- a
@@ -9,7 +13,7 @@ wrong receptive field is worse than none.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -36,20 +40,30 @@ _IDENTITY = {"detach", "alias", "lift_fresh", "contiguous", "dropout"}
 _CONSTANT = {"empty_like", "zeros_like", "ones_like", "full_like", "new_empty", "new_zeros"}
 
 
-def rule(*names: str) -> Callable[[Rule], Rule]:
-    def register(fn: Rule) -> Rule:
-        for n in names:
-            RULES[n] = fn
-        return fn
+def registrar(table: dict[str, Rule]) -> Callable[..., Callable[[Rule], Rule]]:
+    """A ``@rule("op", ...)`` decorator that files a rule under those aten op names in ``table``."""
 
-    return register
+    def rule(*names: str) -> Callable[[Rule], Rule]:
+        def register(fn: Rule) -> Rule:
+            for n in names:
+                table[n] = fn
+            return fn
+
+        return register
+
+    return rule
 
 
-def find_rule(func: torch._ops.OpOverload) -> Rule | None:
-    """The rule for ``func`` or ``None`` if the op has none."""
+rule = registrar(RULES)
+
+
+def find_rule(func: torch._ops.OpOverload, tables: Sequence[Mapping[str, Rule]]) -> Rule | None:
+    """The rule for ``func`` from the first of ``tables`` naming it, else the generic ones
+    (identity, constant, torch's pointwise tag); ``None`` if the op has none."""
     name = func.overloadpacket.__name__
-    if name in RULES:
-        return RULES[name]
+    for table in tables:
+        if name in table:
+            return table[name]
     if name in _IDENTITY:
         return _identity
     if name in _CONSTANT:
@@ -156,22 +170,35 @@ def _avg_pool(args: tuple, out: Tensor, geo: GeoFn) -> Geometry:
     return _sliding(geo(args[0]), out, kernel, stride, (1, 1))
 
 
-@rule("_adaptive_avg_pool2d", "adaptive_max_pool2d")
-def _adaptive_pool(args: tuple, out: Any, geo: GeoFn) -> Any:
-    x, o = args[0], out[0] if isinstance(out, tuple) else out
-    _check_4d(x, "adaptive pooling")
-    g = geo(x)
+def _resampled(
+    g: Geometry, x: Tensor, o: Tensor, grow: Callable[[int, int, float], float]
+) -> Geometry:
+    """A map resampled from ``n`` to ``m`` positions per axis (adaptive pooling, resizing): the
+    jump scales by n / m and the receptive field grows by ``grow(n, m, jump)`` input pixels."""
     rf, dims = list(g.rf), [g.dims[0], g.dims[1]]
     for i in range(2):
         axis, jump = single_axis(g.dims[2 + i], i)
         n, m = x.shape[2 + i], o.shape[2 + i]
-        if m == 1 and n > 1:
-            rf[axis] = math.inf  # one bin holds the whole map: image-level context
-        elif m != n:  # PyTorch bins: [floor(i n / m), ceil((i + 1) n / m))
-            widest = max(-(-(j + 1) * n // m) - (j * n // m) for j in range(m))
-            rf[axis] += (widest - 1) * jump
+        rf[axis] += grow(n, m, jump)
         dims.append(spatial_dim(m, axis, jump * n / m))
-    g_out = Geometry(tuple(dims), (rf[0], rf[1]))
+    return Geometry(tuple(dims), (rf[0], rf[1]))
+
+
+def _bins_growth(n: int, m: int, jump: float) -> float:
+    if m == 1 and n > 1:
+        return math.inf  # one bin holds the whole map: image-level context
+    if m == n:
+        return 0.0
+    # PyTorch bins: [floor(i n / m), ceil((i + 1) n / m))
+    widest = max(-(-(j + 1) * n // m) - (j * n // m) for j in range(m))
+    return (widest - 1) * jump
+
+
+@rule("_adaptive_avg_pool2d", "adaptive_max_pool2d")
+def _adaptive_pool(args: tuple, out: Any, geo: GeoFn) -> Any:
+    x, o = args[0], out[0] if isinstance(out, tuple) else out
+    _check_4d(x, "adaptive pooling")
+    g_out = _resampled(geo(x), x, o, _bins_growth)
     return (g_out, None) if isinstance(out, tuple) else g_out
 
 
@@ -179,18 +206,13 @@ _INTERP_TAPS = {"nearest": 1, "bilinear": 2, "bicubic": 4}
 
 
 def _upsample(taps: int) -> Rule:
+    def grow(n: int, m: int, jump: float) -> float:
+        # same size: each output copies one input (align_corners or not)
+        return 0.0 if n == m else (min(taps, n) - 1) * jump
+
     def fn(args: tuple, out: Tensor, geo: GeoFn) -> Geometry:
-        x = args[0]
-        _check_4d(x, "interpolation")
-        g = geo(x)
-        rf, dims = list(g.rf), [g.dims[0], g.dims[1]]
-        for i in range(2):
-            axis, jump = single_axis(g.dims[2 + i], i)
-            n, m = x.shape[2 + i], out.shape[2 + i]
-            if n != m:  # same size: each output copies one input (align_corners or not)
-                rf[axis] += (min(taps, n) - 1) * jump
-            dims.append(spatial_dim(m, axis, jump * n / m))
-        return Geometry(tuple(dims), (rf[0], rf[1]))
+        _check_4d(args[0], "interpolation")
+        return _resampled(geo(args[0]), args[0], out, grow)
 
     return fn
 

@@ -1,4 +1,4 @@
-"""Rules for layout, reduction, normalisation and matmul ops (registered into ``rules.RULES``)."""
+"""Rules for layout, reduction, normalisation and matmul ops: the table ``LAYOUT_RULES``."""
 
 from __future__ import annotations
 
@@ -20,7 +20,10 @@ from segkit.analysis.geometry import (
     spatial_dim,
     with_global,
 )
-from segkit.analysis.rules import GeoFn, pointwise, rule
+from segkit.analysis.rules import GeoFn, Rule, pointwise, registrar
+
+LAYOUT_RULES: dict[str, Rule] = {}
+rule = registrar(LAYOUT_RULES)
 
 
 def _norm_dims(dims: Any, ndim: int) -> list[int]:

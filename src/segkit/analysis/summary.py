@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import statistics
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -11,21 +10,26 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from segkit.analysis.cost import count_params, latency_samples, state_bytes
+from segkit.analysis.cost import count_params, latency_samples, latency_summary, state_bytes
 from segkit.analysis.erf import ERF, effective_receptive_field
 from segkit.analysis.geometry import UnsupportedOpError
 from segkit.analysis.stages import Stage, nice, rf_value, stage_table, stride_of, watch_points
 from segkit.analysis.tracer import TraceResult, trace
+from segkit.nn.context import ASPP
 
 MB = 2**20
 #: How the figures were measured, added to the JSON by ``analyze_model``: torch threads of the
-#: latency, timed latency runs actually made, whether the trace ran on the meta device, the ERF
+#: latency, timed latency runs actually made, their spread ((max - min) / median) and a warning
+#: when the latency figure is not to be trusted (too few runs, large spread; ``None`` otherwise;
+#: ``segkit.analysis.cost.latency_summary``), whether the trace ran on the meta device, the ERF
 #: input side and sample count (``None`` without ERF), and the wall seconds of each phase
 #: (``trace``, which includes the latency warm-up forward when the trace ran on real tensors;
 #: ``latency``; ``erf``).
 EXTRA_KEYS: tuple[str, ...] = (
     "threads",
     "latency_runs",
+    "latency_spread",
+    "latency_warning",
     "trace_meta",
     "erf_input_size",
     "erf_samples",
@@ -49,6 +53,7 @@ class Analysis:
     latency_ms: float | None
     peak_mem_mb: float
     stages: list[Stage]
+    aspp_rates: list[int] | None = None  # the actual rates of the model's ASPP, if it has one
     erf: ERF | None = None
     erf_init: ERF | None = None  # the freshly initialised model, when ``erf`` is a checkpoint's
     extra: dict = field(default_factory=dict)  # EXTRA_KEYS
@@ -59,7 +64,9 @@ class Analysis:
         Keys: ``input_size``, ``output_stride`` (the backbone's), ``logits_stride``,
         ``backbone_rf`` and ``model_rf`` (px, or ``"global"``), ``params``, ``backbone_params``,
         ``macs``, ``backbone_macs``, ``latency_ms`` (median; ``None`` when skipped),
-        ``peak_mem_mb``, ``stages`` (``Stage.as_dict``), ``erf`` (``{"r50", "r90", "r99"}`` px or
+        ``peak_mem_mb``, ``stages`` (``Stage.as_dict``), ``aspp_rates`` (the dilation rates the
+        model's ASPP really runs at this output stride, e.g. ``[12, 24, 36]`` at OS 8; ``None``
+        without ASPP: read them here rather than rescaling a config), ``erf`` (``{"r50", "r90", "r99"}`` px or
         ``None``), ``erf_init`` (only for a checkpoint's fresh twin), and ``EXTRA_KEYS``: how the
         figures were measured.
         """
@@ -76,6 +83,7 @@ class Analysis:
             "latency_ms": None if self.latency_ms is None else round(self.latency_ms, 2),
             "peak_mem_mb": round(self.peak_mem_mb, 2),
             "stages": [s.as_dict() for s in self.stages],
+            "aspp_rates": self.aspp_rates,
             "erf": _erf_json(self.erf),
         }
         if self.erf_init is not None:
@@ -116,9 +124,13 @@ def analyze_model(
     internal scratch space are not included).
     """
     if input_size < 8:
-        raise ValueError(f"analyze.input_size must be >= 8 pixels, got {input_size}")
+        raise ValueError(f"input_size must be >= 8 pixels, got {input_size}")
     if latency_runs < 0:
-        raise ValueError(f"analyze.latency_runs must be >= 0 (0 = skip), got {latency_runs}")
+        raise ValueError(f"latency_runs must be >= 0 (0 = skip), got {latency_runs}")
+    if erf_samples < 1:
+        raise ValueError(f"erf_samples must be >= 1, got {erf_samples}")
+    if erf_input_size < 3:
+        raise ValueError(f"erf_input_size must be >= 3, got {erf_input_size}")
     model.eval()
     x = torch.randn(1, 3, input_size, input_size, generator=torch.Generator().manual_seed(seed))
     seconds: dict[str, float] = {}
@@ -133,14 +145,14 @@ def analyze_model(
             if latency_runs > 0
             else []
         )
-    latency = statistics.median(times) if times else None
+    latency = latency_summary(times)
     with _timer(seconds, "erf"):
         erf_result = _erf(model, erf, erf_input_size, erf_samples, seed, erf_calibrate_bn)
     analysis = _from_trace(model, result, input_size)
-    analysis.latency_ms, analysis.erf = latency, erf_result
+    analysis.latency_ms, analysis.erf = latency.pop("latency_ms"), erf_result
     analysis.extra = {
         "threads": torch.get_num_threads(),
-        "latency_runs": len(times) or None,
+        **latency,
         "trace_meta": meta,
         "erf_input_size": erf_input_size if erf else None,
         "erf_samples": erf_samples if erf else None,
@@ -157,7 +169,7 @@ def _trace(model: nn.Module, x: torch.Tensor, meta: bool) -> TraceResult:
             raise
         raise RuntimeError(
             f"tracing {type(model).__name__} on the meta device failed ({err}); its forward "
-            "probably reads tensor values: set analyze.trace_meta=false"
+            "probably reads tensor values: pass trace_meta=False"
         ) from err
 
 
@@ -170,7 +182,7 @@ def _timer(store: dict[str, float], key: str) -> Iterator[None]:
 
 def _from_trace(model: nn.Module, result: TraceResult, input_size: int) -> Analysis:
     backbone = getattr(model, "backbone", None)
-    names = [f.name for f in getattr(backbone, "feature_info", [])] or None
+    names = [f.module for f in getattr(backbone, "feature_info", [])] or None
     return Analysis(
         input_size=input_size,
         output_stride=getattr(backbone, "output_stride", None),
@@ -184,6 +196,7 @@ def _from_trace(model: nn.Module, result: TraceResult, input_size: int) -> Analy
         latency_ms=None,
         peak_mem_mb=(state_bytes(model) + result.peak_activation_bytes) / MB,
         stages=stage_table(result, names),
+        aspp_rates=next((list(m.rates) for m in model.modules() if isinstance(m, ASPP)), None),
     )
 
 

@@ -21,10 +21,13 @@ from torch.func import functional_call
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.weak import WeakTensorKeyDictionary
 
-import segkit.analysis.rules_layout  # noqa: F401  (registers the layout rules)
 from segkit.analysis.cost import op_macs
 from segkit.analysis.geometry import Geometry, UnsupportedOpError, image_geometry
-from segkit.analysis.rules import find_rule, tensors_in
+from segkit.analysis.rules import RULES, find_rule, tensors_in
+from segkit.analysis.rules_layout import LAYOUT_RULES
+
+#: Where the tracer looks an op up: the spatial/elementwise rules, then the layout rules.
+RULE_TABLES = (RULES, LAYOUT_RULES)
 
 
 @dataclass(frozen=True)
@@ -137,7 +140,7 @@ class _TraceMode(TorchDispatchMode):
         return out
 
     def _propagate(self, func: Any, args: tuple, out: Any, module: str) -> None:
-        fn = find_rule(func)
+        fn = find_rule(func, RULE_TABLES)
         if fn is None:
             raise UnsupportedOpError(
                 f"no receptive-field rule for {func} (called in module {module or '<root>'}); "

@@ -48,6 +48,15 @@ def plan_dilation(
     return plan
 
 
+def nominal_strides_out(nominal_strides: Sequence[int], *, input_stride: int = 1) -> list[int]:
+    """The running stride after each unit, undilated (what ``FeatureInfo.nominal`` reports)."""
+    out, running = [], input_stride
+    for s in nominal_strides:
+        running *= s
+        out.append(running)
+    return out
+
+
 def multi_grid_rates(multi_grid: Sequence[int] | None, count: int) -> list[int]:
     """Unit rates for ``count`` convs of the last stage, cycling through ``multi_grid`` (DeepLabv3
     multi-grid: rate of conv i = stage rate * multi_grid[i])."""

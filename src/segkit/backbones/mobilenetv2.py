@@ -19,9 +19,14 @@ from collections.abc import Sequence
 from torch import Tensor, nn
 
 from segkit.backbones.base import Backbone, FeatureInfo, check_output_stride
-from segkit.backbones.dilation import multi_grid_rates, plan_dilation, set_conv_geometry
+from segkit.backbones.dilation import (
+    multi_grid_rates,
+    nominal_strides_out,
+    plan_dilation,
+    set_conv_geometry,
+)
 from segkit.backbones.weights import load_backbone_weights
-from segkit.nn.atrous import AtrousImpl, check_atrous_impl
+from segkit.nn.atrous import AtrousImpl
 from segkit.nn.conv import ConvBNAct, LayerFactory, make_layer_act
 
 # Paper table 2: expansion t, output channels c, repeats n, first stride s.
@@ -61,7 +66,6 @@ class InvertedResidual(nn.Module):
         linear_bottleneck: bool = True,
         norm_layer: LayerFactory = nn.BatchNorm2d,
         act_layer: LayerFactory = nn.ReLU6,
-        atrous_impl: AtrousImpl = "dilation",
     ) -> None:
         super().__init__()
         hidden = round(in_channels * expand_ratio)
@@ -82,7 +86,6 @@ class InvertedResidual(nn.Module):
                 groups=hidden,
                 norm_layer=norm_layer,
                 act_layer=act_layer,
-                atrous_impl=atrous_impl,
             )
         )
         layers += [nn.Conv2d(hidden, out_channels, 1, bias=False), norm_layer(out_channels)]
@@ -99,12 +102,18 @@ class InvertedResidual(nn.Module):
 
 
 class MobileNetV2(Backbone):
-    """MobileNetV2 feature extractor at output stride 8, 16 or 32. Input (B, 3, H, W)."""
+    """MobileNetV2 feature extractor at output stride 8, 16 or 32. Input (B, 3, H, W).
+
+    ``weights``: None, ``"torchvision:<WEIGHTS_ENUM>"`` or a local file with a torchvision
+    ``mobilenet_v2`` state dict (see ``segkit.backbones.weights``). ``atrous_impl``: how the dilated
+    depthwise convs run (``segkit.nn.atrous``; a model's heads follow it).
+    """
 
     def __init__(
         self,
         *,
         output_stride: int = 16,
+        weights: str | None = None,
         width_mult: float = 1.0,
         linear_bottleneck: bool = True,
         multi_grid: Sequence[int] | None = None,
@@ -116,7 +125,6 @@ class MobileNetV2(Backbone):
         super().__init__()
         if width_mult <= 0:
             raise ValueError(f"width_mult must be > 0, got {width_mult}")
-        check_atrous_impl(atrous_impl)
         c_in = make_divisible(32 * width_mult)
         layers: list[nn.Module] = [
             ConvBNAct(3, c_in, 3, stride=2, norm_layer=norm_layer, act_layer=act_layer)
@@ -135,7 +143,6 @@ class MobileNetV2(Backbone):
                         linear_bottleneck=linear_bottleneck,
                         norm_layer=norm_layer,
                         act_layer=act_layer,
-                        atrous_impl=atrous_impl,
                     )
                 )
                 self._unit_strides.append(stride)
@@ -152,6 +159,8 @@ class MobileNetV2(Backbone):
         self._tap_set = frozenset(self._taps)
         self.multi_grid = tuple(multi_grid) if multi_grid else (1,)
         self.set_output_stride(output_stride)
+        self.set_atrous_impl(atrous_impl)
+        load_backbone_weights(self, weights, arch="mobilenetv2")
 
     def _tap_indices(self) -> list[int]:
         """``features`` indices whose output is returned: the last unit before each stride-2 unit
@@ -174,8 +183,12 @@ class MobileNetV2(Backbone):
             rate = rates[i - last_stage] if i >= last_stage else 1
             set_conv_geometry(self.features[i + 1].depthwise, geom.stride, geom.dilation * rate)
         out_strides = [2] + [g.stride_out for g in plan] + [plan[-1].stride_out]  # stem, units, 1x1
+        nominal = [2, *nominal_strides_out(self._unit_strides, input_stride=2)]
+        nominal.append(nominal[-1])
         self.feature_info = [
-            FeatureInfo(_out_channels(self.features[i]), out_strides[i], f"features.{i}")
+            FeatureInfo(
+                _out_channels(self.features[i]), out_strides[i], f"features.{i}", nominal[i]
+            )
             for i in self._taps
         ]
 
@@ -195,25 +208,6 @@ def _out_channels(module: nn.Module) -> int:
     return convs[-1].out_channels
 
 
-def mobilenetv2(
-    *,
-    output_stride: int = 16,
-    weights: str | None = None,
-    width_mult: float = 1.0,
-    linear_bottleneck: bool = True,
-    multi_grid: Sequence[int] | None = None,
-    atrous_impl: AtrousImpl = "dilation",
-    final_conv: bool = False,
-) -> MobileNetV2:
-    """Build MobileNetV2; ``weights``: None, ``"torchvision:<WEIGHTS_ENUM>"`` or a local file with a
-    torchvision ``mobilenet_v2`` state dict (see ``segkit.backbones.weights``)."""
-    model = MobileNetV2(
-        output_stride=output_stride,
-        width_mult=width_mult,
-        linear_bottleneck=linear_bottleneck,
-        multi_grid=multi_grid,
-        atrous_impl=atrous_impl,
-        final_conv=final_conv,
-    )
-    load_backbone_weights(model, weights, arch="mobilenetv2")
-    return model
+#: The builder ``configs/backbone/mobilenetv2.yaml`` targets: the class itself (its signature is
+#: the config schema).
+mobilenetv2 = MobileNetV2

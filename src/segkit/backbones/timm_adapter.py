@@ -5,6 +5,9 @@ stride-to-dilation work itself; the feature contract comes from timm's ``feature
 ``reduction`` is already the actual stride when dilated). By default the features at stride >= 4 are
 returned (stride-2 features are dropped; heads look for 4, 8, 16, 32).
 
+Each feature's nominal stride (``FeatureInfo.nominal``) is the ``reduction`` timm reports for the
+model built without ``output_stride`` (once, on the meta device: no weights, no arithmetic).
+
 ``set_output_stride`` cannot rewrite timm's modules generically, so it rebuilds the timm model at the
 new output stride and copies the state dict over (dilation never changes a parameter's shape). The
 parameters are therefore *new tensor objects* afterwards: build the optimizer after changing the
@@ -16,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+import torch
 from torch import Tensor, nn
 
 from segkit.backbones.base import Backbone, FeatureInfo, check_output_stride
@@ -23,26 +27,45 @@ from segkit.backbones.weights import HF_CACHE, download_error
 
 
 class TimmBackbone(Backbone):
-    """Wrapper around ``timm.create_model(..., features_only=True)``. Input (B, 3, H, W)."""
+    """Wrapper around ``timm.create_model(..., features_only=True)``. Input (B, 3, H, W).
+
+    ``weights``: None, ``"timm"`` / ``"timm:<model>"`` (= ``pretrained=True``, timm's download) or
+    a local file holding that timm model's state dict (loaded by timm, classifier keys dropped).
+    """
+
+    #: timm's dilated convs are plain ``nn.Conv2d``: no space-to-batch for them.
+    atrous_impls = ("dilation",)
 
     def __init__(
         self,
         *,
         model_name: str,
         output_stride: int = 16,
+        weights: str | None = None,
         out_indices: Sequence[int] | None = None,
         pretrained: bool = False,
-        weights_file: str | None = None,
     ) -> None:
         super().__init__()
         self.model_name = model_name
         self.out_indices = None if out_indices is None else tuple(out_indices)
-        self.pretrained = pretrained
-        self.weights_file = weights_file
+        self.pretrained, self.weights_file = _weights_source(weights, model_name, pretrained)
         self.body = self._create(check_output_stride(output_stride))
+        self._nominal = self._nominal_reductions()
         self._update_feature_info()
 
-    def _create(self, output_stride: int) -> nn.Module:
+    def _nominal_reductions(self) -> list[int]:
+        """timm's reductions of the undilated model (built without weights on the meta device,
+        or on the CPU for a model whose construction reads tensor values)."""
+        try:
+            with torch.device("meta"):
+                body = self._create(None, load_weights=False)
+        except (ValueError, RuntimeError, NotImplementedError):
+            body = self._create(None, load_weights=False)
+        return list(body.feature_info.reduction())
+
+    def _create(self, output_stride: int | None, *, load_weights: bool = True) -> nn.Module:
+        """The timm model at ``output_stride`` (None: timm's default); ``load_weights=False``
+        skips the pretrained download / weights file (the caller has the weights)."""
         import timm
 
         if self.model_name not in timm.list_models():
@@ -51,31 +74,34 @@ class TimmBackbone(Backbone):
             if base not in timm.list_models():
                 raise ValueError(
                     f"timm has no model {self.model_name!r}; see timm.list_models() "
-                    "(e.g. backbone.model_name=resnet18)"
+                    "(e.g. model_name=resnet18)"
                 )
-        kwargs: dict = {"features_only": True, "output_stride": output_stride}
+        kwargs: dict = {"features_only": True}
+        if output_stride is not None:
+            kwargs["output_stride"] = output_stride
         if self.out_indices is not None:
             kwargs["out_indices"] = self.out_indices
-        if self.weights_file is not None:
-            if not Path(self.weights_file).is_file():
+        weights_file = self.weights_file if load_weights else None
+        pretrained = load_weights and (self.pretrained or weights_file is not None)
+        if weights_file is not None:
+            if not Path(weights_file).is_file():
                 raise FileNotFoundError(
-                    f"weights file {self.weights_file!r} not found; pass a timm state dict file "
-                    "or weights=null"
+                    f"weights file {weights_file!r} not found; pass a timm state dict file "
+                    "or weights=None"
                 )
             # timm's own loader filters the classifier and adapts the keys to features_only.
-            kwargs["pretrained_cfg_overlay"] = {"file": self.weights_file}
-        pretrained = self.pretrained or self.weights_file is not None
+            kwargs["pretrained_cfg_overlay"] = {"file": weights_file}
         try:
             return timm.create_model(self.model_name, pretrained=pretrained, **kwargs)
         except OSError as err:  # not cached and no connection (huggingface_hub errors are OSErrors)
-            if self.weights_file is not None or not self.pretrained:
+            if weights_file is not None or not pretrained:
                 raise
             raise download_error(f"timm:{self.model_name}", HF_CACHE, err) from err
         except (RuntimeError, TypeError, AssertionError) as err:
             source = ""
-            if self.weights_file is not None:
-                source = f", weights from {self.weights_file!r}"
-            elif self.pretrained:
+            if weights_file is not None:
+                source = f", weights from {weights_file!r}"
+            elif pretrained:
                 source = ", timm's pretrained weights"
             raise ValueError(
                 f"timm model {self.model_name!r} cannot be built (features_only=True, "
@@ -90,7 +116,7 @@ class TimmBackbone(Backbone):
         if self.out_indices is None:
             keep = [i for i, (_, r, _) in enumerate(all_info) if r >= 4]
         self._keep = list(keep)
-        self.feature_info = [FeatureInfo(*all_info[i]) for i in self._keep]
+        self.feature_info = [FeatureInfo(*all_info[i], self._nominal[i]) for i in self._keep]
 
     def set_output_stride(self, output_stride: int) -> None:
         """Rebuild at ``output_stride`` and copy the weights (see module docstring)."""
@@ -98,12 +124,7 @@ class TimmBackbone(Backbone):
         state = self.body.state_dict()
         training = self.training
         device = next(self.body.parameters()).device
-        pretrained, self.pretrained, weights_file = self.pretrained, False, self.weights_file
-        self.weights_file = None  # the weights come from `state`, not from a fresh download
-        try:
-            body = self._create(output_stride)
-        finally:
-            self.pretrained, self.weights_file = pretrained, weights_file
+        body = self._create(output_stride, load_weights=False)  # the weights come from `state`
         body.load_state_dict(state, strict=True)
         self.body = body.to(device).train(training)
         self._update_feature_info()
@@ -114,35 +135,22 @@ class TimmBackbone(Backbone):
         return [feats[i] for i in self._keep]
 
 
-def timm_backbone(
-    *,
-    model_name: str,
-    output_stride: int = 16,
-    weights: str | None = None,
-    out_indices: Sequence[int] | None = None,
-    pretrained: bool = False,
-) -> TimmBackbone:
-    """Wrap a timm model as a backbone.
+def _weights_source(
+    weights: str | None, model_name: str, pretrained: bool
+) -> tuple[bool, str | None]:
+    """``(pretrained, weights_file)`` from the ``weights`` argument (see ``TimmBackbone``)."""
+    if weights is None:
+        return pretrained, None
+    if weights == "timm" or weights.startswith("timm:"):
+        tag = weights.partition(":")[2]
+        if tag and tag != model_name:
+            raise ValueError(
+                f"weights={weights!r} names a different model than model_name={model_name!r}; "
+                f"use weights='timm' or set model_name={tag!r}"
+            )
+        return True, None
+    return pretrained, weights
 
-    ``weights``: None, ``"timm"`` / ``"timm:<model>"`` (= ``pretrained=True``, timm's download) or a
-    local file holding that timm model's state dict (loaded by timm, classifier keys dropped).
-    """
-    weights_file = None
-    if weights is not None:
-        if weights == "timm" or weights.startswith("timm:"):
-            tag = weights.partition(":")[2]
-            if tag and tag != model_name:
-                raise ValueError(
-                    f"weights={weights!r} names a different model than model_name={model_name!r}; "
-                    f"use weights='timm' or set model_name={tag!r}"
-                )
-            pretrained = True
-        else:
-            weights_file = weights
-    return TimmBackbone(
-        model_name=model_name,
-        output_stride=output_stride,
-        out_indices=out_indices,
-        pretrained=pretrained,
-        weights_file=weights_file,
-    )
+
+#: The builder ``configs/backbone/timm.yaml`` targets (the class: its signature is the schema).
+timm_backbone = TimmBackbone

@@ -147,7 +147,7 @@ def download_error(weights: str, cache: str, err: Exception) -> FileNotFoundErro
         f"pretrained weights {weights!r} are not in the local cache ({cache}) and could not be "
         f"downloaded ({type(err).__name__}: {err}). The first use needs internet; offline, save the "
         "reference model's state dict on a machine with internet (torch.save(model.state_dict(), "
-        "path)) and pass the file as weights=<path>, or use weights=null"
+        "path)) and pass the file as weights=<path>, or use weights=None"
     )
 
 
@@ -192,7 +192,7 @@ def _read_file(path: Path, arch: str) -> Mapping[str, Tensor]:
     if not path.is_file():
         raise FileNotFoundError(
             f"weights file {str(path)!r} not found; pass a path to a {REFERENCE_MODELS[arch]} "
-            "state dict, 'torchvision:<ENUM>' or 'timm:<model>', or weights=null"
+            "state dict, 'torchvision:<ENUM>' or 'timm:<model>', or weights=None"
         )
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)

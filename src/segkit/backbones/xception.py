@@ -23,12 +23,13 @@ from torch import Tensor, nn
 from segkit.backbones.base import Backbone, FeatureInfo, check_output_stride
 from segkit.backbones.dilation import (
     multi_grid_rates,
+    nominal_strides_out,
     plan_dilation,
     set_conv_geometry,
     set_pool_geometry,
 )
 from segkit.backbones.weights import load_backbone_weights
-from segkit.nn.atrous import AtrousImpl, check_atrous_impl
+from segkit.nn.atrous import AtrousImpl
 from segkit.nn.conv import ActBetween, ConvBNAct, LayerFactory, SeparableConv2d, make_act
 from segkit.nn.pool import DilatedMaxPool2d
 
@@ -50,7 +51,6 @@ class XceptionBlock(nn.Module):
         grow_first: bool = True,
         act_between: ActBetween = "none",
         norm_layer: LayerFactory = nn.BatchNorm2d,
-        atrous_impl: AtrousImpl = "dilation",
     ) -> None:
         super().__init__()
         self.start_with_relu = start_with_relu
@@ -61,14 +61,7 @@ class XceptionBlock(nn.Module):
             else:
                 chans.append((in_channels, in_channels if i < reps - 1 else out_channels))
         self.convs = nn.ModuleList(
-            SeparableConv2d(
-                c_in,
-                c_out,
-                3,
-                act_between=act_between,
-                norm_layer=norm_layer,
-                atrous_impl=atrous_impl,
-            )
+            SeparableConv2d(c_in, c_out, 3, act_between=act_between, norm_layer=norm_layer)
             for c_in, c_out in chans
         )
         self.pool = DilatedMaxPool2d(3, stride=stride) if stride != 1 else None
@@ -100,12 +93,17 @@ class XceptionBlock(nn.Module):
 
 
 class Xception(Backbone):
-    """Chollet's Xception feature extractor at output stride 8, 16 or 32. Input (B, 3, H, W)."""
+    """Chollet's Xception feature extractor at output stride 8, 16 or 32. Input (B, 3, H, W).
+
+    ``weights``: None, ``"timm:legacy_xception.tf_in1k"`` or a local file with a timm
+    ``legacy_xception`` state dict (see ``segkit.backbones.weights``).
+    """
 
     def __init__(
         self,
         *,
         output_stride: int = 16,
+        weights: str | None = None,
         middle_blocks: int = 8,
         act_between: ActBetween = "none",
         multi_grid: Sequence[int] | None = None,
@@ -113,7 +111,6 @@ class Xception(Backbone):
         atrous_impl: AtrousImpl = "dilation",
     ) -> None:
         super().__init__()
-        check_atrous_impl(atrous_impl)
         make_act(act_between)  # validates the switch before building anything
         if middle_blocks < 1:
             raise ValueError(f"middle_blocks must be >= 1, got {middle_blocks}")
@@ -124,7 +121,7 @@ class Xception(Backbone):
         # Keras' Xception stem convs are 'valid' (no padding); the reference weights assume it.
         for conv_bn_act in self.stem:
             conv_bn_act[0].padding = (0, 0)
-        sep = {"act_between": act_between, "norm_layer": norm_layer, "atrous_impl": atrous_impl}
+        sep = {"act_between": act_between, "norm_layer": norm_layer}
         blocks = [
             XceptionBlock(64, 128, reps=2, stride=2, start_with_relu=False, **sep),
             XceptionBlock(128, 256, reps=2, stride=2, **sep),
@@ -143,6 +140,8 @@ class Xception(Backbone):
         self._taps = [0, 1, 2 + middle_blocks, len(self._unit_strides) - 1]
         self.multi_grid = tuple(multi_grid) if multi_grid else (1,)
         self.set_output_stride(output_stride)
+        self.set_atrous_impl(atrous_impl)
+        load_backbone_weights(self, weights, arch="xception")
 
     def _units(self) -> list[nn.Module]:
         return [*self.blocks, *self.exit]
@@ -166,8 +165,9 @@ class Xception(Backbone):
         channels = [128, 256, 728, 2048]
         n_blocks = len(self.blocks)
         names = [f"blocks.{i}" if i < n_blocks else f"exit.{i - n_blocks}" for i in self._taps]
+        nominal = nominal_strides_out(self._unit_strides, input_stride=2)
         self.feature_info = [
-            FeatureInfo(c, plan[i].stride_out, name)
+            FeatureInfo(c, plan[i].stride_out, name, nominal[i])
             for c, i, name in zip(channels, self._taps, names, strict=True)
         ]
 
@@ -183,23 +183,5 @@ class Xception(Backbone):
         return feats
 
 
-def xception(
-    *,
-    output_stride: int = 16,
-    weights: str | None = None,
-    middle_blocks: int = 8,
-    act_between: ActBetween = "none",
-    multi_grid: Sequence[int] | None = None,
-    atrous_impl: AtrousImpl = "dilation",
-) -> Xception:
-    """Build Chollet's Xception; ``weights``: None, ``"timm:legacy_xception.tf_in1k"`` or a local file
-    with a timm ``legacy_xception`` state dict (see ``segkit.backbones.weights``)."""
-    model = Xception(
-        output_stride=output_stride,
-        middle_blocks=middle_blocks,
-        act_between=act_between,
-        multi_grid=multi_grid,
-        atrous_impl=atrous_impl,
-    )
-    load_backbone_weights(model, weights, arch="xception")
-    return model
+#: The builder ``configs/backbone/xception.yaml`` targets (the class: its signature is the schema).
+xception = Xception

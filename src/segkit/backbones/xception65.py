@@ -27,9 +27,14 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from segkit.backbones.base import Backbone, FeatureInfo, check_output_stride
-from segkit.backbones.dilation import multi_grid_rates, plan_dilation, set_conv_geometry
+from segkit.backbones.dilation import (
+    multi_grid_rates,
+    nominal_strides_out,
+    plan_dilation,
+    set_conv_geometry,
+)
 from segkit.backbones.weights import load_backbone_weights
-from segkit.nn.atrous import AtrousImpl, check_atrous_impl
+from segkit.nn.atrous import AtrousImpl
 from segkit.nn.conv import ActBetween, ConvBNAct, LayerFactory, SeparableConv2d, make_act
 
 TF_BATCHNORM = partial(nn.BatchNorm2d, eps=1e-3)
@@ -55,7 +60,6 @@ class XceptionModule(nn.Module):
         act_between: ActBetween = "none",
         norm_layer: LayerFactory = TF_BATCHNORM,
         act_layer: LayerFactory = nn.ReLU,
-        atrous_impl: AtrousImpl = "dilation",
     ) -> None:
         super().__init__()
         self.start_with_relu = start_with_relu
@@ -73,7 +77,6 @@ class XceptionModule(nn.Module):
                     act_between=act_between if start_with_relu else "relu",
                     norm_layer=norm_layer,
                     act_layer=None if start_with_relu else act_layer,
-                    atrous_impl=atrous_impl,
                 )
             )
             c_in = c_out
@@ -112,12 +115,17 @@ class XceptionModule(nn.Module):
 
 
 class XceptionAligned(Backbone):
-    """Aligned Xception feature extractor at output stride 8, 16 or 32. Input (B, 3, H, W)."""
+    """Aligned Xception feature extractor at output stride 8, 16 or 32. Input (B, 3, H, W).
+
+    ``weights``: None, ``"timm:xception65.tf_in1k"`` or a local file with a timm ``xception65``
+    state dict (see ``segkit.backbones.weights``).
+    """
 
     def __init__(
         self,
         *,
         output_stride: int = 16,
+        weights: str | None = None,
         middle_blocks: int = 16,
         act_between: ActBetween = "none",
         multi_grid: Sequence[int] | None = None,
@@ -126,7 +134,6 @@ class XceptionAligned(Backbone):
         atrous_impl: AtrousImpl = "dilation",
     ) -> None:
         super().__init__()
-        check_atrous_impl(atrous_impl)
         make_act(act_between)  # validates the switch before building anything
         if middle_blocks < 1:
             raise ValueError(f"middle_blocks must be >= 1, got {middle_blocks}")
@@ -134,7 +141,7 @@ class XceptionAligned(Backbone):
         self.stem = nn.Sequential(
             ConvBNAct(3, 32, 3, stride=2, **layer), ConvBNAct(32, 64, 3, **layer)
         )
-        mod = {"act_between": act_between, "atrous_impl": atrous_impl, **layer}
+        mod = {"act_between": act_between, **layer}
         blocks = [
             XceptionModule(64, (128,) * 3, stride=2, **mod),
             XceptionModule(128, (256,) * 3, stride=2, **mod),
@@ -151,6 +158,8 @@ class XceptionAligned(Backbone):
         self._channels = [256, 728, 1024, 2048]
         self.multi_grid = tuple(multi_grid) if multi_grid else (1,)
         self.set_output_stride(output_stride)
+        self.set_atrous_impl(atrous_impl)
+        load_backbone_weights(self, weights, arch="xception65")
 
     def set_output_stride(self, output_stride: int) -> None:
         """Re-dilate the depthwise convs in place (weights untouched) and update ``feature_info``."""
@@ -162,10 +171,12 @@ class XceptionAligned(Backbone):
             block.set_geometry(geom.stride, [geom.dilation * g for g in grid])
         # A tap sits before the block's strided conv, so at the block's input stride.
         strides = [plan[i].stride_in for i in self._taps] + [plan[-1].stride_out]
+        nominal_out = nominal_strides_out(self._unit_strides, input_stride=2)
+        nominal = [nominal_out[i - 1] for i in self._taps] + [nominal_out[-1]]
         names = [f"blocks.{i}.tap" for i in self._taps] + [f"blocks.{last}"]
         self.feature_info = [
-            FeatureInfo(c, s, name)
-            for c, s, name in zip(self._channels, strides, names, strict=True)
+            FeatureInfo(c, s, name, n)
+            for c, s, name, n in zip(self._channels, strides, names, nominal, strict=True)
         ]
 
     def forward(self, x: Tensor) -> list[Tensor]:
@@ -181,23 +192,5 @@ class XceptionAligned(Backbone):
         return feats
 
 
-def xception65(
-    *,
-    output_stride: int = 16,
-    weights: str | None = None,
-    middle_blocks: int = 16,
-    act_between: ActBetween = "none",
-    multi_grid: Sequence[int] | None = None,
-    atrous_impl: AtrousImpl = "dilation",
-) -> XceptionAligned:
-    """Build aligned Xception-65; ``weights``: None, ``"timm:xception65.tf_in1k"`` or a local file
-    with a timm ``xception65`` state dict (see ``segkit.backbones.weights``)."""
-    model = XceptionAligned(
-        output_stride=output_stride,
-        middle_blocks=middle_blocks,
-        act_between=act_between,
-        multi_grid=multi_grid,
-        atrous_impl=atrous_impl,
-    )
-    load_backbone_weights(model, weights, arch="xception65")
-    return model
+#: The builder ``configs/backbone/xception65.yaml`` targets (the class: its signature is the schema).
+xception65 = XceptionAligned

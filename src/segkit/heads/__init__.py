@@ -1,9 +1,9 @@
 """Segmentation heads, each sized from the backbone's feature contract (channels, strides)."""
 
 from segkit.heads.aux import AuxFCNHead
-from segkit.heads.base import feature_index, nominal_strides, scale_rates
-from segkit.heads.deeplabv3 import DeepLabV3Head
-from segkit.heads.deeplabv3plus import CONTEXTS, DeepLabV3PlusHead
+from segkit.heads.base import Head, HeadBase, scale_rates
+from segkit.heads.deeplabv3 import CONTEXTS, DeepLabV3Head, check_context
+from segkit.heads.deeplabv3plus import DeepLabV3PlusHead
 from segkit.heads.fcn import FCN_VARIANTS, FCNHead, check_fcn_variant
 
 __all__ = [
@@ -13,8 +13,9 @@ __all__ = [
     "DeepLabV3Head",
     "DeepLabV3PlusHead",
     "FCNHead",
+    "Head",
+    "HeadBase",
+    "check_context",
     "check_fcn_variant",
-    "feature_index",
-    "nominal_strides",
     "scale_rates",
 ]

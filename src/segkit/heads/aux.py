@@ -12,15 +12,15 @@ from collections.abc import Sequence
 
 from torch import Tensor, nn
 
-from segkit.heads.base import conv1x1, feature_index, nominal_strides
+from segkit.heads.base import HeadBase, conv1x1
 from segkit.nn.conv import ConvBNAct
 
 
-class AuxFCNHead(nn.Module):
+class AuxFCNHead(HeadBase):
     """``forward(features) -> (B, num_classes, h, w)`` at the stride of the nominal stride-16 feature.
 
     Args:
-        in_channels, strides: the backbone's feature contract.
+        in_channels, strides, nominal_strides: the backbone's feature contract.
         hidden_channels: width of the 3x3 conv; default ``C / 4`` of the input feature.
         dropout: dropout before the classifier.
     """
@@ -31,24 +31,22 @@ class AuxFCNHead(nn.Module):
         strides: Sequence[int],
         num_classes: int,
         *,
+        nominal_strides: Sequence[int] | None = None,
         hidden_channels: int | None = None,
         dropout: float = 0.1,
     ) -> None:
-        super().__init__()
-        self.index = feature_index(nominal_strides(strides), 16, what="the auxiliary head")
-        if self.index == len(strides) - 1:
+        super().__init__(in_channels, strides, num_classes, nominal_strides=nominal_strides)
+        self.index = self.index_of(16, what="the auxiliary head", nominal=True)
+        if self.index == len(self.strides) - 1:
             raise ValueError(
                 f"the auxiliary head needs a stride-16 feature before the last one, but the backbone "
-                f"returns strides {list(strides)}; set model.aux=false"
+                f"returns nominal strides {list(self.nominal_strides)}; set aux=False"
             )
-        channels = in_channels[self.index]
+        channels = self.in_channels[self.index]
         hidden = hidden_channels or max(1, channels // 4)
         self.block = nn.Sequential(
             ConvBNAct(channels, hidden, 3), nn.Dropout(dropout), conv1x1(hidden, num_classes)
         )
-
-    def set_output_stride(self, output_stride: int) -> None:
-        """Nothing to change: the head has no atrous convs and always reads the same stage."""
 
     def forward(self, features: Sequence[Tensor]) -> Tensor:
         return self.block(features[self.index])

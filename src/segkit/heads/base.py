@@ -1,53 +1,93 @@
-"""What every head shares: finding its inputs by stride, and scaling atrous rates to the output stride.
+"""The head contract, and what every head shares: inputs by stride, atrous rates by output stride.
 
-A head is built from the backbone's feature contract, ``in_channels[i]`` and ``strides[i]`` of each
-returned feature. Strides are *actual* strides: a backbone dilated to output stride 8 reports
-``[4, 8, 8, 8]`` where it would report ``[4, 8, 16, 32]`` at output stride 32. The contract returns one
-feature per stage at nominal reductions that double, so the nominal stride of every feature can be
-recovered (:func:`nominal_strides`); heads that must keep their structure when the output stride
-changes (FCN skips, the aux head) pick features by nominal stride.
+A head is built from the backbone's feature contract (``segkit.backbones.FeatureInfo``):
+``in_channels[i]``, the *actual* stride ``strides[i]`` and the *nominal* (undilated) stride
+``nominal_strides[i]`` of each returned feature. A backbone dilated to output stride 8 reports actual
+strides ``[4, 8, 8, 8]`` and nominal ``[4, 8, 16, 32]``. Heads that must keep their structure when
+the output stride changes (FCN skips, the aux head) pick features by nominal stride; the nominal
+strides come from the backbone, never from a guess. ``nominal_strides=None`` means the features are
+undilated (nominal = actual).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
 
-from torch import nn
+from torch import Tensor, nn
+
+from segkit.checks import check_output_stride
 
 #: The output stride at which the paper's ASPP rates (6, 12, 18) are given.
 REFERENCE_OUTPUT_STRIDE = 16
 
 
-def nominal_strides(strides: Sequence[int]) -> list[int]:
-    """Strides the features would have undilated, from their actual strides.
+@runtime_checkable
+class Head(Protocol):
+    """What a Segmentor needs of a head: built as ``Head(in_channels, strides, num_classes, *,
+    nominal_strides=None, ...)``, it holds the contract it was sized from and follows an
+    output-stride change of its backbone in place.
 
-    ``[4, 8, 8, 8] -> [4, 8, 16, 32]``: a feature whose stride did not grow sits one stage deeper
-    than the previous one, i.e. at twice its nominal stride.
+    ``forward(features: list[(B, C_i, H / s_i, W / s_i)]) -> (B, num_classes, h, w)`` logits.
     """
-    strides = [int(s) for s in strides]
-    if not strides:
-        raise ValueError("the backbone returned no features (empty feature contract)")
-    os = strides[-1]
-    nominal = [strides[0]]
-    for prev, s in zip(strides, strides[1:], strict=False):
-        if s < prev or (s == prev and s < os):
+
+    in_channels: tuple[int, ...]
+    strides: tuple[int, ...]  # actual strides of the features, at the current output stride
+    num_classes: int
+
+    def set_output_stride(self, output_stride: int) -> None: ...
+
+    def __call__(self, features: Sequence[Tensor]) -> Tensor: ...
+
+
+class HeadBase(nn.Module):
+    """Stores the feature contract and keeps ``strides`` in step with the output stride;
+    subclasses react to a change in :meth:`on_output_stride`."""
+
+    def __init__(
+        self,
+        in_channels: Sequence[int],
+        strides: Sequence[int],
+        num_classes: int,
+        *,
+        nominal_strides: Sequence[int] | None = None,
+    ) -> None:
+        super().__init__()
+        self.in_channels = tuple(int(c) for c in in_channels)
+        self.strides = tuple(int(s) for s in strides)
+        self.nominal_strides = tuple(int(s) for s in (nominal_strides or strides))
+        self.num_classes = int(num_classes)
+        if not self.strides:
+            raise ValueError("the backbone returned no features (empty feature contract)")
+        if not len(self.in_channels) == len(self.strides) == len(self.nominal_strides):
             raise ValueError(
-                f"backbone feature strides {strides} break the feature contract: one feature per "
-                "stage, strides doubling until the output stride (fix the backbone's feature_info)"
+                f"feature contract of unequal lengths: in_channels {list(self.in_channels)}, "
+                f"strides {list(self.strides)}, nominal_strides {list(self.nominal_strides)}"
             )
-        nominal.append(s if s > prev else 2 * nominal[-1])
-    return nominal
 
+    @property
+    def output_stride(self) -> int:
+        return self.strides[-1]
 
-def feature_index(strides: Sequence[int], stride: int, *, what: str) -> int:
-    """Index of the feature with (nominal or actual) ``stride``; ValueError naming ``what`` needs it."""
-    strides = list(strides)
-    if stride not in strides:
-        raise ValueError(
-            f"{what} needs a stride-{stride} feature but the backbone returns strides {strides}; "
-            "use a backbone that exposes it"
-        )
-    return strides.index(stride)
+    def set_output_stride(self, output_stride: int) -> None:
+        """Follow a re-dilated backbone: actual strides become min(nominal, output stride)."""
+        output_stride = check_output_stride(output_stride)
+        self.on_output_stride(output_stride)  # may refuse before anything changes
+        self.strides = tuple(min(s, output_stride) for s in self.nominal_strides)
+
+    def on_output_stride(self, output_stride: int) -> None:
+        """Hook: adapt the head (atrous rates, ...) to ``output_stride``; weights untouched."""
+
+    def index_of(self, stride: int, *, what: str, nominal: bool = False) -> int:
+        """Index of the feature with ``stride`` (actual, or nominal); ValueError naming ``what``."""
+        strides = list(self.nominal_strides if nominal else self.strides)
+        if stride not in strides:
+            kind = "nominal " if nominal else ""
+            raise ValueError(
+                f"{what} needs a {kind}stride-{stride} feature but the backbone returns "
+                f"{kind}strides {strides}; use a backbone that exposes it"
+            )
+        return strides.index(stride)
 
 
 def scale_rates(rates: Sequence[int], output_stride: int) -> tuple[int, ...]:
@@ -57,9 +97,9 @@ def scale_rates(rates: Sequence[int], output_stride: int) -> tuple[int, ...]:
         num = int(r) * REFERENCE_OUTPUT_STRIDE
         if num % output_stride:
             raise ValueError(
-                f"aspp_rates {list(rates)} are given at output stride 16 and scaled by "
+                f"aspp_rates={list(rates)} are given at output stride 16 and scaled by "
                 f"16/{output_stride}; rate {r} would become {num / output_stride:g}. "
-                "Use even rates (e.g. model.aspp_rates=[6,12,18])"
+                "Use even rates (e.g. aspp_rates=[6,12,18])"
             )
         scaled.append(num // output_stride)
     return tuple(scaled)

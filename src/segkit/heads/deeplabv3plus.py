@@ -11,18 +11,14 @@ depthwise-separable (sec. 3.2).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from segkit.heads.base import conv1x1, feature_index, scale_rates
-from segkit.nn.context import ASPP, PyramidPooling
+from segkit.heads.base import conv1x1
+from segkit.heads.deeplabv3 import Context, ContextHead
 from segkit.nn.conv import ConvBNAct, SeparableConv2d
-
-Context = Literal["aspp", "spp", "none"]
-CONTEXTS: tuple[str, ...] = ("aspp", "spp", "none")
 
 
 def conv3x3_bn_relu(in_channels: int, out_channels: int, *, separable: bool) -> nn.Module:
@@ -39,17 +35,18 @@ def conv3x3_bn_relu(in_channels: int, out_channels: int, *, separable: bool) -> 
     return ConvBNAct(in_channels, out_channels, 3)
 
 
-class DeepLabV3PlusHead(nn.Module):
+class DeepLabV3PlusHead(ContextHead):
     """``forward(features) -> (B, num_classes, H / 4, W / 4)`` logits at the low-level stride.
 
     Args:
-        in_channels, strides: the backbone's feature contract. The low-level input is the feature with
-            stride 4; the context module runs on the last feature.
+        in_channels, strides, nominal_strides: the backbone's feature contract. The low-level
+            input is the feature with stride 4; the context module runs on the last feature.
         aspp_rates: atrous rates at output stride 16 (6, 12, 18), scaled by 16 / output stride.
         aspp_channels: width of the context module's output (256).
         separable: depthwise-separable 3x3 convs in ASPP and decoder.
-        context: ``"aspp"`` (DeepLabv3), ``"spp"`` (pyramid pooling, bins 1, 2, 4, fused back to the
-            map) or ``"none"`` (a 1x1 conv-BN-ReLU to ``aspp_channels``: the decoder alone).
+        context: ``"aspp"`` (DeepLabv3), ``"pyramid_pooling"`` (PSPNet's pyramid pooling, bins 1, 2,
+            4, fused back to the map; ``"spp"`` is its deprecated alias) or ``"none"`` (a 1x1
+            conv-BN-ReLU to ``aspp_channels``: the decoder alone).
         low_level_channels: width of the 1x1 projection of the stride-4 feature (48 in the paper).
         decoder_channels: width of the two 3x3 decoder convs (256).
         dropout: dropout after the context projection.
@@ -61,6 +58,7 @@ class DeepLabV3PlusHead(nn.Module):
         strides: Sequence[int],
         num_classes: int,
         *,
+        nominal_strides: Sequence[int] | None = None,
         aspp_rates: Sequence[int] = (6, 12, 18),
         aspp_channels: int = 256,
         separable: bool = False,
@@ -69,20 +67,12 @@ class DeepLabV3PlusHead(nn.Module):
         decoder_channels: int = 256,
         dropout: float = 0.1,
     ) -> None:
-        super().__init__()
-        self.aspp_rates = tuple(int(r) for r in aspp_rates)
-        self.low_index = feature_index(
-            strides, 4, what="the DeepLabv3+ decoder (low-level feature)"
+        super().__init__(in_channels, strides, num_classes, nominal_strides=nominal_strides)
+        self.low_index = self.index_of(4, what="the DeepLabv3+ decoder (low-level feature)")
+        self.context = self.build_context(
+            context, aspp_channels, aspp_rates, separable=separable, dropout=dropout
         )
-        self.context = _build_context(
-            context,
-            in_channels[-1],
-            aspp_channels,
-            scale_rates(self.aspp_rates, strides[-1]) if context == "aspp" else (),
-            separable=separable,
-            dropout=dropout,
-        )
-        self.low_level = ConvBNAct(in_channels[self.low_index], low_level_channels, 1)
+        self.low_level = ConvBNAct(self.in_channels[self.low_index], low_level_channels, 1)
         self.decoder = nn.Sequential(
             conv3x3_bn_relu(
                 aspp_channels + low_level_channels, decoder_channels, separable=separable
@@ -91,31 +81,8 @@ class DeepLabV3PlusHead(nn.Module):
         )
         self.classifier = conv1x1(decoder_channels, num_classes)
 
-    def set_output_stride(self, output_stride: int) -> None:
-        """Rescale the ASPP rates (if any) for a re-dilated backbone; weights untouched."""
-        if isinstance(self.context, ASPP):
-            self.context.set_rates(scale_rates(self.aspp_rates, output_stride))
-
     def forward(self, features: Sequence[Tensor]) -> Tensor:
         low = self.low_level(features[self.low_index])
         x = self.context(features[-1])
         x = F.interpolate(x, size=low.shape[-2:], mode="bilinear", align_corners=False)
         return self.classifier(self.decoder(torch.cat([x, low], dim=1)))
-
-
-def _build_context(
-    kind: str,
-    in_channels: int,
-    out_channels: int,
-    rates: Sequence[int],
-    *,
-    separable: bool,
-    dropout: float,
-) -> nn.Module:
-    if kind == "aspp":
-        return ASPP(in_channels, out_channels, rates, separable=separable, dropout=dropout)
-    if kind == "spp":
-        return PyramidPooling(in_channels, out_channels, (1, 2, 4), dropout=dropout)
-    if kind == "none":
-        return ConvBNAct(in_channels, out_channels, 1)
-    raise ValueError(f"model.context must be one of {list(CONTEXTS)}, got {kind!r}")

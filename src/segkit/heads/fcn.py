@@ -23,19 +23,20 @@ from torch import Tensor, nn
 
 # The variant rule lives in segkit.checks (shared with the command line's pre-flight check).
 from segkit.checks import FCN_VARIANTS, check_fcn_variant  # noqa: F401 (FCN_VARIANTS re-exported)
-from segkit.heads.base import conv1x1, feature_index, nominal_strides
+from segkit.heads.base import HeadBase, conv1x1
 from segkit.nn.upsample import BilinearConvTranspose2d
 
 FCNVariant = Literal["32s", "16s", "8s"]
 
 
-class FCNHead(nn.Module):
+class FCNHead(HeadBase):
     """``forward(features) -> (B, num_classes, H / N, W / N)`` for variant ``Ns``.
 
     Args:
-        in_channels, strides: the backbone's feature contract. The last feature gets the coarse score
-            layer; the skips are the features at nominal strides 16 (16s, 8s) and 8 (8s).
-        variant: ``"32s"``, ``"16s"`` or ``"8s"``.
+        in_channels, strides, nominal_strides: the backbone's feature contract. The last feature
+            gets the coarse score layer; the skips are the features at nominal strides 16 (16s, 8s)
+            and 8 (8s).
+        fcn_variant: ``"32s"``, ``"16s"`` or ``"8s"``.
     """
 
     def __init__(
@@ -44,33 +45,32 @@ class FCNHead(nn.Module):
         strides: Sequence[int],
         num_classes: int,
         *,
-        variant: FCNVariant = "8s",
+        nominal_strides: Sequence[int] | None = None,
+        fcn_variant: FCNVariant = "8s",
     ) -> None:
-        super().__init__()
-        self.variant = variant
-        self.prediction_stride = check_fcn_variant(variant, strides[-1])
-        self.nominal = nominal_strides(strides)
+        super().__init__(in_channels, strides, num_classes, nominal_strides=nominal_strides)
+        self.variant = fcn_variant
+        self.prediction_stride = check_fcn_variant(fcn_variant, self.output_stride)
         self.skip_indices = [
-            feature_index(self.nominal, s, what=f"FCN-{variant} (skip)")
+            self.index_of(s, what=f"FCN-{fcn_variant} (skip)", nominal=True)
             for s in (16, 8)
             if s >= self.prediction_stride
         ]
-        self.score = conv1x1(in_channels[-1], num_classes)
+        self.score = conv1x1(self.in_channels[-1], num_classes)
         self.score_skips = nn.ModuleList(
-            conv1x1(in_channels[i], num_classes, zero_init=True) for i in self.skip_indices
+            conv1x1(self.in_channels[i], num_classes, zero_init=True) for i in self.skip_indices
         )
         self.upsamples = nn.ModuleList(
             BilinearConvTranspose2d(num_classes, 2) for _ in self.skip_indices
         )
-        self._set_strides(list(strides))
+        self._freeze_skipped_upsamples(self.strides)
 
-    def set_output_stride(self, output_stride: int) -> None:
-        """Follow a re-dilated backbone: the actual strides become min(nominal, output stride)."""
+    def on_output_stride(self, output_stride: int) -> None:
+        """Refuse a variant impossible at ``output_stride``; freeze the upsamplers it skips."""
         check_fcn_variant(self.variant, output_stride)
-        self._set_strides([min(s, output_stride) for s in self.nominal])
+        self._freeze_skipped_upsamples([min(s, output_stride) for s in self.nominal_strides])
 
-    def _set_strides(self, strides: list[int]) -> None:
-        self.strides = strides
+    def _freeze_skipped_upsamples(self, strides: Sequence[int]) -> None:
         # An upsampler between two scores at the same stride is skipped; freeze it so that it is not
         # an unused parameter (DDP without find_unused_parameters would fail) yet stays in the
         # state dict, keeping checkpoints interchangeable across output strides.

@@ -3,20 +3,22 @@
 ``output_stride`` is the one user key that drives both the backbone's dilation and the heads' atrous
 rates. ``backbone`` is a backbone name (``segkit.backbones.create_backbone``), a callable taking
 ``output_stride=`` (the Hydra partial of ``configs/backbone/*.yaml``) or a built ``Backbone``
-(re-dilated to ``output_stride``).
+(re-dilated to ``output_stride``). Each builder's other keywords are its head's: they are defined
+once, in the head's signature, and the builder publishes them as its own (``inspect.signature``),
+so ``deeplabv3plus(aspp_channels=...)`` and ``model.aspp_channels`` name the head's argument.
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Sequence
-from typing import Literal
+from collections.abc import Callable
+from typing import Any, Literal
 
 from segkit.backbones import create_backbone
 from segkit.backbones.base import Backbone, check_output_stride
 from segkit.heads import AuxFCNHead, DeepLabV3Head, DeepLabV3PlusHead, FCNHead
-from segkit.heads.deeplabv3plus import Context
-from segkit.heads.fcn import FCNVariant, check_fcn_variant
+from segkit.heads.base import HeadBase
+from segkit.heads.fcn import check_fcn_variant
 from segkit.models.segmentor import Segmentor
 
 BackboneSpec = str | Callable[..., Backbone] | Backbone
@@ -33,94 +35,111 @@ def build_backbone(backbone: BackboneSpec, output_stride: int) -> Backbone:
         return backbone
     if not callable(backbone):
         raise ValueError(
-            f"model.backbone must be a backbone name, a builder taking output_stride= or a Backbone, "
+            f"backbone must be a backbone name, a builder taking output_stride= or a Backbone, "
             f"got {type(backbone).__name__}"
         )
     built = backbone(output_stride=output_stride)
     if not isinstance(built, Backbone):
         raise ValueError(
-            f"model.backbone built a {type(built).__name__}, not a segkit Backbone; "
+            f"backbone built a {type(built).__name__}, not a segkit Backbone; "
             "its config needs _target_: segkit.backbones.<builder> and _partial_: true"
         )
     return built
 
 
-def _aux(backbone: Backbone, num_classes: int, aux: bool) -> AuxFCNHead | None:
-    return AuxFCNHead(backbone.channels, backbone.strides, num_classes) if aux else None
+def _head_keywords(head: type[HeadBase]) -> list[inspect.Parameter]:
+    """The head's own options: its keyword-only arguments except the feature contract."""
+    return [
+        p
+        for name, p in inspect.signature(head).parameters.items()
+        if p.kind is p.KEYWORD_ONLY and name != "nominal_strides"
+    ]
 
 
-def fcn(
+def head_options(head: type[HeadBase], options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` completed with the head's defaults; ValueError naming unknown ones."""
+    params = {p.name: p for p in _head_keywords(head)}
+    unknown = sorted(set(options) - set(params))
+    if unknown:
+        raise ValueError(
+            f"unknown argument(s) {unknown} for {head.__name__}; valid: {list(params)}"
+        )
+    return {name: options.get(name, p.default) for name, p in params.items()}
+
+
+def assemble(
+    head: type[HeadBase],
     *,
     backbone: BackboneSpec,
     num_classes: int,
-    output_stride: int = 32,
-    fcn_variant: FCNVariant = "8s",
-    aux: bool = False,
+    output_stride: int,
+    aux: bool,
+    options: dict[str, Any],
 ) -> Segmentor:
-    """FCN-32s/16s/8s (Long et al. 2015) on ``backbone`` at ``output_stride`` (32 as in the paper)."""
+    """Backbone at ``output_stride`` + ``head(**options)`` (+ aux head), sized from its contract."""
+    bb = build_backbone(backbone, output_stride)
+    contract = (bb.channels, bb.strides, num_classes)
+    nominal = {"nominal_strides": bb.nominal_strides}
+    aux_head = AuxFCNHead(*contract, **nominal) if aux else None
+    return Segmentor(bb, head(*contract, **nominal, **options), aux_head)
+
+
+def _check_fcn(output_stride: int, opts: dict[str, Any]) -> None:
     # Check the variant before building a possibly large backbone.
-    check_fcn_variant(fcn_variant, check_output_stride(output_stride))
-    bb = build_backbone(backbone, output_stride)
-    head = FCNHead(bb.channels, bb.strides, num_classes, variant=fcn_variant)
-    return Segmentor(bb, head, _aux(bb, num_classes, aux))
+    check_fcn_variant(opts["fcn_variant"], check_output_stride(output_stride))
 
 
-def deeplabv3(
+def model_builder(
+    name: str,
+    head: type[HeadBase],
     *,
-    backbone: BackboneSpec,
-    num_classes: int,
-    output_stride: int = 16,
-    aspp_rates: Sequence[int] = (6, 12, 18),
-    aspp_channels: int = 256,
-    separable: bool = False,
-    dropout: float = 0.1,
-    aux: bool = False,
-) -> Segmentor:
-    """DeepLabv3 (Chen et al. 2017): ASPP, rates given at OS 16 and scaled to ``output_stride``."""
-    bb = build_backbone(backbone, output_stride)
-    head = DeepLabV3Head(
-        bb.channels,
-        bb.strides,
-        num_classes,
-        aspp_rates=tuple(aspp_rates),
-        aspp_channels=aspp_channels,
-        separable=separable,
-        dropout=dropout,
+    output_stride: int,
+    doc: str,
+    precheck: Callable[[int, dict[str, Any]], None] | None = None,
+) -> Callable[..., Segmentor]:
+    """A public builder ``name(*, backbone, num_classes, output_stride, aux, <head keywords>)``.
+
+    Its signature (``inspect.signature``, the config schema) is its own four keywords followed by
+    the head's; unknown keywords raise a ValueError listing the valid ones; ``precheck(output_stride,
+    options)`` runs before the backbone is built.
+    """
+    default_os = output_stride
+
+    def build(
+        *,
+        backbone: BackboneSpec,
+        num_classes: int,
+        output_stride: int = default_os,
+        aux: bool = False,
+        **opts: Any,
+    ) -> Segmentor:
+        opts = head_options(head, opts)
+        if precheck is not None:
+            precheck(output_stride, opts)
+        return assemble(head, backbone=backbone, num_classes=num_classes,
+                        output_stride=output_stride, aux=aux, options=opts)  # fmt: skip
+
+    own = [p for p in inspect.signature(build).parameters.values() if p.kind is p.KEYWORD_ONLY]
+    build.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [*own, *_head_keywords(head)], return_annotation=Segmentor
     )
-    return Segmentor(bb, head, _aux(bb, num_classes, aux))
+    build.__name__ = build.__qualname__ = name
+    build.__doc__ = f"{doc}\n\nOther keywords: ``{head.__name__}``'s (its docstring)."
+    return build
 
 
-def deeplabv3plus(
-    *,
-    backbone: BackboneSpec,
-    num_classes: int,
-    output_stride: int = 16,
-    aspp_rates: Sequence[int] = (6, 12, 18),
-    aspp_channels: int = 256,
-    separable: bool = False,
-    context: Context = "aspp",
-    low_level_channels: int = 48,
-    decoder_channels: int = 256,
-    dropout: float = 0.1,
-    aux: bool = False,
-) -> Segmentor:
-    """DeepLabv3+ (Chen et al. 2018): context module + decoder on the stride-4 feature."""
-    bb = build_backbone(backbone, output_stride)
-    head = DeepLabV3PlusHead(
-        bb.channels,
-        bb.strides,
-        num_classes,
-        aspp_rates=tuple(aspp_rates),
-        aspp_channels=aspp_channels,
-        separable=separable,
-        context=context,
-        low_level_channels=low_level_channels,
-        decoder_channels=decoder_channels,
-        dropout=dropout,
-    )
-    return Segmentor(bb, head, _aux(bb, num_classes, aux))
-
-
+fcn = model_builder(
+    "fcn", FCNHead, output_stride=32, precheck=_check_fcn,
+    doc="FCN-32s/16s/8s (Long et al. 2015) on ``backbone`` at ``output_stride`` (32 as in the paper).",
+)  # fmt: skip
+deeplabv3 = model_builder(
+    "deeplabv3", DeepLabV3Head, output_stride=16,
+    doc="DeepLabv3 (Chen et al. 2017): ASPP, rates given at OS 16 and scaled to ``output_stride``.",
+)  # fmt: skip
+deeplabv3plus = model_builder(
+    "deeplabv3plus", DeepLabV3PlusHead, output_stride=16,
+    doc="DeepLabv3+ (Chen et al. 2018): context module + decoder on the stride-4 feature.",
+)  # fmt: skip
 MODELS: dict[str, Callable[..., Segmentor]] = {
     "fcn": fcn,
     "deeplabv3": deeplabv3,

@@ -12,22 +12,43 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from segkit.backbones.base import Backbone, check_output_stride
+from segkit.heads.base import Head
+from segkit.nn.atrous import AtrousImpl, atrous_impl_of, set_atrous_impl
 
 
 class Segmentor(nn.Module):
     """``forward(x: (B, 3, H, W) float) -> {"out": (B, K, H, W), "aux": (B, K, H, W)}``.
 
-    ``"aux"`` is present only when an auxiliary head was given. Heads expose
-    ``set_output_stride(os)``; the Segmentor forwards an output-stride change to all parts.
+    ``"aux"`` is present only when an auxiliary head was given. Heads follow the ``Head`` protocol
+    (``segkit.heads.base``); the Segmentor forwards an output-stride change to all parts, and the
+    heads' atrous convs run with the backbone's implementation (``backbone.atrous_impl``: one switch
+    for every atrous conv of the model).
     """
 
-    def __init__(
-        self, backbone: Backbone, head: nn.Module, aux_head: nn.Module | None = None
-    ) -> None:
+    def __init__(self, backbone: Backbone, head: Head, aux_head: Head | None = None) -> None:
         super().__init__()
+        for part in (head, aux_head):
+            if part is not None and not isinstance(part, Head):
+                raise TypeError(
+                    f"{type(part).__name__} is not a segkit head: it needs in_channels, strides, "
+                    "num_classes and set_output_stride (segkit.heads.base.Head)"
+                )
         self.backbone = backbone
         self.head = head
         self.aux_head = aux_head
+        for part in (head, aux_head):
+            if part is not None:
+                set_atrous_impl(part, backbone.atrous_impl)
+
+    @property
+    def atrous_impl(self) -> str:
+        """How every atrous conv of the model runs: "dilation" or "space_to_batch"."""
+        return atrous_impl_of(self)
+
+    def set_atrous_impl(self, impl: AtrousImpl) -> None:
+        """Run every atrous conv (backbone and heads) with ``impl``; weights and outputs unchanged."""
+        self.backbone.set_atrous_impl(impl)  # refuses an implementation the backbone lacks
+        set_atrous_impl(self, impl)
 
     @property
     def output_stride(self) -> int:

@@ -1,4 +1,10 @@
-from segkit.nn.atrous import ATROUS_IMPLS, AtrousConv2d, space_to_batch_conv2d
+from segkit.nn.atrous import (
+    ATROUS_IMPLS,
+    AtrousConv2d,
+    atrous_impl_of,
+    set_atrous_impl,
+    space_to_batch_conv2d,
+)
 from segkit.nn.conv import ConvBNAct, SeparableConv2d, same_padding
 from segkit.nn.pool import DilatedMaxPool2d
 from segkit.nn.separable import SpatiallySeparableConv2d
@@ -12,8 +18,10 @@ __all__ = [
     "DilatedMaxPool2d",
     "SeparableConv2d",
     "SpatiallySeparableConv2d",
+    "atrous_impl_of",
     "bilinear_kernel",
     "same_padding",
+    "set_atrous_impl",
     "space_to_batch_conv2d",
 ]
 from segkit.nn.context import ASPP, SPP, ASPPPooling, PyramidPooling  # noqa: E402

@@ -130,3 +130,24 @@ class AtrousConv2d(nn.Conv2d):
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, impl={self.impl}"
+
+
+def set_atrous_impl(module: nn.Module, impl: AtrousImpl) -> None:
+    """Run every ``AtrousConv2d`` inside ``module`` with ``impl`` (an attribute: weights, outputs
+    and state-dict keys are unchanged). The one switch of a whole model
+    (``Segmentor.set_atrous_impl``), applied to the backbone's convs and the heads' alike."""
+    check_atrous_impl(impl)
+    for m in module.modules():
+        if isinstance(m, AtrousConv2d):
+            m.impl = impl
+
+
+def atrous_impl_of(module: nn.Module) -> str:
+    """The implementation the ``AtrousConv2d`` layers of ``module`` use ("dilation" if none)."""
+    impls = sorted({m.impl for m in module.modules() if isinstance(m, AtrousConv2d)})
+    if len(impls) > 1:
+        raise ValueError(
+            f"{type(module).__name__} mixes atrous implementations {impls}; "
+            "call set_atrous_impl(module, impl) to select one"
+        )
+    return impls[0] if impls else "dilation"

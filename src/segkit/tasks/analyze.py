@@ -30,13 +30,13 @@ from segkit.tasks.checkpoints import load_segmentor
 
 log = logging.getLogger(__name__)
 
-#: Every key of analysis.json: the issue's schema, then how the figures were measured
-#: (``segkit.analysis.summary.EXTRA_KEYS``), ``ckpt_path`` (null for a design), and ``erf_init``
+#: Every key of analysis.json: the issue's schema, ``aspp_rates`` (as run), how the figures were
+#: measured (``segkit.analysis.summary.EXTRA_KEYS``), ``ckpt_path`` (null for a design), ``erf_init``
 #: (only with ``ckpt_path``: the ERF of a freshly initialised model of the same design).
 JSON_KEYS: tuple[str, ...] = (
     "model", "backbone", "input_size", "output_stride", "logits_stride", "backbone_rf", "model_rf",
     "params", "backbone_params", "macs", "backbone_macs", "latency_ms", "peak_mem_mb", "stages",
-    "erf", *EXTRA_KEYS, "ckpt_path", "erf_init",
+    "aspp_rates", "erf", *EXTRA_KEYS, "ckpt_path", "erf_init",
 )  # fmt: skip
 
 

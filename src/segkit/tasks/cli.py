@@ -44,6 +44,7 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from segkit.tasks.config_keys import config_message
 from segkit.tasks.preflight import preflight
 
 log = logging.getLogger(__name__)
@@ -76,7 +77,8 @@ def one_line(err: BaseException) -> str:
 
 def run_task(task: str, cfg: DictConfig, *, module: str | None = None) -> Any:
     """Pre-flight check ``cfg``, then import ``module`` (default ``segkit.tasks.<task>``) and call
-    its function ``<task>(cfg)``; a user error leaves as :class:`UserError` (see the module doc)."""
+    its function ``<task>(cfg)``; a user error leaves as :class:`UserError` (see the module doc),
+    its message naming config keys where the library named Python arguments (``config_keys``)."""
     try:
         preflight(task, cfg)
         work = getattr(importlib.import_module(module or f"segkit.tasks.{task}"), task)
@@ -84,7 +86,7 @@ def run_task(task: str, cfg: DictConfig, *, module: str | None = None) -> Any:
     except USER_ERRORS as err:
         if os.environ.get("SEGKIT_TRACEBACK") == "1":
             raise
-        raise UserError(one_line(err)) from err
+        raise UserError(config_message(one_line(err), task, cfg)) from err
 
 
 def _to_log_files(line: str, exc: BaseException | None = None) -> None:
