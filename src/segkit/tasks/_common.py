@@ -38,7 +38,8 @@ def to_plain(cfg: DictConfig) -> dict[str, Any]:
 
 @rank_zero_only
 def print_config(cfg: DictConfig, *, sections: tuple[str, ...] | None = None) -> None:
-    """Print the composed config (or only ``sections``) as highlighted YAML."""
+    """Print the composed config (or only ``sections``) as highlighted YAML on stderr (asked for
+    with ``extras.print_config=true``; every run saves it to ``<run folder>/config.yaml``)."""
     plain = to_plain(cfg)
     shown = plain if sections is None else {k: plain[k] for k in sections if k in plain}
     text = OmegaConf.to_yaml(OmegaConf.create(shown))

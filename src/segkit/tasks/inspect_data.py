@@ -24,7 +24,7 @@ from rich.table import Table
 from segkit.constants import IGNORE_INDEX
 from segkit.data import CheckReport, SegDataModule, VOCSegmentation, check_datasets
 from segkit.evaluation.report import label_grid
-from segkit.tasks._common import instantiate_user
+from segkit.tasks._common import instantiate_user, save_config
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +128,7 @@ def inspect_data(cfg: DictConfig) -> dict[str, Any]:
         console=console,
     )
     out_dir = Path(cfg.paths.output_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, out_dir)
     defects_path = out_dir / DEFECTS_FILE
     defects_path.write_text("".join(f"{d}\n" for d in report.defects))
     _print_tables(report, dm.class_names, Console())
@@ -139,7 +139,7 @@ def inspect_data(cfg: DictConfig) -> dict[str, Any]:
         datasets[0], out_dir / "grid.png", int(cfg.inspect.grid_samples), dm.class_names, bad_ids
     )
     console_out = Console()
-    console_out.print(f"mask overlay grid: {grid}", highlight=False)
+    console_out.print(f"mask overlay grid: {grid}", highlight=False, soft_wrap=True)
     counts = report.label_pixels
     summary = {
         "splits": dict(report.samples),
@@ -156,7 +156,7 @@ def inspect_data(cfg: DictConfig) -> dict[str, Any]:
         json_path = json_output(str(cfg.inspect.json), out_dir)
         json_path.parent.mkdir(parents=True, exist_ok=True)
         json_path.write_text(json.dumps(summary, indent=2) + "\n")
-        console_out.print(f"summary: {json_path}", highlight=False)
+        console_out.print(f"summary: {json_path}", highlight=False, soft_wrap=True)
     if report.defects:
         first = report.defects[0]
         raise ValueError(
