@@ -32,7 +32,8 @@ from segkit.tasks.checkpoints import load_segmentor
 from segkit.tasks.train import train
 
 DESIGNS = {"fcn": "FCN-8s", "deeplabv3plus": "DeepLabv3+"}
-#: Validation images shown in predictions.png.
+#: The picture's file name in the demo's folder (logs/demo/<time>/), and the images it shows.
+PICTURE = "predictions.png"
 PICTURE_IMAGES = 4
 #: A design counts as having learnt something only above floor + this (mIoU points / 100): closer
 #: to the floor, its mIoU is that of a near-trivial predictor and an order between designs is noise.
@@ -94,7 +95,9 @@ def picture(results: dict[str, dict], dataset: VOCSegmentation, names, path: Pat
 
 
 def _last_ckpt(metrics: dict[str, Any]) -> str:
-    return metrics.get("last_ckpt") or str(Path(metrics["output_dir"]) / "checkpoints" / "last.ckpt")
+    return metrics.get("last_ckpt") or str(
+        Path(metrics["output_dir"]) / "checkpoints" / "last.ckpt"
+    )
 
 
 def _miou(m: dict[str, Any]) -> float:
@@ -130,10 +133,11 @@ def verdict(results: dict[str, dict], floor: float | None) -> str:
     floor_text = "n/a" if floor is None else f"{floor:.3f}"
     stuck = [n for n, v in scores.items() if not v > (floor or 0.0) + FLOOR_MARGIN]
     if stuck:
+        got = ", ".join(f"{n} {scores[n]:.3f}" for n in stuck)
         return (
-            f"{' and '.join(stuck)} did not learn beyond the all-background floor (val mIoU within "
-            f"{FLOOR_MARGIN:.2f} of {floor_text}), so no ranking is given: train longer "
-            "(a larger trainer.max_steps)."
+            f"{' and '.join(stuck)} did not learn beyond the all-background floor (val mIoU "
+            f"{got}; floor {floor_text}, and learning counts from {FLOOR_MARGIN:.2f} above it), so "
+            "no ranking is given: train longer (a larger trainer.max_steps)."
         )
     (best, top), (other, low) = sorted(scores.items(), key=lambda kv: -kv[1])[:2]
     return (
@@ -150,17 +154,18 @@ def main(extra: list[str]) -> None:
     configs = {model: compose_design(model, out_root, extra) for model in DESIGNS}
     steps = configs["fcn"].trainer.max_steps
     console.print(
-        f"demo: trains {' then '.join(DESIGNS.values())} on synthetic data "
-        f"(experiment=quickstart, {steps} steps each, CPU); run folders in {out_root}",
+        f"demo: {' then '.join(DESIGNS.values())}, {steps} steps each on synthetic data "
+        "(experiment=quickstart, CPU)",
         highlight=False,
     )
+    console.print(f"run folders: {out_root}", highlight=False, soft_wrap=True)
     results = {}
-    for model, cfg in configs.items():
-        console.rule(f"{DESIGNS[model]}: {out_root / model}", style="dim")
+    for n, (model, cfg) in enumerate(configs.items(), 1):
+        console.rule(f"training {DESIGNS[model]} ({n}/{len(configs)})", style="dim")
         results[model] = train(cfg)
     dataset, names = val_dataset(configs["fcn"])
     floor = floor_miou(dataset, len(names))
-    image = picture(results, dataset, names, out_root / "predictions.png")
+    image = picture(results, dataset, names, out_root / PICTURE)
     console.print(table(results, floor))
     console.print(verdict(results, floor), highlight=False)
     console.print(f"run folders: {out_root}", highlight=False, soft_wrap=True)
