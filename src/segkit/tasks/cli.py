@@ -49,7 +49,7 @@ from hydra.core.utils import JobReturn, JobStatus
 from hydra.errors import CompactHydraException, OverrideParseException
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from segkit.tasks.config_keys import config_message
 from segkit.tasks.preflight import preflight
@@ -146,9 +146,7 @@ def apply_extras(task: str, cfg: DictConfig) -> None:
         return
     print("\n".join(run_header(task, cfg)), flush=True)
     if extras.get("print_config"):
-        from segkit.tasks._common import print_config
-
-        print_config(cfg)
+        print(OmegaConf.to_yaml(cfg, resolve=True), file=sys.stderr, flush=True)
 
 
 def _to_log_files(line: str, exc: BaseException | None = None) -> None:
