@@ -132,7 +132,7 @@ def label_grid_figure(
         shown = [k for k in shown if k != 0 and (void or k < len(class_names))]
     entries = legend_entries(shown, class_names)
     legend_cols = max(1, min(n_cols + 1, len(entries)))
-    legend_h = 0.3 + 0.28 * (-(-len(entries) // legend_cols))
+    legend_h = 0.15 + 0.25 * (-(-len(entries) // legend_cols))
     fig = Figure(figsize=(2.6 * n_cols, 2.6 * n_rows + legend_h + (0.3 if title else 0)))
     axes = fig.subplots(n_rows, n_cols, squeeze=False)
     for ax in axes.flat:
@@ -150,7 +150,7 @@ def label_grid_figure(
         handles = [Patch(facecolor=rgb, edgecolor="black", label=n) for n, rgb in entries]
         fig.legend(handles=handles, loc="lower center", ncol=legend_cols, fontsize=8,
                    frameon=False, bbox_to_anchor=(0.5, 0.0))  # fmt: skip
-    fig.tight_layout(rect=(0, bottom, 1, 1))
+    fig.tight_layout(rect=(0, bottom, 1, 1), h_pad=1.2)
     return fig
 
 
