@@ -154,8 +154,8 @@ def main(extra: list[str]) -> None:
     configs = {model: compose_design(model, out_root, extra) for model in DESIGNS}
     steps = configs["fcn"].trainer.max_steps
     console.print(
-        f"demo: {' then '.join(DESIGNS.values())}, {steps} steps each on synthetic data "
-        "(experiment=quickstart, CPU)",
+        f"demo: {' then '.join(DESIGNS.values())}, {steps} steps each "
+        "(experiment=quickstart: synthetic data, CPU)",
         highlight=False,
     )
     console.print(f"run folders: {out_root}", highlight=False, soft_wrap=True)
