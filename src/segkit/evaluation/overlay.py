@@ -1,4 +1,5 @@
-"""Label maps as pictures: VOC-palette PNGs, colour maps, image overlays and class legends.
+"""Label maps as pictures: colour maps, image overlays and class legends (and label PNGs, written
+by ``segkit.data.save_mask``).
 
 The one palette and blend of segkit: evaluate's best/worst grid, predict's overlays, the inspect grid
 and the demo picture all colour labels here (figures are laid out by ``segkit.evaluation.report``).
@@ -26,18 +27,14 @@ def colorize(labels: np.ndarray) -> np.ndarray:
     return PALETTE[np.asarray(labels, dtype=np.uint8)]
 
 
-def palette_image(labels: np.ndarray) -> Image.Image:
-    """(H, W) labels -> a mode "P" image carrying the VOC palette (pixel value = class index)."""
-    image = Image.fromarray(np.asarray(labels, dtype=np.uint8), mode="P")
-    image.putpalette(PALETTE.reshape(-1).tolist())
-    return image
-
-
 def save_label_png(path: str | Path, labels: np.ndarray) -> Path:
-    """Write ``labels`` (H, W) as a VOC-palette PNG (readable back by ``segkit.data.read_mask``)."""
+    """Write ``labels`` (H, W) as a VOC-palette PNG (``segkit.data.save_mask``, the one writer of
+    label files; readable back by ``segkit.data.read_mask``), creating its folder."""
+    from segkit.data import save_mask
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    palette_image(labels).save(path)
+    save_mask(path, labels)
     return path
 
 
