@@ -27,8 +27,8 @@ from segkit.compare.stats import background_floor
 from segkit.data import VOCSegmentation, normalize
 from segkit.evaluation.report import label_grid
 from segkit.tasks._common import exit_on_user_error, instantiate_user
-from segkit.tasks.configs import compose_config
 from segkit.tasks.checkpoints import load_segmentor
+from segkit.tasks.configs import compose_config
 from segkit.tasks.train import train
 
 DESIGNS = {"fcn": "FCN-8s", "deeplabv3plus": "DeepLabv3+"}
