@@ -19,7 +19,7 @@ def test_flagged_latency_is_marked_and_explained() -> None:
     groups = [_group(latency_warning=warning, latency_runs=5, latency_spread=0.4)]
     assert f"12.5 (n=1) {LATENCY_MARK}" in cost_table(groups)
     notes = latency_notes(groups)
-    assert warning in notes and "runs 5" in notes and "spread 0.4" in notes
+    assert warning in notes and "5 timed runs" in notes and "spread 40 % of the median" in notes
     assert notes in markdown(groups)
 
 

@@ -227,9 +227,10 @@ def latency_notes(groups: Sequence[DesignGroup]) -> str:
             warning = _analysis_value(r, "latency_warning")
             if not warning:
                 continue
-            details = [f"{k.removeprefix('latency_')} {_analysis_value(r, k)}"
-                       for k in ("latency_runs", "latency_spread")
-                       if _analysis_value(r, k) is not None]  # fmt: skip
+            runs, spread_ = _analysis_value(r, "latency_runs"), _analysis_value(r, "latency_spread")
+            details = [f"{runs} timed runs"] if runs is not None else []
+            if isinstance(spread_, (int, float)):  # (max - min) / median (segkit.analysis.cost)
+                details.append(f"spread {100 * spread_:.0f} % of the median")
             seed = f", seed {r.seed}" if r.seed is not None else ""
             extra = f" ({', '.join(details)})" if details else ""
             lines.append(f"- {LATENCY_MARK} row {i} ({g.label}{seed}): {warning}{extra}")
