@@ -12,9 +12,11 @@ $(STAMP): pyproject.toml Makefile  # the install line below is part of what it d
 	$(PY) -m pip install --quiet -e '.[dev,sweep]'
 	touch $(STAMP)
 
-## demo: the main job on the built-in synthetic data (no download needed)
+## demo: FCN-8s vs DeepLabv3+ on the built-in synthetic data (no download); prints a table and the
+## path of its picture. Extra Hydra overrides: make demo ARGS="trainer.max_steps=100"
+ARGS ?=
 demo: $(STAMP)
-	$(PY) scripts/demo.py
+	$(PY) scripts/demo.py $(ARGS)
 
 ## test: the whole test suite, slow tests included (what CI runs)
 test: $(STAMP)

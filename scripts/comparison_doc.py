@@ -19,7 +19,14 @@ import numpy as np
 
 from segkit.compare.groups import DesignGroup, find_group
 from segkit.compare.records import builder_name
-from segkit.compare.stats import RESAMPLES, Bootstrap, Interval, verdict, welch_interval
+from segkit.compare.stats import (
+    RESAMPLES,
+    Bootstrap,
+    Interval,
+    background_floor,
+    verdict,
+    welch_interval,
+)
 from segkit.compare.table import aspp_at_crop, trimap_widths
 from segkit.tasks.compare import CompareResult
 
@@ -239,14 +246,6 @@ def cost(groups: Sequence[DesignGroup]) -> str | None:
     return text + "."
 
 
-def background_floor(confusion: Sequence[Sequence[int]]) -> float | None:
-    """mIoU of predicting class 0 (background) everywhere, from an evaluation's confusion matrix
-    (rows = ground truth): background IoU = its share of the pixels, every other present class 0."""
-    gt = [sum(row) for row in confusion]
-    total, present = sum(gt), sum(1 for n in gt if n > 0)
-    return None if not total or not present else gt[0] / total / present
-
-
 def means(groups: Sequence[DesignGroup]) -> str | None:
     rows = [g for g in groups if g.miou is not None]
     if not rows:
@@ -254,7 +253,7 @@ def means(groups: Sequence[DesignGroup]) -> str | None:
     items = "; ".join(f"{g.label}: {_mean(g)}" for g in rows)
     text = f"- **mIoU** (evaluation on whole validation images, mean ± std over seeds): {items}."
     cm = next((g.first("eval").get("confusion_matrix") for g in rows if g.first("eval")), None)
-    floor = background_floor(cm) if cm else None
+    floor = background_floor([sum(row) for row in cm]) if cm else None
     if floor is not None:
         text += f" Labelling every pixel background would score {_pts(floor)} (the floor)."
     return text

@@ -16,6 +16,7 @@ from compare_fixtures import (
 )
 
 from segkit.compare.records import build_records, find_run_folders
+from segkit.compare.stats import background_floor
 from segkit.compare.table import sort_records
 from segkit.tasks.compare import compare
 from segkit.tasks.entry import run_compare
@@ -171,10 +172,10 @@ def test_findings_without_per_image_matrices_claim_no_direction(result) -> None:
     assert " higher" not in text and " lower" not in text
 
 
-def test_background_floor() -> None:
-    assert doc.background_floor([[8, 2], [2, 8]]) == pytest.approx(0.25)
-    assert doc.background_floor([[5, 0, 0], [0, 0, 0], [3, 0, 2]]) == pytest.approx(0.5 / 2)
-    assert doc.background_floor([[0, 0], [0, 0]]) is None
+def test_background_floor() -> None:  # from ground-truth pixels per class (confusion row sums)
+    assert background_floor([10, 10]) == pytest.approx(0.25)
+    assert background_floor([5, 0, 5]) == pytest.approx(0.5 / 2)
+    assert background_floor([0, 0]) is None
 
 
 def test_relative_checkpoint_path_is_taken_from_the_runs_working_dir(tmp_path, monkeypatch):

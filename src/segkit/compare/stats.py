@@ -45,6 +45,16 @@ def miou(cm: np.ndarray) -> np.ndarray:
         return np.where(count > 0, iou.sum(-1) / count, np.nan)
 
 
+def background_floor(class_pixels: Sequence[int]) -> float | None:
+    """mIoU of labelling every pixel background (class 0), from the ground-truth pixel count of each
+    class (a confusion matrix's row sums): background IoU = its share of the pixels, every other
+    class present in the ground truth scores 0. None when no pixel is labelled. A design whose
+    mIoU is not above this has learnt nothing an all-background predictor does not know."""
+    counts = [int(n) for n in class_pixels]
+    total, present = sum(counts), sum(1 for n in counts if n > 0)
+    return None if not total else counts[0] / total / present
+
+
 @dataclass(frozen=True)
 class ImageConfusion:
     """The arrays of one evaluation's ``per_image_confusion.npz`` (see docs/metrics.md)."""
@@ -218,6 +228,7 @@ def welch_interval(a: Sequence[float], b: Sequence[float]) -> tuple[float, float
 
 
 __all__ = [
+    "background_floor",
     "BOOTSTRAP_SEED",
     "LEVEL",
     "RESAMPLES",

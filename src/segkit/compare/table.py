@@ -17,6 +17,8 @@ from segkit.compare.records import Record
 from segkit.compare.stats import Summary
 
 DASH = "—"
+#: Marks a latency cell whose analysis flagged its timing (``latency_warning``): see the notes below.
+LATENCY_MARK = "⚠"
 MODEL_ORDER = ("fcn", "deeplabv3", "deeplabv3plus")
 TEXT_COLUMNS = {"design", "backbone", "OS", "varies", "seeds", "ASPP rates at the crop"}
 
@@ -198,11 +200,41 @@ def cost_table(groups: Sequence[DesignGroup]) -> str:
                 spread(erf("erf_init", "r90"), "{:.0f}", 1.0),
                 num(a.get("params") or g.first("train").get("params"), "{:.2f}", 1e-6),
                 num(a.get("macs"), "{:.3f}", 1e-9),
-                spread(g.summary(lambda r: (r.analysis or {}).get("latency_ms")), "{:.1f}", 1.0),
+                _latency_cell(g),
                 num(a.get("peak_mem_mb"), "{:.1f}"),
             ]
         )
     return _table(header, rows)
+
+
+def _analysis_value(r: Record, key: str) -> Any:
+    """A key of a run's analysis, at the top of ``analysis.json`` or under its ``extra``."""
+    a = r.analysis or {}
+    return a[key] if key in a else (a.get("extra") or {}).get(key)
+
+
+def _latency_cell(g: DesignGroup) -> str:
+    text = spread(g.summary(lambda r: (r.analysis or {}).get("latency_ms")), "{:.1f}", 1.0)
+    flagged = any(_analysis_value(r, "latency_warning") for r in g.runs)
+    return f"{text} {LATENCY_MARK}" if flagged and text != DASH else text
+
+
+def latency_notes(groups: Sequence[DesignGroup]) -> str:
+    """Markdown bullets: each flagged latency (row, seed, the analysis's warning, runs, spread)."""
+    lines = []
+    for i, g in enumerate(groups, 1):
+        for r in g.runs:
+            warning = _analysis_value(r, "latency_warning")
+            if not warning:
+                continue
+            runs, spread_ = _analysis_value(r, "latency_runs"), _analysis_value(r, "latency_spread")
+            details = [f"{runs} timed runs"] if runs is not None else []
+            if isinstance(spread_, (int, float)):  # (max - min) / median (segkit.analysis.cost)
+                details.append(f"spread {100 * spread_:.0f} % of the median")
+            seed = f", seed {r.seed}" if r.seed is not None else ""
+            extra = f" ({', '.join(details)})" if details else ""
+            lines.append(f"- {LATENCY_MARK} row {i} ({g.label}{seed}): {warning}{extra}")
+    return "\n".join(lines)
 
 
 def missing_list(groups: Sequence[DesignGroup]) -> str:
@@ -224,6 +256,9 @@ def markdown(
     if classes:
         parts += ["### Per-class IoU (%)", "", classes, ""]
     parts += ["### Geometry and cost", "", cost_table(groups), ""]
+    notes = latency_notes(groups)
+    if notes:
+        parts += [f"Latencies marked {LATENCY_MARK} are unreliable:", "", notes, ""]
     gaps = missing_list(groups)
     if gaps:
         parts += ["### Missing pieces (shown as —)", "", gaps, ""]

@@ -1,16 +1,25 @@
-"""Label maps as pictures: VOC-palette PNGs, colour maps and image overlays."""
+"""Label maps as pictures: colour maps, image overlays and class legends (and label PNGs, written
+by ``segkit.data.save_mask``).
+
+The one palette and blend of segkit: evaluate's best/worst grid, predict's overlays, the inspect grid
+and the demo picture all colour labels here (figures are laid out by ``segkit.evaluation.report``).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 
-from segkit.constants import IGNORE_INDEX, VOC_PALETTE
+from segkit.constants import IGNORE_INDEX, VOC_CLASSES, VOC_PALETTE
 
 #: (256, 3) uint8 lookup table: label value -> RGB (255 = void colour).
 PALETTE = np.asarray(VOC_PALETTE, dtype=np.uint8)
+
+#: Legend name of the void label (255): boundaries / "don't care" pixels, not scored.
+VOID_NAME = "void (not scored)"
 
 
 def colorize(labels: np.ndarray) -> np.ndarray:
@@ -18,25 +27,24 @@ def colorize(labels: np.ndarray) -> np.ndarray:
     return PALETTE[np.asarray(labels, dtype=np.uint8)]
 
 
-def palette_image(labels: np.ndarray) -> Image.Image:
-    """(H, W) labels -> a mode "P" image carrying the VOC palette (pixel value = class index)."""
-    image = Image.fromarray(np.asarray(labels, dtype=np.uint8), mode="P")
-    image.putpalette(PALETTE.reshape(-1).tolist())
-    return image
-
-
 def save_label_png(path: str | Path, labels: np.ndarray) -> Path:
-    """Write ``labels`` (H, W) as a VOC-palette PNG (readable back by ``segkit.data.read_mask``)."""
+    """Write ``labels`` (H, W) as a VOC-palette PNG (``segkit.data.save_mask``, the one writer of
+    label files; readable back by ``segkit.data.read_mask``), creating its folder."""
+    from segkit.data import save_mask
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    palette_image(labels).save(path)
+    save_mask(path, labels)
     return path
 
 
-def overlay(image: np.ndarray, labels: np.ndarray, *, alpha: float = 0.5) -> np.ndarray:
+def overlay(
+    image: np.ndarray, labels: np.ndarray, *, alpha: float = 0.5, void: bool = False
+) -> np.ndarray:
     """Blend the colour map of ``labels`` (H, W) onto ``image`` (H, W, 3) uint8.
 
-    Background (0) and void (255) pixels keep the image untouched so objects stand out.
+    Background (0) pixels keep the image untouched so objects stand out; void (255) pixels too,
+    unless ``void`` (the data inspection shows where the void borders are).
     """
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"overlay alpha must be in [0, 1], got {alpha}")
@@ -44,7 +52,65 @@ def overlay(image: np.ndarray, labels: np.ndarray, *, alpha: float = 0.5) -> np.
         raise ValueError(f"image {image.shape[:2]} and labels {labels.shape} differ in size")
     colours = colorize(labels).astype(np.float32)
     blended = (1.0 - alpha) * image.astype(np.float32) + alpha * colours
-    objects = (labels != 0) & (labels != IGNORE_INDEX)
+    objects = (labels != 0) if void else (labels != 0) & (labels != IGNORE_INDEX)
     out = image.copy()
     out[objects] = np.clip(blended[objects] + 0.5, 0, 255).astype(np.uint8)
     return out
+
+
+def class_names_for(dataset: str | None, num_classes: int) -> tuple[str, ...]:
+    """The class names of a data config (``data.dataset``, ``data.num_classes``): the synthetic
+    set's shape names, else VOC's (numbered names past VOC's 21)."""
+    if dataset == "synthetic":
+        from segkit.data import synthetic_class_names
+
+        return synthetic_class_names(num_classes)
+    return tuple(
+        VOC_CLASSES[k] if k < len(VOC_CLASSES) else f"class {k}" for k in range(num_classes)
+    )
+
+
+def present_labels(label_maps: Iterable[np.ndarray], num_classes: int) -> list[int]:
+    """Sorted label values found in any of ``label_maps``: classes ``0..num_classes-1`` and void
+    (255) when present; other values are not class labels and are left out."""
+    found: set[int] = set()
+    for labels in label_maps:
+        found.update(int(v) for v in np.unique(np.asarray(labels)))
+    return sorted(v for v in found if v < num_classes or v == IGNORE_INDEX)
+
+
+def legend_entries(labels: Sequence[int], class_names: Sequence[str]) -> list[tuple[str, tuple]]:
+    """``(name, RGB in 0..1)`` per label value, void named :data:`VOID_NAME`."""
+    out = []
+    for k in labels:
+        name = (
+            VOID_NAME if k == IGNORE_INDEX else class_names[k] if k < len(class_names) else str(k)
+        )
+        out.append((name, tuple(float(c) / 255 for c in PALETTE[k])))
+    return out
+
+
+def legend_image(
+    labels: Sequence[int], class_names: Sequence[str], *, swatch: int = 18
+) -> Image.Image:
+    """An RGB picture of the legend: one row per label value, its colour swatch and its name."""
+    entries = legend_entries(labels, class_names)
+    font = ImageFont.load_default()
+    pad, row = 6, swatch + 6
+    width = pad * 3 + swatch + max((int(font.getlength(n)) for n, _ in entries), default=40)
+    image = Image.new("RGB", (width, pad * 2 + row * max(1, len(entries))), "white")
+    draw = ImageDraw.Draw(image)
+    for i, (name, rgb) in enumerate(entries):
+        y = pad + i * row
+        fill = tuple(int(round(255 * c)) for c in rgb)
+        draw.rectangle([pad, y, pad + swatch, y + swatch], fill=fill, outline="black")
+        draw.text((pad * 2 + swatch, y + swatch // 2), name, fill="black", font=font, anchor="lm")
+    return image
+
+
+def save_legend(path: str | Path, labels: Sequence[int], class_names: Sequence[str]) -> Path:
+    """Write :func:`legend_image` as a PNG (predict writes one next to its overlays)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    legend_image(labels, class_names).save(path)
+    return path

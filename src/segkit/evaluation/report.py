@@ -2,7 +2,11 @@
 
 Files written into a run folder: ``metrics.json``, ``confusion_matrix.png`` (row-normalised),
 ``trimap.png`` (mIoU vs band width, DeepLabv3+ fig. 5) and ``overlays.png`` (best and worst images:
-image | ground truth | prediction).
+image | ground truth | prediction, each row titled with the image's mIoU, a class legend below).
+
+Figures are ``matplotlib.figure.Figure`` objects saved directly (as ``segkit.compare.plots``): no
+pyplot, so importing this module chooses no GUI backend. :func:`label_grid` is the one figure of
+label maps (evaluate's overlays, the inspect grid, the demo picture), always with a class legend.
 """
 
 from __future__ import annotations
@@ -14,15 +18,14 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch, Rectangle
+from rich.console import Console
+from rich.table import Table
 
-matplotlib.use("Agg")  # files only, never a window (headless servers, CI)
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from rich.console import Console  # noqa: E402
-from rich.table import Table  # noqa: E402
-
-from segkit.evaluation.evaluator import EvalResult  # noqa: E402
-from segkit.evaluation.overlay import colorize, overlay  # noqa: E402
+from segkit.evaluation.evaluator import EvalResult
+from segkit.evaluation.overlay import colorize, legend_entries, overlay, present_labels
 
 SCHEMA = "segkit.evaluate/1"
 
@@ -100,25 +103,100 @@ def _pct(x: float | None) -> str:
     return "-" if x is None else f"{100 * x:.2f}"
 
 
-def plot_confusion(cm: np.ndarray, class_names: Sequence[str], path: str | Path) -> Path:
-    """Row-normalised confusion matrix (each ground-truth class sums to 1) as a heatmap PNG."""
+#: A grid cell: (title, RGB image (H, W, 3) uint8, labels (H, W) to draw on it, or None).
+Cell = tuple[str, np.ndarray, "np.ndarray | None"]
+
+
+def label_grid_figure(
+    rows: Sequence[Sequence[Cell]],
+    class_names: Sequence[str],
+    *,
+    colour_maps: bool = False,
+    void: bool = False,
+    title: str | None = None,
+) -> Figure:
+    """A grid of pictures with a legend of the classes drawn in it (colour swatch + class name).
+
+    Args:
+        rows: one sequence of cells per grid row (rows may be shorter than the longest).
+        class_names: name per class index.
+        colour_maps: draw labels as plain colour maps (background in its palette colour) instead of
+            blending them onto the image (background and void left as the image).
+        void: draw void (255) pixels too (in the overlay style they are otherwise left out).
+        title: figure title.
+    """
+    n_rows, n_cols = max(1, len(rows)), max([1, *map(len, rows)])
+    maps = [labels for row in rows for _, _, labels in row if labels is not None]
+    shown = present_labels(maps, len(class_names))
+    if not colour_maps:
+        shown = [k for k in shown if k != 0 and (void or k < len(class_names))]
+    entries = legend_entries(shown, class_names)
+    legend_cols = max(1, min(n_cols + 1, len(entries)))
+    legend_h = 0.15 + 0.25 * (-(-len(entries) // legend_cols))
+    fig = Figure(figsize=(2.6 * n_cols, 2.6 * n_rows + legend_h + (0.3 if title else 0)))
+    axes = fig.subplots(n_rows, n_cols, squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax_row, row in zip(axes, rows, strict=False):
+        for ax, (name, image, labels) in zip(ax_row, row, strict=False):
+            if labels is not None:
+                image = colorize(labels) if colour_maps else overlay(image, labels, void=void)
+            ax.imshow(image, interpolation="nearest")
+            ax.set_title(name, fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    bottom = legend_h / fig.get_figheight()
+    if entries:
+        handles = [Patch(facecolor=rgb, edgecolor="black", label=n) for n, rgb in entries]
+        fig.legend(handles=handles, loc="lower center", ncol=legend_cols, fontsize=8,
+                   frameon=False, bbox_to_anchor=(0.5, 0.0))  # fmt: skip
+    fig.tight_layout(rect=(0, bottom, 1, 1), h_pad=1.2)
+    return fig
+
+
+def label_grid(
+    rows: Sequence[Sequence[Cell]], class_names: Sequence[str], path: str | Path, **kwargs: Any
+) -> Path:
+    """:func:`label_grid_figure` written to ``path`` (PNG); returns the path."""
+    return _save(label_grid_figure(rows, class_names, **kwargs), path, tight=False)
+
+
+def confusion_figure(cm: np.ndarray, class_names: Sequence[str]) -> Figure:
+    """Row-normalised confusion matrix (each ground-truth class sums to 1) as a heatmap. A class
+    absent from the ground truth has no row to normalise: its row is grey and hatched and its name
+    says so, unlike a class that is present and always wrong (a dark diagonal cell)."""
     cm = np.asarray(cm, dtype=np.float64)
     rows = cm.sum(1, keepdims=True)
-    norm = np.divide(cm, rows, out=np.zeros_like(cm), where=rows > 0)
+    norm = np.divide(cm, rows, out=np.full_like(cm, np.nan), where=rows > 0)
+    absent = np.flatnonzero(rows[:, 0] == 0)
     k = len(class_names)
-    fig, ax = plt.subplots(figsize=(2 + 0.45 * k, 1.5 + 0.45 * k))
-    im = ax.imshow(norm, vmin=0, vmax=1, cmap="viridis")
+    fig = Figure(figsize=(2.5 + 0.45 * k, 1.8 + 0.45 * k))
+    ax = fig.subplots()
+    cmap = matplotlib.colormaps["viridis"].with_extremes(bad="lightgrey")
+    im = ax.imshow(np.ma.masked_invalid(norm), vmin=0, vmax=1, cmap=cmap)
+    for i in absent:
+        ax.add_patch(Rectangle((-0.5, i - 0.5), k, 1, fill=False, hatch="//", edgecolor="grey",
+                               linewidth=0))  # fmt: skip
+    names = [f"{n} (not in GT)" if i in absent else n for i, n in enumerate(class_names)]
     ax.set_xticks(range(k), class_names, rotation=90, fontsize=7)
-    ax.set_yticks(range(k), class_names, fontsize=7)
+    ax.set_yticks(range(k), names, fontsize=7)
     ax.set_xlabel("prediction")
     ax.set_ylabel("ground truth")
+    if len(absent):
+        ax.set_title("hatched grey rows: classes absent from the ground truth", fontsize=8)
     fig.colorbar(im, ax=ax, fraction=0.046, label="fraction of the class's pixels")
-    return _save(fig, path)
+    return fig
+
+
+def plot_confusion(cm: np.ndarray, class_names: Sequence[str], path: str | Path) -> Path:
+    """:func:`confusion_figure` written to ``path``."""
+    return _save(confusion_figure(cm, class_names), path)
 
 
 def plot_trimap(widths: Sequence[int], miou: Sequence[float | None], path: str | Path) -> Path:
     """Trimap curve: mIoU (%) of the pixels within w px of a boundary, against w."""
-    fig, ax = plt.subplots(figsize=(5, 3.5))
+    fig = Figure(figsize=(5, 3.5))
+    ax = fig.subplots()
     ys = [np.nan if v is None else 100 * v for v in miou]
     ax.plot(list(widths), ys, marker="o")
     ax.set_xlabel("trimap width (px)")
@@ -129,38 +207,38 @@ def plot_trimap(widths: Sequence[int], miou: Sequence[float | None], path: str |
 
 
 def plot_overlays(
-    rows: Sequence[tuple[str, str, np.ndarray, np.ndarray, np.ndarray]], path: str | Path
+    rows: Sequence[tuple[str, np.ndarray, np.ndarray, np.ndarray]],
+    class_names: Sequence[str],
+    path: str | Path,
 ) -> Path:
-    """Grid, one row per image: image | ground truth overlay | prediction overlay.
+    """Grid, one row per image: image | ground truth overlay | prediction overlay, with a legend.
 
     Args:
-        rows: ``(title, id, image (H, W, 3) uint8, mask (H, W), prediction (H, W))``.
+        rows: ``(title, image (H, W, 3) uint8, mask (H, W), prediction (H, W))``; the title names
+            the image (evaluate: ``best: <id> (mIoU 71.3 %)``).
     """
-    n = max(1, len(rows))
-    fig, axes = plt.subplots(n, 3, figsize=(9, 3 * n), squeeze=False)
-    for ax_row, (title, image_id, image, mask, pred) in zip(axes, rows, strict=False):
-        panels = (image, overlay(image, mask), overlay(image, pred))
-        names = (f"{title}: {image_id}", "ground truth", "prediction")
-        for ax, panel, name in zip(ax_row, panels, names, strict=True):
-            ax.imshow(panel)
-            ax.set_title(name, fontsize=8)
-    for ax in axes.flat:
-        ax.axis("off")
-    return _save(fig, path)
+    cells = [
+        [(title, image, None), ("ground truth", image, mask), ("prediction", image, pred)]
+        for title, image, mask, pred in rows
+    ]
+    return label_grid(cells, class_names, path)
 
 
-def _save(fig: Any, path: str | Path) -> Path:
+def _save(fig: Figure, path: str | Path, *, tight: bool = True) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
+    if tight:  # label grids lay themselves out around their legend
+        fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
     return path
 
 
 __all__ = [
     "SCHEMA",
     "colorize",
+    "confusion_figure",
+    "label_grid",
+    "label_grid_figure",
     "metrics_dict",
     "plot_confusion",
     "plot_overlays",

@@ -1,4 +1,4 @@
-"""Helpers shared by the Hydra-facing tasks: config printing/saving, callbacks, loggers, user errors."""
+"""Helpers shared by the Hydra-facing tasks: config saving, callbacks, loggers, user errors."""
 
 from __future__ import annotations
 
@@ -15,8 +15,6 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from lightning_utilities.core.rank_zero import rank_zero_only  # = pytorch_lightning's, ~6 s lighter
 from omegaconf import DictConfig, OmegaConf
-from rich.console import Console
-from rich.syntax import Syntax
 
 from segkit.tasks.cli import USER_ERRORS, one_line
 
@@ -34,15 +32,6 @@ T = TypeVar("T")
 def to_plain(cfg: DictConfig) -> dict[str, Any]:
     """The resolved config as plain Python containers (what checkpoints and JSON hold)."""
     return OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)  # type: ignore[return-value]
-
-
-@rank_zero_only
-def print_config(cfg: DictConfig, *, sections: tuple[str, ...] | None = None) -> None:
-    """Print the composed config (or only ``sections``) as highlighted YAML."""
-    plain = to_plain(cfg)
-    shown = plain if sections is None else {k: plain[k] for k in sections if k in plain}
-    text = OmegaConf.to_yaml(OmegaConf.create(shown))
-    Console(stderr=True).print(Syntax(text, "yaml", theme="ansi_dark", background_color="default"))
 
 
 @rank_zero_only

@@ -24,6 +24,11 @@ Failures (lightning-hydra-template's ``task_wrapper`` pattern: the job raises, i
   teardown of torch and Lightning (:func:`exit_promptly`).
 
 ``SEGKIT_TRACEBACK=1`` lets a user error through unchanged (with its traceback).
+
+Before a job's work, :func:`apply_extras` applies the ``extras`` group (``configs/extras/``): it
+prints a short run header (task, main config choices, overrides, run folder; rank zero only), the
+whole config only with ``extras.print_config=true`` (it is saved in the run folder anyway), and
+silences Python warnings with ``extras.ignore_warnings=true``.
 """
 
 from __future__ import annotations
@@ -35,14 +40,16 @@ import os
 import re
 import shlex
 import sys
+import warnings
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.errors import CompactHydraException, OverrideParseException
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from segkit.tasks.config_keys import config_message
 from segkit.tasks.preflight import preflight
@@ -81,12 +88,65 @@ def run_task(task: str, cfg: DictConfig, *, module: str | None = None) -> Any:
     its message naming config keys where the library named Python arguments (``config_keys``)."""
     try:
         preflight(task, cfg)
+        apply_extras(task, cfg)
         work = getattr(importlib.import_module(module or f"segkit.tasks.{task}"), task)
         return work(cfg)
     except USER_ERRORS as err:
         if os.environ.get("SEGKIT_TRACEBACK") == "1":
             raise
         raise UserError(config_message(one_line(err), task, cfg)) from err
+
+
+#: Config groups named in the run header, in this order, when the entry config has them.
+HEADER_GROUPS: tuple[str, ...] = ("experiment", "model", "backbone", "data", "trainer")
+
+
+def _rank() -> int:
+    """This process's rank from the launchers' environment (0 when not distributed)."""
+    for key in ("RANK", "LOCAL_RANK", "SLURM_PROCID"):
+        if os.environ.get(key, "").isdigit():
+            return int(os.environ[key])
+    return 0
+
+
+def _shown_path(path: str) -> str:
+    """``path`` relative to the working directory when it lies under it (shorter, copyable)."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return path
+
+
+def run_header(task: str, cfg: DictConfig) -> list[str]:
+    """The lines a run starts with: what runs (task, group choices, overrides) and where its
+    folder is. Outside a Hydra job (a test composing the config) only what is known."""
+    from hydra.core.hydra_config import HydraConfig
+
+    try:
+        hydra_cfg = HydraConfig.get()
+    except ValueError:  # not inside @hydra.main
+        return [f"segkit {task}"]
+    choices = hydra_cfg.runtime.choices
+    shown = [f"{g}={choices[g]}" for g in HEADER_GROUPS if choices.get(g) not in (None, "null")]
+    lines = [f"segkit {task}" + (f" ({', '.join(shown)})" if shown else "")]
+    overrides = list(hydra_cfg.overrides.task)
+    if overrides:
+        lines.append(f"  overrides: {' '.join(overrides)}")
+    folder = _shown_path(str(hydra_cfg.runtime.output_dir))
+    lines.append(f"  run folder: {folder} (config.yaml there; extras.print_config=true prints it)")
+    return lines
+
+
+def apply_extras(task: str, cfg: DictConfig) -> None:
+    """Apply ``cfg.extras`` (see the module docstring) and print the run header."""
+    extras = cfg.get("extras") or {}
+    if extras.get("ignore_warnings"):
+        warnings.filterwarnings("ignore")
+    if _rank() != 0:
+        return
+    print("\n".join(run_header(task, cfg)), flush=True)
+    if extras.get("print_config"):
+        print(OmegaConf.to_yaml(cfg, resolve=True), file=sys.stderr, flush=True)
 
 
 def _to_log_files(line: str, exc: BaseException | None = None) -> None:
@@ -223,13 +283,16 @@ def launch(main: Callable[[], Any]) -> None:
 
 
 __all__ = [
+    "HEADER_GROUPS",
     "USER_ERRORS",
     "ReportFailures",
     "UserError",
+    "apply_extras",
     "exit_now",
     "exit_promptly",
     "launch",
     "one_line",
     "override_hint",
+    "run_header",
     "run_task",
 ]

@@ -112,16 +112,21 @@ def _loader(
 
 
 def _overlay_rows(
-    evaluator: Evaluator, dataset: VOCSegmentation, best: list[str], worst: list[str]
-) -> list[tuple[str, str, np.ndarray, np.ndarray, np.ndarray]]:
-    """Re-predict the chosen images one by one (a handful) for the overlay grid."""
+    evaluator: Evaluator, dataset: VOCSegmentation, result: EvalResult, best: list[str],
+    worst: list[str],
+) -> list[tuple[str, np.ndarray, np.ndarray, np.ndarray]]:  # fmt: skip
+    """Re-predict the chosen images one by one (a handful) for the overlay grid; each row's title
+    names the image and its mIoU."""
+    miou = dict(zip(result.image_ids, result.image_miou, strict=True))
     rows = []
     for title, ids in (("best", best), ("worst", worst)):
         for image_id in ids:
             image, mask = dataset.load(dataset.ids.index(image_id))
             batch = torch.from_numpy(image).permute(2, 0, 1).unsqueeze(0).contiguous()
             pred = evaluator.predict(batch)[0].cpu().numpy().astype(np.uint8)
-            rows.append((title, image_id, image, mask, pred))
+            score = float(miou[image_id])
+            score_text = "n/a" if np.isnan(score) else f"{100 * score:.1f} %"
+            rows.append((f"{title}: {image_id} (mIoU {score_text})", image, mask, pred))
     return rows
 
 
@@ -169,7 +174,8 @@ def _evaluate(cfg: DictConfig, ranks: Ranks) -> dict[str, Any]:
         return metrics
     _write_outputs(metrics, result, class_names, output_dir)
     if best or worst:
-        plot_overlays(_overlay_rows(evaluator, dataset, best, worst), output_dir / "overlays.png")
+        rows = _overlay_rows(evaluator, dataset, result, best, worst)
+        plot_overlays(rows, class_names, output_dir / "overlays.png")
     print_table(metrics)
     log.info("evaluation written to %s", output_dir)
     return metrics

@@ -15,19 +15,16 @@ import os
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import numpy as np
+from omegaconf import DictConfig
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+from rich.table import Table
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from omegaconf import DictConfig  # noqa: E402
-from rich.console import Console  # noqa: E402
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn  # noqa: E402
-from rich.table import Table  # noqa: E402
-
-from segkit.constants import IGNORE_INDEX, VOC_PALETTE  # noqa: E402
-from segkit.data import CheckReport, SegDataModule, VOCSegmentation, check_datasets  # noqa: E402
-from segkit.tasks._common import instantiate_user  # noqa: E402
+from segkit.constants import IGNORE_INDEX
+from segkit.data import CheckReport, SegDataModule, VOCSegmentation, check_datasets
+from segkit.evaluation.report import label_grid
+from segkit.tasks._common import instantiate_user, save_config
 
 log = logging.getLogger(__name__)
 
@@ -35,26 +32,27 @@ DEFECTS_FILE = "defects.txt"
 
 
 def overlay_grid(
-    dataset: VOCSegmentation, path: Path, samples: int, skip: set[str] | None = None
-) -> None:
+    dataset: VOCSegmentation,
+    path: Path,
+    samples: int,
+    class_names: tuple[str, ...],
+    skip: set[str] | None = None,
+) -> Path:
     """Save a PNG grid of the first ``samples`` images (ids in ``skip`` left out) with their masks
-    blended on top."""
+    blended on top (void borders included) and a legend of the classes shown."""
     ids = [i for i, image_id in enumerate(dataset.ids) if image_id not in (skip or set())]
     shown = ids[:samples]
     cols = max(1, min(4, len(shown)))
-    rows = max(1, (len(shown) + cols - 1) // cols)
-    palette = np.asarray(VOC_PALETTE, dtype=np.float32)
-    fig, axes = plt.subplots(rows, cols, figsize=(3 * cols, 3 * rows), squeeze=False)
-    for ax in axes.ravel():
-        ax.axis("off")
-    for ax, i in zip(axes.ravel(), shown, strict=False):  # more axes than samples
-        image, mask = dataset.load(i)
-        blend = np.where((mask > 0)[..., None], 0.45 * image + 0.55 * palette[mask], image)
-        ax.imshow(blend.astype(np.uint8))
-        ax.set_title(dataset.ids[i], fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
+    cells = [(dataset.ids[i], *dataset.load(i)) for i in shown]
+    rows = [cells[r : r + cols] for r in range(0, len(cells), cols)]
+    return label_grid(rows, class_names, path, void=True)
+
+
+def json_output(name: str, run_dir: Path) -> Path:
+    """Where ``inspect.json=<name>`` writes: a relative name inside the run folder, an absolute
+    path as given."""
+    path = Path(name).expanduser()
+    return path if path.is_absolute() else run_dir / path
 
 
 def _workers(value: int | None) -> int:
@@ -130,15 +128,18 @@ def inspect_data(cfg: DictConfig) -> dict[str, Any]:
         console=console,
     )
     out_dir = Path(cfg.paths.output_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, out_dir)
     defects_path = out_dir / DEFECTS_FILE
     defects_path.write_text("".join(f"{d}\n" for d in report.defects))
     _print_tables(report, dm.class_names, Console())
     show = cfg.inspect.get("show")
     _print_defects(report, None if show is None else int(show), defects_path, Console())
     bad_ids = {d.image_id for d in report.defects if d.split == datasets[0].split}
-    overlay_grid(datasets[0], out_dir / "grid.png", int(cfg.inspect.grid_samples), bad_ids)
-    log.info("mask overlay grid written to %s", out_dir / "grid.png")
+    grid = overlay_grid(
+        datasets[0], out_dir / "grid.png", int(cfg.inspect.grid_samples), dm.class_names, bad_ids
+    )
+    console_out = Console()
+    console_out.print(f"mask overlay grid: {grid}", highlight=False, soft_wrap=True)
     counts = report.label_pixels
     summary = {
         "splits": dict(report.samples),
@@ -152,10 +153,10 @@ def inspect_data(cfg: DictConfig) -> dict[str, Any]:
         ],
     }
     if cfg.inspect.get("json"):
-        json_path = Path(cfg.inspect.json)
+        json_path = json_output(str(cfg.inspect.json), out_dir)
         json_path.parent.mkdir(parents=True, exist_ok=True)
         json_path.write_text(json.dumps(summary, indent=2) + "\n")
-        log.info("summary written to %s", json_path)
+        console_out.print(f"summary: {json_path}", highlight=False, soft_wrap=True)
     if report.defects:
         first = report.defects[0]
         raise ValueError(

@@ -29,9 +29,9 @@ from segkit.checks import check_batch_size
 from segkit.data import normalize, pad_collate, read_image
 from segkit.evaluation.inference import InferenceSettings, infer
 from segkit.evaluation.onnx_backend import inference_model
-from segkit.evaluation.overlay import overlay, save_label_png
+from segkit.evaluation.overlay import class_names_for, overlay, save_label_png, save_legend
 from segkit.tasks._common import save_config, save_json
-from segkit.tasks.checkpoints import load_segmentor, resolve_device
+from segkit.tasks.checkpoints import checkpoint_num_classes, load_segmentor, resolve_device
 from segkit.tasks.distributed import Ranks, torchrun_ranks
 from segkit.tasks.inference_opts import backend_settings, checkpoint_digest, inference_settings
 
@@ -155,7 +155,7 @@ def _predict(cfg: DictConfig, ranks: Ranks) -> dict[str, Any]:
     ranks.agree_on_folder(out_dir, "output")
     device = ranks.device
     digest = checkpoint_digest(str(cfg.ckpt_path), backend)
-    model, _ = load_segmentor(cfg.ckpt_path, output_stride=opts.get("output_stride"))
+    model, stored = load_segmentor(cfg.ckpt_path, output_stride=opts.get("output_stride"))
     net = inference_model(
         model, cfg.ckpt_path, device=device, settings=backend, loaded_sha256=digest
     )
@@ -180,7 +180,15 @@ def _predict(cfg: DictConfig, ranks: Ranks) -> dict[str, Any]:
                "backend": backend.backend}  # fmt: skip
     if ranks.is_writer:
         save_json(summary, out_dir / "summary.json")
-        print(f"predict: {written} written, {len(failures)} failed -> {out_dir}")
+        k = checkpoint_num_classes(stored, path=str(cfg.ckpt_path))  # the overlays' colours:
+        legend = save_legend(
+            out_dir / "legend.png",
+            range(1, k),
+            class_names_for(stored.get("data", {}).get("dataset"), k),
+        )
+        print(
+            f"predict: {written} written, {len(failures)} failed -> {out_dir} (colours: {legend})"
+        )
         for failure in failures:
             print(f"  failed: {failure['path']}: {failure['error']}")
     if failures:

@@ -32,7 +32,6 @@ from segkit.compare.records import builder_name
 from segkit.tasks._common import (
     instantiate_group,
     instantiate_user,
-    print_config,
     save_config,
     save_json,
     to_plain,
@@ -214,7 +213,6 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         check_resume_compatible(cfg.ckpt_path, plain, checkpoint=ckpt)
         _warn_optimizer_settings_not_applied(ckpt, plain)
         del ckpt
-    print_config(cfg, sections=("data", "model", "module", "trainer"))
     save_config(cfg, output_dir)
 
     datamodule = instantiate_user(cfg.data, _convert_="all")
