@@ -56,19 +56,6 @@ def _named_leaf_params(root: nn.Module) -> Iterator[tuple[nn.Module, str, nn.Par
                 yield module, name, param
 
 
-def split_decay(
-    module: nn.Module, *, no_decay_depthwise: bool = True
-) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
-    """Split ``module``'s trainable parameters into (decay, no_decay) lists."""
-    decay: list[nn.Parameter] = []
-    no_decay: list[nn.Parameter] = []
-    for owner, name, param in _named_leaf_params(module):
-        skip = _no_decay(owner, name, param, no_decay_depthwise=no_decay_depthwise)
-        target = no_decay if skip else decay
-        target.append(param)
-    return decay, no_decay
-
-
 def build_param_groups(
     model: nn.Module,
     *,
