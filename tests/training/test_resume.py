@@ -171,9 +171,18 @@ def test_resume_says_the_optimizer_settings_come_from_the_checkpoint(short_runs,
     last = _last(short_runs, "four")
     with caplog.at_level(logging.WARNING, logger="segkit"):
         metrics = train(
-            short_runs("trainer.max_steps=5", "module.lr=0.001", f"ckpt_path={last}", run="lr")
+            short_runs(
+                "trainer.max_steps=5",
+                "module.lr=0.001",
+                "module.optimizer.momentum=0.5",
+                "module.scheduler.warmup_steps=2",
+                f"ckpt_path={last}",
+                run="lr",
+            )
         )
     assert f"module.lr: {LR} -> 0.001" in caplog.text and "not applied on resume" in caplog.text
+    assert "module.optimizer.momentum: 0.9 -> 0.5" in caplog.text
+    assert "module.scheduler.warmup_steps: 0 -> 2" in caplog.text
     assert metrics["train/lr/head/decay"] == pytest.approx(
         LR * (1 - 4 / 5) ** 0.9
     )  # indeed the saved LR

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import re
 from pathlib import Path
 
 import pytest
@@ -43,6 +45,24 @@ def test_train_writes_the_run_folder(compose_train, tiny_deeplab, tmp_path: Path
     ]
     assert best_state["best_model_path"].endswith("checkpoints/best.ckpt")
     assert float(best_state["best_model_score"]) == pytest.approx(metrics["val/mIoU_best"])
+
+
+def test_short_run_clips_a_long_warmup_and_prints_no_third_party_noise(
+    compose_train, tiny_deeplab, caplog, capsys, recwarn
+) -> None:
+    """Issue 16: a recipe's warm-up longer than a shortened run trains (clipped, said), and a run
+    shows no Lightning tip, no LeafSpec deprecation and a real FLOP count in its model summary."""
+    cfg = compose_train(
+        *tiny_deeplab, "module.scheduler.warmup_steps=20", "trainer.enable_model_summary=true"
+    )
+    with caplog.at_level(logging.INFO):
+        metrics = train(cfg)
+    assert metrics["global_step"] == 4
+    assert "module.scheduler.warmup_steps=20 does not fit in half of this 4-step run" in caplog.text
+    assert "warming up over 2 steps" in caplog.text
+    assert not [w for w in recwarn if "LeafSpec" in str(w.message)]
+    assert re.search(r"Total FLOPs: [1-9]", capsys.readouterr().out)
+    assert "Tip" not in caplog.text
 
 
 def _weights(path: Path) -> dict[str, torch.Tensor]:
