@@ -13,8 +13,10 @@ calls it with the optimizer and the run's number of optimizer steps.
 from __future__ import annotations
 
 import logging
+from bisect import bisect_right
 from typing import Any
 
+import torch
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LinearLR, LRScheduler, PolynomialLR, SequentialLR
 
@@ -114,4 +116,49 @@ def retarget_poly(
     return changes
 
 
-__all__ = ["clip_warmup", "poly_lr", "poly_settings", "retarget_poly"]
+def upgrade_lambda_state(state: dict[str, Any]) -> dict[str, Any]:
+    """The :func:`poly_lr` state for a scheduler state written before segkit used torch's
+    schedulers (a ``LambdaLR`` whose ``lr_lambdas`` hold segkit's former ``PolyFactor`` settings:
+    ``max_steps``, ``power``, ``warmup_steps``, ``warmup_start_factor``), at the same step, so
+    such a checkpoint resumes. Without warm-up both schedules give the same LRs; with one, the
+    former ramp ended on poly(W) over the whole run where ``poly_lr`` decays over the steps after
+    it, so call :func:`put_lrs_on_schedule` after loading."""
+    factor = state["lr_lambdas"][0]
+    groups = [
+        {"params": [torch.nn.Parameter(torch.zeros(1))], "lr": lr} for lr in state["base_lrs"]
+    ]
+    opt = torch.optim.SGD(groups, lr=state["base_lrs"][0])
+    scheduler = poly_lr(
+        opt,
+        total_steps=int(factor["max_steps"]),
+        power=float(factor["power"]),
+        warmup_steps=int(factor["warmup_steps"]),
+        warmup_start_factor=float(factor["warmup_start_factor"]),
+    )
+    for _ in range(int(state["last_epoch"])):
+        opt.step()  # no gradients: nothing moves; keeps torch's step-order check quiet
+        scheduler.step()
+    return scheduler.state_dict()
+
+
+def put_lrs_on_schedule(scheduler: LRScheduler) -> None:
+    """Set every param group's LR to the closed-form value of the scheduler's current phase (torch
+    steps ``LinearLR`` / ``PolynomialLR`` by ratios from the current LR, which must therefore be on
+    the curve)."""
+    if not isinstance(scheduler, SequentialLR):
+        return
+    active = scheduler._schedulers[bisect_right(scheduler._milestones, scheduler.last_epoch)]
+    lrs = active._get_closed_form_lr()
+    for group, lr in zip(scheduler.optimizer.param_groups, lrs, strict=True):
+        group["lr"] = lr
+    active._last_lr = scheduler._last_lr = list(lrs)
+
+
+__all__ = [
+    "clip_warmup",
+    "poly_lr",
+    "poly_settings",
+    "put_lrs_on_schedule",
+    "retarget_poly",
+    "upgrade_lambda_state",
+]
