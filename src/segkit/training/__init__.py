@@ -1,7 +1,9 @@
-"""segkit.training: the LightningModule, parameter groups, LR schedule, callbacks, checkpoints, sync BN.
+"""segkit.training: the LightningModule, parameter groups, LR schedule, callbacks, checkpoints,
+synchronised batch norm.
 
 Names are imported on first use (PEP 562), so tools that only read checkpoints
-(``segkit.training.checkpoint.read_checkpoint``: evaluate, analyze, export) do not pay for importing Lightning.
+(``segkit.training.checkpoint.read_checkpoint``: evaluate, analyze, export) do not pay for
+importing Lightning.
 """
 
 from __future__ import annotations

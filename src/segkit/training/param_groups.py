@@ -1,5 +1,5 @@
-"""Optimizer parameter groups: backbone vs head learning rate, and which weights get no weight decay;
-the optimizer partial receives them and must leave ``lr`` / ``weight_decay`` to them.
+"""Optimizer parameter groups: backbone vs head learning rate, and which weights get no weight
+decay; the optimizer partial receives them and must leave ``lr`` / ``weight_decay`` to them.
 
 Weight decay is an L2 pull towards zero. It is dropped for
 - normalisation layers (BN/GN/LN scale and shift): decaying them only fights the normalisation;
