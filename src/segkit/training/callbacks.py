@@ -35,7 +35,8 @@ class NonFiniteLossGuard(pl.Callback):
     poison the weights while the loss that produced it was finite) in the same single sync; at a
     save, the checkpoint IO counts them (:class:`~segkit.training.AtomicCheckpointIO`). So the hot
     path has no per-step sync, the step reported is exact, and no validation scores, and no
-    checkpoint holds, a diverged model.
+    checkpoint holds, a diverged model. Lightning has no such guard (``detect_anomaly`` is torch's
+    per-op anomaly mode, many times slower, and does not look at the weights).
     """
 
     def __init__(self, check_every_n_steps: int = 10) -> None:
@@ -122,7 +123,8 @@ class ThroughputMonitor(pl.Callback):
     """Training images per second, measured over windows of ``window`` steps, logged as
     ``train/img_s`` and shown by :class:`~segkit.training.progress.SegProgressBar` as ``img/s``.
     Wall-clock only: no device sync is added (over a window the bounded CUDA queue makes the host
-    clock track the device)."""
+    clock track the device). Kept rather than Lightning's ``ThroughputMonitor``, which calls
+    ``torch.cuda.synchronize()`` after every batch (a host sync per step)."""
 
     def __init__(self, window: int = 10) -> None:
         self.window = window
