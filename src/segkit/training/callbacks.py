@@ -36,7 +36,7 @@ class NonFiniteLossGuard(pl.Callback):
     save, the checkpoint IO counts them (:class:`~segkit.training.AtomicCheckpointIO`). So the hot
     path has no per-step sync, the step reported is exact, and no validation scores, and no
     checkpoint holds, a diverged model. Lightning has no such guard (``detect_anomaly`` is torch's
-    per-op anomaly mode, many times slower, and does not look at the weights).
+    anomaly mode: it checks every backward op, which slows each step, and not the weights).
     """
 
     def __init__(self, check_every_n_steps: int = 10) -> None:
