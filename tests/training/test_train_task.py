@@ -209,3 +209,15 @@ def test_trainer_groups_build(compose_train, config_dir: str, tmp_path: Path) ->
         )
     bars = [c for c in build_trainer(default).callbacks if isinstance(c, SegProgressBar)]
     assert len(bars) == 1 and bars[0].refresh_rate > 1
+
+
+def test_the_lr_monitor_runs_with_loggers_and_is_left_out_without(compose_train) -> None:
+    """LearningRateMonitor raises at fit start in a Trainer without loggers (logger=none, [])."""
+    from pytorch_lightning.callbacks import LearningRateMonitor
+
+    def monitors(*overrides: str) -> int:
+        trainer = build_trainer(compose_train(*overrides))
+        return sum(isinstance(c, LearningRateMonitor) for c in trainer.callbacks)
+
+    assert monitors() == 1
+    assert monitors("logger=none") == monitors("logger=[]") == 0

@@ -26,6 +26,7 @@ import pytorch_lightning as pl
 import torch
 from lightning_fabric.utilities.exceptions import MisconfigurationException
 from omegaconf import DictConfig
+from pytorch_lightning.callbacks import LearningRateMonitor
 from pytorch_lightning.plugins import TorchSyncBatchNorm
 from pytorch_lightning.utilities import rank_zero_only
 from pytorch_lightning.utilities.exceptions import SIGTERMException
@@ -95,6 +96,8 @@ def build_trainer(cfg: DictConfig) -> pl.Trainer:
     check_devices(trainer_cfg)
     callbacks = instantiate_group(cfg.get("callbacks"))
     loggers = instantiate_group(cfg.get("logger"))
+    if not loggers:  # LearningRateMonitor refuses a Trainer without loggers: it has no output then
+        callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
     make_trainer = instantiate_user(trainer_cfg, _partial_=True, _convert_="all")
     plugins = [*(make_trainer.keywords.get("plugins") or []), AtomicCheckpointIO()]
     try:
