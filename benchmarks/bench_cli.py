@@ -37,7 +37,7 @@ CASES: dict[str, list[tuple[str, list[str]]]] = {
         ("output stride", ["model.output_stride=12"]),
         ("FCN variant", ["model=fcn", "model.output_stride=16", "model.fcn_variant=32s"]),
         ("batch size", ["data=synthetic", "data.batch_size=0"]),
-        ("warm-up vs steps", ["experiment=quickstart", "module.warmup_steps=400"]),
+        ("negative warm-up", ["experiment=quickstart", "module.scheduler.warmup_steps=-1"]),
         ("missing data root", ["data=voc", f"data.root={MISSING}"]),
     ],
     "evaluate": [
@@ -75,7 +75,7 @@ DIVERGE = [
     "model.aspp_channels=16", "model.decoder_channels=16", "model.low_level_channels=8",
     "trainer=cpu", "trainer.max_steps=30", "trainer.num_sanity_val_steps=0",
     "trainer.enable_model_summary=false", "callbacks.progress_bar=null", "logger=none",
-    "module.lr=1e6", "module.optimizer=sgd",
+    "module.lr=1e6", "optimizer=sgd",
 ]  # fmt: skip
 
 

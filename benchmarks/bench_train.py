@@ -35,7 +35,7 @@ from segkit.compare.records import builder_name
 from segkit.constants import IGNORE_INDEX
 from segkit.tasks.configs import compose_config
 from segkit.tasks.train import train
-from segkit.training import build_param_groups, poly_scheduler
+from segkit.training import build_param_groups
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMES: dict[str, float] = {}
@@ -71,7 +71,7 @@ def compose_cfg(overrides: list[str], out_dir: Path):
         "train",
         [
             "experiment=quickstart",
-            "module.warmup_steps=0",  # short timed runs; the schedule does not affect speed
+            "module.scheduler.warmup_steps=0",  # short timed runs; the schedule does not affect speed
             f"paths.root_dir={ROOT}",
             f"paths.output_dir={out_dir}",
             *overrides,
@@ -125,13 +125,8 @@ def run_bare(overrides: list[str], steps: int, warmup: int, batch: int) -> tuple
         backbone_lr_mult=m.backbone_lr_mult,
         no_decay_depthwise=m.no_decay_depthwise,
     )
-    if m.optimizer == "sgd":
-        opt = torch.optim.SGD(groups, lr=m.lr, momentum=m.momentum)
-    else:
-        opt = torch.optim.AdamW(groups, lr=m.lr, betas=tuple(m.betas))
-    sched = poly_scheduler(
-        opt, max_steps=warmup + steps, power=m.poly_power, warmup_steps=m.warmup_steps
-    )
+    opt = instantiate(m.optimizer, _convert_="all")(groups, lr=m.lr)
+    sched = instantiate(m.scheduler, _convert_="all")(opt, total_steps=warmup + steps)
     start = (0.0, 0.0)
     for step, b in enumerate(_batches(dm.train_dataloader()), start=1):
         b = dm.on_after_batch_transfer(

@@ -298,7 +298,8 @@ def recipe_lines(groups: Sequence[DesignGroup]) -> list[str]:
         f"({synth.get('num_train', '?')} train / {synth.get('num_val', '?')} val images, "
         f"{synth.get('min_size', '?')}-{synth.get('max_size', '?')} px), crop "
         f"{data.get('crop_size')} px, scale range {data.get('scale_range')}, batch "
-        f"{data.get('batch_size')}, {trainer.get('max_steps')} steps, {module.get('optimizer')} "
+        f"{data.get('batch_size')}, {trainer.get('max_steps')} steps, "
+        f"{builder_name(module.get('optimizer')) or '?'} "
         f"lr {module.get('lr')}, backbone {builder_name(bb) or '?'}"
         f"{width} from random init; seeds {', '.join(map(str, seeds))}",
     ]

@@ -43,7 +43,7 @@ TRAIN_OVERRIDES = (
     "model=deeplabv3plus", "backbone=xception65", "backbone.weights=null",
     "data=synthetic", "data.synthetic.min_size=375", "data.synthetic.max_size=500",
     "trainer=gpu", "trainer.strategy=ddp", "trainer.benchmark=true",
-    "trainer.precision=bf16-mixed", "trainer.channels_last=true", "compile=true",
+    "trainer.precision=bf16-mixed", "module.channels_last=true", "compile=true",
     "trainer.num_sanity_val_steps=0", "trainer.check_val_every_n_epoch=null",
     "+callbacks.device_stats._target_=pytorch_lightning.callbacks.DeviceStatsMonitor",
     "+callbacks.device_stats.cpu_stats=false",

@@ -1,7 +1,7 @@
 """Rules on user-given values, in one place for the builders and the command line's pre-flight check.
 
 Each rule here is *the* rule: the constructor that consumes the value calls it (``fcn`` calls
-``check_fcn_variant``, ``SegDataModule`` calls ``check_batch_size``, ``PolyFactor`` calls
+``check_fcn_variant``, ``SegDataModule`` calls ``check_batch_size``, ``poly_lr`` calls
 ``check_lr_schedule``, ``VOCSegmentation`` calls ``resolve_voc_dir``...), and
 ``segkit.tasks.preflight`` calls the same function on the composed config before anything heavy is
 imported, so a bad value is refused in well under a second with the constructor's own message.
@@ -60,18 +60,19 @@ def check_batch_size(value: Any, key: str) -> int:
 
 
 def check_lr_schedule(*, max_steps: int, warmup_steps: int, warmup_start_factor: float) -> None:
-    """The poly schedule's horizon and warm-up (``trainer.max_steps``, ``module.warmup_*``)."""
+    """The poly schedule's horizon and warm-up (``trainer.max_steps``, ``module.scheduler.*``).
+    A warm-up longer than half the run is clipped, not refused (``training.schedule.clip_warmup``)."""
     if max_steps <= 0:
         raise ValueError(
             f"poly LR needs a positive number of steps, got max_steps={max_steps} "
             "(set trainer.max_steps, or trainer.max_epochs with a non-empty train set)"
         )
-    if not 0 <= warmup_steps < max_steps:
-        raise ValueError(
-            f"module.warmup_steps must be in [0, max_steps={max_steps}), got {warmup_steps}"
-        )
+    if warmup_steps < 0:
+        raise ValueError(f"module.scheduler.warmup_steps must be >= 0, got {warmup_steps}")
     if not 0.0 < warmup_start_factor <= 1.0:
-        raise ValueError(f"module.warmup_start_factor must be in (0, 1], got {warmup_start_factor}")
+        raise ValueError(
+            f"module.scheduler.warmup_start_factor must be in (0, 1], got {warmup_start_factor}"
+        )
 
 
 def check_dataset(dataset: Any) -> str:

@@ -122,17 +122,16 @@ def test_successful_run_exits_0(tmp_path: Path) -> None:
 def test_hparams_search_marks_failed_trials_and_goes_on(tmp_path: Path) -> None:
     pytest.importorskip("hydra_plugins.hydra_optuna_sweeper", reason="the optional sweep extra")
     sweep = tmp_path / "sweep"
-    # warm-up 500 with 100 steps is refused by the pre-flight: those trials fail (the warm-up is
-    # searched from the command line, in the Optuna sweeper's syntax)
+    # a negative warm-up is refused by the pre-flight: those trials fail (the warm-up is searched
+    # from the command line, in the Optuna sweeper's syntax)
     proc = run_fake(
         tmp_path, "train", "-m", "hparams_search=voc_optuna", "data=synthetic",
-        "module.warmup_steps=choice(0,500)",
         "trainer.max_steps=100", "hydra.sweeper.n_trials=6", "hydra.sweeper.sampler.n_startup_trials=6",
-        f"hydra.sweep.dir={sweep}",
+        "module.scheduler.warmup_steps=choice(0,-1)", f"hydra.sweep.dir={sweep}",
     )  # fmt: skip
     failed = _errors(proc.stderr)
     assert failed and all(
-        "module.warmup_steps must be in [0, max_steps=100)" in ln for ln in failed
+        "module.scheduler.warmup_steps must be >= 0, got -1" in ln for ln in failed
     )
     ran = list(sweep.glob("*/ran"))
     assert len(ran) + len(failed) == 6, proc.stderr[-3000:]

@@ -84,7 +84,7 @@ def test_hydra_answers_before_anything_heavy(script: str, argv: tuple, tmp_path:
     [
         ("train", ["model.output_stride=12"]),
         ("train", ["data.batch_size=0"]),
-        ("train", ["module.warmup_steps=99999"]),
+        ("train", ["module.scheduler.warmup_steps=-1"]),
         ("train", ["data=voc", "data.root=nowhere"]),
         ("inspect_data", ["data.val_batch_size=0"]),
         ("analyze", ["model=fcn", "model.output_stride=16", "model.fcn_variant=32s"]),

@@ -86,9 +86,8 @@ def test_preflight_and_builder_refuse_the_same(overrides, build, tmp_path: Path)
 @pytest.mark.parametrize(
     "overrides",
     [
-        ["module.warmup_steps=4"],  # == trainer.max_steps
-        ["module.warmup_steps=-1"],
-        ["module.warmup_start_factor=0"],
+        ["module.scheduler.warmup_steps=-1"],
+        ["module.scheduler.warmup_start_factor=0"],
         ["trainer.max_steps=0"],
         ["ckpt_path=${paths.root_dir}/gone.ckpt"],  # resume from a missing checkpoint
     ],
@@ -107,7 +106,7 @@ def test_the_horizon_is_lightnings(tmp_path: Path) -> None:
         assert horizon(_compose("train", tmp_path, *TINY, *extra).trainer) is None
     # an epoch-based run is left to the builder, however short: no false refusal
     preflight("train", _compose("train", tmp_path, *TINY, "trainer.max_epochs=1",
-                                "trainer.max_steps=-1", "module.warmup_steps=50"))  # fmt: skip
+                                "trainer.max_steps=-1", "module.scheduler.warmup_steps=50"))  # fmt: skip
 
 
 def test_checkpoint_tasks_refuse_like_their_builders(tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ TINY = [
     "backbone.width_mult=0.35",
     "trainer.max_steps=2",
     "trainer.val_check_interval=2",
-    "module.warmup_steps=0",
+    "module.scheduler.warmup_steps=0",
 ]
 
 

@@ -94,7 +94,7 @@ def test_multirun_of_a_sweep_fill_then_compare(tmp_path: Path, monkeypatch) -> N
         "data.val_batch_size=4",
         "trainer.max_steps=1",
         "trainer.val_check_interval=1",
-        "module.warmup_steps=0",
+        "module.scheduler.warmup_steps=0",
         "callbacks.progress_bar=null",
         "logger=csv",
     ]

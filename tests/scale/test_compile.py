@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from scale_helpers import TINY
 
-from segkit.training import load_checkpoint
+from segkit.training import read_checkpoint
 
 #: TINY's data and trainer, with the smallest network segkit builds: FCN-32s on timm's test_resnet.
 SMALL = [o for o in TINY if not o.startswith(("backbone.", "model.", "data.crop_size"))] + [
@@ -35,5 +35,5 @@ def test_compile_trains_on_the_cpu(run_train, tmp_path: Path) -> None:
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["global_step"] == 2 and math.isfinite(metrics["train/loss"])
     # compiled in place: the checkpoint holds the plain module's keys, loadable without compile
-    state = load_checkpoint(run / "checkpoints" / "last.ckpt")["state_dict"]
+    state = read_checkpoint(run / "checkpoints" / "last.ckpt")["state_dict"]
     assert all(k.startswith("model.") and "_orig_mod" not in k for k in state)

@@ -21,7 +21,7 @@ from segkit.tasks.train import build_module, build_trainer
 def test_bf16_mixed_and_channels_last_train_on_the_cpu(scale_data: Path, tmp_path: Path) -> None:
     with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base="1.3"):
         cfg = compose("train", overrides=[
-            *TINY, "trainer.precision=bf16-mixed", "trainer.channels_last=true",
+            *TINY, "trainer.precision=bf16-mixed", "module.channels_last=true",
             "logger=[]", f"data.root={scale_data}", f"paths.root_dir={tmp_path}",
             f"paths.output_dir={tmp_path / 'run'}",
         ])  # fmt: skip

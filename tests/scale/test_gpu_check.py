@@ -56,7 +56,7 @@ def test_the_plan_asks_for_what_the_check_is_about(tmp_path: Path) -> None:
         assert steps[bench][steps[bench].index("--device") + 1] == "cuda"
     train = steps["train"]
     for override in ("backbone=xception65", "model=deeplabv3plus", "data.crop_size=513",
-                     "trainer.precision=bf16-mixed", "trainer.channels_last=true",
+                     "trainer.precision=bf16-mixed", "module.channels_last=true",
                      "trainer.benchmark=true", "compile=true", "trainer.strategy=ddp",
                      "trainer.devices=4", "trainer.max_steps=300"):  # fmt: skip
         assert override in train, override

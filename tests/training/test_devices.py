@@ -65,3 +65,9 @@ def test_script_prints_one_line_for_missing_devices(tmp_path: Path, tiny_overrid
     (line,) = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
     assert "trainer" in line and ("trainer=cpu" in line or "trainer.devices=" in line)
     assert not (tmp_path / "data").exists()  # refused before any data was prepared
+
+
+def test_lightnings_sync_batchnorm_on_cpus_names_ddp_cpu(compose_train) -> None:
+    """torch's nn.SyncBatchNorm raises at the first step of a CPU DDP run: refused when built."""
+    with pytest.raises(ValueError, match=r"runs on GPUs only: for DDP on CPUs use trainer=ddp_cpu"):
+        build_trainer(compose_train("trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=1"))

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import pytest
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.callbacks import LearningRateMonitor
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
@@ -14,7 +17,6 @@ from segkit.training import (
     NonFiniteLossGuard,
     SegModule,
     SegProgressBar,
-    SyncBatchNormIfDistributed,
     ThroughputMonitor,
     segmentation_loss,
 )
@@ -59,16 +61,17 @@ def _loader(n: int = 16) -> DataLoader:
     return DataLoader(ColourSet(n), batch_size=4)
 
 
-def _trainer(max_steps: int, callbacks: list | None = None) -> pl.Trainer:
+def _trainer(max_steps: int, callbacks: list | None = None, **kwargs) -> pl.Trainer:
     return pl.Trainer(
         accelerator="cpu",
         max_steps=max_steps,
-        logger=False,
+        logger=kwargs.pop("logger", False),
         enable_checkpointing=False,
         enable_progress_bar=False,
         enable_model_summary=False,
         num_sanity_val_steps=0,
         callbacks=callbacks or [],
+        **kwargs,
     )
 
 
@@ -87,36 +90,54 @@ def test_loss_ignores_void_and_adds_weighted_aux() -> None:
     torch.testing.assert_close(total, main + 0.4 * aux_loss)
 
 
-def test_fit_learns_logs_metrics_and_follows_poly() -> None:
+def test_fit_learns_logs_metrics_and_follows_poly(tmp_path) -> None:
     module = SegModule(TinySeg(aux=True), num_classes=K, lr=0.1, weight_decay=0.0)
-    lrs: list[float] = []
-
-    class RecordLR(pl.Callback):
-        def on_train_batch_start(self, trainer, pl_module, batch, i):
-            lrs.append(trainer.optimizers[0].param_groups[-1]["lr"])
-
-    trainer = _trainer(20, [RecordLR()])
+    monitor = LearningRateMonitor(logging_interval="step")
+    trainer = _trainer(20, [monitor], logger=pl.loggers.CSVLogger(tmp_path), log_every_n_steps=1)
     trainer.fit(module, _loader(), _loader(8))
+    # LearningRateMonitor names each param group (log_every_n_steps=1: every step's LR)
+    assert set(monitor.lrs) == {"train/lr/backbone/no_decay", "train/lr/backbone/decay",
+                                "train/lr/head/decay", "train/lr/head/no_decay"}  # fmt: skip
+    lrs = monitor.lrs["train/lr/head/no_decay"]
     assert lrs == pytest.approx([0.1 * (1 - s / 20) ** 0.9 for s in range(20)])
     metrics = trainer.callback_metrics
-    assert {"train/loss", "train/lr", "val/loss", "val/mIoU", "val/pixel_acc"} <= set(metrics)
+    assert {"train/loss", "val/loss", "val/mIoU", "val/pixel_acc"} <= set(metrics)
     assert float(metrics["val/mIoU"]) > 0.9  # the colour task is trivially learnable
     assert module.best_miou == pytest.approx(float(metrics["val/mIoU_best"]))
 
 
-def test_sgd_momentum_adamw_and_bad_optimizer_name() -> None:
+def test_the_optimizer_is_any_partial_over_the_param_groups() -> None:
     trainer = _trainer(2)
-    trainer.fit(SegModule(TinySeg(), num_classes=K), _loader(8))
+    trainer.fit(SegModule(TinySeg(), num_classes=K, weight_decay=1e-3), _loader(8))
     (sgd,) = trainer.optimizers
     assert isinstance(sgd, torch.optim.SGD)
     assert {g["momentum"] for g in sgd.param_groups} == {0.9}
     assert not any(g["nesterov"] for g in sgd.param_groups)
-    module = SegModule(TinySeg(), num_classes=K, optimizer="adamw", lr=1e-3)
+    decay = {g["name"]: g["weight_decay"] for g in sgd.param_groups}
+    assert decay == {"backbone/decay": 1e-3, "backbone/no_decay": 0.0, "head/decay": 1e-3,
+                     "head/no_decay": 0.0}  # fmt: skip
+    adamw = partial(torch.optim.AdamW, betas=(0.8, 0.99))
+    module = SegModule(TinySeg(), num_classes=K, optimizer=adamw, lr=1e-3, backbone_lr_mult=0.1)
     trainer = _trainer(2)
     trainer.fit(module, _loader(8))
-    assert isinstance(trainer.optimizers[0], torch.optim.AdamW)
-    with pytest.raises(ValueError, match="module.optimizer"):
-        SegModule(TinySeg(), num_classes=K, optimizer="lamb")  # type: ignore[arg-type]
+    (opt,) = trainer.optimizers
+    assert isinstance(opt, torch.optim.AdamW)
+    assert {g["betas"] for g in opt.param_groups} == {(0.8, 0.99)}
+    assert {g["name"]: g["initial_lr"] for g in opt.param_groups}["backbone/decay"] == 1e-4
+
+
+@pytest.mark.parametrize(
+    ("optimizer", "match"),
+    [
+        (partial(torch.optim.SGD, lr=0.1), r"module.optimizer.lr is not used.*set module.lr"),
+        (partial(torch.optim.AdamW, weight_decay=0.1), r"set module.weight_decay"),
+        (partial(torch.optim.AdamW, momentum=0.9), r"AdamW takes no argument momentum.*optimizer="),
+        ("adamw", r"module.optimizer must be a partial"),
+    ],
+)
+def test_optimizer_keys_that_would_be_ignored_are_refused(optimizer, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        SegModule(TinySeg(), num_classes=K, optimizer=optimizer)
 
 
 def test_hparams_hold_cfg_and_not_the_network() -> None:
@@ -152,14 +173,6 @@ def test_throughput_is_logged() -> None:
     assert "train/img_s" in trainer.callback_metrics
 
 
-def test_no_syncbn_on_a_single_process() -> None:
-    sync = SyncBatchNormIfDistributed()
-    module = SegModule(TinySeg(), num_classes=K)
-    _trainer(1, [sync]).fit(module, _loader(4))
-    assert sync.converted == 0 and sync.world_size == 1
-    assert not any(isinstance(m, nn.SyncBatchNorm) for m in module.modules())
-
-
 def test_channels_last_and_compile_switches() -> None:
     module = SegModule(TinySeg(), num_classes=K, channels_last=True, compile=True)
     module.setup("fit")
@@ -187,6 +200,7 @@ def test_no_host_read_per_step_and_the_bar_shows_loss_lr_throughput(
     monkeypatch.setattr(torch.Tensor, "item", counted(item))
     monkeypatch.setattr(torch.Tensor, "__float__", counted(to_float))
     bar = SegProgressBar(refresh_rate=20)
+    lr_monitor = LearningRateMonitor(logging_interval="step")
     steps = 40
     trainer = pl.Trainer(
         accelerator="cpu",
@@ -196,7 +210,7 @@ def test_no_host_read_per_step_and_the_bar_shows_loss_lr_throughput(
         limit_val_batches=0,
         enable_checkpointing=False,
         enable_model_summary=False,
-        callbacks=[bar, ThroughputMonitor(window=5)],
+        callbacks=[bar, ThroughputMonitor(window=5), lr_monitor],
     )
     module = SegModule(TinySeg(), num_classes=K)
     trainer.fit(module, _loader(4 * steps))
@@ -205,4 +219,19 @@ def test_no_host_read_per_step_and_the_bar_shows_loss_lr_throughput(
     shown = bar.get_metrics(trainer, module)
     assert {"loss", "lr", "img/s"} <= set(shown)
     assert float(shown["loss"]) == pytest.approx(float(module.last_train_loss), rel=1e-3)
-    assert {"train/loss", "train/lr", "train/img_s"} <= set(trainer.logged_metrics)
+    assert {"train/loss", "train/img_s"} <= set(trainer.logged_metrics)
+    assert len(lr_monitor.lrs["train/lr/head/decay"]) == steps // 20  # at the loggers' interval
+
+
+def test_a_former_lambdalr_schedule_in_a_checkpoint_is_upgraded_on_load(caplog) -> None:
+    """Checkpoints written before torch's PolynomialLR hold a LambdaLR state: Lightning restores
+    the schedulers after on_load_checkpoint, which hands it the equivalent poly_lr state."""
+    factor = {"max_steps": 10, "power": 0.9, "warmup_steps": 0, "warmup_start_factor": 0.1}
+    former = {"lr_lambdas": [factor] * 2, "base_lrs": [0.1, 0.01], "last_epoch": 3}
+    ckpt = {"lr_schedulers": [former], "segkit": {"best_miou": 0.5}}
+    module = SegModule(TinySeg(), num_classes=K)
+    module.on_load_checkpoint(ckpt)
+    (state,) = ckpt["lr_schedulers"]
+    assert state["last_epoch"] == 3 and state["_milestones"] == [0]
+    assert [s["total_iters"] for s in state["_schedulers"]][1] == 10
+    assert "former LambdaLR poly schedule" in caplog.text and module.best_miou == 0.5

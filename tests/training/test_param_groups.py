@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from segkit.nn.conv import ConvBNAct, SeparableConv2d
-from segkit.training.param_groups import build_param_groups, is_depthwise, split_decay
+from segkit.training.param_groups import build_param_groups, is_depthwise
 
 
 class TinySegmentor(nn.Module):
@@ -16,6 +16,15 @@ class TinySegmentor(nn.Module):
         self.backbone = nn.Sequential(ConvBNAct(3, 8, stride=2), SeparableConv2d(8, 16))
         self.head = nn.Sequential(nn.Conv2d(16, 16, 3, padding=1), nn.GroupNorm(4, 16))
         self.aux_head = nn.Conv2d(16, 5, 1)  # with bias
+
+
+def split_decay(model: nn.Module, *, no_decay_depthwise: bool = True) -> tuple[list, list]:
+    """(decayed, not decayed) parameters, as build_param_groups files them."""
+    groups = build_param_groups(
+        model, lr=1.0, weight_decay=1.0, no_decay_depthwise=no_decay_depthwise
+    )
+    decay = [p for g in groups if g["weight_decay"] > 0 for p in g["params"]]
+    return decay, [p for g in groups if g["weight_decay"] == 0 for p in g["params"]]
 
 
 def _ids(params) -> set[int]:

@@ -21,7 +21,7 @@ from omegaconf import DictConfig
 
 import segkit.tasks.train as train_task
 from segkit.tasks.train import TrainingInterrupted, train
-from segkit.training import load_checkpoint
+from segkit.training import read_checkpoint
 
 ROOT = Path(__file__).resolve().parents[2]
 LR = 0.05  # large enough for the scores to move within a few steps
@@ -80,17 +80,24 @@ def test_resume_mid_epoch_is_exact(compose_train, tiny_deeplab, signal_at, monke
     monkeypatch.undo()
     assert stop.value.code == 128 + signal.SIGTERM
     last = Path(compose_train(run="stopped").paths.output_dir) / "checkpoints" / "last.ckpt"
-    assert load_checkpoint(last)["global_step"] == 3
-    (loader_state,) = load_checkpoint(last)["loops"]["fit_loop"]["state_dict"]["combined_loader"]
+    assert read_checkpoint(last)["global_step"] == 3
+    (loader_state,) = read_checkpoint(last)["loops"]["fit_loop"]["state_dict"]["combined_loader"]
     assert loader_state["epoch"] == 0 and loader_state["consumed"] == 3
 
     resumed = train(compose_train(*common, f"ckpt_path={last}", run="resumed"))
-    scores = ("global_step", "val/loss", "val/mIoU", "val/mIoU_best", "val/pixel_acc", "train/lr")
+    scores = (
+        "global_step",
+        "val/loss",
+        "val/mIoU",
+        "val/mIoU_best",
+        "val/pixel_acc",
+        "train/lr/head/decay",
+    )
     for key in scores:
         assert resumed[key] == full[key], key
     assert resumed["val/loss"] != _first_val(compose_train, "full")  # the scores moved
-    a = load_checkpoint(Path(full["last_ckpt"]))
-    b = load_checkpoint(Path(resumed["last_ckpt"]))
+    a = read_checkpoint(Path(full["last_ckpt"]))
+    b = read_checkpoint(Path(resumed["last_ckpt"]))
     assert a["global_step"] == b["global_step"] == 7
     for key, value in a["state_dict"].items():
         assert torch.equal(b["state_dict"][key], value), key
@@ -134,7 +141,7 @@ def test_last_ckpt_is_the_final_state(short_runs) -> None:
     run = Path(short_runs(run="six").paths.output_dir)
     metrics = _strict_json(run / "metrics.json")
     assert metrics["global_step"] == 6 and metrics["status"] == "finished"
-    assert load_checkpoint(run / "checkpoints" / "last.ckpt")["global_step"] == 6
+    assert read_checkpoint(run / "checkpoints" / "last.ckpt")["global_step"] == 6
     validated = [int(r["step"]) for r in _csv_rows(run) if r["val/loss"]]
     assert validated == [EPOCH - 1, 5]  # the logger's 0-based steps: after steps 4 and 6
     assert metrics["val/loss"] == pytest.approx(float(_csv_rows(run)[-1]["val/loss"]))
@@ -150,20 +157,35 @@ def test_resume_with_more_steps_extends_the_lr_schedule(short_runs, caplog) -> N
     assert metrics["global_step"] == 6
     # The LR of each training step, in order (Lightning's logger step numbering after an
     # epoch-end resume is its own business): the optimizer steps 4 and 5, 0-based.
-    lrs = [float(r["train/lr"]) for r in _csv_rows(Path(metrics["output_dir"])) if r["train/lr"]]
+    lrs = [
+        float(r["train/lr/head/decay"])
+        for r in _csv_rows(Path(metrics["output_dir"]))
+        if r["train/lr/head/decay"]
+    ]
     assert lrs == pytest.approx([LR * (1 - step / 6) ** 0.9 for step in (4, 5)], rel=1e-9)
     (message,) = [r.getMessage() for r in caplog.records if "LR schedule" in r.getMessage()]
-    assert "max_steps 4 -> 6" in message and "runs to step 6" in message
+    assert "total_steps 4 -> 6" in message and "runs to step 6" in message
 
 
 def test_resume_says_the_optimizer_settings_come_from_the_checkpoint(short_runs, caplog) -> None:
     last = _last(short_runs, "four")
     with caplog.at_level(logging.WARNING, logger="segkit"):
         metrics = train(
-            short_runs("trainer.max_steps=5", "module.lr=0.001", f"ckpt_path={last}", run="lr")
+            short_runs(
+                "trainer.max_steps=5",
+                "module.lr=0.001",
+                "module.optimizer.momentum=0.5",
+                "module.scheduler.warmup_steps=2",
+                f"ckpt_path={last}",
+                run="lr",
+            )
         )
     assert f"module.lr: {LR} -> 0.001" in caplog.text and "not applied on resume" in caplog.text
-    assert metrics["train/lr"] == pytest.approx(LR * (1 - 4 / 5) ** 0.9)  # indeed the saved LR
+    assert "module.optimizer.momentum: 0.9 -> 0.5" in caplog.text
+    assert "module.scheduler.warmup_steps: 0 -> 2" in caplog.text
+    assert metrics["train/lr/head/decay"] == pytest.approx(
+        LR * (1 - 4 / 5) ** 0.9
+    )  # indeed the saved LR
 
 
 def test_metrics_json_is_strict_json(compose_train, tiny_deeplab) -> None:
@@ -233,7 +255,7 @@ def test_preempted_job_saves_last_ckpt_and_exits_non_zero(
     assert f"training interrupted by {name} at step 3" in output
     assert f"ckpt_path={last}" in output
     assert "Traceback" not in output
-    assert load_checkpoint(last)["global_step"] == 3
+    assert read_checkpoint(last)["global_step"] == 3
     metrics = _strict_json(run / "metrics.json")
     assert metrics["status"] == "interrupted" and metrics["global_step"] == 3
     assert f"interrupted by {name}" in (run / "train.log").read_text()

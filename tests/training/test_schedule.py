@@ -1,69 +1,150 @@
-"""Poly LR with warmup: exact values, per-group base LRs, and state round trip."""
+"""Poly LR (torch's PolynomialLR after a LinearLR warm-up): exact values, per-group base LRs, the
+warm-up clipped to short runs, state round trip, and retargeting a restored schedule."""
 
 from __future__ import annotations
 
-import math
+import logging
 
 import pytest
 import torch
 
-from segkit.training.schedule import PolyFactor, poly_scheduler
+from segkit.training.schedule import (
+    poly_lr,
+    poly_settings,
+    put_lrs_on_schedule,
+    retarget_poly,
+    upgrade_lambda_state,
+)
 
 
-def test_poly_values_without_warmup() -> None:
-    f = PolyFactor(max_steps=100, power=0.9)
-    assert f(0) == 1.0
-    assert f(50) == pytest.approx(0.5**0.9)
-    assert f(99) == pytest.approx(0.01**0.9)
-    assert f(100) == 0.0
-    assert f(150) == 0.0  # past the end: clamped, no complex power
+def _optimizer(*lrs: float) -> torch.optim.SGD:
+    groups = [{"params": [torch.nn.Parameter(torch.zeros(1))], "lr": lr} for lr in lrs]
+    return torch.optim.SGD(groups, lr=lrs[0])
 
 
-def test_warmup_ramps_linearly_into_poly() -> None:
-    f = PolyFactor(max_steps=100, power=0.9, warmup_steps=10, warmup_start_factor=0.1)
-    at_end = (1 - 10 / 100) ** 0.9
-    assert f(0) == pytest.approx(0.1 * at_end)
-    assert f(5) == pytest.approx(0.55 * at_end)
-    assert f(10) == pytest.approx(at_end)
-    assert f(11) == pytest.approx((1 - 11 / 100) ** 0.9)
-    values = [f(s) for s in range(100)]
-    assert values.index(max(values)) == 10  # rises during warmup, then decays
-
-
-def test_scheduler_steps_per_iteration_and_keeps_group_lrs() -> None:
-    w1, w2 = torch.nn.Parameter(torch.zeros(1)), torch.nn.Parameter(torch.zeros(1))
-    opt = torch.optim.SGD([{"params": [w1], "lr": 0.1}, {"params": [w2], "lr": 0.01}], lr=0.01)
-    sched = poly_scheduler(opt, max_steps=10, power=0.9)
-    for _ in range(3):
+def _lrs(opt: torch.optim.Optimizer, sched, steps: int) -> list[list[float]]:
+    """The LR of every group at optimizer steps 0 .. steps-1 (what each step trains with)."""
+    seen = []
+    for _ in range(steps):
+        seen.append([g["lr"] for g in opt.param_groups])
         opt.step()
         sched.step()
-    factor = (1 - 3 / 10) ** 0.9
-    assert [g["lr"] for g in opt.param_groups] == pytest.approx([0.1 * factor, 0.01 * factor])
+    return seen
 
 
-def test_scheduler_state_round_trip() -> None:
-    p = torch.nn.Parameter(torch.zeros(1))
-    opt = torch.optim.SGD([p], lr=1.0)
-    sched = poly_scheduler(opt, max_steps=20, warmup_steps=4)
-    for _ in range(7):
-        opt.step()
-        sched.step()
-    opt2 = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
-    sched2 = poly_scheduler(opt2, max_steps=20, warmup_steps=4)
-    sched2.load_state_dict(sched.state_dict())
+def test_poly_without_warmup_is_deeplabs_formula_per_group() -> None:
+    opt = _optimizer(0.1, 0.01)
+    seen = _lrs(opt, poly_lr(opt, total_steps=10, power=0.9), 12)
+    for step, (head, backbone) in enumerate(seen):
+        factor = max(0.0, 1 - step / 10) ** 0.9
+        assert head == pytest.approx(0.1 * factor, abs=1e-12), step
+        assert backbone == pytest.approx(0.01 * factor, abs=1e-12), step
+    assert seen[10] == seen[11] == [0.0, 0.0]  # the end of the horizon: LR 0, not negative
+
+
+def test_warmup_ramps_linearly_then_poly_decays_over_the_rest() -> None:
+    opt = _optimizer(1.0)
+    seen = [lr for (lr,) in _lrs(opt, poly_lr(opt, total_steps=100, warmup_steps=10), 100)]
+    assert seen[:10] == pytest.approx([0.1 + 0.9 * s / 10 for s in range(10)])
+    assert seen[10:] == pytest.approx([(1 - (s - 10) / 90) ** 0.9 for s in range(10, 100)])
+    assert seen.index(max(seen)) == 10  # rises during warm-up, then decays
+
+
+def test_a_warmup_longer_than_half_the_run_is_clipped_and_said(caplog) -> None:
+    """The quickstart's 20-step warm-up in a 20-step run (trainer.max_steps=20): trains."""
+    opt = _optimizer(1.0)
+    with caplog.at_level(logging.WARNING, logger="segkit"):
+        sched = poly_lr(opt, total_steps=20, warmup_steps=20)
+    assert "module.scheduler.warmup_steps=20" in caplog.text and "over 10 steps" in caplog.text
+    seen = [lr for (lr,) in _lrs(opt, sched, 20)]
+    assert seen.index(max(seen)) == 10 and seen[10] == pytest.approx(1.0)
+    assert seen[-1] > 0
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="segkit"):
+        poly_lr(_optimizer(1.0), total_steps=20, warmup_steps=10)  # fits: untouched, silent
+    assert not caplog.text
+
+
+def test_state_round_trip_continues_identically() -> None:
+    opt = _optimizer(1.0)
+    sched = poly_lr(opt, total_steps=20, warmup_steps=4)
+    _lrs(opt, sched, 7)
+    opt2 = _optimizer(1.0)
+    sched2 = poly_lr(opt2, total_steps=20, warmup_steps=4)
     opt2.load_state_dict(opt.state_dict())
-    opt.step(), sched.step(), opt2.step(), sched2.step()
-    assert math.isclose(opt.param_groups[0]["lr"], opt2.param_groups[0]["lr"])
+    sched2.load_state_dict(sched.state_dict())
+    assert _lrs(opt2, sched2, 13) == _lrs(opt, sched, 13)
+
+
+@pytest.mark.parametrize("warmup", [0, 3])
+def test_retarget_extends_a_restored_horizon_from_the_current_step(warmup: int) -> None:
+    """A 10-step schedule restored at step 6 and retargeted to 20 steps trains steps 6..19 on the
+    20-step curve (the warm-up is the checkpoint's)."""
+    opt = _optimizer(0.1, 0.01)
+    sched = poly_lr(opt, total_steps=10, warmup_steps=warmup)
+    _lrs(opt, sched, 6)
+    assert poly_settings(sched) == {"total_steps": 10, "power": 0.9}
+    changes = retarget_poly(sched, total_steps=20, power=0.9)
+    assert changes == {"total_steps": (10, 20)}
+    seen = _lrs(opt, sched, 14)
+    for step, lrs in zip(range(6, 20), seen, strict=True):
+        factor = (1 - (step - warmup) / (20 - warmup)) ** 0.9
+        assert lrs == pytest.approx([0.1 * factor, 0.01 * factor], rel=1e-9), step
+    assert sched.get_last_lr() == [0.0, 0.0]
+    assert retarget_poly(sched, total_steps=20, power=0.9) == {}  # already there: no change
+
+
+def test_retarget_leaves_other_schedulers_alone() -> None:
+    opt = _optimizer(1.0)
+    other = torch.optim.lr_scheduler.StepLR(opt, step_size=2)
+    assert poly_settings(other) is None
+    assert retarget_poly(other, total_steps=50, power=0.9) == {}
 
 
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"max_steps": 0}, "trainer.max_steps"),
-        ({"max_steps": 10, "warmup_steps": 10}, "module.warmup_steps"),
-        ({"max_steps": 10, "warmup_steps": 2, "warmup_start_factor": 0.0}, "warmup_start_factor"),
+        ({"total_steps": 0}, "trainer.max_steps"),
+        ({"total_steps": 10, "warmup_steps": -1}, "module.scheduler.warmup_steps"),
+        ({"total_steps": 10, "warmup_start_factor": 0.0}, "module.scheduler.warmup_start_factor"),
     ],
 )
 def test_bad_schedule_settings_name_the_key(kwargs: dict, match: str) -> None:
     with pytest.raises(ValueError, match=match):
-        PolyFactor(**kwargs)
+        poly_lr(_optimizer(1.0), **kwargs)
+
+
+class FormerPolyFactor:
+    """segkit's former LambdaLR factor, with the attributes its checkpoints hold."""
+
+    def __init__(self, max_steps: int, warmup_steps: int = 0) -> None:
+        self.max_steps, self.power, self.min_factor = max_steps, 0.9, 0.0
+        self.warmup_steps, self.warmup_start_factor = warmup_steps, 0.1
+
+    def __call__(self, step: int) -> float:
+        poly = lambda s: max(0.0, 1 - s / self.max_steps) ** self.power  # noqa: E731
+        if step < self.warmup_steps:
+            ramp = 0.1 + 0.9 * step / self.warmup_steps
+            return poly(self.warmup_steps) * ramp
+        return poly(step)
+
+
+@pytest.mark.parametrize("warmup", [0, 4])
+def test_a_former_lambdalr_checkpoint_resumes_on_poly_lr(warmup: int) -> None:
+    opt = _optimizer(0.1, 0.01)
+    old = torch.optim.lr_scheduler.LambdaLR(opt, [FormerPolyFactor(20, warmup)] * 2)
+    _lrs(opt, old, 7)
+    old_state = old.state_dict()  # {"lr_lambdas": [{max_steps, power, ...}], "last_epoch": 7, ...}
+    opt2 = _optimizer(0.1, 0.01)
+    opt2.load_state_dict(opt.state_dict())
+    new = poly_lr(opt2, total_steps=20)
+    new.load_state_dict(upgrade_lambda_state(old_state))
+    assert new.last_epoch == 7 and new._milestones == [warmup]
+    put_lrs_on_schedule(new)
+    seen = _lrs(opt2, new, 13)
+    for step, lrs in zip(range(7, 20), seen, strict=True):
+        factor = (1 - (step - warmup) / (20 - warmup)) ** 0.9  # the poly_lr curve
+        assert lrs == pytest.approx([0.1 * factor, 0.01 * factor], rel=1e-9), step
+    if warmup == 0:  # the same LRs the former schedule would have given
+        former = [lr for lrs in _lrs(opt, old, 13) for lr in lrs]
+        assert [lr for lrs in seen for lr in lrs] == pytest.approx(former, rel=1e-9)

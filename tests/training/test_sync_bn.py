@@ -1,4 +1,5 @@
-"""DistributedBatchNorm: two gloo ranks with half a batch each == one BatchNorm over the whole batch."""
+"""DistributedBatchNorm: two gloo ranks with half a batch each == one BatchNorm over the whole batch;
+its LayerSync plugin converts and reverts."""
 
 from __future__ import annotations
 
@@ -10,8 +11,13 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
 
-from segkit.training.sync_bn import DistributedBatchNorm, convert_to_distributed_bn
+from segkit.training.sync_bn import (
+    DistributedBatchNorm,
+    DistributedBatchNormSync,
+    convert_to_distributed_bn,
+)
 
 
 def _worker(rank: int, world: int, init_file: str, out_dir: str) -> None:
@@ -67,3 +73,16 @@ def test_single_process_is_plain_batchnorm_and_keys_are_kept() -> None:
     ref.load_state_dict(converted[1].state_dict())
     feats = converted[0](x)
     torch.testing.assert_close(converted[1](feats), ref(feats))
+
+
+def test_layer_sync_plugin_converts_and_reverts_to_the_original_classes() -> None:
+    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.Flatten(), nn.BatchNorm1d(144))
+    plugin = DistributedBatchNormSync()
+    converted = plugin.apply(net)
+    assert [type(m) for m in converted if isinstance(m, _BatchNorm)] == [DistributedBatchNorm] * 2
+    converted.train()(torch.randn(4, 3, 8, 8))  # statistics move while synchronised
+    stats = {k: v.clone() for k, v in converted.state_dict().items()}
+    reverted = plugin.revert(converted)
+    assert [type(m) for m in reverted][1::2] == [nn.BatchNorm2d, nn.BatchNorm1d]
+    for key, value in reverted.state_dict().items():
+        assert torch.equal(value, stats[key]), key

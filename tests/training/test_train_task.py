@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import re
 from pathlib import Path
 
 import pytest
@@ -11,10 +13,11 @@ from hydra.errors import ConfigCompositionException, MissingConfigException
 
 from segkit.tasks.train import build_trainer, train
 from segkit.training import (
+    AtomicCheckpointIO,
+    DistributedBatchNormSync,
     NonFiniteLossError,
     SegProgressBar,
-    SyncBatchNormIfDistributed,
-    load_checkpoint,
+    read_checkpoint,
 )
 
 
@@ -30,7 +33,7 @@ def test_train_writes_the_run_folder(compose_train, tiny_deeplab, tmp_path: Path
     assert metrics["global_step"] == 4
     assert 0.0 <= metrics["val/mIoU"] <= 1.0
     assert metrics["output_stride"] == 16
-    ckpt = load_checkpoint(run / "checkpoints" / "last.ckpt")
+    ckpt = read_checkpoint(run / "checkpoints" / "last.ckpt")
     cfg = ckpt["hyper_parameters"]["cfg"]
     assert cfg["model"]["_target_"] == "segkit.models.deeplabv3plus"
     assert cfg["data"]["num_classes"] == 7
@@ -44,8 +47,26 @@ def test_train_writes_the_run_folder(compose_train, tiny_deeplab, tmp_path: Path
     assert float(best_state["best_model_score"]) == pytest.approx(metrics["val/mIoU_best"])
 
 
+def test_short_run_clips_a_long_warmup_and_prints_no_third_party_noise(
+    compose_train, tiny_deeplab, caplog, capsys, recwarn
+) -> None:
+    """Issue 16: a recipe's warm-up longer than a shortened run trains (clipped, said), and a run
+    shows no Lightning tip, no LeafSpec deprecation and a real FLOP count in its model summary."""
+    cfg = compose_train(
+        *tiny_deeplab, "module.scheduler.warmup_steps=20", "trainer.enable_model_summary=true"
+    )
+    with caplog.at_level(logging.INFO):
+        metrics = train(cfg)
+    assert metrics["global_step"] == 4
+    assert "module.scheduler.warmup_steps=20 does not fit in half of this 4-step run" in caplog.text
+    assert "warming up over 2 steps" in caplog.text
+    assert not [w for w in recwarn if "LeafSpec" in str(w.message)]
+    assert re.search(r"Total FLOPs: [1-9]", capsys.readouterr().out)
+    assert "Tip" not in caplog.text
+
+
 def _weights(path: Path) -> dict[str, torch.Tensor]:
-    return load_checkpoint(path)["state_dict"]
+    return read_checkpoint(path)["state_dict"]
 
 
 @pytest.mark.slow
@@ -72,11 +93,11 @@ def test_resume_is_exact(compose_train, tiny_deeplab, tmp_path: Path) -> None:
     for key in a:
         torch.testing.assert_close(b[key], a[key], rtol=1e-5, atol=1e-6, msg=key)
     assert resumed["val/mIoU"] == pytest.approx(full["val/mIoU"], abs=1e-6)
-    assert resumed["train/lr"] == pytest.approx(full["train/lr"], rel=1e-9)
+    assert resumed["train/lr/head/decay"] == pytest.approx(full["train/lr/head/decay"], rel=1e-9)
     # ... and the rest of the training state at step 8: optimizer (SGD momentum buffers), LR
     # schedule position, global step, RNG streams (torch, numpy, python) and the data order.
-    ca = load_checkpoint(tmp_path / "full" / "checkpoints" / "last.ckpt")
-    cb = load_checkpoint(tmp_path / "resumed" / "checkpoints" / "last.ckpt")
+    ca = read_checkpoint(tmp_path / "full" / "checkpoints" / "last.ckpt")
+    cb = read_checkpoint(tmp_path / "resumed" / "checkpoints" / "last.ckpt")
     assert ca["global_step"] == cb["global_step"] == 8
     (opt_a,), (opt_b,) = ca["optimizer_states"], cb["optimizer_states"]
     assert opt_a["state"].keys() == opt_b["state"].keys() and opt_a["state"]
@@ -168,17 +189,17 @@ def test_builder_user_error_is_not_wrapped(compose_train) -> None:
 
 
 def test_trainer_groups_build(compose_train, config_dir: str, tmp_path: Path) -> None:
-    ddp = build_trainer(
-        compose_train("trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=1")
-    )
-    assert any(isinstance(c, SyncBatchNormIfDistributed) for c in ddp.callbacks)
-    assert ddp.world_size == 1  # the callback then leaves BatchNorm alone (see test_module)
+    ddp = build_trainer(compose_train("trainer=ddp_cpu", "trainer.devices=1"))
+    # the trainer group is Trainer(**kwargs): its plugins + segkit's checkpoint IO
+    assert isinstance(ddp.strategy._layer_sync, DistributedBatchNormSync)
+    assert isinstance(ddp.strategy.checkpoint_io, AtomicCheckpointIO)
     try:
         cpu = build_trainer(compose_train("trainer.deterministic=true"))
         assert torch.are_deterministic_algorithms_enabled()  # the deterministic switch
     finally:
         torch.use_deterministic_algorithms(False)
-    assert not any(isinstance(c, SyncBatchNormIfDistributed) for c in cpu.callbacks)
+    assert getattr(cpu.strategy, "_layer_sync", None) is None
+    assert isinstance(cpu.strategy.checkpoint_io, AtomicCheckpointIO)
     assert {type(lg).__name__ for lg in cpu.loggers} == {"CSVLogger", "TensorBoardLogger"}
     # the default callbacks show loss, LR and throughput in segkit's bar (TINY drops the bar)
     with initialize_config_dir(config_dir=config_dir, version_base="1.3"):
@@ -188,3 +209,15 @@ def test_trainer_groups_build(compose_train, config_dir: str, tmp_path: Path) ->
         )
     bars = [c for c in build_trainer(default).callbacks if isinstance(c, SegProgressBar)]
     assert len(bars) == 1 and bars[0].refresh_rate > 1
+
+
+def test_the_lr_monitor_runs_with_loggers_and_is_left_out_without(compose_train) -> None:
+    """LearningRateMonitor raises at fit start in a Trainer without loggers (logger=none, [])."""
+    from pytorch_lightning.callbacks import LearningRateMonitor
+
+    def monitors(*overrides: str) -> int:
+        trainer = build_trainer(compose_train(*overrides))
+        return sum(isinstance(c, LearningRateMonitor) for c in trainer.callbacks)
+
+    assert monitors() == 1
+    assert monitors("logger=none") == monitors("logger=[]") == 0

@@ -85,6 +85,12 @@ class ResumableDataLoader(DataLoader):
     is requested, after Lightning has announced the epoch with ``set_epoch``. Limit: with worker
     processes, augmentation draws happen in the workers and are not captured (the batch order is
     still exact).
+
+    Kept rather than torchdata's ``StatefulDataLoader`` (Lightning drives both through the same
+    protocol, so that would only swap the object it calls): that loader fast-forwards by counting
+    batches and restores a sampler's or dataset's state only if they implement one, so the shuffle
+    generator, the augmentation streams and the finish-or-next-epoch choice would still be ours,
+    plus a dependency.
     """
 
     def __init__(

@@ -14,41 +14,10 @@ import torch
 from torch import nn
 
 from segkit.tasks._common import instantiate_user
-from segkit.training.checkpoint import (
-    checkpoint_config,
-    describe_non_finite,
-    load_checkpoint,
-    non_finite_counts,
-)
+from segkit.training.checkpoint import checkpoint_config, read_checkpoint
 
 #: Prefix of the network's weights in a SegModule state dict.
 STATE_PREFIX = "model."
-
-
-def read_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Load a checkpoint on the CPU with clear errors: missing file, unreadable/corrupt file,
-    NaN/inf weights (a diverged run's state: evaluating, exporting or resuming it is meaningless)."""
-    path = Path(path)
-    try:
-        ckpt = load_checkpoint(path)
-    except FileNotFoundError:
-        raise
-    except Exception as err:  # noqa: BLE001 - unpickling garbage raises almost anything (IndexError...)
-        raise ValueError(
-            f"checkpoint {path} is unreadable or corrupt ({type(err).__name__}): give a .ckpt "
-            "written by scripts/train.py (e.g. <run dir>/checkpoints/best.ckpt)"
-        ) from None
-    if not isinstance(ckpt, dict):
-        raise ValueError(f"checkpoint {path} is not a segkit/Lightning checkpoint (not a dict)")
-    state = ckpt.get("state_dict")
-    bad = non_finite_counts(state) if isinstance(state, dict) else {}
-    if bad:
-        raise ValueError(
-            f"checkpoint {path} holds {describe_non_finite(bad)} in its weights: it was written "
-            "after training diverged. Use an earlier checkpoint of that run, or retrain with a "
-            "lower module.lr (or module.warmup_steps)."
-        )
-    return ckpt
 
 
 def load_model_weights(model: nn.Module, state_dict: dict[str, Any], *, path: str | Path) -> None:

@@ -70,15 +70,16 @@ def horizon(trainer: DictConfig) -> int | None:
 
 
 def check_schedule(module: DictConfig, trainer: DictConfig) -> None:
-    """Warm-up against the number of steps (``segkit.training.PolyFactor``)."""
+    """The poly schedule's settings against the number of steps (``segkit.training.poly_lr``)."""
     steps = horizon(trainer)
+    scheduler = module.get("scheduler")
     keys = ("warmup_steps", "warmup_start_factor")
-    if steps is None or any(key not in module for key in keys):
+    if steps is None or scheduler is None or any(key not in scheduler for key in keys):
         return
     check_lr_schedule(
         max_steps=steps,
-        warmup_steps=module.warmup_steps,
-        warmup_start_factor=module.warmup_start_factor,
+        warmup_steps=scheduler.warmup_steps,
+        warmup_start_factor=scheduler.warmup_start_factor,
     )
 
 

@@ -17,6 +17,7 @@ import logging
 import math
 import signal
 import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,8 @@ import pytorch_lightning as pl
 import torch
 from lightning_fabric.utilities.exceptions import MisconfigurationException
 from omegaconf import DictConfig
+from pytorch_lightning.callbacks import LearningRateMonitor
+from pytorch_lightning.plugins import TorchSyncBatchNorm
 from pytorch_lightning.utilities import rank_zero_only
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
@@ -36,53 +39,92 @@ from segkit.tasks._common import (
     save_json,
     to_plain,
 )
-from segkit.tasks.checkpoints import read_checkpoint
 from segkit.training import (
     AtomicCheckpointIO,
     SegModule,
-    SyncBatchNormIfDistributed,
     check_resume_compatible,
     config_differences,
+    read_checkpoint,
 )
 
 log = logging.getLogger(__name__)
-
-#: Keys of the trainer group that are segkit switches, not ``pytorch_lightning.Trainer`` arguments.
-TRAINER_EXTRAS: tuple[str, ...] = ("channels_last", "sync_batchnorm")
 
 
 def build_module(cfg: DictConfig, plain_cfg: dict[str, Any] | None = None) -> SegModule:
     """The network (``cfg.model``) wrapped in the SegModule configured by ``cfg.module``."""
     network = instantiate_user(cfg.model)
     make_module = instantiate_user(cfg.module, _partial_=True, _convert_="all")
-    return make_module(
+    module = make_module(
         model=network,
-        channels_last=bool(cfg.trainer.get("channels_last", False)),
         compile=bool(cfg.get("compile", False)),
         cfg=plain_cfg if plain_cfg is not None else to_plain(cfg),
+    )
+    crop = cfg.get("data", {}).get("crop_size")
+    # Lightning's model summary counts the FLOPs of one forward of this (else it prints "0"): one
+    # eval forward at fit start, 1.6-1.9 s for the quickstart model on the loaded 2-core machine
+    # (2026-12-02). Not with compile=true: that forward would compile the network once more.
+    if crop and not cfg.get("compile", False):
+        module.example_input_array = torch.zeros(1, 3, int(crop), int(crop))
+    return module
+
+
+class _DropLightningTips(logging.Filter):
+    """Lightning logs a "💡 Tip:" advertising its cloud services on every run."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("💡 Tip")
+
+
+_TIPS = _DropLightningTips()
+
+
+def quiet_third_party() -> None:
+    """Silence what every run printed and no user can act on: Lightning's promotional tips and
+    the ``LeafSpec`` deprecation Lightning 2.6's own ``_pytree`` helper triggers under torch 2.10+.
+    Targeted filters only: every other warning still shows."""
+    logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(_TIPS)  # idempotent
+    warnings.filterwarnings(
+        "ignore",
+        message=r".*isinstance\(treespec, LeafSpec\)",
+        module=r"pytorch_lightning\.utilities\._pytree",
     )
 
 
 def build_trainer(cfg: DictConfig) -> pl.Trainer:
-    """``pytorch_lightning.Trainer`` from ``cfg.trainer`` plus the callbacks and loggers groups;
-    checkpoints are written by :class:`~segkit.training.AtomicCheckpointIO`."""
-    trainer_cfg = {k: v for k, v in to_plain(cfg)["trainer"].items() if k not in TRAINER_EXTRAS}
+    """``pytorch_lightning.Trainer(**cfg.trainer)`` plus the callbacks and loggers groups; every
+    checkpoint is written by :class:`~segkit.training.AtomicCheckpointIO`, added to
+    ``trainer.plugins``."""
+    quiet_third_party()
+    trainer_cfg = to_plain(cfg)["trainer"]
     check_devices(trainer_cfg)
     callbacks = instantiate_group(cfg.get("callbacks"))
-    if cfg.trainer.get("sync_batchnorm", False):
-        callbacks.append(SyncBatchNormIfDistributed())
     loggers = instantiate_group(cfg.get("logger"))
+    if not loggers:  # LearningRateMonitor refuses a Trainer without loggers: it has no output then
+        callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
     make_trainer = instantiate_user(trainer_cfg, _partial_=True, _convert_="all")
+    plugins = [*(make_trainer.keywords.get("plugins") or []), AtomicCheckpointIO()]
     try:
-        return make_trainer(
-            callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()]
-        )
+        trainer = make_trainer(callbacks=callbacks, logger=loggers or False, plugins=plugins)
     except (MisconfigurationException, ModuleNotFoundError) as err:
         # Lightning's accelerator/strategy checks: one line naming the group, not its traceback.
         raise ValueError(
             f"the trainer group cannot run here: {err} Use trainer=cpu, or set "
             "trainer.accelerator / trainer.devices / trainer.strategy to what this machine has."
         ) from None
+    check_sync_batchnorm(trainer)
+    return trainer
+
+
+def check_sync_batchnorm(trainer: pl.Trainer) -> None:
+    """ValueError when ``trainer.sync_batchnorm=true`` would put torch's ``nn.SyncBatchNorm`` in a
+    DDP run on CPUs: it raises at the first training step there (GPU-only kernel)."""
+    layer_sync = getattr(trainer.strategy, "_layer_sync", None)  # set by Lightning for DDP kinds
+    if type(layer_sync) is TorchSyncBatchNorm and trainer.strategy.root_device.type == "cpu":
+        raise ValueError(
+            "trainer.sync_batchnorm=true uses torch's nn.SyncBatchNorm, which runs on GPUs only: "
+            "for DDP on CPUs use trainer=ddp_cpu (its trainer.plugins hold segkit's "
+            "DistributedBatchNormSync), or set trainer.sync_batchnorm=false"
+        )
 
 
 def _available(accelerator: str) -> tuple[str, int] | None:
@@ -235,20 +277,23 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     return metrics
 
 
-#: Settings a resume takes from the checkpoint's optimizer state, whatever the config says.
-OPTIMIZER_KEYS: tuple[str, ...] = tuple(
-    f"module.{k}" for k in ("lr", "momentum", "betas", "weight_decay", "backbone_lr_mult")
+#: Settings a resume takes from the checkpoint (optimizer state, warm-up), whatever the config says;
+#: and every ``module.optimizer.*`` key (momentum, betas, ...).
+OPTIMIZER_KEYS: tuple[str, ...] = (
+    *(f"module.{k}" for k in ("lr", "weight_decay", "backbone_lr_mult")),
+    "module.scheduler.warmup_steps",
+    "module.scheduler.warmup_start_factor",
 )
 
 
 def _warn_optimizer_settings_not_applied(ckpt: dict[str, Any], current: dict[str, Any]) -> None:
-    """A resume restores the optimizer (LRs, momentum, weight decay per param group): say so when
-    the config asks for other values, rather than letting them look applied."""
+    """A resume restores the optimizer (LRs, momentum, weight decay per param group) and the
+    warm-up: say so when the config asks for other values, rather than letting them look applied."""
     saved = ckpt.get("hyper_parameters", {}).get("cfg", {})
     diffs = {
         k: v
         for k, v in config_differences(saved, current, keys=("module",)).items()
-        if k in OPTIMIZER_KEYS
+        if k in OPTIMIZER_KEYS or k.startswith("module.optimizer.")
     }
     if diffs:
         listed = ", ".join(f"{k}: {old} -> {new}" for k, (old, new) in diffs.items())
@@ -309,10 +354,11 @@ def _summary(
 
 
 __all__ = [
-    "TRAINER_EXTRAS",
     "TrainingInterrupted",
     "build_module",
     "build_trainer",
     "check_devices",
+    "check_sync_batchnorm",
+    "quiet_third_party",
     "train",
 ]

@@ -1,7 +1,9 @@
-"""segkit.training: the LightningModule, parameter groups, poly LR schedule, callbacks, checkpoints.
+"""segkit.training: the LightningModule, parameter groups, LR schedule, callbacks, checkpoints,
+synchronised batch norm.
 
 Names are imported on first use (PEP 562), so tools that only read checkpoints
-(``segkit.training.checkpoint``: evaluate, analyze, export) do not pay for importing Lightning.
+(``segkit.training.checkpoint.read_checkpoint``: evaluate, analyze, export) do not pay for
+importing Lightning.
 """
 
 from __future__ import annotations
@@ -11,12 +13,7 @@ from segkit._lazy import lazy_exports
 __getattr__, __dir__, __all__ = lazy_exports(
     __name__,
     {
-        "callbacks": (
-            "NonFiniteLossError",
-            "NonFiniteLossGuard",
-            "SyncBatchNormIfDistributed",
-            "ThroughputMonitor",
-        ),
+        "callbacks": ("NonFiniteLossError", "NonFiniteLossGuard", "ThroughputMonitor"),
         "checkpointing": ("AtomicCheckpointIO", "SegModelCheckpoint", "atomic_torch_save"),
         "checkpoint": (
             "NonFiniteWeightsError",
@@ -24,12 +21,16 @@ __getattr__, __dir__, __all__ = lazy_exports(
             "check_resume_compatible",
             "checkpoint_config",
             "config_differences",
-            "load_checkpoint",
+            "read_checkpoint",
         ),
         "module": ("SegModule", "segmentation_loss"),
-        "param_groups": ("build_param_groups", "is_depthwise", "split_decay"),
+        "param_groups": ("build_param_groups", "is_depthwise"),
         "progress": ("SegProgressBar",),
-        "schedule": ("PolyFactor", "poly_scheduler"),
-        "sync_bn": ("DistributedBatchNorm", "convert_to_distributed_bn"),
+        "schedule": ("poly_lr", "retarget_poly"),
+        "sync_bn": (
+            "DistributedBatchNorm",
+            "DistributedBatchNormSync",
+            "convert_to_distributed_bn",
+        ),
     },
 )

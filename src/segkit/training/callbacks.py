@@ -1,4 +1,4 @@
-"""Training callbacks: non-finite loss/weights guard, throughput meter, SyncBatchNorm only under DDP."""
+"""Training callbacks: non-finite loss/weights guard, throughput meter."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import torch
 from torch import Tensor, nn
 
 from segkit.training.checkpoint import describe_non_finite, non_finite_count_tensors
-from segkit.training.sync_bn import DistributedBatchNorm, convert_to_distributed_bn
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -20,7 +19,7 @@ class NonFiniteLossError(FloatingPointError):
 
 #: What to try after a divergence (also used by the checkpoint IO's refusal).
 HINTS = (
-    "Hints: lower module.lr (or add module.warmup_steps), check that mask labels are < "
+    "Hints: lower module.lr (or add module.scheduler.warmup_steps), check that mask labels are < "
     "data.num_classes or 255, or train in full precision (trainer.precision=32-true)."
 )
 
@@ -36,7 +35,8 @@ class NonFiniteLossGuard(pl.Callback):
     poison the weights while the loss that produced it was finite) in the same single sync; at a
     save, the checkpoint IO counts them (:class:`~segkit.training.AtomicCheckpointIO`). So the hot
     path has no per-step sync, the step reported is exact, and no validation scores, and no
-    checkpoint holds, a diverged model.
+    checkpoint holds, a diverged model. Lightning has no such guard (``detect_anomaly`` is torch's
+    anomaly mode: it checks every backward op, which slows each step, and not the weights).
     """
 
     def __init__(self, check_every_n_steps: int = 10) -> None:
@@ -123,7 +123,8 @@ class ThroughputMonitor(pl.Callback):
     """Training images per second, measured over windows of ``window`` steps, logged as
     ``train/img_s`` and shown by :class:`~segkit.training.progress.SegProgressBar` as ``img/s``.
     Wall-clock only: no device sync is added (over a window the bounded CUDA queue makes the host
-    clock track the device)."""
+    clock track the device). Kept rather than Lightning's ``ThroughputMonitor``, which calls
+    ``torch.cuda.synchronize()`` after every batch (a host sync per step)."""
 
     def __init__(self, window: int = 10) -> None:
         self.window = window
@@ -151,40 +152,3 @@ class ThroughputMonitor(pl.Callback):
             # A CPU tensor and no prog_bar (SegProgressBar shows last_value): no device traffic.
             value = torch.tensor(self.last_value, dtype=torch.float64)
             pl_module.log("train/img_s", value, on_step=True, on_epoch=False)
-
-
-class SyncBatchNormIfDistributed(pl.Callback):
-    """Synchronises batch-norm statistics across ranks when, and only when, the world size is
-    above 1: ``nn.SyncBatchNorm`` on GPUs, :class:`~segkit.training.sync_bn.DistributedBatchNorm`
-    on other devices (torch's SyncBatchNorm cannot run on the CPU).
-
-    Lightning's own ``Trainer(sync_batchnorm=True)`` converts even in a single process, where a
-    synchronised norm is pure overhead. The conversion keeps state-dict keys, so checkpoints load
-    into a plain BatchNorm model. Its state (saved in checkpoints) records what was done.
-    """
-
-    def __init__(self) -> None:
-        self.converted = 0
-        self.world_size = 1
-        self.kind = ""
-
-    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
-        self.world_size = trainer.world_size
-        if trainer.world_size <= 1 or stage != "fit":
-            return
-        model = getattr(pl_module, "model", pl_module)
-        if trainer.strategy.root_device.type == "cuda":
-            converted, sync_type = nn.SyncBatchNorm.convert_sync_batchnorm(model), nn.SyncBatchNorm
-        else:
-            converted, sync_type = convert_to_distributed_bn(model), DistributedBatchNorm
-        if model is not pl_module:
-            pl_module.model = converted
-        self.converted = sum(isinstance(m, sync_type) for m in converted.modules())
-        self.kind = sync_type.__name__
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"converted": self.converted, "world_size": self.world_size, "kind": self.kind}
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        # What a past run did is informative only; the conversion is decided again at set-up.
-        pass

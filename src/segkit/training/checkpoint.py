@@ -58,10 +58,30 @@ def describe_non_finite(counts: Mapping[str, int], *, max_listed: int = 3) -> st
     return f"{sum(counts.values())} NaN/inf values in {len(counts)} tensors ({listed}{more})"
 
 
-def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Load a checkpoint on the CPU; FileNotFoundError naming the path if it is missing."""
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Load a checkpoint on the CPU (``weights_only``), the one reader of every task and of resume,
+    with one clear error each: missing file (FileNotFoundError), unreadable/corrupt file, not a
+    checkpoint, NaN/inf weights (a diverged run's state: evaluating, exporting or resuming it is
+    meaningless) (ValueError)."""
     path = check_checkpoint_file(path)
-    return torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - unpickling garbage raises almost anything (IndexError...)
+        raise ValueError(
+            f"checkpoint {path} is unreadable or corrupt ({type(err).__name__}): give a .ckpt "
+            "written by scripts/train.py (e.g. <run dir>/checkpoints/best.ckpt)"
+        ) from None
+    if not isinstance(ckpt, dict):
+        raise ValueError(f"checkpoint {path} is not a segkit/Lightning checkpoint (not a dict)")
+    state = ckpt.get("state_dict")
+    bad = non_finite_counts(state) if isinstance(state, dict) else {}
+    if bad:
+        raise ValueError(
+            f"checkpoint {path} holds {describe_non_finite(bad)} in its weights: it was written "
+            "after training diverged. Use an earlier checkpoint of that run, or retrain with a "
+            "lower module.lr (or module.scheduler.warmup_steps)."
+        )
+    return ckpt
 
 
 def checkpoint_config(ckpt: Mapping[str, Any], *, path: str | Path = "<checkpoint>") -> dict:
@@ -123,7 +143,7 @@ def check_resume_compatible(
 ) -> None:
     """ValueError naming the differing keys if ``ckpt_path`` was trained with another model config
     (``checkpoint``: its already loaded content, to avoid reading the file again)."""
-    ckpt = load_checkpoint(ckpt_path) if checkpoint is None else checkpoint
+    ckpt = read_checkpoint(ckpt_path) if checkpoint is None else checkpoint
     saved = checkpoint_config(ckpt, path=ckpt_path)
     diffs = config_differences(saved, current_cfg)
     if not diffs:

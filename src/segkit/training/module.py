@@ -1,9 +1,11 @@
 """SegModule: the LightningModule that trains any Segmentor (FCN, DeepLabv3, DeepLabv3+).
 
 Loss: pixel-wise cross-entropy ignoring void (255), plus ``aux_weight`` x the same loss on the aux
-head's output when the model returns one. Optimiser: SGD with momentum (DeepLab recipes) or AdamW,
-with a poly LR stepped every iteration (optional warmup), a backbone LR multiplier and weight-decay
-parameter groups (see ``param_groups``). Validation accumulates one confusion matrix on the device
+head's output when the model returns one. Optimiser: any torch optimizer given as a partial
+(``module.optimizer``, default SGD with momentum as in the DeepLab recipes) over weight-decay and
+backbone/head LR parameter groups (``param_groups``); LR schedule: a partial too
+(``module.scheduler``, default torch's ``PolynomialLR`` after an optional ``LinearLR`` warm-up,
+stepped every iteration). Validation accumulates one confusion matrix on the device
 (``evaluation.metrics.SegConfusion``, the evaluator's metric) and reports ``val/mIoU`` and
 ``val/pixel_acc`` once per epoch; under DDP the val loader's ``UnrepeatedDistributedSampler`` gives
 each image to one rank only (``SegDataModule``), so each image counts once.
@@ -13,7 +15,9 @@ from __future__ import annotations
 
 import logging
 import random
-from typing import Any, Literal
+from collections.abc import Callable
+from functools import partial
+from typing import Any
 
 import numpy as np
 import pytorch_lightning as pl
@@ -24,12 +28,21 @@ from torchmetrics import MeanMetric
 
 from segkit.constants import IGNORE_INDEX
 from segkit.evaluation.metrics import SegConfusion, scores_from_confusion
-from segkit.training.param_groups import build_param_groups
-from segkit.training.schedule import PolyFactor, poly_scheduler, retarget_poly
+from segkit.training.param_groups import build_param_groups, check_optimizer
+from segkit.training.schedule import (
+    poly_lr,
+    poly_settings,
+    put_lrs_on_schedule,
+    retarget_poly,
+    upgrade_lambda_state,
+)
 
 log = logging.getLogger(__name__)
 
-OptimizerName = Literal["sgd", "adamw"]
+#: ``optimizer(param_groups, lr=module.lr) -> Optimizer`` (a ``_partial_`` config node).
+OptimizerFactory = Callable[..., torch.optim.Optimizer]
+#: ``scheduler(optimizer, total_steps=<optimizer steps of the run>) -> LRScheduler``.
+SchedulerFactory = Callable[..., torch.optim.lr_scheduler.LRScheduler]
 
 
 def segmentation_loss(
@@ -54,11 +67,13 @@ class SegModule(pl.LightningModule):
     Args:
         model: the network; it is the attribute ``model`` (checkpoint keys ``model.*``).
         num_classes: K, the size of the confusion matrix.
-        optimizer: "sgd" (momentum, nesterov off) or "adamw".
+        optimizer: ``optimizer(param_groups, lr=lr)`` -> a torch optimizer (default: SGD,
+            momentum 0.9, nesterov off); must not set ``lr`` / ``weight_decay``.
+        scheduler: ``scheduler(optimizer, total_steps=...)`` -> an LR scheduler stepped every
+            optimizer step (default: :func:`~segkit.training.schedule.poly_lr`, power 0.9).
         lr: base LR of the head; the backbone gets ``lr * backbone_lr_mult``.
-        betas: AdamW only.
+        weight_decay: of the decayed groups; norms, biases (and ``no_decay_depthwise``) get 0.
         no_decay_depthwise: no weight decay on depthwise-conv weights.
-        poly_power / warmup_steps / warmup_start_factor: the LR schedule (``schedule.PolyFactor``).
         aux_weight: weight of the aux-head loss.
         channels_last / compile: performance switches (NHWC memory format, ``nn.Module.compile``
             in place so checkpoint keys stay ``model.*``).
@@ -70,32 +85,33 @@ class SegModule(pl.LightningModule):
         model: nn.Module,
         *,
         num_classes: int,
-        optimizer: OptimizerName = "sgd",
+        optimizer: OptimizerFactory = partial(torch.optim.SGD, momentum=0.9),  # noqa: B008
+        scheduler: SchedulerFactory = partial(poly_lr, power=0.9),  # noqa: B008
         lr: float = 0.01,
-        momentum: float = 0.9,
-        betas: tuple[float, float] = (0.9, 0.999),
         weight_decay: float = 4e-5,
         backbone_lr_mult: float = 1.0,
         no_decay_depthwise: bool = True,
-        poly_power: float = 0.9,
-        warmup_steps: int = 0,
-        warmup_start_factor: float = 0.1,
         aux_weight: float = 0.4,
         channels_last: bool = False,
         compile: bool = False,
         cfg: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
-        if optimizer not in ("sgd", "adamw"):
-            raise ValueError(f"module.optimizer must be 'sgd' or 'adamw', got {optimizer!r}")
-        self.save_hyperparameters(ignore=["model"])
+        check_optimizer(optimizer)
+        # The factories are not hyper-parameters: the run config (cfg) records them as config
+        # nodes, and checkpoints are read back with weights_only=True (no pickled callables).
+        self.save_hyperparameters(ignore=["model", "optimizer", "scheduler"])
         self.model = model
+        self.optimizer_factory = optimizer
+        self.scheduler_factory = scheduler
         self.val_confmat = SegConfusion(num_classes)
         self.val_loss = MeanMetric()
         self.best_miou = float("-inf")
         #: The latest training loss, a detached device tensor (read by SegProgressBar).
         self.last_train_loss: Tensor | None = None
         self._rng_to_restore: dict[str, Any] | None = None
+        self._planned_schedule: dict[str, Any] | None = None
+        self._upgraded_schedule = False
 
     # ---- set-up -------------------------------------------------------------------------------
     def setup(self, stage: str) -> None:
@@ -119,11 +135,6 @@ class SegModule(pl.LightningModule):
         # SegProgressBar reads last_train_loss at its refresh rate.
         self.log("train/loss", loss, on_step=True, on_epoch=False)
         self.last_train_loss = loss.detach()
-        scheduler = self.lr_schedulers()
-        if scheduler is not None:
-            # A CPU tensor: a Python float would become a device tensor (a host-to-device copy).
-            lr = torch.tensor(scheduler.get_last_lr()[-1], dtype=torch.float64)
-            self.log("train/lr", lr, on_step=True, on_epoch=False)
         return loss
 
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
@@ -175,43 +186,36 @@ class SegModule(pl.LightningModule):
             backbone_lr_mult=hp.backbone_lr_mult,
             no_decay_depthwise=hp.no_decay_depthwise,
         )
-        if hp.optimizer == "sgd":
-            opt: torch.optim.Optimizer = torch.optim.SGD(groups, lr=hp.lr, momentum=hp.momentum)
-        else:
-            opt = torch.optim.AdamW(groups, lr=hp.lr, betas=tuple(hp.betas))
-        factor = self._poly_factor()
-        scheduler = poly_scheduler(
-            opt,
-            max_steps=factor.max_steps,
-            power=factor.power,
-            warmup_steps=factor.warmup_steps,
-            warmup_start_factor=factor.warmup_start_factor,
+        opt = self.optimizer_factory(groups, lr=hp.lr)
+        # Poly over all the run's steps (trainer.max_steps, or the steps max_epochs amounts to).
+        scheduler = self.scheduler_factory(
+            opt, total_steps=int(self.trainer.estimated_stepping_batches)
         )
+        # What this config asks for; a resume then loads the checkpoint's schedule over it.
+        self._planned_schedule = poly_settings(scheduler)
         return {
             "optimizer": opt,
-            "lr_scheduler": {"scheduler": scheduler, "interval": "step", "frequency": 1},
+            # "name": LearningRateMonitor logs train/lr/<param group> (head/decay, backbone/...).
+            "lr_scheduler": {
+                "scheduler": scheduler,
+                "interval": "step",
+                "frequency": 1,
+                "name": "train/lr",
+            },
         }
 
-    def _poly_factor(self) -> PolyFactor:
-        """The LR schedule this run asks for: poly over all its steps (``trainer.max_steps``, or
-        the steps ``max_epochs`` amounts to)."""
-        hp = self.hparams
-        return PolyFactor(
-            max_steps=int(self.trainer.estimated_stepping_batches),
-            power=hp.poly_power,
-            warmup_steps=hp.warmup_steps,
-            warmup_start_factor=hp.warmup_start_factor,
-        )
-
     def _follow_configured_schedule(self) -> None:
-        """After a resume, train on the schedule this run's config asks for, not the restored one
+        """After a resume, train to the horizon this run's config asks for, not the restored one
         (a larger ``trainer.max_steps`` would otherwise train at LR 0 past the old horizon), and
         say so: the LR jumps to the new curve at the resume step."""
         scheduler = self.lr_schedulers()
-        if scheduler is None or isinstance(scheduler, list):
+        planned = self._planned_schedule
+        if scheduler is None or isinstance(scheduler, list) or planned is None:
             return
         before = scheduler.get_last_lr()[-1]
-        changes = retarget_poly(scheduler, self._poly_factor())
+        if self._upgraded_schedule:
+            put_lrs_on_schedule(scheduler)
+        changes = retarget_poly(scheduler, **planned)
         if changes and self.trainer.is_global_zero:
             listed = ", ".join(f"{k} {old} -> {new}" for k, (old, new) in changes.items())
             log.warning(
@@ -219,7 +223,7 @@ class SegModule(pl.LightningModule):
                 "poly schedule now runs to step %d; the head LR goes from %.4g to %.4g here",
                 self.trainer.global_step,
                 listed,
-                scheduler.lr_lambdas[0].max_steps,
+                planned["total_steps"],
                 before,
                 scheduler.get_last_lr()[-1],
             )
@@ -229,6 +233,18 @@ class SegModule(pl.LightningModule):
         checkpoint["segkit"] = {"best_miou": self.best_miou, "rng": _rng_state()}
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # Lightning restores the schedulers from this same dict afterwards: a checkpoint of the
+        # former LambdaLR poly schedule is given the equivalent poly_lr state here.
+        schedulers = checkpoint.get("lr_schedulers") or []
+        if any("lr_lambdas" in state for state in schedulers):
+            checkpoint["lr_schedulers"] = [
+                upgrade_lambda_state(s) if "lr_lambdas" in s else s for s in schedulers
+            ]
+            self._upgraded_schedule = True
+            log.warning(
+                "the checkpoint holds segkit's former LambdaLR poly schedule: resuming on torch's "
+                "PolynomialLR (same LRs without warm-up; with one, the LR moves to the new curve)"
+            )
         state = checkpoint.get("segkit", {})
         self.best_miou = state.get("best_miou", float("-inf"))
         # Restored at on_train_start: the sanity-check validation in between draws from the RNG.

@@ -1,4 +1,5 @@
-"""Optimizer parameter groups: backbone vs head learning rate, and which weights get no weight decay.
+"""Optimizer parameter groups: backbone vs head learning rate, and which weights get no weight
+decay; the optimizer partial receives them and must leave ``lr`` / ``weight_decay`` to them.
 
 Weight decay is an L2 pull towards zero. It is dropped for
 - normalisation layers (BN/GN/LN scale and shift): decaying them only fights the normalisation;
@@ -14,6 +15,7 @@ Weight decay is an L2 pull towards zero. It is dropped for
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterator
 from typing import Any
 
@@ -56,19 +58,6 @@ def _named_leaf_params(root: nn.Module) -> Iterator[tuple[nn.Module, str, nn.Par
                 yield module, name, param
 
 
-def split_decay(
-    module: nn.Module, *, no_decay_depthwise: bool = True
-) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
-    """Split ``module``'s trainable parameters into (decay, no_decay) lists."""
-    decay: list[nn.Parameter] = []
-    no_decay: list[nn.Parameter] = []
-    for owner, name, param in _named_leaf_params(module):
-        skip = _no_decay(owner, name, param, no_decay_depthwise=no_decay_depthwise)
-        target = no_decay if skip else decay
-        target.append(param)
-    return decay, no_decay
-
-
 def build_param_groups(
     model: nn.Module,
     *,
@@ -105,3 +94,41 @@ def build_param_groups(
         wd = weight_decay if name.endswith("/decay") else 0.0
         out.append({"params": params, "lr": lr * mult, "weight_decay": wd, "name": name})
     return out
+
+
+#: Optimizer arguments SegModule sets per parameter group; a partial that sets them is refused.
+GROUP_KEYS = {
+    "lr": "module.lr (the head's LR; the backbone gets module.lr x module.backbone_lr_mult)",
+    "weight_decay": "module.weight_decay (norms, biases and depthwise weights get 0)",
+}
+
+
+def check_optimizer(optimizer: Any) -> None:
+    """ValueError when the ``module.optimizer`` partial sets what the param groups decide (it
+    would be overridden in every group, silently)."""
+    if not callable(optimizer):
+        raise ValueError(
+            f"module.optimizer must be a partial optimizer (_target_: torch.optim.SGD, _partial_: "
+            f"true), got {optimizer!r}"
+        )
+    keywords = getattr(optimizer, "keywords", {}) or {}
+    for key, where in GROUP_KEYS.items():
+        if key in keywords:
+            raise ValueError(
+                f"module.optimizer.{key} is not used: every parameter group sets its own {key}. "
+                f"Remove it (~module.optimizer.{key}) and set {where}"
+            )
+    target = getattr(optimizer, "func", None)
+    try:
+        accepted = inspect.signature(target).parameters if target is not None else {}
+    except (TypeError, ValueError):  # no introspectable signature: let the call decide
+        accepted = {}
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values())
+    unknown = [k for k in keywords if accepted and not takes_any and k not in accepted]
+    if unknown:
+        name = f"{target.__module__}.{target.__qualname__}"
+        drops = " ".join(f"~module.optimizer.{k}" for k in unknown)
+        raise ValueError(
+            f"module.optimizer: {name} takes no argument {', '.join(unknown)} (left from another "
+            f"optimizer group?): pick the group (optimizer=sgd | adamw) or drop it with {drops}"
+        )
