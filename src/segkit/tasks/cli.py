@@ -57,7 +57,12 @@ from segkit.tasks.preflight import preflight
 log = logging.getLogger(__name__)
 
 #: Exceptions that carry a complete user-facing message (wrong key, missing file, bad value).
-USER_ERRORS: tuple[type[BaseException], ...] = (FileNotFoundError, ValueError, FloatingPointError)
+USER_ERRORS: tuple[type[BaseException], ...] = (
+    FileNotFoundError,
+    FileExistsError,
+    ValueError,
+    FloatingPointError,
+)
 
 
 class UserError(CompactHydraException):
