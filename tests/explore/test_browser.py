@@ -68,6 +68,29 @@ def start_app(ckpts: list[Path], root: Path, port: int) -> tuple[subprocess.Pope
     raise AssertionError("the explorer did not start:\n" + "".join(seen[-40:]))
 
 
+def click_image(page, selector: str, fx: float, fy: float) -> None:
+    """Click the picture shown by ``selector`` (an img drawn with object-fit: contain) at the
+    fractions ``fx``, ``fy`` of its own width and height."""
+    img = page.locator(selector)
+    size = img.evaluate("e => [e.naturalWidth, e.naturalHeight, e.clientWidth, e.clientHeight]")
+    nat_w, nat_h, box_w, box_h = size
+    scale = min(box_w / nat_w, box_h / nat_h)
+    left, top = (box_w - nat_w * scale) / 2, (box_h - nat_h * scale) / 2
+    img.click(position={"x": left + fx * nat_w * scale, "y": top + fy * nat_h * scale})
+
+
+def wait_visible(page, selector: str, shot: Path) -> None:
+    """Wait for ``selector``; on a timeout fail with the page's status line and a screenshot."""
+    try:
+        page.locator(selector).wait_for(timeout=90_000)
+    except Exception as err:  # noqa: BLE001 - playwright's TimeoutError
+        page.screenshot(path=str(shot.with_name("explorer_failed.png")), full_page=True)
+        status = page.locator("#status").inner_text()
+        raise AssertionError(
+            f"{selector} did not appear ({err}); status line: {status!r}"
+        ) from None
+
+
 def png_at(page, selector: str) -> np.ndarray:
     src = page.locator(selector).get_attribute("src")
     body = page.request.get(src).body() if not src.startswith("data:") else None
@@ -81,26 +104,29 @@ def test_pick_click_compare_in_chromium(trained, explore_root):
     except ImportError:
         _need("playwright (pip install -e '.[browser]')")
     browser_path = chromium()
+    shot = Path(
+        os.environ.get(
+            "SEGKIT_EXPLORER_SCREENSHOT", ROOT / "logs" / "test_artifacts" / "explorer.png"
+        )
+    )
+    shot.parent.mkdir(parents=True, exist_ok=True)
     ckpts = [trained["fcn"], trained["deeplabv3plus"]]
     proc, url = start_app(ckpts, explore_root, free_port())
     assert url.startswith("http://127.0.0.1:")  # loopback unless told otherwise
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=browser_path, args=["--no-sandbox"])
-            page = browser.new_page(viewport={"width": 1400, "height": 1800})
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
             page.goto(url)
             page.locator("#val-image input").click()
             page.get_by_role("option").first.click()
             for i in range(2):
-                page.locator(f"#pred-{i} img").wait_for(timeout=60_000)
+                wait_visible(page, f"#pred-{i} img", shot)
             before = png_at(page, "#pred-0 img")
             assert not (before == BOX).all(-1).any()  # no box before a click
-            box = page.locator("#input-image img").bounding_box()
-            page.locator("#input-image img").click(
-                position={"x": box["width"] * 0.3, "y": box["height"] * 0.3}
-            )
+            click_image(page, "#input-image img", 0.3, 0.3)
             for i in range(2):
-                page.locator(f"#erf-{i} img").wait_for(timeout=60_000)
+                wait_visible(page, f"#erf-{i} img", shot)
                 page.wait_for_function(
                     f"document.querySelector('#facts-{i}').innerText.includes('ERF r50')",
                     timeout=60_000,
@@ -110,17 +136,9 @@ def test_pick_click_compare_in_chromium(trained, explore_root):
                 facts = page.locator(f"#facts-{i}").inner_text()
                 assert "pixel (row" in facts and "RF " in facts
                 assert (png_at(page, f"#pred-{i} img") == BOX).all(-1).any()  # the RF box
-            shot = Path(
-                os.environ.get(
-                    "SEGKIT_EXPLORER_SCREENSHOT", ROOT / "logs" / "test_artifacts" / "explorer.png"
-                )
-            )
-            shot.parent.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(shot), full_page=True)
             old = [page.locator(f"#erf-{i} img").get_attribute("src") for i in range(2)]
-            page.locator("#input-image img").click(
-                position={"x": box["width"] * 0.85, "y": box["height"] * 0.8}
-            )
+            click_image(page, "#input-image img", 0.85, 0.8)
             for i in range(2):
                 page.wait_for_function(
                     f"(document.querySelector('#erf-{i} img') || {{}}).src !== {old[i]!r}",

@@ -53,6 +53,7 @@ def require_gradio() -> Any:
     if importlib.util.find_spec("gradio") is None:
         raise ValueError(INSTALL_HINT)
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # a local tool: no telemetry
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # Gradio's own start-up probes
     import gradio
 
     return gradio
@@ -245,9 +246,12 @@ def build_ui(app: Explorer, gr: Any) -> Any:
             radios.append(radio)
         outputs = [image, gt, status, *panels]
 
-        def on_select(evt: gr.SelectData) -> list[Any]:
-            col, row = evt.index
+        def on_select(evt: Any) -> list[Any]:
+            col, row = evt.index  # Gradio gives (x, y) in image pixels
             return app.click(row, col)
+
+        # Gradio injects the click by this annotation (a real class: not a postponed string)
+        on_select.__annotations__ = {"evt": gr.SelectData, "return": list}
 
         val.change(app.pick_validation, inputs=val, outputs=outputs)
         upload.upload(app.upload, inputs=upload, outputs=outputs)

@@ -59,7 +59,7 @@ def facts_lines(
 
 def facts_markdown(design: Design, view: DesignView | None, pixel: tuple[int, int] | None) -> str:
     lines = facts_lines(design, view, pixel)
-    return "\n\n".join([f"**{lines[0]}**", *lines[1:]])
+    return "  \n".join([f"**{lines[0]}**", *lines[1:]])  # markdown line breaks
 
 
 def _panel(picture: np.ndarray | None, size: tuple[int, int]) -> Image.Image:
