@@ -34,7 +34,13 @@ def quickstart_checkpoint(folder: Path, model: str) -> Path:
     from hydra.utils import instantiate
 
     cfg = compose_config(
-        "train", ["experiment=quickstart", f"model={model}", f"paths.root_dir={folder}"]
+        "train",
+        [
+            "experiment=quickstart",
+            f"model={model}",
+            f"paths.root_dir={folder}",
+            f"paths.output_dir={folder / model}",
+        ],
     )
     torch.manual_seed(0)
     net = instantiate(cfg.model)
