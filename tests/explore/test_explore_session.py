@@ -61,7 +61,7 @@ def test_a_validation_image_then_two_clicks(app: Explorer):
 
 
 @pytest.mark.slow  # trains two tiny checkpoints once (session fixture)
-def test_output_stride_switch_changes_the_grid_and_an_impossible_one_is_a_message(app: Explorer):
+def test_output_stride_switch_changes_the_grid(app: Explorer):
     app.pick_validation(app.val.ids[1])
     app.click(10, 10)
     index = 1  # DeepLabv3+, trained at OS 16
@@ -150,3 +150,71 @@ def test_missing_app_extra_is_one_line(monkeypatch):
     with pytest.raises(ValueError) as err:
         require_gradio()
     assert str(err.value) == INSTALL_HINT and "pip install -e '.[app]'" in INSTALL_HINT
+
+
+@pytest.mark.slow  # starts the Gradio server in this process
+def test_host_and_port_follow_gradio_variables_and_share_stays_off(trained, tmp_path, monkeypatch):
+    import socket
+
+    from segkit.tasks.configs import compose_config
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("GRADIO_SERVER_PORT", str(port))
+    monkeypatch.setenv("GRADIO_SHARE", "true")  # Gradio's own switch: not read by the explorer
+    cfg = compose_config(
+        "explore",
+        [
+            f"ckpt_path=[{trained['fcn']}]",
+            f"paths.root_dir={tmp_path}",
+            f"paths.output_dir={tmp_path / 'run'}",
+            "explore.block=false",
+            "explore.num_val_images=1",
+        ],
+    )
+    result = explore_task.explore(cfg)
+    try:
+        assert result["url"].rstrip("/") == f"http://127.0.0.1:{port}"
+        assert result["demo"].share is False and result["designs"] == ["FCN-8s (fcn)"]
+    finally:
+        result["demo"].close()
+
+
+@pytest.mark.slow  # a fresh interpreter imports torch
+def test_script_without_a_loadable_checkpoint_exits_1_in_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.run(
+        [sys.executable, str(root / "scripts" / "explore.py"), f"ckpt_path={tmp_path / 'gone.ckpt'}",
+         f"paths.root_dir={tmp_path}"],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+        env={**__import__("os").environ, "PYTHONPATH": str(root / "src")},
+    )  # fmt: skip
+    assert proc.returncode == 1
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert errors == [f"error: no checkpoint could be loaded (ckpt_path): {tmp_path / 'gone.ckpt'}: "
+                      "no such checkpoint file or folder"]  # fmt: skip
+    assert "Traceback" not in proc.stderr
+
+
+def test_an_impossible_output_stride_is_a_message_and_changes_nothing(tmp_path):
+    import functools
+
+    from segkit.backbones import MobileNetV2
+    from segkit.models import fcn
+    from segkit.tasks.explore_session import ClassSet, Design
+
+    model = fcn(backbone=functools.partial(MobileNetV2, width_mult=0.35), num_classes=2,
+                fcn_variant="32s").eval()  # fmt: skip
+    design = Design(
+        path=tmp_path / "x.ckpt", name="FCN-32s (x)", backbone="mobilenetv2", model=model, cfg={},
+        classes=ClassSet(("a", "b"), ((0, 0, 0), (1, 1, 1))), trained_stride=32, params=0,
+        val_miou=None, val_miou_source="not recorded",
+    )  # fmt: skip
+    app = Explorer(Session([design]), val=None, max_side=64, out_dir=tmp_path)
+    status = app.set_output_stride(0, 16)[2]
+    assert status.startswith("**error:** FCN-32s (x): fcn_variant=32s predicts at stride 32")
+    assert design.output_stride == 32
