@@ -26,16 +26,12 @@ ROOT = Path(__file__).resolve().parents[2]
 BOX = (255, 255, 0)  # segkit.analysis.pixel_rf.BOX_COLOUR
 
 
-def _need(what: str) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(f"{what} is missing in CI: .ci/run must install it")
-    pytest.skip(f"{what} is not installed here (CI installs it: .ci/run)")
-
-
 def chromium() -> str:
     path = os.environ.get("SEGKIT_CHROMIUM") or shutil.which("chromium")
     if not path:
-        _need("the system Chromium (apt-get install chromium)")
+        from explore_helpers import need
+
+        need("chromium", "apt-get install chromium", present=False)
     return path
 
 
@@ -99,10 +95,12 @@ def png_at(page, selector: str) -> np.ndarray:
 
 @pytest.mark.slow
 def test_pick_click_compare_in_chromium(trained, explore_root):
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _need("playwright (pip install -e '.[browser]')")
+    from explore_helpers import need
+
+    need("gradio", "pip install -e '.[app]'")
+    need("playwright", "pip install -e '.[browser]'")
+    from playwright.sync_api import sync_playwright
+
     browser_path = chromium()
     shot = Path(
         os.environ.get(
