@@ -13,7 +13,16 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SCRIPTS = ("train", "evaluate", "predict", "export", "analyze", "inspect_data", "compare")
+SCRIPTS = (
+    "train",
+    "evaluate",
+    "predict",
+    "export",
+    "analyze",
+    "inspect_data",
+    "compare",
+    "explore",
+)
 #: Modules whose presence means the heavy stack was loaded.
 HEAVY = (
     "torch", "pytorch_lightning", "lightning", "lightning_fabric", "torchmetrics", "torchvision",

@@ -15,8 +15,17 @@ __getattr__, __dir__, __all__ = lazy_exports(
     __name__,
     {
         "cost": ("count_params", "latency_samples", "latency_summary", "op_macs"),
-        "erf": ("ERF", "effective_receptive_field", "mass_radii", "save_heatmap"),
+        "erf": (
+            "ERF",
+            "PixelGradients",
+            "effective_receptive_field",
+            "erf_from_gradient",
+            "heatmap_rgb",
+            "mass_radii",
+            "save_heatmap",
+        ),
         "geometry": ("UnsupportedOpError",),
+        "pixel_rf": ("OutputGrid", "PixelRF", "output_grid", "pixel_receptive_field"),
         "report": ("format_summary", "format_table"),
         "stages": ("GLOBAL", "Stage", "rf_value", "stage_table", "watch_points"),
         "summary": ("Analysis", "analyze_model"),

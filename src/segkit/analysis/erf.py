@@ -15,6 +15,12 @@ normalise with the mean and unbiased variance of its own input over the ERF batc
 statistics one training-mode pass over that batch would store -- taken as constants (no gradient
 flows through them), within the same single forward: the ERF shows the architecture rather than
 that artefact, at no extra forward pass. A trained checkpoint keeps its own statistics.
+
+The ERF of *one chosen* output pixel of a real image (the design explorer: "which part of this
+image does the prediction here draw on") is ``PixelGradients``: one forward of the image whose
+graph is kept, then one backward per asked pixel -- the gradient of that pixel's logit (one class,
+by default the predicted one) w.r.t. the input, its mass map and radii around that pixel
+(``erf_from_gradient``, shared with the centre-pixel ERF above). ``heatmap_rgb`` draws it.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -79,15 +86,72 @@ def effective_receptive_field(
             (grad,) = torch.autograd.grad(y[:samples, :, h, w].sum(), x)
     finally:
         model.train(was_training)
-    grad = grad[:samples].abs().sum(dim=(0, 1))
-    total = grad.sum()
-    if total <= 0:
-        raise ValueError("the centre output unit has zero gradient w.r.t. the input (dead model?)")
-    grad = grad / total
     # The unit's centre in input pixels (the same pixel when the output is at the input size).
     centre = (_to_input(h, y.shape[-2], input_size), _to_input(w, y.shape[-1], input_size))
-    r50, r90, r99 = mass_radii(grad, centre, MASS_LEVELS)
-    return ERF(grad.detach(), centre, r50, r90, r99)
+    return erf_from_gradient(grad[:samples], centre, what="the centre output unit")
+
+
+def erf_from_gradient(grad: Tensor, centre: tuple[int, int], *, what: str = "") -> ERF:
+    """The ERF of an input gradient ``grad`` (..., H, W) (leading dims: samples, colour channels,
+    summed as absolute values), normalised to mass 1, with its radii around ``centre`` (row, col).
+
+    Raises ValueError when the gradient is zero everywhere (``what`` names the unit).
+    """
+    if grad.dim() < 2:
+        raise ValueError(f"an input gradient has (..., H, W) dims, got shape {tuple(grad.shape)}")
+    mass = grad.detach().abs().reshape(-1, *grad.shape[-2:]).sum(0)
+    total = mass.sum()
+    if not total > 0:
+        unit = what or f"the output pixel {centre}"
+        raise ValueError(f"{unit} has zero gradient w.r.t. the input (dead model?)")
+    mass = mass / total
+    r50, r90, r99 = mass_radii(mass, centre, MASS_LEVELS)
+    return ERF(mass, centre, r50, r90, r99)
+
+
+class PixelGradients:
+    """ERFs of chosen output pixels of one real image, at one backward pass each.
+
+    ``PixelGradients(model, x)`` runs ``model(x)`` once on ``x`` (1, 3, H, W) (already normalised
+    the way the model expects) in eval mode, keeps its autograd graph, and exposes the logits
+    (``logits``: (K, H, W), detached). ``erf((row, col))`` back-propagates that output pixel's
+    logit of one class (``channel``; default: the class predicted there) to the input and returns
+    its ``ERF`` centred on the pixel. The model's parameters and their ``.grad`` are untouched
+    (``torch.autograd.grad`` w.r.t. the input only). Build a new one after changing the model
+    (e.g. ``set_output_stride``): the kept graph is the old network's.
+    """
+
+    def __init__(self, model: nn.Module, x: Tensor, *, output: str = "out") -> None:
+        if x.dim() != 4 or x.shape[0] != 1:
+            raise ValueError(f"PixelGradients takes one image (1, C, H, W), got {tuple(x.shape)}")
+        model.eval()
+        self.input = x.detach().clone().requires_grad_(True)
+        with torch.enable_grad():
+            y = model(self.input)
+        y = y[output] if isinstance(y, dict) else y
+        if y.shape[-2:] != x.shape[-2:]:
+            raise ValueError(
+                f"the model's {output!r} is {tuple(y.shape[-2:])}, not the input size "
+                f"{tuple(x.shape[-2:])}: output pixels would not be image pixels"
+            )
+        self._out = y[0]
+        self.logits = y[0].detach()
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return (int(self.logits.shape[-2]), int(self.logits.shape[-1]))
+
+    def erf(self, pixel: tuple[int, int], *, channel: int | None = None) -> ERF:
+        """ERF of output pixel ``pixel`` = (row, col) for class ``channel`` (None: the argmax)."""
+        row, col = (int(v) for v in pixel)
+        h, w = self.size
+        if not (0 <= row < h and 0 <= col < w):
+            raise ValueError(f"pixel (row={row}, col={col}) lies outside the {h} x {w} output")
+        k = int(self.logits[:, row, col].argmax()) if channel is None else int(channel)
+        if not 0 <= k < self.logits.shape[0]:
+            raise ValueError(f"channel must be in 0..{self.logits.shape[0] - 1}, got {k}")
+        (grad,) = torch.autograd.grad(self._out[k, row, col], self.input, retain_graph=True)
+        return erf_from_gradient(grad[0], (row, col), what=f"output pixel ({row}, {col})")
 
 
 @contextmanager
@@ -174,3 +238,45 @@ def save_heatmap(erf: ERF, path: str | Path, *, title: str = "") -> Path:
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     return path
+
+
+#: Colours of the radius circles in ``heatmap_rgb``: r50, r90.
+RADIUS_COLOURS: tuple[tuple[int, int, int], ...] = ((0, 255, 255), (255, 255, 255))
+
+
+def heatmap_rgb(
+    erf: ERF, image: np.ndarray | None = None, *, decades: float = 3.0, alpha: float = 0.65
+) -> np.ndarray:
+    """(H, W, 3) uint8 picture of ``erf``: log10 of the gradient mass relative to its peak, the
+    top ``decades`` decades in matplotlib's ``inferno`` colours (below: black), blended with
+    weight ``alpha`` onto ``image`` (H, W, 3) uint8 when given; the r50 (cyan) and r90 (white)
+    circles around the pixel, which is marked with a cross.
+
+    Log scale: a trained network's ERF is sharply peaked, a linear map shows only the peak.
+    """
+    from matplotlib import colormaps
+    from PIL import Image, ImageDraw
+
+    if decades <= 0:
+        raise ValueError(f"decades must be > 0, got {decades}")
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+    mass = erf.grad.double()
+    rel = torch.log10(mass / mass.max()).clamp(min=-decades)  # log10(0) = -inf -> -decades
+    level = ((rel + decades) / decades).numpy()
+    colours = colormaps["inferno"](level)[..., :3] * 255.0
+    if image is not None:
+        if image.shape[:2] != mass.shape:
+            raise ValueError(f"image {image.shape[:2]} and ERF {tuple(mass.shape)} differ in size")
+        colours = alpha * colours + (1.0 - alpha) * image[..., :3].astype(np.float64)
+    picture = Image.fromarray(np.clip(colours + 0.5, 0, 255).astype(np.uint8))
+    draw = ImageDraw.Draw(picture)
+    row, col = erf.centre
+    width = max(1, round(max(mass.shape) / 256))
+    for radius, colour in zip((erf.r50, erf.r90), RADIUS_COLOURS, strict=True):
+        r = max(radius, 1.0)
+        draw.ellipse([col - r, row - r, col + r, row + r], outline=colour, width=width)
+    arm = 3 * width + 2
+    draw.line([col - arm, row, col + arm, row], fill=(0, 255, 0), width=width)
+    draw.line([col, row - arm, col, row + arm], fill=(0, 255, 0), width=width)
+    return np.asarray(picture)

@@ -60,6 +60,9 @@ predict = _hydra_entry("predict", "Label maps and overlays for images with a che
 export = _hydra_entry("export", "Export a checkpoint's network to one ONNX file")
 analyze = _hydra_entry("analyze", "Strides, receptive fields, ERF and cost of one design")
 inspect_data = _hydra_entry("inspect_data", "Check every sample of a dataset, list its defects")
+explore = _hydra_entry(
+    "explore", "A local web page comparing trained designs pixel by pixel (needs the app extra)"
+)
 
 
 def _compare_args(argv: list[str]) -> argparse.Namespace:
@@ -117,6 +120,7 @@ __all__ = [
     "analyze",
     "compare",
     "evaluate",
+    "explore",
     "export",
     "inspect_data",
     "predict",

@@ -123,6 +123,10 @@ def _inspect_data(cfg: DictConfig) -> None:
     check_data(cfg.data)
 
 
+def _explore(cfg: DictConfig) -> None:
+    """Bad checkpoints are shown in the explorer's page (segkit.tasks.explore), not refused here."""
+
+
 #: Task name (``segkit.tasks.<name>``) -> its pre-flight check.
 CHECKS: dict[str, Callable[[DictConfig], None]] = {
     "train": _train,
@@ -131,6 +135,7 @@ CHECKS: dict[str, Callable[[DictConfig], None]] = {
     "export": _export,
     "analyze": _analyze,
     "inspect_data": _inspect_data,
+    "explore": _explore,
 }
 
 

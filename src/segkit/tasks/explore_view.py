@@ -1,0 +1,114 @@
+"""What the explorer writes about a design (facts markdown) and the exported comparison PNG."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw, ImageFont
+
+from segkit.tasks.explore_session import Design, DesignView, Session
+
+
+def _si(n: float, unit: str) -> str:
+    for scale, prefix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if n >= scale:
+            return f"{n / scale:.2f} {prefix}{unit}"
+    return f"{n:.0f} {unit}"
+
+
+def facts_lines(
+    design: Design, view: DesignView | None, pixel: tuple[int, int] | None
+) -> list[str]:
+    """Plain-text facts of ``design`` on the current image (and pixel), one fact group a line."""
+    trained = design.trained_stride
+    stride = f"output stride {design.output_stride}" + (
+        f" (trained at {trained})" if trained and trained != design.output_stride else ""
+    )
+    miou = (
+        f"val mIoU {design.val_miou:.3f} ({design.val_miou_source})"
+        if design.val_miou is not None
+        else f"val mIoU {design.val_miou_source}"
+    )
+    lines = [
+        f"{design.name} | backbone {design.backbone} | {stride}",
+        f"params {_si(design.params, '')} | {miou}",
+    ]
+    if view is None:
+        return lines
+    h, w = view.grid.image_size
+    lat = view.latency
+    timing = "latency not measured"
+    if lat.get("latency_ms") is not None:
+        timing = f"latency {lat['latency_ms']:.1f} ms (median of {lat['latency_runs']}, batch 1, {torch.get_num_threads()} threads)"
+        if lat.get("latency_warning"):
+            timing += f" [{lat['latency_warning']}]"
+    gh, gw = view.grid.grid
+    lines += [
+        f"MACs {_si(view.macs, '')} at {w} x {h} | {timing}",
+        f"logit grid {gh} x {gw}, stride {view.grid.stride[0]:g} px",
+    ]
+    if pixel is not None and view.pixel_rf is not None and view.erf is not None:
+        k, p = view.pixel_class(pixel)
+        name = design.classes.names[k] if k < len(design.classes.names) else str(k)
+        lines += [
+            f"pixel (row {pixel[0]}, col {pixel[1]}): {name} (p = {p:.2f})",
+            f"{view.pixel_rf.label()} | ERF r50 {view.erf.r50:.0f} px, r90 {view.erf.r90:.0f} px",
+        ]
+    return lines
+
+
+def facts_markdown(design: Design, view: DesignView | None, pixel: tuple[int, int] | None) -> str:
+    lines = facts_lines(design, view, pixel)
+    return "  \n".join([f"**{lines[0]}**", *lines[1:]])  # markdown line breaks
+
+
+def _panel(picture: np.ndarray | None, size: tuple[int, int]) -> Image.Image:
+    if picture is None:
+        return Image.new("RGB", size, (235, 235, 235))
+    return Image.fromarray(picture).resize(size, Image.Resampling.NEAREST)
+
+
+def comparison_picture(
+    session: Session, panels: list[tuple[np.ndarray | None, np.ndarray | None, str]]
+) -> Image.Image:
+    """One PNG of the page: the image and its ground truth, then a row per design (prediction
+    with grid and RF box, ERF, facts)."""
+    picture = session.picture
+    assert picture is not None  # the caller checks
+    h, w = picture.image.shape[:2]
+    scale = max(1.0, 256 / max(h, w))  # small images are shown larger, pixel for pixel
+    size = (round(w * scale), round(h * scale))
+    font = ImageFont.load_default()
+    text_w, pad, line = 560, 8, 14
+    rows = [
+        (
+            picture.image,
+            picture.mask,
+            [
+                f"image {picture.name}",
+                "ground truth" if picture.mask is not None else "no ground truth",
+            ],
+        )
+    ]
+    for (pred, erf, _), design, view in zip(
+        panels, session.designs, session.views + [None] * len(panels), strict=False
+    ):
+        rows.append((pred, erf, _facts(design, view, session.pixel)))
+    height = pad + len(rows) * (size[1] + pad)
+    sheet = Image.new("RGB", (pad * 4 + 2 * size[0] + text_w, height), "white")
+    draw = ImageDraw.Draw(sheet)
+    for i, (left, right, lines) in enumerate(rows):
+        y = pad + i * (size[1] + pad)
+        if i == 0 and right is not None:
+            from segkit.evaluation.overlay import overlay
+
+            right = overlay(picture.image, right, void=True)
+        sheet.paste(_panel(left, size), (pad, y))
+        sheet.paste(_panel(right, size), (pad * 2 + size[0], y))
+        for j, text in enumerate(lines):
+            draw.text((pad * 3 + 2 * size[0], y + j * line), text, fill="black", font=font)
+    return sheet
+
+
+def _facts(design: Design, view: DesignView | None, pixel: tuple[int, int] | None) -> list[str]:
+    return facts_lines(design, view, pixel)
