@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.segkit-installed
+TEST_STAMP := $(VENV)/.segkit-test-installed
 
 .PHONY: demo test test-fast comparison comparison-fast gpu-check lint format clean-venv
 
@@ -12,6 +13,12 @@ $(STAMP): pyproject.toml Makefile  # the install line below is part of what it d
 	$(PY) -m pip install --quiet -e '.[dev,sweep]'
 	touch $(STAMP)
 
+# The tests also need the explorer's extras (gradio; Playwright, which drives the system Chromium
+# that .ci/run installs with apt): kept out of $(STAMP) so `make demo` installs only what it runs.
+$(TEST_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e '.[dev,sweep,app,browser]'
+	touch $(TEST_STAMP)
+
 ## demo: FCN-8s vs DeepLabv3+ on the built-in synthetic data (no download); prints a table and the
 ## path of its picture. Extra Hydra overrides: make demo ARGS="trainer.max_steps=100"
 ARGS ?=
@@ -19,11 +26,11 @@ demo: $(STAMP)
 	$(PY) scripts/demo.py $(ARGS)
 
 ## test: the whole test suite, slow tests included (what CI runs)
-test: $(STAMP)
+test: $(TEST_STAMP)
 	$(PY) -m pytest
 
 ## test-fast: skip tests marked slow
-test-fast: $(STAMP)
+test-fast: $(TEST_STAMP)
 	$(PY) -m pytest -m "not slow"
 
 ## comparison: regenerate docs/comparison.md (6 designs x 3 seeds at a 289 px crop; see the doc for its wall time)
