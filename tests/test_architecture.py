@@ -117,7 +117,7 @@ LIGHT_MODULES: dict[str, set[str]] = {
         "segkit.tasks.config_keys",
         "segkit.tasks.configs",  # key_hint composes the config (after Hydra refused it)
     },
-    "tasks/configs.py": {"hydra"},
+    "tasks/configs.py": {"hydra", "omegaconf"},
     "tasks/config_keys.py": set(),
 }
 
