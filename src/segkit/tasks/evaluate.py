@@ -72,7 +72,8 @@ def _check_classes(data: ClassInfo, model: ClassInfo, path: str) -> None:
     checkpoint's names and colours are the ones reported)."""
     if data.num_classes != model.num_classes:
         raise ValueError(
-            f"the evaluation data has {data.num_classes} classes but checkpoint {path} was "
+            f"the evaluation data has {data.num_classes} classes (data.num_classes) but "
+            f"checkpoint {path} was "
             f"trained with {model.num_classes}: evaluate on data with the same classes "
             "(e.g. drop the data=... override to use the checkpoint's own data config)"
         )
@@ -86,11 +87,12 @@ def _check_classes(data: ClassInfo, model: ClassInfo, path: str) -> None:
         )
 
 
-def _dataset(data_cfg: dict[str, Any], split: str) -> tuple[SplitDataset, ClassInfo]:
-    """The split's dataset (no augmentation) and the data's classes."""
+def _dataset(data_cfg: dict[str, Any], split: str, model: ClassInfo, path: str) -> SplitDataset:
+    """The split's dataset (no augmentation), once its classes fit the checkpoint's."""
     datamodule: SegDataModule = instantiate(data_cfg, _convert_="all")
+    _check_classes(datamodule.classes, model, path)
     datamodule.prepare_data()  # synthetic data is generated here when missing
-    return datamodule.split_dataset(split), datamodule.classes
+    return datamodule.split_dataset(split)
 
 
 def _image_count(dataset: SplitDataset, opts: DictConfig) -> int:
@@ -157,8 +159,7 @@ def _evaluate(cfg: DictConfig, ranks: Ranks) -> dict[str, Any]:
     trained = load_trained(path, output_stride=opts.get("output_stride"))
     stored, classes = trained.cfg, trained.classes
     data_cfg = data_config(cfg, stored.get("data"))
-    dataset, data_classes = _dataset(data_cfg, str(opts.split))
-    _check_classes(data_classes, classes, path)
+    dataset = _dataset(data_cfg, str(opts.split), classes, path)
     net = inference_model(
         trained.model, path, device=device, settings=backend, loaded_sha256=digest
     )
