@@ -53,7 +53,7 @@ def _checkpoint(path: Path, module, cfg, *, with_classes: bool = True) -> Path:
     }
     module.on_save_checkpoint(ckpt)
     if not with_classes:
-        del ckpt["segkit"]["classes"]
+        ckpt["segkit"].pop("classes", None)
     torch.save(ckpt, path)
     return path
 

@@ -23,7 +23,7 @@ The reader module provides (see :class:`DatasetReader`)::
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -194,7 +194,7 @@ def reader_options(entry: DatasetEntry, options: Any) -> Any:
         return options
     if options is None:
         options = {}
-    if not isinstance(options, dict):
+    if not isinstance(options, Mapping):  # a dict, or an omegaconf DictConfig
         raise ValueError(
             f"data.options of data.dataset={entry.name} must be a mapping of "
             f"{options_type.__name__} fields, got {options!r}"
@@ -206,7 +206,7 @@ def reader_options(entry: DatasetEntry, options: Any) -> Any:
             f"data.options.{unknown[0]} is not an option of data.dataset={entry.name} "
             f"(options: {', '.join(fields)})"
         )
-    return options_type(**options)
+    return options_type(**{str(k): v for k, v in options.items()})
 
 
 def reader_locate(entry: DatasetEntry, root: Path, options: Any) -> Path:
