@@ -19,9 +19,6 @@ from typing import Any
 VALID_OUTPUT_STRIDES: tuple[int, ...] = (8, 16, 32)
 #: FCN variant -> the stride it predicts at (``model.fcn_variant``).
 FCN_VARIANTS: dict[str, int] = {"32s": 32, "16s": 16, "8s": 8}
-#: ``data.dataset`` values ``SegDataModule`` reads.
-DATASETS: tuple[str, ...] = ("voc", "voc_aug", "synthetic")
-
 DOWNLOAD_HINT = (
     "download it with `python scripts/download_voc.py --root {root}` or use data=synthetic"
 )
@@ -75,13 +72,6 @@ def check_lr_schedule(*, max_steps: int, warmup_steps: int, warmup_start_factor:
         )
 
 
-def check_dataset(dataset: Any) -> str:
-    """``data.dataset`` is one of :data:`DATASETS`."""
-    if dataset not in DATASETS:
-        raise ValueError(f"data.dataset must be voc, voc_aug or synthetic, got {dataset!r}")
-    return str(dataset)
-
-
 def resolve_voc_dir(root: str | Path) -> Path:
     """Return the ``VOC2012`` folder under ``root``; raise FileNotFoundError saying how to get it."""
     root = Path(root)
@@ -104,13 +94,11 @@ def check_checkpoint_file(path: str | Path) -> Path:
 
 
 __all__ = [
-    "DATASETS",
     "DOWNLOAD_HINT",
     "FCN_VARIANTS",
     "VALID_OUTPUT_STRIDES",
     "check_batch_size",
     "check_checkpoint_file",
-    "check_dataset",
     "check_fcn_variant",
     "check_lr_schedule",
     "check_output_stride",

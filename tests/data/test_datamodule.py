@@ -113,12 +113,16 @@ def test_voc_aug_without_trainaug_says_how_to_build(voc_root):
 
 
 def test_bad_arguments(tmp_path):
-    with pytest.raises(ValueError, match="data.num_classes must be 21"):
+    with pytest.raises(ValueError, match=r"data.num_classes=7 but Pascal VOC 2012 has 21 classes"):
         SegDataModule(dataset="voc", num_classes=7)
-    with pytest.raises(ValueError, match="differs from data.num_classes"):
+    with pytest.raises(ValueError, match="data.num_classes=4 but the synthetic set has 5 classes"):
         _dm(tmp_path, num_classes=4)
-    with pytest.raises(ValueError, match="must be voc, voc_aug or synthetic"):
+    with pytest.raises(ValueError, match=r"data.dataset must be one of voc, voc_aug, synthetic"):
         SegDataModule(dataset="coco")
+    with pytest.raises(ValueError, match="data.synthetic is set but data.dataset=voc"):
+        SegDataModule(dataset="voc", synthetic=SyntheticSpec())
+    with pytest.raises(ValueError, match="data.dataset=voc takes no data.options"):
+        SegDataModule(dataset="voc", options={"x": 1})
 
 
 @pytest.mark.parametrize("name", ["voc", "voc_aug", "synthetic"])

@@ -3,9 +3,10 @@
 Used before training (``SegDataModule.setup``, so a corrupt val image fails the run before the first
 step instead of at the first validation) and by the ``inspect_data`` task. Per sample it finds what
 loading would raise later: a missing, unreadable, truncated or corrupt image, a mask that is missing,
-not a palette/greyscale PNG, of another size than its image, or with labels outside
-``0..K-1`` and 255; per split list, ids listed more than once. The messages are the readers' own
-(``segkit.data.io``), so they name the file and the fix.
+not a palette/greyscale PNG, of another size than its image, or with labels outside ``0..K-1`` and
+255 (as the dataset's ``load_mask`` returns them, after its own label mapping); per split list, ids
+listed more than once. The messages are the readers' own (``segkit.data.io``), so they name the
+file and the fix. Works on any ``segkit.data.registry.SplitDataset``.
 
 Levels: ``"full"`` decodes images and masks (what a loader does); ``"headers"`` reads only the image
 headers (size and format) and still decodes masks (label values need the pixels), which skips the
@@ -24,14 +25,9 @@ from typing import Literal
 
 import numpy as np
 
-from segkit.data.io import (
-    check_mask_size,
-    check_mask_values,
-    read_image,
-    read_image_size,
-    read_mask,
-)
-from segkit.data.voc import VOCSegmentation, repeated_ids_message
+from segkit.data.io import check_mask_size, check_mask_values, read_image, read_image_size
+from segkit.data.registry import SplitDataset
+from segkit.data.voc import repeated_ids_message
 
 Level = Literal["full", "headers"]
 LEVELS: tuple[str, ...] = ("full", "headers")
@@ -109,7 +105,7 @@ class CheckReport:
 
 
 def sample_defects(
-    dataset: VOCSegmentation, index: int, *, level: Level = "full"
+    dataset: SplitDataset, index: int, *, level: Level = "full"
 ) -> tuple[list[str], np.ndarray | None]:
     """Every problem of sample ``index`` (each a reader's message) and its mask, if readable."""
     image_id = dataset.ids[index]
@@ -122,7 +118,7 @@ def sample_defects(
         problems.append(str(err))
     mask_path = dataset.mask_path(image_id)
     try:
-        mask = read_mask(mask_path)
+        mask = dataset.load_mask(index)  # as the dataset delivers it (label ids mapped...)
     except (ValueError, OSError) as err:
         problems.append(str(err))
         return problems, None
@@ -139,7 +135,7 @@ def sample_defects(
 
 
 def _check_chunk(
-    dataset: VOCSegmentation, indices: range, level: Level, count_labels: bool
+    dataset: SplitDataset, indices: range, level: Level, count_labels: bool
 ) -> tuple[list[tuple[int, str]], np.ndarray | None]:
     found: list[tuple[int, str]] = []
     counts = np.zeros(256, np.int64) if count_labels else None
@@ -152,7 +148,7 @@ def _check_chunk(
 
 
 def check_datasets(
-    datasets: Sequence[VOCSegmentation],
+    datasets: Sequence[SplitDataset],
     *,
     level: Level = "full",
     workers: int = 1,

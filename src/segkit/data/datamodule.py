@@ -1,4 +1,4 @@
-"""``SegDataModule``: VOC, VOC + SBD (trainaug) or synthetic data behind one LightningDataModule."""
+"""``SegDataModule``: any registered dataset (``segkit.data.registry``) behind one LightningDataModule."""
 
 from __future__ import annotations
 
@@ -14,23 +14,23 @@ from pytorch_lightning.overrides.distributed import UnrepeatedDistributedSampler
 from pytorch_lightning.utilities import rank_zero_only
 from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler
 
-from segkit.checks import check_batch_size, check_dataset
-from segkit.constants import NUM_VOC_CLASSES, VOC_CLASSES
+from segkit.checks import check_batch_size
 from segkit.data.check import LEVELS, check_datasets
+from segkit.data.classes import ClassInfo
 from segkit.data.collate import pad_collate
-from segkit.data.sbd import AUG_MASK_DIR
-from segkit.data.synthetic import (
-    SyntheticSpec,
-    ensure_synthetic,
-    synthetic_class_names,
-    synthetic_folder_name,
+from segkit.data.registry import (
+    OnRepeat,
+    SplitDataset,
+    dataset_entry,
+    reader_locate,
+    reader_options,
+    reader_prepare,
 )
+from segkit.data.synthetic import SyntheticSpec
 from segkit.data.transforms import build_train_transform, normalize
-from segkit.data.voc import VOCSegmentation
 
 log = logging.getLogger(__name__)
 
-DatasetName = Literal["voc", "voc_aug", "synthetic"]
 CheckLevel = Literal["full", "headers", "off"]
 
 
@@ -209,13 +209,20 @@ class SegDataModule(pl.LightningDataModule):
     "id": list[str]}``; ``on_after_batch_transfer`` turns ``image`` into float32 normalised on the
     device and ``mask`` into int64 there (what the loss and the metrics index with).
 
+    The dataset is looked up in ``segkit.data.registry`` by name; its reader provides the class
+    metadata (``classes``: names, palette, void) and builds the splits. Nothing here depends on
+    which dataset it is.
+
     Args:
-        dataset: ``"voc"`` (VOC train / val), ``"voc_aug"`` (trainaug / VOC val, needs SBD) or
-            ``"synthetic"`` (generated on first use, one folder per generator spec).
-        root: folder holding ``VOCdevkit/VOC2012`` (and ``benchmark_RELEASE`` for SBD); for
-            synthetic data the parent of the per-spec folders (``self.root`` is then
-            ``root/<synthetic_folder_name(spec)>``, the folder holding that spec's ``VOCdevkit``).
-        num_classes: 21 for VOC; for synthetic, background + shape x colour family classes.
+        dataset: a registered name (``segkit.data.registry.dataset_names()``): ``"voc"`` (VOC train
+            / val), ``"voc_aug"`` (trainaug / VOC val, needs SBD), ``"synthetic"`` (generated on
+            first use), ``"folder"`` (your own images and masks, ``data/README.md``), ...
+        root: the dataset's folder, as its reader documents it (VOC: the folder holding
+            ``VOCdevkit/VOC2012``; synthetic: the parent of the per-spec folders, ``self.root``
+            is then ``root/<synthetic_folder_name(spec)>``).
+        num_classes: the dataset's class count, or None to take it from the dataset; a number
+            that differs from the dataset's is refused (the model configs interpolate
+            ``${data.num_classes}``; the train task fills a null from here).
         crop_size: square training crop; val uses whole images, padded per batch.
         scale_range: (min, max) random rescale factor for training.
         batch_size, val_batch_size: per-step batch sizes (train drops the last incomplete batch).
@@ -224,7 +231,10 @@ class SegDataModule(pl.LightningDataModule):
         hflip, color_jitter: augmentation switches (see ``build_train_transform``).
         seed: seeds the train shuffling, the workers' augmentation streams and (for num_workers=0)
             the transform itself.
-        synthetic: generator parameters, required when ``dataset="synthetic"``.
+        options: the reader's options (a mapping of its ``Options`` fields, or an ``Options``
+            object), e.g. the folder dataset's folders, classes file and split.
+        synthetic: the options of ``dataset="synthetic"`` (a SyntheticSpec); kept as its own key
+            so ``data.synthetic.*`` overrides work. Refused for another dataset.
         check: before the datasets are first used, check every sample of the train and val splits
             (``segkit.data.check``) and fail with the list of defects, so a corrupt val image stops
             the run before training rather than at the first validation. ``"full"`` decodes every
@@ -232,14 +242,17 @@ class SegDataModule(pl.LightningDataModule):
             reads image headers only (2.7x less CPU; a truncated image body then fails when it is
             loaded); ``"off"`` skips it. Runs once, on global rank 0, with ``max(1, num_workers)``
             threads.
+
+    Attributes:
+        classes: the dataset's ClassInfo; ``class_names`` and ``num_classes`` are its own.
     """
 
     def __init__(
         self,
         *,
-        dataset: DatasetName = "voc",
+        dataset: str = "voc",
         root: str | Path = "data",
-        num_classes: int = NUM_VOC_CLASSES,
+        num_classes: int | None = None,
         crop_size: int = 513,
         scale_range: Sequence[float] = (0.5, 2.0),
         batch_size: int = 16,
@@ -249,56 +262,58 @@ class SegDataModule(pl.LightningDataModule):
         hflip: bool = True,
         color_jitter: float = 0.0,
         seed: int = 0,
+        options: Any = None,
         synthetic: SyntheticSpec | None = None,
         check: CheckLevel = "full",
     ) -> None:
         super().__init__()
-        check_dataset(dataset)
+        self.entry = dataset_entry(dataset)
         check_batch_size(batch_size, "data.batch_size")
         check_batch_size(val_batch_size, "data.val_batch_size")
         if check not in (*LEVELS, "off"):
             raise ValueError(f"data.check must be full, headers or off, got {check!r}")
-        if dataset == "synthetic":
-            if synthetic is None:
-                raise ValueError("data.dataset=synthetic needs data.synthetic (a SyntheticSpec)")
-            if synthetic.num_classes != num_classes:
+        if synthetic is not None:
+            if dataset != "synthetic":
                 raise ValueError(
-                    f"data.synthetic.num_classes={synthetic.num_classes} differs from "
-                    f"data.num_classes={num_classes}: make them equal"
+                    f"data.synthetic is set but data.dataset={dataset}: set data.synthetic=null"
                 )
-            self.class_names: tuple[str, ...] = synthetic_class_names(num_classes)
-        else:
-            if num_classes != NUM_VOC_CLASSES:
-                raise ValueError(
-                    f"data.num_classes must be {NUM_VOC_CLASSES} for Pascal VOC, got {num_classes}"
-                )
-            self.class_names = VOC_CLASSES
-        self.dataset, self.num_classes = dataset, num_classes
-        self.root = Path(root)
-        if synthetic is not None and dataset == "synthetic":
-            self.synthetic_root = self.root
-            self.root = self.root / synthetic_folder_name(synthetic)
+            if options is not None:
+                raise ValueError("data.synthetic and data.options are both set: keep one")
+            options = synthetic
+        self.options = reader_options(self.entry, options)
+        self.reader = self.entry.module()
+        self.data_root = Path(root)
+        self.classes: ClassInfo = self.reader.classes(self.data_root, self.options)
+        if num_classes is not None and num_classes != self.classes.num_classes:
+            raise ValueError(
+                f"data.num_classes={num_classes} but {self.entry.summary} has "
+                f"{self.classes.num_classes} classes: set data.num_classes="
+                f"{self.classes.num_classes} (or null, to take the dataset's)"
+            )
+        self.dataset = dataset
+        self.num_classes = self.classes.num_classes
+        self.class_names: tuple[str, ...] = self.classes.names
+        self.root = reader_locate(self.entry, self.data_root, self.options)
+        self.synthetic = synthetic
         self.crop_size, self.scale_range = int(crop_size), tuple(float(s) for s in scale_range)
         self.batch_size, self.val_batch_size = batch_size, val_batch_size
         self.num_workers, self.pin_memory = num_workers, pin_memory
         self.hflip, self.color_jitter, self.seed = hflip, color_jitter, seed
-        self.synthetic = synthetic
         self.check = check
         self.checked = False
-        self.train_set: VOCSegmentation | None = None
-        self.val_set: VOCSegmentation | None = None
+        self.train_set: SplitDataset | None = None
+        self.val_set: SplitDataset | None = None
 
     def prepare_data(self) -> None:
-        """Generate the synthetic set if needed (explicit and logged); real data is never fetched."""
-        if self.dataset == "synthetic":
-            ensure_synthetic(self.synthetic_root, self.synthetic)  # type: ignore[arg-type]
+        """The reader's ``prepare`` (the synthetic set is generated here, explicitly and logged);
+        real data is never fetched."""
+        reader_prepare(self.entry, self.data_root, self.options)
 
     def setup(self, stage: str | None = None) -> None:
         """Build the train and val datasets: every sample checked first (``check``), else every
         listed file stat-ed. Repeated ids are dropped with a warning in the training list and an
         error in val (a repeat would be scored twice)."""
-        if self.dataset == "synthetic":
-            self.prepare_data()  # cheap when the folder exists; makes setup() usable alone
+        self.prepare_data()  # cheap when done (the synthetic folder exists); setup() works alone
         if self.train_set is not None and self.val_set is not None:
             return
         checking = self.check != "off" and not self.checked and rank_zero_only.rank == 0
@@ -310,17 +325,32 @@ class SegDataModule(pl.LightningDataModule):
         if self.val_set is None:
             self.val_set = datasets["val"]
 
-    def split_datasets(self, *, lenient: bool = False) -> dict[str, VOCSegmentation]:
+    def split_dataset(
+        self,
+        split: str,
+        *,
+        transform: Any = None,
+        on_repeat: OnRepeat = "error",
+        check_files: bool = True,
+    ) -> SplitDataset:
+        """Split ``split`` of the dataset (no augmentation unless ``transform``), built by its
+        reader; evaluate scores any split this way."""
+        return self.reader.build(
+            self.root,
+            split,
+            options=self.options,
+            classes=self.classes,
+            transform=transform,
+            on_repeat=on_repeat,
+            check_files=check_files,
+        )
+
+    def split_datasets(self, *, lenient: bool = False) -> dict[str, SplitDataset]:
         """``{"train": train split (training transform), "val": val split}``.
 
         ``lenient=True`` leaves missing files and repeated val ids to ``segkit.data.check``, which
         lists them with every other defect; otherwise the first one raises here.
         """
-        train_split, train_masks = (
-            ("trainaug", AUG_MASK_DIR)
-            if self.dataset == "voc_aug"
-            else ("train", "SegmentationClass")
-        )
         transform = build_train_transform(
             crop_size=self.crop_size,
             scale_range=self.scale_range,
@@ -328,25 +358,20 @@ class SegDataModule(pl.LightningDataModule):
             color_jitter=self.color_jitter,
             seed=self.seed,
         )
-        train = VOCSegmentation(
-            self.root,
-            train_split,
-            num_classes=self.num_classes,
-            mask_dir=train_masks,
+        train = self.split_dataset(
+            self.entry.train_split,
             transform=transform,
             on_repeat="warn",
             check_files=not lenient,
         )
-        val = VOCSegmentation(
-            self.root,
-            "val",
-            num_classes=self.num_classes,
+        val = self.split_dataset(
+            self.entry.val_split,
             on_repeat="keep_first" if lenient else "error",
             check_files=not lenient,
         )
         return {"train": train, "val": val}
 
-    def _check(self, datasets: dict[str, VOCSegmentation]) -> None:
+    def _check(self, datasets: dict[str, SplitDataset]) -> None:
         log.info(
             "checking every sample of %s before training (data.check=%s; off skips it)",
             ", ".join(ds.split for ds in datasets.values()),
@@ -365,7 +390,7 @@ class SegDataModule(pl.LightningDataModule):
         self.checked = True
         log.info("data check: %s", report.summary())
 
-    def _loader(self, dataset: VOCSegmentation, *, train: bool) -> DataLoader:
+    def _loader(self, dataset: SplitDataset, *, train: bool) -> DataLoader:
         loader_cls: type[DataLoader] = DataLoader
         order: dict[str, Any] = {} if train else {"sampler": self._val_sampler(dataset)}
         if train:  # resumable at any step (ResumableDataLoader); the shuffle has its own generator
@@ -385,7 +410,7 @@ class SegDataModule(pl.LightningDataModule):
             generator=torch.Generator().manual_seed(self.seed),
         )
 
-    def _val_sampler(self, dataset: VOCSegmentation) -> UnrepeatedDistributedSampler | None:
+    def _val_sampler(self, dataset: SplitDataset) -> UnrepeatedDistributedSampler | None:
         """Under DDP, Lightning's unrepeated sampler: each val image on exactly one rank (ranks may
         run one batch fewer), so val metrics count every image once; None = in order, one process."""
         trainer = self.trainer

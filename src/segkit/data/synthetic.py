@@ -26,7 +26,10 @@ import cv2
 import numpy as np
 
 from segkit.constants import IGNORE_INDEX
+from segkit.data.classes import ClassInfo
 from segkit.data.io import save_mask
+from segkit.data.registry import OnRepeat
+from segkit.data.voc import VOCSegmentation
 
 log = logging.getLogger(__name__)
 
@@ -300,3 +303,48 @@ def _process_alive(pid: int) -> bool:
     except PermissionError:  # exists, owned by someone else
         return True
     return True
+
+
+# The reader API of segkit.data.registry (dataset "synthetic"): data.synthetic is the options.
+Options = SyntheticSpec
+
+
+def classes(root: Path, options: SyntheticSpec) -> ClassInfo:
+    """Background (left uncoloured in overlays) + the spec's shape x colour family classes."""
+    return ClassInfo(
+        names=synthetic_class_names(options.num_classes),
+        void=IGNORE_INDEX,
+        background=0,
+        source="the synthetic set",
+    )
+
+
+def locate(root: Path, options: SyntheticSpec) -> Path:
+    """``root/<synthetic_folder_name(spec)>``, the folder holding this spec's ``VOCdevkit``."""
+    return Path(root) / synthetic_folder_name(options)
+
+
+def prepare(root: Path, options: SyntheticSpec) -> None:
+    """Generate the spec's folder under ``root`` if missing (:func:`ensure_synthetic`)."""
+    ensure_synthetic(root, options)
+
+
+def build(
+    root: Path,
+    split: str,
+    *,
+    options: SyntheticSpec,
+    classes: ClassInfo,
+    transform: Any,
+    on_repeat: OnRepeat,
+    check_files: bool,
+) -> VOCSegmentation:
+    """Split ``split`` of the generated folder ``root`` (``locate``'s result): a VOC tree."""
+    return VOCSegmentation(
+        root,
+        split,
+        classes=classes,
+        transform=transform,
+        on_repeat=on_repeat,
+        check_files=check_files,
+    )

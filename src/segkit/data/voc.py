@@ -14,19 +14,56 @@ import logging
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 from torch.utils.data import Dataset
 
 # The data-root rule lives in segkit.checks (shared with the command line's pre-flight check).
 from segkit.checks import resolve_voc_dir
+from segkit.constants import IGNORE_INDEX
+from segkit.data.classes import ClassInfo, label_colormap
 from segkit.data.io import check_sample, read_image, read_mask
+from segkit.data.registry import OnRepeat
 
 log = logging.getLogger(__name__)
 
 #: A transform in the albumentations calling convention: ``t(image=..., mask=...) -> dict``.
 Transform = Callable[..., dict[str, Any]]
+
+#: The 21 Pascal VOC 2012 segmentation classes, index = label value.
+VOC_CLASSES: tuple[str, ...] = (
+    "background",
+    "aeroplane",
+    "bicycle",
+    "bird",
+    "boat",
+    "bottle",
+    "bus",
+    "car",
+    "cat",
+    "chair",
+    "cow",
+    "diningtable",
+    "dog",
+    "horse",
+    "motorbike",
+    "person",
+    "pottedplant",
+    "sheep",
+    "sofa",
+    "train",
+    "tvmonitor",
+)
+
+#: VOC's classes, its palette (the DeepLab label colormap) and 255 void; background uncoloured.
+VOC_INFO = ClassInfo(
+    names=VOC_CLASSES,
+    palette=label_colormap(len(VOC_CLASSES)),
+    void=255,
+    background=0,
+    source="Pascal VOC 2012",
+)
 
 
 def split_path(voc_dir: Path, split: str) -> Path:
@@ -82,7 +119,8 @@ class VOCSegmentation(Dataset):
     Args:
         root: folder holding ``VOCdevkit/VOC2012`` (or the ``VOC2012`` folder itself).
         split: name of a list in ``ImageSets/Segmentation`` (``train``, ``val``, ``trainaug``...).
-        num_classes: valid labels are ``0..num_classes-1`` plus 255 (void).
+        num_classes: valid labels are ``0..num_classes-1`` plus 255 (void); ignored when
+            ``classes`` is given (its count is used).
         mask_dir: folder of label PNGs (``SegmentationClass``; ``SegmentationClassAug`` for trainaug).
         transform: albumentations-style callable applied to image and mask together.
         on_repeat: what to do with ids the split list names more than once: ``"error"`` (the
@@ -91,6 +129,7 @@ class VOCSegmentation(Dataset):
             silently, for a checker that reports ``repeated`` itself).
         check_files: stat every listed file now and raise on the first missing one; ``False``
             leaves that to a checker that lists every defect (``segkit.data.check``).
+        classes: the class metadata (None: VOC's for 21 classes, numbered names otherwise).
 
     Attributes:
         repeated: ``{id: times listed}`` of the ids the split list repeats (empty when none).
@@ -104,14 +143,20 @@ class VOCSegmentation(Dataset):
         num_classes: int = 21,
         mask_dir: str = "SegmentationClass",
         transform: Transform | None = None,
-        on_repeat: Literal["error", "warn", "keep_first"] = "error",
+        on_repeat: OnRepeat = "error",
         check_files: bool = True,
+        classes: ClassInfo | None = None,
     ) -> None:
+        if classes is None:
+            classes = (
+                VOC_INFO if num_classes == len(VOC_CLASSES) else ClassInfo.numbered(num_classes)
+            )
         if on_repeat not in ("error", "warn", "keep_first"):
             raise ValueError(f"on_repeat must be error, warn or keep_first, got {on_repeat!r}")
         self.voc_dir = resolve_voc_dir(root)
         self.split = split
-        self.num_classes = num_classes
+        self.classes = classes
+        self.num_classes = classes.num_classes
         self.transform = transform
         self.on_repeat = on_repeat
         self.split_path = split_path(self.voc_dir, split)
@@ -156,14 +201,17 @@ class VOCSegmentation(Dataset):
         """Raw, validated ``(image uint8 (H, W, 3), mask uint8 (H, W))`` of sample ``index``."""
         image_id = self.ids[index]
         image = read_image(self.image_path(image_id))
-        mask_path = self.mask_path(image_id)
-        mask = read_mask(mask_path)
-        check_sample(image, mask, self.num_classes, mask_path=mask_path)
+        mask = self.load_mask(index)
+        check_sample(image, mask, self.num_classes, mask_path=self.mask_path(image_id))
         return image, mask
 
     def load_mask(self, index: int) -> np.ndarray:
-        """Raw mask of sample ``index`` without decoding the image (for statistics)."""
-        return read_mask(self.mask_path(self.ids[index]))
+        """Mask of sample ``index`` without decoding the image (for statistics); a void value
+        other than 255 in the files (``classes.void``) becomes 255."""
+        mask = read_mask(self.mask_path(self.ids[index]))
+        if self.classes.void != IGNORE_INDEX:
+            mask[mask == self.classes.void] = IGNORE_INDEX
+        return mask
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         image, mask = self.load(index)
@@ -171,3 +219,36 @@ class VOCSegmentation(Dataset):
             out = self.transform(image=image, mask=mask)
             image, mask = out["image"], out["mask"]
         return {"image": image, "mask": mask, "id": self.ids[index]}
+
+
+# The reader API of segkit.data.registry (datasets "voc" and "voc_aug").
+Options = None
+
+
+def classes(root: Path, options: None) -> ClassInfo:
+    """VOC's 21 classes (the data root is not read)."""
+    return VOC_INFO
+
+
+def build(
+    root: Path,
+    split: str,
+    *,
+    options: None,
+    classes: ClassInfo,
+    transform: Transform | None,
+    on_repeat: OnRepeat,
+    check_files: bool,
+) -> VOCSegmentation:
+    """Split ``split`` of ``root``'s VOC tree; the trainaug split reads the SBD-augmented masks."""
+    from segkit.data.sbd import AUG_MASK_DIR  # sbd imports this module
+
+    return VOCSegmentation(
+        root,
+        split,
+        classes=classes,
+        mask_dir=AUG_MASK_DIR if split == "trainaug" else "SegmentationClass",
+        transform=transform,
+        on_repeat=on_repeat,
+        check_files=check_files,
+    )

@@ -19,12 +19,11 @@ from omegaconf import DictConfig, OmegaConf
 from segkit.checks import (
     check_batch_size,
     check_checkpoint_file,
-    check_dataset,
     check_fcn_variant,
     check_lr_schedule,
     check_output_stride,
-    resolve_voc_dir,
 )
+from segkit.data.registry import dataset_entry
 
 #: ``_target_`` of the FCN builder (the one model whose variant depends on the output stride).
 FCN_TARGET = "segkit.models.fcn"
@@ -49,14 +48,15 @@ def check_model(model: DictConfig) -> None:
 
 
 def check_data(data: DictConfig) -> None:
-    """What ``SegDataModule(...)`` and its ``setup`` refuse first: dataset name, batch sizes, and a
-    VOC data root without ``VOCdevkit/VOC2012`` (the synthetic set is generated when missing)."""
-    dataset = check_dataset(data.dataset) if "dataset" in data else None
+    """What ``SegDataModule(...)`` and its ``setup`` refuse first: dataset name (the registry's),
+    batch sizes, and a data root the dataset's ``root_check`` refuses (VOC: no
+    ``VOCdevkit/VOC2012``; the synthetic set is generated when missing)."""
+    entry = dataset_entry(data.dataset) if "dataset" in data else None
     for key in ("batch_size", "val_batch_size"):
         if key in data:
             check_batch_size(data[key], f"data.{key}")
-    if dataset in ("voc", "voc_aug") and "root" in data:
-        resolve_voc_dir(data.root)
+    if entry is not None and "root" in data:
+        entry.check_root(data.root)
 
 
 def horizon(trainer: DictConfig) -> int | None:
