@@ -138,7 +138,6 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
 
 def _evaluate(cfg: DictConfig, ranks: Ranks) -> dict[str, Any]:
     opts = cfg.eval
-    settings = inference_settings(opts)
     backend = backend_settings(opts, "eval")
     device = ranks.device
     output_dir = Path(cfg.paths.output_dir)
@@ -147,6 +146,7 @@ def _evaluate(cfg: DictConfig, ranks: Ranks) -> dict[str, Any]:
     digest = checkpoint_digest(path, backend)
     model, stored = load_segmentor(path, output_stride=opts.get("output_stride"))
     data_cfg = data_config(cfg, stored.get("data"))
+    settings = inference_settings(opts, data_cfg.get("inference"))  # eval.* keys, else the data's
     _check_classes(data_cfg, checkpoint_num_classes(stored, path=path), path)
     net = inference_model(model, path, device=device, settings=backend, loaded_sha256=digest)
     if ranks.is_writer:
