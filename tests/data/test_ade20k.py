@@ -228,3 +228,22 @@ def test_the_real_archive_entry():
     real = dl.ARCHIVES["ade20k"]
     assert real.url == "http://data.csail.mit.edu/places/ADEchallenge/ADEChallengeData2016.zip"
     assert real.creates == "ADEChallengeData2016" and len(real.md5) == 32
+
+
+@pytest.mark.parametrize("recipe", ["deeplabv3plus_mobilenetv2", "deeplabv3plus_xception65"])
+def test_recipes_compose_and_build(recipe, ade_parent, tmp_path):
+    from hydra import compose, initialize_config_dir
+    from hydra.utils import instantiate
+
+    config_dir = Path(__file__).resolve().parents[2] / "configs"
+    text = (config_dir / "experiment" / "ade20k" / f"{recipe}.yaml").read_text()
+    assert "not verified here" in text and "mIoU on val" in text
+    with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
+        cfg = compose(
+            "train",
+            overrides=[f"experiment=ade20k/{recipe}", "backbone.weights=null",
+                       f"data.root={ade_parent}", f"paths.root_dir={tmp_path}"],
+        )  # fmt: skip
+    assert (cfg.data.dataset, cfg.data.num_classes, cfg.module.num_classes) == ("ade20k", 150, 150)
+    assert cfg.trainer.max_steps % cfg.trainer.val_check_interval == 0
+    assert instantiate(cfg.model).backbone.output_stride == 16

@@ -170,8 +170,7 @@ def test_unknown_split_and_option(cs_root):
 
 def _data_config(cs_root: Path, *overrides: str):
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        cfg = compose("train", overrides=["data=cityscapes", f"data.root={cs_root}", *overrides])
-    return cfg
+        return compose("train", overrides=["data=cityscapes", f"data.root={cs_root}", *overrides])
 
 
 def test_data_config_trains_on_crops_and_carries_sliding_inference(cs_root):
@@ -198,3 +197,25 @@ def test_data_config_trains_on_crops_and_carries_sliding_inference(cs_root):
 def test_wrong_class_count_is_refused(cs_root):
     with pytest.raises(ValueError, match=r"data.num_classes=21 but Cityscapes has 19 classes"):
         SegDataModule(dataset="cityscapes", root=cs_root, num_classes=21)
+
+
+@pytest.mark.parametrize(
+    "recipe",
+    ["fcn8s_mobilenetv2", "deeplabv3_mobilenetv2", "deeplabv3plus_mobilenetv2",
+     "deeplabv3plus_xception65"],
+)  # fmt: skip
+def test_recipes_compose_follow_the_protocol_and_build(recipe, tmp_path):
+    text = (Path(CONFIG_DIR) / "experiment" / "cityscapes" / f"{recipe}.yaml").read_text()
+    assert "not verified here" in text and ("mIoU on val" in text or "No published figure" in text)
+    cfg = _data_config(
+        tmp_path, f"experiment=cityscapes/{recipe}", "backbone.weights=null",
+        f"paths.root_dir={tmp_path}", f"paths.output_dir={tmp_path}",
+    )  # fmt: skip
+    assert cfg.data.dataset == "cityscapes" and cfg.data.num_classes == 19
+    assert (cfg.data.crop_size, list(cfg.data.scale_range)) == (769, [0.5, 2.0])
+    assert cfg.data.inference.mode == "slide" and cfg.module.num_classes == 19
+    assert cfg.trainer.max_steps % cfg.trainer.val_check_interval == 0  # last step validated
+    design = recipe.split("_")[0].replace("fcn8s", "fcn")
+    assert cfg.model._target_ == f"segkit.models.{design}"
+    model = instantiate(cfg.model)
+    assert model.backbone.output_stride == cfg.model.output_stride
