@@ -24,7 +24,7 @@ from rich.console import Console
 from rich.table import Table
 
 from segkit.compare.stats import background_floor
-from segkit.data import VOCSegmentation, normalize
+from segkit.data import ClassInfo, SplitDataset, normalize
 from segkit.evaluation.report import label_grid
 from segkit.tasks._common import exit_on_user_error, instantiate_user
 from segkit.tasks.checkpoints import load_segmentor
@@ -50,15 +50,14 @@ def compose_design(model: str, out_root: Path, extra: list[str]):
     return compose_config("train", overrides)
 
 
-def val_dataset(cfg) -> tuple[VOCSegmentation, tuple[str, ...]]:
-    """The validation split the runs were scored on (no augmentation) and its class names."""
+def val_dataset(cfg) -> tuple[SplitDataset, ClassInfo]:
+    """The validation split the runs were scored on (no augmentation) and its classes."""
     datamodule = instantiate_user(cfg.data, _convert_="all")
     datamodule.prepare_data()
-    split = VOCSegmentation(datamodule.root, "val", num_classes=datamodule.num_classes)
-    return split, tuple(datamodule.class_names)
+    return datamodule.split_dataset("val"), datamodule.classes
 
 
-def floor_miou(dataset: VOCSegmentation, num_classes: int) -> float | None:
+def floor_miou(dataset: SplitDataset, num_classes: int) -> float | None:
     """mIoU of labelling every validation pixel background: the floor a design must beat."""
     counts = np.zeros(256, np.int64)
     for i in range(len(dataset)):
@@ -77,7 +76,9 @@ def predictions(ckpt: str, images: list[np.ndarray]) -> list[np.ndarray]:
     return out
 
 
-def picture(results: dict[str, dict], dataset: VOCSegmentation, names, path: Path) -> Path:
+def picture(
+    results: dict[str, dict], dataset: SplitDataset, classes: ClassInfo, path: Path
+) -> Path:
     """predictions.png: per validation image, image | ground truth | each design's prediction."""
     shown = [dataset.load(i) for i in range(min(PICTURE_IMAGES, len(dataset)))]
     preds = {
@@ -90,7 +91,11 @@ def picture(results: dict[str, dict], dataset: VOCSegmentation, names, path: Pat
         row += [(DESIGNS.get(model, model), image, preds[model][n]) for model in results]
         rows.append(row)
     return label_grid(
-        rows, names, path, colour_maps=True, title="validation images: ground truth vs predictions"
+        rows,
+        classes,
+        path,
+        colour_maps=True,
+        title="validation images: ground truth vs predictions",
     )
 
 
@@ -163,9 +168,9 @@ def main(extra: list[str]) -> None:
     for n, (model, cfg) in enumerate(configs.items(), 1):
         console.rule(f"training {DESIGNS[model]} ({n}/{len(configs)})", style="dim")
         results[model] = train(cfg)
-    dataset, names = val_dataset(configs["fcn"])
-    floor = floor_miou(dataset, len(names))
-    image = picture(results, dataset, names, out_root / PICTURE)
+    dataset, classes = val_dataset(configs["fcn"])
+    floor = floor_miou(dataset, classes.num_classes)
+    image = picture(results, dataset, classes, out_root / PICTURE)
     console.print(table(results, floor))
     console.print(verdict(results, floor), highlight=False)
     console.print(f"run folders: {out_root}", highlight=False, soft_wrap=True)

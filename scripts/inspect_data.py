@@ -1,6 +1,9 @@
-"""Print split sizes and class pixel frequencies, write a mask-overlay grid (and optionally JSON).
+"""Check every sample of a dataset's train and val splits, print split sizes and class pixel
+frequencies, write a mask-overlay grid in the dataset's colours (and optionally JSON).
+Works on every registered dataset (segkit.data.registry).
 
 Usage: python scripts/inspect_data.py data=synthetic inspect.json=out.json
+       python scripts/inspect_data.py data=folder data.root=my_data
 """
 
 from segkit.tasks.entry import (

@@ -28,6 +28,9 @@ def test_class_info_derives_count_and_default_palette():
 
 
 def test_voc_metadata():
+    # Entries of the official VOCdevkit palette (VOCcode/VOClabelcolormap.m).
+    assert VOC_CLASSES[0] == "background" and VOC_CLASSES[-1] == "tvmonitor"
+    assert label_colormap()[1] == (128, 0, 0) and len(set(label_colormap()[:21])) == 21
     assert VOC_INFO.num_classes == 21 and VOC_INFO.names == VOC_CLASSES
     assert VOC_INFO.names[15] == "person" and VOC_INFO.palette[15] == (192, 128, 128)
     assert VOC_INFO.palette[20] == (0, 64, 128) and VOC_INFO.background == 0

@@ -13,7 +13,7 @@ import pytest
 import torch
 from eval_helpers import TINY_TRAIN, compose_config
 
-from segkit.constants import VOC_CLASSES
+from segkit.data.voc import VOC_CLASSES
 from segkit.evaluation.metrics import scores_from_confusion
 from segkit.tasks.checkpoints import load_segmentor
 from segkit.tasks.evaluate import evaluate

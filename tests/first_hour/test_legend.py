@@ -10,12 +10,14 @@ import pytest
 from PIL import Image
 
 from segkit.constants import IGNORE_INDEX
-from segkit.evaluation.overlay import PALETTE, VOID_NAME, legend_image, present_labels
+from segkit.data.classes import ClassInfo
+from segkit.evaluation.overlay import VOID_NAME, colour_lut, legend_image, present_labels
 from segkit.evaluation.report import confusion_figure, label_grid, label_grid_figure
 from segkit.tasks.evaluate import _overlay_rows
 from segkit.tasks.inspect_data import json_output
 
-NAMES = ("background", "cat", "dog", "bird")
+NAMES = ClassInfo(names=("background", "cat", "dog", "bird"), background=0)
+PALETTE = colour_lut(NAMES)
 
 
 def _labels() -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Reading VOC-format samples from disk, with the cheap checks that turn bad input into clear errors.
+"""Reading samples (images, label PNGs) from disk, with the cheap checks that turn bad input into clear errors.
 
 Every check here runs per sample on the hot path, so each is a single vectorised numpy test; the error
 messages name the offending file and say how to fix it.
@@ -12,7 +12,8 @@ import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from segkit.constants import IGNORE_INDEX, VOC_PALETTE
+from segkit.constants import IGNORE_INDEX
+from segkit.data.classes import ClassInfo, label_colormap
 
 # cv2 threads fight the DataLoader workers for the same cores; one thread per worker is faster overall.
 cv2.setNumThreads(0)
@@ -72,8 +73,8 @@ def _unreadable_image(path: Path, err: OSError) -> ValueError:
 
 def _corrupt_image(path: Path, detail: str) -> ValueError:
     return ValueError(
-        f"image file {path} is unreadable or corrupt ({detail}): re-extract the dataset "
-        "archive (scripts/download_voc.py) or remove its id from the split list"
+        f"image file {path} is unreadable or corrupt ({detail}): re-extract or re-copy it "
+        "from the dataset's source, or remove its id from the split list"
     )
 
 
@@ -86,7 +87,8 @@ def read_mask(path: str | Path) -> np.ndarray:
             if img.mode not in ("P", "L"):
                 raise ValueError(
                     f"mask file {path} has mode {img.mode!r}, expected a palette or greyscale PNG whose "
-                    "pixel values are class indices: regenerate it (e.g. scripts/download_voc.py)"
+                    "pixel values are class indices: convert it (a colour mask: map each colour to "
+                    "its class index) or regenerate it"
                 )
             return np.array(
                 img, dtype=np.uint8
@@ -130,12 +132,15 @@ def check_mask_values(mask: np.ndarray, num_classes: int, *, mask_path: str | Pa
         bad = np.flatnonzero(counts[num_classes:IGNORE_INDEX]) + num_classes
         raise ValueError(
             f"mask file {mask_path} has label values {bad.tolist()} outside 0..{num_classes - 1} and "
-            f"{IGNORE_INDEX} (void): check data.num_classes or fix the mask"
+            f"{IGNORE_INDEX} (void): fix the mask, or the class list (data.num_classes, the "
+            "classes file)"
         )
 
 
-def save_mask(path: str | Path, mask: np.ndarray) -> None:
-    """Write a uint8 (H, W) label map as a VOC palette PNG."""
+def save_mask(path: str | Path, mask: np.ndarray, classes: ClassInfo | None = None) -> None:
+    """Write a uint8 (H, W) label map as a palette PNG (mode "P": pixel value = label) in the
+    colours of ``classes`` (None: the DeepLab label colormap, VOC's palette)."""
+    table = label_colormap(256) if classes is None else classes.colour_table()
     img = Image.fromarray(mask.astype(np.uint8, copy=False))  # mode "L"
-    img.putpalette([c for rgb in VOC_PALETTE for c in rgb])
+    img.putpalette([c for rgb in table for c in rgb])
     img.save(path, optimize=False)

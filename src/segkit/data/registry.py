@@ -241,7 +241,7 @@ register_dataset(
     )
 )
 register_dataset(DatasetEntry("synthetic", "segkit.data.synthetic", "the synthetic set"))
-register_dataset(DatasetEntry("folder", "segkit.data.folder", "the image/mask folders"))
+register_dataset(DatasetEntry("folder", "segkit.data.folder", "the folder dataset"))
 register_dataset(DatasetEntry("cityscapes", "segkit.data.cityscapes", "Cityscapes"))
 register_dataset(DatasetEntry("ade20k", "segkit.data.ade20k", "ADE20K (SceneParsing)"))
 

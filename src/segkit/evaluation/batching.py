@@ -22,11 +22,11 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from segkit.checks import check_batch_size
-from segkit.data import VOCSegmentation, pad_collate
+from segkit.data import SplitDataset, pad_collate
 from segkit.data.io import read_image_size
 
 
-def image_sizes(dataset: VOCSegmentation, indices: Sequence[int]) -> list[tuple[int, int]]:
+def image_sizes(dataset: SplitDataset, indices: Sequence[int]) -> list[tuple[int, int]]:
     """``(H, W)`` of the images ``indices`` of ``dataset``, from the file headers (no decoding)."""
     return [read_image_size(dataset.image_path(dataset.ids[index])) for index in indices]
 
@@ -58,7 +58,7 @@ def shard(batches: Sequence[list[int]], rank: int, world_size: int) -> list[list
 
 
 def eval_loader(
-    dataset: VOCSegmentation,
+    dataset: SplitDataset,
     *,
     batch_size: int,
     indices: Sequence[int] | None = None,
@@ -92,7 +92,7 @@ def eval_loader(
 class _Indexed(Dataset):
     """``dataset`` whose samples also hold their position (``"index"``)."""
 
-    def __init__(self, dataset: VOCSegmentation) -> None:
+    def __init__(self, dataset: SplitDataset) -> None:
         self.dataset = dataset
 
     def __len__(self) -> int:

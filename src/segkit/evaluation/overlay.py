@@ -1,73 +1,76 @@
 """Label maps as pictures: colour maps, image overlays and class legends (and label PNGs, written
 by ``segkit.data.save_mask``).
 
-The one palette and blend of segkit: evaluate's best/worst grid, predict's overlays, the inspect grid
-and the demo picture all colour labels here (figures are laid out by ``segkit.evaluation.report``).
+The one blend of segkit: evaluate's best/worst grid, predict's overlays, the inspect grid and the demo
+picture all colour labels here, in the colours of the dataset's ``ClassInfo`` (figures are laid out by
+``segkit.evaluation.report``).
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from segkit.constants import IGNORE_INDEX, VOC_CLASSES, VOC_PALETTE
-
-#: (256, 3) uint8 lookup table: label value -> RGB (255 = void colour).
-PALETTE = np.asarray(VOC_PALETTE, dtype=np.uint8)
+from segkit.constants import IGNORE_INDEX
+from segkit.data.classes import ClassInfo
 
 #: Legend name of the void label (255): boundaries / "don't care" pixels, not scored.
 VOID_NAME = "void (not scored)"
 
 
-def colorize(labels: np.ndarray) -> np.ndarray:
-    """(H, W) integer labels (0..255) -> (H, W, 3) uint8 RGB in the VOC palette."""
-    return PALETTE[np.asarray(labels, dtype=np.uint8)]
+@functools.lru_cache(maxsize=16)
+def colour_lut(classes: ClassInfo) -> np.ndarray:
+    """(256, 3) uint8 lookup table of ``classes``: label value -> RGB (255 = void colour)."""
+    return np.asarray(classes.colour_table(), dtype=np.uint8)
 
 
-def save_label_png(path: str | Path, labels: np.ndarray) -> Path:
-    """Write ``labels`` (H, W) as a VOC-palette PNG (``segkit.data.save_mask``, the one writer of
-    label files; readable back by ``segkit.data.read_mask``), creating its folder."""
+def colorize(labels: np.ndarray, classes: ClassInfo) -> np.ndarray:
+    """(H, W) integer labels (0..255) -> (H, W, 3) uint8 RGB in the dataset's palette."""
+    return colour_lut(classes)[np.asarray(labels, dtype=np.uint8)]
+
+
+def save_label_png(path: str | Path, labels: np.ndarray, classes: ClassInfo) -> Path:
+    """Write ``labels`` (H, W) as a palette PNG in the dataset's colours (``segkit.data.save_mask``,
+    the one writer of label files; readable back by ``segkit.data.read_mask``), creating its
+    folder."""
     from segkit.data import save_mask
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_mask(path, labels)
+    save_mask(path, labels, classes)
     return path
 
 
 def overlay(
-    image: np.ndarray, labels: np.ndarray, *, alpha: float = 0.5, void: bool = False
+    image: np.ndarray,
+    labels: np.ndarray,
+    classes: ClassInfo,
+    *,
+    alpha: float = 0.5,
+    void: bool = False,
 ) -> np.ndarray:
     """Blend the colour map of ``labels`` (H, W) onto ``image`` (H, W, 3) uint8.
 
-    Background (0) pixels keep the image untouched so objects stand out; void (255) pixels too,
-    unless ``void`` (the data inspection shows where the void borders are).
+    The dataset's background class (``classes.background``, e.g. VOC's 0; none for Cityscapes)
+    keeps the image untouched so objects stand out; void (255) pixels too, unless ``void`` (the
+    data inspection shows where the void borders are).
     """
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"overlay alpha must be in [0, 1], got {alpha}")
     if image.shape[:2] != labels.shape:
         raise ValueError(f"image {image.shape[:2]} and labels {labels.shape} differ in size")
-    colours = colorize(labels).astype(np.float32)
+    colours = colorize(labels, classes).astype(np.float32)
     blended = (1.0 - alpha) * image.astype(np.float32) + alpha * colours
-    objects = (labels != 0) if void else (labels != 0) & (labels != IGNORE_INDEX)
+    objects = np.ones(labels.shape, bool) if void else labels != IGNORE_INDEX
+    if classes.background is not None:
+        objects &= labels != classes.background
     out = image.copy()
     out[objects] = np.clip(blended[objects] + 0.5, 0, 255).astype(np.uint8)
     return out
-
-
-def class_names_for(dataset: str | None, num_classes: int) -> tuple[str, ...]:
-    """The class names of a data config (``data.dataset``, ``data.num_classes``): the synthetic
-    set's shape names, else VOC's (numbered names past VOC's 21)."""
-    if dataset == "synthetic":
-        from segkit.data import synthetic_class_names
-
-        return synthetic_class_names(num_classes)
-    return tuple(
-        VOC_CLASSES[k] if k < len(VOC_CLASSES) else f"class {k}" for k in range(num_classes)
-    )
 
 
 def present_labels(label_maps: Iterable[np.ndarray], num_classes: int) -> list[int]:
@@ -79,22 +82,19 @@ def present_labels(label_maps: Iterable[np.ndarray], num_classes: int) -> list[i
     return sorted(v for v in found if v < num_classes or v == IGNORE_INDEX)
 
 
-def legend_entries(labels: Sequence[int], class_names: Sequence[str]) -> list[tuple[str, tuple]]:
+def legend_entries(labels: Sequence[int], classes: ClassInfo) -> list[tuple[str, tuple]]:
     """``(name, RGB in 0..1)`` per label value, void named :data:`VOID_NAME`."""
+    lut, names = colour_lut(classes), classes.names
     out = []
     for k in labels:
-        name = (
-            VOID_NAME if k == IGNORE_INDEX else class_names[k] if k < len(class_names) else str(k)
-        )
-        out.append((name, tuple(float(c) / 255 for c in PALETTE[k])))
+        name = VOID_NAME if k == IGNORE_INDEX else names[k] if k < len(names) else str(k)
+        out.append((name, tuple(float(c) / 255 for c in lut[k])))
     return out
 
 
-def legend_image(
-    labels: Sequence[int], class_names: Sequence[str], *, swatch: int = 18
-) -> Image.Image:
+def legend_image(labels: Sequence[int], classes: ClassInfo, *, swatch: int = 18) -> Image.Image:
     """An RGB picture of the legend: one row per label value, its colour swatch and its name."""
-    entries = legend_entries(labels, class_names)
+    entries = legend_entries(labels, classes)
     font = ImageFont.load_default()
     pad, row = 6, swatch + 6
     width = pad * 3 + swatch + max((int(font.getlength(n)) for n, _ in entries), default=40)
@@ -108,9 +108,9 @@ def legend_image(
     return image
 
 
-def save_legend(path: str | Path, labels: Sequence[int], class_names: Sequence[str]) -> Path:
+def save_legend(path: str | Path, labels: Sequence[int], classes: ClassInfo) -> Path:
     """Write :func:`legend_image` as a PNG (predict writes one next to its overlays)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    legend_image(labels, class_names).save(path)
+    legend_image(labels, classes).save(path)
     return path

@@ -24,6 +24,7 @@ from matplotlib.patches import Patch, Rectangle
 from rich.console import Console
 from rich.table import Table
 
+from segkit.data.classes import ClassInfo
 from segkit.evaluation.evaluator import EvalResult
 from segkit.evaluation.overlay import colorize, legend_entries, overlay, present_labels
 
@@ -109,7 +110,7 @@ Cell = tuple[str, np.ndarray, "np.ndarray | None"]
 
 def label_grid_figure(
     rows: Sequence[Sequence[Cell]],
-    class_names: Sequence[str],
+    classes: ClassInfo,
     *,
     colour_maps: bool = False,
     void: bool = False,
@@ -119,18 +120,18 @@ def label_grid_figure(
 
     Args:
         rows: one sequence of cells per grid row (rows may be shorter than the longest).
-        class_names: name per class index.
+        classes: the dataset's classes (names and colours of the legend and the labels).
         colour_maps: draw labels as plain colour maps (background in its palette colour) instead of
-            blending them onto the image (background and void left as the image).
+            blending them onto the image (``classes.background`` and void left as the image).
         void: draw void (255) pixels too (in the overlay style they are otherwise left out).
         title: figure title.
     """
     n_rows, n_cols = max(1, len(rows)), max([1, *map(len, rows)])
     maps = [labels for row in rows for _, _, labels in row if labels is not None]
-    shown = present_labels(maps, len(class_names))
+    shown = present_labels(maps, classes.num_classes)
     if not colour_maps:
-        shown = [k for k in shown if k != 0 and (void or k < len(class_names))]
-    entries = legend_entries(shown, class_names)
+        shown = [k for k in shown if k != classes.background and (void or k < classes.num_classes)]
+    entries = legend_entries(shown, classes)
     legend_cols = max(1, min(n_cols + 1, len(entries)))
     legend_h = 0.15 + 0.25 * (-(-len(entries) // legend_cols))
     fig = Figure(figsize=(2.6 * n_cols, 2.6 * n_rows + legend_h + (0.3 if title else 0)))
@@ -140,7 +141,11 @@ def label_grid_figure(
     for ax_row, row in zip(axes, rows, strict=False):
         for ax, (name, image, labels) in zip(ax_row, row, strict=False):
             if labels is not None:
-                image = colorize(labels) if colour_maps else overlay(image, labels, void=void)
+                image = (
+                    colorize(labels, classes)
+                    if colour_maps
+                    else overlay(image, labels, classes, void=void)
+                )
             ax.imshow(image, interpolation="nearest")
             ax.set_title(name, fontsize=8)
     if title:
@@ -155,10 +160,10 @@ def label_grid_figure(
 
 
 def label_grid(
-    rows: Sequence[Sequence[Cell]], class_names: Sequence[str], path: str | Path, **kwargs: Any
+    rows: Sequence[Sequence[Cell]], classes: ClassInfo, path: str | Path, **kwargs: Any
 ) -> Path:
     """:func:`label_grid_figure` written to ``path`` (PNG); returns the path."""
-    return _save(label_grid_figure(rows, class_names, **kwargs), path, tight=False)
+    return _save(label_grid_figure(rows, classes, **kwargs), path, tight=False)
 
 
 def confusion_figure(cm: np.ndarray, class_names: Sequence[str]) -> Figure:
@@ -208,7 +213,7 @@ def plot_trimap(widths: Sequence[int], miou: Sequence[float | None], path: str |
 
 def plot_overlays(
     rows: Sequence[tuple[str, np.ndarray, np.ndarray, np.ndarray]],
-    class_names: Sequence[str],
+    classes: ClassInfo,
     path: str | Path,
 ) -> Path:
     """Grid, one row per image: image | ground truth overlay | prediction overlay, with a legend.
@@ -221,7 +226,7 @@ def plot_overlays(
         [(title, image, None), ("ground truth", image, mask), ("prediction", image, pred)]
         for title, image, mask, pred in rows
     ]
-    return label_grid(cells, class_names, path)
+    return label_grid(cells, classes, path)
 
 
 def _save(fig: Figure, path: str | Path, *, tight: bool = True) -> Path:

@@ -82,6 +82,10 @@ def build_model(cfg: DictConfig) -> tuple[nn.Module, DictConfig]:
                 "analyze.output_stride re-dilates a loaded checkpoint; without ckpt_path set "
                 "model.output_stride=8|16|32 instead"
             )
+        if cfg.get("data") is not None and cfg.data.get("num_classes") is None:
+            from segkit.tasks.train import build_datamodule  # the dataset's count, into cfg
+
+            build_datamodule(cfg)
         return instantiate_user(cfg.model), cfg.model
     model, stored = load_segmentor(cfg.ckpt_path, output_stride=cfg.analyze.get("output_stride"))
     return model, OmegaConf.create(stored["model"])

@@ -7,14 +7,19 @@ checkpoint written by the train task: the composed, resolved run config as a pla
 
 from __future__ import annotations
 
+import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from segkit.data.classes import ClassInfo
 from segkit.tasks._common import instantiate_user
 from segkit.training.checkpoint import checkpoint_config, read_checkpoint
+
+log = logging.getLogger(__name__)
 
 #: Prefix of the network's weights in a SegModule state dict.
 STATE_PREFIX = "model."
@@ -38,26 +43,34 @@ def load_model_weights(model: nn.Module, state_dict: dict[str, Any], *, path: st
         )
 
 
-def load_segmentor(
-    path: str | Path, *, output_stride: int | None = None
-) -> tuple[nn.Module, dict[str, Any]]:
-    """Rebuild the trained network of a checkpoint, in eval mode on the CPU.
+@dataclass(frozen=True)
+class TrainedModel:
+    """A checkpoint's network (eval mode, CPU), its stored run config and its classes."""
+
+    model: nn.Module
+    cfg: dict[str, Any]
+    classes: ClassInfo
+
+
+def load_trained(path: str | Path, *, output_stride: int | None = None) -> TrainedModel:
+    """Rebuild the trained network of a checkpoint, in eval mode on the CPU, with its classes.
 
     Args:
         path: a checkpoint written by the train task.
         output_stride: re-dilate to 8 | 16 | 32 after loading (same weights, ASPP rates rescaled);
             None keeps the trained output stride.
     Returns:
-        ``(model, cfg)``: the Segmentor and the stored run config (plain dict; ``cfg["model"]``,
-        ``cfg["data"]``, ...).
+        the Segmentor, the stored run config (plain dict; ``cfg["model"]``, ``cfg["data"]``, ...)
+        and the class metadata the checkpoint carries (:func:`checkpoint_classes`).
     Raises:
         FileNotFoundError: missing file. ValueError: corrupt file, not a segkit checkpoint, weights
-        that do not fit, invalid output stride.
+        that do not fit, invalid output stride, class metadata that does not fit the model.
     """
     ckpt = read_checkpoint(path)
     cfg = checkpoint_config(ckpt, path=path)
     if not isinstance(cfg.get("model"), dict) or "_target_" not in cfg["model"]:
         raise ValueError(f"{path}: its stored config has no model section with a _target_")
+    classes = checkpoint_classes(ckpt, cfg, path=path)
     model = instantiate_user(cfg["model"])
     state = ckpt.get("state_dict")
     load_model_weights(model, state if isinstance(state, dict) else {}, path=path)
@@ -66,7 +79,43 @@ def load_segmentor(
             raise ValueError(f"{path}: its model cannot change output stride")
         model.set_output_stride(int(output_stride))
     model.eval()
-    return model, cfg
+    return TrainedModel(model, cfg, classes)
+
+
+def load_segmentor(
+    path: str | Path, *, output_stride: int | None = None
+) -> tuple[nn.Module, dict[str, Any]]:
+    """``(model, cfg)`` of :func:`load_trained` (for callers that need no class metadata)."""
+    trained = load_trained(path, output_stride=output_stride)
+    return trained.model, trained.cfg
+
+
+def checkpoint_classes(ckpt: dict[str, Any], cfg: dict[str, Any], *, path: str | Path) -> ClassInfo:
+    """The class metadata stored in a checkpoint (``ckpt["segkit"]["classes"]``), checked against
+    the model's class count. A checkpoint written before segkit stored it gets the classes of its
+    ``data.dataset`` (VOC, or the synthetic set), and a log line says so."""
+    num_classes = checkpoint_num_classes(cfg, path=path)
+    stored = (ckpt.get("segkit") or {}).get("classes")
+    if stored is None:
+        from segkit.data.legacy import classes_before_metadata
+
+        dataset = (cfg.get("data") or {}).get("dataset")
+        classes = classes_before_metadata(dataset, num_classes)
+        log.info(
+            "%s carries no class metadata (written before segkit stored it): using %s class "
+            "names and colours for its data.dataset=%s",
+            path,
+            classes.source,
+            dataset,
+        )
+        return classes
+    classes = ClassInfo.from_dict(stored, source=f"{path}")
+    if classes.num_classes != num_classes:
+        raise ValueError(
+            f"{path}: its class metadata names {classes.num_classes} classes but its model has "
+            f"{num_classes}: the checkpoint is inconsistent, use another one"
+        )
+    return classes
 
 
 def checkpoint_num_classes(cfg: dict[str, Any], *, path: str | Path) -> int:
@@ -90,9 +139,12 @@ def resolve_device(name: str) -> torch.device:
 
 __all__ = [
     "STATE_PREFIX",
+    "TrainedModel",
+    "checkpoint_classes",
     "checkpoint_num_classes",
     "load_model_weights",
     "load_segmentor",
+    "load_trained",
     "read_checkpoint",
     "resolve_device",
 ]

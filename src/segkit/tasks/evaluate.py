@@ -1,6 +1,6 @@
 """``evaluate`` task: score a checkpoint on a data split; write metrics.json, plots and overlays.
 
-The model comes from the checkpoint's stored config (``tasks.checkpoints.load_segmentor``). The data
+The model and its classes (names, colours) come from the checkpoint (``tasks.checkpoints.load_trained``). The data
 config is the checkpoint's as well unless the command line chose a data group (``data=voc``), in
 which case that group is used entirely; ``data.root=...`` / ``data.num_workers=...`` alone replace
 only those keys of the stored data config (see configs/evaluate.yaml).
@@ -24,7 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader
 
 from segkit.compare.records import builder_name
-from segkit.data import VOCSegmentation
+from segkit.data import ClassInfo, SegDataModule, SplitDataset
 from segkit.evaluation.batching import eval_loader
 from segkit.evaluation.evaluator import EvalResult, Evaluator, best_and_worst
 from segkit.evaluation.inference import InferenceSettings
@@ -38,7 +38,7 @@ from segkit.evaluation.report import (
     write_json,
 )
 from segkit.tasks._common import save_config
-from segkit.tasks.checkpoints import checkpoint_num_classes, load_segmentor, resolve_device
+from segkit.tasks.checkpoints import load_trained, resolve_device
 from segkit.tasks.distributed import Ranks, torchrun_ranks
 from segkit.tasks.inference_opts import backend_settings, checkpoint_digest, inference_settings
 
@@ -59,32 +59,43 @@ def data_config(cfg: DictConfig, stored: dict[str, Any]) -> dict[str, Any]:
         return given
     if not isinstance(stored, dict) or "_target_" not in stored:
         raise ValueError(
-            f"{cfg.ckpt_path}: its stored config has no data section; choose one with data=voc|synthetic"
+            f"{cfg.ckpt_path}: its stored config has no data section; choose one with data=<group> "
+            "(configs/data/)"
         )
     out = dict(stored)
     out.update({k: given[k] for k in DATA_OVERRIDE_KEYS if given.get(k) is not None})
     return out
 
 
-def _check_classes(data_cfg: dict[str, Any], model_classes: int, path: str) -> None:
-    data_classes = int(data_cfg.get("num_classes", -1))
-    if data_classes != model_classes:
+def _check_classes(data: ClassInfo, model: ClassInfo, path: str) -> None:
+    """The evaluation data must have the checkpoint's class count; other names only warn (the
+    checkpoint's names and colours are the ones reported)."""
+    if data.num_classes != model.num_classes:
         raise ValueError(
-            f"the evaluation data has {data_classes} classes (data.num_classes) but checkpoint "
-            f"{path} was trained with {model_classes}: evaluate on data with the same classes "
+            f"the evaluation data has {data.num_classes} classes (data.num_classes) but "
+            f"checkpoint {path} was "
+            f"trained with {model.num_classes}: evaluate on data with the same classes "
             "(e.g. drop the data=... override to use the checkpoint's own data config)"
+        )
+    if data.names != model.names:
+        renamed = [f"{a}->{b}" for a, b in zip(model.names, data.names, strict=True) if a != b]
+        log.warning(
+            "the evaluation data names its classes differently from checkpoint %s (%s): "
+            "reporting the checkpoint's names",
+            path,
+            ", ".join(renamed[:5]) + (", ..." if len(renamed) > 5 else ""),
         )
 
 
-def _dataset(data_cfg: dict[str, Any], split: str) -> tuple[VOCSegmentation, tuple[str, ...]]:
-    """The split's dataset (no augmentation) and the class names of the data module."""
-    datamodule = instantiate(data_cfg, _convert_="all")
+def _dataset(data_cfg: dict[str, Any], split: str, model: ClassInfo, path: str) -> SplitDataset:
+    """The split's dataset (no augmentation), once its classes fit the checkpoint's."""
+    datamodule: SegDataModule = instantiate(data_cfg, _convert_="all")
+    _check_classes(datamodule.classes, model, path)
     datamodule.prepare_data()  # synthetic data is generated here when missing
-    dataset = VOCSegmentation(datamodule.root, split, num_classes=datamodule.num_classes)
-    return dataset, tuple(datamodule.class_names)
+    return datamodule.split_dataset(split)
 
 
-def _image_count(dataset: VOCSegmentation, opts: DictConfig) -> int:
+def _image_count(dataset: SplitDataset, opts: DictConfig) -> int:
     """The first ``eval.limit`` images (all when null)."""
     if opts.get("limit") is None:
         return len(dataset)
@@ -94,7 +105,7 @@ def _image_count(dataset: VOCSegmentation, opts: DictConfig) -> int:
 
 
 def _loader(
-    dataset: VOCSegmentation, count: int, opts: DictConfig, data_cfg: dict[str, Any], ranks: Ranks
+    dataset: SplitDataset, count: int, opts: DictConfig, data_cfg: dict[str, Any], ranks: Ranks
 ) -> DataLoader:
     """This rank's batches of ``eval.batch_size`` over the first ``count`` images."""
     workers = opts.get("num_workers")
@@ -112,7 +123,7 @@ def _loader(
 
 
 def _overlay_rows(
-    evaluator: Evaluator, dataset: VOCSegmentation, result: EvalResult, best: list[str],
+    evaluator: Evaluator, dataset: SplitDataset, result: EvalResult, best: list[str],
     worst: list[str],
 ) -> list[tuple[str, np.ndarray, np.ndarray, np.ndarray]]:  # fmt: skip
     """Re-predict the chosen images one by one (a handful) for the overlay grid; each row's title
@@ -144,19 +155,21 @@ def _evaluate(cfg: DictConfig, ranks: Ranks) -> dict[str, Any]:
     ranks.agree_on_folder(output_dir, "paths.output_dir")
     path = str(cfg.ckpt_path)
     digest = checkpoint_digest(path, backend)
-    model, stored = load_segmentor(path, output_stride=opts.get("output_stride"))
+    trained = load_trained(path, output_stride=opts.get("output_stride"))
+    stored, classes = trained.cfg, trained.classes
     data_cfg = data_config(cfg, stored.get("data"))
     settings = inference_settings(opts, data_cfg.get("inference"))  # eval.* keys, else the data's
-    _check_classes(data_cfg, checkpoint_num_classes(stored, path=path), path)
-    net = inference_model(model, path, device=device, settings=backend, loaded_sha256=digest)
+    dataset = _dataset(data_cfg, str(opts.split), classes, path)
+    net = inference_model(
+        trained.model, path, device=device, settings=backend, loaded_sha256=digest
+    )
     if ranks.is_writer:
         save_config(cfg, output_dir)
 
-    dataset, class_names = _dataset(data_cfg, str(opts.split))
     count = _image_count(dataset, opts)
     evaluator = Evaluator(
         net,
-        num_classes=len(class_names),
+        num_classes=classes.num_classes,
         settings=settings,
         trimap_widths=list(opts.trimap_widths),
         device=device,
@@ -169,13 +182,13 @@ def _evaluate(cfg: DictConfig, ranks: Ranks) -> dict[str, Any]:
         raise RuntimeError(f"evaluated {result.num_images} of {count} images")
     best, worst = best_and_worst(result, int(opts.num_overlays))
     run_settings = _settings(cfg, stored, data_cfg, settings, net, ranks, result, seconds)
-    metrics = metrics_dict(result, class_names, run_settings, best=best, worst=worst)
+    metrics = metrics_dict(result, classes.names, run_settings, best=best, worst=worst)
     if not ranks.is_writer:
         return metrics
-    _write_outputs(metrics, result, class_names, output_dir)
+    _write_outputs(metrics, result, classes.names, output_dir)
     if best or worst:
         rows = _overlay_rows(evaluator, dataset, result, best, worst)
-        plot_overlays(rows, class_names, output_dir / "overlays.png")
+        plot_overlays(rows, classes, output_dir / "overlays.png")
     print_table(metrics)
     log.info("evaluation written to %s", output_dir)
     return metrics

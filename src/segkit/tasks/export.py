@@ -7,11 +7,13 @@ be copied and loaded. Exporters (``export.exporter``): ``dynamo`` (default, torc
 exporter) or ``legacy`` (TorchScript tracing) — see ``segkit.evaluation.onnx_export``.
 
 After writing, the model runs in onnxruntime at ``export.check_sizes`` and is compared with PyTorch;
-a mismatch above ``export.atol`` is an error (so a size-specialised graph cannot pass).
+a mismatch above ``export.atol`` is an error (so a size-specialised graph cannot pass). The file's
+metadata and ``export.json`` carry the checkpoint's classes (names, palette, void) as JSON.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -27,7 +29,7 @@ from segkit.evaluation.onnx_export import (
     export_onnx,
 )
 from segkit.tasks._common import save_config, save_json
-from segkit.tasks.checkpoints import load_segmentor
+from segkit.tasks.checkpoints import load_trained
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +44,8 @@ def export(cfg: DictConfig) -> dict[str, Any]:
     if str(opts.exporter) not in EXPORTERS:
         raise ValueError(f"export.exporter must be one of {EXPORTERS}, got {opts.exporter!r}")
     digest = file_sha256(cfg.ckpt_path) if Path(cfg.ckpt_path).is_file() else ""
-    model, stored = load_segmentor(cfg.ckpt_path, output_stride=opts.get("output_stride"))
+    trained = load_trained(cfg.ckpt_path, output_stride=opts.get("output_stride"))
+    model, classes = trained.model, trained.classes
     save_config(cfg, cfg.paths.output_dir)
     try:
         path = export_onnx(
@@ -52,7 +55,8 @@ def export(cfg: DictConfig) -> dict[str, Any]:
             opset=int(opts.opset),
             sample_size=list(opts.sample_size),
             metadata={"segkit.checkpoint": str(cfg.ckpt_path), "segkit.checkpoint_sha256": digest,
-                      "segkit.output_stride": str(int(model.output_stride))},
+                      "segkit.output_stride": str(int(model.output_stride)),
+                      "segkit.classes": json.dumps(classes.to_dict())},
         )  # fmt: skip
     except OnnxExportError as err:
         other = next(e for e in EXPORTERS if e != str(opts.exporter))
@@ -71,7 +75,8 @@ def export(cfg: DictConfig) -> dict[str, Any]:
         "exporter": str(opts.exporter),
         "opset": int(opts.opset),
         "output_stride": int(model.output_stride),
-        "num_classes": int(stored["model"]["num_classes"]),
+        "num_classes": classes.num_classes,
+        "classes": classes.to_dict(),
         "input": {"name": "image", "shape": ["N", 3, "H", "W"], "normalisation": "imagenet"},
         "output_names": ["logits"],
         "max_abs_diff": diffs,

@@ -22,7 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedCo
 from rich.table import Table
 
 from segkit.constants import IGNORE_INDEX
-from segkit.data import CheckReport, SegDataModule, VOCSegmentation, check_datasets
+from segkit.data import CheckReport, ClassInfo, SegDataModule, SplitDataset, check_datasets
 from segkit.evaluation.report import label_grid
 from segkit.tasks._common import instantiate_user, save_config
 
@@ -32,20 +32,21 @@ DEFECTS_FILE = "defects.txt"
 
 
 def overlay_grid(
-    dataset: VOCSegmentation,
+    dataset: SplitDataset,
     path: Path,
     samples: int,
-    class_names: tuple[str, ...],
+    classes: ClassInfo,
     skip: set[str] | None = None,
 ) -> Path:
     """Save a PNG grid of the first ``samples`` images (ids in ``skip`` left out) with their masks
-    blended on top (void borders included) and a legend of the classes shown."""
+    blended on top in the dataset's colours (void borders included) and a legend of the classes
+    shown."""
     ids = [i for i, image_id in enumerate(dataset.ids) if image_id not in (skip or set())]
     shown = ids[:samples]
     cols = max(1, min(4, len(shown)))
     cells = [(dataset.ids[i], *dataset.load(i)) for i in shown]
     rows = [cells[r : r + cols] for r in range(0, len(cells), cols)]
-    return label_grid(rows, class_names, path, void=True)
+    return label_grid(rows, classes, path, void=True)
 
 
 def json_output(name: str, run_dir: Path) -> Path:
@@ -64,7 +65,7 @@ def _workers(value: int | None) -> int:
 
 
 def run_check(
-    datasets: list[VOCSegmentation], *, level: str, workers: int, console: Console
+    datasets: list[SplitDataset], *, level: str, workers: int, console: Console
 ) -> CheckReport:
     """``check_datasets`` over ``datasets`` with class pixel counts and a progress bar."""
     columns = (
@@ -114,8 +115,9 @@ def _print_defects(report: CheckReport, shown: int | None, path: Path, console: 
 
 def inspect_data(cfg: DictConfig) -> dict[str, Any]:
     """Check and summarise the data of ``cfg.data``; writes ``grid.png``, ``defects.txt`` (and
-    ``cfg.inspect.json``) to the run folder and returns ``{"splits": {name: count}, "class_pixels":
-    {class name: count}, "defects": [...], "seconds": s}``. Raises a ValueError (exit 1 from the
+    ``cfg.inspect.json``) to the run folder and returns ``{"dataset": name, "classes": {names,
+    palette, void, background}, "splits": {name: count}, "class_pixels": {class name: count},
+    "defects": [...], "seconds": s}``. Raises a ValueError (exit 1 from the
     script) when a defect was found, after writing all of that."""
     console = Console(stderr=True)
     dm: SegDataModule = instantiate_user(cfg.data, check="off")  # this task checks by itself
@@ -136,12 +138,14 @@ def inspect_data(cfg: DictConfig) -> dict[str, Any]:
     _print_defects(report, None if show is None else int(show), defects_path, Console())
     bad_ids = {d.image_id for d in report.defects if d.split == datasets[0].split}
     grid = overlay_grid(
-        datasets[0], out_dir / "grid.png", int(cfg.inspect.grid_samples), dm.class_names, bad_ids
+        datasets[0], out_dir / "grid.png", int(cfg.inspect.grid_samples), dm.classes, bad_ids
     )
     console_out = Console()
     console_out.print(f"mask overlay grid: {grid}", highlight=False, soft_wrap=True)
     counts = report.label_pixels
     summary = {
+        "dataset": dm.dataset,
+        "classes": dm.classes.to_dict(),
         "splits": dict(report.samples),
         "class_pixels": {name: int(counts[k]) for k, name in enumerate(dm.class_names)},
         "void_pixels": int(counts[IGNORE_INDEX]),

@@ -1,4 +1,5 @@
-"""``predict`` task: a VOC-palette label PNG and an overlay JPEG for each input image.
+"""``predict`` task: a label PNG and an overlay JPEG for each input image, in the colours of the
+checkpoint's classes (``checkpoint["segkit"]["classes"]``, the training dataset's), and a legend.
 
 Images of any size: they are read in chunks and grouped by exact size, so a batch holds equal-sized
 images and needs no padding (padding would change what a model with global context, e.g. ASPP image
@@ -27,11 +28,12 @@ from PIL import Image
 
 from segkit.checks import check_batch_size
 from segkit.data import normalize, pad_collate, read_image
+from segkit.data.classes import ClassInfo
 from segkit.evaluation.inference import InferenceSettings, infer
 from segkit.evaluation.onnx_backend import inference_model
-from segkit.evaluation.overlay import class_names_for, overlay, save_label_png, save_legend
+from segkit.evaluation.overlay import overlay, save_label_png, save_legend
 from segkit.tasks._common import save_config, save_json
-from segkit.tasks.checkpoints import checkpoint_num_classes, load_segmentor, resolve_device
+from segkit.tasks.checkpoints import load_trained, resolve_device
 from segkit.tasks.distributed import Ranks, torchrun_ranks
 from segkit.tasks.inference_opts import backend_settings, checkpoint_digest, inference_settings
 
@@ -129,9 +131,16 @@ def output_stems(paths: Sequence[Path]) -> dict[Path, str]:
     return {p: p.stem if counts[p.stem] == 1 else f"{p.stem}_{p.suffix.lstrip('.')}" for p in paths}
 
 
-def _write(stem: str, image: np.ndarray, labels: np.ndarray, out_dir: Path, alpha: float) -> None:
-    save_label_png(out_dir / f"{stem}.png", labels)
-    Image.fromarray(overlay(image, labels, alpha=alpha)).save(
+def _write(
+    stem: str,
+    image: np.ndarray,
+    labels: np.ndarray,
+    out_dir: Path,
+    alpha: float,
+    classes: ClassInfo,
+) -> None:
+    save_label_png(out_dir / f"{stem}.png", labels, classes)
+    Image.fromarray(overlay(image, labels, classes, alpha=alpha)).save(
         out_dir / f"{stem}_overlay.jpg", quality=90
     )
 
@@ -154,11 +163,12 @@ def _predict(cfg: DictConfig, ranks: Ranks) -> dict[str, Any]:
     ranks.agree_on_folder(out_dir, "output")
     device = ranks.device
     digest = checkpoint_digest(str(cfg.ckpt_path), backend)
-    model, stored = load_segmentor(cfg.ckpt_path, output_stride=opts.get("output_stride"))
+    trained = load_trained(cfg.ckpt_path, output_stride=opts.get("output_stride"))
+    classes = trained.classes
     # predict.* keys, else the training data's defaults (e.g. Cityscapes slides)
-    settings = inference_settings(opts, (stored.get("data") or {}).get("inference"))
+    settings = inference_settings(opts, (trained.cfg.get("data") or {}).get("inference"))
     net = inference_model(
-        model, cfg.ckpt_path, device=device, settings=backend, loaded_sha256=digest
+        trained.model, cfg.ckpt_path, device=device, settings=backend, loaded_sha256=digest
     )
     out_dir.mkdir(parents=True, exist_ok=True)
     if ranks.is_writer:
@@ -171,22 +181,19 @@ def _predict(cfg: DictConfig, ranks: Ranks) -> dict[str, Any]:
         for group in _same_size_batches(_read(chunk, failures), batch_size):
             labels = predict_batch(net, [im for _, im in group], settings, device)
             for (path, image), label in zip(group, labels, strict=True):
-                _write(stems[path], image, label, out_dir, float(opts.alpha))
+                _write(stems[path], image, label, out_dir, float(opts.alpha), classes)
                 written += 1
     counts = ranks.gather((written, failures))
     written = sum(n for n, _ in counts)
     failures = sorted((f for _, fs in counts for f in fs), key=lambda f: f["path"])
     summary = {"input": str(cfg.input), "output": str(out_dir), "images": len(paths),
                "written": written, "failed": len(failures), "failures": failures,
-               "backend": backend.backend}  # fmt: skip
+               "backend": backend.backend, "class_names": list(classes.names),
+               "palette": [list(c) for c in classes.palette or ()]}  # fmt: skip
     if ranks.is_writer:
         save_json(summary, out_dir / "summary.json")
-        k = checkpoint_num_classes(stored, path=str(cfg.ckpt_path))  # the overlays' colours:
-        legend = save_legend(
-            out_dir / "legend.png",
-            range(1, k),
-            class_names_for(stored.get("data", {}).get("dataset"), k),
-        )
+        shown = [k for k in range(classes.num_classes) if k != classes.background]
+        legend = save_legend(out_dir / "legend.png", shown, classes)  # the overlays' colours
         print(
             f"predict: {written} written, {len(failures)} failed -> {out_dir} (colours: {legend})"
         )

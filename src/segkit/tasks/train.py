@@ -25,13 +25,14 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 from lightning_fabric.utilities.exceptions import MisconfigurationException
-from omegaconf import DictConfig
+from omegaconf import DictConfig, open_dict
 from pytorch_lightning.callbacks import LearningRateMonitor
 from pytorch_lightning.plugins import TorchSyncBatchNorm
 from pytorch_lightning.utilities import rank_zero_only
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from segkit.compare.records import builder_name
+from segkit.data import ClassInfo, SegDataModule
 from segkit.tasks._common import (
     instantiate_group,
     instantiate_user,
@@ -50,14 +51,37 @@ from segkit.training import (
 log = logging.getLogger(__name__)
 
 
-def build_module(cfg: DictConfig, plain_cfg: dict[str, Any] | None = None) -> SegModule:
-    """The network (``cfg.model``) wrapped in the SegModule configured by ``cfg.module``."""
+def build_datamodule(cfg: DictConfig) -> SegDataModule:
+    """``cfg.data`` instantiated; a null ``data.num_classes`` is set in ``cfg`` to the dataset's
+    count, so ``${data.num_classes}`` (model, module) and the saved config carry the number.
+    Cheap: no image is read (a folder dataset reads its classes file)."""
+    datamodule = instantiate_user(cfg.data, _convert_="all")
+    if cfg.data.get("num_classes") is None:
+        with open_dict(cfg):
+            cfg.data.num_classes = int(datamodule.num_classes)
+        log.info(
+            "data.num_classes=%d, from the dataset's classes (%s)",
+            datamodule.num_classes,
+            datamodule.classes.source or cfg.data.get("dataset"),
+        )
+    return datamodule
+
+
+def build_module(
+    cfg: DictConfig,
+    plain_cfg: dict[str, Any] | None = None,
+    *,
+    classes: ClassInfo | None = None,
+) -> SegModule:
+    """The network (``cfg.model``) wrapped in the SegModule configured by ``cfg.module``;
+    ``classes`` (the datamodule's) are stored in its checkpoints."""
     network = instantiate_user(cfg.model)
     make_module = instantiate_user(cfg.module, _partial_=True, _convert_="all")
     module = make_module(
         model=network,
         compile=bool(cfg.get("compile", False)),
         cfg=plain_cfg if plain_cfg is not None else to_plain(cfg),
+        classes=classes,
     )
     crop = cfg.get("data", {}).get("crop_size")
     # Lightning's model summary counts the FLOPs of one forward of this (else it prints "0"): one
@@ -247,8 +271,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     """
     pl.seed_everything(cfg.seed, workers=True)
     output_dir = Path(cfg.paths.output_dir)
+    check_devices(to_plain(cfg)["trainer"])  # before any data or model is built
+    datamodule = build_datamodule(cfg)  # fills a null data.num_classes: before the config is read
     plain = to_plain(cfg)
-    check_devices(plain["trainer"])  # before any data or model is built
     if cfg.get("ckpt_path"):
         # missing / corrupt / non-finite weights / another model config: one clear message each
         ckpt = read_checkpoint(cfg.ckpt_path)
@@ -257,9 +282,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         del ckpt
     save_config(cfg, output_dir)
 
-    datamodule = instantiate_user(cfg.data, _convert_="all")
     _check_data(datamodule)
-    module = build_module(cfg, plain)
+    module = build_module(cfg, plain, classes=datamodule.classes)
     trainer = build_trainer(cfg)
     start = time.perf_counter()
     with _graceful_interrupts() as interruption:
@@ -355,6 +379,7 @@ def _summary(
 
 __all__ = [
     "TrainingInterrupted",
+    "build_datamodule",
     "build_module",
     "build_trainer",
     "check_devices",

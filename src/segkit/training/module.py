@@ -1,6 +1,6 @@
 """SegModule: the LightningModule that trains any Segmentor (FCN, DeepLabv3, DeepLabv3+).
 
-Loss: pixel-wise cross-entropy ignoring void (255), plus ``aux_weight`` x the same loss on the aux
+Loss: pixel-wise cross-entropy ignoring void (``IGNORE_INDEX``, 255 in every batch), plus ``aux_weight`` x the same loss on the aux
 head's output when the model returns one. Optimiser: any torch optimizer given as a partial
 (``module.optimizer``, default SGD with momentum as in the DeepLab recipes) over weight-decay and
 backbone/head LR parameter groups (``param_groups``); LR schedule: a partial too
@@ -27,6 +27,7 @@ from torch import Tensor, nn
 from torchmetrics import MeanMetric
 
 from segkit.constants import IGNORE_INDEX
+from segkit.data.classes import ClassInfo
 from segkit.evaluation.metrics import SegConfusion, scores_from_confusion
 from segkit.training.param_groups import build_param_groups, check_optimizer
 from segkit.training.schedule import (
@@ -78,6 +79,9 @@ class SegModule(pl.LightningModule):
         channels_last / compile: performance switches (NHWC memory format, ``nn.Module.compile``
             in place so checkpoint keys stay ``model.*``).
         cfg: the composed run config as a plain dict, saved in the checkpoint's hyper-parameters.
+        classes: the dataset's class metadata (names, palette, void), saved in every checkpoint
+            (``checkpoint["segkit"]["classes"]``) so evaluate / predict / export know the classes
+            without the data config; None = the datamodule's ``classes`` at set-up.
     """
 
     def __init__(
@@ -95,12 +99,17 @@ class SegModule(pl.LightningModule):
         channels_last: bool = False,
         compile: bool = False,
         cfg: dict[str, Any] | None = None,
+        classes: ClassInfo | None = None,
     ) -> None:
         super().__init__()
         check_optimizer(optimizer)
         # The factories are not hyper-parameters: the run config (cfg) records them as config
-        # nodes, and checkpoints are read back with weights_only=True (no pickled callables).
-        self.save_hyperparameters(ignore=["model", "optimizer", "scheduler"])
+        # nodes, and checkpoints are read back with weights_only=True (no pickled callables);
+        # classes are saved as a plain dict by on_save_checkpoint.
+        self.save_hyperparameters(ignore=["model", "optimizer", "scheduler", "classes"])
+        self.classes: ClassInfo | None = None
+        if classes is not None:
+            self._set_classes(classes)
         self.model = model
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
@@ -114,7 +123,19 @@ class SegModule(pl.LightningModule):
         self._upgraded_schedule = False
 
     # ---- set-up -------------------------------------------------------------------------------
+    def _set_classes(self, classes: ClassInfo) -> None:
+        if classes.num_classes != self.hparams.num_classes:
+            raise ValueError(
+                f"the dataset has {classes.num_classes} classes but module.num_classes="
+                f"{self.hparams.num_classes}: let module.num_classes and model.num_classes "
+                "interpolate ${data.num_classes}"
+            )
+        self.classes = classes
+
     def setup(self, stage: str) -> None:
+        datamodule_classes = getattr(getattr(self.trainer, "datamodule", None), "classes", None)
+        if self.classes is None and isinstance(datamodule_classes, ClassInfo):
+            self._set_classes(datamodule_classes)
         if self.hparams.channels_last:
             self.model.to(memory_format=torch.channels_last)
         if self.hparams.compile and stage == "fit":
@@ -162,7 +183,7 @@ class SegModule(pl.LightningModule):
         miou = scores["mIoU"]
         self.log("val/mIoU", miou, prog_bar=True, sync_dist=True)
         self.log("val/pixel_acc", scores["pixel_acc"], sync_dist=True)
-        names = self._class_names(len(scores["per_class_iou"]))
+        names = self._class_names()
         per_class = {f"val/IoU/{n}": v for n, v in zip(names, scores["per_class_iou"], strict=True)}
         self.log_dict(per_class, sync_dist=True)  # NaN = class absent from labels and predictions
         if not self.trainer.sanity_checking:
@@ -170,11 +191,10 @@ class SegModule(pl.LightningModule):
             self.log("val/mIoU_best", self.best_miou, sync_dist=True)
         self.val_confmat.reset()
 
-    def _class_names(self, num_classes: int) -> list[str]:
-        names = getattr(getattr(self.trainer, "datamodule", None), "class_names", None)
-        if names is None or len(names) != num_classes:
-            return [str(k) for k in range(num_classes)]
-        return list(names)
+    def _class_names(self) -> list[str]:
+        if self.classes is None:  # a datamodule without class metadata: numbered
+            return [str(k) for k in range(self.hparams.num_classes)]
+        return list(self.classes.names)
 
     # ---- optimisation -------------------------------------------------------------------------
     def configure_optimizers(self) -> dict[str, Any]:
@@ -231,6 +251,8 @@ class SegModule(pl.LightningModule):
     # ---- exact resume: best score and RNG streams travel with the checkpoint ------------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["segkit"] = {"best_miou": self.best_miou, "rng": _rng_state()}
+        if self.classes is not None:  # plain types: read back with weights_only=True
+            checkpoint["segkit"]["classes"] = self.classes.to_dict()
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # Lightning restores the schedulers from this same dict afterwards: a checkpoint of the

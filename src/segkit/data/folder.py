@@ -1,0 +1,374 @@
+"""Your own data (``data=folder``): a folder of images, a folder of masks matched by file stem, and a
+small classes file. ``data/README.md`` walks through the smallest working example.
+
+Layout (names are the defaults of :class:`Options`)::
+
+    <root>/images/<stem>.jpg|.jpeg|.png|.bmp|.tif|.tiff|.webp
+    <root>/masks/<stem>.png           palette or greyscale PNG, pixel value = class index
+    <root>/classes.yaml               (or .yml / .json) names, optional palette / void / background
+    <root>/splits/{train,val}.txt     optional: one stem per line; without them the stems are split
+                                      by ``val_fraction`` with ``split_seed`` (the same split every run)
+
+The classes file::
+
+    names: [background, crack, rust]     # index = label value
+    palette: [[0, 0, 0], [255, 0, 0], [0, 0, 255]]   # optional, one [R, G, B] per class
+    void: 255                            # optional: value of "don't care" pixels (default 255)
+    background: background               # optional: class left uncoloured in overlays
+
+Every defect is one line naming the file and the fix: an image without a mask and a mask without
+an image (both named), a mask that is not a PNG, two images with one stem, a label value outside
+the classes, a mask of another size than its image, an unknown classes-file format or key, a
+missing root, folder or classes file. Nothing falls back silently.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+from torch.utils.data import Dataset
+
+from segkit.constants import IGNORE_INDEX
+from segkit.data.classes import ClassInfo
+from segkit.data.io import check_sample, read_image, read_mask
+from segkit.data.registry import OnRepeat
+from segkit.data.voc import Transform, read_id_list, repeated_ids, repeated_ids_message
+
+log = logging.getLogger(__name__)
+
+#: Image file endings (case-insensitive).
+IMAGE_SUFFIXES: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+CLASS_FILE_SUFFIXES: tuple[str, ...] = (".yaml", ".yml", ".json")
+CLASS_FILE_KEYS: tuple[str, ...] = ("names", "palette", "void", "background")
+README = "data/README.md"
+#: Stems named in one message at most.
+_SHOWN = 5
+
+
+@dataclass(frozen=True)
+class Options:
+    """``data.options`` of ``data=folder``; relative paths are under ``data.root``.
+
+    Args:
+        images: folder of images.
+        masks: folder of masks (``<stem>.png``).
+        classes: the classes file (``.yaml`` / ``.yml`` / ``.json``).
+        splits: folder of split lists ``<split>.txt`` (one stem per line), or None to split the
+            matched stems by ``val_fraction``.
+        val_fraction: share of the stems in ``val`` when there are no split lists, in (0, 1).
+        split_seed: seed of that split (stems sorted, then shuffled with it).
+    """
+
+    images: str = "images"
+    masks: str = "masks"
+    classes: str = "classes.yaml"
+    splits: str | None = None
+    val_fraction: float = 0.2
+    split_seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not 0.0 < float(self.val_fraction) < 1.0:
+            raise ValueError(
+                f"data.options.val_fraction must be in (0, 1), got {self.val_fraction} "
+                "(e.g. 0.2: a fifth of the images for validation)"
+            )
+
+
+def _under(root: Path, name: str) -> Path:
+    path = Path(name).expanduser()
+    return path if path.is_absolute() else root / path
+
+
+def _shown(names: list[str]) -> str:
+    more = f" and {len(names) - _SHOWN} more" if len(names) > _SHOWN else ""
+    return ", ".join(names[:_SHOWN]) + more
+
+
+def check_root(root: Path) -> None:
+    """FileNotFoundError when the data root does not exist."""
+    if not root.is_dir():
+        raise FileNotFoundError(
+            f"data root {root} does not exist: set data.root to the folder holding images/, "
+            f"masks/ and classes.yaml (see {README})"
+        )
+
+
+def read_classes_file(path: Path) -> ClassInfo:
+    """The :class:`ClassInfo` of a classes file; one-line errors naming the file and the fix."""
+    if path.suffix.lower() not in CLASS_FILE_SUFFIXES:
+        raise ValueError(
+            f"classes file {path} has an unknown format ({path.suffix or 'no suffix'}): write it "
+            f"as YAML (.yaml/.yml) or JSON (.json) with a 'names' list (see {README})"
+        )
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"classes file {path} is missing: write it with the class names, e.g. "
+            f"'names: [background, object]' (see {README}), or set data.options.classes"
+        )
+    text = path.read_text()
+    try:
+        doc = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as err:
+        detail = str(err).splitlines()[0]
+        raise ValueError(
+            f"classes file {path} cannot be parsed ({detail}): fix its syntax"
+        ) from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("names"), list):
+        raise ValueError(
+            f"classes file {path} must be a mapping with a 'names' list, e.g. "
+            f"'names: [background, object]' (see {README})"
+        )
+    unknown = sorted(set(doc) - set(CLASS_FILE_KEYS))
+    if unknown:
+        raise ValueError(
+            f"classes file {path} has unknown key(s) {unknown}: the keys are "
+            f"{', '.join(CLASS_FILE_KEYS)}"
+        )
+    names = doc["names"]
+    background = doc.get("background")
+    if background is not None:
+        if background not in names:
+            raise ValueError(
+                f"classes file {path}: background {background!r} is not one of its names"
+            )
+        background = names.index(background)
+    void = doc.get("void", IGNORE_INDEX)
+    palette = doc.get("palette")
+    if palette is not None and not isinstance(palette, list):
+        raise ValueError(f"classes file {path}: palette must be a list of [R, G, B]")
+    return ClassInfo(
+        names=tuple(names),
+        palette=None if palette is None else tuple(palette),
+        void=void,
+        background=background,
+        source=f"classes file {path}",
+    )
+
+
+def scan(images: Path, masks: Path) -> tuple[dict[str, Path], dict[str, Path]]:
+    """``({stem: image file}, {stem: mask file})``; a missing folder, a non-PNG mask or two
+    images with one stem raise (one line naming them)."""
+    for folder, what in ((images, "images"), (masks, "masks")):
+        if not folder.is_dir():
+            raise FileNotFoundError(
+                f"{what} folder {folder} is missing: put the {what} there or set "
+                f"data.options.{what} (see {README})"
+            )
+    found: dict[str, list[Path]] = {}
+    for path in sorted(images.iterdir()):
+        if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES:
+            found.setdefault(path.stem, []).append(path)
+    doubles = [f"{paths[0].stem} ({', '.join(p.name for p in paths)})" for paths in found.values()
+               if len(paths) > 1]  # fmt: skip
+    if doubles:
+        raise ValueError(
+            f"{len(doubles)} stem(s) in {images} name several images: {_shown(doubles)}; keep "
+            "one image per stem (masks are matched by stem)"
+        )
+    mask_files = [p for p in sorted(masks.iterdir()) if p.is_file()]
+    not_png = [p.name for p in mask_files if p.suffix.lower() != ".png"]
+    if not_png:
+        raise ValueError(
+            f"{len(not_png)} file(s) in {masks} are not PNGs ({_shown(not_png)}): masks must be "
+            "palette or greyscale PNGs of class indices (lossy formats change label values)"
+        )
+    return {stem: paths[0] for stem, paths in found.items()}, {p.stem: p for p in mask_files}
+
+
+def unmatched_message(images: Path, masks: Path, no_mask: list[str], no_image: list[str]) -> str:
+    """One line naming the images without a mask and the masks without an image."""
+    parts = []
+    if no_mask:
+        parts.append(f"{len(no_mask)} image(s) in {images} have no mask in {masks} "
+                     f"({_shown(no_mask)})")  # fmt: skip
+    if no_image:
+        parts.append(f"{len(no_image)} mask(s) in {masks} have no image in {images} "
+                     f"({_shown(no_image)})")  # fmt: skip
+    return (
+        "; ".join(parts) + ": images and masks are matched by file stem (a.jpg <-> a.png): add "
+        "the missing files or remove the unmatched ones"
+    )
+
+
+def ratio_split(stems: list[str], val_fraction: float, seed: int) -> dict[str, list[str]]:
+    """``{"train": [...], "val": [...]}``: ``stems`` sorted, shuffled with ``seed``, the first
+    ``round(n * val_fraction)`` (at least 1, at most n - 1) to val; each split sorted."""
+    if len(stems) < 2:
+        raise ValueError(
+            f"the folder dataset has {len(stems)} image(s): a train/val split needs at least 2"
+        )
+    order = sorted(stems)
+    random.Random(seed).shuffle(order)
+    n_val = min(max(1, round(len(order) * val_fraction)), len(order) - 1)
+    return {"train": sorted(order[n_val:]), "val": sorted(order[:n_val])}
+
+
+class FolderSegmentation(Dataset):
+    """One split of a folder dataset (follows ``segkit.data.registry.SplitDataset``).
+
+    Args:
+        root: the data root (``data.root``).
+        split: ``train`` / ``val`` (or any ``<split>.txt`` of ``options.splits``).
+        options: the folders, classes file and split (:class:`Options`).
+        classes: the class metadata (None: read from ``options.classes``).
+        transform: albumentations-style callable applied to image and mask together.
+        on_repeat: ids a split list names twice: ``"error"``, ``"warn"`` or ``"keep_first"``.
+        check_files: raise on unmatched images/masks and listed stems without files now;
+            ``False`` keeps them as samples, whose missing file ``segkit.data.check`` reports.
+    """
+
+    def __init__(
+        self,
+        root: str | Path,
+        split: str = "train",
+        *,
+        options: Options | None = None,
+        classes: ClassInfo | None = None,
+        transform: Transform | None = None,
+        on_repeat: OnRepeat = "error",
+        check_files: bool = True,
+    ) -> None:
+        self.root = Path(root)
+        self.options = options or Options()
+        check_root(self.root)
+        self.classes = classes or read_classes_file(_under(self.root, self.options.classes))
+        self.num_classes = self.classes.num_classes
+        self.split, self.transform, self.on_repeat = split, transform, on_repeat
+        self.image_dir = _under(self.root, self.options.images)
+        self.mask_dir = _under(self.root, self.options.masks)
+        self._images, self._masks = scan(self.image_dir, self.mask_dir)
+        no_mask = sorted(set(self._images) - set(self._masks))
+        no_image = sorted(set(self._masks) - set(self._images))
+        if check_files and (no_mask or no_image):
+            raise ValueError(unmatched_message(self.image_dir, self.mask_dir, no_mask, no_image))
+        listed = self._listed(sorted(set(self._images) | set(self._masks)))
+        self.repeated = repeated_ids(listed)
+        if self.repeated and on_repeat == "error":
+            raise ValueError(repeated_ids_message(self.split_path, self.repeated, dropped=False))
+        if self.repeated and on_repeat == "warn":
+            log.warning(repeated_ids_message(self.split_path, self.repeated, dropped=True))
+        self.ids = list(dict.fromkeys(listed))
+        if check_files:
+            self._check_listed_files()
+
+    def _listed(self, stems: list[str]) -> list[str]:
+        opts = self.options
+        if opts.splits is not None:
+            self.split_path = _under(self.root, opts.splits) / f"{self.split}.txt"
+            listed = read_id_list(
+                self.split_path, fix="write it (one image stem per line) or pick another split"
+            )
+            if not listed:
+                raise ValueError(
+                    f"split list {self.split_path} is empty: list the stems of the {self.split} "
+                    "images, one per line"
+                )
+            return listed
+        self.split_path = self.image_dir
+        splits = ratio_split(stems, float(opts.val_fraction), int(opts.split_seed))
+        if self.split not in splits:
+            raise ValueError(
+                f"split {self.split!r} does not exist: without split lists the folder dataset has "
+                "train and val (data.options.val_fraction); for other splits give "
+                "data.options.splits=<folder of <split>.txt lists>"
+            )
+        return splits[self.split]
+
+    def _check_listed_files(self) -> None:
+        for image_id in self.ids:
+            for path, kind in ((self.image_path(image_id), "image"),
+                               (self.mask_path(image_id), "mask")):  # fmt: skip
+                if not path.is_file():
+                    raise FileNotFoundError(
+                        f"{kind} file {path} for id {image_id!r} in split '{self.split}' "
+                        f"({self.split_path}) is missing: add the file or remove the id"
+                    )
+
+    def image_path(self, image_id: str) -> Path:
+        # An id without an image (lenient mode only) is named by its stem and any suffix.
+        return self._images.get(image_id, self.image_dir / f"{image_id}.*")
+
+    def mask_path(self, image_id: str) -> Path:
+        return self._masks.get(image_id, self.mask_dir / f"{image_id}.png")
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def load_mask(self, index: int) -> np.ndarray:
+        """The mask of sample ``index``, the classes file's void value mapped to 255."""
+        path = self.mask_path(self.ids[index])
+        mask = read_mask(path)
+        void = self.classes.void
+        if void != IGNORE_INDEX:
+            if np.count_nonzero(mask == IGNORE_INDEX):
+                raise ValueError(
+                    f"mask file {path} has label value {IGNORE_INDEX}, which is neither a class "
+                    f"(0..{self.num_classes - 1}) nor the void value {void} of the "
+                    f"{self.classes.source}: fix the mask or the classes file"
+                )
+            mask[mask == void] = IGNORE_INDEX
+        return mask
+
+    def load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """Validated ``(image uint8 (H, W, 3), mask uint8 (H, W))`` of sample ``index``."""
+        image_id = self.ids[index]
+        image = read_image(self.image_path(image_id))
+        mask = self.load_mask(index)
+        check_sample(image, mask, self.num_classes, mask_path=self.mask_path(image_id))
+        return image, mask
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        image, mask = self.load(index)
+        if self.transform is not None:
+            out = self.transform(image=image, mask=mask)
+            image, mask = out["image"], out["mask"]
+        return {"image": image, "mask": mask, "id": self.ids[index]}
+
+
+# The reader API of segkit.data.registry (dataset "folder").
+def classes(root: Path, options: Options) -> ClassInfo:
+    """The classes file's metadata (a missing root or file: one line saying what to write)."""
+    check_root(Path(root))
+    return read_classes_file(_under(Path(root), options.classes))
+
+
+def build(
+    root: Path,
+    split: str,
+    *,
+    options: Options,
+    classes: ClassInfo,
+    transform: Transform | None,
+    on_repeat: OnRepeat,
+    check_files: bool,
+) -> FolderSegmentation:
+    """Split ``split`` of the folder dataset under ``root``."""
+    return FolderSegmentation(
+        root,
+        split,
+        options=options,
+        classes=classes,
+        transform=transform,
+        on_repeat=on_repeat,
+        check_files=check_files,
+    )
+
+
+__all__ = [
+    "CLASS_FILE_SUFFIXES",
+    "IMAGE_SUFFIXES",
+    "FolderSegmentation",
+    "Options",
+    "build",
+    "classes",
+    "ratio_split",
+    "read_classes_file",
+    "scan",
+]

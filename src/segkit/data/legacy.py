@@ -1,0 +1,26 @@
+"""Class metadata of checkpoints written before segkit stored it (``checkpoint["segkit"]["classes"]``).
+
+Those runs could only train on Pascal VOC (``voc``, ``voc_aug``) or the synthetic set, so their
+classes follow from the stored ``data.dataset`` and ``num_classes``. Used only for such old
+checkpoints, and logged each time (the caller says which checkpoint).
+"""
+
+from __future__ import annotations
+
+from segkit.data.classes import ClassInfo
+from segkit.data.synthetic import SyntheticSpec
+from segkit.data.synthetic import classes as synthetic_classes
+from segkit.data.voc import VOC_INFO
+
+
+def classes_before_metadata(dataset: str | None, num_classes: int) -> ClassInfo:
+    """The synthetic set's classes for ``dataset="synthetic"``, VOC's otherwise (numbered names
+    past VOC's 21, as segkit drew such checkpoints then)."""
+    if dataset == "synthetic":
+        return synthetic_classes(None, SyntheticSpec(num_classes=num_classes))  # type: ignore[arg-type]
+    if num_classes == VOC_INFO.num_classes:
+        return VOC_INFO
+    names = tuple(
+        VOC_INFO.names[k] if k < VOC_INFO.num_classes else f"class {k}" for k in range(num_classes)
+    )
+    return ClassInfo(names=names, background=0, source="Pascal VOC (numbered past 21)")

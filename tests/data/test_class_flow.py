@@ -1,0 +1,108 @@
+"""Class metadata flows from the dataset: into the model head and the SegModule, into the checkpoint,
+and back out of it (evaluate / predict / export read it there); old checkpoints fall back, logged."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+import torch
+from test_folder import write_folder
+
+from segkit.tasks._common import to_plain
+from segkit.tasks.checkpoints import load_trained
+from segkit.tasks.configs import compose_config
+from segkit.tasks.train import build_datamodule, build_module
+
+TINY = [
+    "data.num_workers=0",
+    "backbone.width_mult=0.35",
+    "model.aspp_channels=16",
+    "model.decoder_channels=16",
+    "model.low_level_channels=8",
+    "trainer=cpu",
+]
+
+
+def _folder_cfg(tmp_path: Path):
+    root = write_folder(tmp_path / "mine")
+    return compose_config(
+        "train",
+        ["data=folder", f"data.root={root}", f"paths.output_dir={tmp_path / 'run'}", *TINY],
+    )
+
+
+def test_the_class_count_comes_from_the_classes_file_into_the_head(tmp_path):
+    cfg = _folder_cfg(tmp_path)
+    assert cfg.data.num_classes is None  # nowhere typed
+    dm = build_datamodule(cfg)
+    assert cfg.data.num_classes == 3 and cfg.model.num_classes == 3 and cfg.module.num_classes == 3
+    module = build_module(cfg, classes=dm.classes)
+    module.eval()
+    with torch.no_grad():
+        out = module.model(torch.zeros(1, 3, 64, 64))["out"]
+    assert out.shape == (1, 3, 64, 64)
+    assert module.classes == dm.classes and module.val_confmat.num_classes == 3
+
+
+def _checkpoint(path: Path, module, cfg, *, with_classes: bool = True) -> Path:
+    ckpt = {
+        "state_dict": module.state_dict(),
+        "hyper_parameters": {"cfg": to_plain(cfg), "num_classes": int(cfg.data.num_classes)},
+    }
+    module.on_save_checkpoint(ckpt)
+    if not with_classes:
+        del ckpt["segkit"]["classes"]
+    torch.save(ckpt, path)
+    return path
+
+
+def test_checkpoints_carry_the_classes(tmp_path):
+    cfg = _folder_cfg(tmp_path)
+    dm = build_datamodule(cfg)
+    module = build_module(cfg, classes=dm.classes)
+    path = _checkpoint(tmp_path / "a.ckpt", module, cfg)
+    (tmp_path / "mine" / "classes.yaml").unlink()  # no data config needed any more
+    trained = load_trained(path)
+    assert trained.classes == dm.classes
+    assert trained.classes.palette == ((0, 0, 0), (255, 0, 0), (0, 0, 255))
+
+
+def test_a_checkpoint_whose_classes_do_not_fit_its_model_is_refused(tmp_path):
+    cfg = _folder_cfg(tmp_path)
+    dm = build_datamodule(cfg)
+    module = build_module(cfg, classes=dm.classes)
+    ckpt = {"state_dict": module.state_dict(), "hyper_parameters": {"cfg": to_plain(cfg)}}
+    module.on_save_checkpoint(ckpt)
+    ckpt["segkit"]["classes"]["names"] = ["a", "b"]
+    ckpt["segkit"]["classes"]["palette"] = [[0, 0, 0], [1, 1, 1]]
+    torch.save(ckpt, tmp_path / "bad.ckpt")
+    with pytest.raises(ValueError, match="names 2 classes but its model has 3"):
+        load_trained(tmp_path / "bad.ckpt")
+
+
+def test_the_module_refuses_classes_of_another_count(tmp_path):
+    cfg = _folder_cfg(tmp_path)
+    dm = build_datamodule(cfg)
+    with pytest.raises(ValueError, match="the dataset has 3 classes but module.num_classes=5"):
+        cfg.module.num_classes = 5
+        build_module(cfg, classes=dm.classes)
+
+
+@pytest.mark.parametrize(
+    ("data", "names"),
+    [
+        (["data=voc"], ("background", "aeroplane")),
+        (["data=synthetic", "data.num_classes=5"], ("background", "warm_disc")),
+    ],
+)
+def test_old_checkpoints_fall_back_to_their_datasets_classes(tmp_path, caplog, data, names):
+    cfg = compose_config("train", [*data, f"paths.output_dir={tmp_path / 'run'}", *TINY])
+    module = build_module(cfg)
+    path = _checkpoint(tmp_path / "old.ckpt", module, cfg, with_classes=False)
+    with caplog.at_level(logging.INFO, logger="segkit.tasks.checkpoints"):
+        trained = load_trained(path)
+    assert trained.classes.names[:2] == names
+    assert trained.classes.num_classes == cfg.data.num_classes
+    assert "carries no class metadata (written before segkit stored it)" in caplog.text
