@@ -247,3 +247,19 @@ def test_recipes_compose_and_build(recipe, ade_parent, tmp_path):
     assert (cfg.data.dataset, cfg.data.num_classes, cfg.module.num_classes) == ("ade20k", 150, 150)
     assert cfg.trainer.max_steps % cfg.trainer.val_check_interval == 0
     assert instantiate(cfg.model).backbone.output_stride == 16
+
+
+@pytest.mark.slow
+def test_train_evaluate_predict_on_ade20k(ade_parent, tmp_path):
+    from test_cityscapes import train_evaluate_predict
+
+    from segkit.data.io import read_mask
+
+    images = ade_parent / "ADEChallengeData2016" / "images" / "validation"
+    metrics, summary = train_evaluate_predict("ade20k", ade_parent, tmp_path, images)
+    settings = metrics["settings"]
+    assert (settings["dataset"], settings["split"], settings["mode"]) == ("ade20k", "val", "whole")
+    assert metrics["num_images"] == 2 and len(metrics["per_class_iou"]) == 150
+    assert summary["written"] == 2 and summary["class_names"][0] == "wall"
+    label = read_mask(tmp_path / "pred" / "ADE_val_00000001.png")
+    assert label.shape == (H, W) and label.max() < 150

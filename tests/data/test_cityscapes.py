@@ -17,6 +17,7 @@ from segkit.data.cityscapes import (
     LABEL_TO_TRAIN,
     CityscapesSegmentation,
 )
+from segkit.data.io import read_mask
 from segkit.tasks.inference_opts import inference_settings
 
 CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "configs")
@@ -219,3 +220,58 @@ def test_recipes_compose_follow_the_protocol_and_build(recipe, tmp_path):
     assert cfg.model._target_ == f"segkit.models.{design}"
     model = instantiate(cfg.model)
     assert model.backbone.output_stride == cfg.model.output_stride
+
+
+#: A narrow DeepLabv3+ for a few CPU steps (the training tests' sizes).
+TINY_RUN = [
+    "data.crop_size=32", "data.batch_size=2", "data.val_batch_size=2", "data.num_workers=0",
+    "backbone.width_mult=0.35", "backbone.weights=null", "model.aspp_channels=16",
+    "model.decoder_channels=16", "model.low_level_channels=8", "trainer=cpu",
+    "trainer.max_steps=2", "trainer.num_sanity_val_steps=0", "trainer.enable_model_summary=false",
+    "callbacks.progress_bar=null", "logger=none",
+]  # fmt: skip
+
+
+def train_evaluate_predict(
+    data: str, root: Path, tmp_path: Path, images: Path
+) -> tuple[dict, dict]:
+    """The real tasks on ``data=<data>``: train 2 steps, evaluate the checkpoint, predict ``images``
+    (a folder); returns (metrics.json, predict summary)."""
+    from segkit.tasks.evaluate import evaluate
+    from segkit.tasks.predict import predict
+    from segkit.tasks.train import train
+
+    run = tmp_path / "train"
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        train_cfg = compose("train", overrides=[
+            f"data={data}", f"data.root={root}", f"paths.root_dir={tmp_path}",
+            f"paths.output_dir={run}", *TINY_RUN,
+        ])  # fmt: skip
+        train(train_cfg)
+        ckpt = run / "checkpoints" / "last.ckpt"
+        metrics = evaluate(compose("evaluate", overrides=[
+            f"ckpt_path={ckpt}", f"paths.root_dir={tmp_path}", f"paths.output_dir={tmp_path / 'ev'}",
+            "eval.device=cpu", "eval.trimap_widths=[1]", "eval.num_overlays=1",
+        ]))  # fmt: skip
+        summary = predict(compose("predict", overrides=[
+            f"ckpt_path={ckpt}", f"input={images}", f"output={tmp_path / 'pred'}",
+            f"paths.root_dir={tmp_path}", f"paths.output_dir={tmp_path / 'pr'}",
+            "predict.device=cpu",
+        ]))  # fmt: skip
+    return metrics, summary
+
+
+@pytest.mark.slow
+def test_train_evaluate_predict_on_cityscapes(cs_root, tmp_path):
+    metrics, summary = train_evaluate_predict(
+        "cityscapes", cs_root, tmp_path, cs_root / "leftImg8bit" / "test" / "berlin"
+    )
+    settings = metrics["settings"]
+    assert (settings["dataset"], settings["split"]) == ("cityscapes", "val")
+    assert (settings["mode"], settings["window"], settings["stride"]) == ("slide", 769, 513)
+    assert metrics["num_images"] == 3 and list(metrics["per_class_iou"]) == list(
+        CITYSCAPES_INFO.names
+    )
+    assert summary["written"] == 1 and summary["class_names"][0] == "road"
+    label = read_mask(tmp_path / "pred" / "berlin_000000_000019_leftImg8bit.png")
+    assert label.shape == (H, W) and label.max() < 19
