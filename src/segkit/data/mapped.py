@@ -2,7 +2,7 @@
 
 Cityscapes stores ``labelIds`` (0..33, 19 of them trained on), ADE20K stores 0 = "other" and the
 classes as 1..150. A :class:`LabelLookup` turns such a file into segkit's convention (classes
-``0..K-1``, 255 void) with one 256-entry table gather per mask, the cheapest mapping numpy has.
+``0..K-1``, 255 void) with one 256-entry table lookup per mask (``cv2.LUT``).
 A value the file format does not define keeps its own value in the table (it is >= K, so
 ``segkit.data.check`` and the loaders flag it) and :meth:`MappedSplit.load` words the error in the
 format's terms.
@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 from torch.utils.data import Dataset
 
@@ -67,8 +68,11 @@ class LabelLookup:
         return cls(table, defined, what, fix)
 
     def __call__(self, raw: np.ndarray) -> np.ndarray:
-        """uint8 (H, W) file values -> uint8 (H, W) segkit labels (a new array)."""
-        return self.table[raw]
+        """uint8 (H, W) file values -> uint8 (H, W) segkit labels (a new array).
+
+        ``cv2.LUT`` (a vectorised table lookup) rather than numpy's ``table[raw]`` gather, which
+        costs several times more on a 1024x2048 mask."""
+        return cv2.LUT(raw, self.table)
 
     def check(self, mapped: np.ndarray, num_classes: int, *, mask_path: Path) -> None:
         """ValueError in the format's terms if ``mapped`` (from :meth:`__call__`) holds a value
