@@ -275,3 +275,17 @@ def test_train_evaluate_predict_on_cityscapes(cs_root, tmp_path):
     assert summary["written"] == 1 and summary["class_names"][0] == "road"
     label = read_mask(tmp_path / "pred" / "berlin_000000_000019_leftImg8bit.png")
     assert label.shape == (H, W) and label.max() < 19
+
+
+def test_options_from_a_task_config():
+    """Tasks pass cfg.data.options as an omegaconf DictConfig (inspect_data did, and was refused)."""
+    from segkit.data.registry import dataset_entry, reader_options
+
+    options = reader_options(
+        dataset_entry("cityscapes"), OmegaConf.create({"masks": "labelTrainIds"})
+    )
+    assert options.masks == "labelTrainIds"
+    with pytest.raises(
+        ValueError, match=r"data.options.colour is not an option of data.dataset=cityscapes"
+    ):
+        reader_options(dataset_entry("cityscapes"), OmegaConf.create({"colour": 1}))
