@@ -23,7 +23,7 @@ The reader module provides (see :class:`DatasetReader`)::
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -194,11 +194,12 @@ def reader_options(entry: DatasetEntry, options: Any) -> Any:
         return options
     if options is None:
         options = {}
-    if not isinstance(options, dict):
+    if not isinstance(options, Mapping):  # a dict, or an omegaconf DictConfig (a task's cfg.data)
         raise ValueError(
             f"data.options of data.dataset={entry.name} must be a mapping of "
             f"{options_type.__name__} fields, got {options!r}"
         )
+    options = dict(options)
     fields = getattr(options_type, "__dataclass_fields__", {})
     unknown = sorted(set(options) - set(fields)) if fields else []
     if unknown:
