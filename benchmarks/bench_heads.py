@@ -55,7 +55,7 @@ def designs() -> list[tuple[str, Builder]]:
         for label, kw in [
             ("ASPP", {}),
             ("ASPP, separable", {"separable": True}),
-            ("SPP", {"context": "spp"}),
+            ("pyramid pooling", {"context": "pyramid_pooling"}),
             ("no context", {"context": "none"}),
         ]:
             out.append(

@@ -305,6 +305,16 @@ def recipe_lines(groups: Sequence[DesignGroup]) -> list[str]:
     ]
 
 
+#: The checkout this script lives in: paths below it are shown relative to it (the doc is read in
+#: other checkouts, where the absolute path of the machine that ran the comparison means nothing).
+CHECKOUT = Path(__file__).resolve().parents[1]
+
+
+def _in_checkout(text: Any) -> str:
+    """``text`` with this checkout's absolute path prefix removed (``<root>/logs/x`` -> ``logs/x``)."""
+    return str(text).replace(f"{CHECKOUT}/", "")
+
+
 def write_comparison_doc(
     result: CompareResult, *, doc: str | Path, provenance: dict[str, Any]
 ) -> Path:
@@ -315,6 +325,7 @@ def write_comparison_doc(
     run root's record -- when present).
     """
     doc = Path(doc)
+    command, run_root = _in_checkout(provenance["command"]), _in_checkout(provenance["run_root"])
     parts = [
         "# FCN vs DeepLab on the synthetic set",
         "",
@@ -322,11 +333,11 @@ def write_comparison_doc(
         "",
         "## How this was produced",
         "",
-        f"- Command: `{provenance['command']}` (from the repository root)",
+        f"- Command: `{command}` (from the repository root)",
         f"- Date: {provenance['date']}; wall time {provenance['wall_s'] / 60:.1f} min",
         f"- Machine: {provenance['machine']}",
-        f"- Run folders: `{provenance['run_root']}` (compare them again with "
-        f"`python scripts/compare.py {provenance['run_root']}`)",
+        f"- Run folders: `{run_root}` (compare them again with "
+        f"`python scripts/compare.py {run_root}`)",
         *recipe_lines(result.groups),
         *_design_lines(provenance),
         *[f"- Note: {note}" for note in provenance.get("notes") or []],

@@ -45,6 +45,7 @@ def compose_design(model: str, out_root: Path, extra: list[str]):
         "experiment=quickstart",
         f"model={model}",
         f"paths.output_dir={out_root / model}",
+        "trainer.enable_model_summary=false",  # the demo's table has the parameters
         *extra,
     ]
     return compose_config("train", overrides)

@@ -88,7 +88,7 @@ def test_latency_is_positive_and_runs_checked():
             [10.0, 30.0, 11.0, 10.5],
             4,
             1.860,
-            "timed runs spread 186% of the median: loaded machine?",
+            "4 timed runs spread 186% of the median: loaded machine?",
         ),
     ],
 )

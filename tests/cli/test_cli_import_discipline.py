@@ -70,8 +70,8 @@ def test_importing_a_script_loads_nothing_heavy(script: str, tmp_path: Path) -> 
 @pytest.mark.parametrize("script", [s for s in SCRIPTS if s != "compare"])
 @pytest.mark.parametrize(
     "argv",
-    [("--help",), ("--cfg", "job"), ("no_such_key=1",)],
-    ids=["help", "cfg-job", "unknown-key"],
+    [("--help",), ("--cfg", "job"), ("no_such_key=1",), ("paths.no_such_ky=1",)],
+    ids=["help", "cfg-job", "unknown-key", "mistyped-key-hint"],
 )
 def test_hydra_answers_before_anything_heavy(script: str, argv: tuple, tmp_path: Path) -> None:
     out = probe(script, *argv, "hydra.run.dir=" + str(tmp_path / "run"), cwd=tmp_path)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
-from segkit.tasks.cli import override_hint
+from segkit.tasks.cli import key_hint, override_hint
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -56,3 +56,44 @@ def test_script_prints_the_hint_in_one_line(tmp_path: Path) -> None:
                            capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env)  # fmt: skip
     assert fixed.returncode == 0, fixed.stderr
     assert "root: /data/données" in fixed.stdout
+
+
+@pytest.mark.parametrize(
+    ("config", "overrides", "hint"),
+    [
+        ("train", ["model.outptu_stride=8"], "did you mean model.output_stride?"),
+        # the key exists only once the group choice before it is applied
+        ("train", ["model=fcn", "model.fcn_variantt=8s"], "did you mean model.fcn_variant?"),
+        ("evaluate", ["eval.output_strid=8"], "did you mean eval.output_stride?"),
+        ("train", ["model.zzzzzz=3"], "`--cfg job` lists the keys of 'model'"),
+    ],
+)
+def test_a_mistyped_key_gets_the_closest_keys(config, overrides, hint) -> None:
+    assert hint in (key_hint(config, overrides) or "")
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["model.output_stride=8"],  # every key exists: the failure was something else
+        ["+model.new_key=1"],  # an addition is not a typo of a change
+        ["model=nope", "model.outptu_stride=8"],  # the rest does not compose: Hydra's message only
+    ],
+)
+def test_no_key_hint_when_no_key_is_mistyped(overrides) -> None:
+    assert key_hint("train", overrides) is None
+
+
+def test_script_prints_the_key_hint_after_hydras_message(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "train.py"), "model.outptu_stride=8"],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )  # fmt: skip
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    assert "Could not override 'model.outptu_stride'" in proc.stderr  # Hydra's own message
+    assert lines[-1] == (
+        "hint: there is no config key 'model.outptu_stride'; did you mean model.output_stride?"
+    )
+    assert not (tmp_path / "logs").exists()  # no run folder for a command line Hydra refused

@@ -263,3 +263,22 @@ def test_builder_name_of_plain_and_omegaconf_nodes() -> None:
     )
     assert builder_name("segkit.models.deeplabv3plus") == "deeplabv3plus"
     assert builder_name({"width_mult": 0.5}) is None and builder_name(None) is None
+
+
+def test_an_interrupted_training_is_named_with_its_resume_command(tmp_path: Path) -> None:
+    root = tmp_path / "runs"
+    write_train_run(root / "done", "fcn", 32, best=0.3)
+    write_train_run(root / "cut", "deeplabv3plus", 16, best=0.2)
+    metrics_path = root / "cut" / "metrics.json"
+    metrics = json.loads(metrics_path.read_text())
+    metrics.update(status="interrupted", global_step=120)
+    metrics_path.write_text(json.dumps(metrics))
+    res = compare([root], out_dir=tmp_path / "out")
+    by_dir = {r.dirs["train"].name: r for r in res.records}
+    cut = [m for m in by_dir["cut"].missing if "finished training" in m]
+    assert cut == [
+        "a finished training (status 'interrupted' at step 120 of 400: resume it with "
+        f"ckpt_path={root / 'cut' / 'checkpoints' / 'last.ckpt'})"
+    ]
+    assert not [m for m in by_dir["done"].missing if "finished training" in m]
+    assert "status 'interrupted' at step 120" in (tmp_path / "out" / "comparison.md").read_text()

@@ -53,7 +53,7 @@ def _checkpoint(path: Path, module, cfg, *, with_classes: bool = True) -> Path:
     }
     module.on_save_checkpoint(ckpt)
     if not with_classes:
-        del ckpt["segkit"]["classes"]
+        ckpt["segkit"].pop("classes", None)
     torch.save(ckpt, path)
     return path
 
@@ -106,3 +106,51 @@ def test_old_checkpoints_fall_back_to_their_datasets_classes(tmp_path, caplog, d
     assert trained.classes.names[:2] == names
     assert trained.classes.num_classes == cfg.data.num_classes
     assert "carries no class metadata (written before segkit stored it)" in caplog.text
+
+
+def test_transitional_overlay_names_without_class_metadata():
+    """Callers not yet on ClassInfo (overlay without classes, class_names_for) draw and name as
+    segkit did before class metadata, and refuse a dataset whose checkpoints always carry it."""
+    import numpy as np
+
+    from segkit.evaluation.overlay import PALETTE, class_names_for, overlay
+
+    image = np.zeros((4, 4, 3), np.uint8)
+    labels = np.array([[0, 1, 2, 255]] * 4, np.uint8)
+    out = overlay(image, labels, alpha=1.0)
+    assert (out[:, 0] == 0).all() and (out[:, 3] == 0).all()  # label 0 and void uncoloured
+    assert (out[:, 1] == PALETTE[1]).all() and tuple(PALETTE[15]) == (192, 128, 128)
+    assert class_names_for("voc", 21)[15] == "person"
+    assert class_names_for("synthetic", 3) == ("background", "warm_disc", "cool_disc")
+    with pytest.raises(ValueError, match="data.dataset=folder without class metadata"):
+        class_names_for("folder", 3)
+
+
+def test_predict_needs_no_data_config_and_evaluate_names_a_missing_classes_file(tmp_path):
+    import json
+    import shutil
+
+    import cv2
+    import numpy as np
+    from PIL import Image
+
+    from segkit.tasks.evaluate import evaluate
+    from segkit.tasks.predict import predict
+
+    cfg = _folder_cfg(tmp_path)
+    dm = build_datamodule(cfg)
+    path = _checkpoint(tmp_path / "a.ckpt", build_module(cfg, classes=dm.classes), cfg)
+    cv2.imwrite(str(tmp_path / "photo.png"), np.zeros((24, 32, 3), np.uint8))
+    shutil.rmtree(tmp_path / "mine")  # the data is gone: predict reads the classes from the ckpt
+    out = tmp_path / "preds"
+    predict(compose_config("predict", [f"ckpt_path={path}", f"input={tmp_path / 'photo.png'}",
+                                       f"output={out}", f"paths.output_dir={tmp_path / 'p'}"]))  # fmt: skip
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["class_names"] == ["background", "crack", "rust"]
+    palette = Image.open(out / "photo.png").getpalette()[:9]
+    assert palette == [0, 0, 0, 255, 0, 0, 0, 0, 255]
+    eval_cfg = compose_config(
+        "evaluate", [f"ckpt_path={path}", f"paths.output_dir={tmp_path / 'e'}"]
+    )
+    with pytest.raises(FileNotFoundError, match=r"data root .*mine does not exist: set data.root"):
+        evaluate(eval_cfg)

@@ -74,6 +74,8 @@ def _run(line: str, cwd: Path, overrides: dict[str, str]) -> subprocess.Complete
     args += [f"{k}={v}" for k, v in overrides.items()]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
     env.pop("SEGKIT_ROOT", None)  # paths.root_dir = the folder the command runs in
+    # This checkout's package and configs, whatever is installed (the scripts run elsewhere).
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), *filter(None, [env.get("PYTHONPATH")])])
     return subprocess.run(
         [sys.executable, str(ROOT / words[1]), *args],
         cwd=cwd, env=env, capture_output=True, text=True, timeout=600,

@@ -15,12 +15,21 @@ def _group(**analysis) -> DesignGroup:
 
 
 def test_flagged_latency_is_marked_and_explained() -> None:
-    warning = "spread 40 % of the median over 5 runs: the machine was busy"
+    warning = "the machine was busy"
     groups = [_group(latency_warning=warning, latency_runs=5, latency_spread=0.4)]
     assert f"12.5 (n=1) {LATENCY_MARK}" in cost_table(groups)
     notes = latency_notes(groups)
     assert warning in notes and "5 timed runs" in notes and "spread 40 % of the median" in notes
     assert notes in markdown(groups)
+
+
+def test_a_warning_that_states_runs_and_spread_is_not_repeated() -> None:
+    warning = "5 timed runs spread 40% of the median: loaded machine?"
+    groups = [_group(latency_warning=warning, latency_runs=5, latency_spread=0.4)]
+    assert (
+        latency_notes(groups)
+        == f"- {LATENCY_MARK} row 1 (DeepLabv3+ / mobilenetv2, OS 16): {warning}"
+    )
 
 
 def test_warning_under_extra_is_read_too() -> None:

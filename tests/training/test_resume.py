@@ -259,3 +259,28 @@ def test_preempted_job_saves_last_ckpt_and_exits_non_zero(
     metrics = _strict_json(run / "metrics.json")
     assert metrics["status"] == "interrupted" and metrics["global_step"] == 3
     assert f"interrupted by {name}" in (run / "train.log").read_text()
+
+
+def test_a_folder_with_a_last_ckpt_is_not_trained_over(short_runs, monkeypatch) -> None:
+    """Starting again in a run folder that holds last.ckpt, without ckpt_path, would overwrite it:
+    refused with the resume command, nothing in the folder touched."""
+    monkeypatch.delenv("SLURM_RESTART_COUNT", raising=False)
+    last = _last(short_runs, "six")
+    before = last.read_bytes()
+    with pytest.raises(FileExistsError, match=rf"continue it with ckpt_path={last}"):
+        train(short_runs("trainer.max_steps=6", run="six"))
+    assert last.read_bytes() == before
+
+
+def test_a_requeued_slurm_job_resumes_from_its_own_last_ckpt(short_runs, monkeypatch, caplog):
+    """A job SLURM requeued (SLURM_RESTART_COUNT >= 1) runs its command again in its folder: it
+    continues from that folder's last.ckpt instead of starting at step 0."""
+    monkeypatch.setenv("SLURM_RESTART_COUNT", "1")
+    train(short_runs(f"trainer.max_steps={EPOCH}", run="requeued"))  # the first attempt
+    assert read_checkpoint(_last(short_runs, "requeued"))["global_step"] == EPOCH
+    with caplog.at_level(logging.WARNING, logger="segkit.tasks.train"):
+        metrics = train(short_runs("trainer.max_steps=6", run="requeued"))  # the requeued one
+    assert "requeued SLURM job (SLURM_RESTART_COUNT=1): resuming from" in caplog.text
+    assert metrics["global_step"] == 6
+    rows = [r for r in _csv_rows(Path(metrics["output_dir"])) if r["train/loss"]]
+    assert min(int(r["step"]) for r in rows) >= EPOCH  # no step before the checkpoint was rerun

@@ -92,7 +92,7 @@ def latency_summary(times_ms: list[float]) -> dict[str, float | int | str | None
     if len(times_ms) < LATENCY_MIN_RUNS:
         warning = f"only {len(times_ms)} timed run(s): spread not measured"
     elif spread is not None and spread > LATENCY_MAX_SPREAD:
-        warning = f"timed runs spread {spread:.0%} of the median: loaded machine?"
+        warning = f"{len(times_ms)} timed runs spread {spread:.0%} of the median: loaded machine?"
     return {
         "latency_ms": median,
         "latency_runs": len(times_ms),

@@ -314,6 +314,14 @@ def _missing(rec: Record, train: RunFolder | None, ev: RunFolder | None, an: Run
     design_only = an is not None and not an.ckpt
     if not design_only and (train is None or train.metrics is None):
         out.append("training metrics.json")
+    elif train is not None and (train.metrics or {}).get("status", "finished") != "finished":
+        m = train.metrics or {}
+        last = m.get("last_ckpt") or str(train.path / "checkpoints" / "last.ckpt")
+        out.append(
+            f"a finished training (status {m.get('status')!r} at step {m.get('global_step', '?')} "
+            f"of {(rec.config or {}).get('trainer', {}).get('max_steps', '?')}: resume it with "
+            f"ckpt_path={last})"
+        )
     if not design_only and ev is None:
         out.append("evaluation (scripts/evaluate.py ckpt_path=...)")
     if an is None:

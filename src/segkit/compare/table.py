@@ -228,8 +228,11 @@ def latency_notes(groups: Sequence[DesignGroup]) -> str:
             if not warning:
                 continue
             runs, spread_ = _analysis_value(r, "latency_runs"), _analysis_value(r, "latency_spread")
-            details = [f"{runs} timed runs"] if runs is not None else []
-            if isinstance(spread_, (int, float)):  # (max - min) / median (segkit.analysis.cost)
+            details = []  # what the warning does not already say (older analyses say less)
+            if runs is not None and f"{runs} timed run" not in warning:
+                details.append(f"{runs} timed runs")
+            spread_known = isinstance(spread_, (int, float))  # (max - min) / median
+            if spread_known and "of the median" not in warning:
                 details.append(f"spread {100 * spread_:.0f} % of the median")
             seed = f", seed {r.seed}" if r.seed is not None else ""
             extra = f" ({', '.join(details)})" if details else ""

@@ -15,6 +15,7 @@ __getattr__, __dir__, __all__ = lazy_exports(
         "check": ("CheckReport", "Defect", "check_datasets"),
         "classes": ("ClassInfo", "VOID_COLOUR", "label_colormap"),
         "collate": ("pad_collate",),
+        "folder": ("FolderSegmentation", "read_classes_file"),
         "datamodule": ("SegDataModule", "seed_worker"),
         "io": ("check_sample", "read_image", "read_mask", "save_mask"),
         "registry": (

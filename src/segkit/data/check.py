@@ -3,9 +3,10 @@
 Used before training (``SegDataModule.setup``, so a corrupt val image fails the run before the first
 step instead of at the first validation) and by the ``inspect_data`` task. Per sample it finds what
 loading would raise later: a missing, unreadable, truncated or corrupt image, a mask that is missing,
-not a palette/greyscale PNG, of another size than its image, or with labels outside
-``0..K-1`` and 255 (after the dataset's own mapping: ``load_mask``); per split list, ids listed more than once. The messages are the readers' own
-(``segkit.data.io``), so they name the file and the fix.
+not a palette/greyscale PNG, of another size than its image, or with labels outside ``0..K-1`` and
+255 (as the dataset's ``load_mask`` returns them, after its own label mapping); per split list, ids
+listed more than once. The messages are the readers' own (``segkit.data.io``), so they name the
+file and the fix. Works on any ``segkit.data.registry.SplitDataset``.
 
 Levels: ``"full"`` decodes images and masks (what a loader does); ``"headers"`` reads only the image
 headers (size and format) and still decodes masks (label values need the pixels), which skips the

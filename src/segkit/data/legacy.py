@@ -14,8 +14,15 @@ from segkit.data.voc import VOC_INFO
 
 
 def classes_before_metadata(dataset: str | None, num_classes: int) -> ClassInfo:
-    """The synthetic set's classes for ``dataset="synthetic"``, VOC's otherwise (numbered names
-    past VOC's 21, as segkit drew such checkpoints then)."""
+    """The synthetic set's classes for ``dataset="synthetic"``, VOC's for ``voc`` / ``voc_aug`` (or
+    no dataset named; numbered names past VOC's 21, as segkit drew such checkpoints then).
+    Another dataset is a ValueError: its checkpoints always carry their classes."""
+    if dataset not in (None, "voc", "voc_aug", "synthetic"):
+        raise ValueError(
+            f"a checkpoint of data.dataset={dataset} without class metadata cannot be: segkit "
+            "stores it in every checkpoint since that dataset exists (retrain, or use a checkpoint "
+            "written by scripts/train.py)"
+        )
     if dataset == "synthetic":
         return synthetic_classes(None, SyntheticSpec(num_classes=num_classes))  # type: ignore[arg-type]
     if num_classes == VOC_INFO.num_classes:

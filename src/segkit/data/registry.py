@@ -194,12 +194,11 @@ def reader_options(entry: DatasetEntry, options: Any) -> Any:
         return options
     if options is None:
         options = {}
-    if not isinstance(options, Mapping):  # a dict, or an omegaconf DictConfig (a task's cfg.data)
+    if not isinstance(options, Mapping):  # a dict, or an omegaconf DictConfig
         raise ValueError(
             f"data.options of data.dataset={entry.name} must be a mapping of "
             f"{options_type.__name__} fields, got {options!r}"
         )
-    options = dict(options)
     fields = getattr(options_type, "__dataclass_fields__", {})
     unknown = sorted(set(options) - set(fields)) if fields else []
     if unknown:
@@ -207,7 +206,7 @@ def reader_options(entry: DatasetEntry, options: Any) -> Any:
             f"data.options.{unknown[0]} is not an option of data.dataset={entry.name} "
             f"(options: {', '.join(fields)})"
         )
-    return options_type(**options)
+    return options_type(**{str(k): v for k, v in options.items()})
 
 
 def reader_locate(entry: DatasetEntry, root: Path, options: Any) -> Path:

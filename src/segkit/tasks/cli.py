@@ -57,7 +57,12 @@ from segkit.tasks.preflight import preflight
 log = logging.getLogger(__name__)
 
 #: Exceptions that carry a complete user-facing message (wrong key, missing file, bad value).
-USER_ERRORS: tuple[type[BaseException], ...] = (FileNotFoundError, ValueError, FloatingPointError)
+USER_ERRORS: tuple[type[BaseException], ...] = (
+    FileNotFoundError,
+    FileExistsError,
+    ValueError,
+    FloatingPointError,
+)
 
 
 class UserError(CompactHydraException):
@@ -82,10 +87,17 @@ def one_line(err: BaseException) -> str:
     return text
 
 
+#: Set once a job has started in this process (``run_task``): a failure before it is Hydra's
+#: (config composition), where ``launch`` may add a "did you mean" line.
+_JOB_STARTED = False
+
+
 def run_task(task: str, cfg: DictConfig, *, module: str | None = None) -> Any:
     """Pre-flight check ``cfg``, then import ``module`` (default ``segkit.tasks.<task>``) and call
     its function ``<task>(cfg)``; a user error leaves as :class:`UserError` (see the module doc),
     its message naming config keys where the library named Python arguments (``config_keys``)."""
+    global _JOB_STARTED
+    _JOB_STARTED = True
     try:
         preflight(task, cfg)
         apply_extras(task, cfg)
@@ -268,10 +280,65 @@ def exit_promptly(main: Callable[[], Any]) -> None:
         raise
 
 
-def launch(main: Callable[[], Any]) -> None:
+def _config_keys(node: Any, prefix: str = "") -> list[str]:
+    """Every dotted key path of a plain (container) config."""
+    out = []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            path = f"{prefix}{key}"
+            out.append(path)
+            out += _config_keys(value, f"{path}.")
+    return out
+
+
+def key_hint(config: str, overrides: list[str]) -> str | None:
+    """A "did you mean" for the first plain ``a.b=value`` override whose key the config lacks (a
+    typo: Hydra's own message suggests appending it with ``+``): the closest existing keys of the
+    config composed with the other overrides. None when every key exists or that compose fails."""
+    import difflib
+
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.core.override_parser.types import OverrideType
+
+    from segkit.tasks.configs import compose_config
+
+    try:
+        parsed = OverridesParser.create().parse_overrides(overrides)
+    except OverrideParseException:
+        return None
+    dotted = [
+        (text, o)
+        for text, o in zip(overrides, parsed, strict=True)
+        if o.type == OverrideType.CHANGE
+        and "." in o.key_or_group
+        and not o.key_or_group.startswith("hydra.")
+    ]
+    others = [text for text, o in zip(overrides, parsed, strict=True) if text not in dict(dotted)]
+    try:
+        cfg = OmegaConf.to_container(compose_config(config, others), resolve=False)
+    except Exception:  # noqa: BLE001 - Hydra has already reported this failure
+        return None
+    keys = _config_keys(cfg)
+    for _, o in dotted:
+        key = o.key_or_group
+        if key in keys:
+            continue
+        close = difflib.get_close_matches(key, keys, n=3, cutoff=0.75)
+        if close:
+            return f"there is no config key {key!r}; did you mean {' or '.join(close)}?"
+        parent = key.rsplit(".", 1)[0]
+        if parent in keys:
+            return f"there is no config key {key!r}; `--cfg job` lists the keys of {parent!r}"
+        return None
+    return None
+
+
+def launch(main: Callable[[], Any], *, config: str | None = None) -> None:
     """Run a ``@hydra.main`` entry point from a script's ``__main__`` block: first check its
     overrides with Hydra's own argument and override parsers (a value that only needs quoting gets
-    a one-line hint instead of a grammar error), and exit promptly when it fails."""
+    a one-line hint instead of a grammar error), and exit promptly when it fails. When Hydra
+    refuses the command line before any job started (config composition) and ``config`` names the
+    entry config, a mistyped key gets a "did you mean" line (:func:`key_hint`) after Hydra's."""
     from hydra._internal.utils import get_args_parser  # the parser hydra.main itself uses
 
     args = get_args_parser().parse_args(sys.argv[1:])
@@ -279,7 +346,16 @@ def launch(main: Callable[[], Any]) -> None:
     if hint is not None:
         print(f"error: {hint}", file=sys.stderr)
         raise SystemExit(1)
-    exit_promptly(main)
+    try:
+        exit_promptly(main) if config is None else main()
+    except SystemExit as stop:
+        if stop.code not in (None, 0) and config is not None:
+            if not _JOB_STARTED:
+                suggestion = key_hint(config, list(args.overrides))
+                if suggestion is not None:
+                    print(f"hint: {suggestion}", file=sys.stderr)
+            exit_now(stop.code)
+        raise
 
 
 __all__ = [
@@ -290,6 +366,7 @@ __all__ = [
     "apply_extras",
     "exit_now",
     "exit_promptly",
+    "key_hint",
     "launch",
     "one_line",
     "override_hint",

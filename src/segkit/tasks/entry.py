@@ -47,7 +47,7 @@ def _hydra_entry(
         except FileNotFoundError as err:
             print(f"error: {err}", file=sys.stderr)
             raise SystemExit(1) from None
-        launch(main)
+        launch(main, config=task)
 
     entry.__name__ = entry.__qualname__ = task
     entry.__doc__ = f"{summary} (Hydra overrides on the command line; --help lists the groups)."

@@ -19,7 +19,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader
 
@@ -37,7 +36,7 @@ from segkit.evaluation.report import (
     print_table,
     write_json,
 )
-from segkit.tasks._common import save_config
+from segkit.tasks._common import instantiate_user, save_config
 from segkit.tasks.checkpoints import load_trained, resolve_device
 from segkit.tasks.distributed import Ranks, torchrun_ranks
 from segkit.tasks.inference_opts import backend_settings, checkpoint_digest, inference_settings
@@ -89,7 +88,7 @@ def _check_classes(data: ClassInfo, model: ClassInfo, path: str) -> None:
 
 def _dataset(data_cfg: dict[str, Any], split: str, model: ClassInfo, path: str) -> SplitDataset:
     """The split's dataset (no augmentation), once its classes fit the checkpoint's."""
-    datamodule: SegDataModule = instantiate(data_cfg, _convert_="all")
+    datamodule: SegDataModule = instantiate_user(data_cfg, _convert_="all")
     _check_classes(datamodule.classes, model, path)
     datamodule.prepare_data()  # synthetic data is generated here when missing
     return datamodule.split_dataset(split)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import os
 import signal
 import time
 import warnings
@@ -263,6 +264,35 @@ def _graceful_interrupts() -> Iterator[_Interruption]:
             signal.signal(signal.SIGINT, previous_int)
 
 
+#: Set by SLURM in a job it has requeued (pre-emption, ``scontrol requeue``, submitit's resubmission
+#: on a time-out): how many times the job has been restarted.
+RESTART_ENV = "SLURM_RESTART_COUNT"
+
+
+def resume_requeued_job(cfg: DictConfig, output_dir: Path) -> None:
+    """A run folder that already holds ``checkpoints/last.ckpt`` is never trained over from step 0.
+
+    A requeued SLURM job (``SLURM_RESTART_COUNT`` >= 1) runs its command again in the same folder:
+    it resumes from that ``last.ckpt`` (``cfg.ckpt_path`` is set to it, logged). Anything else that
+    starts in such a folder without ``ckpt_path`` (the same ``hydra.run.dir`` given twice) is
+    refused with the resume command, since it would overwrite the earlier run's checkpoints.
+    """
+    last = output_dir / "checkpoints" / "last.ckpt"
+    if cfg.get("ckpt_path") or not last.is_file():
+        return
+    restarts = os.environ.get(RESTART_ENV, "")
+    if restarts.isdigit() and int(restarts) > 0:
+        log.warning("requeued SLURM job (%s=%s): resuming from %s", RESTART_ENV, restarts, last)
+        with open_dict(cfg):
+            cfg.ckpt_path = str(last)
+        return
+    raise FileExistsError(
+        f"run folder {output_dir} already holds {last.relative_to(output_dir)} from an earlier "
+        f"run: continue it with ckpt_path={last}, or train in a new folder (another "
+        "hydra.run.dir / paths.output_dir)"
+    )
+
+
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Train (or resume with ``cfg.ckpt_path``) and return the final metrics (also ``metrics.json``).
 
@@ -271,6 +301,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     """
     pl.seed_everything(cfg.seed, workers=True)
     output_dir = Path(cfg.paths.output_dir)
+    resume_requeued_job(cfg, output_dir)  # before anything reads cfg.ckpt_path
     check_devices(to_plain(cfg)["trainer"])  # before any data or model is built
     datamodule = build_datamodule(cfg)  # fills a null data.num_classes: before the config is read
     plain = to_plain(cfg)

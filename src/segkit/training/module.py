@@ -133,7 +133,8 @@ class SegModule(pl.LightningModule):
         self.classes = classes
 
     def setup(self, stage: str) -> None:
-        datamodule_classes = getattr(getattr(self.trainer, "datamodule", None), "classes", None)
+        trainer = self._trainer  # None when set up by hand (the ``trainer`` property raises)
+        datamodule_classes = getattr(getattr(trainer, "datamodule", None), "classes", None)
         if self.classes is None and isinstance(datamodule_classes, ClassInfo):
             self._set_classes(datamodule_classes)
         if self.hparams.channels_last:
