@@ -235,6 +235,10 @@ class SegDataModule(pl.LightningDataModule):
             object), e.g. the folder dataset's folders, classes file and split.
         synthetic: the options of ``dataset="synthetic"`` (a SyntheticSpec); kept as its own key
             so ``data.synthetic.*`` overrides work. Refused for another dataset.
+        inference: the dataset's default inference for evaluate and predict, as ``eval.*`` keys
+            (``mode``, ``window``, ``stride``, ``scales``, ``flip``), e.g. Cityscapes' sliding
+            window over its 1024x2048 images; an ``eval.*`` / ``predict.*`` key set to a value
+            wins (``segkit.tasks.inference_opts``). Not used by training-time validation.
         check: before the datasets are first used, check every sample of the train and val splits
             (``segkit.data.check``) and fail with the list of defects, so a corrupt val image stops
             the run before training rather than at the first validation. ``"full"`` decodes every
@@ -265,6 +269,7 @@ class SegDataModule(pl.LightningDataModule):
         options: Any = None,
         synthetic: SyntheticSpec | None = None,
         check: CheckLevel = "full",
+        inference: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.entry = dataset_entry(dataset)
@@ -300,6 +305,7 @@ class SegDataModule(pl.LightningDataModule):
         self.num_workers, self.pin_memory = num_workers, pin_memory
         self.hflip, self.color_jitter, self.seed = hflip, color_jitter, seed
         self.check = check
+        self.inference = dict(inference or {})
         self.checked = False
         self.train_set: SplitDataset | None = None
         self.val_set: SplitDataset | None = None

@@ -1,4 +1,5 @@
-"""Download Pascal VOC 2012 and SBD: resumable HTTP (Range) into ``.part`` files, MD5 check, extract.
+"""Download Pascal VOC 2012, SBD and ADE20K: resumable HTTP (Range) into ``.part`` files, MD5
+check, extract (tar / tgz / zip).
 
 Policy, so reruns are cheap and safe:
 - a complete archive whose MD5 matches is never downloaded again;
@@ -19,6 +20,7 @@ import sys
 import tarfile
 import urllib.error
 import urllib.request
+import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +52,14 @@ ARCHIVES: dict[str, Archive] = {
         filename="benchmark.tgz",
         md5="82b4d87ceb2ed10f6038a1cba92111cb",
         creates="benchmark_RELEASE/dataset",
+    ),
+    # MD5 as torchvision-style ADE20K readers publish it for this URL (not re-checked here: no
+    # internet); the SceneParsing benchmark's own page is http://sceneparsing.csail.mit.edu/.
+    "ade20k": Archive(
+        url="http://data.csail.mit.edu/places/ADEchallenge/ADEChallengeData2016.zip",
+        filename="ADEChallengeData2016.zip",
+        md5="7328b3957e407ddae1d3cbf487f149ef",
+        creates="ADEChallengeData2016",
     ),
 }
 
@@ -161,9 +171,30 @@ def _check_members(tar: tarfile.TarFile, dest_dir: Path) -> None:
             raise ValueError(f"refusing unsafe archive member {member.name!r} in {tar.name}")
 
 
+def _check_zip_members(archive: zipfile.ZipFile, dest_dir: Path) -> None:
+    """Reject symbolic links and paths escaping ``dest_dir`` (zipfile would silently rename them)."""
+    base = dest_dir.resolve()
+    for info in archive.infolist():
+        target = (base / info.filename).resolve()
+        is_link = (info.external_attr >> 16) & 0o170000 == 0o120000
+        if is_link or not target.is_relative_to(base):
+            raise ValueError(
+                f"refusing unsafe archive member {info.filename!r} in {archive.filename}"
+            )
+
+
 def extract(archive_path: Path, dest_dir: Path) -> None:
-    """Extract a tar / tgz into ``dest_dir`` (rejecting links and paths that escape it)."""
+    """Extract a tar / tgz / zip into ``dest_dir`` (rejecting links and paths that escape it)."""
     log.info("extracting %s into %s", archive_path, dest_dir)
+    again = f"delete {archive_path} and rerun the download script"
+    if archive_path.suffix == ".zip":
+        try:
+            with zipfile.ZipFile(archive_path) as archive:
+                _check_zip_members(archive, dest_dir)
+                archive.extractall(dest_dir)  # members checked above
+        except zipfile.BadZipFile as err:
+            raise ValueError(f"cannot extract {archive_path} ({err}): {again}") from None
+        return
     try:
         with tarfile.open(archive_path) as tar:
             if hasattr(tarfile, "data_filter"):  # Python >= 3.10.12 / 3.11.4
@@ -172,26 +203,21 @@ def extract(archive_path: Path, dest_dir: Path) -> None:
                 _check_members(tar, dest_dir)
                 tar.extractall(dest_dir)  # members checked above
     except tarfile.TarError as err:
-        raise ValueError(
-            f"cannot extract {archive_path} ({err}): delete it and rerun scripts/download_voc.py"
-        ) from None
+        raise ValueError(f"cannot extract {archive_path} ({err}): {again}") from None
 
 
-def fetch_all(
+def fetch_archives(
     root: str | Path,
+    names: Sequence[str],
     *,
-    names: Sequence[str] = ("voc2012", "sbd"),
     archives: Mapping[str, Archive] = ARCHIVES,
     keep_archives: bool = True,
     timeout: float = 60.0,
-) -> dict[str, int] | None:
-    """Download, verify and extract ``names`` into ``root``; build trainaug when SBD is included.
+) -> None:
+    """Download, verify and extract each of ``names`` into ``root``.
 
-    An archive is skipped when its folder already exists and was completely extracted. Returns the trainaug counts (or
-    None without SBD).
+    An archive is skipped when its folder already exists and was completely extracted.
     """
-    from segkit.data.sbd import build_trainaug
-
     root = Path(root)
     for name in names:
         if name not in archives:
@@ -208,7 +234,25 @@ def fetch_all(
         marker.unlink()
         if not keep_archives:
             path.unlink()
-    return build_trainaug(root) if "sbd" in names else None
+
+
+def fetch_all(
+    root: str | Path,
+    *,
+    names: Sequence[str] = ("voc2012", "sbd"),
+    archives: Mapping[str, Archive] = ARCHIVES,
+    keep_archives: bool = True,
+    timeout: float = 60.0,
+) -> dict[str, int] | None:
+    """Download, verify and extract ``names`` into ``root``; build trainaug when SBD is included.
+
+    An archive is skipped when its folder already exists and was completely extracted
+    (:func:`fetch_archives`). Returns the trainaug counts (or None without SBD).
+    """
+    from segkit.data.sbd import build_trainaug
+
+    fetch_archives(root, names, archives=archives, keep_archives=keep_archives, timeout=timeout)
+    return build_trainaug(Path(root)) if "sbd" in names else None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -232,4 +276,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 1
     log.info("done: data in %s%s", args.root, f"; trainaug {counts}" if counts else "")
+    return 0
+
+
+def ade20k_main(argv: Sequence[str] | None = None) -> int:
+    """Command line of ``scripts/download_ade20k.py`` (entry point ``segkit-download-ade20k``):
+    ``ARCHIVES["ade20k"]`` downloaded, verified and unzipped into ``--root``."""
+    parser = argparse.ArgumentParser(
+        description="Download ADE20K SceneParsing (ADEChallengeData2016.zip, 923 MB): MD5 "
+        "checked, resumable; unzipped into ROOT/ADEChallengeData2016 (data=ade20k data.root=ROOT)."
+    )
+    parser.add_argument(
+        "--root", default="data", help="folder that will hold ADEChallengeData2016/ (default: data)"
+    )
+    parser.add_argument(
+        "--delete-archive", action="store_true", help="remove the zip after extracting"
+    )
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        fetch_archives(args.root, ["ade20k"], keep_archives=not args.delete_archive)
+    except (ValueError, OSError) as err:  # ConnectionError and FileNotFoundError are OSErrors
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    log.info("done: ADE20K in %s", Path(args.root) / ARCHIVES["ade20k"].creates)
     return 0

@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import albumentations as A
-import cv2
 import torch
 
 from segkit.constants import IGNORE_INDEX, IMAGENET_MEAN, IMAGENET_STD
+from segkit.data.scale_crop import RandomScaleCrop
 
 #: ImageNet mean as uint8 RGB: the fill of padded image pixels, so padding normalises to ~0.
 MEAN_UINT8: tuple[int, int, int] = tuple(round(255 * m) for m in IMAGENET_MEAN)  # type: ignore[assignment]
@@ -46,23 +46,11 @@ def build_train_transform(
         )
     if crop_size < 1:
         raise ValueError(f"data.crop_size must be a positive integer, got {crop_size}")
+    # Scale, pad (top-left, mean / void) and random crop as one warp of the crop's pixels
+    # (segkit.data.scale_crop): the same draws as RandomScale -> PadIfNeeded -> RandomCrop
+    # without resizing the whole image first (docs/benchmarks.md, datasets section).
     steps: list[A.BasicTransform] = [
-        # albumentations' scale_limit is relative to 1: factor in [1 + low - 1, 1 + high - 1].
-        A.RandomScale(
-            scale_limit=(low - 1.0, high - 1.0),
-            interpolation=cv2.INTER_LINEAR,
-            mask_interpolation=cv2.INTER_NEAREST,
-            p=1.0,
-        ),
-        A.PadIfNeeded(
-            min_height=crop_size,
-            min_width=crop_size,
-            position="top_left",
-            border_mode=cv2.BORDER_CONSTANT,
-            fill=MEAN_UINT8,
-            fill_mask=IGNORE_INDEX,
-        ),
-        A.RandomCrop(height=crop_size, width=crop_size),
+        RandomScaleCrop(crop_size, (low, high), fill=MEAN_UINT8, fill_mask=IGNORE_INDEX)
     ]
     if hflip:
         steps.append(A.HorizontalFlip(p=0.5))

@@ -148,7 +148,6 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
 
 def _evaluate(cfg: DictConfig, ranks: Ranks) -> dict[str, Any]:
     opts = cfg.eval
-    settings = inference_settings(opts)
     backend = backend_settings(opts, "eval")
     device = ranks.device
     output_dir = Path(cfg.paths.output_dir)
@@ -158,6 +157,7 @@ def _evaluate(cfg: DictConfig, ranks: Ranks) -> dict[str, Any]:
     trained = load_trained(path, output_stride=opts.get("output_stride"))
     stored, classes = trained.cfg, trained.classes
     data_cfg = data_config(cfg, stored.get("data"))
+    settings = inference_settings(opts, data_cfg.get("inference"))  # eval.* keys, else the data's
     dataset = _dataset(data_cfg, str(opts.split), classes, path)
     net = inference_model(
         trained.model, path, device=device, settings=backend, loaded_sha256=digest

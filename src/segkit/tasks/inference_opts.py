@@ -1,24 +1,54 @@
 """The inference and backend keys shared by ``evaluate`` (``eval.*``) and ``predict`` (``predict.*``):
-one builder each, from the config node to the library's settings objects."""
+one builder each, from the config node (and, for inference, the data config's defaults) to the
+library's settings objects."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from omegaconf import DictConfig
 
 from segkit.evaluation.inference import InferenceSettings
 from segkit.evaluation.onnx_backend import BackendSettings, file_sha256
 
+#: The inference keys a data config may give defaults for (``data.inference``).
+INFERENCE_KEYS: tuple[str, ...] = ("mode", "window", "stride", "scales", "flip")
+_BUILT_IN: dict[str, Any] = {"mode": "whole", "window": 513, "stride": 341, "scales": [1.0],
+                             "flip": False}  # fmt: skip
 
-def inference_settings(opts: DictConfig) -> InferenceSettings:
-    """``InferenceSettings`` from the ``eval`` (or ``predict``) node (its checks name the keys)."""
+
+def inference_settings(
+    opts: DictConfig, data_defaults: Mapping[str, Any] | None = None
+) -> InferenceSettings:
+    """``InferenceSettings`` from the ``eval`` (or ``predict``) node (its checks name the keys).
+
+    A key that is null or absent there takes the dataset's default (``data_defaults``: the data
+    config's ``inference`` mapping, e.g. Cityscapes' sliding window), else the built-in one
+    (whole image, single scale, no flip; window 513 / stride 341 when sliding). The data config
+    carries its dataset's default this way, so no task branches on a dataset name.
+    """
+    defaults = dict(data_defaults or {})
+    unknown = sorted(set(defaults) - set(INFERENCE_KEYS))
+    if unknown:
+        raise ValueError(
+            f"data.inference.{unknown[0]} is not an inference key: the data config may set "
+            f"{', '.join(INFERENCE_KEYS)}"
+        )
+
+    def pick(key: str) -> Any:
+        value = opts.get(key)
+        if value is None:
+            value = defaults.get(key)
+        return _BUILT_IN[key] if value is None else value
+
     return InferenceSettings(
-        mode=str(opts.get("mode", "whole")),  # type: ignore[arg-type]
-        scales=tuple(opts.get("scales", [1.0])),
-        flip=bool(opts.get("flip", False)),
-        window=int(opts.get("window", 513)),
-        stride=int(opts.get("stride", 341)),
+        mode=str(pick("mode")),  # type: ignore[arg-type]
+        scales=tuple(pick("scales")),
+        flip=bool(pick("flip")),
+        window=int(pick("window")),
+        stride=int(pick("stride")),
     )
 
 
@@ -40,4 +70,4 @@ def checkpoint_digest(path: str, backend: BackendSettings) -> str | None:
     return file_sha256(path)
 
 
-__all__ = ["backend_settings", "checkpoint_digest", "inference_settings"]
+__all__ = ["INFERENCE_KEYS", "backend_settings", "checkpoint_digest", "inference_settings"]

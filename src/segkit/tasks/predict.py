@@ -153,7 +153,6 @@ def predict(cfg: DictConfig) -> dict[str, Any]:
 
 def _predict(cfg: DictConfig, ranks: Ranks) -> dict[str, Any]:
     opts = cfg.predict
-    settings = inference_settings(opts)
     batch_size = check_batch_size(opts.batch_size, "predict.batch_size")
     if not 0.0 <= float(opts.alpha) <= 1.0:
         raise ValueError(f"predict.alpha must be in [0, 1], got {opts.alpha}")
@@ -166,6 +165,8 @@ def _predict(cfg: DictConfig, ranks: Ranks) -> dict[str, Any]:
     digest = checkpoint_digest(str(cfg.ckpt_path), backend)
     trained = load_trained(cfg.ckpt_path, output_stride=opts.get("output_stride"))
     classes = trained.classes
+    # predict.* keys, else the training data's defaults (e.g. Cityscapes slides)
+    settings = inference_settings(opts, (trained.cfg.get("data") or {}).get("inference"))
     net = inference_model(
         trained.model, cfg.ckpt_path, device=device, settings=backend, loaded_sha256=digest
     )

@@ -1,0 +1,244 @@
+"""Cityscapes (fine annotations) in its release layout, trained on the 19 standard classes.
+
+Expected tree under ``root`` (what unzipping the two archives into ``root`` gives)::
+
+    leftImg8bit/{train,val,test}/<city>/<city>_<seq>_<frame>_leftImg8bit.png    1024x2048 RGB
+    gtFine/{train,val,test}/<city>/<city>_<seq>_<frame>_gtFine_labelIds.png     labelIds 0..33
+
+Splits: train 2,975 images (18 cities), val 500 (frankfurt, lindau, munster), test 1,525 (its
+labels are withheld: every pixel is void). Masks store *labelIds*; the 19 evaluated classes
+("trainIds" 0..18 of cityscapesScripts' ``helpers/labels.py``) are kept and every other id
+(unlabeled, ego vehicle, parking, guard rail, caravan...) becomes void. With
+``options.masks=labelTrainIds`` the reader takes the ``*_gtFine_labelTrainIds.png`` files that
+cityscapesScripts' ``createTrainIdLabelImgs`` writes (values 0..18 and 255) instead.
+
+Getting the data needs an account, so nothing here downloads it: see :data:`DOWNLOAD_HELP`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from segkit.data.classes import ClassInfo
+from segkit.data.mapped import LabelLookup, MappedSplit, Transform
+from segkit.data.registry import OnRepeat
+
+#: The 19 evaluated classes: (name, labelId, colour); the trainId is the position.
+TRAIN_CLASSES: tuple[tuple[str, int, tuple[int, int, int]], ...] = (
+    ("road", 7, (128, 64, 128)),
+    ("sidewalk", 8, (244, 35, 232)),
+    ("building", 11, (70, 70, 70)),
+    ("wall", 12, (102, 102, 156)),
+    ("fence", 13, (190, 153, 153)),
+    ("pole", 17, (153, 153, 153)),
+    ("traffic light", 19, (250, 170, 30)),
+    ("traffic sign", 20, (220, 220, 0)),
+    ("vegetation", 21, (107, 142, 35)),
+    ("terrain", 22, (152, 251, 152)),
+    ("sky", 23, (70, 130, 180)),
+    ("person", 24, (220, 20, 60)),
+    ("rider", 25, (255, 0, 0)),
+    ("car", 26, (0, 0, 142)),
+    ("truck", 27, (0, 0, 70)),
+    ("bus", 28, (0, 60, 100)),
+    ("train", 31, (0, 80, 100)),
+    ("motorcycle", 32, (0, 0, 230)),
+    ("bicycle", 33, (119, 11, 32)),
+)
+
+#: labelIds the annotation PNGs use: 0..33 (license plate, id -1, is never written).
+LABEL_IDS = range(34)
+
+#: labelId -> trainId of the 19 classes (the other labelIds are void).
+LABEL_TO_TRAIN: dict[int, int] = {label_id: k for k, (_, label_id, _) in enumerate(TRAIN_CLASSES)}
+
+CITYSCAPES_INFO = ClassInfo(
+    names=tuple(name for name, _, _ in TRAIN_CLASSES),
+    palette=tuple(colour for _, _, colour in TRAIN_CLASSES),
+    void=255,
+    background=None,
+    source="Cityscapes",
+)
+
+SPLITS = ("train", "val", "test")
+IMAGE_SUFFIX = "_leftImg8bit.png"
+
+DOWNLOAD_HELP = (
+    "log in at https://www.cityscapes-dataset.com/downloads/ (a free account is needed), "
+    "download gtFine_trainvaltest.zip (241 MB) and leftImg8bit_trainvaltest.zip (11 GB) and "
+    "unzip both into {root} (it then holds gtFine/ and leftImg8bit/); see docs/datasets.md"
+)
+
+MaskKind = Literal["labelIds", "labelTrainIds"]
+
+
+@dataclass(frozen=True)
+class Options:
+    """``data.options`` of ``data.dataset=cityscapes``.
+
+    Args:
+        masks: which gtFine PNGs to read: ``labelIds`` (the release's, mapped to the 19 classes
+            here) or ``labelTrainIds`` (already mapped by cityscapesScripts).
+    """
+
+    masks: MaskKind = "labelIds"
+
+    def __post_init__(self) -> None:
+        if self.masks not in ("labelIds", "labelTrainIds"):
+            raise ValueError(
+                f"data.options.masks must be labelIds or labelTrainIds, got {self.masks!r}"
+            )
+
+
+def lookup(masks: MaskKind = "labelIds") -> LabelLookup:
+    """The file value -> label table of ``masks`` files."""
+    k = len(TRAIN_CLASSES)
+    if masks == "labelTrainIds":
+        return LabelLookup.build(
+            {v: v for v in range(k)},
+            defined=range(k),
+            num_classes=k,
+            what=f"Cityscapes trainIds (0..{k - 1}, 255)",
+            fix="use the *_gtFine_labelTrainIds.png files cityscapesScripts writes, or set "
+            "data.options.masks=labelIds",
+        )
+    return LabelLookup.build(
+        LABEL_TO_TRAIN,
+        defined=LABEL_IDS,
+        num_classes=k,
+        what="Cityscapes labelIds (0..33)",
+        fix="point data.root at the unzipped gtFine_trainvaltest.zip (the *_gtFine_labelIds.png "
+        "files, not _color / _instanceIds), or set data.options.masks=labelTrainIds for trainId "
+        "PNGs",
+    )
+
+
+def check_root(root: str | Path, split: str = "train") -> None:
+    """FileNotFoundError (one line: what is missing, what to download, where) unless ``root``
+    holds ``leftImg8bit/<split>`` and ``gtFine/<split>``."""
+    root = Path(root)
+    help_text = DOWNLOAD_HELP.format(root=root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"Cityscapes not found: {root} does not exist; {help_text}")
+    for folder, archive in (
+        ("leftImg8bit", "leftImg8bit_trainvaltest.zip"),
+        ("gtFine", "gtFine_trainvaltest.zip"),
+    ):
+        if not (root / folder / split).is_dir():
+            raise FileNotFoundError(
+                f"Cityscapes {split} split not found: {root / folder / split} is missing (from "
+                f"{archive}); {help_text}"
+            )
+
+
+class CityscapesSegmentation(MappedSplit):
+    """One Cityscapes split; ids are ``<city>/<city>_<seq>_<frame>``, sorted.
+
+    Args:
+        root: the folder holding ``leftImg8bit/`` and ``gtFine/``.
+        split: ``train``, ``val`` or ``test``.
+        masks: ``labelIds`` or ``labelTrainIds`` PNGs (see :class:`Options`).
+        transform, on_repeat, check_files, classes: as :class:`~segkit.data.mapped.MappedSplit`.
+    """
+
+    def __init__(
+        self,
+        root: str | Path,
+        split: str = "train",
+        *,
+        masks: MaskKind = "labelIds",
+        transform: Transform | None = None,
+        on_repeat: OnRepeat = "error",
+        check_files: bool = True,
+        classes: ClassInfo = CITYSCAPES_INFO,
+    ) -> None:
+        if split not in SPLITS:
+            raise ValueError(f"Cityscapes has splits {', '.join(SPLITS)}, got {split!r}")
+        if classes.num_classes != CITYSCAPES_INFO.num_classes:
+            raise ValueError(
+                f"Cityscapes has {CITYSCAPES_INFO.num_classes} classes, got {classes.num_classes}"
+            )
+        check_root(root, split)
+        self.root = Path(root)
+        self.image_dir = self.root / "leftImg8bit" / split
+        self.mask_dir = self.root / "gtFine" / split
+        self.mask_suffix = f"_gtFine_{masks}.png"
+        super().__init__(
+            split=split,
+            ids=_list_ids(self.image_dir),
+            classes=classes,
+            lookup=lookup(masks),
+            split_path=self.image_dir,
+            transform=transform,
+            on_repeat=on_repeat,
+            check_files=check_files,
+        )
+
+    def image_path(self, image_id: str) -> Path:
+        return self.image_dir / f"{image_id}{IMAGE_SUFFIX}"
+
+    def mask_path(self, image_id: str) -> Path:
+        return self.mask_dir / f"{image_id}{self.mask_suffix}"
+
+    def empty_fix(self) -> str:
+        return (
+            f"expected <city>/<city>_<seq>_<frame>{IMAGE_SUFFIX} files; re-extract "
+            "leftImg8bit_trainvaltest.zip into data.root"
+        )
+
+    def missing_mask_fix(self) -> str:
+        return "re-extract gtFine_trainvaltest.zip into data.root"
+
+
+def _list_ids(image_dir: Path) -> list[str]:
+    """``<city>/<stem>`` of every ``<city>/*_leftImg8bit.png``, sorted (cities, then frames)."""
+    ids = []
+    for city in sorted(p for p in image_dir.iterdir() if p.is_dir()):
+        for path in sorted(city.glob(f"*{IMAGE_SUFFIX}")):
+            ids.append(f"{city.name}/{path.name[: -len(IMAGE_SUFFIX)]}")
+    return ids
+
+
+# The reader API of segkit.data.registry (dataset "cityscapes").
+
+
+def classes(root: Path, options: Options) -> ClassInfo:
+    """The 19 train classes and their official colours (nothing under ``root`` is read)."""
+    return CITYSCAPES_INFO
+
+
+def build(
+    root: Path,
+    split: str,
+    *,
+    options: Options,
+    classes: ClassInfo,
+    transform: Transform | None,
+    on_repeat: OnRepeat,
+    check_files: bool,
+) -> CityscapesSegmentation:
+    """Split ``split`` (train / val / test) of the tree at ``root``."""
+    return CityscapesSegmentation(
+        root,
+        split,
+        masks=options.masks,
+        classes=classes,
+        transform=transform,
+        on_repeat=on_repeat,
+        check_files=check_files,
+    )
+
+
+__all__ = [
+    "CITYSCAPES_INFO",
+    "LABEL_TO_TRAIN",
+    "TRAIN_CLASSES",
+    "CityscapesSegmentation",
+    "Options",
+    "build",
+    "check_root",
+    "classes",
+    "lookup",
+]
