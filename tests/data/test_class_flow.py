@@ -108,24 +108,6 @@ def test_old_checkpoints_fall_back_to_their_datasets_classes(tmp_path, caplog, d
     assert "carries no class metadata (written before segkit stored it)" in caplog.text
 
 
-def test_transitional_overlay_names_without_class_metadata():
-    """Callers not yet on ClassInfo (overlay without classes, class_names_for) draw and name as
-    segkit did before class metadata, and refuse a dataset whose checkpoints always carry it."""
-    import numpy as np
-
-    from segkit.evaluation.overlay import PALETTE, class_names_for, overlay
-
-    image = np.zeros((4, 4, 3), np.uint8)
-    labels = np.array([[0, 1, 2, 255]] * 4, np.uint8)
-    out = overlay(image, labels, alpha=1.0)
-    assert (out[:, 0] == 0).all() and (out[:, 3] == 0).all()  # label 0 and void uncoloured
-    assert (out[:, 1] == PALETTE[1]).all() and tuple(PALETTE[15]) == (192, 128, 128)
-    assert class_names_for("voc", 21)[15] == "person"
-    assert class_names_for("synthetic", 3) == ("background", "warm_disc", "cool_disc")
-    with pytest.raises(ValueError, match="data.dataset=folder without class metadata"):
-        class_names_for("folder", 3)
-
-
 def test_predict_needs_no_data_config_and_evaluate_names_a_missing_classes_file(tmp_path):
     import json
     import shutil

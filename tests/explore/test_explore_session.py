@@ -208,14 +208,15 @@ def test_an_impossible_output_stride_is_a_message_and_changes_nothing(tmp_path):
     import functools
 
     from segkit.backbones import MobileNetV2
+    from segkit.data.classes import ClassInfo
     from segkit.models import fcn
-    from segkit.tasks.explore_session import ClassSet, Design
+    from segkit.tasks.explore_session import Design
 
     model = fcn(backbone=functools.partial(MobileNetV2, width_mult=0.35), num_classes=2,
                 fcn_variant="32s").eval()  # fmt: skip
     design = Design(
         path=tmp_path / "x.ckpt", name="FCN-32s (x)", backbone="mobilenetv2", model=model, cfg={},
-        classes=ClassSet(("a", "b"), ((0, 0, 0), (1, 1, 1))), trained_stride=32, params=0,
+        classes=ClassInfo(("a", "b")), trained_stride=32, params=0,
         val_miou=None, val_miou_source="not recorded",
     )  # fmt: skip
     app = Explorer(Session([design]), val=None, max_side=64, out_dir=tmp_path)

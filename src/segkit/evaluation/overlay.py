@@ -16,20 +16,10 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from segkit.constants import IGNORE_INDEX
-from segkit.data.classes import ClassInfo, label_colormap
+from segkit.data.classes import ClassInfo
 
 #: Legend name of the void label (255): boundaries / "don't care" pixels, not scored.
 VOID_NAME = "void (not scored)"
-
-#: Transitional, for callers without a dataset's ClassInfo yet (pass ``classes`` instead): every
-#: label in the DeepLab colormap, label 0 uncoloured -- what segkit drew before class metadata.
-UNNAMED_CLASSES = ClassInfo(
-    names=tuple(f"class {k}" for k in range(IGNORE_INDEX)),
-    background=0,
-    source="no class metadata (DeepLab colormap)",
-)
-#: Transitional: (256, 3) uint8 colours of :data:`UNNAMED_CLASSES` (use ``colour_lut(classes)``).
-PALETTE = np.asarray(label_colormap(256), dtype=np.uint8)
 
 
 @functools.lru_cache(maxsize=16)
@@ -58,7 +48,7 @@ def save_label_png(path: str | Path, labels: np.ndarray, classes: ClassInfo) -> 
 def overlay(
     image: np.ndarray,
     labels: np.ndarray,
-    classes: ClassInfo | None = None,
+    classes: ClassInfo,
     *,
     alpha: float = 0.5,
     void: bool = False,
@@ -67,10 +57,8 @@ def overlay(
 
     The dataset's background class (``classes.background``, e.g. VOC's 0; none for Cityscapes)
     keeps the image untouched so objects stand out; void (255) pixels too, unless ``void`` (the
-    data inspection shows where the void borders are). ``classes=None`` (transitional, for
-    callers without class metadata yet) draws :data:`UNNAMED_CLASSES`.
+    data inspection shows where the void borders are).
     """
-    classes = UNNAMED_CLASSES if classes is None else classes
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"overlay alpha must be in [0, 1], got {alpha}")
     if image.shape[:2] != labels.shape:
@@ -83,15 +71,6 @@ def overlay(
     out = image.copy()
     out[objects] = np.clip(blended[objects] + 0.5, 0, 255).astype(np.uint8)
     return out
-
-
-def class_names_for(dataset: str | None, num_classes: int) -> tuple[str, ...]:
-    """Transitional: the class names of a checkpoint config written before segkit stored class
-    metadata (VOC's or the synthetic set's; ``segkit.data.legacy``). New code reads
-    ``segkit.tasks.checkpoints.load_trained(path).classes``; another dataset is a ValueError."""
-    from segkit.data.legacy import classes_before_metadata
-
-    return classes_before_metadata(dataset, num_classes).names
 
 
 def present_labels(label_maps: Iterable[np.ndarray], num_classes: int) -> list[int]:

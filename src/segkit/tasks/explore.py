@@ -28,6 +28,7 @@ from segkit.analysis.pixel_rf import draw_logit_grid, draw_rf_box
 from segkit.evaluation.overlay import overlay
 from segkit.tasks.checkpoints import resolve_device
 from segkit.tasks.explore_session import (
+    Design,
     DesignView,
     Picture,
     Session,
@@ -149,14 +150,16 @@ class Explorer:
         out = []
         for i, design in enumerate(s.designs):
             view = s.views[i] if i < len(s.views) else None
-            out.append((*self._pictures(view), facts_markdown(design, view, s.pixel)))
+            out.append((*self._pictures(design, view), facts_markdown(design, view, s.pixel)))
         return out
 
-    def _pictures(self, view: DesignView | None) -> tuple[np.ndarray | None, np.ndarray | None]:
+    def _pictures(
+        self, design: Design, view: DesignView | None
+    ) -> tuple[np.ndarray | None, np.ndarray | None]:
         picture = self.session.picture
         if view is None or picture is None:
             return None, None
-        pred = draw_logit_grid(overlay(picture.image, view.prediction), view.grid)
+        pred = draw_logit_grid(overlay(picture.image, view.prediction, design.classes), view.grid)
         if view.pixel_rf is not None:
             pred = draw_rf_box(pred, view.pixel_rf)
         erf = heatmap_rgb(view.erf, picture.image) if view.erf is not None else None
@@ -168,8 +171,8 @@ class Explorer:
         if picture is not None:
             image = picture.image
             gt = (
-                overlay(picture.image, picture.mask, void=True)
-                if picture.mask is not None
+                overlay(picture.image, picture.mask, self.session.designs[0].classes, void=True)
+                if picture.mask is not None and self.session.designs
                 else None
             )
         status = self.status or "pick a validation image or upload one"

@@ -25,24 +25,14 @@ from segkit.analysis.erf import ERF, PixelGradients
 from segkit.analysis.pixel_rf import OutputGrid, PixelRF, output_grid, pixel_receptive_field
 from segkit.compare.records import builder_name, design_name
 from segkit.data import normalize, read_image
-from segkit.evaluation.overlay import PALETTE, class_names_for
-from segkit.tasks.checkpoints import checkpoint_num_classes, load_segmentor
+from segkit.data.classes import ClassInfo
+from segkit.tasks.checkpoints import load_trained
 
 
-@dataclass(frozen=True)
-class ClassSet:
-    """Class names and their RGB colours (K, 3) uint8, in label order."""
-
-    names: tuple[str, ...]
-    colours: tuple[tuple[int, int, int], ...]
-
-
-def checkpoint_classes(cfg: dict[str, Any], *, path: str | Path) -> ClassSet:
-    """The class names and colours a checkpoint's stored run config implies (the one place the
-    explorer reads them: ``evaluation.overlay``'s names for ``data.dataset`` and its palette)."""
-    k = checkpoint_num_classes(cfg, path=path)
-    names = class_names_for((cfg.get("data") or {}).get("dataset"), k)
-    return ClassSet(tuple(names), tuple(tuple(int(c) for c in PALETTE[i]) for i in range(k)))
+def same_classes(a: ClassInfo, b: ClassInfo) -> bool:
+    """Whether two checkpoints label alike: the same names and colours (where the metadata came
+    from, ``source``, may differ)."""
+    return a.names == b.names and a.colour_table() == b.colour_table()
 
 
 def find_checkpoints(paths: list[str | Path]) -> tuple[list[Path], list[str]]:
@@ -93,7 +83,7 @@ class Design:
     backbone: str
     model: nn.Module
     cfg: dict[str, Any]
-    classes: ClassSet
+    classes: ClassInfo  # the checkpoint's (segkit.tasks.checkpoints.load_trained)
     trained_stride: int
     params: int
     val_miou: float | None
@@ -108,7 +98,8 @@ def load_design(path: str | Path, device: torch.device) -> Design:
     """A checkpoint as a ``Design`` on ``device`` (eval mode); ValueError / FileNotFoundError
     with one line for a file that is not a readable segkit checkpoint."""
     path = Path(path)
-    model, cfg = load_segmentor(path)
+    trained = load_trained(path)
+    model, cfg, classes = trained.model, trained.cfg, trained.classes
     miou, source = run_val_miou(path)
     run = path.parent.parent.name if path.parent.name == "checkpoints" else path.parent.name
     name = f"{design_name(builder_name(cfg.get('model')), cfg.get('model'))} ({run})"
@@ -118,7 +109,7 @@ def load_design(path: str | Path, device: torch.device) -> Design:
         backbone=builder_name(cfg.get("backbone")) or "?",
         model=model.to(device).eval(),
         cfg=cfg,
-        classes=checkpoint_classes(cfg, path=path),
+        classes=classes,
         trained_stride=int(getattr(model, "output_stride", 0) or 0),
         params=count_params(model),
         val_miou=miou,
@@ -137,7 +128,7 @@ def load_designs(paths: list[Path], device: torch.device) -> tuple[list[Design],
         except (ValueError, FileNotFoundError) as err:
             notices.append(f"{path}: {err}")
             continue
-        if designs and design.classes != designs[0].classes:
+        if designs and not same_classes(design.classes, designs[0].classes):
             first = designs[0]
             notices.append(
                 f"{path}: its {len(design.classes.names)} classes ({', '.join(design.classes.names[:4])}"
@@ -277,13 +268,12 @@ class Session:
 
 
 __all__ = [
-    "ClassSet",
     "Design",
     "DesignView",
     "Picture",
     "Session",
     "ValSplit",
-    "checkpoint_classes",
+    "same_classes",
     "click",
     "find_checkpoints",
     "fit_image",

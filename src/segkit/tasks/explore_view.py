@@ -102,7 +102,7 @@ def comparison_picture(
         if i == 0 and right is not None:
             from segkit.evaluation.overlay import overlay
 
-            right = overlay(picture.image, right, void=True)
+            right = overlay(picture.image, right, session.designs[0].classes, void=True)
         sheet.paste(_panel(left, size), (pad, y))
         sheet.paste(_panel(right, size), (pad * 2 + size[0], y))
         for j, text in enumerate(lines):
