@@ -244,6 +244,14 @@ register_dataset(DatasetEntry("synthetic", "segkit.data.synthetic", "the synthet
 register_dataset(DatasetEntry("folder", "segkit.data.folder", "the folder dataset"))
 register_dataset(DatasetEntry("cityscapes", "segkit.data.cityscapes", "Cityscapes"))
 register_dataset(DatasetEntry("ade20k", "segkit.data.ade20k", "ADE20K (SceneParsing)"))
+register_dataset(
+    DatasetEntry(
+        "camvid",
+        "segkit.data.camvid",
+        "CamVid (SegNet)",
+        root_check="segkit.data.camvid_layout:check_root",
+    )
+)
 
 __all__ = [
     "DatasetEntry",
