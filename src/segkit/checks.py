@@ -12,6 +12,7 @@ before it knows whether torch is needed at all (``tests/cli/test_import_discipli
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -93,12 +94,50 @@ def check_checkpoint_file(path: str | Path) -> Path:
     return path
 
 
+#: The class weights ``module.class_weight`` can name instead of a list (computed by the train task).
+CLASS_WEIGHT_MODES: tuple[str, ...] = ("median_frequency",)
+
+
+def check_class_weight(value: Any, num_classes: int | None) -> list[float] | str | None:
+    """``module.class_weight``: null, a mode of :data:`CLASS_WEIGHT_MODES`, or one finite weight
+    >= 0 per class (not all 0); returns it as given (a list of floats). ``num_classes`` None:
+    the length is not checked (the dataset decides it later)."""
+    if value is None or (isinstance(value, str) and value in CLASS_WEIGHT_MODES):
+        return value
+    expected = f"{num_classes} " if num_classes is not None else ""
+    usage = (
+        f"module.class_weight must be null, {' or '.join(CLASS_WEIGHT_MODES)}, or a list of "
+        f"{expected}weights (one per class, e.g. module.class_weight=median_frequency)"
+    )
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+        raise ValueError(f"{usage}, got {value!r}")
+    items = list(value)
+    if any(isinstance(w, bool) or not isinstance(w, (int, float)) for w in items):
+        raise ValueError(f"{usage}, got {items!r}")
+    weights = [float(w) for w in items]
+    if num_classes is not None and len(weights) != num_classes:
+        raise ValueError(
+            f"module.class_weight has {len(weights)} values but the dataset has {num_classes} "
+            f"classes: give one weight per class, in label order"
+        )
+    for k, w in enumerate(weights):
+        if not math.isfinite(w) or w < 0:
+            raise ValueError(
+                f"module.class_weight[{k}] is {w}: every class weight must be finite and >= 0"
+            )
+    if not any(weights):
+        raise ValueError("module.class_weight is all zeros: at least one class needs a weight > 0")
+    return weights
+
+
 __all__ = [
+    "CLASS_WEIGHT_MODES",
     "DOWNLOAD_HINT",
     "FCN_VARIANTS",
     "VALID_OUTPUT_STRIDES",
     "check_batch_size",
     "check_checkpoint_file",
+    "check_class_weight",
     "check_fcn_variant",
     "check_lr_schedule",
     "check_output_stride",

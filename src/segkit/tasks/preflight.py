@@ -19,6 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 from segkit.checks import (
     check_batch_size,
     check_checkpoint_file,
+    check_class_weight,
     check_fcn_variant,
     check_lr_schedule,
     check_output_stride,
@@ -94,6 +95,8 @@ def _train(cfg: DictConfig) -> None:
     check_model(cfg.model)
     check_data(cfg.data)
     check_schedule(cfg.module, cfg.trainer)
+    num_classes = cfg.data.get("num_classes") if "data" in cfg else None
+    check_class_weight(cfg.module.get("class_weight"), num_classes)
     _checkpoint_options(cfg, None)
 
 

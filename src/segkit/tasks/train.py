@@ -41,6 +41,7 @@ from segkit.tasks._common import (
     save_json,
     to_plain,
 )
+from segkit.tasks.class_weight import resolve_class_weight
 from segkit.training import (
     AtomicCheckpointIO,
     SegModule,
@@ -68,21 +69,29 @@ def build_datamodule(cfg: DictConfig) -> SegDataModule:
     return datamodule
 
 
+#: ``build_module``'s default: ``module.class_weight`` as the config gives it.
+_FROM_CONFIG: Any = object()
+
+
 def build_module(
     cfg: DictConfig,
     plain_cfg: dict[str, Any] | None = None,
     *,
     classes: ClassInfo | None = None,
+    class_weight: list[float] | None = _FROM_CONFIG,
 ) -> SegModule:
     """The network (``cfg.model``) wrapped in the SegModule configured by ``cfg.module``;
-    ``classes`` (the datamodule's) are stored in its checkpoints."""
+    ``classes`` (the datamodule's) are stored in its checkpoints; ``class_weight``: the resolved
+    weights (``tasks.class_weight``) in place of ``module.class_weight``."""
     network = instantiate_user(cfg.model)
     make_module = instantiate_user(cfg.module, _partial_=True, _convert_="all")
+    weights = {} if class_weight is _FROM_CONFIG else {"class_weight": class_weight}
     module = make_module(
         model=network,
         compile=bool(cfg.get("compile", False)),
         cfg=plain_cfg if plain_cfg is not None else to_plain(cfg),
         classes=classes,
+        **weights,
     )
     crop = cfg.get("data", {}).get("crop_size")
     # Lightning's model summary counts the FLOPs of one forward of this (else it prints "0"): one
@@ -305,16 +314,20 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     check_devices(to_plain(cfg)["trainer"])  # before any data or model is built
     datamodule = build_datamodule(cfg)  # fills a null data.num_classes: before the config is read
     plain = to_plain(cfg)
+    resumed_weights: list[float] | None | bool = False  # False: not a resume
     if cfg.get("ckpt_path"):
         # missing / corrupt / non-finite weights / another model config: one clear message each
         ckpt = read_checkpoint(cfg.ckpt_path)
         check_resume_compatible(cfg.ckpt_path, plain, checkpoint=ckpt)
         _warn_optimizer_settings_not_applied(ckpt, plain)
+        saved = ckpt.get("state_dict", {}).get("class_weight")
+        resumed_weights = None if saved is None else saved.tolist()
         del ckpt
     save_config(cfg, output_dir)
 
     _check_data(datamodule)
-    module = build_module(cfg, plain, classes=datamodule.classes)
+    class_weight = resolve_class_weight(cfg, datamodule, resumed=resumed_weights)
+    module = build_module(cfg, plain, classes=datamodule.classes, class_weight=class_weight)
     trainer = build_trainer(cfg)
     start = time.perf_counter()
     with _graceful_interrupts() as interruption:

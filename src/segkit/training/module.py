@@ -1,7 +1,8 @@
 """SegModule: the LightningModule that trains any Segmentor (FCN, DeepLabv3, DeepLabv3+).
 
 Loss: pixel-wise cross-entropy ignoring void (``IGNORE_INDEX``, 255 in every batch), plus ``aux_weight`` x the same loss on the aux
-head's output when the model returns one. Optimiser: any torch optimizer given as a partial
+head's output when the model returns one; optionally class-weighted (``class_weight``, a buffer on
+the module's device, stored in every checkpoint). Optimiser: any torch optimizer given as a partial
 (``module.optimizer``, default SGD with momentum as in the DeepLab recipes) over weight-decay and
 backbone/head LR parameter groups (``param_groups``); LR schedule: a partial too
 (``module.scheduler``, default torch's ``PolynomialLR`` after an optional ``LinearLR`` warm-up,
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
 
@@ -26,6 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torchmetrics import MeanMetric
 
+from segkit.checks import check_class_weight
 from segkit.constants import IGNORE_INDEX
 from segkit.data.classes import ClassInfo
 from segkit.evaluation.metrics import SegConfusion, scores_from_confusion
@@ -47,14 +49,20 @@ SchedulerFactory = Callable[..., torch.optim.lr_scheduler.LRScheduler]
 
 
 def segmentation_loss(
-    outputs: dict[str, Tensor], mask: Tensor, *, aux_weight: float = 0.4
+    outputs: dict[str, Tensor],
+    mask: Tensor,
+    *,
+    aux_weight: float = 0.4,
+    class_weight: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Cross-entropy (void = 255 ignored) on ``outputs["out"]`` (B, K, H, W) vs ``mask`` (B, H, W),
-    plus ``aux_weight`` x the loss on ``outputs["aux"]`` if present. Returns (total, main)."""
-    main = F.cross_entropy(outputs["out"], mask, ignore_index=IGNORE_INDEX)
+    plus ``aux_weight`` x the loss on ``outputs["aux"]`` if present. ``class_weight`` (K,): each
+    pixel's loss is weighted by its class's weight and the mean is over the weights (torch's
+    weighted ``cross_entropy``). Returns (total, main)."""
+    main = F.cross_entropy(outputs["out"], mask, weight=class_weight, ignore_index=IGNORE_INDEX)
     if "aux" not in outputs or aux_weight == 0:
         return main, main
-    aux = F.cross_entropy(outputs["aux"], mask, ignore_index=IGNORE_INDEX)
+    aux = F.cross_entropy(outputs["aux"], mask, weight=class_weight, ignore_index=IGNORE_INDEX)
     return main + aux_weight * aux, main
 
 
@@ -78,11 +86,17 @@ class SegModule(pl.LightningModule):
         aux_weight: weight of the aux-head loss.
         channels_last / compile: performance switches (NHWC memory format, ``nn.Module.compile``
             in place so checkpoint keys stay ``model.*``).
+        class_weight: one loss weight per class (``module.class_weight`` as the train task resolved
+            it: ``median_frequency`` is computed there), or None for the plain loss. Held as the
+            buffer ``class_weight`` (moves with the module, no per-step host work) and saved in
+            every checkpoint; a resume takes the checkpoint's weights.
         cfg: the composed run config as a plain dict, saved in the checkpoint's hyper-parameters.
         classes: the dataset's class metadata (names, palette, void), saved in every checkpoint
             (``checkpoint["segkit"]["classes"]``) so evaluate / predict / export know the classes
             without the data config; None = the datamodule's ``classes`` at set-up.
     """
+
+    class_weight: Tensor | None  # a buffer (None: the plain loss)
 
     def __init__(
         self,
@@ -98,15 +112,26 @@ class SegModule(pl.LightningModule):
         aux_weight: float = 0.4,
         channels_last: bool = False,
         compile: bool = False,
+        class_weight: Sequence[float] | None = None,
         cfg: dict[str, Any] | None = None,
         classes: ClassInfo | None = None,
     ) -> None:
         super().__init__()
         check_optimizer(optimizer)
+        if isinstance(class_weight, str):
+            raise ValueError(
+                f"class_weight={class_weight} is resolved by the train task (segkit.tasks.train) "
+                "from the train split; SegModule takes the list of weights it computes"
+            )
+        class_weight = check_class_weight(class_weight, num_classes)
         # The factories are not hyper-parameters: the run config (cfg) records them as config
         # nodes, and checkpoints are read back with weights_only=True (no pickled callables);
         # classes are saved as a plain dict by on_save_checkpoint.
-        self.save_hyperparameters(ignore=["model", "optimizer", "scheduler", "classes"])
+        self.save_hyperparameters(
+            ignore=["model", "optimizer", "scheduler", "classes", "class_weight"]
+        )
+        self.register_buffer("class_weight", None)  # a None buffer is left out of state dicts
+        self._set_class_weight(class_weight)
         self.classes: ClassInfo | None = None
         if classes is not None:
             self._set_classes(classes)
@@ -123,6 +148,21 @@ class SegModule(pl.LightningModule):
         self._upgraded_schedule = False
 
     # ---- set-up -------------------------------------------------------------------------------
+    def _set_class_weight(self, weights: Sequence[float] | Tensor | None) -> None:
+        """Hold ``weights`` as the ``class_weight`` buffer (float32, on the module's device), or
+        none at all (the plain loss; the checkpoint then has no such key)."""
+        if weights is None:
+            self.class_weight = None
+            return
+        device = next(self.parameters(), torch.empty(0)).device
+        self.class_weight = (
+            torch.as_tensor(weights, dtype=torch.float32).detach().clone().to(device)
+        )
+
+    def class_weights(self) -> list[float] | None:
+        """The loss weights as plain floats (None: unweighted)."""
+        return None if self.class_weight is None else [float(w) for w in self.class_weight.cpu()]
+
     def _set_classes(self, classes: ClassInfo) -> None:
         if classes.num_classes != self.hparams.num_classes:
             raise ValueError(
@@ -151,7 +191,12 @@ class SegModule(pl.LightningModule):
     # ---- steps --------------------------------------------------------------------------------
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
         outputs = self(batch["image"])
-        loss, _ = segmentation_loss(outputs, batch["mask"], aux_weight=self.hparams.aux_weight)
+        loss, _ = segmentation_loss(
+            outputs,
+            batch["mask"],
+            aux_weight=self.hparams.aux_weight,
+            class_weight=self.class_weight,
+        )
         # No prog_bar=True here: Lightning turns progress-bar values into Python numbers after
         # every batch (a host sync per step). The loggers convert only every log_every_n_steps;
         # SegProgressBar reads last_train_loss at its refresh rate.
@@ -170,7 +215,7 @@ class SegModule(pl.LightningModule):
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         logits = self(batch["image"])["out"]
         mask = batch["mask"]
-        loss = F.cross_entropy(logits, mask, ignore_index=IGNORE_INDEX)
+        loss = F.cross_entropy(logits, mask, weight=self.class_weight, ignore_index=IGNORE_INDEX)
         self.val_loss.update(loss, weight=mask.shape[0])
         # Metric objects, no per-step collective: ranks may run different numbers of val batches
         # (unrepeated sampler). Lightning computes (reducing over ranks) and resets at epoch end.
@@ -251,7 +296,11 @@ class SegModule(pl.LightningModule):
 
     # ---- exact resume: best score and RNG streams travel with the checkpoint ------------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint["segkit"] = {"best_miou": self.best_miou, "rng": _rng_state()}
+        checkpoint["segkit"] = {
+            "best_miou": self.best_miou,
+            "rng": _rng_state(),
+            "class_weight": self.class_weights(),
+        }
         if self.classes is not None:  # plain types: read back with weights_only=True
             checkpoint["segkit"]["classes"] = self.classes.to_dict()
 
@@ -269,9 +318,25 @@ class SegModule(pl.LightningModule):
                 "PolynomialLR (same LRs without warm-up; with one, the LR moves to the new curve)"
             )
         state = checkpoint.get("segkit", {})
+        self._take_saved_class_weight(checkpoint)
         self.best_miou = state.get("best_miou", float("-inf"))
         # Restored at on_train_start: the sanity-check validation in between draws from the RNG.
         self._rng_to_restore = state.get("rng")
+
+    def _take_saved_class_weight(self, checkpoint: dict[str, Any]) -> None:
+        """A resume trains with the loss it started with: the checkpoint's class weights (or
+        none) replace this config's before Lightning loads the state dict (which then fits)."""
+        saved = checkpoint.get("state_dict", {}).get("class_weight")
+        mine = self.class_weights()
+        theirs = None if saved is None else [float(w) for w in saved]
+        if mine != theirs:
+            log.warning(
+                "module.class_weight: the checkpoint was trained with %s, this config asks for "
+                "%s; the checkpoint's are kept (start a new run to change them)",
+                theirs or "no class weights",
+                mine or "none",
+            )
+        self._set_class_weight(saved)
 
     def on_train_start(self) -> None:
         self._follow_configured_schedule()
