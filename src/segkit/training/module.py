@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torchmetrics import MeanMetric
 
-from segkit.checks import check_class_weight
+from segkit.checks import CLASS_WEIGHT_MODES, check_class_weight
 from segkit.constants import IGNORE_INDEX
 from segkit.data.classes import ClassInfo
 from segkit.evaluation.metrics import SegConfusion, scores_from_confusion
@@ -118,7 +118,7 @@ class SegModule(pl.LightningModule):
     ) -> None:
         super().__init__()
         check_optimizer(optimizer)
-        if isinstance(class_weight, str):
+        if isinstance(class_weight, str) and class_weight in CLASS_WEIGHT_MODES:
             raise ValueError(
                 f"class_weight={class_weight} is resolved by the train task (segkit.tasks.train) "
                 "from the train split; SegModule takes the list of weights it computes"
