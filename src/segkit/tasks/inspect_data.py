@@ -38,15 +38,26 @@ def overlay_grid(
     classes: ClassInfo,
     skip: set[str] | None = None,
 ) -> Path:
-    """Save a PNG grid of the first ``samples`` images (ids in ``skip`` left out) with their masks
-    blended on top in the dataset's colours (void borders included) and a legend of the classes
-    shown."""
+    """Save a PNG grid of ``samples`` images spread evenly over the split (ids in ``skip`` left
+    out; the first and the last included) with their masks blended on top in the dataset's colours
+    (void borders included) and a legend of the classes shown. Evenly spaced, not the first ones:
+    consecutive frames of a video split (CamVid, Cityscapes sequences) are near-identical."""
     ids = [i for i, image_id in enumerate(dataset.ids) if image_id not in (skip or set())]
-    shown = ids[:samples]
+    shown = spread(ids, samples)
     cols = max(1, min(4, len(shown)))
     cells = [(dataset.ids[i], *dataset.load(i)) for i in shown]
     rows = [cells[r : r + cols] for r in range(0, len(cells), cols)]
     return label_grid(rows, classes, path, void=True)
+
+
+def spread(items: list[int], count: int) -> list[int]:
+    """``count`` of ``items`` evenly spaced from the first to the last (all of them when fewer)."""
+    if count >= len(items):
+        return list(items)
+    if count <= 1:
+        return list(items[:count])
+    step = (len(items) - 1) / (count - 1)
+    return [items[round(k * step)] for k in range(count)]
 
 
 def json_output(name: str, run_dir: Path) -> Path:
