@@ -319,15 +319,19 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     _check_data(datamodule)
     module = build_module(cfg, plain, classes=datamodule.classes)
     trainer = build_trainer(cfg)
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     with _graceful_interrupts() as interruption:
         try:
             trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
         except SIGTERMException:
             interruption.signum = interruption.signum or signal.SIGTERM
-    train_time = time.perf_counter() - start
+    train_time, cpu_time = time.perf_counter() - start, time.process_time() - cpu_start
     interrupted = interruption.signum is not None and trainer.state.status == "interrupted"
     metrics = _summary(trainer, module, cfg, train_time)
+    # CPU seconds of this process (all its threads; DataLoader workers not counted) and the load
+    # when it ended: wall time alone says as much about the other jobs on the machine as the run.
+    metrics["train_cpu_s"] = round(cpu_time, 3)
+    metrics["load_avg_1min"] = round(os.getloadavg()[0], 2)
     metrics["status"] = "interrupted" if interrupted else "finished"
     save_json(metrics, output_dir / "metrics.json")
     if interrupted:
