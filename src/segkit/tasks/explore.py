@@ -263,6 +263,8 @@ def build_ui(app: Explorer, gr: Any) -> Any:
             gr.Image(
                 value=app.legend(),
                 label="Classes",
+                show_label=False,  # the label badge would cover the first class
+                buttons=[],  # and so would the corner buttons
                 type="numpy",
                 format="png",
                 interactive=False,
