@@ -18,12 +18,12 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 from rich.table import Table
 
 from segkit.constants import IGNORE_INDEX
 from segkit.data import CheckReport, ClassInfo, SegDataModule, SplitDataset, check_datasets
 from segkit.evaluation.report import label_grid
+from segkit.progress import progress
 from segkit.tasks._common import instantiate_user, save_config
 
 log = logging.getLogger(__name__)
@@ -79,20 +79,14 @@ def run_check(
     datasets: list[SplitDataset], *, level: str, workers: int, console: Console
 ) -> CheckReport:
     """``check_datasets`` over ``datasets`` with class pixel counts and a progress bar."""
-    columns = (
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=console, transient=False) as bar:
-        task = bar.add_task(f"checking ({level}, {workers} threads)", total=sum(map(len, datasets)))
+    total = sum(map(len, datasets))
+    with progress(f"checking ({level}, {workers} threads)", total, console=console) as advance:
         return check_datasets(
             datasets,
             level=level,  # type: ignore[arg-type]
             workers=workers,
             count_labels=True,
-            progress=lambda n: bar.advance(task, n),
+            progress=advance,
         )
 
 
