@@ -11,6 +11,7 @@ A finding whose rows are missing is left out.
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -315,6 +316,26 @@ def _in_checkout(text: Any) -> str:
     return str(text).replace(f"{CHECKOUT}/", "")
 
 
+#: run_comparison.py options that only say where outputs go: a reader reruns without them (the
+#: defaults: a fresh logs/comparison-<scale>/<time>/ and docs/comparison.md), so the doc leaves
+#: them out of its command line, and with them the temporary paths of the machine that ran it.
+LOCATION_OPTIONS = ("--out-root", "--doc", "--assets", "--reuse")
+
+
+def user_command(command: str) -> str:
+    """``command`` without :data:`LOCATION_OPTIONS` (``--doc X`` and ``--doc=X`` alike)."""
+    words, kept = shlex.split(command), []
+    skip = False
+    for word in words:
+        if skip:
+            skip = False
+        elif word in LOCATION_OPTIONS:
+            skip = True
+        elif not word.startswith(tuple(f"{o}=" for o in LOCATION_OPTIONS)):
+            kept.append(word)
+    return shlex.join(kept)
+
+
 def write_comparison_doc(
     result: CompareResult, *, doc: str | Path, provenance: dict[str, Any]
 ) -> Path:
@@ -325,7 +346,8 @@ def write_comparison_doc(
     run root's record -- when present).
     """
     doc = Path(doc)
-    command, run_root = _in_checkout(provenance["command"]), _in_checkout(provenance["run_root"])
+    command = user_command(_in_checkout(provenance["command"]))
+    run_root = _in_checkout(provenance["run_root"])
     parts = [
         "# FCN vs DeepLab on the synthetic set",
         "",

@@ -111,6 +111,16 @@ def _miou(m: dict[str, Any]) -> float:
     return float("nan") if value is None else float(value)
 
 
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f} s"
+
+
+def _load(value: float | None) -> str:
+    """The 1-min load average when a training ended: on a shared machine its wall time measures
+    the other jobs too (its CPU time hardly), so the table shows which figure to trust."""
+    return "-" if value is None else f"{value:.1f}"
+
+
 def table(results: dict[str, dict], floor: float | None) -> Table:
     """One column per design (and the floor), one row per measure: narrow whatever the names."""
     out = Table(title="FCN vs DeepLabv3+, synthetic data", title_justify="left")
@@ -126,7 +136,9 @@ def table(results: dict[str, dict], floor: float | None) -> Table:
         ("backbone", [str(m["backbone"]) for m in ms], "-"),
         ("params", [f"{m['params'] / 1e6:.2f} M" for m in ms], "-"),
         ("train steps", [str(m.get("global_step", "-")) for m in ms], "-"),
-        ("train time", [f"{m['train_time_s']:.0f} s" for m in ms], "-"),
+        ("train CPU", [_seconds(m.get("train_cpu_s")) for m in ms], "-"),
+        ("train wall", [_seconds(m.get("train_time_s")) for m in ms], "-"),
+        ("load at end", [_load(m.get("load_avg_1min")) for m in ms], "-"),
     ]
     for name, cells, floor_cell in rows:
         out.add_row(name, *cells, floor_cell)

@@ -29,6 +29,7 @@ from pathlib import Path
 import torch
 
 from comparison_doc import write_comparison_doc  # scripts/: the doc is this script's job
+from segkit.progress import progress
 from segkit.tasks._common import exit_on_user_error
 from segkit.tasks.compare import analyze_checkpoint, compare, evaluate_checkpoint
 from segkit.tasks.configs import compose_config
@@ -168,9 +169,11 @@ def run_all(
     and record how (command, machine, date, wall time) in the run root."""
     start = time.time()
     date = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    for seed in seeds:
-        for name in designs:
-            run_design(name, run_root / name / f"seed{seed}", extra, scale=scale, seed=seed)
+    with progress("comparison runs", len(seeds) * len(designs), unit="run") as advance:
+        for seed in seeds:
+            for name in designs:
+                run_design(name, run_root / name / f"seed{seed}", extra, scale=scale, seed=seed)
+                advance(1)
     record = {
         "command": command,
         "machine": machine(),

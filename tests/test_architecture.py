@@ -110,6 +110,7 @@ def test_compare_reads_files_only():
 LIGHT_MODULES: dict[str, set[str]] = {
     "checks.py": set(),
     "constants.py": set(),
+    "progress.py": {"rich"},
     "data/classes.py": {"segkit.constants"},
     "data/registry.py": {"numpy", "segkit.data.classes"},  # both under TYPE_CHECKING only
     "tasks/preflight.py": {"omegaconf", "segkit.checks", "segkit.data.registry"},

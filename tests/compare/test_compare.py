@@ -282,3 +282,21 @@ def test_an_interrupted_training_is_named_with_its_resume_command(tmp_path: Path
     ]
     assert not [m for m in by_dir["done"].missing if "finished training" in m]
     assert "status 'interrupted' at step 120" in (tmp_path / "out" / "comparison.md").read_text()
+
+
+@pytest.mark.parametrize(
+    "recorded",
+    [
+        "python scripts/run_comparison.py --out-root logs/x --doc /tmp/c/comparison.md "
+        "--assets /tmp/c/assets --seeds 1 2",
+        "python scripts/run_comparison.py --out-root=logs/x --doc=/tmp/c/c.md --seeds 1 2",
+    ],
+)
+def test_the_doc_shows_the_command_a_user_reruns_without_output_locations(recorded) -> None:
+    assert doc.user_command(recorded) == "python scripts/run_comparison.py --seeds 1 2"
+
+
+def test_the_committed_comparison_doc_names_no_temporary_path() -> None:
+    text = (Path(__file__).resolve().parents[2] / "docs" / "comparison.md").read_text()
+    (line,) = [ln for ln in text.splitlines() if ln.startswith("- Command:")]
+    assert "/tmp" not in line and "--doc" not in line and "--out-root" not in line

@@ -174,8 +174,10 @@ def test_cli_reports_one_line_error(server, tmp_path, monkeypatch, capsys):
         dl.ARCHIVES, "voc2012", _serve(handler, base, "/v.tar", b"abc", md5="1" * 32)
     )
     assert dl.main(["--root", str(tmp_path), "--no-sbd"]) == 1
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("error: checksum mismatch") and "\n" not in err
+    lines = capsys.readouterr().err.strip().splitlines()
+    # the download's progress record (one line when not a terminal), then the error, one line
+    assert lines[0].startswith("downloading v.tar") and "3/3 bytes" in lines[0]
+    assert len(lines) == 2 and lines[1].startswith("error: checksum mismatch")
 
 
 def test_unreachable_server(tmp_path):

@@ -222,6 +222,7 @@ def test_onnxruntime_missing_is_one_line(tmp_path, monkeypatch):
     assert not (tmp_path / "onnx_cache").exists()  # checked before exporting anything
 
 
+@pytest.mark.filterwarnings("ignore:Specified provider 'CUDAExecutionProvider':UserWarning")
 def test_cuda_without_the_cuda_provider_says_so_and_does_not_fall_back(tmp_path, monkeypatch):
     import onnxruntime as ort
 

@@ -48,7 +48,9 @@ def test_a_validation_image_then_two_clicks(app: Explorer):
     for pred, erf, facts in panels(out):
         assert pred.shape == image.shape and erf is None
         assert "MACs" in facts and "latency" in facts and "val mIoU 0." in facts
-    h, w = image.shape[:2]
+    h, w = app.session.picture.image.shape[:2]  # image pixels; the page shows them enlarged
+    factor = app.scale()
+    assert factor == 512 // max(h, w) > 1 and image.shape[:2] == (h * factor, w * factor)
     a = app.click(h // 3, w // 3)
     b = app.click(h - 5, w - 5)
     for (pred_a, erf_a, facts_a), (_, erf_b, _) in zip(panels(a), panels(b), strict=True):
@@ -58,6 +60,34 @@ def test_a_validation_image_then_two_clicks(app: Explorer):
     fcn_facts, dlv3p_facts = panels(a)[0][2], panels(a)[1][2]
     assert "RF global" in dlv3p_facts  # ASPP's image pooling
     assert "RF global" not in fcn_facts and "RF " in fcn_facts
+
+
+@pytest.mark.slow  # trains two tiny checkpoints once (session fixture)
+def test_a_click_on_the_enlarged_picture_lands_on_its_image_pixel(app: Explorer):
+    app.pick_validation(app.val.ids[0])
+    factor = app.scale()
+    image = app.session.picture.image
+    for row, col in [(0, 0), (5, 7), (image.shape[0] - 1, image.shape[1] - 1)]:
+        # any shown pixel of the f x f block of (row, col) is that image pixel
+        out = app.click_shown(row * factor + factor - 1, col * factor)
+        assert f"pixel (row {row}, col {col})" in out[2]
+        shown = out[0]
+        assert (shown[row * factor : (row + 1) * factor, col * factor] == image[row, col]).all()
+
+
+@pytest.mark.slow  # trains two tiny checkpoints once (session fixture)
+def test_the_page_has_a_class_legend_and_fcn8s_says_why_its_grid_is_finer(app: Explorer):
+    legend = app.legend()
+    names = app.session.designs[0].classes.names
+    assert legend.ndim == 3 and legend.shape[0] > 18 * len(names)  # one swatch row per class
+    from segkit.evaluation.overlay import colour_lut
+
+    for colour in colour_lut(app.session.designs[0].classes)[: len(names)]:
+        assert (legend == np.asarray(colour, dtype=legend.dtype)).all(-1).any()
+    out = app.pick_validation(app.val.ids[0])
+    fcn_facts = panels(out)[0][2]
+    assert "output stride 32" in fcn_facts and "stride 8 px" in fcn_facts
+    assert "the head predicts at stride 8 by merging earlier, finer features" in fcn_facts
 
 
 @pytest.mark.slow  # trains two tiny checkpoints once (session fixture)
@@ -82,6 +112,28 @@ def test_export_writes_the_comparison_png(app: Explorer):
     path = Path(app.export())
     with Image.open(path) as png:
         assert png.format == "PNG" and png.width > 2 * 256
+        sheet = np.asarray(png.convert("RGB"))
+    from segkit.evaluation.overlay import colour_lut
+
+    classes = app.session.designs[0].classes
+    bottom = sheet[-(18 + 6) * len(classes.names) - 12 :]  # the legend is the last block
+    for colour in colour_lut(classes)[: len(classes.names)]:
+        assert (bottom == np.asarray(colour, dtype=sheet.dtype)).all(-1).any()
+
+
+def test_export_text_is_wrapped_to_its_column():
+    from PIL import ImageFont
+
+    from segkit.tasks.explore_view import wrap
+
+    font = ImageFont.load_default()
+    long = "MACs 1.23 G at 480 x 360 | " + "latency 123.4 ms (median of 5, batch 1, 2 threads) " * 3
+    lines = wrap([long, "short"], 300, font)
+    assert len(lines) > 2 and lines[-1] == "short"
+    assert all(font.getlength(line) <= 300 for line in lines)
+    assert " ".join(w for line in lines for w in line.split()) == " ".join(
+        (long + " short").split()
+    )
 
 
 @pytest.mark.slow  # trains two tiny checkpoints once (session fixture)
@@ -93,7 +145,8 @@ def test_bad_uploads_and_clicks_are_messages(app: Explorer, tmp_path: Path):
     huge = tmp_path / "huge.png"
     Image.fromarray(np.full((300, 500, 3), 90, dtype=np.uint8)).save(huge)
     out = app.upload(str(huge))
-    assert out[0].shape == (77, 128, 3) and "downscaled to 128 x 77" in out[2]
+    assert app.session.picture.image.shape == (77, 128, 3) and "downscaled to 128 x 77" in out[2]
+    assert out[0].shape == (77 * 4, 128 * 4, 3)  # shown enlarged 4 x: 512 px
     assert out[1] is None  # an upload has no ground truth
     empty = Explorer(Session(app.session.designs), val=None, max_side=128, out_dir=tmp_path)
     assert "pick or upload an image first" in empty.click(3, 3)[2]

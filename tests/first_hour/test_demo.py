@@ -27,7 +27,8 @@ demo = _load_demo()
 
 def _result(miou: float, backbone: str = "mobilenetv2", **kw) -> dict:
     return {"val/mIoU": miou, "val/pixel_acc": 0.9, "output_stride": 16, "backbone": backbone,
-            "params": 12_345_678, "global_step": 400, "train_time_s": 1234.5, **kw}  # fmt: skip
+            "params": 12_345_678, "global_step": 400, "train_time_s": 1234.5, "train_cpu_s": 2222.2,
+            "load_avg_1min": 7.41, **kw}  # fmt: skip
 
 
 def _render(renderable, width: int) -> str:
@@ -44,7 +45,8 @@ def test_table_reads_in_a_narrow_terminal_and_a_log(width: int) -> None:
     assert all(len(line) <= width for line in text.splitlines())
     for cell in ("FCN-8s", "DeepLabv3+", "mobilenetv2", "xception65", "0.451", "0.512", "0.123"):
         assert cell in text
-    assert "1234 s" in text and "12.35 M" in text
+    assert "2222 s" in text and "1234 s" in text and "7.4" in text and "12.35 M" in text
+    assert "train CPU" in text and "train wall" in text and "load at end" in text
 
 
 def test_no_ranking_when_a_design_is_at_the_floor() -> None:

@@ -63,3 +63,39 @@ def test_readme_names_the_demo_picture_the_demo_writes() -> None:
     demo = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(demo)  # type: ignore[union-attr]
     assert f"`logs/demo/<time>/{demo.PICTURE}`" in README
+
+
+def test_readme_activates_the_venv_before_its_first_bare_command() -> None:
+    """`make demo` / `make test` build .venv; the commands after them say `python` and `segkit-*`,
+    which only reach segkit inside the activated venv: the README says so before the first one."""
+    activate = README.find("source .venv/bin/activate")
+    first = re.search(r"^(python scripts/|segkit-)", README, re.M)
+    assert activate != -1, "the README never says to activate .venv"
+    assert first is not None and activate < first.start()
+
+
+def test_a_first_hour_command_runs_as_typed_in_the_activated_venv() -> None:
+    """What a user types: a fresh bash in the checkout, `source .venv/bin/activate`, then the
+    README's command (`--help`: the command line itself, without a training)."""
+    import os
+    import subprocess
+
+    venv = ROOT / ".venv" / "bin" / "activate"
+    if not venv.is_file():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{venv} is missing: make test creates it")
+        pytest.skip(f"{venv} is missing (make test / make demo create it)")
+    (line,) = [m[0] for m in ARROW.finditer(README) if "model=fcn" in m[0]][:1]
+    command = line.split("#")[0].strip() + " --help"
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    env["PATH"] = "/usr/local/bin:/usr/bin:/bin"
+    done = subprocess.run(
+        ["bash", "--noprofile", "--norc", "-c", f"source .venv/bin/activate && {command}"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "segkit" in done.stdout.lower() or "train" in done.stdout.lower()

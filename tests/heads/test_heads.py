@@ -195,3 +195,27 @@ def test_aux_head_reads_the_nominal_stride_16_feature(output_stride):
 def test_aux_head_needs_a_stride_16_feature_before_the_last():
     with pytest.raises(ValueError, match="set aux=False"):
         AuxFCNHead([8, 16, 24], [4, 8, 16], 5)
+
+
+def test_fcn_traces_without_a_tracer_warning():
+    """The skip fusion crops/pads without branching on sizes: tracing (the legacy ONNX exporter,
+    torch.jit.trace) records it for every input size and warns about nothing."""
+    import warnings
+
+    class Unpacked(torch.nn.Module):
+        def __init__(self, head: torch.nn.Module) -> None:
+            super().__init__()
+            self.head = head
+
+        def forward(self, *feats: torch.Tensor) -> torch.Tensor:
+            return self.head(list(feats))
+
+    head = FCNHead(CHANNELS, STRIDES[32], 5, **NOMINAL, fcn_variant="8s").eval()
+    feats = features(32, 70, 90, batch=1)
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("error", torch.jit.TracerWarning)
+        warnings.simplefilter("ignore", FutureWarning)  # torch.jit.trace's own deprecation notice
+        traced = torch.jit.trace(Unpacked(head), tuple(feats))
+    other = features(32, 100, 60, batch=1)
+    with torch.no_grad():
+        assert torch.equal(traced(*other), head(other))

@@ -63,6 +63,26 @@ def test_short_run_clips_a_long_warmup_and_prints_no_third_party_noise(
     assert not [w for w in recwarn if "LeafSpec" in str(w.message)]
     assert re.search(r"Total FLOPs: [1-9]", capsys.readouterr().out)
     assert "Tip" not in caplog.text
+    assert "`Trainer.fit` stopped" not in caplog.text  # glued to the bar; the summary says it
+
+
+def test_a_finished_run_ends_with_its_summary(compose_train, tiny_deeplab, caplog) -> None:
+    cfg = compose_train(*tiny_deeplab)
+    with caplog.at_level(logging.INFO, logger="segkit.tasks.train"):
+        metrics = train(cfg)
+    lines = [r.getMessage() for r in caplog.records if r.name == "segkit.tasks.train"]
+    start = next(i for i, line in enumerate(lines) if line.startswith("done: "))
+    summary = lines[start:]
+    best = f"{100 * metrics['val/mIoU_best']:.2f} %"
+    assert summary[0] == (
+        f"done: 4 steps in {metrics['train_time_s']:.0f} s; val mIoU "
+        f"{100 * metrics['val/mIoU']:.2f} % at the end, best {best}"
+    )
+    assert "best.ckpt" in summary[1] and "last.ckpt" in summary[1]
+    assert summary[2].startswith("  run folder: ")
+    assert summary[3].startswith("  next: python scripts/evaluate.py ckpt_path=")
+    assert summary[3].endswith("checkpoints/best.ckpt")
+    assert "scripts/explore.py" in summary[4]
 
 
 def _weights(path: Path) -> dict[str, torch.Tensor]:

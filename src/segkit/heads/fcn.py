@@ -100,8 +100,7 @@ def _fit(x: Tensor, size: Sequence[int]) -> Tensor:
     the upsampled score has at most one extra row/column, which lies past the image (FCN's crop).
     Valid-padded backbones can be one short instead; the missing border row then scores zero.
     """
+    # One F.pad: a negative amount crops, a positive one pads; no branch on the sizes, so tracing
+    # (ONNX export) records it for every input size without a TracerWarning.
     h, w = x.shape[-2:]
-    x = x[..., : size[0], : size[1]]
-    if h < size[0] or w < size[1]:
-        x = F.pad(x, (0, max(0, size[1] - w), 0, max(0, size[0] - h)))
-    return x
+    return F.pad(x, (0, size[1] - w, 0, size[0] - h))

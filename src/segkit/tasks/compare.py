@@ -19,6 +19,7 @@ from segkit.compare.groups import DesignGroup, group_by_seed
 from segkit.compare.plots import plot_all
 from segkit.compare.records import Record, build_records, find_run_folders
 from segkit.compare.table import markdown, sort_records
+from segkit.progress import progress
 from segkit.tasks.analyze import analyze
 from segkit.tasks.configs import compose_config
 from segkit.tasks.evaluate import evaluate
@@ -111,25 +112,37 @@ def analyze_checkpoint(
 def fill_missing(dirs: Sequence[str | Path]) -> list[Path]:
     """Evaluate and/or analyse, at its trained output stride and inside its own folder, every
     training run under ``dirs`` that lacks either (e.g. the jobs of a sweep). Returns those runs."""
+    todo = [
+        rec
+        for rec in build_records(find_run_folders(dirs))
+        if rec.dirs.get("train") is not None
+        and rec.stride == rec.output_stride
+        and not (rec.eval and rec.analysis)
+    ]
     done = []
-    for rec in build_records(find_run_folders(dirs)):
-        run = rec.dirs.get("train")
-        if run is None or rec.stride != rec.output_stride or (rec.eval and rec.analysis):
-            continue
-        ckpt = run / "checkpoints" / "best.ckpt"
-        crop = ((rec.config or {}).get("data") or {}).get("crop_size")
-        if not ckpt.is_file() or not crop or not rec.output_stride:
-            raise FileNotFoundError(
-                f"{run}: no checkpoints/best.ckpt or no data.crop_size / model.output_stride in "
-                "its config.yaml; only finished segkit training runs can be evaluated"
-            )
-        os_ = int(rec.output_stride)
-        if rec.eval is None:
-            evaluate_checkpoint(ckpt, run, os_=os_, trained_os=os_)
-        if rec.analysis is None:
-            analyze_checkpoint(ckpt, run, os_=os_, trained_os=os_, size=int(crop))
-        done.append(run)
+    with progress("evaluating + analysing runs", len(todo), unit="run") as advance:
+        for rec in todo:
+            done.append(_fill(rec))
+            advance(1)
     return done
+
+
+def _fill(rec: Record) -> Path:
+    """Evaluate and/or analyse the training run of ``rec`` (see :func:`fill_missing`)."""
+    run = rec.dirs["train"]
+    ckpt = run / "checkpoints" / "best.ckpt"
+    crop = ((rec.config or {}).get("data") or {}).get("crop_size")
+    if not ckpt.is_file() or not crop or not rec.output_stride:
+        raise FileNotFoundError(
+            f"{run}: no checkpoints/best.ckpt or no data.crop_size / model.output_stride in "
+            "its config.yaml; only finished segkit training runs can be evaluated"
+        )
+    os_ = int(rec.output_stride)
+    if rec.eval is None:
+        evaluate_checkpoint(ckpt, run, os_=os_, trained_os=os_)
+    if rec.analysis is None:
+        analyze_checkpoint(ckpt, run, os_=os_, trained_os=os_, size=int(crop))
+    return run
 
 
 def record_json(rec: Record, *, row: int | None = None) -> dict[str, Any]:

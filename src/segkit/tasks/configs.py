@@ -23,6 +23,28 @@ CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 ROOT_ENV = "SEGKIT_ROOT"
 
 
+#: Resolver for DataLoader worker defaults: ``${workers:4}`` = at most 4, and no more than the CPUs
+#: this process may run on (more workers than CPUs only adds context switches, and torch warns).
+WORKERS_RESOLVER = "workers"
+
+
+def workers(limit: int | str) -> int:
+    """``min(limit, CPUs this process may use)``, at least 1: the default ``data.num_workers``."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cpus = os.cpu_count() or 1
+    return max(1, min(int(limit), cpus))
+
+
+def register_resolvers() -> None:
+    """Register ``workers`` with OmegaConf (idempotent)."""
+    from omegaconf import OmegaConf
+
+    if not OmegaConf.has_resolver(WORKERS_RESOLVER):
+        OmegaConf.register_new_resolver(WORKERS_RESOLVER, workers)
+
+
 def project_root() -> Path:
     """``$SEGKIT_ROOT``, else the current directory: what ``paths.root_dir`` resolves to in a run."""
     return Path(os.environ.get(ROOT_ENV) or Path.cwd())

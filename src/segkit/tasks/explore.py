@@ -25,7 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from segkit.analysis.erf import heatmap_rgb
 from segkit.analysis.pixel_rf import draw_logit_grid, draw_rf_box
-from segkit.evaluation.overlay import overlay
+from segkit.evaluation.overlay import legend_image, overlay
 from segkit.tasks.checkpoints import resolve_device
 from segkit.tasks.explore_session import (
     Design,
@@ -47,6 +47,22 @@ log = logging.getLogger(__name__)
 
 INSTALL_HINT = "the explorer needs the app extra: pip install -e '.[app]' (installs gradio)"
 STRIDES = (8, 16, 32)
+#: Pictures are shown at least this large (longer side, px): a smaller image is enlarged by the
+#: largest whole factor that fits, nearest neighbour, so each image pixel is an exact f x f block
+#: and a click maps back to its pixel without rounding.
+SHOWN_SIDE = 512
+
+
+def shown_scale(height: int, width: int) -> int:
+    """The whole factor a ``height x width`` picture is enlarged by on the page (1: as it is)."""
+    return max(1, SHOWN_SIDE // max(height, width, 1))
+
+
+def enlarge(picture: np.ndarray | None, factor: int) -> np.ndarray | None:
+    """``picture`` (H, W[, C]) with each pixel repeated ``factor`` times in both directions."""
+    if picture is None or factor == 1:
+        return picture
+    return np.repeat(np.repeat(picture, factor, axis=0), factor, axis=1)
 
 
 def require_gradio() -> Any:
@@ -81,7 +97,18 @@ class Explorer:
         )
 
     def click(self, row: int, col: int) -> list[Any]:
+        """Click image pixel (``row``, ``col``) of the current picture."""
         return self._act(lambda: self._click((int(row), int(col))))
+
+    def click_shown(self, row: int, col: int) -> list[Any]:
+        """Click at (``row``, ``col``) of the picture as shown (enlarged by :meth:`scale`)."""
+        factor = self.scale()
+        return self.click(int(row) // factor, int(col) // factor)
+
+    def scale(self) -> int:
+        """The factor the current picture is shown enlarged by (1 without a picture)."""
+        picture = self.session.picture
+        return 1 if picture is None else shown_scale(*picture.image.shape[:2])
 
     def set_output_stride(self, index: int, output_stride: int) -> list[Any]:
         return self._act(lambda: self._restride(index, int(output_stride)))
@@ -176,7 +203,20 @@ class Explorer:
                 else None
             )
         status = self.status or "pick a validation image or upload one"
-        return [image, gt, status, *[x for panel in self._panels() for x in panel]]
+        factor = self.scale()
+        panels = [
+            (enlarge(pred, factor), enlarge(erf, factor), facts)
+            for pred, erf, facts in self._panels()
+        ]
+        shown = [enlarge(image, factor), enlarge(gt, factor), status]
+        return [*shown, *[x for panel in panels for x in panel]]
+
+    def legend(self) -> np.ndarray | None:
+        """The class legend (names and colours of the checkpoints' class set)."""
+        if not self.session.designs:
+            return None
+        classes = self.session.designs[0].classes
+        return np.asarray(legend_image(range(len(classes.names)), classes))
 
     def notices_markdown(self) -> str:
         notes = list(self.session.notices)
@@ -220,6 +260,17 @@ def build_ui(app: Explorer, gr: Any) -> Any:
                 interactive=False,
                 elem_id="ground-truth",
             )
+            gr.Image(
+                value=app.legend(),
+                label="Classes",
+                show_label=False,  # the label badge would cover the first class
+                buttons=[],  # and so would the corner buttons
+                type="numpy",
+                format="png",
+                interactive=False,
+                elem_id="legend",
+                scale=0,
+            )
         panels, radios = [], []
         for i, design in enumerate(designs):
             with gr.Row(equal_height=False):
@@ -250,8 +301,8 @@ def build_ui(app: Explorer, gr: Any) -> Any:
         outputs = [image, gt, status, *panels]
 
         def on_select(evt: Any) -> list[Any]:
-            col, row = evt.index  # Gradio gives (x, y) in image pixels
-            return app.click(row, col)
+            col, row = evt.index  # Gradio gives (x, y) in pixels of the picture as shown
+            return app.click_shown(row, col)
 
         # Gradio injects the click by this annotation (a real class: not a postponed string)
         on_select.__annotations__ = {"evt": gr.SelectData, "return": list}

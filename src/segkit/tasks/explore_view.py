@@ -6,6 +6,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
+from segkit.evaluation.overlay import legend_image
 from segkit.tasks.explore_session import Design, DesignView, Session
 
 
@@ -43,10 +44,16 @@ def facts_lines(
         if lat.get("latency_warning"):
             timing += f" [{lat['latency_warning']}]"
     gh, gw = view.grid.grid
+    grid_stride = view.grid.stride[0]
     lines += [
         f"MACs {_si(view.macs, '')} at {w} x {h} | {timing}",
-        f"logit grid {gh} x {gw}, stride {view.grid.stride[0]:g} px",
+        f"logit grid {gh} x {gw}, stride {grid_stride:g} px",
     ]
+    if grid_stride < design.output_stride:
+        lines.append(
+            f"(the backbone's features end at stride {design.output_stride}; the head predicts "
+            f"at stride {grid_stride:g} by merging earlier, finer features)"
+        )
     if pixel is not None and view.pixel_rf is not None and view.erf is not None:
         k, p = view.pixel_class(pixel)
         name = design.classes.names[k] if k < len(design.classes.names) else str(k)
@@ -62,6 +69,23 @@ def facts_markdown(design: Design, view: DesignView | None, pixel: tuple[int, in
     return "  \n".join([f"**{lines[0]}**", *lines[1:]])  # markdown line breaks
 
 
+def wrap(lines: list[str], width: int, font: ImageFont.ImageFont) -> list[str]:
+    """``lines`` broken at spaces so that each drawn with ``font`` fits in ``width`` px (a word
+    longer than that stays whole on its own line)."""
+    out: list[str] = []
+    for text in lines:
+        current = ""
+        for word in text.split(" "):
+            trial = f"{current} {word}" if current else word
+            if current and font.getlength(trial) > width:
+                out.append(current)
+                current = "  " + word  # a continuation is indented
+            else:
+                current = trial
+        out.append(current)
+    return out
+
+
 def _panel(picture: np.ndarray | None, size: tuple[int, int]) -> Image.Image:
     if picture is None:
         return Image.new("RGB", size, (235, 235, 235))
@@ -72,7 +96,7 @@ def comparison_picture(
     session: Session, panels: list[tuple[np.ndarray | None, np.ndarray | None, str]]
 ) -> Image.Image:
     """One PNG of the page: the image and its ground truth, then a row per design (prediction
-    with grid and RF box, ERF, facts)."""
+    with grid and RF box, ERF, facts wrapped to the text column), then the class legend."""
     picture = session.picture
     assert picture is not None  # the caller checks
     h, w = picture.image.shape[:2]
@@ -93,12 +117,16 @@ def comparison_picture(
     for (pred, erf, _), design, view in zip(
         panels, session.designs, session.views + [None] * len(panels), strict=False
     ):
-        rows.append((pred, erf, _facts(design, view, session.pixel)))
-    height = pad + len(rows) * (size[1] + pad)
-    sheet = Image.new("RGB", (pad * 4 + 2 * size[0] + text_w, height), "white")
+        rows.append((pred, erf, wrap(_facts(design, view, session.pixel), text_w - pad, font)))
+    line_rows = max(size[1], *(len(lines) * line for _, _, lines in rows))
+    classes = session.designs[0].classes
+    legend = legend_image(range(len(classes.names)), classes)
+    height = pad + len(rows) * (line_rows + pad) + legend.height + pad
+    width = max(pad * 4 + 2 * size[0] + text_w, legend.width + 2 * pad)
+    sheet = Image.new("RGB", (width, height), "white")
     draw = ImageDraw.Draw(sheet)
     for i, (left, right, lines) in enumerate(rows):
-        y = pad + i * (size[1] + pad)
+        y = pad + i * (line_rows + pad)
         if i == 0 and right is not None:
             from segkit.evaluation.overlay import overlay
 
@@ -107,6 +135,7 @@ def comparison_picture(
         sheet.paste(_panel(right, size), (pad * 2 + size[0], y))
         for j, text in enumerate(lines):
             draw.text((pad * 3 + 2 * size[0], y + j * line), text, fill="black", font=font)
+    sheet.paste(legend, (pad, pad + len(rows) * (line_rows + pad)))
     return sheet
 
 

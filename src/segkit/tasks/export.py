@@ -28,6 +28,7 @@ from segkit.evaluation.onnx_export import (
     check_onnx,
     export_onnx,
 )
+from segkit.progress import progress
 from segkit.tasks._common import save_config, save_json
 from segkit.tasks.checkpoints import load_trained
 
@@ -63,8 +64,10 @@ def export(cfg: DictConfig) -> dict[str, Any]:
         raise OnnxExportError(
             f"{cfg.ckpt_path}: {err} (try export.exporter={other})", err.op
         ) from None
+    sizes = [list(s) for s in opts.check_sizes]
     try:
-        diffs = check_onnx(model, path, [list(s) for s in opts.check_sizes], atol=float(opts.atol))
+        with progress("checking ONNX against PyTorch", len(sizes), unit="size") as advance:
+            diffs = check_onnx(model, path, sizes, atol=float(opts.atol), advance=advance)
     except ValueError as err:
         path.unlink(missing_ok=True)  # a file that fails the check is no deliverable
         raise ValueError(f"{err} (export.atol={opts.atol}); {path} was removed") from None

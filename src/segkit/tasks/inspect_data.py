@@ -18,12 +18,12 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 from rich.table import Table
 
 from segkit.constants import IGNORE_INDEX
 from segkit.data import CheckReport, ClassInfo, SegDataModule, SplitDataset, check_datasets
 from segkit.evaluation.report import label_grid
+from segkit.progress import progress
 from segkit.tasks._common import instantiate_user, save_config
 
 log = logging.getLogger(__name__)
@@ -38,15 +38,26 @@ def overlay_grid(
     classes: ClassInfo,
     skip: set[str] | None = None,
 ) -> Path:
-    """Save a PNG grid of the first ``samples`` images (ids in ``skip`` left out) with their masks
-    blended on top in the dataset's colours (void borders included) and a legend of the classes
-    shown."""
+    """Save a PNG grid of ``samples`` images spread evenly over the split (ids in ``skip`` left
+    out; the first and the last included) with their masks blended on top in the dataset's colours
+    (void borders included) and a legend of the classes shown. Evenly spaced, not the first ones:
+    consecutive frames of a video split (CamVid, Cityscapes sequences) are near-identical."""
     ids = [i for i, image_id in enumerate(dataset.ids) if image_id not in (skip or set())]
-    shown = ids[:samples]
+    shown = spread(ids, samples)
     cols = max(1, min(4, len(shown)))
     cells = [(dataset.ids[i], *dataset.load(i)) for i in shown]
     rows = [cells[r : r + cols] for r in range(0, len(cells), cols)]
     return label_grid(rows, classes, path, void=True)
+
+
+def spread(items: list[int], count: int) -> list[int]:
+    """``count`` of ``items`` evenly spaced from the first to the last (all of them when fewer)."""
+    if count >= len(items):
+        return list(items)
+    if count <= 1:
+        return list(items[:count])
+    step = (len(items) - 1) / (count - 1)
+    return [items[round(k * step)] for k in range(count)]
 
 
 def json_output(name: str, run_dir: Path) -> Path:
@@ -68,20 +79,14 @@ def run_check(
     datasets: list[SplitDataset], *, level: str, workers: int, console: Console
 ) -> CheckReport:
     """``check_datasets`` over ``datasets`` with class pixel counts and a progress bar."""
-    columns = (
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=console, transient=False) as bar:
-        task = bar.add_task(f"checking ({level}, {workers} threads)", total=sum(map(len, datasets)))
+    total = sum(map(len, datasets))
+    with progress(f"checking ({level}, {workers} threads)", total, console=console) as advance:
         return check_datasets(
             datasets,
             level=level,  # type: ignore[arg-type]
             workers=workers,
             count_labels=True,
-            progress=lambda n: bar.advance(task, n),
+            progress=advance,
         )
 
 

@@ -103,10 +103,13 @@ def build_module(
 
 
 class _DropLightningTips(logging.Filter):
-    """Lightning logs a "💡 Tip:" advertising its cloud services on every run."""
+    """Lightning logs a "💡 Tip:" advertising its cloud services on every run, and "`Trainer.fit`
+    stopped: `max_steps=N` reached." glued to the end of the progress bar (before the bar closes
+    its line); the run's own summary (:func:`summary_lines`) says where training stopped."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith("💡 Tip")
+        text = str(record.msg)
+        return not (text.startswith("💡 Tip") or text.startswith("`Trainer.fit` stopped"))
 
 
 _TIPS = _DropLightningTips()
@@ -329,20 +332,56 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     class_weight = resolve_class_weight(cfg, datamodule, resumed=resumed_weights)
     module = build_module(cfg, plain, classes=datamodule.classes, class_weight=class_weight)
     trainer = build_trainer(cfg)
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     with _graceful_interrupts() as interruption:
         try:
             trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
         except SIGTERMException:
             interruption.signum = interruption.signum or signal.SIGTERM
-    train_time = time.perf_counter() - start
+    train_time, cpu_time = time.perf_counter() - start, time.process_time() - cpu_start
     interrupted = interruption.signum is not None and trainer.state.status == "interrupted"
     metrics = _summary(trainer, module, cfg, train_time)
+    # CPU seconds of this process (all its threads; DataLoader workers not counted) and the load
+    # when it ended: wall time alone says as much about the other jobs on the machine as the run.
+    metrics["train_cpu_s"] = round(cpu_time, 3)
+    metrics["load_avg_1min"] = round(os.getloadavg()[0], 2)
     metrics["status"] = "interrupted" if interrupted else "finished"
     save_json(metrics, output_dir / "metrics.json")
     if interrupted:
         raise _interrupted(trainer, int(interruption.signum))  # type: ignore[arg-type]
+    if trainer.is_global_zero:
+        for line in summary_lines(metrics):
+            log.info(line)
     return metrics
+
+
+def summary_lines(metrics: dict[str, Any]) -> list[str]:
+    """What a finished run ends with: steps and time, final and best val mIoU (the number
+    ``evaluate`` gives for that checkpoint on the val split), the checkpoints, the run folder and
+    the next commands."""
+
+    def pct(value: Any) -> str:
+        return "n/a" if value is None else f"{100 * float(value):.2f}"
+
+    from segkit.tasks.cli import _shown_path as shown  # light; relative to the working directory
+
+    folder = shown(metrics.get("output_dir") or ".")
+    best, last = (
+        shown(p) if p else None for p in (metrics.get("best_ckpt"), metrics.get("last_ckpt"))
+    )
+    lines = [
+        f"done: {metrics.get('global_step', 0)} steps in {metrics.get('train_time_s', 0):.0f} s; "
+        f"val mIoU {pct(metrics.get('val/mIoU'))} % at the end, "
+        f"best {pct(metrics.get('val/mIoU_best'))} %",
+        f"  checkpoints: best {best or 'none'}, last {last or 'none'}",
+        f"  run folder: {folder} (metrics.json, config.yaml, csv/)",
+    ]
+    if best:
+        lines += [
+            f"  next: python scripts/evaluate.py ckpt_path={best}",
+            f"        python scripts/explore.py ckpt_path=[{best}]",
+        ]
+    return lines
 
 
 #: Settings a resume takes from the checkpoint (optimizer state, warm-up), whatever the config says;
