@@ -38,4 +38,15 @@ def test_a_log_gets_one_final_line_not_bar_frames():
             advance(1)
             assert out.getvalue() == ""  # nothing while the work runs
     (line,) = out.getvalue().splitlines()
-    assert "evaluating" in line and "3/3" in line and "img/s" in line
+    assert line.startswith("evaluating: 3/3 img in ") and "img/s" in line
+
+
+def test_a_log_gets_its_line_also_when_the_work_fails_part_way():
+    console, out = _console(False)
+    try:
+        with progress("downloading x.zip", 100, unit="B", console=console, completed=10) as adv:
+            adv(20)
+            raise ConnectionError("cut")
+    except ConnectionError:
+        pass
+    assert out.getvalue().startswith("downloading x.zip: 30/100 B in ")

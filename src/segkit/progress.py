@@ -3,8 +3,8 @@
 
 A bar shows what is done, the rate and the time left (rich's columns) and redraws itself in
 place on a terminal; when the output is not a terminal (a log file, CI, a pipe) nothing is drawn
-while the work runs and one line, the bar's final state (count, rate, time), is written at the
-end, so a log holds a record, not bar frames. Training has its own bar (Lightning's,
+while the work runs and one plain line (what, how many, how long, the rate) is written when it
+ends or fails, so a log holds a record, not bar frames. Training has its own bar (Lightning's,
 ``training.progress``).
 
 Light: standard library and rich only.
@@ -12,6 +12,7 @@ Light: standard library and rich only.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -81,14 +82,40 @@ def progress(
     download).
     """
     console = console or Console(stderr=True)
-    bar = Progress(*columns(unit), console=console)
-    with bar:
+    if not console.is_terminal:
+        with _record(description, total, unit, console, completed) as advance:
+            yield advance
+        return
+    with Progress(*columns(unit), console=console) as bar:
         task = bar.add_task(description, total=total, completed=completed)
 
         def advance(n: int = 1) -> None:
             bar.advance(task, n)
 
         yield advance
+
+
+@contextmanager
+def _record(
+    description: str, total: int | None, unit: str, console: Console, completed: int
+) -> Iterator[Callable[[int], None]]:
+    """No bar: count, then write one plain line (also when the work fails part-way)."""
+    done = [completed]
+    start = time.perf_counter()
+
+    def advance(n: int = 1) -> None:
+        done[0] += n
+
+    try:
+        yield advance
+    finally:
+        seconds = time.perf_counter() - start
+        count = done[0] - completed
+        of = "" if total is None else f"/{total}"
+        rate = f", {count / seconds:.1f} {unit}/s" if seconds > 0 and count else ""
+        line = f"{description}: {done[0]}{of} {unit} in {seconds:.1f} s{rate}"
+        console.file.write(line + "\n")
+        console.file.flush()
 
 
 __all__ = ["RateColumn", "columns", "progress"]

