@@ -28,6 +28,7 @@ from segkit.data.registry import (
 )
 from segkit.data.synthetic import SyntheticSpec
 from segkit.data.transforms import build_train_transform, normalize
+from segkit.progress import progress
 
 log = logging.getLogger(__name__)
 
@@ -383,11 +384,14 @@ class SegDataModule(pl.LightningDataModule):
             ", ".join(ds.split for ds in datasets.values()),
             self.check,
         )
-        report = check_datasets(
-            list(datasets.values()),
-            level=self.check,  # type: ignore[arg-type]
-            workers=max(1, self.num_workers),
-        )
+        total = sum(len(ds) for ds in datasets.values())
+        with progress(f"checking samples ({self.check})", total) as advance:
+            report = check_datasets(
+                list(datasets.values()),
+                level=self.check,  # type: ignore[arg-type]
+                workers=max(1, self.num_workers),
+                progress=advance,
+            )
         if report.defects:
             raise report.error(
                 "fix or remove those samples (scripts/inspect_data.py with the same data=... "
