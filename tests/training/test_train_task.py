@@ -80,9 +80,15 @@ def test_a_finished_run_ends_with_its_summary(compose_train, tiny_deeplab, caplo
     )
     assert "best.ckpt" in summary[1] and "last.ckpt" in summary[1]
     assert summary[2].startswith("  run folder: ")
-    assert summary[3].startswith("  next: python scripts/evaluate.py ckpt_path=")
-    assert summary[3].endswith("checkpoints/best.ckpt")
-    assert "scripts/explore.py" in summary[4]
+    (curve,) = [line for line in summary if line.startswith("  learning curve: ")]
+    assert "learning_curve.png" in curve and "fewer than two validations" in curve  # 1 val
+    (evaluate,) = [line for line in summary if line.startswith("  next: ")]
+    assert evaluate.startswith("  next: python scripts/evaluate.py ckpt_path=")
+    assert evaluate.endswith("checkpoints/best.ckpt")
+    assert "scripts/explore.py" in summary[-1]
+    run = Path(metrics["output_dir"])
+    assert (run / "learning_curve.png").is_file() and (run / "learning_curve.csv").is_file()
+    assert metrics["learning_curve"] == str(run / "learning_curve.png")
 
 
 def _weights(path: Path) -> dict[str, torch.Tensor]:

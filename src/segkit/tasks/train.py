@@ -32,6 +32,7 @@ from pytorch_lightning.plugins import TorchSyncBatchNorm
 from pytorch_lightning.utilities import rank_zero_only
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
+from segkit.compare.curves import METRICS_CSV, plateau, read_curve, write_curve
 from segkit.compare.records import builder_name
 from segkit.data import ClassInfo, SegDataModule
 from segkit.tasks._common import (
@@ -346,6 +347,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     metrics["train_cpu_s"] = round(cpu_time, 3)
     metrics["load_avg_1min"] = round(os.getloadavg()[0], 2)
     metrics["status"] = "interrupted" if interrupted else "finished"
+    metrics.update(_learning_curve(output_dir) if trainer.is_global_zero else {})
     save_json(metrics, output_dir / "metrics.json")
     if interrupted:
         raise _interrupted(trainer, int(interruption.signum))  # type: ignore[arg-type]
@@ -353,6 +355,20 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         for line in summary_lines(metrics):
             log.info(line)
     return metrics
+
+
+def _learning_curve(output_dir: Path) -> dict[str, Any]:
+    """Write the run's learning curve (``learning_curve.csv`` / ``.png``) from its CSV log; the
+    metrics it adds: where val mIoU flattened (``val/plateau_step``, null while climbing)."""
+    written = write_curve(output_dir)
+    if written is None:  # logger=none: no CSV log to draw from
+        return {}
+    flat = plateau(read_curve(output_dir / METRICS_CSV).val)
+    return {
+        "learning_curve": str(written[1]),
+        "val/plateau_step": None if flat is None else flat.step,
+        "val/plateau": None if flat is None else flat.describe(),
+    }
 
 
 def summary_lines(metrics: dict[str, Any]) -> list[str]:
@@ -376,6 +392,11 @@ def summary_lines(metrics: dict[str, Any]) -> list[str]:
         f"  checkpoints: best {best or 'none'}, last {last or 'none'}",
         f"  run folder: {folder} (metrics.json, config.yaml, csv/)",
     ]
+    if metrics.get("learning_curve"):
+        lines.append(
+            f"  learning curve: {shown(metrics['learning_curve'])}; "
+            f"{metrics.get('val/plateau') or 'fewer than two validations: no plateau to judge'}"
+        )
     if best:
         lines += [
             f"  next: python scripts/evaluate.py ckpt_path={best}",
