@@ -49,6 +49,35 @@ def test_voc_recipe(recipe: str, config_dir: str, tmp_path: Path) -> None:
     assert model.backbone.output_stride == cfg.model.output_stride
 
 
+CAMVID = {
+    "fcn32s": ("fcn", 32),
+    "fcn8s": ("fcn", 32),
+    "deeplabv3": ("deeplabv3", 16),
+    "deeplabv3plus": ("deeplabv3plus", 16),
+}
+
+
+@pytest.mark.parametrize("recipe", sorted(CAMVID))
+def test_camvid_recipes_differ_only_in_the_model(recipe: str, config_dir: str, tmp_path: Path):
+    """Identical data, augmentation, loss, schedule and budget for every design; MobileNetV2
+    from random init; the last step is validated (the learning curve ends on a point)."""
+    cfg = _compose(config_dir, f"experiment=camvid/{recipe}", tmp=tmp_path)
+    design, os_ = CAMVID[recipe]
+    assert cfg.model._target_ == f"segkit.models.{design}" and cfg.model.output_stride == os_
+    if design == "fcn":
+        assert cfg.model.fcn_variant == recipe.removeprefix("fcn")
+    assert cfg.backbone.weights is None and cfg.backbone.width_mult == 1.0
+    assert cfg.trainer.max_steps % cfg.trainer.val_check_interval == 0
+    shared = {k: v for k, v in OmegaConf.to_container(cfg).items() if k != "model"}
+    reference = _compose(config_dir, "experiment=camvid/deeplabv3plus", tmp=tmp_path)
+    assert shared == {
+        k: v for k, v in OmegaConf.to_container(reference).items() if k != "model"
+    }
+    assert cfg.data.dataset == "camvid" and cfg.module.class_weight == "median_frequency"
+    model = instantiate(cfg.model, num_classes=11)
+    assert model.backbone.output_stride == os_
+
+
 @pytest.mark.parametrize("model", ["fcn", "deeplabv3plus", "deeplabv3"])
 def test_quickstart_composes_for_each_design(model: str, config_dir: str, tmp_path: Path) -> None:
     cfg = _compose(config_dir, "experiment=quickstart", f"model={model}", tmp=tmp_path)
