@@ -115,3 +115,51 @@ def test_summary_and_welch() -> None:
     assert delta == pytest.approx(-0.5) and low < 0 < high
     delta, low, high = welch_interval([20.0, 20.5, 21.0], [10.0, 10.5, 11.0])
     assert low > 0
+
+
+def test_block_weights_keep_each_sequence_whole_sized_and_draw_consecutive_frames() -> None:
+    from segkit.compare.stats import block_weights
+
+    sequences = ["a"] * 10 + ["b"] * 7
+    w = block_weights(sequences, 4, 500, np.random.default_rng(0))
+    assert w.shape == (500, 17)
+    assert (w[:, :10].sum(1) == 10).all() and (w[:, 10:].sum(1) == 7).all()
+    # every drawn frame of "b" is part of a run of consecutive drawn frames (blocks of 4, cut
+    # to 7 frames: 4 + 3), circularly: never an isolated frame
+    drawn = w[:, 10:] > 0
+    isolated = drawn & ~np.roll(drawn, 1, axis=1) & ~np.roll(drawn, -1, axis=1)
+    assert not isolated.any()
+    # each frame is about equally likely (circular blocks): mean multiplicity ~ 1 everywhere
+    assert np.allclose(w.mean(0), 1.0, atol=0.15)
+    with pytest.raises(ValueError, match="block must be >= 1"):
+        block_weights(sequences, 0, 5, np.random.default_rng(0))
+
+
+def test_blocks_widen_the_interval_of_correlated_frames() -> None:
+    """Frames of one video drift together: slow per-frame swings that a frame-level bootstrap
+    treats as independent. Block resampling gives a wider interval than single frames."""
+    rng = np.random.default_rng(3)
+    n = 120
+    drift = np.repeat(rng.normal(0, 0.15, n // 20), 20)  # 6 stretches of 20 alike frames
+    a = np.zeros((n, K, K))
+    b = np.zeros((n, K, K))
+    for i in range(n):
+        for cm, acc in ((a, 0.7 + drift[i]), (b, 0.7)):
+            right = 33 * np.clip(acc, 0, 1)
+            for c in range(K):
+                cm[i, c, c], cm[i, c, (c + 1) % K] = right, 33 - right
+    sequences = ["s1"] * 60 + ["s2"] * 60
+    frames = Bootstrap(n, sequences=sequences, block=1).difference([a, a], [b, b])
+    blocks = Bootstrap(n, sequences=sequences, block=20).difference([a, a], [b, b])
+    assert (blocks.high - blocks.low) > 1.5 * (frames.high - frames.low)
+
+
+def test_block_length_follows_the_autocorrelation() -> None:
+    from segkit.compare.stats import block_length
+
+    rng = np.random.default_rng(4)
+    independent = [rng.normal(size=200), rng.normal(size=150)]
+    assert block_length(independent) == 1
+    smooth = [np.repeat(rng.normal(size=20), 10), np.repeat(rng.normal(size=15), 10)]
+    assert 5 <= block_length(smooth) <= 10
+    assert block_length([[1.0, 1.0, 1.0]]) == 1  # no variance: nothing to correlate

@@ -156,15 +156,31 @@ class Bootstrap:
             this object uses the same image multisets (contrasts between intervals are valid).
     """
 
-    def __init__(self, num_images: int, *, resamples: int = RESAMPLES, seed: int = BOOTSTRAP_SEED):
+    def __init__(
+        self,
+        num_images: int,
+        *,
+        resamples: int = RESAMPLES,
+        seed: int = BOOTSTRAP_SEED,
+        sequences: Sequence[str] | None = None,
+        block: int = 1,
+    ):
         if num_images < 1:
             raise ValueError("a bootstrap needs at least one image")
         self.rng = np.random.default_rng(seed)
         self.resamples = resamples
         # (R, N) multiplicities: image n appears weights[r, n] times in resample r.
-        self.weights = self.rng.multinomial(
-            num_images, np.full(num_images, 1.0 / num_images), size=resamples
-        ).astype(np.float64)
+        if sequences is None:
+            if block != 1:
+                raise ValueError("block resampling needs the images' sequences")
+            self.weights = self.rng.multinomial(
+                num_images, np.full(num_images, 1.0 / num_images), size=resamples
+            ).astype(np.float64)
+        else:
+            if len(sequences) != num_images:
+                raise ValueError(f"{len(sequences)} sequence labels for {num_images} images")
+            self.weights = block_weights(sequences, block, resamples, self.rng)
+        self.block = block
         self._seed_draws: dict[tuple[int, str], np.ndarray] = {}
 
     def _seed_index(self, num_seeds: int, key: str) -> np.ndarray:
@@ -209,6 +225,56 @@ class Bootstrap:
         return Interval(point, low, high, len(a), len(b), samples)
 
 
+def block_weights(
+    sequences: Sequence[str], block: int, resamples: int, rng: np.random.Generator
+) -> np.ndarray:
+    """(R, N) multiplicities of a moving-block bootstrap within each video sequence.
+
+    Consecutive frames of a video are correlated, so resampling single frames as if independent
+    makes intervals too narrow. Here the images of each sequence (``sequences[n]``: image n's
+    sequence; images of a sequence in frame order) are covered by ``ceil(L / block)`` blocks of
+    ``block`` consecutive frames, each starting at a uniformly drawn frame (circularly wrapped, so
+    every frame is equally likely to be drawn), and cut to the sequence's length ``L``: every
+    resample holds each sequence with its own length. ``block=1`` resamples single frames within
+    each sequence.
+    """
+    if block < 1:
+        raise ValueError(f"block must be >= 1, got {block}")
+    labels = list(sequences)
+    weights = np.zeros((resamples, len(labels)))
+    for name in dict.fromkeys(labels):
+        members = np.array([i for i, label in enumerate(labels) if label == name])
+        length = len(members)
+        size = min(block, length)
+        count = -(-length // size)
+        starts = rng.integers(0, length, size=(resamples, count))  # (R, B)
+        frames = (starts[..., None] + np.arange(size)).reshape(resamples, -1) % length
+        frames = frames[:, :length]  # (R, L) frame positions inside the sequence
+        for r in range(resamples):
+            np.add.at(weights[r], members[frames[r]], 1.0)
+    return weights
+
+
+def block_length(series: Sequence[Sequence[float]], *, threshold: float = 0.2) -> int:
+    """A block length for :func:`block_weights`: the smallest lag at which the autocorrelation of
+    a per-frame score (e.g. each frame's mIoU), pooled over the sequences in ``series`` (each in
+    frame order), falls below ``threshold``; frames that far apart are treated as independent.
+    At least 1, at most half the shortest sequence."""
+    parts = [np.asarray(x, dtype=np.float64) for x in series if len(x) > 1]
+    if not parts:
+        return 1
+    limit = max(1, min(len(x) for x in parts) // 2)
+    centred = [x - x.mean() for x in parts]
+    variance = sum(float((c**2).sum()) for c in centred)
+    if variance == 0:
+        return 1
+    for lag in range(1, limit + 1):
+        acf = sum(float((c[:-lag] * c[lag:]).sum()) for c in centred if len(c) > lag) / variance
+        if acf < threshold:
+            return lag
+    return limit
+
+
 def welch_interval(a: Sequence[float], b: Sequence[float]) -> tuple[float, float, float] | None:
     """mean(a) - mean(b) with a 95 % Welch t interval over seeds (per-seed scalars such as an ERF
     radius, which have no per-image decomposition); None with fewer than two values a side."""
@@ -229,6 +295,8 @@ def welch_interval(a: Sequence[float], b: Sequence[float]) -> tuple[float, float
 
 __all__ = [
     "background_floor",
+    "block_length",
+    "block_weights",
     "BOOTSTRAP_SEED",
     "LEVEL",
     "RESAMPLES",
