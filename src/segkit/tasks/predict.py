@@ -131,6 +131,61 @@ def output_stems(paths: Sequence[Path]) -> dict[Path, str]:
     return {p: p.stem if counts[p.stem] == 1 else f"{p.stem}_{p.suffix.lstrip('.')}" for p in paths}
 
 
+#: Files predict writes besides the per-image ones.
+RUN_FILES: tuple[str, ...] = ("summary.json", "legend.png")
+#: Colliding names listed in the refusal.
+SHOWN_COLLISIONS = 5
+
+
+def planned_files(stems: dict[Path, str]) -> dict[str, Path | None]:
+    """Every file name a run writes into its output folder -> the input it comes from (None for
+    ``summary.json`` / ``legend.png``); ValueError when two would share a name (an input called
+    ``legend.jpg`` would lose its label map to the legend)."""
+    planned: dict[str, Path | None] = dict.fromkeys(RUN_FILES)
+    for path, stem in stems.items():
+        for name in (f"{stem}.png", f"{stem}_overlay.jpg"):
+            if name in planned:
+                other = planned[name] or "the run's own file"
+                raise ValueError(
+                    f"inputs {path} and {other} would both be written as {name}: rename one of them"
+                )
+            planned[name] = path
+    return planned
+
+
+def check_output(source: str | Path, out_dir: Path, planned: dict[str, Path | None]) -> None:
+    """Refuse, before anything is written, an output that would write over an input or over any
+    file this run did not create: ``output`` must be a folder; for a folder input, not that folder
+    nor a folder holding it (its label PNGs would replace same-named inputs, and the next run would
+    read the overlays as inputs); and it must not hold a file of a name this run writes."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise FileExistsError(
+            f"output={out_dir} is an existing file: output must be a folder (predict writes "
+            "<name>.png and <name>_overlay.jpg per image there); give a new or empty folder"
+        )
+    source = Path(source)
+    if source.is_dir():
+        inputs, out = source.resolve(), out_dir.resolve()
+        if out == inputs or out in inputs.parents:
+            where = "is" if out == inputs else "contains"
+            raise ValueError(
+                f"output={out_dir} {where} the input folder {source}: predict would write its "
+                "label PNGs and overlays among the input images (over same-named ones) and read "
+                "them as inputs next time; give another output folder, e.g. output=<input>_pred"
+            )
+    if not out_dir.is_dir():
+        return
+    taken = sorted(name for name in planned if (out_dir / name).exists())
+    if taken:
+        shown = ", ".join(taken[:SHOWN_COLLISIONS])
+        more = f" and {len(taken) - SHOWN_COLLISIONS} more" if len(taken) > SHOWN_COLLISIONS else ""
+        raise FileExistsError(
+            f"output folder {out_dir} already holds {len(taken)} file(s) this run would write "
+            f"({shown}{more}): predict never overwrites files it did not create in this run; "
+            "give a new or empty output folder, or delete those files"
+        )
+
+
 def _write(
     stem: str,
     image: np.ndarray,
@@ -160,6 +215,8 @@ def _predict(cfg: DictConfig, ranks: Ranks) -> dict[str, Any]:
     paths = list_images(cfg.input)
     stems = output_stems(paths)  # from the whole list: the same names however it is shared out
     out_dir = Path(cfg.output)
+    # Before any rank writes (agree_on_folder is a collective: every rank has checked by then).
+    check_output(cfg.input, out_dir, planned_files(stems))
     ranks.agree_on_folder(out_dir, "output")
     device = ranks.device
     digest = checkpoint_digest(str(cfg.ckpt_path), backend)
@@ -204,4 +261,12 @@ def _predict(cfg: DictConfig, ranks: Ranks) -> dict[str, Any]:
     return summary
 
 
-__all__ = ["IMAGE_SUFFIXES", "PredictFailures", "list_images", "predict", "predict_batch"]
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "PredictFailures",
+    "check_output",
+    "list_images",
+    "planned_files",
+    "predict",
+    "predict_batch",
+]
