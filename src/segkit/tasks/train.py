@@ -3,7 +3,7 @@
 Run folder (``paths.output_dir``): ``config.yaml`` (resolved composed config), ``checkpoints/best.ckpt``
 (highest ``val/mIoU``) and ``last.ckpt`` (the latest state: end of run, every validation, every
 interruption), ``csv/metrics.csv``, ``tensorboard/``, ``metrics.json`` (strict JSON: ``null`` for a
-non-finite value; ``status`` is ``finished`` or ``interrupted``).
+non-finite value; ``status`` is ``finished``, ``interrupted`` or ``failed``: ended at step 0).
 
 SIGTERM (a cluster pre-emption) or SIGINT (Ctrl+C) lets the current step finish, writes
 ``last.ckpt``, then raises :class:`TrainingInterrupted`, a ``SystemExit`` with code 128 + signal
@@ -215,6 +215,35 @@ def _check_data(datamodule: pl.LightningDataModule) -> None:
     datamodule.setup("fit")
 
 
+def check_batches(datamodule: SegDataModule, trainer: pl.Trainer) -> None:
+    """ValueError in one line when the train split cannot give a single training step.
+
+    The train loader drops its last incomplete batch, and under DDP each of the
+    ``trainer.world_size`` processes gets ``ceil(n / world_size)`` images, so fewer images per
+    process than ``data.batch_size`` means no batch and no step at all (Lightning only warns "No
+    training batches" and the run would end "finished" at step 0). Gradient accumulation is not a
+    factor: Lightning steps on an epoch's last batch. (An empty split list, train or val, is
+    refused by every reader.) Checked where the datasets were built (global rank 0,
+    ``_check_data``)."""
+    train_set = datamodule.train_set
+    if train_set is None:
+        return
+    world = int(trainer.world_size)
+    per_process = math.ceil(len(train_set) / world)
+    if per_process < datamodule.batch_size:
+        over = f" on each of trainer.devices={world} processes" if world > 1 else ""
+        most = f" (at most {per_process})" if per_process else ""
+        raise ValueError(
+            f"the train split ({train_set.split_path}) has {len(train_set)} images, fewer than "
+            f"data.batch_size={datamodule.batch_size}{over}: the incomplete batch is dropped, so "
+            f"nothing would be trained; lower data.batch_size{most} or add training images"
+        )
+
+
+class NothingTrained(ValueError):
+    """A run that ended without a single optimizer step (``metrics.json`` says ``failed``)."""
+
+
 class TrainingInterrupted(SystemExit):
     """Training stopped by SIGTERM/SIGINT after saving a resumable ``last.ckpt``. A ``SystemExit``
     whose code is 128 + the signal number, as a shell reports a process the signal killed."""
@@ -316,6 +345,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     _check_data(datamodule)
     module = build_module(cfg, plain, classes=datamodule.classes)
     trainer = build_trainer(cfg)
+    check_batches(datamodule, trainer)
     start = time.perf_counter()
     with _graceful_interrupts() as interruption:
         try:
@@ -326,9 +356,19 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     interrupted = interruption.signum is not None and trainer.state.status == "interrupted"
     metrics = _summary(trainer, module, cfg, train_time)
     metrics["status"] = "interrupted" if interrupted else "finished"
+    nothing = not interrupted and trainer.global_step == 0
+    if nothing:  # a backstop: check_batches catches the known causes before fit
+        metrics["status"] = "failed"
+        metrics["error"] = (
+            "training ended at step 0: no batch was trained (Lightning found no training "
+            "batches: check the train split size against data.batch_size and "
+            "trainer.limit_train_batches); no checkpoint was written"
+        )
     save_json(metrics, output_dir / "metrics.json")
     if interrupted:
         raise _interrupted(trainer, int(interruption.signum))  # type: ignore[arg-type]
+    if nothing:
+        raise NothingTrained(metrics["error"])
     return metrics
 
 
@@ -409,10 +449,12 @@ def _summary(
 
 
 __all__ = [
+    "NothingTrained",
     "TrainingInterrupted",
     "build_datamodule",
     "build_module",
     "build_trainer",
+    "check_batches",
     "check_devices",
     "check_sync_batchnorm",
     "quiet_third_party",
