@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import functools
 import json
@@ -9,7 +10,7 @@ import logging
 import os
 import sys
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -19,6 +20,9 @@ from lightning_utilities.core.rank_zero import rank_zero_only  # = pytorch_light
 from omegaconf import DictConfig, OmegaConf
 
 from segkit.tasks.cli import USER_ERRORS, one_line
+
+#: Hydra's job-log line format (its default ``hydra/job_logging``), for logs written without Hydra.
+LOG_FORMAT = "[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +100,51 @@ def instantiate_group(cfg: DictConfig | None) -> list[Any]:
             raise ValueError(f"entry {name!r} has no _target_; give it one or set it to null")
         objects.append(instantiate_user(entry, _convert_="all"))
     return objects
+
+
+@contextlib.contextmanager
+def task_log(folder: str | Path, task: str) -> Iterator[Path]:
+    """``<folder>/<task>.log`` for a task run outside a Hydra job (the demo's designs,
+    ``run_comparison.py``, ``compare --fill``): what Hydra's job logging gives a script's run, so
+    every run folder holds its log. It receives the run's INFO records, starts with the task and
+    its folder, and ends with the one-line error (a bug: its traceback) when the run fails. While
+    it is open the root logger passes INFO; a console that had no handler keeps showing warnings
+    and errors only, as Python's last-resort handler did."""
+    path = Path(folder) / f"{task}.log"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    root = logging.getLogger()
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    handler.setLevel(logging.INFO)
+    added = [handler]
+    if not root.handlers:
+        console = logging.StreamHandler()
+        console.setLevel(logging.WARNING)
+        added.append(console)
+    level = root.level
+    for h in added:
+        root.addHandler(h)
+    if level > logging.INFO:  # NOTSET (0) passes everything already
+        root.setLevel(logging.INFO)
+    try:
+        log.info("segkit %s; run folder: %s", task, folder)
+        yield path
+    except USER_ERRORS as err:
+        handler.handle(_record(f"error: {one_line(err)}"))
+        raise
+    except Exception as err:
+        handler.handle(_record(f"{type(err).__name__}: {err}", err))
+        raise
+    finally:
+        root.setLevel(level)
+        for h in added:
+            root.removeHandler(h)
+        handler.close()
+
+
+def _record(line: str, exc: BaseException | None = None) -> logging.LogRecord:
+    exc_info = (type(exc), exc, exc.__traceback__) if exc is not None else None
+    return logging.LogRecord(__name__, logging.ERROR, __file__, 0, line, None, exc_info)
 
 
 def exit_on_user_error(fn: Callable[..., T]) -> Callable[..., T]:

@@ -30,6 +30,7 @@ from segkit.evaluation.onnx_export import (
 )
 from segkit.tasks._common import save_config, save_json
 from segkit.tasks.checkpoints import load_trained
+from segkit.tasks.cli import echo
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +107,7 @@ def export(cfg: DictConfig) -> dict[str, Any]:
         "checkpoint_sha256": digest,
     }
     save_json(summary, Path(cfg.paths.output_dir) / "export.json")
-    print(
+    echo(
         f"exported {path} ({summary['size_mb']} MB, one self-contained file); "
         f"onnxruntime vs torch max |diff|: {diffs}"
     )

@@ -34,6 +34,7 @@ from segkit.evaluation.onnx_backend import inference_model
 from segkit.evaluation.overlay import overlay, save_label_png, save_legend
 from segkit.tasks._common import save_config, save_json
 from segkit.tasks.checkpoints import load_trained, resolve_device
+from segkit.tasks.cli import echo
 from segkit.tasks.distributed import Ranks, torchrun_ranks
 from segkit.tasks.inference_opts import backend_settings, checkpoint_digest, inference_settings
 
@@ -251,11 +252,10 @@ def _predict(cfg: DictConfig, ranks: Ranks) -> dict[str, Any]:
         save_json(summary, out_dir / "summary.json")
         shown = [k for k in range(classes.num_classes) if k != classes.background]
         legend = save_legend(out_dir / "legend.png", shown, classes)  # the overlays' colours
-        print(
-            f"predict: {written} written, {len(failures)} failed -> {out_dir} (colours: {legend})"
+        echo(
+            f"predict: {written} written, {len(failures)} failed -> {out_dir} (colours: {legend})",
+            *(f"  failed: {f['path']}: {f['error']}" for f in failures),
         )
-        for failure in failures:
-            print(f"  failed: {failure['path']}: {failure['error']}")
     if failures:
         raise PredictFailures(summary)
     return summary
