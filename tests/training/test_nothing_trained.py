@@ -44,3 +44,14 @@ def test_a_run_that_ends_at_step_zero_is_an_error_not_finished(
         train(cfg)
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["status"] == "failed" and metrics["global_step"] == 0
+
+
+def test_a_resume_with_no_step_left_is_refused(compose_train, tiny_deeplab, tmp_path: Path) -> None:
+    """A sibling: a checkpoint at or past trainer.max_steps trained nothing and ended finished."""
+    train(compose_train(*tiny_deeplab, "trainer.max_steps=2", run="first"))
+    last = tmp_path / "first" / "checkpoints" / "last.ckpt"
+    cfg = compose_train(*tiny_deeplab, "trainer.max_steps=2", f"ckpt_path={last}", run="again")
+    with pytest.raises(ValueError, match=r"is at step 2 and trainer.max_steps=2: nothing would be "
+                       r"trained; set trainer.max_steps above 2"):  # fmt: skip
+        train(cfg)
+    assert not (tmp_path / "again" / "metrics.json").exists()

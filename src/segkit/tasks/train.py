@@ -240,6 +240,19 @@ def check_batches(datamodule: SegDataModule, trainer: pl.Trainer) -> None:
         )
 
 
+def check_steps_left(path: str, ckpt: dict[str, Any], trainer_cfg: dict[str, Any]) -> None:
+    """ValueError when a resume has no step left: Lightning stops at once and the run would end
+    "finished" having trained nothing. (A requeued SLURM job that had already reached the end is
+    not asked: it only finishes.)"""
+    step, max_steps = int(ckpt.get("global_step", 0)), trainer_cfg.get("max_steps", -1)
+    if max_steps is not None and int(max_steps) > 0 and step >= int(max_steps):
+        raise ValueError(
+            f"ckpt_path={path} is at step {step} and trainer.max_steps={max_steps}: nothing "
+            f"would be trained; set trainer.max_steps above {step} to train longer (the LR "
+            "schedule is extended to it)"
+        )
+
+
 class NothingTrained(ValueError):
     """A run that ended without a single optimizer step (``metrics.json`` says ``failed``)."""
 
@@ -330,6 +343,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     """
     pl.seed_everything(cfg.seed, workers=True)
     output_dir = Path(cfg.paths.output_dir)
+    asked_to_resume = bool(cfg.get("ckpt_path"))  # by the user, not by a SLURM requeue
     resume_requeued_job(cfg, output_dir)  # before anything reads cfg.ckpt_path
     check_devices(to_plain(cfg)["trainer"])  # before any data or model is built
     datamodule = build_datamodule(cfg)  # fills a null data.num_classes: before the config is read
@@ -339,6 +353,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         ckpt = read_checkpoint(cfg.ckpt_path)
         check_resume_compatible(cfg.ckpt_path, plain, checkpoint=ckpt)
         _warn_optimizer_settings_not_applied(ckpt, plain)
+        if asked_to_resume:
+            check_steps_left(cfg.ckpt_path, ckpt, plain["trainer"])
         del ckpt
     save_config(cfg, output_dir)
 
