@@ -223,3 +223,15 @@ def test_export_never_overwrites_the_checkpoint_or_any_file(checkpoint, compose_
     assert old.read_bytes() == b"an earlier export"
     with pytest.raises(ValueError, match=r"is a folder: output must be the path of the ONNX file"):
         export(compose_eval(f"ckpt_path={checkpoint}", f"output={tmp_path}", name="export"))
+
+
+def test_predict_with_no_readable_input_is_a_failure_that_says_so(
+    checkpoint, compose_eval, tmp_path
+):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a.jpg").write_bytes(b"not a jpeg")
+    with pytest.raises(PredictFailures, match=r"1 of 1 inputs failed .* no image could be read, "
+                       "so no label map was written"):  # fmt: skip
+        predict(compose_eval(f"ckpt_path={checkpoint}", f"input={folder}",
+                             f"output={tmp_path / 'out'}", name="predict"))  # fmt: skip

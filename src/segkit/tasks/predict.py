@@ -50,10 +50,15 @@ class PredictFailures(ValueError):
     """Some inputs could not be predicted; all others were written. ``summary`` = summary.json."""
 
     def __init__(self, summary: dict[str, Any]) -> None:
+        written = (
+            f"the other {summary['written']} were written to {summary['output']}"
+            if summary["written"]
+            else "no image could be read, so no label map was written: check that input= holds "
+            "readable images"
+        )
         super().__init__(
             f"predict: {summary['failed']} of {summary['images']} inputs failed (listed above and in "
-            f"{Path(summary['output']) / 'summary.json'}); the other {summary['written']} were "
-            f"written to {summary['output']}"
+            f"{Path(summary['output']) / 'summary.json'}); {written}"
         )
         self.summary = summary
 
