@@ -235,3 +235,27 @@ def test_predict_with_no_readable_input_is_a_failure_that_says_so(
                        "so no label map was written"):  # fmt: skip
         predict(compose_eval(f"ckpt_path={checkpoint}", f"input={folder}",
                              f"output={tmp_path / 'out'}", name="predict"))  # fmt: skip
+
+
+def test_a_full_disk_leaves_no_truncated_label_map(checkpoint, compose_eval, tmp_path, monkeypatch):
+    """A sibling of the checkpoint case: a label PNG cut short by a full disk kept its name."""
+    import errno
+
+    import segkit.tasks.predict as task
+
+    folder = _images(tmp_path / "in", [(40, 40), (40, 40)])
+    real = task.save_label_png
+
+    def save(path, labels, classes):
+        if path.name == "img1.png":
+            path.write_bytes(b"\x89PNG trunc")
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(path, labels, classes)
+
+    monkeypatch.setattr(task, "save_label_png", save)
+    out = tmp_path / "out"
+    with pytest.raises(ValueError, match=r"cannot write .*img1\.png: No space left on device; its "
+                       "partial files were removed"):  # fmt: skip
+        predict(compose_eval(f"ckpt_path={checkpoint}", f"input={folder}", f"output={out}",
+                             "predict.batch_size=1", name="predict"))  # fmt: skip
+    assert sorted(p.name for p in out.iterdir()) == ["img0.png", "img0_overlay.jpg"]

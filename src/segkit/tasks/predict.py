@@ -16,6 +16,7 @@ failures into summary.json.
 
 from __future__ import annotations
 
+import errno
 import logging
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -200,10 +201,20 @@ def _write(
     alpha: float,
     classes: ClassInfo,
 ) -> None:
-    save_label_png(out_dir / f"{stem}.png", labels, classes)
-    Image.fromarray(overlay(image, labels, classes, alpha=alpha)).save(
-        out_dir / f"{stem}_overlay.jpg", quality=90
-    )
+    label_path, overlay_path = out_dir / f"{stem}.png", out_dir / f"{stem}_overlay.jpg"
+    try:
+        save_label_png(label_path, labels, classes)
+        Image.fromarray(overlay(image, labels, classes, alpha=alpha)).save(overlay_path, quality=90)
+    except OSError as err:  # never leave a truncated file that looks like a result
+        label_path.unlink(missing_ok=True)
+        overlay_path.unlink(missing_ok=True)
+        if err.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+            raise ValueError(
+                f"cannot write {label_path}: {err.strerror}; its partial files were removed (the "
+                f"images written before it in {out_dir} are complete). Free disk space, or give "
+                "another output= folder"
+            ) from err
+        raise
 
 
 def predict(cfg: DictConfig) -> dict[str, Any]:
