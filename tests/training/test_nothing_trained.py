@@ -44,6 +44,7 @@ def test_a_run_that_ends_at_step_zero_is_an_error_not_finished(
         train(cfg)
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["status"] == "failed" and metrics["global_step"] == 0
+    assert not list((tmp_path / "run").glob("checkpoints/*.ckpt"))  # as the message says
 
 
 def test_a_resume_with_no_step_left_is_refused(compose_train, tiny_deeplab, tmp_path: Path) -> None:
