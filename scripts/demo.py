@@ -26,7 +26,7 @@ from rich.table import Table
 from segkit.compare.stats import background_floor
 from segkit.data import ClassInfo, SplitDataset, normalize
 from segkit.evaluation.report import label_grid
-from segkit.tasks._common import exit_on_user_error, instantiate_user
+from segkit.tasks._common import exit_on_user_error, instantiate_user, task_log
 from segkit.tasks.checkpoints import load_segmentor
 from segkit.tasks.configs import compose_config
 from segkit.tasks.train import train
@@ -180,7 +180,8 @@ def main(extra: list[str]) -> None:
     results = {}
     for n, (model, cfg) in enumerate(configs.items(), 1):
         console.rule(f"training {DESIGNS[model]} ({n}/{len(configs)})", style="dim")
-        results[model] = train(cfg)
+        with task_log(cfg.paths.output_dir, "train"):  # <design>/train.log, as a script run has
+            results[model] = train(cfg)
     dataset, classes = val_dataset(configs["fcn"])
     floor = floor_miou(dataset, classes.num_classes)
     image = picture(results, dataset, classes, out_root / PICTURE)

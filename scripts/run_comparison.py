@@ -30,7 +30,7 @@ import torch
 
 from comparison_doc import write_comparison_doc  # scripts/: the doc is this script's job
 from segkit.progress import progress
-from segkit.tasks._common import exit_on_user_error
+from segkit.tasks._common import exit_on_user_error, task_log
 from segkit.tasks.compare import analyze_checkpoint, compare, evaluate_checkpoint
 from segkit.tasks.configs import compose_config
 from segkit.tasks.run_folders import claim_dir
@@ -81,7 +81,8 @@ def run_design(name: str, run_dir: Path, extra: list[str], *, scale: str, seed: 
     if all(p.is_file() for p in done):
         print(f"kept {run_dir} (already trained, evaluated and analysed)")
         return
-    metrics = train(cfg)
+    with task_log(run_dir, "train"):
+        metrics = train(cfg)
     ckpt = metrics.get("best_ckpt") or metrics.get("last_ckpt")
     for os_ in strides:
         evaluate_checkpoint(ckpt, run_dir, os_=os_, trained_os=trained)

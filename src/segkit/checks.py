@@ -1,7 +1,7 @@
 """Rules on user-given values, in one place for the builders and the command line's pre-flight check.
 
 Each rule here is *the* rule: the constructor that consumes the value calls it (``fcn`` calls
-``check_fcn_variant``, ``SegDataModule`` calls ``check_batch_size``, ``poly_lr`` calls
+``check_fcn_variant``, ``SegDataModule`` calls ``check_batch_size`` and ``check_num_workers``, ``poly_lr`` calls
 ``check_lr_schedule``, ``VOCSegmentation`` calls ``resolve_voc_dir``...), and
 ``segkit.tasks.preflight`` calls the same function on the composed config before anything heavy is
 imported, so a bad value is refused in well under a second with the constructor's own message.
@@ -54,6 +54,17 @@ def check_batch_size(value: Any, key: str) -> int:
     """A batch size is an integer >= 1; ``key`` names it in the message (``data.batch_size``)."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{key} must be an integer >= 1, got {value!r} (set {key}=1 or more)")
+    return value
+
+
+def check_num_workers(value: Any, key: str) -> int:
+    """DataLoader worker processes: an integer >= 0 (0 loads in the main process); ``key`` names
+    it (``data.num_workers``)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(
+            f"{key} must be an integer >= 0 (0 = load in the main process), got {value!r} "
+            f"(set {key}=0 or more)"
+        )
     return value
 
 
@@ -140,6 +151,7 @@ __all__ = [
     "check_class_weight",
     "check_fcn_variant",
     "check_lr_schedule",
+    "check_num_workers",
     "check_output_stride",
     "resolve_voc_dir",
 ]

@@ -72,6 +72,7 @@ def _train(cfg: DictConfig):
         (["data.batch_size=0"], _build_data),
         (["data.val_batch_size=-2"], _build_data),
         (["data.batch_size=1.5"], _build_data),
+        (["data.num_workers=-1"], _build_data),
         (["data.dataset=coco"], _build_data),
         (["data=voc", "data.root=${paths.root_dir}/nowhere"], _build_data),
         (["data=voc_aug", "data.root=${paths.root_dir}/nowhere"], _build_data),
@@ -125,6 +126,18 @@ def test_checkpoint_tasks_refuse_like_their_builders(tmp_path: Path) -> None:
     cfg = _compose("predict", tmp_path, f"ckpt_path={__file__}", "input=x.jpg",
                    "predict.batch_size=0")  # fmt: skip
     _both_refuse("predict", cfg, predict)
+
+
+def test_evaluate_refuses_negative_workers_like_its_loader(tmp_path: Path) -> None:
+    """data.num_workers=-1 reached PyTorch (its wording, no key, after the model summary)."""
+    from segkit.tasks.evaluate import _loader
+
+    for key in ("eval.num_workers", "data.num_workers"):
+        cfg = _compose("evaluate", tmp_path, f"ckpt_path={__file__}", f"{key}=-1")
+        with pytest.raises(ValueError, match=rf"^{key} must be an integer >= 0"):
+            preflight("evaluate", cfg)
+    cfg = _compose("evaluate", tmp_path, f"ckpt_path={__file__}", "eval.num_workers=-1")
+    _both_refuse("evaluate", cfg, lambda c: _loader(None, 0, c.eval, {}, None))
 
 
 @pytest.mark.parametrize("task", ["evaluate", "predict", "export"])

@@ -212,3 +212,37 @@ def test_train_task_stops_before_the_first_step(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match=r"data check: .*\n.*val_000001\.jpg is unreadable"):
         train(cfg)
     assert steps == []  # on main: every training step ran, then the first validation failed
+
+
+def _exif_rotated(path: Path, stored_hw: tuple[int, int], orientation: int = 6) -> None:
+    """A JPEG stored ``stored_hw`` whose EXIF orientation rotates it on load (6: 90 degrees)."""
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    pixels = np.random.default_rng(0).integers(0, 256, (*stored_hw, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(path, exif=exif.tobytes())
+
+
+@pytest.mark.parametrize("level", ["full", "headers"])
+def test_an_exif_rotated_image_is_checked_as_the_loader_reads_it(voc_root, level):
+    """A valid sample (mask drawn on the image as displayed) passed the full check and was refused
+    by the header check, which used the stored size; the loader applies the orientation."""
+    images, masks = voc(voc_root) / "JPEGImages", voc(voc_root) / "SegmentationClass"
+    h, w = np.array(Image.open(masks / "train_000000.png")).shape
+    _exif_rotated(images / "train_000000.jpg", stored_hw=(w, h))  # displayed (h, w): the mask's
+    dataset = lenient(voc_root, "train")
+    assert dataset.load(0)[0].shape[:2] == (h, w)
+    assert check_datasets([dataset], level=level).defects == []
+
+
+@pytest.mark.parametrize("level", ["full", "headers"])
+def test_a_mask_in_the_stored_orientation_names_exif(voc_root, level):
+    images, masks = voc(voc_root) / "JPEGImages", voc(voc_root) / "SegmentationClass"
+    h, w = np.array(Image.open(masks / "train_000000.png")).shape
+    _exif_rotated(images / "train_000000.jpg", stored_hw=(h, w))  # displayed (w, h)
+    dataset = lenient(voc_root, "train")
+    (defect,) = check_datasets([dataset], level=level).defects
+    assert f"is {w}x{h} (WxH) but its image is {h}x{w} as displayed" in defect.message
+    assert "EXIF orientation 6 (rotated on load" in defect.message
+    assert "Rotate the mask to the image as displayed" in defect.message
+    with pytest.raises(ValueError, match="EXIF orientation 6"):  # loading says the same
+        dataset.load(0)

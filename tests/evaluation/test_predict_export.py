@@ -153,3 +153,109 @@ def test_export_rejects_unknown_format_and_exporter(checkpoint, compose_eval):
 def test_inputs_sharing_a_stem_get_distinct_outputs(tmp_path):
     paths = [tmp_path / "a.jpg", tmp_path / "a.png", tmp_path / "b.jpg"]
     assert list(output_stems(paths).values()) == ["a_jpg", "a_png", "b"]
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+@pytest.mark.parametrize("where", ["same", "parent"])
+def test_predict_refuses_an_output_folder_that_is_or_holds_the_input(
+    checkpoint, compose_eval, tmp_path, where
+):
+    """The issue: output=input replaced coffee.png (the photo) with its label map, exit 0."""
+    folder = _images(tmp_path / "photos", [(40, 40), (40, 40)])  # img0.jpg, img1.png
+    before = _snapshot(folder)
+    out = folder if where == "same" else tmp_path
+    with pytest.raises(ValueError, match=r"output=.* (is|contains) the input folder"):
+        predict(compose_eval(f"ckpt_path={checkpoint}", f"input={folder}", f"output={out}",
+                             "predict.device=cpu", name="predict"))  # fmt: skip
+    assert _snapshot(folder) == before  # nothing written, nothing replaced
+
+
+def test_predict_never_overwrites_a_file_it_did_not_write(checkpoint, compose_eval, tmp_path):
+    folder = _images(tmp_path / "in", [(40, 40), (40, 40)])
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "img1.png").write_bytes(b"someone's file")
+    with pytest.raises(FileExistsError, match=r"already holds 1 file\(s\).*\(img1\.png\)"):
+        predict(compose_eval(f"ckpt_path={checkpoint}", f"input={folder}", f"output={out}",
+                             "predict.device=cpu", name="predict"))  # fmt: skip
+    assert _snapshot(out) == {"img1.png": b"someone's file"}
+    # A single image predicted into its own folder: its label map would replace it.
+    single = _images(tmp_path / "single", [(40, 40), (40, 40)]) / "img1.png"
+    with pytest.raises(FileExistsError, match=r"img1\.png"):
+        predict(compose_eval(f"ckpt_path={checkpoint}", f"input={single}",
+                             f"output={single.parent}", name="predict"))  # fmt: skip
+
+
+def test_predict_output_must_be_a_folder(checkpoint, compose_eval, tmp_path):
+    folder = _images(tmp_path / "in", [(40, 40)])
+    taken = tmp_path / "result.png"
+    taken.write_bytes(b"a file")
+    with pytest.raises(FileExistsError, match=r"output=.*result\.png is an existing file: output "
+                       r"must be a folder"):  # fmt: skip
+        predict(compose_eval(f"ckpt_path={checkpoint}", f"input={folder}", f"output={taken}",
+                             name="predict"))  # fmt: skip
+    assert taken.read_bytes() == b"a file"
+
+
+def test_predict_refuses_an_input_whose_outputs_would_collide(checkpoint, compose_eval, tmp_path):
+    folder = _images(tmp_path / "in", [(40, 40)])
+    shutil.copyfile(folder / "img0.jpg", folder / "legend.jpg")  # its label map = the legend's name
+    with pytest.raises(ValueError, match=r"legend\.jpg and the run's own file would both be "
+                       r"written as legend\.png"):  # fmt: skip
+        predict(compose_eval(f"ckpt_path={checkpoint}", f"input={folder}",
+                             f"output={tmp_path / 'out'}", name="predict"))  # fmt: skip
+    assert not (tmp_path / "out").exists()
+
+
+def test_export_never_overwrites_the_checkpoint_or_any_file(checkpoint, compose_eval, tmp_path):
+    before = checkpoint.read_bytes()
+    with pytest.raises(FileExistsError, match=r"is the checkpoint being exported: export never "
+                       "overwrites"):  # fmt: skip
+        export(compose_eval(f"ckpt_path={checkpoint}", f"output={checkpoint}", name="export"))
+    assert checkpoint.read_bytes() == before
+    old = tmp_path / "model.onnx"
+    old.write_bytes(b"an earlier export")
+    with pytest.raises(FileExistsError, match="is an existing file"):
+        export(compose_eval(f"ckpt_path={checkpoint}", f"output={old}", name="export"))
+    assert old.read_bytes() == b"an earlier export"
+    with pytest.raises(ValueError, match=r"is a folder: output must be the path of the ONNX file"):
+        export(compose_eval(f"ckpt_path={checkpoint}", f"output={tmp_path}", name="export"))
+
+
+def test_predict_with_no_readable_input_is_a_failure_that_says_so(
+    checkpoint, compose_eval, tmp_path
+):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a.jpg").write_bytes(b"not a jpeg")
+    with pytest.raises(PredictFailures, match=r"1 of 1 inputs failed .* no image could be read, "
+                       "so no label map was written"):  # fmt: skip
+        predict(compose_eval(f"ckpt_path={checkpoint}", f"input={folder}",
+                             f"output={tmp_path / 'out'}", name="predict"))  # fmt: skip
+
+
+def test_a_full_disk_leaves_no_truncated_label_map(checkpoint, compose_eval, tmp_path, monkeypatch):
+    """A sibling of the checkpoint case: a label PNG cut short by a full disk kept its name."""
+    import errno
+
+    import segkit.tasks.predict as task
+
+    folder = _images(tmp_path / "in", [(40, 40), (40, 40)])
+    real = task.save_label_png
+
+    def save(path, labels, classes):
+        if path.name == "img1.png":
+            path.write_bytes(b"\x89PNG trunc")
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(path, labels, classes)
+
+    monkeypatch.setattr(task, "save_label_png", save)
+    out = tmp_path / "out"
+    with pytest.raises(ValueError, match=r"cannot write .*img1\.png: No space left on device; its "
+                       "partial files were removed"):  # fmt: skip
+        predict(compose_eval(f"ckpt_path={checkpoint}", f"input={folder}", f"output={out}",
+                             "predict.batch_size=1", name="predict"))  # fmt: skip
+    assert sorted(p.name for p in out.iterdir()) == ["img0.png", "img0_overlay.jpg"]

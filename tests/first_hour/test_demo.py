@@ -88,6 +88,8 @@ def test_demo_with_a_short_schedule(
     (run,) = (tmp_path / "logs" / "demo").iterdir()
     for model in ("fcn", "deeplabv3plus"):
         assert (run / model / "metrics.json").is_file()
+        log = (run / model / "train.log").read_text()  # as every run folder (README)
+        assert f"segkit train; run folder: {run / model}" in log and "data check:" in log
     picture = run / "predictions.png"
     assert f"picture: {picture}" in out
     width, height = Image.open(picture).size

@@ -51,3 +51,28 @@ def test_instantiate_user_unwraps_builder_errors() -> None:
     )
     with pytest.raises(ValueError, match="output_stride must be 8, 16 or 32"):
         instantiate_user(cfg)
+
+
+def test_a_full_disk_leaves_the_previous_metrics_json_whole(tmp_path, monkeypatch) -> None:
+    """A sibling of the checkpoint case: metrics.json / config.yaml were written in place, so a
+    full disk left a truncated file under the final name."""
+    import errno
+    import json
+    from pathlib import Path
+
+    from segkit.tasks._common import save_json
+
+    path = tmp_path / "metrics.json"
+    save_json({"status": "finished"}, path)
+    real = Path.write_text
+
+    def full(self, text, *args, **kwargs):
+        real(self, text[:5], *args, **kwargs)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_text", full)
+    with pytest.raises(ValueError, match=r"cannot write .*metrics.json: No space left on device; "
+                       r"the previous file is intact\. Free disk space"):  # fmt: skip
+        save_json({"status": "finished", "more": 1}, path)
+    assert json.loads(path.read_text()) == {"status": "finished"}
+    assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]

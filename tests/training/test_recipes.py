@@ -70,9 +70,7 @@ def test_camvid_recipes_differ_only_in_the_model(recipe: str, config_dir: str, t
     assert cfg.trainer.max_steps % cfg.trainer.val_check_interval == 0
     shared = {k: v for k, v in OmegaConf.to_container(cfg).items() if k != "model"}
     reference = _compose(config_dir, "experiment=camvid/deeplabv3plus", tmp=tmp_path)
-    assert shared == {
-        k: v for k, v in OmegaConf.to_container(reference).items() if k != "model"
-    }
+    assert shared == {k: v for k, v in OmegaConf.to_container(reference).items() if k != "model"}
     assert cfg.data.dataset == "camvid" and cfg.module.class_weight == "median_frequency"
     model = instantiate(cfg.model, num_classes=11)
     assert model.backbone.output_stride == os_

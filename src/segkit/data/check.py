@@ -124,7 +124,7 @@ def sample_defects(
         return problems, None
     if image_hw is not None:
         try:
-            check_mask_size(image_hw, mask, mask_path=mask_path)
+            check_mask_size(image_hw, mask, mask_path=mask_path, image_path=path)
         except ValueError as err:
             problems.append(str(err))
     try:

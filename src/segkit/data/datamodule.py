@@ -14,7 +14,7 @@ from pytorch_lightning.overrides.distributed import UnrepeatedDistributedSampler
 from pytorch_lightning.utilities import rank_zero_only
 from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler
 
-from segkit.checks import check_batch_size
+from segkit.checks import check_batch_size, check_num_workers
 from segkit.data.check import LEVELS, check_datasets
 from segkit.data.classes import ClassInfo
 from segkit.data.collate import pad_collate
@@ -276,6 +276,7 @@ class SegDataModule(pl.LightningDataModule):
         self.entry = dataset_entry(dataset)
         check_batch_size(batch_size, "data.batch_size")
         check_batch_size(val_batch_size, "data.val_batch_size")
+        check_num_workers(num_workers, "data.num_workers")
         if check not in (*LEVELS, "off"):
             raise ValueError(f"data.check must be full, headers or off, got {check!r}")
         if synthetic is not None:

@@ -321,7 +321,13 @@ class FolderSegmentation(Dataset):
         image_id = self.ids[index]
         image = read_image(self.image_path(image_id))
         mask = self.load_mask(index)
-        check_sample(image, mask, self.num_classes, mask_path=self.mask_path(image_id))
+        check_sample(
+            image,
+            mask,
+            self.num_classes,
+            mask_path=self.mask_path(image_id),
+            image_path=self.image_path(image_id),
+        )
         return image, mask
 
     def __getitem__(self, index: int) -> dict[str, Any]:

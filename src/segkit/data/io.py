@@ -2,6 +2,13 @@
 
 Every check here runs per sample on the hot path, so each is a single vectorised numpy test; the error
 messages name the offending file and say how to fix it.
+
+Orientation: images are decoded by OpenCV, which applies an EXIF ``Orientation`` tag (a phone photo
+stored landscape and tagged "rotate 90" comes out portrait, as every viewer shows it); label masks
+are read by Pillow as stored, never rotated (label PNGs carry no orientation to honour). So an
+image's size is its size *after* the EXIF orientation (``read_image_size`` says the same as
+``read_image``), and a mask must match the image as displayed; a mask drawn on the stored pixels of
+a rotated image is refused with the EXIF orientation named as the cause.
 """
 
 from __future__ import annotations
@@ -43,12 +50,15 @@ def read_image(path: str | Path) -> np.ndarray:
 
 
 def read_image_size(path: str | Path) -> tuple[int, int]:
-    """``(H, W)`` of a JPEG/PNG from its header (nothing decoded); same errors as ``read_image``
-    for a missing or unreadable file (a truncated body is only caught by ``read_image``)."""
+    """``(H, W)`` of a JPEG/PNG from its header (nothing decoded), after its EXIF orientation as
+    ``read_image`` applies it; same errors as ``read_image`` for a missing or unreadable file (a
+    truncated body is only caught by ``read_image``)."""
     path = Path(path)
     try:
         with Image.open(path) as image:
             width, height = image.size
+            if _orientation(image) in TRANSPOSING:
+                width, height = height, width
     except FileNotFoundError:
         raise _missing_image(path) from None
     except UnidentifiedImageError:
@@ -56,6 +66,34 @@ def read_image_size(path: str | Path) -> tuple[int, int]:
     except OSError as err:
         raise _unreadable_image(path, err) from None
     return int(height), int(width)
+
+
+#: The EXIF tag of the orientation, and its values that swap width and height (transpose,
+#: rotate 90 / 270, transverse).
+EXIF_ORIENTATION = 0x0112
+TRANSPOSING = (5, 6, 7, 8)
+
+
+def _orientation(image: Image.Image) -> int:
+    """The EXIF orientation (1 = as stored) from what ``Image.open`` read: the ``exif`` block of a
+    JPEG, PNG or WebP header, a TIFF's tags. ``getexif()`` would decode a whole PNG to look for a
+    late ``eXIf`` chunk."""
+    raw = image.info.get("exif")
+    if raw:
+        exif = Image.Exif()
+        exif.load(raw)
+        return int(exif.get(EXIF_ORIENTATION, 1) or 1)
+    tags = getattr(image, "tag_v2", None)  # TIFF
+    return int(tags.get(EXIF_ORIENTATION, 1) or 1) if tags is not None else 1
+
+
+def exif_orientation(path: str | Path) -> int:
+    """The EXIF orientation of an image file (1 when none, or when it cannot be read)."""
+    try:
+        with Image.open(path) as image:
+            return _orientation(image)
+    except (OSError, SyntaxError, ValueError):
+        return 1
 
 
 def _missing_image(path: Path) -> FileNotFoundError:
@@ -104,23 +142,46 @@ def read_mask(path: str | Path) -> np.ndarray:
 
 
 def check_sample(
-    image: np.ndarray, mask: np.ndarray, num_classes: int, *, mask_path: str | Path
+    image: np.ndarray,
+    mask: np.ndarray,
+    num_classes: int,
+    *,
+    mask_path: str | Path,
+    image_path: str | Path | None = None,
 ) -> None:
     """Raise a ValueError naming ``mask_path`` if the mask's size or values are invalid.
 
     Valid values are ``0..num_classes-1`` and ``IGNORE_INDEX`` (255). Cost: two vectorised comparisons over the mask.
     """
-    check_mask_size(image.shape[:2], mask, mask_path=mask_path)
+    check_mask_size(image.shape[:2], mask, mask_path=mask_path, image_path=image_path)
     check_mask_values(mask, num_classes, mask_path=mask_path)
 
 
-def check_mask_size(image_hw: tuple[int, int], mask: np.ndarray, *, mask_path: str | Path) -> None:
-    """ValueError naming the file unless ``mask`` is (H, W) = ``image_hw``."""
-    if tuple(image_hw) != mask.shape:
+def check_mask_size(
+    image_hw: tuple[int, int],
+    mask: np.ndarray,
+    *,
+    mask_path: str | Path,
+    image_path: str | Path | None = None,
+) -> None:
+    """ValueError naming the file unless ``mask`` is (H, W) = ``image_hw`` (the image's size as
+    loaded, after its EXIF orientation). With ``image_path``, a mismatch caused by the image's EXIF
+    orientation is named as such (the file is only opened again on a mismatch)."""
+    if tuple(image_hw) == mask.shape:
+        return
+    message = (
+        f"mask file {mask_path} is {mask.shape[1]}x{mask.shape[0]} (WxH) but its image is "
+        f"{image_hw[1]}x{image_hw[0]}"
+    )
+    orientation = exif_orientation(image_path) if image_path is not None else 1
+    if orientation in TRANSPOSING:
         raise ValueError(
-            f"mask file {mask_path} is {mask.shape[1]}x{mask.shape[0]} (WxH) but its image is "
-            f"{image_hw[1]}x{image_hw[0]}: masks must match their image size; fix or remove it"
+            f"{message} as displayed: the image {image_path} is stored "
+            f"{image_hw[0]}x{image_hw[1]} with EXIF orientation {orientation} (rotated on load, "
+            "as viewers show it; masks are not rotated). Rotate the mask to the image as "
+            "displayed, or save the image with its pixels rotated and no EXIF orientation"
         )
+    raise ValueError(f"{message}: masks must match their image size; fix or remove it")
 
 
 def check_mask_values(mask: np.ndarray, num_classes: int, *, mask_path: str | Path) -> None:

@@ -167,7 +167,9 @@ class MappedSplit(Dataset):
         image = read_image(self.image_path(image_id))
         mask = self.load_mask(index)
         mask_path = self.mask_path(image_id)
-        check_mask_size(image.shape[:2], mask, mask_path=mask_path)
+        check_mask_size(
+            image.shape[:2], mask, mask_path=mask_path, image_path=self.image_path(image_id)
+        )
         self.lookup.check(mask, self.num_classes, mask_path=mask_path)
         return image, mask
 

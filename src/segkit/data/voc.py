@@ -202,7 +202,13 @@ class VOCSegmentation(Dataset):
         image_id = self.ids[index]
         image = read_image(self.image_path(image_id))
         mask = self.load_mask(index)
-        check_sample(image, mask, self.num_classes, mask_path=self.mask_path(image_id))
+        check_sample(
+            image,
+            mask,
+            self.num_classes,
+            mask_path=self.mask_path(image_id),
+            image_path=self.image_path(image_id),
+        )
         return image, mask
 
     def load_mask(self, index: int) -> np.ndarray:

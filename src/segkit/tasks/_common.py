@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import functools
 import json
 import logging
 import os
 import sys
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -17,6 +20,9 @@ from lightning_utilities.core.rank_zero import rank_zero_only  # = pytorch_light
 from omegaconf import DictConfig, OmegaConf
 
 from segkit.tasks.cli import USER_ERRORS, one_line
+
+#: Hydra's job-log line format (its default ``hydra/job_logging``), for logs written without Hydra.
+LOG_FORMAT = "[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"
 
 log = logging.getLogger(__name__)
 
@@ -38,16 +44,34 @@ def to_plain(cfg: DictConfig) -> dict[str, Any]:
 def save_config(cfg: DictConfig, output_dir: str | Path) -> Path:
     """Write the resolved composed config to ``<output_dir>/config.yaml``."""
     path = Path(output_dir) / "config.yaml"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    write_text_atomic(path, OmegaConf.to_yaml(cfg, resolve=True))
     return path
 
 
 @rank_zero_only
 def save_json(data: dict[str, Any], path: str | Path) -> None:
     """Write ``data`` as indented JSON (rank zero only)."""
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+    write_text_atomic(Path(path), json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to a temporary file beside ``path`` and rename it over ``path``: a full disk
+    or a kill never leaves a truncated ``metrics.json`` / ``config.yaml`` that looks complete.
+    A full disk is one line (ValueError) naming the file and the fix."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        temp.write_text(text)
+        os.replace(temp, path)
+    except OSError as err:
+        temp.unlink(missing_ok=True)
+        if err.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+            raise ValueError(
+                f"cannot write {path}: {err.strerror}; "
+                + ("the previous file is intact" if path.is_file() else "it was not written")
+                + ". Free disk space, or write the run to another disk (paths.output_dir=...)"
+            ) from err
+        raise
 
 
 def instantiate_user(cfg: Any, **kwargs: Any) -> Any:
@@ -76,6 +100,51 @@ def instantiate_group(cfg: DictConfig | None) -> list[Any]:
             raise ValueError(f"entry {name!r} has no _target_; give it one or set it to null")
         objects.append(instantiate_user(entry, _convert_="all"))
     return objects
+
+
+@contextlib.contextmanager
+def task_log(folder: str | Path, task: str) -> Iterator[Path]:
+    """``<folder>/<task>.log`` for a task run outside a Hydra job (the demo's designs,
+    ``run_comparison.py``, ``compare --fill``): what Hydra's job logging gives a script's run, so
+    every run folder holds its log. It receives the run's INFO records, starts with the task and
+    its folder, and ends with the one-line error (a bug: its traceback) when the run fails. While
+    it is open the root logger passes INFO; a console that had no handler keeps showing warnings
+    and errors only, as Python's last-resort handler did."""
+    path = Path(folder) / f"{task}.log"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    root = logging.getLogger()
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    handler.setLevel(logging.INFO)
+    added = [handler]
+    if not root.handlers:
+        console = logging.StreamHandler()
+        console.setLevel(logging.WARNING)
+        added.append(console)
+    level = root.level
+    for h in added:
+        root.addHandler(h)
+    if level > logging.INFO:  # NOTSET (0) passes everything already
+        root.setLevel(logging.INFO)
+    try:
+        log.info("segkit %s; run folder: %s", task, folder)
+        yield path
+    except USER_ERRORS as err:
+        handler.handle(_record(f"error: {one_line(err)}"))
+        raise
+    except Exception as err:
+        handler.handle(_record(f"{type(err).__name__}: {err}", err))
+        raise
+    finally:
+        root.setLevel(level)
+        for h in added:
+            root.removeHandler(h)
+        handler.close()
+
+
+def _record(line: str, exc: BaseException | None = None) -> logging.LogRecord:
+    exc_info = (type(exc), exc, exc.__traceback__) if exc is not None else None
+    return logging.LogRecord(__name__, logging.ERROR, __file__, 0, line, None, exc_info)
 
 
 def exit_on_user_error(fn: Callable[..., T]) -> Callable[..., T]:

@@ -156,16 +156,26 @@ def apply_extras(task: str, cfg: DictConfig) -> None:
         warnings.filterwarnings("ignore")
     if _rank() != 0:
         return
-    print("\n".join(run_header(task, cfg)), flush=True)
+    echo(*run_header(task, cfg))
     if extras.get("print_config"):
         print(OmegaConf.to_yaml(cfg, resolve=True), file=sys.stderr, flush=True)
 
 
-def _to_log_files(line: str, exc: BaseException | None = None) -> None:
+def echo(*lines: str) -> None:
+    """Print ``lines`` on the console as they are (a run's header, what it wrote) and write them
+    to the job's log file, ``<run dir>/<task>.log``, so that the log tells what the run did."""
+    print("\n".join(lines), flush=True)
+    for line in lines:
+        _to_log_files(line, level=logging.INFO)
+
+
+def _to_log_files(
+    line: str, exc: BaseException | None = None, *, level: int = logging.ERROR
+) -> None:
     """Write ``line`` (and ``exc``'s traceback) to the file handlers of the root logger only: the
     job's log file in the run folder (the console gets the plain line, or Hydra's report)."""
     exc_info = (type(exc), exc, exc.__traceback__) if exc is not None else None
-    record = logging.LogRecord(__name__, logging.ERROR, __file__, 0, line, None, exc_info)
+    record = logging.LogRecord(__name__, level, __file__, 0, line, None, exc_info)
     for handler in logging.getLogger().handlers:
         if isinstance(handler, logging.FileHandler):
             handler.handle(record)
@@ -364,6 +374,7 @@ __all__ = [
     "ReportFailures",
     "UserError",
     "apply_extras",
+    "echo",
     "exit_now",
     "exit_promptly",
     "key_hint",

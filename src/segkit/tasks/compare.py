@@ -20,6 +20,7 @@ from segkit.compare.plots import plot_all
 from segkit.compare.records import Record, build_records, find_run_folders
 from segkit.compare.table import markdown, sort_records
 from segkit.progress import progress
+from segkit.tasks._common import task_log
 from segkit.tasks.analyze import analyze
 from segkit.tasks.configs import compose_config
 from segkit.tasks.evaluate import evaluate
@@ -85,7 +86,8 @@ def evaluate_checkpoint(ckpt: str | Path, run_dir: Path, *, os_: int, trained_os
     widths = f"[{','.join(map(str, TRIMAP_WIDTHS))}]"
     overrides = [f"ckpt_path={ckpt}", f"paths.output_dir={run_dir / f'eval_os{os_}'}"]
     overrides += [f"eval.trimap_widths={widths}", "eval.device=cpu", *stride]
-    evaluate(compose_config("evaluate", overrides))
+    with task_log(run_dir / f"eval_os{os_}", "evaluate"):
+        evaluate(compose_config("evaluate", overrides))
 
 
 def analyze_checkpoint(
@@ -106,7 +108,8 @@ def analyze_checkpoint(
     overrides = [f"ckpt_path={ckpt}", f"paths.output_dir={run_dir / f'analysis_os{os_}'}"]
     overrides += [f"analyze.input_size={size}", f"analyze.latency_runs={LATENCY_RUNS}"]
     overrides += ["analyze.latency_budget_s=null", *stride]  # all LATENCY_RUNS, however slow
-    analyze(compose_config("analyze", overrides))
+    with task_log(run_dir / f"analysis_os{os_}", "analyze"):
+        analyze(compose_config("analyze", overrides))
 
 
 def fill_missing(dirs: Sequence[str | Path]) -> list[Path]:

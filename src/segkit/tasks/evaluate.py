@@ -22,6 +22,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader
 
+from segkit.checks import check_num_workers
 from segkit.compare.records import builder_name
 from segkit.data import ClassInfo, SegDataModule, SplitDataset
 from segkit.evaluation.batching import eval_loader
@@ -107,8 +108,9 @@ def _loader(
     dataset: SplitDataset, count: int, opts: DictConfig, data_cfg: dict[str, Any], ranks: Ranks
 ) -> DataLoader:
     """This rank's batches of ``eval.batch_size`` over the first ``count`` images."""
-    workers = opts.get("num_workers")
+    workers = opts.get("num_workers")  # data.num_workers was checked by the data module
     workers = int(data_cfg.get("num_workers", 0) if workers is None else workers)
+    check_num_workers(workers, "eval.num_workers")
     return eval_loader(
         dataset,
         batch_size=int(opts.batch_size),

@@ -27,6 +27,7 @@ from segkit.analysis.erf import heatmap_rgb
 from segkit.analysis.pixel_rf import draw_logit_grid, draw_rf_box
 from segkit.evaluation.overlay import legend_image, overlay
 from segkit.tasks.checkpoints import resolve_device
+from segkit.tasks.cli import echo
 from segkit.tasks.explore_session import (
     Design,
     DesignView,
@@ -354,7 +355,7 @@ def explore(cfg: DictConfig) -> dict[str, Any]:
         quiet=True,
         allowed_paths=[str(out_dir)],
     )
-    print(f"segkit explorer: {url} ({len(designs)} designs; Ctrl+C stops it)", flush=True)
+    echo(f"segkit explorer: {url} ({len(designs)} designs; Ctrl+C stops it)")
     if opts.get("block", True):
         try:
             demo.block_thread()

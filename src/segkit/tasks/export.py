@@ -31,10 +31,32 @@ from segkit.evaluation.onnx_export import (
 from segkit.progress import progress
 from segkit.tasks._common import save_config, save_json
 from segkit.tasks.checkpoints import load_trained
+from segkit.tasks.cli import echo
 
 log = logging.getLogger(__name__)
 
 FORMATS: tuple[str, ...] = ("onnx",)
+
+
+def check_output(output: str | Path, ckpt_path: str | Path) -> None:
+    """Refuse an ``output`` that is a folder or an existing file (the checkpoint itself, an earlier
+    export): export writes one new file and never replaces one it did not create."""
+    out = Path(output)
+    if out.is_dir():
+        raise ValueError(
+            f"output={out} is a folder: output must be the path of the ONNX file to write, "
+            f"e.g. output={out / 'model.onnx'}"
+        )
+    if out.exists():
+        what = (
+            "the checkpoint being exported"
+            if out.resolve() == Path(ckpt_path).resolve()
+            else ("an existing file")
+        )
+        raise FileExistsError(
+            f"output={out} is {what}: export never overwrites a file; give a new path "
+            "(the default is <run folder>/model.onnx) or delete the old file first"
+        )
 
 
 def export(cfg: DictConfig) -> dict[str, Any]:
@@ -44,6 +66,7 @@ def export(cfg: DictConfig) -> dict[str, Any]:
     opts = cfg.export
     if str(opts.exporter) not in EXPORTERS:
         raise ValueError(f"export.exporter must be one of {EXPORTERS}, got {opts.exporter!r}")
+    check_output(cfg.output, cfg.ckpt_path)
     digest = file_sha256(cfg.ckpt_path) if Path(cfg.ckpt_path).is_file() else ""
     trained = load_trained(cfg.ckpt_path, output_stride=opts.get("output_stride"))
     model, classes = trained.model, trained.classes
@@ -87,11 +110,19 @@ def export(cfg: DictConfig) -> dict[str, Any]:
         "checkpoint_sha256": digest,
     }
     save_json(summary, Path(cfg.paths.output_dir) / "export.json")
-    print(
+    echo(
         f"exported {path} ({summary['size_mb']} MB, one self-contained file); "
         f"onnxruntime vs torch max |diff|: {diffs}"
     )
     return summary
 
 
-__all__ = ["EXPORTERS", "FORMATS", "LogitsOnly", "check_onnx", "export", "export_onnx"]
+__all__ = [
+    "EXPORTERS",
+    "FORMATS",
+    "LogitsOnly",
+    "check_onnx",
+    "check_output",
+    "export",
+    "export_onnx",
+]

@@ -16,6 +16,7 @@ failures into summary.json.
 
 from __future__ import annotations
 
+import errno
 import logging
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -34,6 +35,7 @@ from segkit.evaluation.onnx_backend import inference_model
 from segkit.evaluation.overlay import overlay, save_label_png, save_legend
 from segkit.tasks._common import save_config, save_json
 from segkit.tasks.checkpoints import load_trained, resolve_device
+from segkit.tasks.cli import echo
 from segkit.tasks.distributed import Ranks, torchrun_ranks
 from segkit.tasks.inference_opts import backend_settings, checkpoint_digest, inference_settings
 
@@ -49,10 +51,15 @@ class PredictFailures(ValueError):
     """Some inputs could not be predicted; all others were written. ``summary`` = summary.json."""
 
     def __init__(self, summary: dict[str, Any]) -> None:
+        written = (
+            f"the other {summary['written']} were written to {summary['output']}"
+            if summary["written"]
+            else "no image could be read, so no label map was written: check that input= holds "
+            "readable images"
+        )
         super().__init__(
             f"predict: {summary['failed']} of {summary['images']} inputs failed (listed above and in "
-            f"{Path(summary['output']) / 'summary.json'}); the other {summary['written']} were "
-            f"written to {summary['output']}"
+            f"{Path(summary['output']) / 'summary.json'}); {written}"
         )
         self.summary = summary
 
@@ -131,6 +138,61 @@ def output_stems(paths: Sequence[Path]) -> dict[Path, str]:
     return {p: p.stem if counts[p.stem] == 1 else f"{p.stem}_{p.suffix.lstrip('.')}" for p in paths}
 
 
+#: Files predict writes besides the per-image ones.
+RUN_FILES: tuple[str, ...] = ("summary.json", "legend.png")
+#: Colliding names listed in the refusal.
+SHOWN_COLLISIONS = 5
+
+
+def planned_files(stems: dict[Path, str]) -> dict[str, Path | None]:
+    """Every file name a run writes into its output folder -> the input it comes from (None for
+    ``summary.json`` / ``legend.png``); ValueError when two would share a name (an input called
+    ``legend.jpg`` would lose its label map to the legend)."""
+    planned: dict[str, Path | None] = dict.fromkeys(RUN_FILES)
+    for path, stem in stems.items():
+        for name in (f"{stem}.png", f"{stem}_overlay.jpg"):
+            if name in planned:
+                other = planned[name] or "the run's own file"
+                raise ValueError(
+                    f"inputs {path} and {other} would both be written as {name}: rename one of them"
+                )
+            planned[name] = path
+    return planned
+
+
+def check_output(source: str | Path, out_dir: Path, planned: dict[str, Path | None]) -> None:
+    """Refuse, before anything is written, an output that would write over an input or over any
+    file this run did not create: ``output`` must be a folder; for a folder input, not that folder
+    nor a folder holding it (its label PNGs would replace same-named inputs, and the next run would
+    read the overlays as inputs); and it must not hold a file of a name this run writes."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise FileExistsError(
+            f"output={out_dir} is an existing file: output must be a folder (predict writes "
+            "<name>.png and <name>_overlay.jpg per image there); give a new or empty folder"
+        )
+    source = Path(source)
+    if source.is_dir():
+        inputs, out = source.resolve(), out_dir.resolve()
+        if out == inputs or out in inputs.parents:
+            where = "is" if out == inputs else "contains"
+            raise ValueError(
+                f"output={out_dir} {where} the input folder {source}: predict would write its "
+                "label PNGs and overlays among the input images (over same-named ones) and read "
+                "them as inputs next time; give another output folder, e.g. output=<input>_pred"
+            )
+    if not out_dir.is_dir():
+        return
+    taken = sorted(name for name in planned if (out_dir / name).exists())
+    if taken:
+        shown = ", ".join(taken[:SHOWN_COLLISIONS])
+        more = f" and {len(taken) - SHOWN_COLLISIONS} more" if len(taken) > SHOWN_COLLISIONS else ""
+        raise FileExistsError(
+            f"output folder {out_dir} already holds {len(taken)} file(s) this run would write "
+            f"({shown}{more}): predict never overwrites files it did not create in this run; "
+            "give a new or empty output folder, or delete those files"
+        )
+
+
 def _write(
     stem: str,
     image: np.ndarray,
@@ -139,10 +201,20 @@ def _write(
     alpha: float,
     classes: ClassInfo,
 ) -> None:
-    save_label_png(out_dir / f"{stem}.png", labels, classes)
-    Image.fromarray(overlay(image, labels, classes, alpha=alpha)).save(
-        out_dir / f"{stem}_overlay.jpg", quality=90
-    )
+    label_path, overlay_path = out_dir / f"{stem}.png", out_dir / f"{stem}_overlay.jpg"
+    try:
+        save_label_png(label_path, labels, classes)
+        Image.fromarray(overlay(image, labels, classes, alpha=alpha)).save(overlay_path, quality=90)
+    except OSError as err:  # never leave a truncated file that looks like a result
+        label_path.unlink(missing_ok=True)
+        overlay_path.unlink(missing_ok=True)
+        if err.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+            raise ValueError(
+                f"cannot write {label_path}: {err.strerror}; its partial files were removed (the "
+                f"images written before it in {out_dir} are complete). Free disk space, or give "
+                "another output= folder"
+            ) from err
+        raise
 
 
 def predict(cfg: DictConfig) -> dict[str, Any]:
@@ -160,6 +232,8 @@ def _predict(cfg: DictConfig, ranks: Ranks) -> dict[str, Any]:
     paths = list_images(cfg.input)
     stems = output_stems(paths)  # from the whole list: the same names however it is shared out
     out_dir = Path(cfg.output)
+    # Before any rank writes (agree_on_folder is a collective: every rank has checked by then).
+    check_output(cfg.input, out_dir, planned_files(stems))
     ranks.agree_on_folder(out_dir, "output")
     device = ranks.device
     digest = checkpoint_digest(str(cfg.ckpt_path), backend)
@@ -194,14 +268,21 @@ def _predict(cfg: DictConfig, ranks: Ranks) -> dict[str, Any]:
         save_json(summary, out_dir / "summary.json")
         shown = [k for k in range(classes.num_classes) if k != classes.background]
         legend = save_legend(out_dir / "legend.png", shown, classes)  # the overlays' colours
-        print(
-            f"predict: {written} written, {len(failures)} failed -> {out_dir} (colours: {legend})"
+        echo(
+            f"predict: {written} written, {len(failures)} failed -> {out_dir} (colours: {legend})",
+            *(f"  failed: {f['path']}: {f['error']}" for f in failures),
         )
-        for failure in failures:
-            print(f"  failed: {failure['path']}: {failure['error']}")
     if failures:
         raise PredictFailures(summary)
     return summary
 
 
-__all__ = ["IMAGE_SUFFIXES", "PredictFailures", "list_images", "predict", "predict_batch"]
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "PredictFailures",
+    "check_output",
+    "list_images",
+    "planned_files",
+    "predict",
+    "predict_batch",
+]

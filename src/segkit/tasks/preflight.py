@@ -22,6 +22,7 @@ from segkit.checks import (
     check_class_weight,
     check_fcn_variant,
     check_lr_schedule,
+    check_num_workers,
     check_output_stride,
 )
 from segkit.data.registry import dataset_entry
@@ -50,12 +51,14 @@ def check_model(model: DictConfig) -> None:
 
 def check_data(data: DictConfig) -> None:
     """What ``SegDataModule(...)`` and its ``setup`` refuse first: dataset name (the registry's),
-    batch sizes, and a data root the dataset's ``root_check`` refuses (VOC: no
+    batch sizes, worker count, and a data root the dataset's ``root_check`` refuses (VOC: no
     ``VOCdevkit/VOC2012``; the synthetic set is generated when missing)."""
     entry = dataset_entry(data.dataset) if "dataset" in data else None
     for key in ("batch_size", "val_batch_size"):
         if key in data:
             check_batch_size(data[key], f"data.{key}")
+    if "num_workers" in data:
+        check_num_workers(data.num_workers, "data.num_workers")
     if entry is not None and "root" in data:
         entry.check_root(data.root)
 
@@ -103,8 +106,12 @@ def _train(cfg: DictConfig) -> None:
 def _evaluate(cfg: DictConfig) -> None:
     _checkpoint_options(cfg, cfg.eval)
     check_batch_size(cfg.eval.batch_size, "eval.batch_size")
+    if cfg.eval.get("num_workers") is not None:
+        check_num_workers(cfg.eval.num_workers, "eval.num_workers")
     if cfg.get("data") and "_target_" in cfg.data:  # a data group chosen on the command line
         check_data(cfg.data)
+    elif cfg.get("data") and cfg.data.get("num_workers") is not None:  # replaces the stored value
+        check_num_workers(cfg.data.num_workers, "data.num_workers")
 
 
 def _predict(cfg: DictConfig) -> None:

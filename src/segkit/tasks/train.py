@@ -3,7 +3,7 @@
 Run folder (``paths.output_dir``): ``config.yaml`` (resolved composed config), ``checkpoints/best.ckpt``
 (highest ``val/mIoU``) and ``last.ckpt`` (the latest state: end of run, every validation, every
 interruption), ``csv/metrics.csv``, ``tensorboard/``, ``metrics.json`` (strict JSON: ``null`` for a
-non-finite value; ``status`` is ``finished`` or ``interrupted``).
+non-finite value; ``status`` is ``finished``, ``interrupted`` or ``failed``: ended at step 0).
 
 SIGTERM (a cluster pre-emption) or SIGINT (Ctrl+C) lets the current step finish, writes
 ``last.ckpt``, then raises :class:`TrainingInterrupted`, a ``SystemExit`` with code 128 + signal
@@ -228,6 +228,48 @@ def _check_data(datamodule: pl.LightningDataModule) -> None:
     datamodule.setup("fit")
 
 
+def check_batches(datamodule: SegDataModule, trainer: pl.Trainer) -> None:
+    """ValueError in one line when the train split cannot give a single training step.
+
+    The train loader drops its last incomplete batch, and under DDP each of the
+    ``trainer.world_size`` processes gets ``ceil(n / world_size)`` images, so fewer images per
+    process than ``data.batch_size`` means no batch and no step at all (Lightning only warns "No
+    training batches" and the run would end "finished" at step 0). Gradient accumulation is not a
+    factor: Lightning steps on an epoch's last batch. (An empty split list, train or val, is
+    refused by every reader.) Checked where the datasets were built (global rank 0,
+    ``_check_data``)."""
+    train_set = datamodule.train_set
+    if train_set is None:
+        return
+    world = int(trainer.world_size)
+    per_process = math.ceil(len(train_set) / world)
+    if per_process < datamodule.batch_size:
+        over = f" on each of trainer.devices={world} processes" if world > 1 else ""
+        most = f" (at most {per_process})" if per_process else ""
+        raise ValueError(
+            f"the train split ({train_set.split_path}) has {len(train_set)} images, fewer than "
+            f"data.batch_size={datamodule.batch_size}{over}: the incomplete batch is dropped, so "
+            f"nothing would be trained; lower data.batch_size{most} or add training images"
+        )
+
+
+def check_steps_left(path: str, ckpt: dict[str, Any], trainer_cfg: dict[str, Any]) -> None:
+    """ValueError when a resume has no step left: Lightning stops at once and the run would end
+    "finished" having trained nothing. (A requeued SLURM job that had already reached the end is
+    not asked: it only finishes.)"""
+    step, max_steps = int(ckpt.get("global_step", 0)), trainer_cfg.get("max_steps", -1)
+    if max_steps is not None and int(max_steps) > 0 and step >= int(max_steps):
+        raise ValueError(
+            f"ckpt_path={path} is at step {step} and trainer.max_steps={max_steps}: nothing "
+            f"would be trained; set trainer.max_steps above {step} to train longer (the LR "
+            "schedule is extended to it)"
+        )
+
+
+class NothingTrained(ValueError):
+    """A run that ended without a single optimizer step (``metrics.json`` says ``failed``)."""
+
+
 class TrainingInterrupted(SystemExit):
     """Training stopped by SIGTERM/SIGINT after saving a resumable ``last.ckpt``. A ``SystemExit``
     whose code is 128 + the signal number, as a shell reports a process the signal killed."""
@@ -314,6 +356,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     """
     pl.seed_everything(cfg.seed, workers=True)
     output_dir = Path(cfg.paths.output_dir)
+    asked_to_resume = bool(cfg.get("ckpt_path"))  # by the user, not by a SLURM requeue
     resume_requeued_job(cfg, output_dir)  # before anything reads cfg.ckpt_path
     check_devices(to_plain(cfg)["trainer"])  # before any data or model is built
     datamodule = build_datamodule(cfg)  # fills a null data.num_classes: before the config is read
@@ -326,6 +369,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         _warn_optimizer_settings_not_applied(ckpt, plain)
         saved = ckpt.get("state_dict", {}).get("class_weight")
         resumed_weights = None if saved is None else saved.tolist()
+        if asked_to_resume:
+            check_steps_left(cfg.ckpt_path, ckpt, plain["trainer"])
         del ckpt
     save_config(cfg, output_dir)
 
@@ -333,6 +378,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     class_weight = resolve_class_weight(cfg, datamodule, resumed=resumed_weights)
     module = build_module(cfg, plain, classes=datamodule.classes, class_weight=class_weight)
     trainer = build_trainer(cfg)
+    check_batches(datamodule, trainer)
     start, cpu_start = time.perf_counter(), time.process_time()
     with _graceful_interrupts() as interruption:
         try:
@@ -348,9 +394,19 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     metrics["load_avg_1min"] = round(os.getloadavg()[0], 2)
     metrics["status"] = "interrupted" if interrupted else "finished"
     metrics.update(_learning_curve(output_dir) if trainer.is_global_zero else {})
+    nothing = not interrupted and trainer.global_step == 0
+    if nothing:  # a backstop: check_batches catches the known causes before fit
+        metrics["status"] = "failed"
+        metrics["error"] = (
+            "training ended at step 0: no batch was trained (Lightning found no training "
+            "batches: check the train split size against data.batch_size and "
+            "trainer.limit_train_batches); no checkpoint was written"
+        )
     save_json(metrics, output_dir / "metrics.json")
     if interrupted:
         raise _interrupted(trainer, int(interruption.signum))  # type: ignore[arg-type]
+    if nothing:
+        raise NothingTrained(metrics["error"])
     if trainer.is_global_zero:
         for line in summary_lines(metrics):
             log.info(line)
@@ -482,10 +538,12 @@ def _summary(
 
 
 __all__ = [
+    "NothingTrained",
     "TrainingInterrupted",
     "build_datamodule",
     "build_module",
     "build_trainer",
+    "check_batches",
     "check_devices",
     "check_sync_batchnorm",
     "quiet_third_party",

@@ -14,7 +14,12 @@ __getattr__, __dir__, __all__ = lazy_exports(
     __name__,
     {
         "callbacks": ("NonFiniteLossError", "NonFiniteLossGuard", "ThroughputMonitor"),
-        "checkpointing": ("AtomicCheckpointIO", "SegModelCheckpoint", "atomic_torch_save"),
+        "checkpointing": (
+            "AtomicCheckpointIO",
+            "CheckpointWriteError",
+            "SegModelCheckpoint",
+            "atomic_torch_save",
+        ),
         "checkpoint": (
             "NonFiniteWeightsError",
             "non_finite_counts",

@@ -16,9 +16,11 @@ always the latest state (end of run, every validation, every interruption).
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import secrets
+import shutil
 from contextlib import suppress
 from pathlib import Path
 from typing import Any
@@ -54,11 +56,58 @@ def atomic_torch_save(obj: Any, path: str | Path) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(temp, path)
-    except BaseException:
+    except BaseException as err:
         with suppress(FileNotFoundError):
             temp.unlink()
+        reason = _write_failure(err)
+        if reason is not None:
+            raise CheckpointWriteError(_write_failed(path, reason)) from err
         raise
     _fsync_dir(path.parent)
+
+
+class CheckpointWriteError(ValueError):
+    """A checkpoint could not be written (disk full, quota): the fix is the user's, so it is
+    reported in one line like any user error (``segkit.tasks.cli.USER_ERRORS``)."""
+
+
+#: errno values that mean "no room for the file" (full disk, exhausted quota).
+NO_SPACE = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
+
+
+def _write_failure(err: BaseException) -> str | None:
+    """Why a save failed, when it is the disk's fault: torch reports a failed write of its zip
+    writer as ``RuntimeError: [enforce fail at inline_container.cc:...] ... unexpected pos`` with
+    the ``OSError`` (ENOSPC) as its context; a flush or fsync raises the ``OSError`` itself."""
+    seen: BaseException | None = err
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno in NO_SPACE:
+            return seen.strerror or os.strerror(seen.errno)
+        seen = seen.__cause__ or seen.__context__
+    if isinstance(err, RuntimeError) and "inline_container" in str(err):
+        return f"torch could not write the file ({str(err).strip().splitlines()[0]})"
+    return None
+
+
+def _write_failed(path: Path, reason: str) -> str:
+    try:
+        free = f"{shutil.disk_usage(path.parent).free / 2**20:.0f} MiB free there"
+    except OSError:
+        free = "free space unknown"
+    kept = (
+        f"the previous {path.name} is intact"
+        if path.is_file()
+        else f"there was no earlier {path.name}"
+    )
+    return (
+        f"cannot write checkpoint {path}: {reason} ({free}); {kept} and the partial new file was "
+        "removed. Free disk space, or write the run to another disk (paths.output_dir=...)"
+        + (
+            f"; resume with ckpt_path={last}"
+            if (last := path.parent / "last.ckpt").is_file()
+            else ""
+        )
+    )
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -161,4 +210,10 @@ class SegModelCheckpoint(ModelCheckpoint):
         self._last_global_step_saved = trainer.global_step
 
 
-__all__ = ["TEMP_SUFFIX", "AtomicCheckpointIO", "SegModelCheckpoint", "atomic_torch_save"]
+__all__ = [
+    "TEMP_SUFFIX",
+    "AtomicCheckpointIO",
+    "CheckpointWriteError",
+    "SegModelCheckpoint",
+    "atomic_torch_save",
+]
