@@ -92,7 +92,9 @@ def test_loader_settings(tmp_path):
         assert loader.num_workers == 2 and loader.persistent_workers
         assert loader.worker_init_fn is seed_worker
         assert loader.pin_memory == torch.cuda.is_available()  # pinning only helps a GPU copy
-    assert train.drop_last and not val.drop_last and train.batch_size == 4 and val.batch_size == 3
+    assert train.drop_last and train.batch_size == 4
+    # val: each loader item is one whole batch of at most val_batch_size equal-sized images
+    assert val.batch_size is None and not val.drop_last
     assert not _dm(tmp_path / "l", num_workers=0).train_dataloader().persistent_workers
 
 

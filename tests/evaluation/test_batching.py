@@ -30,10 +30,10 @@ def mixed(tmp_path_factory: pytest.TempPathFactory) -> VOCSegmentation:
 def test_same_size_batches_by_hand():
     sizes = [(50, 40), (30, 30), (50, 40), (30, 60), (50, 40), (30, 30)]
     indices = [10, 11, 12, 13, 14, 15]
-    # groups in (H, W) order: 30x30 (11, 15), 30x60 (13), 50x40 (10, 12, 14: split-list order)
-    assert same_size_batches(indices, sizes, 2) == [[11, 15], [13], [10, 12], [14]]
-    assert same_size_batches(indices, sizes, 10) == [[11, 15], [13], [10, 12, 14]]
-    assert same_size_batches(indices, sizes, 1) == [[11], [15], [13], [10], [12], [14]]
+    # groups in the order of their first image: 50x40 (10, 12, 14), 30x30 (11, 15), 30x60 (13)
+    assert same_size_batches(indices, sizes, 2) == [[10, 12], [14], [11, 15], [13]]
+    assert same_size_batches(indices, sizes, 10) == [[10, 12, 14], [11, 15], [13]]
+    assert same_size_batches(indices, sizes, 1) == [[10], [12], [14], [11], [15], [13]]
     with pytest.raises(ValueError, match="eval.batch_size"):
         same_size_batches(indices, sizes, 0, key="eval.batch_size")
 

@@ -46,9 +46,10 @@ def same_size_batches(
     *,
     key: str = "batch_size",
 ) -> list[list[int]]:
-    """``indices`` grouped by image ``(H, W)`` (groups in size order, split-list order inside a
-    group), each group cut into batches of at most ``batch_size``. ``key`` names the setting in
-    the error for a bad batch size."""
+    """``indices`` grouped by image ``(H, W)``, each group cut into batches of at most
+    ``batch_size``. Groups come in the order of their first image and keep split-list order inside,
+    so the first batches (``trainer.limit_val_batches``) are not the smallest images. ``key``
+    names the setting in the error for a bad batch size."""
     if len(indices) != len(sizes):
         raise ValueError(f"{len(indices)} indices but {len(sizes)} sizes")
     check_batch_size(batch_size, key)
@@ -57,7 +58,7 @@ def same_size_batches(
         groups.setdefault((int(size[0]), int(size[1])), []).append(index)
     return [
         group[start : start + batch_size]
-        for _, group in sorted(groups.items())
+        for group in groups.values()
         for start in range(0, len(group), batch_size)
     ]
 
