@@ -1,11 +1,13 @@
 """Batches of equal-sized whole images: each image is scored exactly as if it were alone.
 
 Padding an image to the size of its batch-mates changes what the network computes for it: near its
-bottom and right border every zero-padded conv then sees mean-colour padding instead of zeros, and
-image-level pooling averages over the padding too. One FCN-8s checkpoint scored 46.07 mIoU at batch
+bottom and right border every conv reads the network's activations over the padding (not zero after
+the first layer) where, alone, it would read its own zero padding, and image-level pooling averages
+over the padding too. One FCN-8s checkpoint scored 46.07 mIoU at batch
 1, 46.47 in size-sorted batches of 8 and 47.39 in the unsorted batches of 20 its training validated
 with. So evaluate, training-time validation and predict all batch the same way: images are grouped
-by ``(H, W)`` -- read from the file headers, nothing decoded (``image_sizes``) -- and each group is
+by ``(H, W)`` -- read from the file headers, nothing decoded, EXIF turns counted (``image_sizes``) --
+and each group is
 cut into batches of at most ``batch_size`` (``same_size_batches``). Nothing is ever padded, and a
 batch of equal-sized images gives each image the logits of its batch-1 forward (up to the last bits
 of float summation order, which leave the argmax alone in practice: tested exactly equal).
