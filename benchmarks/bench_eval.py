@@ -1,12 +1,12 @@
 """Batched vs batch-1 whole-image evaluation over the same images, in one run.
 
 The full evaluation path of ``scripts/evaluate.py`` (VOC-format files on disk -> the task's loader,
-``segkit.evaluation.batching.eval_loader``: images ordered by size, ``pad_collate`` -> ``Evaluator``:
+``segkit.evaluation.batching.eval_loader``: same-size batches, nothing padded -> ``Evaluator``:
 normalise, forward, argmax, trimap levels, one joint count for confusion / per-image / trimap
 matrices), once with batch size 1 and once with ``--batch-size``, on synthetic VOC-format images of
-one fixed size and of mixed sizes (where batches are padded). Batch-1 and batched passes alternate
-for ``--rounds`` rounds after a warm-up round; medians are reported. ``--no-sort`` batches in
-split-list order (the task's ``eval.sort_by_size=false``).
+one fixed size and of mixed sizes (drawn independently per side, so few images share a size and
+most batches hold one image). Batch-1 and batched passes alternate for ``--rounds`` rounds after a
+warm-up round; medians are reported.
 
     python benchmarks/bench_eval.py                       # defaults below
     python benchmarks/bench_eval.py --images 64 --batch-size 16 --device cuda
@@ -32,12 +32,10 @@ from segkit.models import create_model
 TRIMAP_WIDTHS = (1, 2, 4, 8, 16, 24, 32, 40)  # configs/evaluate.yaml's default
 
 
-def _one_pass(
-    model, dataset, batch_size: int, device: str, sort: bool
-) -> tuple[float, float, torch.Tensor]:
+def _one_pass(model, dataset, batch_size: int, device: str) -> tuple[float, float, torch.Tensor]:
     """Wall seconds, process CPU seconds (all threads) of one evaluation pass; its confusion matrix."""
     start, cpu = time.perf_counter(), time.process_time()
-    loader = eval_loader(dataset, batch_size=batch_size, sort_by_size=sort)  # header reads timed
+    loader = eval_loader(dataset, batch_size=batch_size)  # header reads timed
     evaluator = Evaluator(
         model,
         num_classes=7,
@@ -49,9 +47,7 @@ def _one_pass(
     return time.perf_counter() - start, time.process_time() - cpu, result.confusion
 
 
-def _compare(
-    model, dataset, batch_size: int, device: str, rounds: int, sort: bool
-) -> dict[str, float | bool]:
+def _compare(model, dataset, batch_size: int, device: str, rounds: int) -> dict[str, float | bool]:
     """Median wall and CPU seconds for batch 1 and for ``batch_size``, rounds interleaved (a shared
     machine's load then hits both alike); round 0 warms up (allocator, kernel choice, file cache).
     CPU seconds do not count time spent waiting for a core, so they are the steadier figure on a
@@ -59,8 +55,8 @@ def _compare(
     runs: dict[str, list[float]] = {"wall1": [], "cpu1": [], "wallb": [], "cpub": []}
     same = True
     for r in range(rounds + 1):
-        w1, c1, cm1 = _one_pass(model, dataset, 1, device, sort)
-        wb, cb, cmb = _one_pass(model, dataset, batch_size, device, sort)
+        w1, c1, cm1 = _one_pass(model, dataset, 1, device)
+        wb, cb, cmb = _one_pass(model, dataset, batch_size, device)
         same &= torch.equal(cm1, cmb)
         if r:
             for key, value in (("wall1", w1), ("cpu1", c1), ("wallb", wb), ("cpub", cb)):
@@ -103,15 +99,13 @@ def main() -> None:
     parser.add_argument("--max-size", type=int, default=160, help="mixed sizes: largest side")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--no-sort", action="store_true", help="batches in split-list order")
     args = parser.parse_args()
 
     torch.manual_seed(0)
     # The mobile DeepLabv3+ (MobileNetV2 x1.0, ASPP 256, decoder 256) at output stride 16.
     model = create_model("deeplabv3plus", backbone="mobilenetv2", num_classes=7).eval()
     print(f"device={args.device} threads={torch.get_num_threads()} torch={torch.__version__} "
-          f"python={platform.python_version()} images={args.images} batch={args.batch_size} "
-          f"sort_by_size={not args.no_sort}")  # fmt: skip
+          f"python={platform.python_version()} images={args.images} batch={args.batch_size}")  # fmt: skip
     print(
         f"| images | batch 1 (img/s, wall) | batch {args.batch_size} (img/s, wall) | speed-up (wall) "
         "| speed-up (CPU time) | confusion matrices |"
@@ -120,7 +114,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for label, lo, hi in (
             (f"{args.size}x{args.size} fixed", args.size, args.size),
-            (f"{args.min_size}..{args.max_size} mixed (padded)", args.min_size, args.max_size),
+            (f"{args.min_size}..{args.max_size} mixed", args.min_size, args.max_size),
         ):
             spec = SyntheticSpec(
                 seed=0, num_train=1, num_val=args.images, min_size=lo, max_size=hi, num_classes=7
@@ -128,12 +122,9 @@ def main() -> None:
             root = Path(tmp) / f"{lo}_{hi}"
             generate_synthetic(root, spec)
             dataset = VOCSegmentation(root, "val", num_classes=7)
-            m = _compare(
-                model, dataset, args.batch_size, args.device, args.rounds, not args.no_sort
-            )
+            m = _compare(model, dataset, args.batch_size, args.device, args.rounds)
             n = len(dataset)
-            # Fixed size: same pixels, same answer expected. Mixed: padding changes what ASPP's
-            # image pooling averages over, so the matrices may differ slightly.
+            # Same-size batches, nothing padded: the same answer expected at any batch size.
             note = "identical" if m["same"] else "differ"
             print(
                 f"| {label} | {n / m['wall1']:.1f} | {n / m['wallb']:.1f} | "

@@ -44,9 +44,11 @@ def test_batches_follow_the_contract(tmp_path):
     assert batch["image"].shape == (4, 3, 48, 48) and batch["image"].dtype == torch.uint8
     assert batch["mask"].shape == (4, 48, 48) and batch["mask"].dtype == torch.uint8
     assert len(batch["id"]) == 4 and all(i.startswith("train_") for i in batch["id"])
-    val = next(iter(dm.val_dataloader()))
-    assert val["image"].shape[0] == 3 and val["image"].shape[-2:] == val["mask"].shape[-2:]
-    assert (val["mask"] == IGNORE_INDEX).any()  # void borders and/or size padding
+    batches = list(dm.val_dataloader())  # whole images, batches of one size: nothing padded
+    assert sorted(i for b in batches for i in b["id"]) == ["val_000000", "val_000001", "val_000002"]
+    assert all(b["image"].shape[-2:] == b["mask"].shape[-2:] for b in batches)
+    val = batches[0]
+    assert (val["mask"] == IGNORE_INDEX).any()  # void borders
     out = dm.on_after_batch_transfer(val, 0)
     assert out["image"].dtype == torch.float32 and out["image"].abs().max() < 3
     assert out["mask"].dtype == torch.int64 and (out["mask"] == IGNORE_INDEX).any()
@@ -90,7 +92,9 @@ def test_loader_settings(tmp_path):
         assert loader.num_workers == 2 and loader.persistent_workers
         assert loader.worker_init_fn is seed_worker
         assert loader.pin_memory == torch.cuda.is_available()  # pinning only helps a GPU copy
-    assert train.drop_last and not val.drop_last and train.batch_size == 4 and val.batch_size == 3
+    assert train.drop_last and train.batch_size == 4
+    # val: each loader item is one whole batch of at most val_batch_size equal-sized images
+    assert val.batch_size is None and not val.drop_last
     assert not _dm(tmp_path / "l", num_workers=0).train_dataloader().persistent_workers
 
 

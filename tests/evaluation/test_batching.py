@@ -1,62 +1,88 @@
-"""Size-sorted evaluation batches: less padding, every image once, the same metrics."""
+"""Same-size evaluation batches: nothing padded, every image once, the same metrics."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
-from eval_models import Pointwise
+from eval_models import ContextNet
+from PIL import Image
 
-from segkit.data import SyntheticSpec, VOCSegmentation, generate_synthetic
-from segkit.evaluation.batching import eval_loader, image_sizes, shard, size_sorted_batches
+from segkit.data import SyntheticSpec, VOCSegmentation, generate_synthetic, read_image
+from segkit.data.collate import stack_collate
+from segkit.data.io import read_image_size
+from segkit.evaluation.batching import eval_loader, image_sizes, same_size_batches, shard
 from segkit.evaluation.evaluator import Evaluator
 from segkit.evaluation.inference import InferenceSettings
 
 
 @pytest.fixture(scope="module")
 def mixed(tmp_path_factory: pytest.TempPathFactory) -> VOCSegmentation:
-    """9 synthetic images of 32..64 px per side, drawn independently: batches need padding."""
+    """12 synthetic images of 32..34 px per side, drawn independently: 9 sizes, some repeated."""
     root = tmp_path_factory.mktemp("mixed")
-    spec = SyntheticSpec(seed=3, num_train=1, num_val=9, min_size=32, max_size=64, num_classes=4)
+    spec = SyntheticSpec(seed=3, num_train=1, num_val=12, min_size=32, max_size=34, num_classes=4)
     generate_synthetic(root, spec)
     return VOCSegmentation(root, "val", num_classes=4)
 
 
-def test_size_sorted_batches_by_hand():
-    sizes = [(50, 40), (30, 30), (50, 40), (30, 60), (40, 40)]
-    indices = [10, 11, 12, 13, 14]
-    # by (H, W): 11 (30x30), 13 (30x60), 14 (40x40), 10 and 12 (50x40, split-list order kept)
-    assert size_sorted_batches(indices, sizes, 2) == [[11, 13], [14, 10], [12]]
-    assert size_sorted_batches(indices, sizes, 10) == [[11, 13, 14, 10, 12]]
+def test_same_size_batches_by_hand():
+    sizes = [(50, 40), (30, 30), (50, 40), (30, 60), (50, 40), (30, 30)]
+    indices = [10, 11, 12, 13, 14, 15]
+    # groups in the order of their first image: 50x40 (10, 12, 14), 30x30 (11, 15), 30x60 (13)
+    assert same_size_batches(indices, sizes, 2) == [[10, 12], [14], [11, 15], [13]]
+    assert same_size_batches(indices, sizes, 10) == [[10, 12, 14], [11, 15], [13]]
+    assert same_size_batches(indices, sizes, 1) == [[10], [12], [14], [11], [15], [13]]
     with pytest.raises(ValueError, match="eval.batch_size"):
-        size_sorted_batches(indices, sizes, 0)
+        same_size_batches(indices, sizes, 0, key="eval.batch_size")
 
 
 def test_image_sizes_read_from_headers(mixed):
     sizes = image_sizes(mixed, range(len(mixed)))
     assert sizes == [mixed.load(i)[0].shape[:2] for i in range(len(mixed))]
-    assert len(set(sizes)) > 1  # the fixture really mixes sizes
+    assert 1 < len(set(sizes)) < len(sizes)  # the fixture mixes sizes, and repeats some
 
 
-def _pixels(loader) -> tuple[int, list[str]]:
-    """Pixels the network sees (padding included) and the ids, over a loader."""
-    total, ids = 0, []
-    for batch in loader:
-        total += batch["image"].shape[0] * batch["image"].shape[2] * batch["image"].shape[3]
-        ids.extend(batch["id"])
-    return total, ids
-
-
-def test_sorted_loader_pads_less_and_covers_every_image_once(mixed):
-    sorted_px, sorted_ids = _pixels(eval_loader(mixed, batch_size=3, sort_by_size=True))
-    plain_px, plain_ids = _pixels(eval_loader(mixed, batch_size=3, sort_by_size=False))
-    assert plain_ids == mixed.ids  # unsorted: split-list order
-    assert sorted(sorted_ids) == sorted(mixed.ids) and len(sorted_ids) == len(mixed)
-    assert sorted_px < plain_px
+def test_loader_never_pads_and_covers_every_image_once(mixed):
+    sizes = dict(zip(mixed.ids, image_sizes(mixed, range(len(mixed))), strict=True))
+    for batch_size in (1, 3, 20):
+        ids = []
+        for batch in eval_loader(mixed, batch_size=batch_size):
+            assert len(batch["id"]) <= batch_size
+            assert {sizes[i] for i in batch["id"]} == {tuple(batch["image"].shape[-2:])}
+            assert batch["mask"].shape[-2:] == batch["image"].shape[-2:]
+            ids.extend(batch["id"])
+        assert sorted(ids) == sorted(mixed.ids)
     # a limit keeps the first N of the split list, whatever the order they are batched in
-    _, first = _pixels(eval_loader(mixed, batch_size=2, indices=range(4)))
+    first = [i for b in eval_loader(mixed, batch_size=2, indices=range(4)) for i in b["id"]]
     assert sorted(first) == sorted(mixed.ids[:4])
+
+
+def test_stack_collate_refuses_images_of_different_sizes():
+    def sample(name, h, w):
+        return {
+            "image": np.zeros((h, w, 3), np.uint8),
+            "mask": np.zeros((h, w), np.uint8),
+            "id": name,
+        }
+
+    batch = stack_collate([sample("a", 4, 5), sample("b", 4, 5)])
+    assert batch["image"].shape == (2, 3, 4, 5) and batch["mask"].dtype == torch.uint8
+    with pytest.raises(ValueError, match=r"'a' \(4x5\) and 'c' \(5x4\)"):
+        stack_collate([sample("a", 4, 5), sample("c", 5, 4)])
+
+
+def test_header_size_follows_the_exif_orientation(tmp_path: Path):
+    # cv2 turns an image by its EXIF orientation: the header size must say so, or a "same-size"
+    # batch would mix 40x60 and 60x40 images.
+    image = Image.fromarray(np.zeros((40, 60, 3), np.uint8))
+    for orientation in (1, 3, 6, 8):
+        exif = image.getexif()
+        exif[0x0112] = orientation
+        path = tmp_path / f"o{orientation}.jpg"
+        image.save(path, exif=exif.tobytes())
+        assert read_image_size(path) == read_image(path).shape[:2], orientation
 
 
 def _evaluate(model, loader, k: int = 4):
@@ -64,13 +90,13 @@ def _evaluate(model, loader, k: int = 4):
     return evaluator.run(loader)
 
 
-def test_order_does_not_change_the_metrics(mixed):
-    # A model without spatial context: padding cannot change its answers, so batch-1, split-list
-    # batches and size-sorted batches give the very same matrices and per-image scores.
-    model = Pointwise().eval()
+def test_batch_size_does_not_change_the_metrics(mixed):
+    # A model with spatial context and global pooling: batch-1 and batched evaluation give the
+    # very same matrices and per-image scores, since nothing is padded.
+    model = ContextNet().eval()
     one = _evaluate(model, eval_loader(mixed, batch_size=1))
-    for sort in (False, True):
-        result = _evaluate(model, eval_loader(mixed, batch_size=4, sort_by_size=sort))
+    for batch_size in (2, 4, 9):
+        result = _evaluate(model, eval_loader(mixed, batch_size=batch_size))
         assert torch.equal(result.confusion, one.confusion)
         for w in (1, 3):
             assert torch.equal(result.trimap[w], one.trimap[w])
@@ -98,10 +124,9 @@ def test_shard_deals_out_whole_batches_each_once():
 
 
 def test_loader_batches_carry_their_dataset_index(mixed):
-    for sort in (True, False):
-        for batch in eval_loader(mixed, batch_size=4, sort_by_size=sort):
-            assert batch["index"].dtype == torch.int64
-            assert [mixed.ids[i] for i in batch["index"].tolist()] == batch["id"]
+    for batch in eval_loader(mixed, batch_size=4):
+        assert batch["index"].dtype == torch.int64
+        assert [mixed.ids[i] for i in batch["index"].tolist()] == batch["id"]
     # the two ranks' loaders hold the single-process batches, dealt out in turn
     whole = [b["index"].tolist() for b in eval_loader(mixed, batch_size=2)]
     ranks = [[b["index"].tolist() for b in eval_loader(mixed, batch_size=2, rank=r, world_size=2)]

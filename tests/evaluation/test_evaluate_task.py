@@ -106,11 +106,11 @@ def test_data_root_split_and_limit_overrides(checkpoint, compose_eval, data_root
     metrics = evaluate(
         compose_eval(
             f"ckpt_path={checkpoint}", f"data.root={data_root}", *FAST, "eval.limit=3",
-            "eval.split=train", "eval.sort_by_size=false", "eval.num_overlays=3",
+            "eval.split=train", "eval.num_overlays=3",
         )
     )  # fmt: skip
     assert metrics["num_images"] == 3 and metrics["settings"]["data_root"] == str(data_root)
-    assert metrics["settings"]["split"] == "train" and metrics["settings"]["sort_by_size"] is False
+    assert metrics["settings"]["split"] == "train"
     ids = {e["id"] for e in metrics["best_images"] + metrics["worst_images"]}
     assert ids == {"train_000000", "train_000001", "train_000002"}  # the first 3 of train.txt
 

@@ -60,6 +60,33 @@ def test_predict_folder_any_size_with_an_unreadable_image(checkpoint, compose_ev
             assert np.array_equal(read_mask(out / f"img{i}.png"), expected)
 
 
+def test_predict_batches_equal_sizes_as_decoded_even_with_exif_turns(
+    checkpoint, compose_eval, tmp_path
+):
+    # img1 is stored 40x56 like img0 but carries an EXIF quarter turn: decoded it is 56x40, like
+    # img2. Batches follow the decoded sizes, and every label map equals a batch-1 forward.
+    folder = _images(tmp_path / "in", [(40, 56), (40, 56), (56, 40), (48, 48)])
+    turned = folder / "img1.png"
+    with Image.open(turned) as im:
+        exif = im.getexif()
+        exif[0x0112] = 6
+        im.save(turned, exif=exif.tobytes())
+    out = tmp_path / "out"
+    predict(
+        compose_eval(
+            f"ckpt_path={checkpoint}", f"input={folder}", f"output={out}",
+            "predict.batch_size=4", "predict.device=cpu", name="predict",
+        )
+    )  # fmt: skip
+    model, _ = load_segmentor(checkpoint)
+    for path in sorted(folder.iterdir()):
+        source = read_image(path)
+        x = torch.from_numpy(source).permute(2, 0, 1)[None].contiguous()
+        with torch.no_grad():
+            expected = model(normalize(x))["out"].argmax(1)[0].numpy()
+        assert np.array_equal(read_mask(out / f"{path.stem}.png"), expected), path.name
+
+
 def test_predict_single_file_and_empty_folder(checkpoint, compose_eval, tmp_path):
     folder = _images(tmp_path / "one", [(40, 56)])
     summary = predict(

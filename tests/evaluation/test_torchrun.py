@@ -19,8 +19,8 @@ from segkit.tasks.evaluate import evaluate
 from segkit.tasks.predict import PredictFailures, predict
 
 ROOT = Path(__file__).resolve().parents[2]
-#: Threads fixed on both sides (torchrun gives each worker one), batches of 2 over the 6 mixed-size
-#: val images: 3 padded batches, 2 for rank 0 and 1 for rank 1.
+#: Threads fixed on both sides (torchrun gives each worker one), batches of at most 2 equal-sized
+#: images over the 6 mixed-size val images (all sizes differ: 6 batches, 3 per rank).
 EVAL = ["eval.device=cpu", "eval.threads=1", "eval.batch_size=2", "eval.num_workers=0",
         "eval.trimap_widths=[1,4]", "eval.num_overlays=2"]  # fmt: skip
 PREDICT = ["predict.device=cpu", "predict.threads=1", "predict.batch_size=2"]

@@ -61,7 +61,7 @@ def test_ddp_cpu_two_processes(tmp_path: Path, tiny_overrides) -> None:
     module = build_module(cfg)
     datamodule = instantiate(cfg.data, _convert_="all")
     trainer = pl.Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False)
-    assert len(datamodule.val_dataloader().dataset) == 5
+    assert sum(len(batch["id"]) for batch in datamodule.val_dataloader()) == 5
     (result,) = trainer.validate(module, datamodule=datamodule, ckpt_path=str(ckpt_path))
     assert result["val/mIoU"] == pytest.approx(metrics["val/mIoU"], abs=1e-6)
     assert result["val/pixel_acc"] == pytest.approx(metrics["val/pixel_acc"], abs=1e-6)
@@ -83,3 +83,36 @@ def test_val_loader_shares_images_out_once_and_names_a_too_small_split(tmp_path:
     dm.trainer = SimpleNamespace(world_size=4, global_rank=0)
     with pytest.raises(ValueError, match="val split has 3 images for 4 DDP processes"):
         dm.val_dataloader()
+
+
+def test_val_loader_deals_out_whole_same_size_batches(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from torch.utils.data import DistributedSampler
+
+    from segkit.data import SegDataModule, SyntheticSpec
+
+    spec = SyntheticSpec(seed=0, num_train=1, num_val=9, min_size=32, max_size=33, num_classes=3)
+    dm = SegDataModule(dataset="synthetic", root=tmp_path, num_classes=3, synthetic=spec,
+                       num_workers=0, val_batch_size=2, check="off")  # fmt: skip
+    whole = [b["id"] for b in dm.val_dataloader()]
+    assert max(len(ids) for ids in whole) == 2 and len(whole) > 2
+    shares = []
+    for rank in (0, 1):
+        dm.trainer = SimpleNamespace(world_size=2, global_rank=rank)
+        loader = dm.val_dataloader()
+        # a DistributedSampler, so Lightning keeps it instead of injecting one that repeats images
+        assert isinstance(loader.sampler, DistributedSampler)
+        shares.append([b["id"] for b in loader])
+    assert shares == [whole[0::2], whole[1::2]]  # the single-process batches, dealt out in turn
+
+    # fewer batches than ranks: smaller batches (equal sizes, so no score changes), one per rank
+    same = SyntheticSpec(seed=0, num_train=1, num_val=3, min_size=32, max_size=32, num_classes=3)
+    dm = SegDataModule(dataset="synthetic", root=tmp_path, num_classes=3, synthetic=same,
+                       num_workers=0, val_batch_size=4, check="off")  # fmt: skip
+    assert [len(b["id"]) for b in dm.val_dataloader()] == [3]
+    counts = []
+    for rank in (0, 1, 2):
+        dm.trainer = SimpleNamespace(world_size=3, global_rank=rank)
+        counts.append([len(b["id"]) for b in dm.val_dataloader()])
+    assert counts == [[1], [1], [1]]

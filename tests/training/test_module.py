@@ -235,3 +235,16 @@ def test_a_former_lambdalr_schedule_in_a_checkpoint_is_upgraded_on_load(caplog) 
     assert state["last_epoch"] == 3 and state["_milestones"] == [0]
     assert [s["total_iters"] for s in state["_schedulers"]][1] == 10
     assert "former LambdaLR poly schedule" in caplog.text and module.best_miou == 0.5
+
+
+def test_validation_runs_in_full_precision_under_bf16_autocast() -> None:
+    # evaluate runs without autocast; validation must score the same way under bf16-mixed
+    seen: list[torch.dtype] = []
+    model = TinySeg().eval()
+    model.head.register_forward_hook(lambda m, i, o: seen.append(o.dtype))
+    module = SegModule(model, num_classes=K)
+    batch = next(iter(_loader()))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        model(batch["image"])  # autocast reaches the model...
+        module.validation_step(batch, 0)  # ...but not validation
+    assert seen == [torch.bfloat16, torch.float32]

@@ -1,4 +1,5 @@
-"""Batching of variable-size samples: pad images with the mean colour and masks with void."""
+"""Collate functions: ``stack_collate`` for equal-sized samples (every scored batch:
+``segkit.data.batching``), ``pad_collate`` to pad samples of different sizes (training crops)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,30 @@ import torch
 
 from segkit.constants import IGNORE_INDEX
 from segkit.data.transforms import MEAN_UINT8
+
+
+def stack_collate(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Stack equal-sized samples into one batch laid out as ``pad_collate``'s (uint8 ``image``
+    (B, 3, H, W), uint8 ``mask`` (B, H, W), ``id``), padding nothing: samples of different sizes
+    are refused, naming them (whole-image batches hold one size, ``segkit.data.batching``)."""
+    if not samples:
+        raise ValueError("stack_collate got an empty batch")
+    size = tuple(samples[0]["image"].shape[:2])
+    for sample in samples[1:]:
+        if tuple(sample["image"].shape[:2]) != size:
+            other = tuple(sample["image"].shape[:2])
+            raise ValueError(
+                f"images {samples[0]['id']!r} ({size[0]}x{size[1]}) and {sample['id']!r} "
+                f"({other[0]}x{other[1]}) were put in one batch of equal-sized images: the size "
+                "read from a file header differs from the decoded image's"
+            )
+    images = np.stack([np.asarray(s["image"], dtype=np.uint8) for s in samples])
+    masks = np.stack([np.asarray(s["mask"], dtype=np.uint8) for s in samples])
+    return {
+        "image": torch.from_numpy(images).permute(0, 3, 1, 2).contiguous(),
+        "mask": torch.from_numpy(masks),
+        "id": [str(s["id"]) for s in samples],
+    }
 
 
 def pad_collate(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:

@@ -10,11 +10,11 @@ from typing import Any, Literal
 
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.overrides.distributed import UnrepeatedDistributedSampler
 from pytorch_lightning.utilities import rank_zero_only
 from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler
 
 from segkit.checks import check_batch_size, check_num_workers
+from segkit.data.batching import image_sizes, same_size_batches, same_size_loader
 from segkit.data.check import LEVELS, check_datasets
 from segkit.data.classes import ClassInfo
 from segkit.data.collate import pad_collate
@@ -224,9 +224,11 @@ class SegDataModule(pl.LightningDataModule):
         num_classes: the dataset's class count, or None to take it from the dataset; a number
             that differs from the dataset's is refused (the model configs interpolate
             ``${data.num_classes}``; the train task fills a null from here).
-        crop_size: square training crop; val uses whole images, padded per batch.
+        crop_size: square training crop; val uses whole images, in batches of one size
+            (``segkit.data.batching``: never padded, the batching evaluate uses).
         scale_range: (min, max) random rescale factor for training.
-        batch_size, val_batch_size: per-step batch sizes (train drops the last incomplete batch).
+        batch_size, val_batch_size: per-step batch sizes (train drops the last incomplete batch;
+            a val batch holds at most ``val_batch_size`` images of one size).
         num_workers: DataLoader workers (persistent when > 0).
         pin_memory: pin host memory for faster device copies.
         hflip, color_jitter: augmentation switches (see ``build_train_transform``).
@@ -311,6 +313,8 @@ class SegDataModule(pl.LightningDataModule):
         self.checked = False
         self.train_set: SplitDataset | None = None
         self.val_set: SplitDataset | None = None
+        # (dataset, (H, W) of each of its images from the file headers): read once per val set
+        self._val_sizes: tuple[SplitDataset, list[tuple[int, int]]] | None = None
 
     def prepare_data(self) -> None:
         """The reader's ``prepare`` (the synthetic set is generated here, explicitly and logged);
@@ -401,50 +405,61 @@ class SegDataModule(pl.LightningDataModule):
         self.checked = True
         log.info("data check: %s", report.summary())
 
-    def _loader(self, dataset: SplitDataset, *, train: bool) -> DataLoader:
-        loader_cls: type[DataLoader] = DataLoader
-        order: dict[str, Any] = {} if train else {"sampler": self._val_sampler(dataset)}
-        if train:  # resumable at any step (ResumableDataLoader); the shuffle has its own generator
-            loader_cls = ResumableDataLoader
-            shuffle = torch.Generator().manual_seed(self.seed)
-            order = {"sampler": EpochRandomSampler(dataset, generator=shuffle)}  # type: ignore[arg-type]
-        return loader_cls(
+    def _train_loader(self, dataset: SplitDataset) -> DataLoader:
+        # Resumable at any step (ResumableDataLoader); the shuffle has its own generator.
+        shuffle = torch.Generator().manual_seed(self.seed)
+        return ResumableDataLoader(
             dataset,
-            batch_size=self.batch_size if train else self.val_batch_size,
-            **order,
-            drop_last=train,
-            num_workers=self.num_workers,
-            pin_memory=self.pin_memory and torch.cuda.is_available(),
-            persistent_workers=self.num_workers > 0,
+            batch_size=self.batch_size,
+            sampler=EpochRandomSampler(dataset, generator=shuffle),  # type: ignore[arg-type]
+            drop_last=True,
             collate_fn=pad_collate,
-            worker_init_fn=seed_worker,
-            generator=torch.Generator().manual_seed(self.seed),
+            **self._loader_kwargs(),
         )
 
-    def _val_sampler(self, dataset: SplitDataset) -> UnrepeatedDistributedSampler | None:
-        """Under DDP, Lightning's unrepeated sampler: each val image on exactly one rank (ranks may
-        run one batch fewer), so val metrics count every image once; None = in order, one process."""
+    def _loader_kwargs(self) -> dict[str, Any]:
+        return {
+            "num_workers": self.num_workers,
+            "pin_memory": self.pin_memory and torch.cuda.is_available(),
+            "persistent_workers": self.num_workers > 0,
+            "worker_init_fn": seed_worker,
+            "generator": torch.Generator().manual_seed(self.seed),
+        }
+
+    def _val_loader(self, dataset: SplitDataset) -> DataLoader:
+        """Whole val images in batches of one size (``segkit.data.batching``, evaluate's rule):
+        each image scored as if alone, so ``val/mIoU`` is the number ``evaluate`` gives for the
+        checkpoint on this split. Under DDP whole batches are dealt out in turn (each image on one
+        rank; ranks may run one batch fewer); every rank gets at least one batch (a rank without
+        would never log the epoch's metrics), smaller batches if needed, which changes no score."""
         trainer = self.trainer
-        if trainer is None or trainer.world_size <= 1:
-            return None
-        if len(dataset) < trainer.world_size:
+        world, rank = (1, 0) if trainer is None else (trainer.world_size, trainer.global_rank)
+        if len(dataset) < world:
             raise ValueError(
-                f"the val split has {len(dataset)} images for {trainer.world_size} DDP processes: "
+                f"the val split has {len(dataset)} images for {world} DDP processes: "
                 "each needs one (use fewer trainer.devices or a larger val split)"
             )
-        return UnrepeatedDistributedSampler(
-            dataset, num_replicas=trainer.world_size, rank=trainer.global_rank, shuffle=False
+        indices = list(range(len(dataset)))
+        if self._val_sizes is None or self._val_sizes[0] is not dataset:
+            self._val_sizes = (dataset, image_sizes(dataset, indices))
+        sizes, size = self._val_sizes[1], self.val_batch_size
+        batches = same_size_batches(indices, sizes, size, key="data.val_batch_size")
+        while len(batches) < world:
+            size = max(1, size // 2)
+            batches = same_size_batches(indices, sizes, size)
+        return same_size_loader(
+            dataset, batches, rank=rank, world_size=world, **self._loader_kwargs()
         )
 
     def train_dataloader(self) -> DataLoader:
         if self.train_set is None:
             self.setup("fit")
-        return self._loader(self.train_set, train=True)  # type: ignore[arg-type]
+        return self._train_loader(self.train_set)  # type: ignore[arg-type]
 
     def val_dataloader(self) -> DataLoader:
         if self.val_set is None:
             self.setup("validate")
-        return self._loader(self.val_set, train=False)  # type: ignore[arg-type]
+        return self._val_loader(self.val_set)  # type: ignore[arg-type]
 
     def on_after_batch_transfer(self, batch: dict[str, Any], dataloader_idx: int) -> dict[str, Any]:
         """On the device: ``image`` uint8 (B, 3, H, W) -> normalised float32; ``mask`` uint8

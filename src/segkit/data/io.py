@@ -26,6 +26,8 @@ from segkit.data.classes import ClassInfo, label_colormap
 cv2.setNumThreads(0)
 # OpenCV >= 4.10 decodes straight to RGB, saving a full-image colour conversion per sample.
 _IMREAD_RGB = getattr(cv2, "IMREAD_COLOR_RGB", cv2.IMREAD_COLOR)
+#: Formats (PIL's names) whose EXIF orientation ``cv2.imdecode`` applies (not TIFF's).
+_EXIF_TURNED = ("JPEG", "PNG", "WEBP")
 
 
 def read_image(path: str | Path) -> np.ndarray:
@@ -50,14 +52,15 @@ def read_image(path: str | Path) -> np.ndarray:
 
 
 def read_image_size(path: str | Path) -> tuple[int, int]:
-    """``(H, W)`` of a JPEG/PNG from its header (nothing decoded), after its EXIF orientation as
-    ``read_image`` applies it; same errors as ``read_image`` for a missing or unreadable file (a
-    truncated body is only caught by ``read_image``)."""
+    """``(H, W)`` of a JPEG/PNG from its header (nothing decoded) -- the shape ``read_image``
+    returns: OpenCV applies the EXIF orientation of a JPEG, PNG or WebP, so a quarter turn
+    (orientations 5-8) swaps the sides. Same errors as ``read_image`` for a missing or
+    unreadable file (a truncated body is only caught by ``read_image``)."""
     path = Path(path)
     try:
         with Image.open(path) as image:
             width, height = image.size
-            if _orientation(image) in TRANSPOSING:
+            if image.format in _EXIF_TURNED and _orientation(image) in TRANSPOSING:
                 width, height = height, width
     except FileNotFoundError:
         raise _missing_image(path) from None

@@ -107,7 +107,8 @@ def _image_count(dataset: SplitDataset, opts: DictConfig) -> int:
 def _loader(
     dataset: SplitDataset, count: int, opts: DictConfig, data_cfg: dict[str, Any], ranks: Ranks
 ) -> DataLoader:
-    """This rank's batches of ``eval.batch_size`` over the first ``count`` images."""
+    """This rank's batches over the first ``count`` images: at most ``eval.batch_size`` images of
+    one size each (nothing padded: each image scored as if alone)."""
     workers = opts.get("num_workers")  # data.num_workers was checked by the data module
     workers = int(data_cfg.get("num_workers", 0) if workers is None else workers)
     check_num_workers(workers, "eval.num_workers")
@@ -115,7 +116,6 @@ def _loader(
         dataset,
         batch_size=int(opts.batch_size),
         indices=range(count),
-        sort_by_size=bool(opts.get("sort_by_size", True)),
         num_workers=workers,
         pin_memory=ranks.device.type == "cuda",
         rank=ranks.rank,
@@ -222,7 +222,6 @@ def _settings(
         "scales": list(settings.scales),
         "flip": settings.flip,
         "batch_size": int(cfg.eval.batch_size),
-        "sort_by_size": bool(cfg.eval.get("sort_by_size", True)),
         "device": str(ranks.device),
         "world_size": ranks.world_size,
         "backend": str(cfg.eval.get("backend", "torch")),

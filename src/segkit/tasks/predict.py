@@ -1,24 +1,25 @@
 """``predict`` task: a label PNG and an overlay JPEG for each input image, in the colours of the
 checkpoint's classes (``checkpoint["segkit"]["classes"]``, the training dataset's), and a legend.
 
-Images of any size: they are read in chunks and grouped by exact size, so a batch holds equal-sized
-images and needs no padding (padding would change what a model with global context, e.g. ASPP image
-pooling, sees; each label map equals a batch-1 forward). A folder of mixed sizes therefore runs at
-smaller batches. Unreadable images are reported and skipped; when any was, ``predict`` raises
-``PredictFailures`` after writing everything else (the script then exits 1).
+Images of any size: they are batched as evaluate batches them (``segkit.data.batching``): grouped by
+``(H, W)`` from the file headers, so a batch holds equal-sized images and nothing is padded (padding
+would change what the network computes near the border and what image pooling sees); each label map
+equals a batch-1 forward. A folder of mixed sizes therefore runs at smaller batches. Unreadable
+images are reported and skipped; when any was, ``predict`` raises ``PredictFailures`` after writing
+everything else (the script then exits 1).
 
 ``predict.backend=onnxruntime`` runs the network exported once to ONNX (``segkit.evaluation.onnx_backend``).
 
-Under ``torchrun --nproc-per-node=N`` (``tasks.distributed``) each process predicts every N-th input
-of the sorted list and writes those images' files (each image once); rank 0 gathers the counts and
-failures into summary.json.
+Under ``torchrun --nproc-per-node=N`` (``tasks.distributed``) the batches are dealt out in turn
+(``batching.shard``) and each process writes its images' files (each image once); rank 0 gathers
+the counts and failures into summary.json.
 """
 
 from __future__ import annotations
 
 import errno
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +29,11 @@ from omegaconf import DictConfig
 from PIL import Image
 
 from segkit.checks import check_batch_size
-from segkit.data import normalize, pad_collate, read_image
+from segkit.data import normalize, read_image
+from segkit.data.batching import same_size_batches, shard
 from segkit.data.classes import ClassInfo
+from segkit.data.collate import stack_collate
+from segkit.data.io import read_image_size
 from segkit.evaluation.inference import InferenceSettings, infer
 from segkit.evaluation.onnx_backend import inference_model
 from segkit.evaluation.overlay import overlay, save_label_png, save_legend
@@ -43,8 +47,6 @@ log = logging.getLogger(__name__)
 
 #: File endings read as images (case-insensitive).
 IMAGE_SUFFIXES: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
-#: Images read per chunk: bounds memory while leaving room to group equal sizes.
-CHUNK_BATCHES = 8
 
 
 class PredictFailures(ValueError):
@@ -82,20 +84,20 @@ def list_images(source: str | Path) -> list[Path]:
     return images
 
 
-def _chunks(items: Sequence[Path], size: int) -> Iterator[Sequence[Path]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
-def _same_size_batches(
-    loaded: list[tuple[Path, np.ndarray]], batch_size: int
-) -> Iterator[list[tuple[Path, np.ndarray]]]:
-    """Batches of equal-sized images: no padding, so each label map equals a batch-1 forward."""
-    by_size: dict[tuple[int, int], list[tuple[Path, np.ndarray]]] = {}
-    for item in loaded:
-        by_size.setdefault(item[1].shape[:2], []).append(item)
-    for items in by_size.values():
-        yield from (list(batch) for batch in _chunks(items, batch_size))
+def _batches(
+    paths: Sequence[Path], batch_size: int, failures: list[dict[str, str]]
+) -> list[list[Path]]:
+    """``paths`` in same-size batches (``same_size_batches``, sizes from the file headers); an
+    unreadable header goes to ``failures``."""
+    readable, sizes = [], []
+    for path in paths:
+        try:
+            sizes.append(read_image_size(path))
+            readable.append(path)
+        except (ValueError, FileNotFoundError, OSError) as err:
+            _fail(path, err, failures)
+    batches = same_size_batches(range(len(readable)), sizes, batch_size, key="predict.batch_size")
+    return [[readable[i] for i in batch] for batch in batches]
 
 
 def _read(paths: Sequence[Path], failures: list[dict[str, str]]) -> list[tuple[Path, np.ndarray]]:
@@ -105,28 +107,40 @@ def _read(paths: Sequence[Path], failures: list[dict[str, str]]) -> list[tuple[P
         try:
             loaded.append((path, read_image(path)))
         except (ValueError, FileNotFoundError, OSError) as err:
-            # The reader's message speaks of datasets and split lists; here a plain reason is clearer.
-            reason = "missing" if isinstance(err, FileNotFoundError) else "unreadable or corrupt"
-            log.warning("skipping %s: %s image", path, reason)
-            failures.append({"path": str(path), "error": f"{reason} image"})
+            _fail(path, err, failures)
     return loaded
+
+
+def _by_size(loaded: list[tuple[Path, np.ndarray]]) -> list[list[tuple[Path, np.ndarray]]]:
+    """``loaded`` split by decoded ``(H, W)``: one group, unless a file's header gave another
+    size than its decoded image (then no image is padded either)."""
+    groups: dict[tuple[int, ...], list[tuple[Path, np.ndarray]]] = {}
+    for item in loaded:
+        groups.setdefault(item[1].shape[:2], []).append(item)
+    return list(groups.values())
+
+
+def _fail(path: Path, err: Exception, failures: list[dict[str, str]]) -> None:
+    # The reader's message speaks of datasets and split lists; here a plain reason is clearer.
+    reason = "missing" if isinstance(err, FileNotFoundError) else "unreadable or corrupt"
+    log.warning("skipping %s: %s image", path, reason)
+    failures.append({"path": str(path), "error": f"{reason} image"})
 
 
 def predict_batch(
     model: Any, images: Sequence[np.ndarray], settings: InferenceSettings, device: Any
 ) -> list[np.ndarray]:
-    """Label maps (H_i, W_i) uint8 for RGB uint8 images (H_i, W_i, 3), in one forward pass.
+    """Label maps (H, W) uint8 for equal-sized RGB uint8 images (H, W, 3), in one forward pass.
 
-    Images of different sizes are padded bottom/right with the mean colour (``pad_collate``) and the
-    labels cropped back; ``predict`` only passes equal-sized images.
+    Images of different sizes are refused (``stack_collate``): padding would change their labels.
     """
     samples = [
         {"image": im, "mask": np.zeros(im.shape[:2], np.uint8), "id": str(i)}
         for i, im in enumerate(images)
     ]
-    batch = pad_collate(samples)["image"].to(device)
+    batch = stack_collate(samples)["image"].to(device)
     labels = infer(model, normalize(batch), settings).argmax(1).to(torch.uint8).cpu().numpy()
-    return [labels[i, : im.shape[0], : im.shape[1]] for i, im in enumerate(images)]
+    return list(labels)
 
 
 def output_stems(paths: Sequence[Path]) -> dict[Path, str]:
@@ -250,11 +264,16 @@ def _predict(cfg: DictConfig, ranks: Ranks) -> dict[str, Any]:
 
     failures: list[dict[str, str]] = []
     written = 0
-    mine = paths[ranks.rank :: ranks.world_size]
-    for chunk in _chunks(mine, batch_size * CHUNK_BATCHES):
-        for group in _same_size_batches(_read(chunk, failures), batch_size):
-            labels = predict_batch(net, [im for _, im in group], settings, device)
-            for (path, image), label in zip(group, labels, strict=True):
+    # Headers are read on every rank (cheap), so all ranks cut the same batches.
+    header_failures: list[dict[str, str]] = []
+    batches = _batches(paths, batch_size, header_failures)
+    if ranks.is_writer:
+        failures.extend(header_failures)  # listed once, not once per rank
+    for batch in shard(batches, ranks.rank, ranks.world_size):
+        group = _read(batch, failures)
+        for sized in _by_size(group):  # equal unless a header lied about the size
+            labels = predict_batch(net, [im for _, im in sized], settings, device)
+            for (path, image), label in zip(sized, labels, strict=True):
                 _write(stems[path], image, label, out_dir, float(opts.alpha), classes)
                 written += 1
     counts = ranks.gather((written, failures))

@@ -8,8 +8,10 @@ backbone/head LR parameter groups (``param_groups``); LR schedule: a partial too
 (``module.scheduler``, default torch's ``PolynomialLR`` after an optional ``LinearLR`` warm-up,
 stepped every iteration). Validation accumulates one confusion matrix on the device
 (``evaluation.metrics.SegConfusion``, the evaluator's metric) and reports ``val/mIoU`` and
-``val/pixel_acc`` once per epoch; under DDP the val loader's ``UnrepeatedDistributedSampler`` gives
-each image to one rank only (``SegDataModule``), so each image counts once.
+``val/pixel_acc`` once per epoch. The val loader batches whole images as evaluate does (same-size
+batches, nothing padded; under DDP whole batches dealt out, each image on one rank, counted once)
+and validation runs in full precision, so ``val/mIoU`` is the number evaluate gives for the
+checkpoint on that split at its default settings.
 """
 
 from __future__ import annotations
@@ -213,7 +215,11 @@ class SegModule(pl.LightningModule):
             self.trainer.should_stop = True
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        logits = self(batch["image"])["out"]
+        # Full precision also under trainer.precision=bf16-mixed, as evaluate runs: val/mIoU is
+        # the number evaluate gives for the checkpoint (the val loader batches as evaluate does).
+        image = batch["image"]
+        with torch.autocast(image.device.type, enabled=False):
+            logits = self(image.float())["out"]
         mask = batch["mask"]
         loss = F.cross_entropy(logits, mask, weight=self.class_weight, ignore_index=IGNORE_INDEX)
         self.val_loss.update(loss, weight=mask.shape[0])
