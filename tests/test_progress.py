@@ -50,3 +50,35 @@ def test_a_log_gets_its_line_also_when_the_work_fails_part_way():
     except ConnectionError:
         pass
     assert out.getvalue().startswith("downloading x.zip: 30/100 B in ")
+
+
+def test_track_passes_items_through_and_counts_what_each_holds(monkeypatch):
+    from segkit import progress as module
+
+    seen = {}
+
+    class Recorder:
+        def __init__(self):
+            self.done = 0
+
+    def fake_progress(description, total, *, unit="img", console=None, completed=0):
+        from contextlib import contextmanager
+
+        @contextmanager
+        def cm():
+            rec = Recorder()
+            seen["rec"], seen["total"], seen["description"] = rec, total, description
+
+            def advance(n=1):
+                rec.done += n
+
+            yield advance
+
+        return cm()
+
+    monkeypatch.setattr(module, "progress", fake_progress)
+    batches = [{"id": ["a", "b"]}, {"id": ["c"]}]
+    out = list(module.track(batches, "evaluating val", 3, count=lambda b: len(b["id"])))
+    assert out == batches and seen["rec"].done == 3 and seen["total"] == 3
+    seen.clear()
+    assert list(module.track(batches, "x", 3, enabled=False)) == batches and not seen

@@ -13,8 +13,9 @@ Light: standard library and rich only.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from typing import TypeVar
 
 from rich.console import Console
 from rich.progress import (
@@ -31,6 +32,8 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 from rich.text import Text
+
+T = TypeVar("T")
 
 
 class RateColumn(ProgressColumn):
@@ -95,6 +98,27 @@ def progress(
         yield advance
 
 
+def track(
+    items: Iterable[T],
+    description: str,
+    total: int | None,
+    *,
+    count: Callable[[T], int] = lambda _: 1,
+    unit: str = "img",
+    enabled: bool = True,
+) -> Iterator[T]:
+    """``items`` as they come, with :func:`progress` advanced by ``count(item)`` after each (a
+    batch of images: ``count=lambda b: len(b["id"])``). ``enabled=False`` (a torchrun rank that
+    does not write) only passes the items through."""
+    if not enabled:
+        yield from items
+        return
+    with progress(description, total, unit=unit) as advance:
+        for item in items:
+            yield item
+            advance(count(item))
+
+
 @contextmanager
 def _record(
     description: str, total: int | None, unit: str, console: Console, completed: int
@@ -118,4 +142,4 @@ def _record(
         console.file.flush()
 
 
-__all__ = ["RateColumn", "columns", "progress"]
+__all__ = ["RateColumn", "columns", "progress", "track"]

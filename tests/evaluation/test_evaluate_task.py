@@ -44,7 +44,10 @@ def test_evaluate_writes_metrics_plots_and_overlays(checkpoint, compose_eval, tm
         "val",
     )
     assert len(metrics["best_images"]) == len(metrics["worst_images"]) == 2
-    assert "per-class scores" in capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert "per-class scores" in captured.out
+    # progress (not a terminal here: one line when done)
+    assert "evaluating val: 6/6 img in " in captured.err
     _assert_documented(metrics)
     _assert_per_image_confusion(run, metrics)
 

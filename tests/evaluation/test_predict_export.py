@@ -30,7 +30,9 @@ def _images(folder, sizes):
     return folder
 
 
-def test_predict_folder_any_size_with_an_unreadable_image(checkpoint, compose_eval, tmp_path):
+def test_predict_folder_any_size_with_an_unreadable_image(
+    checkpoint, compose_eval, tmp_path, capsys
+):
     folder = _images(tmp_path / "in", [(64, 64), (50, 77), (64, 64), (90, 41)])
     (folder / "broken.jpg").write_bytes(b"not a jpeg")
     (folder / "notes.txt").write_text("ignored: not an image")
@@ -44,6 +46,7 @@ def test_predict_folder_any_size_with_an_unreadable_image(checkpoint, compose_ev
         )  # fmt: skip
     summary = json.loads((out / "summary.json").read_text())
     assert (summary["images"], summary["written"], summary["failed"]) == (5, 4, 1)
+    assert "predicting: 4/4 img in " in capsys.readouterr().err  # progress, one line in a log
     assert summary["failures"][0]["path"].endswith("broken.jpg")
     assert "unreadable" in summary["failures"][0]["error"]
     model, _ = load_segmentor(checkpoint)

@@ -120,6 +120,16 @@ class _Batches(Dataset):
         return [{**self.dataset[index], "index": index} for index in self.batches[i]]
 
 
+def loader_images(loader: DataLoader) -> int:
+    """How many images a :func:`same_size_loader` hands out (this rank's share): a progress
+    bar's total."""
+    batched = loader.dataset
+    if not isinstance(batched, _Batches):
+        raise TypeError("loader_images takes a same_size_loader")
+    positions = list(loader.sampler)  # a SequentialSampler, or this rank's share
+    return sum(len(batched.batches[i]) for i in positions)
+
+
 def indexed_collate(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """``stack_collate`` plus ``"index"``: (B,) int64 of the samples' dataset positions."""
     batch = stack_collate(samples)
@@ -130,6 +140,7 @@ def indexed_collate(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
 __all__ = [
     "image_sizes",
     "indexed_collate",
+    "loader_images",
     "same_size_batches",
     "same_size_loader",
     "shard",

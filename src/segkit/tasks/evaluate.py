@@ -25,6 +25,7 @@ from torch.utils.data import DataLoader
 from segkit.checks import check_num_workers
 from segkit.compare.records import builder_name
 from segkit.data import ClassInfo, SegDataModule, SplitDataset
+from segkit.data.batching import loader_images
 from segkit.evaluation.batching import eval_loader
 from segkit.evaluation.evaluator import EvalResult, Evaluator, best_and_worst
 from segkit.evaluation.inference import InferenceSettings
@@ -37,6 +38,7 @@ from segkit.evaluation.report import (
     print_table,
     write_json,
 )
+from segkit.progress import track
 from segkit.tasks._common import instantiate_user, save_config
 from segkit.tasks.checkpoints import load_trained, resolve_device
 from segkit.tasks.distributed import Ranks, torchrun_ranks
@@ -177,7 +179,13 @@ def _evaluate(cfg: DictConfig, ranks: Ranks) -> dict[str, Any]:
         image_ids=dataset.ids[:count],
     )
     start = time.perf_counter()
-    result = evaluator.run(_loader(dataset, count, opts, data_cfg, ranks))
+    loader = _loader(dataset, count, opts, data_cfg, ranks)
+    mine = loader_images(loader)  # this rank's images
+    batches = track(
+        loader, f"evaluating {opts.split}", mine, count=lambda b: len(b["id"]),
+        enabled=ranks.is_writer,
+    )  # fmt: skip
+    result = evaluator.run(batches)
     seconds = time.perf_counter() - start  # ends with the reduction: the slowest rank's time
     if result.num_images != count:  # a contract of eval_loader + shard, checked where it matters
         raise RuntimeError(f"evaluated {result.num_images} of {count} images")

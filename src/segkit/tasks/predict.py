@@ -37,6 +37,7 @@ from segkit.data.io import read_image_size
 from segkit.evaluation.inference import InferenceSettings, infer
 from segkit.evaluation.onnx_backend import inference_model
 from segkit.evaluation.overlay import overlay, save_label_png, save_legend
+from segkit.progress import track
 from segkit.tasks._common import save_config, save_json
 from segkit.tasks.checkpoints import load_trained, resolve_device
 from segkit.tasks.cli import echo
@@ -269,7 +270,9 @@ def _predict(cfg: DictConfig, ranks: Ranks) -> dict[str, Any]:
     batches = _batches(paths, batch_size, header_failures)
     if ranks.is_writer:
         failures.extend(header_failures)  # listed once, not once per rank
-    for batch in shard(batches, ranks.rank, ranks.world_size):
+    mine = shard(batches, ranks.rank, ranks.world_size)
+    total = sum(map(len, mine))
+    for batch in track(mine, "predicting", total, count=len, enabled=ranks.is_writer):
         group = _read(batch, failures)
         for sized in _by_size(group):  # equal unless a header lied about the size
             labels = predict_batch(net, [im for _, im in sized], settings, device)
