@@ -53,6 +53,12 @@ from omegaconf import DictConfig, OmegaConf
 
 from segkit.tasks.config_keys import config_message
 from segkit.tasks.preflight import preflight
+from segkit.tasks.run_folders import (
+    launching_process,
+    lock_run_folder,
+    refuse_earlier_sweep,
+    refuse_training_over,
+)
 
 log = logging.getLogger(__name__)
 
@@ -87,8 +93,9 @@ def one_line(err: BaseException) -> str:
     return text
 
 
-#: Set once a job has started in this process (``run_task``): a failure before it is Hydra's
-#: (config composition), where ``launch`` may add a "did you mean" line.
+#: Set once Hydra has composed the config in this process (``ClaimRunFolder``) or a job has
+#: started (``run_task``): a failure before it is Hydra's (config composition), where ``launch``
+#: may turn Hydra's message into a "did you mean" line.
 _JOB_STARTED = False
 
 
@@ -205,6 +212,52 @@ class ReportFailures(Callback):
             and isinstance(job_return._return_value, UserError)
         ):
             raise SystemExit(1)
+
+
+def _refuse(err: BaseException) -> None:
+    """End the process with ``err``'s one line, before Hydra has written anything."""
+    print(f"error: {err}", file=sys.stderr, flush=True)
+    raise SystemExit(1)
+
+
+class ClaimRunFolder(Callback):
+    """Hydra callback (``configs/hydra/default.yaml``, first): after the config is composed and
+    before Hydra writes into the run folder (``.hydra/``, the job's log), the launching process
+    holds the folder for this run (``run_folders.lock_run_folder``: a second run in it is refused
+    with the holder's PID; DDP / torchrun ranks > 0 share it) and a training that would write over
+    an earlier run's checkpoints is refused. So a refused run leaves the earlier run's record
+    (``.hydra/overrides.yaml`` read by ``tasks.trials``, its log) byte for byte as it was.
+    A multirun holds its sweep folder, refused when it holds an earlier sweep's jobs."""
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        global _JOB_STARTED
+        _JOB_STARTED = True
+        _release_stderr()
+        from hydra.core.hydra_config import HydraConfig
+
+        HydraConfig.instance().set_config(
+            config
+        )  # ${hydra:runtime.cwd} in paths (run_job does too)
+        folder = Path(str(config.hydra.run.dir)).absolute()
+        try:
+            if launching_process():  # DDP / torchrun ranks > 0 join the folder of their rank 0
+                lock_run_folder(folder)
+                if "trainer" in config:  # a training: its checkpoints would overwrite the earlier
+                    refuse_training_over(folder, config.get("ckpt_path"))
+        except FileExistsError as err:
+            _refuse(err)
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        global _JOB_STARTED
+        _JOB_STARTED = True
+        _release_stderr()
+        folder = Path(str(config.hydra.sweep.dir)).absolute()
+        try:
+            if launching_process():
+                lock_run_folder(folder)
+                refuse_earlier_sweep(folder)
+        except FileExistsError as err:
+            _refuse(err)
 
 
 #: Why an unquoted override value fails Hydra's grammar, for the hint.
@@ -333,12 +386,93 @@ def key_hint(config: str, overrides: list[str]) -> str | None:
     return None
 
 
+def group_hint(hydra_message: str) -> str | None:
+    """For Hydra's "Could not find 'model/deeplab'" (a config group given an option it lacks), the
+    one line to print instead of its block and config search path: the closest options, and all
+    of them. None for any other message."""
+    import difflib
+
+    missing = re.search(r"Could not find '([^']+)'", hydra_message)
+    listed = re.search(r"Available options in '([^']+)':\n((?:\t.*\n?)*)", hydra_message)
+    if missing is None or listed is None:
+        return None
+    group = listed.group(1)
+    choice = missing.group(1).removeprefix(f"{group}/")
+    options = [line.strip() for line in listed.group(2).splitlines() if line.strip()]
+    if not options:
+        return None
+    close = [o for o in options if o.startswith(choice)]
+    close += [
+        o for o in difflib.get_close_matches(choice, options, n=3, cutoff=0.6) if o not in close
+    ]
+    every = ", ".join(options)
+    if close:
+        guess = " or ".join(f"{group}={o}" for o in close[:3])
+        return f"there is no {group} {choice!r}; did you mean {guess}? (options: {every})"
+    return f"there is no {group} {choice!r}; the options are {every} (configs/{group}/)"
+
+
+class _HeldStderr:
+    """``sys.stderr`` while Hydra composes the config: what is written is kept, so that a
+    composition failure's message can be replaced by segkit's one line (:func:`launch`); once the
+    config is composed (``ClaimRunFolder``) or the command ends, it is written out and later
+    writes go straight through (a handler that took this object as its stream keeps working)."""
+
+    def __init__(self, real: Any) -> None:
+        self.real = real
+        self.held: list[str] | None = []
+
+    def write(self, text: str) -> int:
+        if self.held is None:
+            return self.real.write(text)
+        self.held.append(text)
+        return len(text)
+
+    def flush(self) -> None:
+        if self.held is None:
+            self.real.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+    def release(self, text: str | None = None) -> None:
+        """Write ``text`` (default: what was held) and let later writes through."""
+        if self.held is None:
+            return
+        out = "".join(self.held) if text is None else text
+        self.held = None
+        if sys.stderr is self:
+            sys.stderr = self.real
+        self.real.write(out)
+        self.real.flush()
+
+
+_HELD: _HeldStderr | None = None
+
+
+def _release_stderr(text: str | None = None) -> None:
+    if _HELD is not None:
+        _HELD.release(text)
+
+
+def composition_hint(config: str, overrides: list[str], hydra_message: str) -> str | None:
+    """The one line that replaces Hydra's message when it refused the command line: a wrong
+    group option (:func:`group_hint`) or a mistyped key (:func:`key_hint`; Hydra's own advice,
+    "To append to your config use +key=value", would add the mistyped key and crash later)."""
+    hint = group_hint(hydra_message)
+    if hint is None and "Could not override" in hydra_message:
+        hint = key_hint(config, overrides)
+    return hint
+
+
 def launch(main: Callable[[], Any], *, config: str | None = None) -> None:
     """Run a ``@hydra.main`` entry point from a script's ``__main__`` block: first check its
     overrides with Hydra's own argument and override parsers (a value that only needs quoting gets
     a one-line hint instead of a grammar error), and exit promptly when it fails. When Hydra
     refuses the command line before any job started (config composition) and ``config`` names the
-    entry config, a mistyped key gets a "did you mean" line (:func:`key_hint`) after Hydra's."""
+    entry config, a wrong group option or a mistyped key gets one "did you mean" line instead of
+    Hydra's message (:func:`composition_hint`)."""
+    global _HELD
     from hydra._internal.utils import get_args_parser  # the parser hydra.main itself uses
 
     args = get_args_parser().parse_args(sys.argv[1:])
@@ -346,26 +480,37 @@ def launch(main: Callable[[], Any], *, config: str | None = None) -> None:
     if hint is not None:
         print(f"error: {hint}", file=sys.stderr)
         raise SystemExit(1)
+    if config is None:
+        exit_promptly(main)
+        return
+    _HELD = _HeldStderr(sys.stderr)
+    sys.stderr = _HELD  # type: ignore[assignment]
     try:
-        exit_promptly(main) if config is None else main()
+        main()
     except SystemExit as stop:
-        if stop.code not in (None, 0) and config is not None:
-            if not _JOB_STARTED:
-                suggestion = key_hint(config, list(args.overrides))
+        if stop.code not in (None, 0):
+            if not _JOB_STARTED and _HELD.held is not None:
+                suggestion = composition_hint(config, list(args.overrides), "".join(_HELD.held))
                 if suggestion is not None:
-                    print(f"hint: {suggestion}", file=sys.stderr)
+                    _release_stderr(f"error: {suggestion}\n")
+            _release_stderr()
             exit_now(stop.code)
         raise
+    finally:
+        _release_stderr()
 
 
 __all__ = [
     "HEADER_GROUPS",
+    "ClaimRunFolder",
     "USER_ERRORS",
     "ReportFailures",
     "UserError",
     "apply_extras",
     "exit_now",
     "exit_promptly",
+    "composition_hint",
+    "group_hint",
     "key_hint",
     "launch",
     "one_line",

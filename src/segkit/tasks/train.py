@@ -41,6 +41,7 @@ from segkit.tasks._common import (
     save_json,
     to_plain,
 )
+from segkit.tasks.run_folders import RESTART_ENV, refuse_training_over
 from segkit.training import (
     AtomicCheckpointIO,
     SegModule,
@@ -264,33 +265,24 @@ def _graceful_interrupts() -> Iterator[_Interruption]:
             signal.signal(signal.SIGINT, previous_int)
 
 
-#: Set by SLURM in a job it has requeued (pre-emption, ``scontrol requeue``, submitit's resubmission
-#: on a time-out): how many times the job has been restarted.
-RESTART_ENV = "SLURM_RESTART_COUNT"
-
-
 def resume_requeued_job(cfg: DictConfig, output_dir: Path) -> None:
     """A run folder that already holds ``checkpoints/last.ckpt`` is never trained over from step 0.
 
     A requeued SLURM job (``SLURM_RESTART_COUNT`` >= 1) runs its command again in the same folder:
     it resumes from that ``last.ckpt`` (``cfg.ckpt_path`` is set to it, logged). Anything else that
     starts in such a folder without ``ckpt_path`` (the same ``hydra.run.dir`` given twice) is
-    refused with the resume command, since it would overwrite the earlier run's checkpoints.
+    refused with the resume command, since it would overwrite the earlier run's checkpoints. (From
+    the command line ``segkit.tasks.cli.ClaimRunFolder`` refuses it before Hydra writes into the
+    folder; this check covers ``train(cfg)`` called from Python.)
     """
+    refuse_training_over(output_dir, cfg.get("ckpt_path"))
     last = output_dir / "checkpoints" / "last.ckpt"
     if cfg.get("ckpt_path") or not last.is_file():
         return
-    restarts = os.environ.get(RESTART_ENV, "")
-    if restarts.isdigit() and int(restarts) > 0:
-        log.warning("requeued SLURM job (%s=%s): resuming from %s", RESTART_ENV, restarts, last)
-        with open_dict(cfg):
-            cfg.ckpt_path = str(last)
-        return
-    raise FileExistsError(
-        f"run folder {output_dir} already holds {last.relative_to(output_dir)} from an earlier "
-        f"run: continue it with ckpt_path={last}, or train in a new folder (another "
-        "hydra.run.dir / paths.output_dir)"
-    )
+    log.warning("requeued SLURM job (%s=%s): resuming from %s", RESTART_ENV,
+                os.environ.get(RESTART_ENV), last)  # fmt: skip
+    with open_dict(cfg):
+        cfg.ckpt_path = str(last)
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:
