@@ -52,7 +52,12 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from segkit.tasks.config_keys import config_message
-from segkit.tasks.preflight import preflight
+from segkit.tasks.preflight import (
+    CommandLineError,
+    check_checkpoint_overrides,
+    ignored_by_checkpoint,
+    preflight,
+)
 from segkit.tasks.run_folders import (
     launching_process,
     lock_run_folder,
@@ -106,14 +111,26 @@ def run_task(task: str, cfg: DictConfig, *, module: str | None = None) -> Any:
     global _JOB_STARTED
     _JOB_STARTED = True
     try:
-        preflight(task, cfg)
+        preflight(task, cfg, _command_line_overrides())
         apply_extras(task, cfg)
         work = getattr(importlib.import_module(module or f"segkit.tasks.{task}"), task)
         return work(cfg)
     except USER_ERRORS as err:
         if os.environ.get("SEGKIT_TRACEBACK") == "1":
             raise
+        if isinstance(err, CommandLineError):
+            raise UserError(str(err)) from err
         raise UserError(config_message(one_line(err), task, cfg)) from err
+
+
+def _command_line_overrides() -> list[str]:
+    """The job's overrides (``hydra.overrides.task``); none outside a Hydra job."""
+    from hydra.core.hydra_config import HydraConfig
+
+    try:
+        return list(HydraConfig.get().overrides.task)
+    except ValueError:  # not inside @hydra.main (a test composing the config)
+        return []
 
 
 #: Config groups named in the run header, in this order, when the entry config has them.
@@ -235,9 +252,13 @@ class ClaimRunFolder(Callback):
         _release_stderr()
         from hydra.core.hydra_config import HydraConfig
 
-        HydraConfig.instance().set_config(
-            config
-        )  # ${hydra:runtime.cwd} in paths (run_job does too)
+        try:  # an override the task would ignore: refused before any folder is made
+            task = str(config.hydra.job.config_name)
+            check_checkpoint_overrides(task, config, list(config.hydra.overrides.task))
+        except ValueError as err:
+            _refuse(err)
+        # ${hydra:runtime.cwd} (paths.*) needs Hydra's config set, as run_job sets it next
+        HydraConfig.instance().set_config(config)
         folder = Path(str(config.hydra.run.dir)).absolute()
         try:
             if launching_process():  # DDP / torchrun ranks > 0 join the folder of their rank 0
@@ -460,6 +481,13 @@ def composition_hint(config: str, overrides: list[str], hydra_message: str) -> s
     group option (:func:`group_hint`) or a mistyped key (:func:`key_hint`; Hydra's own advice,
     "To append to your config use +key=value", would add the mistyped key and crash later)."""
     hint = group_hint(hydra_message)
+    no_group = re.search(
+        r"Could not override '([^']+)'\. No match in the defaults list", hydra_message
+    )
+    if hint is None and no_group is not None:  # backbone=x for evaluate: it has no such group
+        group = no_group.group(1)
+        given = [o for o in overrides if o.split("=", 1)[0].split("@", 1)[0] == group]
+        hint = ignored_by_checkpoint(config, given[0]) if given else None
     if hint is None and "Could not override" in hydra_message:
         hint = key_hint(config, overrides)
     return hint
