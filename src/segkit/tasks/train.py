@@ -301,7 +301,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         # missing / corrupt / non-finite weights / another model config: one clear message each
         ckpt = read_checkpoint(cfg.ckpt_path)
         check_resume_compatible(cfg.ckpt_path, plain, checkpoint=ckpt)
-        _warn_optimizer_settings_not_applied(ckpt, plain)
+        check_resume_settings(cfg.ckpt_path, ckpt, plain)
         del ckpt
     save_config(cfg, output_dir)
 
@@ -324,30 +324,51 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     return metrics
 
 
-#: Settings a resume takes from the checkpoint (optimizer state, warm-up), whatever the config says;
-#: and every ``module.optimizer.*`` key (momentum, betas, ...).
-OPTIMIZER_KEYS: tuple[str, ...] = (
-    *(f"module.{k}" for k in ("lr", "weight_decay", "backbone_lr_mult")),
+#: Settings a resume takes from the checkpoint whatever the config says: the optimizer's state
+#: holds its class, per-group LRs, weight decay and hyperparameters (every ``module.optimizer.*``
+#: key: momentum, betas, ...) and which parameters form each group; the scheduler's state holds its
+#: class and warm-up; the random streams (``seed``) are restored. ``module.scheduler.power`` and
+#: ``trainer.max_steps`` are not here: a resume applies them (the poly schedule is moved to them).
+RESUME_FIXED_KEYS: tuple[str, ...] = (
+    "seed",
+    *(f"module.{k}" for k in ("lr", "weight_decay", "backbone_lr_mult", "no_decay_depthwise")),
+    "module.scheduler._target_",
     "module.scheduler.warmup_steps",
     "module.scheduler.warmup_start_factor",
 )
 
 
-def _warn_optimizer_settings_not_applied(ckpt: dict[str, Any], current: dict[str, Any]) -> None:
-    """A resume restores the optimizer (LRs, momentum, weight decay per param group) and the
-    warm-up: say so when the config asks for other values, rather than letting them look applied."""
+def _section(cfg: dict[str, Any], dotted: str) -> Any:
+    for part in dotted.split("."):
+        cfg = cfg.get(part) if isinstance(cfg, dict) else None
+    return cfg
+
+
+def check_resume_settings(ckpt_path: str, ckpt: dict[str, Any], current: dict[str, Any]) -> None:
+    """ValueError naming every setting the config changes that a resume cannot apply
+    (:data:`RESUME_FIXED_KEYS`, ``module.optimizer.*``): it would be recorded in ``config.yaml``
+    while the run trains with the checkpoint's (another optimizer class fails to load its state)."""
     saved = ckpt.get("hyper_parameters", {}).get("cfg", {})
     diffs = {
         k: v
-        for k, v in config_differences(saved, current, keys=("module",)).items()
-        if k in OPTIMIZER_KEYS or k.startswith("module.optimizer.")
+        for k, v in config_differences(saved, current, keys=("seed", "module")).items()
+        if k in RESUME_FIXED_KEYS or k.startswith("module.optimizer.")
     }
+    unknown = sorted(
+        k
+        for k, (old, _) in diffs.items()
+        if old == "<absent>" and not isinstance(_section(saved, k.rsplit(".", 1)[0]), dict)
+    )
+    if unknown:  # a checkpoint from before the key existed: what it trained with is not known
+        log.warning("resuming %s, whose config has no %s: the checkpoint's state is used",
+                    ckpt_path, ", ".join(unknown))  # fmt: skip
+    diffs = {k: v for k, v in diffs.items() if k not in unknown}
     if diffs:
         listed = ", ".join(f"{k}: {old} -> {new}" for k, (old, new) in diffs.items())
-        log.warning(
-            "not applied on resume (the optimizer state comes from the checkpoint): %s. "
-            "Start a new run to change them.",
-            listed,
+        raise ValueError(
+            f"a resume cannot apply {listed} (ckpt_path={ckpt_path} restores the optimizer, the "
+            "LR schedule's warm-up and the random streams it was trained with): drop these "
+            "overrides to resume, or start a new run without ckpt_path to train with them"
         )
 
 
