@@ -114,6 +114,7 @@ def run_task(task: str, cfg: DictConfig, *, module: str | None = None) -> Any:
         preflight(task, cfg, _command_line_overrides())
         apply_extras(task, cfg)
         work = getattr(importlib.import_module(module or f"segkit.tasks.{task}"), task)
+        check_target_arguments(cfg)  # the task module has imported the targets' packages
         return work(cfg)
     except USER_ERRORS as err:
         if os.environ.get("SEGKIT_TRACEBACK") == "1":
@@ -131,6 +132,62 @@ def _command_line_overrides() -> list[str]:
         return list(HydraConfig.get().overrides.task)
     except ValueError:  # not inside @hydra.main (a test composing the config)
         return []
+
+
+def _parameters(target: str) -> list[str] | None:
+    """The keyword parameters of ``_target_`` ``target``; None when it takes ``**kwargs`` or
+    cannot be found here (then ``instantiate`` reports it)."""
+    import inspect
+
+    from hydra._internal.utils import _locate
+
+    try:
+        signature = inspect.signature(_locate(target))
+    except (ImportError, ValueError, TypeError):
+        return None
+    params = signature.parameters.values()
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return None
+    return [p.name for p in params if p.kind is not inspect.Parameter.VAR_POSITIONAL]
+
+
+def _target_nodes(node: Any, path: str = "") -> list[tuple[str, DictConfig]]:
+    """``(dotted path, node)`` of every config node with a ``_target_``, outermost first."""
+    out: list[tuple[str, DictConfig]] = []
+    if not isinstance(node, DictConfig):
+        return out
+    if "_target_" in node:
+        out.append((path, node))
+    for key in node:
+        child = node._get_node(key)
+        if isinstance(child, DictConfig) and not child._is_missing() and not child._is_none():
+            out += _target_nodes(child, f"{path}.{key}" if path else str(key))
+    return out
+
+
+def check_target_arguments(cfg: DictConfig) -> None:
+    """ValueError for a key of a ``_target_`` node that its target does not take (a mistyped
+    ``+trainer.max_step=100``): one line naming the config key, before the task builds anything,
+    instead of the constructor's ``unexpected keyword argument`` traceback after it."""
+    import difflib
+
+    for path, node in _target_nodes(cfg):
+        target = node.get("_target_")
+        params = _parameters(str(target)) if isinstance(target, str) else None
+        if params is None:
+            continue
+        for key in node:
+            if str(key).startswith("_") or key in params:
+                continue
+            where = f"{path}.{key}" if path else str(key)
+            close = difflib.get_close_matches(str(key), params, n=2, cutoff=0.6)
+            guess = " or ".join(f"{path}.{c}" if path else c for c in close)
+            hint = f"did you mean {guess}? " if close else ""
+            raise ValueError(
+                f"{where} is not an argument of {target}: {hint}(a config key under "
+                f"{path or 'the config'} must be one of its arguments; `--cfg job --package "
+                f"{path or '_global_'}` shows them as configured)"
+            )
 
 
 #: Config groups named in the run header, in this order, when the entry config has them.
