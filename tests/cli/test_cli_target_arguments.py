@@ -67,3 +67,18 @@ def _experiments() -> list[str]:
 )  # fmt: skip
 def test_every_shipped_config_passes(name, overrides, tmp_path: Path) -> None:
     check_target_arguments(_compose(name, tmp_path, *overrides))
+
+
+def test_an_unexpected_argument_from_instantiate_names_the_key() -> None:
+    """A node the task instantiates itself (not checked up front) fails in one line too."""
+    from hydra.utils import instantiate
+    from omegaconf import OmegaConf
+
+    from segkit.tasks.cli import unexpected_argument
+
+    cfg = OmegaConf.create({"data": {"_target_": "fractions.Fraction", "numeratr": 1}})
+    with pytest.raises(Exception) as failed:
+        instantiate(cfg.data)
+    assert unexpected_argument(failed.value) == (
+        "data.numeratr is not an argument of fractions.Fraction: remove it, or correct its name"
+    )

@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from hydra.core.utils import JobReturn, JobStatus
-from hydra.errors import CompactHydraException, OverrideParseException
+from hydra.errors import CompactHydraException, InstantiationException, OverrideParseException
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
@@ -122,6 +122,25 @@ def run_task(task: str, cfg: DictConfig, *, module: str | None = None) -> Any:
         if isinstance(err, CommandLineError):
             raise UserError(str(err)) from err
         raise UserError(config_message(one_line(err), task, cfg)) from err
+    except InstantiationException as err:
+        line = unexpected_argument(err)
+        if line is None or os.environ.get("SEGKIT_TRACEBACK") == "1":
+            raise
+        raise UserError(line) from err
+
+
+def unexpected_argument(err: InstantiationException) -> str | None:
+    """One line for ``instantiate``'s "unexpected keyword argument" failure (a node the task
+    builds itself, e.g. a checkpoint's stored config), naming the config key; else None."""
+    cause = err.__cause__
+    name = re.search(r"unexpected keyword argument '(\w+)'", str(cause))
+    if not isinstance(cause, TypeError) or name is None:
+        return None
+    node = re.search(r"full_key: (\S+)", str(err))
+    target = re.search(r"Error in call to target '([^']+)'", str(err))
+    where = f"{node.group(1)}.{name.group(1)}" if node else name.group(1)
+    what = target.group(1) if target else "its _target_"
+    return f"{where} is not an argument of {what}: remove it, or correct its name"
 
 
 def _command_line_overrides() -> list[str]:
