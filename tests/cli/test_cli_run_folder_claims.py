@@ -181,3 +181,25 @@ def test_the_train_script_refuses_before_hydra_writes(tmp_path: Path) -> None:
     assert proc.returncode == 1
     assert proc.stderr.strip().startswith(f"error: run folder {run} already holds checkpoints/")
     assert snapshot(run) == before
+
+
+def test_a_shared_paths_output_dir_is_held_too(tmp_path: Path) -> None:
+    """paths.output_dir=... moves the task's outputs out of Hydra's run folder: two runs given
+    the same one would write into it together; the second is refused."""
+    out = tmp_path / "out"
+    cmd, env = _command(tmp_path, "inspect_data", "data=synthetic", "seed=7",
+                        f"paths.output_dir={out}", f"hydra.run.dir={tmp_path / 'a'}")  # fmt: skip
+    first = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        deadline = time.time() + 60
+        while not (out / "started").exists():
+            assert first.poll() is None and time.time() < deadline, first.communicate()
+            time.sleep(0.05)
+        second = run_fake(tmp_path, "inspect_data", "data=synthetic", f"paths.output_dir={out}",
+                          f"hydra.run.dir={tmp_path / 'b'}")  # fmt: skip
+        assert second.returncode == 1
+        assert second.stderr.startswith(f"error: run folder {out} is in use by another segkit run")
+    finally:
+        (out / "finish").touch()
+        first.communicate(timeout=60)

@@ -313,6 +313,24 @@ def _refuse(err: BaseException) -> None:
     raise SystemExit(1)
 
 
+#: ``paths.output_dir`` as configs/paths/default.yaml sets it: the run folder itself.
+DEFAULT_OUTPUT_DIR = "${hydra:runtime.output_dir}"
+
+
+def _run_folders(config: DictConfig) -> list[Path]:
+    """The run folder, then ``paths.output_dir`` when the command line moved it elsewhere (where
+    the task writes its outputs: two runs given the same one would share it too)."""
+    folders = [Path(str(config.hydra.run.dir)).absolute()]
+    paths = config.get("paths")
+    if isinstance(paths, DictConfig) and "output_dir" in paths:
+        raw = OmegaConf.to_container(paths, resolve=False).get("output_dir")
+        if raw != DEFAULT_OUTPUT_DIR:
+            output = Path(str(paths.output_dir)).absolute()
+            if output != folders[0]:
+                folders.append(output)
+    return folders
+
+
 class ClaimRunFolder(Callback):
     """Hydra callback (``configs/hydra/default.yaml``, first): after the config is composed and
     before Hydra writes into the run folder (``.hydra/``, the job's log), the launching process
@@ -335,12 +353,13 @@ class ClaimRunFolder(Callback):
             _refuse(err)
         # ${hydra:runtime.cwd} (paths.*) needs Hydra's config set, as run_job sets it next
         HydraConfig.instance().set_config(config)
-        folder = Path(str(config.hydra.run.dir)).absolute()
+        folders = _run_folders(config)
         try:
             if launching_process():  # DDP / torchrun ranks > 0 join the folder of their rank 0
-                lock_run_folder(folder)
+                for folder in folders:
+                    lock_run_folder(folder)
                 if "trainer" in config:  # a training: its checkpoints would overwrite the earlier
-                    refuse_training_over(folder, config.get("ckpt_path"))
+                    refuse_training_over(folders[-1], config.get("ckpt_path"))
         except FileExistsError as err:
             _refuse(err)
 
