@@ -31,6 +31,7 @@ def _run(cfg):
     while cfg.get("seed") == 7 and not (out / "finish").exists():
         time.sleep(0.05)
     (out / "ran").write_text("ok")
+    (out / "config.yaml").write_text(f"seed: {cfg.get('seed')}")  # what segkit's tasks save
     return {}
 
 inspect_data = train = _run
@@ -203,3 +204,19 @@ def test_a_shared_paths_output_dir_is_held_too(tmp_path: Path) -> None:
     finally:
         (out / "finish").touch()
         first.communicate(timeout=60)
+
+
+def test_a_rerun_into_a_finished_runs_folder_is_refused(tmp_path: Path) -> None:
+    """evaluate / analyze / inspect_data ... given the folder of a finished run would overwrite
+    its config.yaml, metrics and .hydra/*: refused before anything is written."""
+    run = tmp_path / "run"
+    earlier = run_fake(tmp_path, "inspect_data", "data=synthetic", "seed=1", f"hydra.run.dir={run}")
+    assert earlier.returncode == 0, earlier.stderr
+    before = snapshot(run)
+    again = run_fake(tmp_path, "inspect_data", "data=synthetic", "seed=2", f"hydra.run.dir={run}")
+    assert again.returncode == 1
+    assert again.stderr.strip() == (
+        f"error: run folder {run} already holds an earlier run (config.yaml): give this run its "
+        "own folder (another hydra.run.dir / paths.output_dir), or move that one away first"
+    )
+    assert snapshot(run) == before

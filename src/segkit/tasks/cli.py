@@ -62,6 +62,7 @@ from segkit.tasks.run_folders import (
     launching_process,
     lock_run_folder,
     refuse_earlier_sweep,
+    refuse_rerun,
     refuse_training_over,
 )
 
@@ -358,8 +359,11 @@ class ClaimRunFolder(Callback):
             if launching_process():  # DDP / torchrun ranks > 0 join the folder of their rank 0
                 for folder in folders:
                     lock_run_folder(folder)
-                if "trainer" in config:  # a training: its checkpoints would overwrite the earlier
+                training = "trainer" in config
+                if training:  # its checkpoints would overwrite the earlier run's
                     refuse_training_over(folders[-1], config.get("ckpt_path"))
+                for folder in folders:  # its config and metrics would overwrite the earlier's
+                    refuse_rerun(folder, resuming=training and bool(config.get("ckpt_path")))
         except FileExistsError as err:
             _refuse(err)
 

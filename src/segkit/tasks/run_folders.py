@@ -236,3 +236,22 @@ def refuse_earlier_sweep(folder: str | Path) -> None:
         f"sweep folder {folder} already holds the jobs of an earlier multirun ({shown}...): give "
         "this sweep its own folder (another hydra.sweep.dir)"
     )
+
+
+#: What a task writes into its run folder once it has run (``compare`` reads a folder holding one
+#: of them as a run: ``segkit.compare.records.RUN_FILES``).
+RECORD_FILES: tuple[str, ...] = ("config.yaml", "metrics.json", "analysis.json")
+
+
+def refuse_rerun(folder: str | Path, *, resuming: bool) -> None:
+    """FileExistsError when ``folder`` (named on the command line) already holds an earlier run's
+    record: this run would overwrite its config, metrics and Hydra's ``.hydra/*``. A training
+    that resumes (``ckpt_path``) or a requeued SLURM job continues its own run there."""
+    if resuming or requeued():
+        return
+    found = [name for name in RECORD_FILES if (Path(folder) / name).is_file()]
+    if found:
+        raise FileExistsError(
+            f"run folder {folder} already holds an earlier run ({', '.join(found)}): give this run "
+            "its own folder (another hydra.run.dir / paths.output_dir), or move that one away first"
+        )
