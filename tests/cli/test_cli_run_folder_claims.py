@@ -27,6 +27,7 @@ from pathlib import Path
 
 def _run(cfg):
     out = Path(cfg.paths.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
     (out / "started").write_text("yes")
     while cfg.get("seed") == 7 and not (out / "finish").exists():
         time.sleep(0.05)
