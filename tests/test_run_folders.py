@@ -178,3 +178,41 @@ def test_only_the_launching_process_claims(env, launching, monkeypatch):
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     assert launching_process() is launching
+
+
+#: Waits for the go file, tries to hold argv[1], says which, keeps it until stdin closes.
+RACER = (
+    "import sys, os, time\n"
+    "from segkit.tasks.run_folders import RunFolderBusy, lock_run_folder\n"
+    "while not os.path.exists(sys.argv[2]): time.sleep(0.001)\n"
+    "try:\n"
+    "    lock_run_folder(sys.argv[1]); print('held', flush=True)\n"
+    "except RunFolderBusy:\n"
+    "    print('busy', flush=True)\n"
+    "sys.stdin.read()\n"
+)
+
+
+def test_runs_started_together_get_one_holder(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    for key in run_folders.RANK_ENV:
+        env.pop(key, None)
+    go = tmp_path / "go"
+    racers = [
+        subprocess.Popen(
+            [sys.executable, "-c", RACER, str(tmp_path / "run"), str(go)],
+            env=env,
+            text=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )  # fmt: skip
+        for _ in range(6)
+    ]
+    time.sleep(1.0)  # let them start and wait on the go file
+    go.touch()
+    answers = [p.stdout.readline().strip() for p in racers]
+    for p in racers:
+        p.communicate("")
+    assert sorted(answers) == ["busy"] * 5 + ["held"]
+    assert not (tmp_path / "run" / LOCK_NAME).exists()
+    assert list((tmp_path / "run").iterdir()) == []  # no private or stale file left behind

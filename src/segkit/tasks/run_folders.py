@@ -150,7 +150,7 @@ def lock_run_folder(folder: str | Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     for _ in range(5):
         try:
-            fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            _create_complete(lock)
         except FileExistsError:
             holder = _read_holder(lock)
             if holder is None:
@@ -159,13 +159,31 @@ def lock_run_folder(folder: str | Path) -> Path:
                 raise RunFolderBusy(_busy_message(folder, holder)) from None
             _take_over(lock, holder)
             continue
-        with os.fdopen(fd, "w") as out:
-            out.write(_holder_text())
         _held.add(folder)
         if len(_held) == 1:
             atexit.register(release_run_folders)
         return lock
     raise RunFolderBusy(_busy_message(folder, _read_holder(lock) or {}))
+
+
+def _create_complete(lock: Path) -> None:
+    """Create ``lock`` holding this process's record, or FileExistsError. The record is written
+    to a private file first and hard-linked into place (exclusive like ``O_EXCL``, NFS included),
+    so no other process ever reads a lock half written (which it would take for stale); where the
+    filesystem has no hard links, ``O_EXCL`` and then the write."""
+    private = lock.with_name(f"{LOCK_NAME}.{socket.gethostname()}-{os.getpid()}")
+    private.write_text(_holder_text())
+    try:
+        os.link(private, lock)
+    except FileExistsError:
+        raise
+    except OSError:  # no hard links here
+        fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        with os.fdopen(fd, "w") as out:
+            out.write(_holder_text())
+    finally:
+        with contextlib.suppress(OSError):
+            private.unlink()
 
 
 def _take_over(lock: Path, holder: dict) -> None:
