@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+import segkit.tasks.train  # noqa: F401 - loads the targets' packages, as run_task's task import does
 from segkit.tasks.cli import UserError, check_target_arguments, run_task
 from segkit.tasks.configs import CONFIG_DIR, compose_config
 
