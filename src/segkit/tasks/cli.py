@@ -25,6 +25,14 @@ Failures (lightning-hydra-template's ``task_wrapper`` pattern: the job raises, i
 
 ``SEGKIT_TRACEBACK=1`` lets a user error through unchanged (with its traceback).
 
+Refused before Hydra writes anything (:class:`ClaimRunFolder`, the first callback: after the
+config is composed, before ``.hydra/*`` and the job's log): a run folder another run holds
+(``run_folders.lock_run_folder``), the folder of a finished run, a training over an earlier run's
+``last.ckpt``, a model override a checkpoint task would ignore. Before that, a command line Hydra
+refuses for a mistyped key or group option prints one "did you mean" line instead of Hydra's block
+(:func:`launch`). After the task module is imported and before the task runs, every ``_target_``
+node's keys are checked against its target's signature (:func:`check_target_arguments`).
+
 Before a job's work, :func:`apply_extras` applies the ``extras`` group (``configs/extras/``): it
 prints a short run header (task, main config choices, overrides, run folder; rank zero only), the
 whole config only with ``extras.print_config=true`` (it is saved in the run folder anyway), and
