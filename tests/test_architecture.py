@@ -120,8 +120,10 @@ LIGHT_MODULES: dict[str, set[str]] = {
         "segkit.tasks.preflight",
         "segkit.tasks.config_keys",
         "segkit.tasks.configs",  # key_hint composes the config (after Hydra refused it)
+        "segkit.tasks.run_folders",  # ClaimRunFolder: the run folder's lock, before the job
     },
     "tasks/configs.py": {"hydra", "omegaconf"},
+    "tasks/run_folders.py": {"omegaconf"},
     "tasks/config_keys.py": set(),
 }
 

@@ -13,7 +13,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from segkit.tasks.run_folders import claim_dir
+from segkit.tasks import run_folders
+from segkit.tasks.run_folders import (
+    LOCK_NAME,
+    RunFolderBusy,
+    claim_dir,
+    launching_process,
+    lock_run_folder,
+    release_run_folders,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -91,3 +99,120 @@ def test_two_runs_started_in_the_same_second_get_their_own_folders(tmp_path):
         grids |= {o for o in overrides if o.startswith("inspect.grid_samples=")}
         assert (run / "grid.png").is_file() and (run / "inspect_data.log").is_file()
     assert grids == {"inspect.grid_samples=1", "inspect.grid_samples=2"}
+
+
+#: Holds the folder argv[1] until its stdin closes (or it is killed).
+HOLDER = (
+    "import sys; from segkit.tasks.run_folders import lock_run_folder; "
+    "lock_run_folder(sys.argv[1]); print('held', flush=True); sys.stdin.read()"
+)
+
+
+def _holder(folder: Path) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    for key in run_folders.RANK_ENV:
+        env.pop(key, None)
+    proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(folder)], env=env, text=True,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE)  # fmt: skip
+    assert proc.stdout.readline().strip() == "held"
+    return proc
+
+
+def test_a_folder_held_by_a_live_run_is_refused_then_free_once_it_ends(tmp_path, monkeypatch):
+    for key in run_folders.RANK_ENV:
+        monkeypatch.delenv(key, raising=False)
+    folder = tmp_path / "run"
+    holder = _holder(folder)
+    with pytest.raises(RunFolderBusy, match=rf"in use by another segkit run \(PID {holder.pid}"):
+        lock_run_folder(folder)
+    holder.communicate("")  # it exits normally: its lock is removed
+    assert not (folder / LOCK_NAME).exists()
+    try:
+        assert lock_run_folder(folder).read_text().startswith(f'{{"pid": {os.getpid()}')
+    finally:
+        release_run_folders()
+    assert not (folder / LOCK_NAME).exists()
+
+
+def test_a_killed_runs_lock_is_stale_and_taken_over(tmp_path, monkeypatch):
+    for key in run_folders.RANK_ENV:
+        monkeypatch.delenv(key, raising=False)
+    folder = tmp_path / "run"
+    holder = _holder(folder)
+    holder.kill()  # SIGKILL: no exit handler, the lock file stays
+    holder.wait()
+    assert (folder / LOCK_NAME).exists()
+    try:
+        lock_run_folder(folder)
+        assert f'"pid": {os.getpid()}' in (folder / LOCK_NAME).read_text()
+        assert list(folder.iterdir()) == [folder / LOCK_NAME]  # no stale copy left beside it
+    finally:
+        release_run_folders()
+
+
+def test_a_requeued_slurm_job_takes_over_its_earlier_attempts_lock(tmp_path, monkeypatch):
+    for key in run_folders.RANK_ENV:
+        monkeypatch.delenv(key, raising=False)
+    folder = tmp_path / "run"
+    folder.mkdir()
+    # the killed attempt ran on another node: its PID cannot be checked from here
+    (folder / LOCK_NAME).write_text('{"pid": 1, "host": "node-7", "slurm_job": "42"}\n')
+    with pytest.raises(RunFolderBusy, match="PID 1 on host node-7"):
+        lock_run_folder(folder)
+    monkeypatch.setenv("SLURM_JOB_ID", "42")
+    monkeypatch.setenv("SLURM_RESTART_COUNT", "1")
+    try:
+        lock_run_folder(folder)
+    finally:
+        release_run_folders()
+
+
+@pytest.mark.parametrize(
+    ("env", "launching"),
+    [({}, True), ({"RANK": "0", "LOCAL_RANK": "0"}, True), ({"LOCAL_RANK": "1"}, False),
+     ({"RANK": "2"}, False), ({"SLURM_PROCID": "1"}, False), ({"NODE_RANK": "1"}, False)],
+)  # fmt: skip
+def test_only_the_launching_process_claims(env, launching, monkeypatch):
+    for key in run_folders.RANK_ENV:
+        monkeypatch.delenv(key, raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    assert launching_process() is launching
+
+
+#: Waits for the go file, tries to hold argv[1], says which, keeps it until stdin closes.
+RACER = (
+    "import sys, os, time\n"
+    "from segkit.tasks.run_folders import RunFolderBusy, lock_run_folder\n"
+    "while not os.path.exists(sys.argv[2]): time.sleep(0.001)\n"
+    "try:\n"
+    "    lock_run_folder(sys.argv[1]); print('held', flush=True)\n"
+    "except RunFolderBusy:\n"
+    "    print('busy', flush=True)\n"
+    "sys.stdin.read()\n"
+)
+
+
+def test_runs_started_together_get_one_holder(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    for key in run_folders.RANK_ENV:
+        env.pop(key, None)
+    go = tmp_path / "go"
+    racers = [
+        subprocess.Popen(
+            [sys.executable, "-c", RACER, str(tmp_path / "run"), str(go)],
+            env=env,
+            text=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )  # fmt: skip
+        for _ in range(6)
+    ]
+    time.sleep(1.0)  # let them start and wait on the go file
+    go.touch()
+    answers = [p.stdout.readline().strip() for p in racers]
+    for p in racers:
+        p.communicate("")
+    assert sorted(answers) == ["busy"] * 5 + ["held"]
+    assert not (tmp_path / "run" / LOCK_NAME).exists()
+    assert list((tmp_path / "run").iterdir()) == []  # no private or stale file left behind

@@ -25,6 +25,14 @@ Failures (lightning-hydra-template's ``task_wrapper`` pattern: the job raises, i
 
 ``SEGKIT_TRACEBACK=1`` lets a user error through unchanged (with its traceback).
 
+Refused before Hydra writes anything (:class:`ClaimRunFolder`, the first callback: after the
+config is composed, before ``.hydra/*`` and the job's log): a run folder another run holds
+(``run_folders.lock_run_folder``), the folder of a finished run, a training over an earlier run's
+``last.ckpt``, a model override a checkpoint task would ignore. Before that, a command line Hydra
+refuses for a mistyped key or group option prints one "did you mean" line instead of Hydra's block
+(:func:`launch`). After the task module is imported and before the task runs, every ``_target_``
+node's keys are checked against its target's signature (:func:`check_target_arguments`).
+
 Before a job's work, :func:`apply_extras` applies the ``extras`` group (``configs/extras/``): it
 prints a short run header (task, main config choices, overrides, run folder; rank zero only), the
 whole config only with ``extras.print_config=true`` (it is saved in the run folder anyway), and
@@ -46,13 +54,25 @@ from pathlib import Path
 from typing import Any
 
 from hydra.core.utils import JobReturn, JobStatus
-from hydra.errors import CompactHydraException, OverrideParseException
+from hydra.errors import CompactHydraException, InstantiationException, OverrideParseException
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from segkit.tasks.config_keys import config_message
-from segkit.tasks.preflight import preflight
+from segkit.tasks.preflight import (
+    CommandLineError,
+    check_checkpoint_overrides,
+    ignored_by_checkpoint,
+    preflight,
+)
+from segkit.tasks.run_folders import (
+    launching_process,
+    lock_run_folder,
+    refuse_earlier_sweep,
+    refuse_rerun,
+    refuse_training_over,
+)
 
 log = logging.getLogger(__name__)
 
@@ -87,8 +107,9 @@ def one_line(err: BaseException) -> str:
     return text
 
 
-#: Set once a job has started in this process (``run_task``): a failure before it is Hydra's
-#: (config composition), where ``launch`` may add a "did you mean" line.
+#: Set once Hydra has composed the config in this process (``ClaimRunFolder``) or a job has
+#: started (``run_task``): a failure before it is Hydra's (config composition), where ``launch``
+#: may turn Hydra's message into a "did you mean" line.
 _JOB_STARTED = False
 
 
@@ -99,14 +120,104 @@ def run_task(task: str, cfg: DictConfig, *, module: str | None = None) -> Any:
     global _JOB_STARTED
     _JOB_STARTED = True
     try:
-        preflight(task, cfg)
+        preflight(task, cfg, _command_line_overrides())
         apply_extras(task, cfg)
         work = getattr(importlib.import_module(module or f"segkit.tasks.{task}"), task)
+        check_target_arguments(cfg)  # the task module has imported the targets' packages
         return work(cfg)
     except USER_ERRORS as err:
         if os.environ.get("SEGKIT_TRACEBACK") == "1":
             raise
+        if isinstance(err, CommandLineError):
+            raise UserError(str(err)) from err
         raise UserError(config_message(one_line(err), task, cfg)) from err
+    except InstantiationException as err:
+        line = unexpected_argument(err)
+        if line is None or os.environ.get("SEGKIT_TRACEBACK") == "1":
+            raise
+        raise UserError(line) from err
+
+
+def unexpected_argument(err: InstantiationException) -> str | None:
+    """One line for ``instantiate``'s "unexpected keyword argument" failure (a node the task
+    builds itself, e.g. a checkpoint's stored config), naming the config key; else None."""
+    cause = err.__cause__
+    name = re.search(r"unexpected keyword argument '(\w+)'", str(cause))
+    if not isinstance(cause, TypeError) or name is None:
+        return None
+    node = re.search(r"full_key: (\S+)", str(err))
+    target = re.search(r"Error in call to target '([^']+)'", str(err))
+    where = f"{node.group(1)}.{name.group(1)}" if node else name.group(1)
+    what = target.group(1) if target else "its _target_"
+    return f"{where} is not an argument of {what}: remove it, or correct its name"
+
+
+def _command_line_overrides() -> list[str]:
+    """The job's overrides (``hydra.overrides.task``); none outside a Hydra job."""
+    from hydra.core.hydra_config import HydraConfig
+
+    try:
+        return list(HydraConfig.get().overrides.task)
+    except ValueError:  # not inside @hydra.main (a test composing the config)
+        return []
+
+
+def _parameters(target: str) -> list[str] | None:
+    """The keyword parameters of ``_target_`` ``target``; None when it takes ``**kwargs``, or
+    cannot be found (then ``instantiate`` reports it)."""
+    import inspect
+
+    from hydra._internal.utils import _locate
+
+    try:
+        signature = inspect.signature(_locate(target))
+    except Exception:  # noqa: BLE001 - instantiate reports a target it cannot build
+        return None
+    params = signature.parameters.values()
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return None
+    return [p.name for p in params if p.kind is not inspect.Parameter.VAR_POSITIONAL]
+
+
+def _target_nodes(node: Any, path: str = "") -> list[tuple[str, DictConfig]]:
+    """``(dotted path, node)`` of every config node with a ``_target_``, outermost first."""
+    out: list[tuple[str, DictConfig]] = []
+    if not isinstance(node, DictConfig):
+        return out
+    if "_target_" in node:
+        out.append((path, node))
+    for key in node:
+        child = node._get_node(key)
+        if isinstance(child, DictConfig) and not child._is_missing() and not child._is_none():
+            out += _target_nodes(child, f"{path}.{key}" if path else str(key))
+    return out
+
+
+def check_target_arguments(cfg: DictConfig) -> None:
+    """CommandLineError (a ValueError) for a key of a ``_target_`` node that its target does not take (a mistyped
+    ``+trainer.max_step=100``): one line naming the config key, before the task builds anything,
+    instead of the constructor's ``unexpected keyword argument`` traceback after it."""
+    import difflib
+
+    if "torch" not in sys.modules:
+        return  # a task that builds nothing with torch (a stand-in in tests): no import for this
+    for path, node in _target_nodes(cfg):
+        target = node.get("_target_")
+        params = _parameters(str(target)) if isinstance(target, str) else None
+        if params is None:
+            continue
+        for key in node:
+            if str(key).startswith("_") or key in params:
+                continue
+            where = f"{path}.{key}" if path else str(key)
+            close = difflib.get_close_matches(str(key), params, n=2, cutoff=0.6)
+            guess = " or ".join(f"{path}.{c}" if path else c for c in close)
+            hint = f"did you mean {guess}? " if close else ""
+            raise CommandLineError(
+                f"{where} is not an argument of {target}: {hint}(a config key under "
+                f"{path or 'the config'} must be one of its arguments; `--cfg job --package "
+                f"{path or '_global_'}` shows them as configured)"
+            )
 
 
 #: Config groups named in the run header, in this order, when the entry config has them.
@@ -215,6 +326,78 @@ class ReportFailures(Callback):
             and isinstance(job_return._return_value, UserError)
         ):
             raise SystemExit(1)
+
+
+def _refuse(err: BaseException) -> None:
+    """End the process with ``err``'s one line, before Hydra has written anything."""
+    print(f"error: {err}", file=sys.stderr, flush=True)
+    raise SystemExit(1)
+
+
+#: ``paths.output_dir`` as configs/paths/default.yaml sets it: the run folder itself.
+DEFAULT_OUTPUT_DIR = "${hydra:runtime.output_dir}"
+
+
+def _run_folders(config: DictConfig) -> list[Path]:
+    """The run folder, then ``paths.output_dir`` when the command line moved it elsewhere (where
+    the task writes its outputs: two runs given the same one would share it too)."""
+    folders = [Path(str(config.hydra.run.dir)).absolute()]
+    paths = config.get("paths")
+    if isinstance(paths, DictConfig) and "output_dir" in paths:
+        raw = OmegaConf.to_container(paths, resolve=False).get("output_dir")
+        if raw != DEFAULT_OUTPUT_DIR:
+            output = Path(str(paths.output_dir)).absolute()
+            if output != folders[0]:
+                folders.append(output)
+    return folders
+
+
+class ClaimRunFolder(Callback):
+    """Hydra callback (``configs/hydra/default.yaml``, first): after the config is composed and
+    before Hydra writes into the run folder (``.hydra/``, the job's log), the launching process
+    holds the folder for this run (``run_folders.lock_run_folder``: a second run in it is refused
+    with the holder's PID; DDP / torchrun ranks > 0 share it) and a training that would write over
+    an earlier run's checkpoints is refused. So a refused run leaves the earlier run's record
+    (``.hydra/overrides.yaml`` read by ``tasks.trials``, its log) byte for byte as it was.
+    A multirun holds its sweep folder, refused when it holds an earlier sweep's jobs."""
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        global _JOB_STARTED
+        _JOB_STARTED = True
+        _release_stderr()
+        from hydra.core.hydra_config import HydraConfig
+
+        try:  # an override the task would ignore: refused before any folder is made
+            task = str(config.hydra.job.config_name)
+            check_checkpoint_overrides(task, config, list(config.hydra.overrides.task))
+        except ValueError as err:
+            _refuse(err)
+        # ${hydra:runtime.cwd} (paths.*) needs Hydra's config set, as run_job sets it next
+        HydraConfig.instance().set_config(config)
+        folders = _run_folders(config)
+        try:
+            if launching_process():  # DDP / torchrun ranks > 0 join the folder of their rank 0
+                for folder in folders:
+                    lock_run_folder(folder)
+                training = "trainer" in config
+                if training:  # its checkpoints would overwrite the earlier run's
+                    refuse_training_over(folders[-1], config.get("ckpt_path"))
+                for folder in folders:  # its config and metrics would overwrite the earlier's
+                    refuse_rerun(folder, resuming=training and bool(config.get("ckpt_path")))
+        except FileExistsError as err:
+            _refuse(err)
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        global _JOB_STARTED
+        _JOB_STARTED = True
+        _release_stderr()
+        folder = Path(str(config.hydra.sweep.dir)).absolute()
+        try:
+            if launching_process():
+                lock_run_folder(folder)
+                refuse_earlier_sweep(folder)
+        except FileExistsError as err:
+            _refuse(err)
 
 
 #: Why an unquoted override value fails Hydra's grammar, for the hint.
@@ -343,12 +526,100 @@ def key_hint(config: str, overrides: list[str]) -> str | None:
     return None
 
 
+def group_hint(hydra_message: str) -> str | None:
+    """For Hydra's "Could not find 'model/deeplab'" (a config group given an option it lacks), the
+    one line to print instead of its block and config search path: the closest options, and all
+    of them. None for any other message."""
+    import difflib
+
+    missing = re.search(r"Could not find '([^']+)'", hydra_message)
+    listed = re.search(r"Available options in '([^']+)':\n((?:\t.*\n?)*)", hydra_message)
+    if missing is None or listed is None:
+        return None
+    group = listed.group(1)
+    choice = missing.group(1).removeprefix(f"{group}/")
+    options = [line.strip() for line in listed.group(2).splitlines() if line.strip()]
+    if not options:
+        return None
+    close = [o for o in options if o.startswith(choice)]
+    close += [
+        o for o in difflib.get_close_matches(choice, options, n=3, cutoff=0.6) if o not in close
+    ]
+    every = ", ".join(options)
+    if close:
+        guess = " or ".join(f"{group}={o}" for o in close[:3])
+        return f"there is no {group} {choice!r}; did you mean {guess}? (options: {every})"
+    return f"there is no {group} {choice!r}; the options are {every} (configs/{group}/)"
+
+
+class _HeldStderr:
+    """``sys.stderr`` while Hydra composes the config: what is written is kept, so that a
+    composition failure's message can be replaced by segkit's one line (:func:`launch`); once the
+    config is composed (``ClaimRunFolder``) or the command ends, it is written out and later
+    writes go straight through (a handler that took this object as its stream keeps working)."""
+
+    def __init__(self, real: Any) -> None:
+        self.real = real
+        self.held: list[str] | None = []
+
+    def write(self, text: str) -> int:
+        if self.held is None:
+            return self.real.write(text)
+        self.held.append(text)
+        return len(text)
+
+    def flush(self) -> None:
+        if self.held is None:
+            self.real.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+    def release(self, text: str | None = None) -> None:
+        """Write ``text`` (default: what was held) and let later writes through."""
+        if self.held is None:
+            return
+        out = "".join(self.held) if text is None else text
+        self.held = None
+        if sys.stderr is self:
+            sys.stderr = self.real
+        self.real.write(out)
+        self.real.flush()
+
+
+_HELD: _HeldStderr | None = None
+
+
+def _release_stderr(text: str | None = None) -> None:
+    if _HELD is not None:
+        _HELD.release(text)
+
+
+def composition_hint(config: str, overrides: list[str], hydra_message: str) -> str | None:
+    """The one line that replaces Hydra's message when it refused the command line: a wrong
+    group option (:func:`group_hint`) or a mistyped key (:func:`key_hint`; Hydra's own advice,
+    "To append to your config use +key=value", would add the mistyped key and crash later)."""
+    hint = group_hint(hydra_message)
+    no_group = re.search(
+        r"Could not override '([^']+)'\. No match in the defaults list", hydra_message
+    )
+    if hint is None and no_group is not None:  # backbone=x for evaluate: it has no such group
+        group = no_group.group(1)
+        given = [o for o in overrides if o.split("=", 1)[0].split("@", 1)[0] == group]
+        hint = ignored_by_checkpoint(config, given[0]) if given else None
+    if hint is None and "Could not override" in hydra_message:
+        hint = key_hint(config, overrides)
+    return hint
+
+
 def launch(main: Callable[[], Any], *, config: str | None = None) -> None:
     """Run a ``@hydra.main`` entry point from a script's ``__main__`` block: first check its
     overrides with Hydra's own argument and override parsers (a value that only needs quoting gets
     a one-line hint instead of a grammar error), and exit promptly when it fails. When Hydra
     refuses the command line before any job started (config composition) and ``config`` names the
-    entry config, a mistyped key gets a "did you mean" line (:func:`key_hint`) after Hydra's."""
+    entry config, a wrong group option or a mistyped key gets one "did you mean" line instead of
+    Hydra's message (:func:`composition_hint`)."""
+    global _HELD
     from hydra._internal.utils import get_args_parser  # the parser hydra.main itself uses
 
     args = get_args_parser().parse_args(sys.argv[1:])
@@ -356,20 +627,29 @@ def launch(main: Callable[[], Any], *, config: str | None = None) -> None:
     if hint is not None:
         print(f"error: {hint}", file=sys.stderr)
         raise SystemExit(1)
+    if config is None:
+        exit_promptly(main)
+        return
+    _HELD = _HeldStderr(sys.stderr)
+    sys.stderr = _HELD  # type: ignore[assignment]
     try:
-        exit_promptly(main) if config is None else main()
+        main()
     except SystemExit as stop:
-        if stop.code not in (None, 0) and config is not None:
-            if not _JOB_STARTED:
-                suggestion = key_hint(config, list(args.overrides))
+        if stop.code not in (None, 0):
+            if not _JOB_STARTED and _HELD.held is not None:
+                suggestion = composition_hint(config, list(args.overrides), "".join(_HELD.held))
                 if suggestion is not None:
-                    print(f"hint: {suggestion}", file=sys.stderr)
+                    _release_stderr(f"error: {suggestion}\n")
+            _release_stderr()
             exit_now(stop.code)
         raise
+    finally:
+        _release_stderr()
 
 
 __all__ = [
     "HEADER_GROUPS",
+    "ClaimRunFolder",
     "USER_ERRORS",
     "ReportFailures",
     "UserError",
@@ -377,6 +657,8 @@ __all__ = [
     "echo",
     "exit_now",
     "exit_promptly",
+    "composition_hint",
+    "group_hint",
     "key_hint",
     "launch",
     "one_line",

@@ -12,7 +12,7 @@ Imports: omegaconf and ``segkit.checks`` only.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -29,6 +29,58 @@ from segkit.data.registry import dataset_entry
 
 #: ``_target_`` of the FCN builder (the one model whose variant depends on the output stride).
 FCN_TARGET = "segkit.models.fcn"
+
+
+#: Tasks whose model comes from ``ckpt_path`` (its stored config), each with the key that
+#: re-dilates the trained model (the one model setting these tasks take).
+CHECKPOINT_TASKS: dict[str, str | None] = {
+    "evaluate": "eval.output_stride",
+    "predict": "predict.output_stride",
+    "export": "export.output_stride",
+    "analyze": "analyze.output_stride",
+    "explore": None,
+}
+#: Config groups (and their keys) a checkpoint decides: the network, and for analyze (whose data
+#: group only sizes the head) the classes.
+MODEL_ROOTS: dict[str, tuple[str, ...]] = {"analyze": ("model", "backbone", "data")}
+
+
+def _override_root(override: str) -> str:
+    """``+backbone@model.backbone=x`` -> ``backbone``; ``model.aspp_channels=8`` -> ``model``."""
+    key = override.split("=", 1)[0].lstrip("+~")
+    return key.split("@", 1)[0].split("/", 1)[0].split(".", 1)[0]
+
+
+def ignored_by_checkpoint(task: str, override: str) -> str | None:
+    """The one-line refusal of ``override`` when ``task`` takes its model from a checkpoint and
+    the override would change that model (it would be recorded but never applied)."""
+    if task not in CHECKPOINT_TASKS:
+        return None
+    roots = MODEL_ROOTS.get(task, ("model", "backbone"))
+    if _override_root(override) not in roots:
+        return None
+    stride_key = CHECKPOINT_TASKS[task]
+    alternative = f"; {stride_key}=8|16|32 re-dilates the trained one" if stride_key else ""
+    return (
+        f"{override} cannot apply with ckpt_path: {task} rebuilds the model (and its classes) "
+        f"from the config stored in the checkpoint, so it would be ignored. Drop it (another "
+        f"model needs its own training{alternative})"
+    )
+
+
+class CommandLineError(ValueError):
+    """A user error whose message already quotes the command line (``segkit.tasks.cli`` does not
+    rewrite Python argument names in it into config keys)."""
+
+
+def check_checkpoint_overrides(task: str, cfg: DictConfig, overrides: Sequence[str]) -> None:
+    """ValueError for a model / backbone override (group or key) given with ``ckpt_path``."""
+    if not cfg.get("ckpt_path"):
+        return
+    for override in overrides:
+        message = ignored_by_checkpoint(task, override)
+        if message is not None:
+            raise CommandLineError(message)
 
 
 def check_required(cfg: DictConfig) -> None:
@@ -149,10 +201,23 @@ CHECKS: dict[str, Callable[[DictConfig], None]] = {
 }
 
 
-def preflight(task: str, cfg: DictConfig) -> None:
-    """Refuse ``cfg`` for ``task`` with the builders' own message if a checked value is invalid."""
+def preflight(task: str, cfg: DictConfig, overrides: Sequence[str] = ()) -> None:
+    """Refuse ``cfg`` for ``task`` with the builders' own message if a checked value is invalid,
+    or an override of the command line (``overrides``) that the task would ignore."""
+    check_checkpoint_overrides(task, cfg, overrides)
     check_required(cfg)
     CHECKS[task](cfg)
 
 
-__all__ = ["CHECKS", "check_data", "check_model", "check_schedule", "horizon", "preflight"]
+__all__ = [
+    "CHECKPOINT_TASKS",
+    "CHECKS",
+    "CommandLineError",
+    "check_checkpoint_overrides",
+    "check_data",
+    "ignored_by_checkpoint",
+    "check_model",
+    "check_schedule",
+    "horizon",
+    "preflight",
+]

@@ -43,6 +43,7 @@ from segkit.tasks._common import (
     to_plain,
 )
 from segkit.tasks.class_weight import resolve_class_weight
+from segkit.tasks.run_folders import RESTART_ENV, refuse_training_over
 from segkit.training import (
     AtomicCheckpointIO,
     SegModule,
@@ -319,33 +320,24 @@ def _graceful_interrupts() -> Iterator[_Interruption]:
             signal.signal(signal.SIGINT, previous_int)
 
 
-#: Set by SLURM in a job it has requeued (pre-emption, ``scontrol requeue``, submitit's resubmission
-#: on a time-out): how many times the job has been restarted.
-RESTART_ENV = "SLURM_RESTART_COUNT"
-
-
 def resume_requeued_job(cfg: DictConfig, output_dir: Path) -> None:
     """A run folder that already holds ``checkpoints/last.ckpt`` is never trained over from step 0.
 
     A requeued SLURM job (``SLURM_RESTART_COUNT`` >= 1) runs its command again in the same folder:
     it resumes from that ``last.ckpt`` (``cfg.ckpt_path`` is set to it, logged). Anything else that
     starts in such a folder without ``ckpt_path`` (the same ``hydra.run.dir`` given twice) is
-    refused with the resume command, since it would overwrite the earlier run's checkpoints.
+    refused with the resume command, since it would overwrite the earlier run's checkpoints. (From
+    the command line ``segkit.tasks.cli.ClaimRunFolder`` refuses it before Hydra writes into the
+    folder; this check covers ``train(cfg)`` called from Python.)
     """
+    refuse_training_over(output_dir, cfg.get("ckpt_path"))
     last = output_dir / "checkpoints" / "last.ckpt"
     if cfg.get("ckpt_path") or not last.is_file():
         return
-    restarts = os.environ.get(RESTART_ENV, "")
-    if restarts.isdigit() and int(restarts) > 0:
-        log.warning("requeued SLURM job (%s=%s): resuming from %s", RESTART_ENV, restarts, last)
-        with open_dict(cfg):
-            cfg.ckpt_path = str(last)
-        return
-    raise FileExistsError(
-        f"run folder {output_dir} already holds {last.relative_to(output_dir)} from an earlier "
-        f"run: continue it with ckpt_path={last}, or train in a new folder (another "
-        "hydra.run.dir / paths.output_dir)"
-    )
+    log.warning("requeued SLURM job (%s=%s): resuming from %s", RESTART_ENV,
+                os.environ.get(RESTART_ENV), last)  # fmt: skip
+    with open_dict(cfg):
+        cfg.ckpt_path = str(last)
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:
@@ -366,7 +358,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         # missing / corrupt / non-finite weights / another model config: one clear message each
         ckpt = read_checkpoint(cfg.ckpt_path)
         check_resume_compatible(cfg.ckpt_path, plain, checkpoint=ckpt)
-        _warn_optimizer_settings_not_applied(ckpt, plain)
+        check_resume_settings(cfg.ckpt_path, ckpt, plain)
         saved = ckpt.get("state_dict", {}).get("class_weight")
         resumed_weights = None if saved is None else saved.tolist()
         if asked_to_resume:
@@ -461,30 +453,51 @@ def summary_lines(metrics: dict[str, Any]) -> list[str]:
     return lines
 
 
-#: Settings a resume takes from the checkpoint (optimizer state, warm-up), whatever the config says;
-#: and every ``module.optimizer.*`` key (momentum, betas, ...).
-OPTIMIZER_KEYS: tuple[str, ...] = (
-    *(f"module.{k}" for k in ("lr", "weight_decay", "backbone_lr_mult")),
+#: Settings a resume takes from the checkpoint whatever the config says: the optimizer's state
+#: holds its class, per-group LRs, weight decay and hyperparameters (every ``module.optimizer.*``
+#: key: momentum, betas, ...) and which parameters form each group; the scheduler's state holds its
+#: class and warm-up; the random streams (``seed``) are restored. ``module.scheduler.power`` and
+#: ``trainer.max_steps`` are not here: a resume applies them (the poly schedule is moved to them).
+RESUME_FIXED_KEYS: tuple[str, ...] = (
+    "seed",
+    *(f"module.{k}" for k in ("lr", "weight_decay", "backbone_lr_mult", "no_decay_depthwise")),
+    "module.scheduler._target_",
     "module.scheduler.warmup_steps",
     "module.scheduler.warmup_start_factor",
 )
 
 
-def _warn_optimizer_settings_not_applied(ckpt: dict[str, Any], current: dict[str, Any]) -> None:
-    """A resume restores the optimizer (LRs, momentum, weight decay per param group) and the
-    warm-up: say so when the config asks for other values, rather than letting them look applied."""
+def _section(cfg: dict[str, Any], dotted: str) -> Any:
+    for part in dotted.split("."):
+        cfg = cfg.get(part) if isinstance(cfg, dict) else None
+    return cfg
+
+
+def check_resume_settings(ckpt_path: str, ckpt: dict[str, Any], current: dict[str, Any]) -> None:
+    """ValueError naming every setting the config changes that a resume cannot apply
+    (:data:`RESUME_FIXED_KEYS`, ``module.optimizer.*``): it would be recorded in ``config.yaml``
+    while the run trains with the checkpoint's (another optimizer class fails to load its state)."""
     saved = ckpt.get("hyper_parameters", {}).get("cfg", {})
     diffs = {
         k: v
-        for k, v in config_differences(saved, current, keys=("module",)).items()
-        if k in OPTIMIZER_KEYS or k.startswith("module.optimizer.")
+        for k, v in config_differences(saved, current, keys=("seed", "module")).items()
+        if k in RESUME_FIXED_KEYS or k.startswith("module.optimizer.")
     }
+    unknown = sorted(
+        k
+        for k, (old, _) in diffs.items()
+        if old == "<absent>" and not isinstance(_section(saved, k.rsplit(".", 1)[0]), dict)
+    )
+    if unknown:  # a checkpoint from before the key existed: what it trained with is not known
+        log.warning("resuming %s, whose config has no %s: the checkpoint's state is used",
+                    ckpt_path, ", ".join(unknown))  # fmt: skip
+    diffs = {k: v for k, v in diffs.items() if k not in unknown}
     if diffs:
         listed = ", ".join(f"{k}: {old} -> {new}" for k, (old, new) in diffs.items())
-        log.warning(
-            "not applied on resume (the optimizer state comes from the checkpoint): %s. "
-            "Start a new run to change them.",
-            listed,
+        raise ValueError(
+            f"a resume cannot apply {listed} (ckpt_path={ckpt_path} restores the optimizer, the "
+            "LR schedule's warm-up and the random streams it was trained with): drop these "
+            "overrides to resume, or start a new run without ckpt_path to train with them"
         )
 
 
