@@ -156,8 +156,10 @@ def test_required_values_are_named(tmp_path: Path) -> None:
 
 @pytest.fixture
 def voc_root(tmp_path: Path) -> Path:
-    """Enough of a VOC tree for the data-root rule (the images themselves are not read)."""
+    """Enough of a VOC tree (and of a CamVid one) for the data-root rules (no image is read)."""
     (tmp_path / "voc" / "VOCdevkit" / "VOC2012" / "JPEGImages").mkdir(parents=True)
+    for folder in ("train", "trainannot"):
+        (tmp_path / "voc" / "CamVid" / folder).mkdir(parents=True)
     return tmp_path / "voc"
 
 
