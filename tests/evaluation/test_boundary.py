@@ -10,7 +10,7 @@ import pytest
 import torch
 from scipy import ndimage
 
-from segkit.evaluation.boundary import boundary_f1, image_sizes, mask_boundary
+from segkit.evaluation.boundary import boundary_f1, image_sizes, label_boundary
 
 V = 255
 
@@ -78,10 +78,16 @@ def test_void_in_the_ground_truth_is_removed_from_the_prediction():
 
 
 def test_image_border_is_no_boundary():
-    mask = torch.zeros(1, 1, 30, 40, dtype=torch.bool)
-    mask[..., :, :15] = True  # touches the top, bottom and left borders
-    edge = mask_boundary(mask, torch.zeros(1, 1, 30, 40, dtype=torch.bool))
-    assert edge.sum().item() == 30 and edge[0, 0, :, 14].all()  # only the column at the split
+    labels = torch.zeros(1, 30, 40, dtype=torch.int64)
+    labels[..., :, :15] = 1  # touches the top, bottom and left borders
+    edge = label_boundary(labels, torch.zeros(1, 30, 40, dtype=torch.bool))
+    assert edge.sum().item() == 60  # only the two columns at the split
+    assert edge[0, :, 14].all() and edge[0, :, 15].all()
+    gt = labels.clone()
+    pred = torch.zeros_like(gt)
+    pred[..., :, :16] = 1  # the split one column off: beyond theta (0.375 px: exact matches only)
+    f1 = bf(pred, gt)[0]  # no boundary on the border, so only the split columns count: 0
+    assert f1.tolist() == [0.0, 0.0]
 
 
 def test_padding_does_not_count_and_theta_is_the_images_own():
@@ -159,6 +165,16 @@ def test_batch_of_different_sizes_equals_one_at_a_time_and_the_reference():
         torch.testing.assert_close(batched[i], alone, equal_nan=True, rtol=0, atol=0)
         np.testing.assert_allclose(alone.numpy(), _reference(p, t, k), rtol=1e-12)
     assert not torch.isnan(batched.nanmean(1)).any()
+
+
+def test_more_classes_than_one_bit_word():
+    rng = np.random.default_rng(1)
+    k = 70  # three words of 31 classes (ADE20K has 150)
+    target = _blobs(rng, 96, 128, k)
+    pred = np.where(rng.random(target.shape) < 0.85, target, rng.integers(0, k, target.shape))
+    pred = np.where(pred == V, 0, pred)
+    got = bf(torch.from_numpy(pred)[None], torch.from_numpy(target)[None], k=k)[0]
+    np.testing.assert_allclose(got.numpy(), _reference(pred, target, k), rtol=1e-12)
 
 
 def test_shape_mismatch_is_named():

@@ -14,11 +14,15 @@ mask has a boundary pixel (the class fills the valid image in both) -> 1; one si
 pixels and the other none -> 0; P = R = 0 -> 0. A class absent from the ground truth is not scored
 (NaN). The image's BF is the mean over its scored classes, the split's the mean over images.
 
-Everything is batched on the device and vectorised over classes: a one-hot (B, K, H, W) boolean
-map, boundaries by shifted comparisons, "within theta" by a Euclidean distance transform of the
-boundary map truncated at the batch's largest radius (row growths, then shifted integer minima over
-the row offsets), compared with each image's own radius. No host sync, no Python loop over images
-or pixels; the loops run over the <= theta * diagonal pixel offsets (4 at 360 x 480).
+Everything is batched on the device, and no (B, K, H, W) map is built: boundaries come from the
+label maps themselves (a pixel differing from an in-image 4-neighbour), and the classes travel as
+bits of one integer per pixel (``1 << label``), so a single OR-dilation of the bit map by the
+Euclidean disk of each image's theta answers "is a boundary pixel of my class within theta?" for
+every class at once; per-(image, class) counts are then ``bincount``s. The disk is a union of row
+segments: OR-dilations of the rows by 0..reach pixels, then one shifted OR per row offset, each
+image picking its own segment width (a gather), so images of different sizes share a batch. No
+host sync, no loop over images or pixels; the loops run over the <= theta pixel offsets (4 at
+360 x 480) and, past 31 classes, over words of 31 classes.
 """
 
 from __future__ import annotations
@@ -27,7 +31,6 @@ import torch
 from torch import Tensor
 
 from segkit.constants import IGNORE_INDEX
-from segkit.evaluation.trimap import bottom_right_padding
 
 #: theta as a fraction of the image diagonal (SegNet, sec. 3.3).
 BF_THETA = 0.0075
@@ -66,7 +69,7 @@ def boundary_f1(
     ground truth. ``nanmean(-1)`` is each image's BF.
 
     Args:
-        pred: (B, H, W) integer class predictions.
+        pred: (B, H, W) integer class predictions in ``0..K-1``.
         target: (B, H, W) labels in ``0..K-1`` or ``ignore_index`` (void and batch padding).
         num_classes: K.
         sizes: optional (B, 2) ``(height, width)`` of each image's true extent, anchored top-left
@@ -76,45 +79,55 @@ def boundary_f1(
     if pred.shape != target.shape:
         raise ValueError(f"pred {tuple(pred.shape)} and target {tuple(target.shape)} differ")
     b, h, w = target.shape
+    k = int(num_classes)
     if sizes is None:
         sizes = image_sizes(target, ignore_index)
-        padding = bottom_right_padding(target)
-    else:
-        sizes = sizes.to(target.device, torch.int64)
-        padding = _outside(sizes, h, w)
-    void = target == ignore_index  # padding included
-    classes = torch.arange(num_classes, device=target.device).view(1, -1, 1, 1)
-    gt = target.unsqueeze(1) == classes  # (B, K, H, W); void matches no class
-    pr = (pred.unsqueeze(1) == classes) & ~void.unsqueeze(1)
-    outside = padding.unsqueeze(1)
-    gt_edge, pr_edge = mask_boundary(gt, outside), mask_boundary(pr, outside)
-    diag = sizes.double().square().sum(1).sqrt()  # (B,)
-    radius2 = (theta * diag).square()
-    reach = max_radius(h, w, theta)
-    near_gt, near_pr = _within(gt_edge, radius2, reach), _within(pr_edge, radius2, reach)
-    n_pr, n_gt = pr_edge.sum((2, 3)).double(), gt_edge.sum((2, 3)).double()
-    precision = (pr_edge & near_gt).sum((2, 3)).double() / n_pr.clamp(min=1)
-    recall = (gt_edge & near_pr).sum((2, 3)).double() / n_gt.clamp(min=1)
+    sizes = sizes.to(target.device, torch.int64)
+    outside = _outside(sizes, h, w)
+    # int32 label maps (classes < 2^31, void 255): half the memory traffic of int64
+    gt = target.to(torch.int32).masked_fill(outside, ignore_index)
+    void = gt == ignore_index  # padding included
+    pr = pred.to(torch.int32).masked_fill(void, ignore_index)  # void removed from the predictions
+    gt_edge, pr_edge = label_boundary(gt, outside), label_boundary(pr, outside)
+    diag2 = sizes.double().square().sum(1)  # (B,)
+    half = _row_halves(theta * theta * diag2, max_radius(h, w, theta))
+    gt_hit, pr_hit = torch.zeros_like(gt_edge), torch.zeros_like(pr_edge)
+    for first in range(0, k, WORD):  # classes first .. first + 30 as bits of one int32
+        gt_bit, pr_bit = _bit(gt, first, k), _bit(pr, first, k)
+        near_gt = _dilate_bits(torch.where(gt_edge, gt_bit, 0), half)
+        near_pr = _dilate_bits(torch.where(pr_edge, pr_bit, 0), half)
+        pr_hit |= (near_gt & pr_bit) != 0  # my class's bit: a boundary of it within theta
+        gt_hit |= (near_pr & gt_bit) != 0
+    has_gt, n_gt, gt_near = _per_class_counts(gt, gt_edge, gt_hit, k)
+    has_pr, n_pr, pr_near = _per_class_counts(pr, pr_edge, pr_hit, k)
+    precision = pr_near / n_pr.clamp(min=1)
+    recall = gt_near / n_gt.clamp(min=1)
     f1 = 2 * precision * recall / (precision + recall).clamp(min=1e-12)
     both_empty = (n_pr == 0) & (n_gt == 0)
     f1 = torch.where(both_empty, torch.ones_like(f1), f1)  # one side empty: P or R = 0 -> F1 0
-    f1 = torch.where(pr.any((2, 3)), f1, torch.zeros_like(f1))  # class missing from prediction
-    return torch.where(gt.any((2, 3)), f1, torch.full_like(f1, float("nan")))
+    f1 = torch.where(has_pr > 0, f1, torch.zeros_like(f1))  # class not predicted
+    return torch.where(has_gt > 0, f1, torch.full_like(f1, float("nan")))
 
 
-def mask_boundary(mask: Tensor, outside: Tensor) -> Tensor:
-    """(B, K, H, W) bool masks -> the pixels of each mask with a 4-neighbour outside it.
+#: Classes per bit word (int32, sign bit unused).
+WORD = 31
 
-    ``outside`` (B, 1, H, W) bool marks pixels beyond the image (batch padding): neighbours there,
+
+def label_boundary(labels: Tensor, outside: Tensor, ignore_index: int = IGNORE_INDEX) -> Tensor:
+    """(B, H, W) labels -> (B, H, W) bool: the pixels of each class mask (labels other than
+    ``ignore_index``) with a 4-neighbour outside their mask, i.e. of another label or void.
+
+    ``outside`` (B, H, W) bool marks pixels beyond the image (batch padding): neighbours there,
     like those beyond the tensor's border, do not make a boundary.
     """
-    inner = mask | outside  # a neighbour beyond the image counts as inside: no boundary there
-    keep = torch.ones_like(mask)  # pixels whose every in-tensor neighbour is inside
-    keep[..., 1:, :] &= inner[..., :-1, :]
-    keep[..., :-1, :] &= inner[..., 1:, :]
-    keep[..., :, 1:] &= inner[..., :, :-1]
-    keep[..., :, :-1] &= inner[..., :, 1:]
-    return mask & ~keep
+    edge = torch.zeros_like(outside)
+    dy = (labels[:, 1:, :] != labels[:, :-1, :]) & ~(outside[:, 1:, :] | outside[:, :-1, :])
+    dx = (labels[:, :, 1:] != labels[:, :, :-1]) & ~(outside[:, :, 1:] | outside[:, :, :-1])
+    edge[:, 1:, :] |= dy
+    edge[:, :-1, :] |= dy
+    edge[:, :, 1:] |= dx
+    edge[:, :, :-1] |= dx
+    return edge & (labels != ignore_index)
 
 
 def _outside(sizes: Tensor, h: int, w: int) -> Tensor:
@@ -124,35 +137,60 @@ def _outside(sizes: Tensor, h: int, w: int) -> Tensor:
     return (rows >= sizes[:, 0].view(-1, 1, 1)) | (cols >= sizes[:, 1].view(-1, 1, 1))
 
 
-def _within(edge: Tensor, radius2: Tensor, reach: int) -> Tensor:
-    """(B, K, H, W) bool -> the pixels within Euclidean distance ``sqrt(radius2[b])`` of a True
-    pixel of the same map (``reach`` >= every radius: a host int from the batch's shape).
+def _row_halves(radius2: Tensor, reach: int) -> Tensor:
+    """(B,) squared radii -> (B, reach + 1) int64: at row offset dy, the largest dx with
+    dx^2 + dy^2 <= r^2 (-1 where none): the disk as row segments (exact integer comparisons on
+    float64 squares)."""
+    offsets = torch.arange(reach + 1, device=radius2.device, dtype=torch.float64)
+    dist2 = offsets.view(-1, 1).square() + offsets.view(1, -1).square()  # (dy, dx)
+    return (dist2.unsqueeze(0) <= radius2.view(-1, 1, 1)).sum(2) - 1
 
-    A distance transform truncated at ``reach``: ``g`` = horizontal distance to the nearest True
-    pixel of the row (``reach + 1`` if none is that close), from ``reach`` one-pixel row growths;
-    then ``d^2 = min over |dy| <= reach of dy^2 + g(y + dy)^2``, shifted integer minima. Each image
-    compares with its own radius, so images of different sizes share the batch without a gather
-    and no (reach, B, K, H, W) stack is held."""
-    b = edge.shape[0]
-    dtype = torch.int16 if 2 * (reach + 1) ** 2 < 2**15 else torch.int32
-    threshold = radius2.floor().to(dtype).view(b, 1, 1, 1)  # integer d^2 <= r^2 <=> <= floor(r^2)
-    far = edge.new_full(edge.shape, reach + 1, dtype=dtype)
-    grown, g = edge, far.clone()
-    for k in range(reach + 1):
-        if k:
-            prev = grown
-            grown = prev.clone()
-            grown[..., 1:] |= prev[..., :-1]
-            grown[..., :-1] |= prev[..., 1:]
-        g -= grown.to(dtype)  # first k that covers a pixel: reach + 1 - (#growths covering it)
-    g2 = g * g
-    d2 = g2.clone()
+
+def _bit(labels: Tensor, first: int, k: int) -> Tensor:
+    """(B, H, W) int32 ``1 << (label - first)`` for the classes first..first+30 (< K); 0 for the
+    other labels and void."""
+    local = labels - first
+    inside = (local >= 0) & (local < min(WORD, k - first))
+    shift = local.clamp(0, WORD - 1)
+    return torch.where(inside, torch.ones_like(shift).bitwise_left_shift(shift), 0)
+
+
+def _dilate_bits(bits: Tensor, half: Tensor) -> Tensor:
+    """OR of ``bits`` (B, H, W) over each image's disk: the union over row offsets dy of the row
+    segments ``|dx| <= half[b, dy]``. Row dilations by 0..reach are built once (each one OR of
+    the previous with the bits shifted by the new distance), then per dy each image takes its own
+    width from the stack (index 0: an empty segment) and ORs it in shifted by +-dy."""
+    b, reach = bits.shape[0], half.shape[1] - 1
+    stack = bits.new_empty((reach + 2, *bits.shape))  # [1 + k]: rows dilated by k; [0]: nothing
+    stack[0].zero_()
+    stack[1] = bits
+    for k in range(1, reach + 1):
+        grown = stack[k + 1]
+        grown.copy_(stack[k])
+        grown[..., k:] |= bits[..., :-k]
+        grown[..., :-k] |= bits[..., k:]
+    image = torch.arange(b, device=bits.device)
+    out = stack[half[:, 0] + 1, image]
     for dy in range(1, reach + 1):
-        step = dy * dy
-        below, above = d2[..., dy:, :], d2[..., :-dy, :]
-        torch.minimum(below, g2[..., :-dy, :] + step, out=below)
-        torch.minimum(above, g2[..., dy:, :] + step, out=above)
-    return d2 <= threshold
+        seg = stack[half[:, dy] + 1, image]
+        out[..., dy:, :] |= seg[..., :-dy, :]
+        out[..., :-dy, :] |= seg[..., dy:, :]
+    return out
 
 
-__all__ = ["BF_THETA", "boundary_f1", "image_sizes", "mask_boundary", "max_radius"]
+def _per_class_counts(
+    labels: Tensor, edge: Tensor, hit: Tensor, k: int
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Per image and class (each (B, K) float64): its pixels, its boundary pixels, and those of
+    them with ``hit``; one ``bincount`` over (image, label, state 0 inside / 1 boundary / 2
+    boundary and hit). Void (255) lands in a label bin K that is dropped."""
+    b = labels.shape[0]
+    base = (torch.arange(b, device=labels.device, dtype=torch.int32) * (3 * (k + 1))).view(b, 1, 1)
+    state = edge.to(torch.int32) + (edge & hit).to(torch.int32)
+    slot = labels.clamp(max=k) * 3 + state + base
+    bins = torch.bincount(slot.reshape(-1), minlength=b * 3 * (k + 1))
+    per_state = bins.view(b, k + 1, 3)[:, :k].double()
+    return per_state.sum(2), per_state[..., 1:].sum(2), per_state[..., 2]
+
+
+__all__ = ["BF_THETA", "boundary_f1", "image_sizes", "label_boundary", "max_radius"]
