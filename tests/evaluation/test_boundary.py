@@ -10,7 +10,7 @@ import pytest
 import torch
 from scipy import ndimage
 
-from segkit.evaluation.boundary import boundary_f1, image_sizes, label_boundary
+from segkit.evaluation.boundary import boundary_f1, label_boundary, labelled_extent
 
 V = 255
 
@@ -159,7 +159,7 @@ def test_batch_of_different_sizes_equals_one_at_a_time_and_the_reference():
         pred_b[i, : p.shape[0], : p.shape[1]] = torch.from_numpy(p)
         gt_b[i, : t.shape[0], : t.shape[1]] = torch.from_numpy(t.astype(np.uint8))
     batched = bf(pred_b, gt_b, k=k)
-    assert image_sizes(gt_b).tolist() == [list(s) for s in sizes]
+    assert labelled_extent(gt_b).tolist() == [list(s) for s in sizes]
     for i, (p, t) in enumerate(pairs):
         alone = bf(torch.from_numpy(p)[None], torch.from_numpy(t)[None], k=k)[0]
         torch.testing.assert_close(batched[i], alone, equal_nan=True, rtol=0, atol=0)

@@ -36,7 +36,7 @@ from segkit.constants import IGNORE_INDEX
 BF_THETA = 0.0075
 
 
-def image_sizes(target: Tensor, ignore_index: int = IGNORE_INDEX) -> Tensor:
+def labelled_extent(target: Tensor, ignore_index: int = IGNORE_INDEX) -> Tensor:
     """(B, H, W) labels -> (B, 2) int64 ``(height, width)`` of each image's labelled extent: the
     rows above and columns left of its last non-void pixel (what ``pad_collate`` did not add).
     An unpadded image whose last rows/columns are entirely void counts as that much smaller (as
@@ -73,7 +73,7 @@ def boundary_f1(
         target: (B, H, W) labels in ``0..K-1`` or ``ignore_index`` (void and batch padding).
         num_classes: K.
         sizes: optional (B, 2) ``(height, width)`` of each image's true extent, anchored top-left
-            (``pad_collate`` pads bottom/right); default :func:`image_sizes` (the labelled extent).
+            (``pad_collate`` pads bottom/right); default :func:`labelled_extent` (the labelled extent).
         theta: distance tolerance as a fraction of each image's diagonal.
     """
     if pred.shape != target.shape:
@@ -81,7 +81,7 @@ def boundary_f1(
     b, h, w = target.shape
     k = int(num_classes)
     if sizes is None:
-        sizes = image_sizes(target, ignore_index)
+        sizes = labelled_extent(target, ignore_index)
     sizes = sizes.to(target.device, torch.int64)
     outside = _outside(sizes, h, w)
     # int32 label maps (classes < 2^31, void 255): half the memory traffic of int64
@@ -193,4 +193,4 @@ def _per_class_counts(
     return per_state.sum(2), per_state[..., 1:].sum(2), per_state[..., 2]
 
 
-__all__ = ["BF_THETA", "boundary_f1", "image_sizes", "label_boundary", "max_radius"]
+__all__ = ["BF_THETA", "boundary_f1", "labelled_extent", "label_boundary", "max_radius"]

@@ -138,7 +138,7 @@ class SegConfusion(Metric):
         (void = ``ignore_index``; batch padding is void too and is no trimap boundary), both on
         the metric's device; ``index`` (B,) int64 image keys, required with ``per_image``;
         ``sizes`` (B, 2) each image's unpadded (height, width) for the boundary F1 (default: its
-        labelled extent, ``boundary.image_sizes``)."""
+        labelled extent, ``boundary.labelled_extent``)."""
         n = len(self.widths)
         level = None
         if n:
