@@ -4,10 +4,13 @@ per-image SciPy reference (exact Euclidean distance transform)."""
 from __future__ import annotations
 
 import math
+import os
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from scipy import ndimage
 
 from segkit.evaluation.boundary import boundary_f1, label_boundary, labelled_extent
@@ -180,3 +183,23 @@ def test_more_classes_than_one_bit_word():
 def test_shape_mismatch_is_named():
     with pytest.raises(ValueError, match="differ"):
         boundary_f1(torch.zeros(1, 4, 4), torch.zeros(1, 4, 5), 2)
+
+
+#: Real CamVid annotations (research-only licence: read in place, never copied into the repository).
+CAMVID = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "camvid"
+
+
+def test_real_camvid_frames_batched_match_the_reference():
+    annotations = sorted((CAMVID / "testannot").glob("*.png"))[::80]  # 3 frames, 2 sequences
+    if not annotations:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CamVid is missing at {CAMVID.resolve()} (CI must have it)")
+        pytest.skip(f"CamVid not found at {CAMVID.resolve()} (see its SOURCE.md)")
+    target = np.stack([np.asarray(Image.open(f)) for f in annotations]).astype(np.int64)
+    target[target == 11] = V  # CamVid's void
+    pred = np.roll(target, (2, 5), axis=(1, 2))  # boundaries 5.4 px off: some within theta 4.5
+    pred[pred == V] = 0
+    got = bf(torch.from_numpy(pred), torch.from_numpy(target).to(torch.uint8), k=11)
+    for i in range(len(annotations)):
+        np.testing.assert_allclose(got[i].numpy(), _reference(pred[i], target[i], 11), rtol=1e-12)
+    assert 0.2 < float(got.nanmean(1).mean()) < 0.95
