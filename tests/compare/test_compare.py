@@ -65,14 +65,16 @@ def test_accuracy_table_values(result) -> None:
     rows = _rows(result.section(), "Accuracy")
     header = result.section().split("### Accuracy")[1].splitlines()[2]
     assert "trimap mIoU ≤1 px (%)" in header and "trimap mIoU ≤4 px (%)" in header
+    assert "| pixel acc (%) | class acc (%) | BF (%) |" in header  # SegNet's G, C, BF
     # #, design, backbone, OS, varies, seeds, mIoU, val mIoU, trimap 1, trimap 4, pixel acc,
-    # ASPP, steps, time; one seed each: no spread, and the cell says so
+    # class acc, BF, ASPP, steps, time; one seed each: no spread, and the cell says so
     one = ["1", "FCN-8s", "mobilenetv2", "32", "—", "42", "50.0 (n=1)", "40.0 (n=1)"]
     assert rows[0][:10] == [*one, "33.3 (n=1)", "50.0 (n=1)"]
     assert rows[1][:8] == ["2", "DeepLabv3+", "mobilenetv2", "16", "—", "42", "60.0 (n=1)",
                            "55.0 (n=1)"]  # fmt: skip
     assert rows[2][3] == "16 → 8 (eval)" and rows[2][6] == "63.6 (n=1)"
     assert rows[0][-3:] == ["—", "400", "123 (n=1)"]
+    assert rows[0][12] == "—"  # evaluated without a boundary F1 (as before schema 2)
     # quickstart: 96 px crop -> 6x6 map at OS 16: rates 6/12/18 all degenerate, marked in the row
     assert rows[1][-3] == "**3 of 3 degenerate** (6/12/18 on 6×6)"
 

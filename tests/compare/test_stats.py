@@ -163,3 +163,40 @@ def test_block_length_follows_the_autocorrelation() -> None:
     smooth = [np.repeat(rng.normal(size=20), 10), np.repeat(rng.normal(size=15), 10)]
     assert 5 <= block_length(smooth) <= 10
     assert block_length([[1.0, 1.0, 1.0]]) == 1  # no variance: nothing to correlate
+
+
+def test_bf_difference_resamples_the_per_image_bf(tmp_path) -> None:
+    from segkit.compare.stats import ImageConfusion
+    from segkit.evaluation.evaluator import EvalResult
+    from segkit.tasks.evaluate import write_image_confusion
+
+    rng = np.random.default_rng(3)
+    per_class = rng.uniform(0.3, 0.9, size=(N, K))
+    per_class[rng.random((N, K)) < 0.3] = np.nan  # classes absent from an image's ground truth
+    per_class[5] = np.nan  # an image without a labelled pixel: no BF
+    matrices = torch.from_numpy(images(rng, 0.8))
+    result = EvalResult(
+        confusion=matrices.sum(0), image_ids=[f"im{i}" for i in range(N)], image_miou=[0.5] * N,
+        num_images=N, image_confusion=matrices, image_bf=torch.from_numpy(per_class),
+    )  # fmt: skip
+    write_image_confusion(result, tmp_path / "per_image_confusion.npz")
+    loaded = ImageConfusion.load(tmp_path / "per_image_confusion.npz")
+    assert loaded.bf.shape == (N,) and np.isnan(loaded.bf[5])
+    assert np.nanmean(loaded.bf) == pytest.approx(result.scores()["BF"])
+    better = np.where(np.isnan(loaded.bf), np.nan, loaded.bf + 0.1)
+    boot = Bootstrap(N)
+    iv = boot.difference([better, better], [loaded.bf, loaded.bf], score="BF")
+    assert iv.delta == pytest.approx(0.1) and iv.low == pytest.approx(0.1)
+    assert iv.high == pytest.approx(0.1)
+    noisy = boot.difference([loaded.bf], [loaded.bf[::-1]], score="BF")
+    assert noisy.low < noisy.delta < noisy.high and verdict(noisy) == "single-seed"
+    # old files: no bf array
+    np.savez(
+        tmp_path / "old.npz",
+        **{
+            k: v
+            for k, v in np.load(tmp_path / "per_image_confusion.npz").items()
+            if not k.startswith("bf")
+        },
+    )
+    assert ImageConfusion.load(tmp_path / "old.npz").bf is None

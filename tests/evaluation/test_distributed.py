@@ -1,5 +1,5 @@
 """The evaluator's matrices reduce across DDP ranks (gloo, 2 CPU processes): global, trimap and per
-image, in index order, also when a rank has no batch at all."""
+image (boundary F1 included), in index order, also when a rank has no batch at all."""
 
 from __future__ import annotations
 
@@ -47,7 +47,8 @@ def _worker(rank: int, init_file: str, out_dir: str) -> None:
         out = {}
         for name, batches in SPLITS.items():
             r = _evaluate(shard(batches, rank, 2))  # each rank sees its own share
-            out[name] = (r.confusion, r.trimap[1], r.image_ids, r.image_confusion, r.image_trimap)
+            out[name] = (r.confusion, r.trimap[1], r.image_ids, r.image_confusion, r.image_trimap,
+                         r.image_bf, r.scores()["BF"])  # fmt: skip
         torch.save(out, f"{out_dir}/rank{rank}.pt")
     finally:
         dist.destroy_process_group()
@@ -62,7 +63,7 @@ def test_two_ranks_give_the_single_process_answer(tmp_path):
         single = _evaluate(batches)
         assert single.image_ids == sorted(IDS[i] for b in batches for i in b)  # index order
         for rank in (0, 1):
-            confusion, trimap, ids, per_image, per_image_trimap = torch.load(
+            confusion, trimap, ids, per_image, per_image_trimap, image_bf, bf = torch.load(
                 tmp_path / f"rank{rank}.pt"
             )[name]
             assert torch.equal(confusion, single.confusion), (name, rank)
@@ -70,3 +71,5 @@ def test_two_ranks_give_the_single_process_answer(tmp_path):
             assert ids == single.image_ids
             assert torch.equal(per_image, single.image_confusion)
             assert torch.equal(per_image_trimap, single.image_trimap)
+            torch.testing.assert_close(image_bf, single.image_bf, equal_nan=True, rtol=0, atol=0)
+            assert bf == single.scores()["BF"] and 0 < bf < 1

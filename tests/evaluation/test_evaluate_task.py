@@ -20,7 +20,8 @@ from segkit.tasks.evaluate import evaluate
 from segkit.tasks.train import train
 
 SCHEMA_KEYS = {"schema", "settings", "num_images", "mIoU", "pixel_acc", "mean_class_acc", "fw_IoU",
-               "class_names", "per_class_iou", "per_class_acc", "confusion_matrix", "trimap",
+               "BF", "class_names", "per_class_iou", "per_class_acc", "per_class_bf",
+               "confusion_matrix", "trimap",
                "best_images", "worst_images"}  # fmt: skip
 FAST = ["eval.device=cpu", "eval.trimap_widths=[1,4]"]
 
@@ -45,7 +46,9 @@ def test_evaluate_writes_metrics_plots_and_overlays(checkpoint, compose_eval, tm
     )
     assert len(metrics["best_images"]) == len(metrics["worst_images"]) == 2
     captured = capsys.readouterr()
-    assert "per-class scores" in captured.out
+    printed = captured.out
+    assert "per-class scores" in printed and "BF" in printed and "C (class avg acc)" in printed
+    assert metrics["schema"] == "segkit.evaluate/2"
     # progress (not a terminal here: one line when done)
     assert "evaluating val: 6/6 img in " in captured.err
     _assert_documented(metrics)
@@ -65,6 +68,11 @@ def _assert_per_image_confusion(run: Path, metrics: dict) -> None:
             metrics["trimap"]["mIoU"][w]
         )
     assert (bands[:, 0] <= bands[:, 1]).all() and (bands[:, 1] <= cm).all()  # nested bands
+    with np.load(run / "per_image_confusion.npz") as npz:
+        bf, per_class = npz["bf"], npz["bf_per_class"]
+    assert bf.shape == (6,) and per_class.shape == (6, 7)
+    assert np.nanmean(bf) == pytest.approx(metrics["BF"]) and 0 <= metrics["BF"] <= 1
+    assert (np.isnan(per_class) == (cm.sum(2) == 0)).all()  # NaN: class not in the image's GT
     assert not list(run.glob("*.tmp*"))
 
 

@@ -8,6 +8,7 @@ import pytest
 import torch
 from torchmetrics.classification import MulticlassJaccardIndex
 
+from segkit.evaluation.boundary import boundary_f1
 from segkit.evaluation.counting import joint_counts
 from segkit.evaluation.metrics import SegConfusion, confusion_matrix, scores_from_confusion
 from segkit.evaluation.trimap import boundary_map, trimap_levels
@@ -79,6 +80,11 @@ def test_metric_states_are_int64_on_the_device_and_sum_across_ranks():
         "image_index": "dim_zero_cat",
         "image_counts": "dim_zero_cat",
     }
+    meter = SegConfusion(3, per_image=True, boundary=True)
+    reductions = {k: getattr(f, "__name__", f) for k, f in meter._reductions.items()}
+    assert {k: reductions[k] for k in ("bf_sum", "bf_count", "image_bf")} == {
+        "bf_sum": "dim_zero_sum", "bf_count": "dim_zero_sum", "image_bf": "dim_zero_cat",
+    }  # fmt: skip
     assert meter.confusion.dtype == meter.trimap.dtype == torch.int64
     assert meter.to("meta").confusion.device.type == "meta"
 
@@ -103,6 +109,31 @@ def test_per_image_state_is_ordered_by_index_and_sums_to_the_global_matrix():
     assert torch.equal(out.image_trimap.sum(0), out.trimap) and out.widths == (0, 2)
     with pytest.raises(ValueError, match=r"needs index of shape \(2,\)"):
         meter.update(pred[:2], target[:2])
+
+
+def test_boundary_f1_state_per_image_in_index_order_and_without_per_image():
+    g = torch.Generator().manual_seed(5)
+    k = 3
+    target = torch.randint(0, k, (4, 2, 3), generator=g).repeat_interleave(8, 1)
+    target = target.repeat_interleave(8, 2)  # (4, 16, 24) blocks: real boundaries
+    target[1] = V  # an image without a labelled pixel: no BF, left out of the mean
+    pred = torch.where(torch.rand(target.shape, generator=g) < 0.8, target, 0).clamp(max=k - 1)
+    meter = SegConfusion(k, per_image=True, boundary=True)
+    meter.update(pred[[2, 0]], target[[2, 0]], torch.tensor([2, 0]))
+    meter.update(pred[[3, 1]], target[[3, 1]], torch.tensor([3, 1]))
+    out = meter.compute()
+    expected = boundary_f1(pred, target, k)
+    torch.testing.assert_close(out.image_bf, expected, equal_nan=True, rtol=0, atol=0)
+    per_image = expected.nanmean(1)
+    assert torch.isnan(per_image[1]) and out.bf.item() == pytest.approx(
+        per_image[[0, 2, 3]].mean().item()
+    )
+    summed = SegConfusion(k, boundary=True)  # training validation: running sums only
+    summed.update(pred[:2], target[:2])
+    summed.update(pred[2:], target[2:])
+    plain = summed.compute()
+    assert plain.image_bf is None and plain.bf.item() == pytest.approx(out.bf.item())
+    torch.testing.assert_close(plain.class_bf, out.class_bf, equal_nan=True)
 
 
 def test_boundary_and_bands_by_hand():

@@ -48,6 +48,7 @@ def test_a_validation_image_then_two_clicks(app: Explorer):
     for pred, erf, facts in panels(out):
         assert pred.shape == image.shape and erf is None
         assert "MACs" in facts and "latency" in facts and "val mIoU 0." in facts
+        assert "val BF 0." in facts or "val BF 1.000" in facts
     h, w = app.session.picture.image.shape[:2]  # image pixels; the page shows them enlarged
     factor = app.scale()
     assert factor == 512 // max(h, w) > 1 and image.shape[:2] == (h * factor, w * factor)
@@ -276,3 +277,30 @@ def test_an_impossible_output_stride_is_a_message_and_changes_nothing(tmp_path):
     status = app.set_output_stride(0, 16)[2]
     assert status.startswith("**error:** FCN-32s (x): fcn_variant=32s predicts at stride 32")
     assert design.output_stride == 32
+
+
+def test_facts_name_the_runs_val_bf(tmp_path):
+    import functools
+    import json
+
+    from segkit.backbones import MobileNetV2
+    from segkit.data.classes import ClassInfo
+    from segkit.models import fcn
+    from segkit.tasks.explore_session import Design, run_val_bf
+    from segkit.tasks.explore_view import facts_lines
+
+    ckpt = tmp_path / "run" / "checkpoints" / "best.ckpt"
+    ckpt.parent.mkdir(parents=True)
+    (tmp_path / "run" / "metrics.json").write_text(
+        json.dumps({"val/mIoU_best": 0.5, "val/BF_at_best": 0.4123, "val/BF": 0.3})
+    )
+    assert run_val_bf(ckpt) == (0.4123, "val/BF_at_best")
+    assert run_val_bf(ckpt.with_name("last.ckpt")) == (0.3, "val/BF")
+    model = fcn(backbone=functools.partial(MobileNetV2, width_mult=0.35), num_classes=2,
+                fcn_variant="32s").eval()  # fmt: skip
+    design = Design(
+        path=ckpt, name="FCN-32s (run)", backbone="mobilenetv2", model=model, cfg={},
+        classes=ClassInfo(("a", "b")), trained_stride=32, params=0, val_miou=0.5,
+        val_miou_source="val/mIoU_best", val_bf=0.4123, val_bf_source="val/BF_at_best",
+    )  # fmt: skip
+    assert "val BF 0.412 (val/BF_at_best)" in facts_lines(design, None, None)[1]

@@ -101,6 +101,15 @@ class Record:
         return None if best is None else float(best)
 
     @property
+    def bf(self) -> float | None:
+        """Evaluation boundary F1 (SegNet's BF; evaluations before metrics.json schema 2 have
+        none), else the training run's val BF at its best val mIoU."""
+        if self.eval is not None and self.eval.get("BF") is not None:
+            return float(self.eval["BF"])
+        best = (self.train or {}).get("val/BF_at_best")
+        return None if best is None else float(best)
+
+    @property
     def seed(self) -> int | None:
         """The training seed (None for a design-only analysis or a config without one)."""
         value = (self.config or {}).get("seed")

@@ -11,7 +11,8 @@ Two sources of noise decide whether design A beats design B on a validation set:
 ``Bootstrap`` does both at once (a two-level bootstrap): every resample draws one multiset of image
 ids shared by all designs and, per design, a multiset of its seeds; it sums the drawn images'
 per-image confusion matrices (``per_image_confusion.npz``), recomputes mIoU for every drawn seed, and
-averages over the drawn seeds. The 2.5th and 97.5th percentiles of ``mean_A - mean_B`` over the
+averages over the drawn seeds. The boundary F1 (``score="BF"``) is a mean over images already: a
+resample averages the drawn images' BF (``bf`` in the same file) with their multiplicities. The 2.5th and 97.5th percentiles of ``mean_A - mean_B`` over the
 resamples are the 95 % interval. With one seed on a side the seed level contributes nothing and the
 interval covers image sampling only: :func:`verdict` then claims no direction.
 """
@@ -22,6 +23,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -63,6 +65,7 @@ class ImageConfusion:
     confusion: np.ndarray  # (N, K, K)
     widths: tuple[int, ...]
     trimap: np.ndarray  # (N, W, K, K)
+    bf: np.ndarray | None = None  # (N,) boundary F1 per image, NaN = not scored; None: not written
 
     @classmethod
     def load(cls, path: str | Path) -> ImageConfusion:
@@ -72,6 +75,7 @@ class ImageConfusion:
                 confusion=npz["confusion"],
                 widths=tuple(int(w) for w in npz["trimap_widths"]),
                 trimap=npz["trimap_confusion"],
+                bf=npz["bf"] if "bf" in npz.files else None,
             )
 
     def band(self, width: int | None) -> np.ndarray:
@@ -206,17 +210,41 @@ class Bootstrap:
         drawn = np.take_along_axis(scores, self._seed_index(s, key), axis=1)
         return np.nanmean(drawn, axis=1)
 
+    def resampled_mean(self, stacks: Sequence[np.ndarray], key: str) -> np.ndarray:
+        """(R,) mean over resampled seeds of the mean per-image score (e.g. BF) of the resampled
+        images, NaN images left out; ``stacks``: one (N,) array per seed."""
+        per_seed = np.stack([np.asarray(s, dtype=np.float64) for s in stacks])  # (S, N)
+        if per_seed.shape[1] != self.weights.shape[1]:
+            raise ValueError(
+                f"{key}: {per_seed.shape[1]} images, the bootstrap was drawn for "
+                f"{self.weights.shape[1]}"
+            )
+        scored = ~np.isnan(per_seed)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            scores = (self.weights @ np.where(scored, per_seed, 0.0).T) / (
+                self.weights @ scored.T.astype(np.float64)
+            )  # (R, S)
+        drawn = np.take_along_axis(scores, self._seed_index(len(per_seed), key), axis=1)
+        return np.nanmean(drawn, axis=1)
+
     def difference(
         self,
         a: Sequence[np.ndarray],
         b: Sequence[np.ndarray],
         *,
         keys: tuple[str, str] = ("a", "b"),
+        score: Literal["mIoU", "BF"] = "mIoU",
     ) -> Interval:
-        """mIoU(A) - mIoU(B), means over seeds, with the bootstrap interval. ``a`` and ``b``: one
-        (N, K, K) per-image stack per seed, images in the same order. Give both sides the same
-        key to resample their seeds jointly (the same trained networks, e.g. one evaluated at
-        another output stride)."""
+        """score(A) - score(B), means over seeds, with the bootstrap interval. ``a`` and ``b``: per
+        seed one (N, K, K) per-image stack (mIoU) or one (N,) per-image BF array (``score="BF"``,
+        ``ImageConfusion.bf``), images in the same order. Give both sides the same key to resample
+        their seeds jointly (the same trained networks, e.g. one evaluated at another output
+        stride)."""
+        if score == "BF":
+            point = float(np.mean([np.nanmean(x) for x in a]) - np.mean([np.nanmean(x) for x in b]))
+            samples = self.resampled_mean(a, keys[0]) - self.resampled_mean(b, keys[1])
+            low, high = _percentiles(samples)
+            return Interval(point, low, high, len(a), len(b), samples)
         point = float(np.nanmean(miou(np.stack([x.sum(0) for x in a])))) - float(
             np.nanmean(miou(np.stack([x.sum(0) for x in b])))
         )

@@ -123,13 +123,15 @@ def _seeds(g: DesignGroup) -> str:
 
 
 def accuracy_table(groups: Sequence[DesignGroup]) -> str:
-    """Markdown: mIoU (evaluation; best val mIoU in training), boundary mIoU, ASPP at the crop,
-    train steps and time; mean ± std over seeds."""
+    """Markdown: mIoU (evaluation; best val mIoU in training), boundary mIoU, SegNet's G / C / BF
+    (pixel accuracy, class-average accuracy, boundary F1), ASPP at the crop, train steps and time;
+    mean ± std over seeds."""
     widths = trimap_widths(groups)
     header = ["#", "design", "backbone", "OS", "varies", "seeds", "mIoU (%)"]
     header += ["val mIoU in training (%)"]
     header += [f"trimap mIoU ≤{w} px (%)" for w in widths]
-    header += ["pixel acc (%)", "ASPP rates at the crop", "train steps", "train time (s)"]
+    header += ["pixel acc (%)", "class acc (%)", "BF (%)"]
+    header += ["ASPP rates at the crop", "train steps", "train time (s)"]
     rows = []
     for i, g in enumerate(groups, 1):
         rows.append(
@@ -144,6 +146,8 @@ def accuracy_table(groups: Sequence[DesignGroup]) -> str:
                 spread(g.summary(lambda r: (r.train or {}).get("val/mIoU_best"))),
                 *[spread(g.summary(lambda r, w=w: trimap_value(r, w))) for w in widths],
                 spread(g.summary(lambda r: (r.eval or {}).get("pixel_acc"))),
+                spread(g.summary(lambda r: (r.eval or {}).get("mean_class_acc"))),
+                spread(g.summary(lambda r: r.bf)),
                 _aspp_cell(g),
                 num(g.first("train").get("global_step")),
                 spread(g.summary(lambda r: (r.train or {}).get("train_time_s")), "{:.0f}", 1.0),

@@ -19,6 +19,7 @@ __getattr__, __dir__, __all__ = lazy_exports(
             "same_size_batches",
             "shard",
         ),
+        "boundary": ("BF_THETA", "boundary_f1"),
         "counting": ("joint_counts", "miou_of_matrices"),
         "evaluator": ("EvalResult", "Evaluator", "best_and_worst"),
         "inference": (

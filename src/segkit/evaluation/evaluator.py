@@ -1,7 +1,7 @@
 """The evaluation loop: a dataloader of uint8 batches -> confusion matrices (global, trimap, per image).
 
 Everything stays on the device until the loop ends: per batch one normalisation, one inference and
-one ``SegConfusion.update`` (trimap level map + one ``bincount``). Padding (mask 255 from
+one ``SegConfusion.update`` (trimap level map + one ``bincount`` + the boundary F1 maps). Padding (mask 255 from
 ``pad_collate``) never counts. Under torch.distributed each rank evaluates its own batches and
 ``result`` reduces the matrices of all ranks (the metric's sync), so every rank returns the answer of
 the whole split, per-image matrices ordered by the batches' ``index`` (the split-list position from
@@ -38,6 +38,8 @@ class EvalResult:
             ``confusion``); what a paired bootstrap over images resamples.
         image_trimap: (N, W, K, K) int64 per-image matrices of each trimap band (widths in
             ``sorted(trimap)`` order; summed over images they give ``trimap``), or None.
+        image_bf: (N, K) float64 boundary F1 of each image and class (``segkit.evaluation.
+            boundary``; NaN where the class is not in the image's ground truth), or None.
     """
 
     confusion: Tensor
@@ -47,10 +49,22 @@ class EvalResult:
     num_images: int = 0
     image_confusion: Tensor | None = None
     image_trimap: Tensor | None = None
+    image_bf: Tensor | None = None
 
     def scores(self) -> dict[str, Any]:
-        """mIoU, pixel_acc, mean_class_acc, fw_IoU, per_class_iou/acc (see ``scores_from_confusion``)."""
-        return scores_from_confusion(self.confusion)
+        """mIoU, pixel_acc, mean_class_acc, fw_IoU, per_class_iou/acc (see ``scores_from_confusion``)
+        and, when scored, ``BF`` (mean over images of their boundary F1) and ``per_class_bf``."""
+        out = scores_from_confusion(self.confusion)
+        if self.image_bf is not None:
+            out["BF"] = float(self.image_bf_mean().nanmean())
+            out["per_class_bf"] = self.image_bf.nanmean(0).tolist()
+        return out
+
+    def image_bf_mean(self) -> Tensor:
+        """(N,) each image's BF: the mean over the classes of its ground truth (NaN if none)."""
+        if self.image_bf is None:
+            raise ValueError("this evaluation scored no boundary F1")
+        return self.image_bf.nanmean(1)
 
     def trimap_miou(self) -> dict[int, float]:
         """{band width: mIoU restricted to that band}."""
@@ -66,6 +80,7 @@ class Evaluator:
         settings: inference mode / scales / flip / window.
         trimap_widths: band widths (pixels) for the trimap curve; empty = no trimap.
         device: where inference and accumulation happen.
+        boundary: also score the boundary F1 (per image, ``EvalResult.image_bf``).
         image_ids: ``image_ids[i]`` = id of the image a batch's ``index`` i names (the dataset's
             split list). Needed under torch.distributed, where a rank has not seen the other ranks'
             ids; otherwise the ids come with the batches.
@@ -83,12 +98,15 @@ class Evaluator:
         trimap_widths: Sequence[int] = (),
         device: torch.device | str = "cpu",
         image_ids: Sequence[str] | None = None,
+        boundary: bool = True,
     ) -> None:
         self.device = torch.device(device)
         self.model = model.eval().to(self.device)
         self.num_classes = num_classes
         self.settings = settings
-        self.metric = SegConfusion(num_classes, trimap_widths=trimap_widths, per_image=True)
+        self.metric = SegConfusion(
+            num_classes, trimap_widths=trimap_widths, per_image=True, boundary=boundary
+        )
         self.metric.to(self.device)
         self.image_ids = None if image_ids is None else list(image_ids)
         self._seen: dict[int, str] = {}  # image key -> id, of the images this process evaluated
@@ -153,6 +171,7 @@ class Evaluator:
             num_images=len(keys),
             image_confusion=per_image,
             image_trimap=out.image_trimap.cpu() if out.widths else None,
+            image_bf=None if out.image_bf is None else out.image_bf.cpu(),
         )
 
     def _id(self, key: int) -> str:

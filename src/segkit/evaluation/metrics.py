@@ -6,6 +6,8 @@ of pixel counts. :class:`SegConfusion` holds them: per batch one ``bincount``
 (``counting.joint_counts``) on whatever device the tensors are on, no host copy, no sync; under
 torch.distributed its states are summed (or, per image, gathered) across ranks once, in ``compute``.
 Training validation and the evaluator both use it. Void pixels (``IGNORE_INDEX``) never count.
+With ``boundary=True`` it also keeps SegNet's boundary F1 (``segkit.evaluation.boundary``): per image
+and class, summed (and, per image, gathered) the same way.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from torch import Tensor
 from torchmetrics import Metric
 
 from segkit.constants import IGNORE_INDEX
+from segkit.evaluation.boundary import boundary_f1
 from segkit.evaluation.counting import joint_counts
 from segkit.evaluation.trimap import bottom_right_padding, trimap_levels
 
@@ -53,6 +56,12 @@ class Confusion:
         image_matrix: (N, K, K) per-image matrices in ``image_index`` order (their sum is
             ``matrix``); None unless ``per_image``.
         image_trimap: (N, W, K, K) per-image band matrices (summed over images: ``trimap``).
+        bf: () float64 boundary F1 of the split (mean over images with a labelled pixel of each
+            image's BF), None unless ``boundary``; NaN before any such image.
+        class_bf: (K,) float64 mean F1 of each class over the images whose ground truth holds it
+            (NaN for a class in none), None unless ``boundary``.
+        image_bf: (N, K) float64 F1 of each image and class in ``image_index`` order, NaN where the
+            class is not in the image's ground truth; None unless ``boundary`` and ``per_image``.
     """
 
     def __init__(self, matrix: Tensor, widths: tuple[int, ...], trimap: Tensor) -> None:
@@ -62,6 +71,9 @@ class Confusion:
         self.image_index: Tensor | None = None
         self.image_matrix: Tensor | None = None
         self.image_trimap: Tensor | None = None
+        self.bf: Tensor | None = None
+        self.class_bf: Tensor | None = None
+        self.image_bf: Tensor | None = None
 
 
 class SegConfusion(Metric):
@@ -79,6 +91,8 @@ class SegConfusion(Metric):
             empty = no trimap.
         per_image: also keep one matrix per image (and per image and band), keyed by the
             ``index`` given to ``update``.
+        boundary: also score SegNet's boundary F1 (``segkit.evaluation.boundary``), per image and
+            class; kept per image too with ``per_image``.
         ignore_index: the void label.
         **kwargs: torchmetrics ``Metric`` options (``sync_on_compute``, ``process_group``, ...).
     """
@@ -93,6 +107,7 @@ class SegConfusion(Metric):
         *,
         trimap_widths: Sequence[int] = (),
         per_image: bool = False,
+        boundary: bool = False,
         ignore_index: int = IGNORE_INDEX,
         **kwargs: Any,
     ) -> None:
@@ -100,6 +115,7 @@ class SegConfusion(Metric):
         self.num_classes = int(num_classes)
         self.widths = tuple(sorted({int(w) for w in trimap_widths}))
         self.per_image = per_image
+        self.boundary = boundary
         self.ignore_index = ignore_index
         k, w = self.num_classes, len(self.widths)
         self.add_state("confusion", torch.zeros(k, k, dtype=torch.int64), dist_reduce_fx="sum")
@@ -107,11 +123,22 @@ class SegConfusion(Metric):
         if per_image:
             self.add_state("image_index", [], dist_reduce_fx="cat")  # (B,) int64 per batch
             self.add_state("image_counts", [], dist_reduce_fx="cat")  # (B, 1 + W, K, K)
+        if boundary:
+            # [0]: sum of the images' BF, [1 + c]: sum of class c's F1; counts: images scored
+            f64 = torch.float64
+            self.add_state("bf_sum", torch.zeros(1 + k, dtype=f64), dist_reduce_fx="sum")
+            self.add_state("bf_count", torch.zeros(1 + k, dtype=torch.int64), dist_reduce_fx="sum")
+            if per_image:
+                self.add_state("image_bf", [], dist_reduce_fx="cat")  # (B, K) float64
 
-    def update(self, pred: Tensor, target: Tensor, index: Tensor | None = None) -> None:
+    def update(
+        self, pred: Tensor, target: Tensor, index: Tensor | None = None, sizes: Tensor | None = None
+    ) -> None:
         """Add a batch: ``pred`` (B, H, W) class ids, ``target`` (B, H, W) uint8/int64 labels
         (void = ``ignore_index``; batch padding is void too and is no trimap boundary), both on
-        the metric's device; ``index`` (B,) int64 image keys, required with ``per_image``."""
+        the metric's device; ``index`` (B,) int64 image keys, required with ``per_image``;
+        ``sizes`` (B, 2) each image's unpadded (height, width) for the boundary F1 (default: its
+        labelled extent, ``boundary.labelled_extent``)."""
         n = len(self.widths)
         level = None
         if n:
@@ -136,6 +163,20 @@ class SegConfusion(Metric):
                 )
             self.image_index.append(index.to(self.confusion.device, torch.int64))
             self.image_counts.append(torch.cat([per_image.unsqueeze(1), bands.transpose(0, 1)], 1))
+        if self.boundary:
+            self._add_boundary(pred, target, sizes)
+
+    def _add_boundary(self, pred: Tensor, target: Tensor, sizes: Tensor | None) -> None:
+        f1 = boundary_f1(
+            pred, target, self.num_classes, sizes=sizes, ignore_index=self.ignore_index
+        )
+        image = f1.nanmean(1, keepdim=True)  # NaN for an image without a labelled pixel
+        both = torch.cat([image, f1], 1)  # (B, 1 + K)
+        scored = ~torch.isnan(both)
+        self.bf_sum += both.nan_to_num(0.0).sum(0)
+        self.bf_count += scored.sum(0)
+        if self.per_image:
+            self.image_bf.append(f1)
 
     def sync(self, *args: Any, **kwargs: Any) -> None:
         # A rank that saw no image would offer torchmetrics an empty list, which it replaces by a
@@ -145,6 +186,8 @@ class SegConfusion(Metric):
             k, w = self.num_classes, len(self.widths)
             self.image_index.append(self.confusion.new_zeros(0))
             self.image_counts.append(self.confusion.new_zeros(0, 1 + w, k, k))
+            if self.boundary:
+                self.image_bf.append(self.bf_sum.new_zeros(0, k))
         super().sync(*args, **kwargs)
 
     def compute(self) -> Confusion:
@@ -158,6 +201,13 @@ class SegConfusion(Metric):
             out.image_index = index[order]
             out.image_matrix = counts[order, 0]
             out.image_trimap = counts[order, 1:]
+            if self.boundary:
+                out.image_bf = _cat(self.image_bf, self.bf_sum.new_zeros(0, k))[order]
+        if self.boundary:
+            mean = self.bf_sum / self.bf_count  # NaN where nothing was scored
+            out.bf, out.class_bf = mean[0], mean[1:]
+            if out.image_bf is not None:  # the same mean, in image order: the same on any ranks
+                out.bf, out.class_bf = out.image_bf.nanmean(1).nanmean(), out.image_bf.nanmean(0)
         return out
 
 

@@ -28,7 +28,8 @@ from segkit.data.classes import ClassInfo
 from segkit.evaluation.evaluator import EvalResult
 from segkit.evaluation.overlay import colorize, legend_entries, overlay, present_labels
 
-SCHEMA = "segkit.evaluate/1"
+#: 2: ``BF`` and ``per_class_bf`` (boundary F1, SegNet's metric set G / C / mIoU / BF) added.
+SCHEMA = "segkit.evaluate/2"
 
 
 def _num(x: float) -> float | None:
@@ -53,12 +54,12 @@ def metrics_dict(
         "settings": dict(settings),
         "num_images": result.num_images,
         **{k: _num(scores[k]) for k in ("mIoU", "pixel_acc", "mean_class_acc", "fw_IoU")},
+        "BF": _num(scores.get("BF")),
         "class_names": list(class_names),
-        "per_class_iou": {
-            n: _num(v) for n, v in zip(class_names, scores["per_class_iou"], strict=True)
-        },
-        "per_class_acc": {
-            n: _num(v) for n, v in zip(class_names, scores["per_class_acc"], strict=True)
+        **{
+            key: {n: _num(v) for n, v in zip(class_names, scores[key], strict=True)}
+            for key in ("per_class_iou", "per_class_acc", "per_class_bf")
+            if key in scores
         },
         "confusion_matrix": result.confusion.tolist(),
         "trimap": {
@@ -78,20 +79,27 @@ def write_json(data: dict[str, Any], path: str | Path) -> Path:
 
 
 def print_table(metrics: dict[str, Any], *, console: Console | None = None) -> None:
-    """Per-class IoU / accuracy table followed by the summary scores."""
+    """Per-class IoU / accuracy (/ boundary F1) table followed by the summary scores: SegNet's set
+    G (pixel accuracy), C (class-average accuracy), mIoU and BF (boundary F1), then fw IoU."""
+    bf = metrics.get("per_class_bf")
     table = Table(title="per-class scores (%)")
     table.add_column("class")
     table.add_column("IoU", justify="right")
     table.add_column("acc", justify="right")
+    if bf is not None:
+        table.add_column("BF", justify="right")
     for name in metrics["class_names"]:
         iou, acc = metrics["per_class_iou"][name], metrics["per_class_acc"][name]
-        table.add_row(name, _pct(iou), _pct(acc))
+        table.add_row(name, _pct(iou), _pct(acc), *([_pct(bf[name])] if bf is not None else []))
     table.add_section()
-    table.add_row("mIoU", _pct(metrics["mIoU"]), _pct(metrics["mean_class_acc"]))
+    means = [_pct(metrics["mIoU"]), _pct(metrics["mean_class_acc"])]
+    table.add_row("mean", *means, *([_pct(metrics.get("BF"))] if bf is not None else []))
     console = console or Console()
     console.print(table)
     console.print(
-        f"pixel acc {_pct(metrics['pixel_acc'])}  fw IoU {_pct(metrics['fw_IoU'])}  "
+        f"G (pixel acc) {_pct(metrics['pixel_acc'])}  C (class avg acc) "
+        f"{_pct(metrics['mean_class_acc'])}  mIoU {_pct(metrics['mIoU'])}  "
+        f"BF {_pct(metrics.get('BF'))}  fw IoU {_pct(metrics['fw_IoU'])}  "
         f"images {metrics['num_images']}"
     )
     widths, values = metrics["trimap"]["widths"], metrics["trimap"]["mIoU"]

@@ -165,6 +165,8 @@ def record_json(rec: Record, *, row: int | None = None) -> dict[str, Any]:
         "mIoU": rec.miou,
         "val_mIoU_best": t.get("val/mIoU_best"),
         "trimap": e.get("trimap"),
+        **{k: e.get(k) for k in ("pixel_acc", "mean_class_acc")},
+        "BF": rec.bf,
         **{k: a.get(k) for k in ("params", "macs", "latency_ms", "peak_mem_mb", "input_size")},
         **{k: a.get(k) for k in ("logits_stride", "backbone_rf", "model_rf", "erf", "erf_init")},
         "train_time_s": t.get("train_time_s"),

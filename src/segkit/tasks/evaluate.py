@@ -252,7 +252,9 @@ def _write_outputs(
 
 def write_image_confusion(result: EvalResult, path: Path) -> None:
     """Write the per-image matrices (``ids``, ``confusion`` (N, K, K), ``trimap_widths`` (W,),
-    ``trimap_confusion`` (N, W, K, K)) as a compressed npz, atomically (temporary name + rename)."""
+    ``trimap_confusion`` (N, W, K, K)) and, when scored, the per-image boundary F1 (``bf`` (N,),
+    ``bf_per_class`` (N, K), NaN = not scored) as a compressed npz, atomically (temporary name +
+    rename)."""
     if result.image_confusion is None:
         return
     widths = sorted(result.trimap)
@@ -260,8 +262,12 @@ def write_image_confusion(result: EvalResult, path: Path) -> None:
     k = result.confusion.shape[0]
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp.npz")  # np.savez adds .npz to a name without it
+    boundary = {}
+    if result.image_bf is not None:
+        boundary = {"bf": result.image_bf_mean().numpy(), "bf_per_class": result.image_bf.numpy()}
     np.savez_compressed(
         tmp,
+        **boundary,
         ids=np.asarray(result.image_ids, dtype=str),
         confusion=result.image_confusion.numpy(),
         trimap_widths=np.asarray(widths, dtype=np.int64),

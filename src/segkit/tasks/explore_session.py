@@ -64,12 +64,21 @@ def find_checkpoints(paths: list[str | Path]) -> tuple[list[Path], list[str]]:
 def run_val_miou(path: Path) -> tuple[float | None, str]:
     """The run's val mIoU for checkpoint ``path`` from ``<run>/metrics.json`` (the train task's):
     the best one for ``best.ckpt``, the last validation's otherwise; (None, why) when absent."""
+    return _run_value(path, "val/mIoU_best" if path.name == "best.ckpt" else "val/mIoU")
+
+
+def run_val_bf(path: Path) -> tuple[float | None, str]:
+    """The run's val boundary F1 for checkpoint ``path`` (as :func:`run_val_miou`): the one of the
+    best-mIoU validation for ``best.ckpt``; runs trained before BF was logged have none."""
+    return _run_value(path, "val/BF_at_best" if path.name == "best.ckpt" else "val/BF")
+
+
+def _run_value(path: Path, key: str) -> tuple[float | None, str]:
     run = path.parent.parent if path.parent.name == "checkpoints" else path.parent
     try:
         metrics = json.loads((run / "metrics.json").read_text())
     except (OSError, ValueError):
         return None, "not recorded (no readable metrics.json in the run folder)"
-    key = "val/mIoU_best" if path.name == "best.ckpt" else "val/mIoU"
     value = metrics.get(key) if isinstance(metrics, dict) else None
     return (None, f"not recorded ({key} missing)") if value is None else (float(value), key)
 
@@ -88,6 +97,8 @@ class Design:
     params: int
     val_miou: float | None
     val_miou_source: str
+    val_bf: float | None = None  # SegNet's boundary F1 of the run's validation
+    val_bf_source: str = "not recorded"
 
     @property
     def output_stride(self) -> int:
@@ -101,6 +112,7 @@ def load_design(path: str | Path, device: torch.device) -> Design:
     trained = load_trained(path)
     model, cfg, classes = trained.model, trained.cfg, trained.classes
     miou, source = run_val_miou(path)
+    bf, bf_source = run_val_bf(path)
     run = path.parent.parent.name if path.parent.name == "checkpoints" else path.parent.name
     name = f"{design_name(builder_name(cfg.get('model')), cfg.get('model'))} ({run})"
     return Design(
@@ -114,6 +126,8 @@ def load_design(path: str | Path, device: torch.device) -> Design:
         params=count_params(model),
         val_miou=miou,
         val_miou_source=source,
+        val_bf=bf,
+        val_bf_source=bf_source,
     )
 
 
@@ -280,6 +294,7 @@ __all__ = [
     "load_design",
     "load_designs",
     "read_upload",
+    "run_val_bf",
     "run_val_miou",
     "switch_output_stride",
     "view_design",

@@ -30,9 +30,14 @@ def facts_lines(
         if design.val_miou is not None
         else f"val mIoU {design.val_miou_source}"
     )
+    bf = (
+        f"val BF {design.val_bf:.3f} ({design.val_bf_source})"
+        if design.val_bf is not None
+        else f"val BF {design.val_bf_source}"
+    )
     lines = [
         f"{design.name} | backbone {design.backbone} | {stride}",
-        f"params {_si(design.params, '')} | {miou}",
+        f"params {_si(design.params, '')} | {miou} | {bf}",
     ]
     if view is None:
         return lines

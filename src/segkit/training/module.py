@@ -140,9 +140,10 @@ class SegModule(pl.LightningModule):
         self.model = model
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
-        self.val_confmat = SegConfusion(num_classes)
+        self.val_confmat = SegConfusion(num_classes, boundary=True)  # + SegNet's boundary F1
         self.val_loss = MeanMetric()
         self.best_miou = float("-inf")
+        self.bf_at_best = float("nan")  # val BF of the validation with the best mIoU
         #: The latest training loss, a detached device tensor (read by SegProgressBar).
         self.last_train_loss: Tensor | None = None
         self._rng_to_restore: dict[str, Any] | None = None
@@ -231,16 +232,21 @@ class SegModule(pl.LightningModule):
     def on_validation_epoch_end(self) -> None:
         # compute() sums the matrices of all ranks, so every rank holds the same scores; the
         # sync_dist mean over identical values is exact and keeps Lightning's DDP check quiet.
-        scores = scores_from_confusion(self.val_confmat.compute().matrix)
-        miou = scores["mIoU"]
+        out = self.val_confmat.compute()
+        scores = scores_from_confusion(out.matrix)
+        miou, bf = scores["mIoU"], float(out.bf)  # one host read per validation
         self.log("val/mIoU", miou, prog_bar=True, sync_dist=True)
         self.log("val/pixel_acc", scores["pixel_acc"], sync_dist=True)
+        self.log("val/mean_class_acc", scores["mean_class_acc"], sync_dist=True)
+        self.log("val/BF", bf, sync_dist=True)  # logged only: mIoU stays the selection metric
         names = self._class_names()
         per_class = {f"val/IoU/{n}": v for n, v in zip(names, scores["per_class_iou"], strict=True)}
         self.log_dict(per_class, sync_dist=True)  # NaN = class absent from labels and predictions
         if not self.trainer.sanity_checking:
-            self.best_miou = max(self.best_miou, miou)
+            if miou > self.best_miou:
+                self.best_miou, self.bf_at_best = miou, bf
             self.log("val/mIoU_best", self.best_miou, sync_dist=True)
+            self.log("val/BF_at_best", self.bf_at_best, sync_dist=True)
         self.val_confmat.reset()
 
     def _class_names(self) -> list[str]:
@@ -304,6 +310,7 @@ class SegModule(pl.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["segkit"] = {
             "best_miou": self.best_miou,
+            "bf_at_best": self.bf_at_best,
             "rng": _rng_state(),
             "class_weight": self.class_weights(),
         }
@@ -326,6 +333,7 @@ class SegModule(pl.LightningModule):
         state = checkpoint.get("segkit", {})
         self._take_saved_class_weight(checkpoint)
         self.best_miou = state.get("best_miou", float("-inf"))
+        self.bf_at_best = state.get("bf_at_best", float("nan"))
         # Restored at on_train_start: the sanity-check validation in between draws from the RNG.
         self._rng_to_restore = state.get("rng")
 
