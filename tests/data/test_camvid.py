@@ -354,6 +354,17 @@ def test_train_evaluate_test_and_predict_on_camvid(camvid_root, tmp_path):
     assert (tmp_path / "pred" / "legend.png").is_file()
     label = Image.open(tmp_path / "pred" / "Seq05VD_f00000.png")
     assert label.size == (W, H) and label.getpalette()[:6] == [128, 128, 128, 128, 0, 0]
+    # the explorer: CamVid's val frames with their ground truth, SegNet's names and colours
+    from segkit.tasks.explore import Explorer
+    from segkit.tasks.explore_session import Session, ValSplit, load_designs
+
+    designs, notes = load_designs([ckpt_path], torch.device("cpu"))
+    val = ValSplit(designs[0].cfg)
+    assert sorted(val.ids) == sorted(split_ids("val")) and not notes
+    app = Explorer(Session(designs, notes), val=val, max_side=512, out_dir=tmp_path / "ex")
+    out = app.pick_validation(val.ids[0])
+    assert "error" not in out[2] and out[1] is not None  # the ground truth is shown
+    assert designs[0].classes.names == CAMVID_INFO.names
 
 
 @pytest.mark.slow

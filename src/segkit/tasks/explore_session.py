@@ -303,19 +303,18 @@ __all__ = [
 
 class ValSplit:
     """The validation split of a checkpoint's stored data config (generated first when it is
-    the synthetic set and missing), images with their ground truth, by id."""
+    the synthetic set and missing), images with their ground truth, by id; any dataset (its
+    reader builds the split, as for training validation)."""
 
     def __init__(self, cfg: dict[str, Any], *, limit: int | None = None) -> None:
         from hydra.utils import instantiate
-
-        from segkit.data import VOCSegmentation
 
         data = cfg.get("data")
         if not isinstance(data, dict) or "_target_" not in data:
             raise ValueError("the checkpoint's stored config has no data section")
         datamodule = instantiate(data, _convert_="all")
         datamodule.prepare_data()
-        self.dataset = VOCSegmentation(datamodule.root, "val", num_classes=datamodule.num_classes)
+        self.dataset = datamodule.split_dataset(datamodule.entry.val_split, on_repeat="keep_first")
         ids = self.dataset.ids
         self.ids: list[str] = list(ids[: int(limit)] if limit else ids)
 
