@@ -14,13 +14,14 @@ printf 'step\twall_s\trc\tload_before\tload_after\tcommand\n' >"$log"
 step() { # step NAME COMMAND: run COMMAND in the clone, time it, keep its output
   local name=$1 cmd=$2 l0 l1 t0 t1 rc
   l0=$(cut -d' ' -f1 /proc/loadavg) t0=$(date +%s.%N)
-  bash -c "$cmd" >"$work/$name.out" 2>&1
+  # as a user types it: in the venv the README says to activate (absent before the install step)
+  bash -c "[ -f .venv/bin/activate ] && source .venv/bin/activate; $cmd" >"$work/$name.out" 2>&1
   rc=$?
   t1=$(date +%s.%N) l1=$(cut -d' ' -f1 /proc/loadavg)
   printf '%s\t%.1f\t%s\t%s\t%s\t%s\n' "$name" "$(echo "$t1 - $t0" | bc)" "$rc" "$l0" "$l1" "$cmd" >>"$log"
   printf '%-9s %7.1f s  exit %s\n' "$name" "$(echo "$t1 - $t0" | bc)" "$rc"
 }
-py=.venv/bin/python
+py=python  # the activated venv's, as the README says
 step install "make .venv/.segkit-installed"
 step demo "make demo"
 step train "$py scripts/train.py experiment=quickstart model=fcn"
