@@ -26,7 +26,7 @@ from segkit.compare.records import builder_name
 from segkit.data import ClassInfo, SegDataModule, SplitDataset
 from segkit.evaluation.batching import eval_loader
 from segkit.evaluation.evaluator import EvalResult, Evaluator, best_and_worst
-from segkit.evaluation.inference import InferenceSettings
+from segkit.evaluation.inference import InferenceSettings, resolved_precision
 from segkit.evaluation.onnx_backend import inference_model
 from segkit.evaluation.report import (
     metrics_dict,
@@ -225,6 +225,8 @@ def _settings(
         "world_size": ranks.world_size,
         "backend": str(cfg.eval.get("backend", "torch")),
         "threads": torch.get_num_threads(),
+        "precision": resolved_precision(net, ranks.device, settings),  # bf16 | 32, as run
+        "channels_last": settings.channels_last,
         "onnx_model": None if onnx_model is None else str(onnx_model),
         "trimap_widths": [int(w) for w in cfg.eval.trimap_widths],
         "time_s": round(seconds, 3),

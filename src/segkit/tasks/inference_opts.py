@@ -27,7 +27,9 @@ def inference_settings(
     A key that is null or absent there takes the dataset's default (``data_defaults``: the data
     config's ``inference`` mapping, e.g. Cityscapes' sliding window), else the built-in one
     (whole image, single scale, no flip; window 513 / stride 341 when sliding). The data config
-    carries its dataset's default this way, so no task branches on a dataset name.
+    carries its dataset's default this way, so no task branches on a dataset name. ``precision``
+    and ``channels_last`` are the machine's business, not the dataset's: absent means exact
+    float32 (``32``, contiguous).
     """
     defaults = dict(data_defaults or {})
     unknown = sorted(set(defaults) - set(INFERENCE_KEYS))
@@ -49,6 +51,8 @@ def inference_settings(
         flip=bool(pick("flip")),
         window=int(pick("window")),
         stride=int(pick("stride")),
+        precision=str(opts.get("precision") or "32"),  # type: ignore[arg-type]
+        channels_last=bool(opts.get("channels_last", False)),
     )
 
 
