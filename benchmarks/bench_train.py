@@ -174,6 +174,7 @@ def main() -> None:
     parser.add_argument("--numerics", action="store_true", help="bf16/channels_last vs fp32")
     parser.add_argument("--batch", type=int, default=4, help="--numerics: images per step")
     parser.add_argument("--sizes", default="256x256,360x480", help="--numerics: HxW,...")
+    parser.add_argument("--rss", default="8x360x480", help="--numerics: BxHxW of the RSS step")
     parser.add_argument(
         "--load", default=None, help="--numerics: the machine's load, for the record"
     )
