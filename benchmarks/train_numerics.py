@@ -138,14 +138,18 @@ def step_flops(model: str, size: tuple[int, int]) -> float:
     return float(counter.get_total_flops()) / 2
 
 
-def forward_macs(model: str, size: tuple[int, int]) -> float | None:
-    """segkit's exact forward multiply-adds per image (None for non-segkit models)."""
-    if not model.startswith("segkit"):
-        return None
-    from segkit.analysis.tracer import trace
-
+def forward_macs(model: str, size: tuple[int, int]) -> float:
+    """Forward multiply-adds per image: segkit's exact count (``segkit.analysis.trace``), else
+    FlopCounterMode's forward FLOPs / 2 (smp)."""
     net = MODELS[model]().eval()
-    return float(trace(net, torch.zeros(1, 3, *size), meta=True).macs)  # segkit: any size
+    size = model_size(model, size)
+    if model.startswith("segkit"):
+        from segkit.analysis.tracer import trace
+
+        return float(trace(net, torch.zeros(1, 3, *size), meta=True).macs)
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        net(torch.zeros(1, 3, *size))
+    return counter.get_total_flops() / 2
 
 
 def matmul_gflops(dtype: torch.dtype, n: int = 2048, runs: int = 5) -> float:
@@ -247,8 +251,7 @@ def render(res: dict, sizes: list[tuple[int, int]], batch: int) -> list[str]:
                 ips = med(runs)
                 gflops = ips * flops / 1e9
                 peak = peak16 if bf16 else peak32
-                gmac = "" if macs is None else f"{macs / 1e9:.2f}"
-                per = "" if macs is None else f"{ips * macs / 1e9:.1f}"
+                gmac, per = f"{macs / 1e9:.2f}", f"{ips * macs / 1e9:.1f}"
                 run_size = model_size(m, size)
                 lines.append(
                     f"| {m} | {run_size[0]}x{run_size[1]} | {v.label.split(', ')[1]} | {ips:.2f} | "

@@ -105,7 +105,8 @@ def test_predict_label_maps_equal_between_backends(checkpoint, compose_eval, tmp
             compose_eval(
                 f"ckpt_path={checkpoint}", f"input={folder}", f"output={out}", "predict.device=cpu",
                 f"predict.backend={backend}", f"predict.onnx_cache={tmp_path / 'cache'}",
-                "predict.onnx_exporter=legacy", "predict.flip=true", name="predict",
+                "predict.onnx_exporter=legacy", "predict.flip=true", "predict.precision=32",
+                "predict.channels_last=false", name="predict",  # exact float32, as onnxruntime
             )
         )  # fmt: skip
         assert summary["written"] == 4 and summary["backend"] == backend
