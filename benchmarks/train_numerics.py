@@ -19,12 +19,12 @@ peak RSS of one training step at batch 8 is read in a fresh process per variant.
 from __future__ import annotations
 
 import multiprocessing as mp
-import resource
 import statistics
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -164,13 +164,23 @@ def matmul_gflops(dtype: torch.dtype, n: int = 2048, runs: int = 5) -> float:
     return 2 * n**3 / best / 1e9
 
 
+def _vm_hwm_mib() -> float:
+    """This process's peak resident set (VmHWM) in MiB."""
+    for line in open("/proc/self/status").read().splitlines():  # noqa: SIM115
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def _rss_child(variant: Variant, batch: int, size: tuple[int, int], threads: int, queue) -> None:
     torch.set_num_threads(threads)
     stepper = Stepper(variant, batch, size)
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # getrusage's ru_maxrss survives exec (a spawned child reports its parent's peak): reset the
+    # kernel's high-water mark instead and read VmHWM (Linux).
+    Path("/proc/self/clear_refs").write_text("5")
+    before = _vm_hwm_mib()
     stepper.step()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    queue.put((before / 1024, peak / 1024))  # KiB -> MiB (Linux)
+    queue.put((before, _vm_hwm_mib()))
 
 
 def peak_rss_mib(variant: Variant, batch: int, size: tuple[int, int]) -> tuple[float, float]:
