@@ -9,11 +9,13 @@ loading: the loader is the same for both numerics); ``bf16`` wraps forward and l
 ``torch.autocast("cpu", torch.bfloat16)``, exactly what Lightning's ``bf16-mixed`` does on a CPU,
 and ``channels_last`` converts model and batch as ``SegModule(channels_last=True)`` does. The
 variants of one size alternate (A, B, C, ..., A, B, C, ...) so load hits them alike; the figure is
-the median. Work per image: segkit's exact forward multiply-adds (``segkit.analysis.trace``) and,
-for every model, ``torch.utils.flop_counter.FlopCounterMode`` over one whole training step
-(forward + backward), from which the achieved GFLOP/s follow; a large ``torch.matmul`` in float32
-and bfloat16 measured in the same run gives the processor's practical peak to compare with. The
-peak RSS of one training step at batch 8 is read in a fresh process per variant.
+the median. Work per image: forward multiply-adds, segkit's exact count (``segkit.analysis.trace``)
+or, for smp, ``torch.utils.flop_counter.FlopCounterMode``'s forward FLOPs / 2; a training step is
+taken as 3 forwards (6 FLOPs per MAC: FlopCounterMode over the backward counted grouped convolutions'
+gradients far above that, 21x the forward for smp, so it is not used). The achieved GFLOP/s
+follow; a large ``torch.matmul`` in float32 and bfloat16 measured in the same run gives the
+processor's practical peak to compare with. The peak RSS of one training step at batch 8 is read
+in a fresh process per variant.
 """
 
 from __future__ import annotations
@@ -129,15 +131,6 @@ class Stepper:
         return steps * self.x.shape[0] / (time.perf_counter() - start)
 
 
-def step_flops(model: str, size: tuple[int, int]) -> float:
-    """FLOPs of one training step (forward + backward) per image, float32 (FlopCounterMode)."""
-    stepper = Stepper(Variant(model, False, False), 2, size)  # 2: batch norm of pooled ASPP
-    with FlopCounterMode(display=False) as counter:
-        out = stepper.model(stepper.x)
-        F.cross_entropy(out["out"], stepper.y).backward()
-    return float(counter.get_total_flops()) / 2
-
-
 def forward_macs(model: str, size: tuple[int, int]) -> float:
     """Forward multiply-adds per image: segkit's exact count (``segkit.analysis.trace``), else
     FlopCounterMode's forward FLOPs / 2 (smp)."""
@@ -225,9 +218,7 @@ def run(
                 speed.setdefault((s.variant.label, size), []).append(s.images_per_s(steps, warmup))
                 _say(f"{s.variant.label} {size}: {speed[(s.variant.label, size)][-1]:.2f} img/s")
         del steppers
-    work = {
-        (m, size): (step_flops(m, size), forward_macs(m, size)) for m in models for size in sizes
-    }
+    work = {(m, size): forward_macs(m, size) for m in models for size in sizes}
     _say("work per image counted; peak RSS next (a fresh process per variant)")
     rss = {}
     for v in variants:
@@ -253,7 +244,8 @@ def render(res: dict, sizes: list[tuple[int, int]], batch: int) -> list[str]:
     ]
     for size in sizes:
         for m in res["models"]:
-            flops, macs = res["work"][(m, size)]
+            macs = res["work"][(m, size)]
+            flops = 3 * 2 * macs  # a step ~ 3 forwards (backward: input and weight gradients)
             base = med(res["speed"][(Variant(m, False, False).label, size)])
             for bf16 in (False, True):
                 v = Variant(m, bf16, bf16)
