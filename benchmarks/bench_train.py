@@ -12,6 +12,15 @@ throughput meter, progress bar, CSV + TensorBoard), validation off. The bare sid
 step. Images/s are timed from the end of step ``warmup`` to the end of the last step (CUDA
 synchronised at both ends). The two sides alternate (A, B, A, B, ...) so load on a shared machine
 hits them alike; the figure per side is the median. A benchmark, not a test: nothing is asserted.
+
+``--numerics``: the CPU recipe's numerics instead (benchmarks/train_numerics.py): bf16 autocast +
+channels_last vs float32 contiguous per training step, segkit's DeepLabv3+ and FCN-8s on
+MobileNetV2 and smp's DeepLabV3Plus (the ``bench`` extra), images/s, work per image, achieved
+GFLOP/s against a matmul peak, peak RSS::
+
+    OMP_NUM_THREADS=2 python benchmarks/bench_train.py --numerics [--steps 6] [--warmup 2]
+        [--repeats 3] [--batch 4] [--sizes 256x256,360x480] [--rss 8x360x480] [--load "..."]
+        [--out FILE.md]
 """
 
 from __future__ import annotations
@@ -162,7 +171,16 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--numerics", action="store_true", help="bf16/channels_last vs fp32")
+    parser.add_argument("--batch", type=int, default=4, help="--numerics: images per step")
+    parser.add_argument("--sizes", default="256x256,360x480", help="--numerics: HxW,...")
+    parser.add_argument("--rss", default="8x360x480", help="--numerics: BxHxW of the RSS step")
+    parser.add_argument(
+        "--load", default=None, help="--numerics: the machine's load, for the record"
+    )
     args, overrides = parser.parse_known_args()
+    if args.numerics:
+        return main_numerics(args)
     with tempfile.TemporaryDirectory() as tmp:
         cfg = compose_cfg(overrides, Path(tmp))
     batch = int(cfg.data.batch_size)
@@ -171,6 +189,36 @@ def main() -> None:
         results["segkit"].append(run_segkit(overrides, args.steps, args.warmup, batch))
         results["bare"].append(run_bare(overrides, args.steps, args.warmup, batch))
     report = render(args, overrides, cfg, results)
+    print(report)
+    if args.out:
+        args.out.write_text(report)
+
+
+def main_numerics(args) -> None:
+    import os
+
+    import train_numerics
+
+    sizes = [tuple(int(v) for v in s.split("x")) for s in args.sizes.split(",")]
+    load = args.load or "load average {:.2f} {:.2f} {:.2f} at the start".format(*os.getloadavg())
+    rss_at = tuple(int(v) for v in args.rss.split("x"))
+    res = train_numerics.run(
+        sizes, args.batch, args.steps, args.warmup, args.repeats, rss_at=rss_at
+    )
+    end = "{:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
+    lines = [
+        "# CPU training step: bf16 autocast + channels_last vs float32 contiguous",
+        "",
+        f"- machine: {cpu_name()}; torch {torch.__version__}, threads {torch.get_num_threads()}",
+        f"- date: {dt.datetime.now(dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
+        f"- load: {load}; {end} at the end",
+        f"- command: `{' '.join(['python', 'benchmarks/bench_train.py', *sys.argv[1:]])}`",
+        f"- batch {args.batch}, {args.steps} timed steps after {args.warmup} warm-up steps per "
+        f"measurement, {args.repeats} interleaved rounds; AdamW, 21 classes, random batches",
+        *train_numerics.render(res, sizes, args.batch),
+        "",
+    ]
+    report = "\n".join(lines)
     print(report)
     if args.out:
         args.out.write_text(report)

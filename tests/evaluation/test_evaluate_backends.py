@@ -58,8 +58,10 @@ def onnx_args(tmp_path_factory):
 @pytest.mark.parametrize("mode", list(MODES))
 def test_miou_equal_between_backends(checkpoint, compose_eval, onnx_args, mode):
     args = [f"ckpt_path={checkpoint}", *FAST, *MODES[mode]]
-    eager = evaluate(compose_eval(*args))
+    # the exact float32 path: onnxruntime runs the float32 graph (eval.precision=auto is bf16 here)
+    eager = evaluate(compose_eval(*args, "eval.precision=32", "eval.channels_last=false"))
     onnx = evaluate(compose_eval(*args, "eval.backend=onnxruntime", *onnx_args))
+    assert (eager["settings"]["precision"], onnx["settings"]["precision"]) == ("32", "32")
     assert round(onnx["mIoU"], 4) == round(eager["mIoU"], 4)
     assert round(onnx["trimap"]["mIoU"][0], 4) == round(eager["trimap"]["mIoU"][0], 4)
     cm_e, cm_o = np.asarray(eager["confusion_matrix"]), np.asarray(onnx["confusion_matrix"])
@@ -103,7 +105,8 @@ def test_predict_label_maps_equal_between_backends(checkpoint, compose_eval, tmp
             compose_eval(
                 f"ckpt_path={checkpoint}", f"input={folder}", f"output={out}", "predict.device=cpu",
                 f"predict.backend={backend}", f"predict.onnx_cache={tmp_path / 'cache'}",
-                "predict.onnx_exporter=legacy", "predict.flip=true", name="predict",
+                "predict.onnx_exporter=legacy", "predict.flip=true", "predict.precision=32",
+                "predict.channels_last=false", name="predict",  # exact float32, as onnxruntime
             )
         )  # fmt: skip
         assert summary["written"] == 4 and summary["backend"] == backend

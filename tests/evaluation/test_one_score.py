@@ -119,8 +119,9 @@ def test_training_validation_logs_what_evaluate_gives(tmp_path):
     module = build_module(cfg)
     module.model.load_state_dict(net.state_dict())
     datamodule = instantiate(cfg.data, val_batch_size=20, _convert_="all")
+    # the run's own numerics (trainer=cpu: bf16-mixed where the CPU has it, channels_last)
     trainer = pl.Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False,
-                         enable_model_summary=False)  # fmt: skip
+                         enable_model_summary=False, precision=cfg.trainer.precision)  # fmt: skip
     (logged,) = trainer.validate(module, datamodule=datamodule)
     metrics, _ = _evaluate(ckpt, tmp_path / "eval")  # default eval settings
     assert metrics["num_images"] == 24 and metrics["settings"]["batch_size"] == 8

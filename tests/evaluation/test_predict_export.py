@@ -41,7 +41,8 @@ def test_predict_folder_any_size_with_an_unreadable_image(
         predict(
             compose_eval(
                 f"ckpt_path={checkpoint}", f"input={folder}", f"output={out}",
-                "predict.batch_size=2", "predict.device=cpu", name="predict",
+                "predict.batch_size=2", "predict.device=cpu", "predict.precision=32",
+                "predict.channels_last=false", name="predict",  # exact: compared with a forward
             )
         )  # fmt: skip
     summary = json.loads((out / "summary.json").read_text())

@@ -60,7 +60,8 @@ def test_config_printed_only_on_request(tmp_path, capsys) -> None:
     cfg = _hydra_cfg("train", ["experiment=quickstart"], tmp_path)
     apply_extras("train", cfg)
     out, err = capsys.readouterr()
-    assert out.startswith("segkit train") and len(out.splitlines()) == 3
+    assert out.startswith("segkit train") and len(out.splitlines()) == 4
+    assert out.splitlines()[3].startswith("  numerics: ")  # the CPU recipe's precision, NHWC
     assert "_target_" not in out + err
     cfg = _hydra_cfg("train", ["experiment=quickstart", "extras.print_config=true"], tmp_path)
     apply_extras("train", cfg)

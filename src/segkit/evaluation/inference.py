@@ -14,6 +14,12 @@ at the input size) and a normalised float batch ``(B, 3, H, W)``, and return cla
   resized by each scale (bilinear), optionally also mirrored, run in ``whole`` or ``slide`` mode, and
   the *softmax probabilities* (not logits: each pass then has the same weight whatever its logit
   range) are resized back to the input size and averaged.
+
+**Numerics** (``precision``, ``channels_last``; eager models only): the network's forward runs under
+bf16 autocast (``bf16``, or ``auto`` where the device computes bfloat16 natively: AVX512-BF16 /
+AMX on a CPU, Ampere or later on CUDA) and its logits are cast back to float32 before anything
+else (window sums, softmax averages, argmax), and the model and batch are NHWC. ``32`` with
+``channels_last=False`` is the exact float32 path. How far bf16 moves mIoU: docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -27,6 +33,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 Mode = Literal["whole", "slide"]
+Precision = Literal["auto", "bf16", "32"]
+PRECISIONS: tuple[str, ...] = ("auto", "bf16", "32")
 #: What the functions below call: an eager Segmentor or a backend with its call shape.
 SegModel = nn.Module | Callable[[Tensor], dict[str, Tensor]]
 
@@ -41,6 +49,9 @@ class InferenceSettings:
         flip: also run the horizontally mirrored input and average.
         window: slide mode: square window side in pixels.
         stride: slide mode: step between windows (<= window, so windows overlap or touch).
+        precision: ``32`` (exact float32), ``bf16`` (bf16 autocast) or ``auto`` (bf16 where the
+            device computes it natively, else float32); eager models only.
+        channels_last: run an eager model and its input in the NHWC memory format.
     """
 
     mode: Mode = "whole"
@@ -48,8 +59,15 @@ class InferenceSettings:
     flip: bool = False
     window: int = 513
     stride: int = 341
+    precision: Precision = "32"
+    channels_last: bool = False
 
     def __post_init__(self) -> None:
+        if str(self.precision) not in PRECISIONS:
+            raise ValueError(
+                f"eval.precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}"
+            )
+        object.__setattr__(self, "precision", str(self.precision))
         if self.mode not in ("whole", "slide"):
             raise ValueError(f"eval.mode must be 'whole' or 'slide', got {self.mode!r}")
         if not self.scales:
@@ -133,13 +151,72 @@ def predict_multiscale(model: SegModel, image: Tensor, settings: InferenceSettin
     return total / passes
 
 
-@torch.inference_mode()
+def bf16_native(device: torch.device) -> bool:
+    """Whether ``device`` computes bfloat16 natively (what ``precision=auto`` asks)."""
+    if device.type == "cpu":
+        return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return False
+
+
+def resolved_precision(model: SegModel, device: torch.device, settings: InferenceSettings) -> str:
+    """``bf16`` or ``32``: what ``settings.precision`` means for ``model`` on ``device``.
+
+    Raises:
+        ValueError: ``bf16`` asked of a backend that is not an eager ``nn.Module`` (onnxruntime
+            runs the float32 graph it exported).
+    """
+    if not isinstance(model, nn.Module):
+        if settings.precision == "bf16":
+            raise ValueError(
+                "eval.precision=bf16 needs the torch backend (onnxruntime runs the exported "
+                "float32 graph): use precision=auto or 32 with backend=onnxruntime"
+            )
+        return "32"
+    if settings.precision == "auto":
+        return "bf16" if bf16_native(torch.device(device)) else "32"
+    return settings.precision
+
+
+class _Autocast:
+    """``model`` under bf16 autocast, its logits back in float32 (the call shape of a Segmentor)."""
+
+    def __init__(self, model: SegModel, device_type: str) -> None:
+        self.model, self.device_type = model, device_type
+
+    def __call__(self, x: Tensor) -> dict[str, Tensor]:
+        with torch.autocast(self.device_type, dtype=torch.bfloat16):
+            out = self.model(x)["out"]
+        return {"out": out.float()}
+
+
+def to_channels_last(model: nn.Module) -> nn.Module:
+    """``model`` with NHWC 4-d weights (in place; a no-op when its first conv weight already is)."""
+    weight = next((p for p in model.parameters() if p.dim() == 4), None)
+    if weight is not None and not weight.is_contiguous(memory_format=torch.channels_last):
+        with torch.inference_mode(False):  # normal tensors: the weights stay usable for autograd
+            model.to(memory_format=torch.channels_last)
+    return model
+
+
 def infer(model: SegModel, image: Tensor, settings: InferenceSettings) -> Tensor:
-    """Scores (B, K, H, W) for a normalised batch (B, 3, H, W) according to ``settings``.
+    """Scores (B, K, H, W) float32 for a normalised batch (B, 3, H, W) according to ``settings``.
 
     Single-scale, no-flip settings return logits (one pass, no softmax); otherwise averaged softmax
     probabilities. Either way ``argmax(1)`` is the predicted label map.
     """
+    precision = resolved_precision(model, image.device, settings)
+    if settings.channels_last and isinstance(model, nn.Module):
+        to_channels_last(model)
+        image = image.contiguous(memory_format=torch.channels_last)
+    if precision == "bf16":
+        model = _Autocast(model, image.device.type)
+    return _infer(model, image, settings)
+
+
+@torch.inference_mode()
+def _infer(model: SegModel, image: Tensor, settings: InferenceSettings) -> Tensor:
     if settings.single_pass:
         return _run(model, image, settings)
     return predict_multiscale(model, image, settings)

@@ -60,6 +60,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from segkit.tasks.config_keys import config_message
+from segkit.tasks.configs import cpu_bf16_flags
 from segkit.tasks.preflight import (
     CommandLineError,
     check_checkpoint_overrides,
@@ -257,7 +258,30 @@ def run_header(task: str, cfg: DictConfig) -> list[str]:
         lines.append(f"  overrides: {' '.join(overrides)}")
     folder = _shown_path(str(hydra_cfg.runtime.output_dir))
     lines.append(f"  run folder: {folder} (config.yaml there; extras.print_config=true prints it)")
-    return lines
+    numerics = numerics_line(cfg)
+    return lines if numerics is None else [*lines, numerics]
+
+
+def numerics_line(cfg: DictConfig) -> str | None:
+    """``  numerics: ...`` for a training run off the exact float32 path (reduced precision or
+    NHWC), with where the choice came from; None otherwise. Torch-free: ``${cpu_precision:}``
+    reads /proc/cpuinfo."""
+    trainer, module = cfg.get("trainer"), cfg.get("module")
+    if trainer is None or module is None:
+        return None
+    precision = str(trainer.get("precision", "32-true"))
+    channels_last = bool(module.get("channels_last", False))
+    if precision in ("32-true", "32") and not channels_last:
+        return None
+    why = ""
+    if "cpu_precision" in str(OmegaConf.to_container(trainer, resolve=False).get("precision")):
+        flags = cpu_bf16_flags()
+        why = f" (this CPU has {', '.join(flags)})" if flags else " (this CPU has no native bf16)"
+    layout = ", channels_last" if channels_last else ""
+    return (
+        f"  numerics: {precision}{why}{layout}; exact float32: trainer.precision=32-true "
+        "module.channels_last=false"
+    )
 
 
 def apply_extras(task: str, cfg: DictConfig) -> None:
@@ -663,6 +687,7 @@ __all__ = [
     "launch",
     "one_line",
     "override_hint",
+    "numerics_line",
     "run_header",
     "run_task",
 ]

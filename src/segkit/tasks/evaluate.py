@@ -28,7 +28,7 @@ from segkit.data import ClassInfo, SegDataModule, SplitDataset
 from segkit.data.batching import loader_images
 from segkit.evaluation.batching import eval_loader
 from segkit.evaluation.evaluator import EvalResult, Evaluator, best_and_worst
-from segkit.evaluation.inference import InferenceSettings
+from segkit.evaluation.inference import InferenceSettings, resolved_precision
 from segkit.evaluation.onnx_backend import inference_model
 from segkit.evaluation.report import (
     metrics_dict,
@@ -161,7 +161,8 @@ def _evaluate(cfg: DictConfig, ranks: Ranks) -> dict[str, Any]:
     trained = load_trained(path, output_stride=opts.get("output_stride"))
     stored, classes = trained.cfg, trained.classes
     data_cfg = data_config(cfg, stored.get("data"))
-    settings = inference_settings(opts, data_cfg.get("inference"))  # eval.* keys, else the data's
+    # eval.* keys, else the data's defaults; the numerics the run trained and validated with
+    settings = inference_settings(opts, data_cfg.get("inference"), trained=stored)
     dataset = _dataset(data_cfg, str(opts.split), classes, path)
     net = inference_model(
         trained.model, path, device=device, settings=backend, loaded_sha256=digest
@@ -234,6 +235,8 @@ def _settings(
         "world_size": ranks.world_size,
         "backend": str(cfg.eval.get("backend", "torch")),
         "threads": torch.get_num_threads(),
+        "precision": resolved_precision(net, ranks.device, settings),  # bf16 | 32, as run
+        "channels_last": settings.channels_last,
         "onnx_model": None if onnx_model is None else str(onnx_model),
         "trimap_widths": [int(w) for w in cfg.eval.trimap_widths],
         "time_s": round(seconds, 3),

@@ -20,7 +20,9 @@ _BUILT_IN: dict[str, Any] = {"mode": "whole", "window": 513, "stride": 341, "sca
 
 
 def inference_settings(
-    opts: DictConfig, data_defaults: Mapping[str, Any] | None = None
+    opts: DictConfig,
+    data_defaults: Mapping[str, Any] | None = None,
+    trained: Mapping[str, Any] | None = None,
 ) -> InferenceSettings:
     """``InferenceSettings`` from the ``eval`` (or ``predict``) node (its checks name the keys).
 
@@ -28,6 +30,13 @@ def inference_settings(
     config's ``inference`` mapping, e.g. Cityscapes' sliding window), else the built-in one
     (whole image, single scale, no flip; window 513 / stride 341 when sliding). The data config
     carries its dataset's default this way, so no task branches on a dataset name.
+
+    ``precision`` and ``channels_last`` follow the checkpoint's training (``trained``: its stored
+    config) unless given: ``auto`` is bf16 autocast for a run trained (and so validated) under
+    ``bf16-mixed``, where this device computes bf16 natively, and float32 for a ``32-true`` run;
+    a null ``channels_last`` is the run's ``module.channels_last``. So evaluate's default
+    numbers are the ones training validation logged (``val/mIoU``). Without ``trained``: ``auto``
+    stays bf16-where-native, and absent means exact float32, contiguous.
     """
     defaults = dict(data_defaults or {})
     unknown = sorted(set(defaults) - set(INFERENCE_KEYS))
@@ -49,7 +58,24 @@ def inference_settings(
         flip=bool(pick("flip")),
         window=int(pick("window")),
         stride=int(pick("stride")),
+        precision=_precision(opts.get("precision"), trained),  # type: ignore[arg-type]
+        channels_last=_channels_last(opts.get("channels_last"), trained),
     )
+
+
+def _precision(asked: Any, trained: Mapping[str, Any] | None) -> str:
+    """``asked`` (``auto`` | ``bf16`` | ``32``); ``auto`` of a run trained in float32 is ``32``."""
+    asked = str(asked or "32")
+    if asked != "auto" or trained is None:
+        return asked
+    trained_precision = str(((trained.get("trainer") or {}).get("precision")) or "32-true")
+    return "auto" if trained_precision.startswith("bf16") else "32"
+
+
+def _channels_last(asked: Any, trained: Mapping[str, Any] | None) -> bool:
+    if asked is not None:
+        return bool(asked)
+    return bool(((trained or {}).get("module") or {}).get("channels_last", False))
 
 
 def backend_settings(opts: DictConfig, key: str) -> BackendSettings:

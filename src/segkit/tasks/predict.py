@@ -255,7 +255,8 @@ def _predict(cfg: DictConfig, ranks: Ranks) -> dict[str, Any]:
     trained = load_trained(cfg.ckpt_path, output_stride=opts.get("output_stride"))
     classes = trained.classes
     # predict.* keys, else the training data's defaults (e.g. Cityscapes slides)
-    settings = inference_settings(opts, (trained.cfg.get("data") or {}).get("inference"))
+    data_defaults = (trained.cfg.get("data") or {}).get("inference")
+    settings = inference_settings(opts, data_defaults, trained=trained.cfg)
     net = inference_model(
         trained.model, cfg.ckpt_path, device=device, settings=backend, loaded_sha256=digest
     )

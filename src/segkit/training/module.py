@@ -10,8 +10,9 @@ stepped every iteration). Validation accumulates one confusion matrix on the dev
 (``evaluation.metrics.SegConfusion``, the evaluator's metric) and reports ``val/mIoU`` and
 ``val/pixel_acc`` once per epoch. The val loader batches whole images as evaluate does (same-size
 batches, nothing padded; under DDP whole batches dealt out, each image on one rank, counted once)
-and validation runs in full precision, so ``val/mIoU`` is the number evaluate gives for the
-checkpoint on that split at its default settings.
+and validation runs under the trainer's numerics, which evaluate's default ``eval.precision=auto``
+and ``eval.channels_last=null`` repeat for the checkpoint, so ``val/mIoU`` is the number evaluate
+gives for the checkpoint on that split at its default settings (on a device with native bf16).
 """
 
 from __future__ import annotations
@@ -216,11 +217,10 @@ class SegModule(pl.LightningModule):
             self.trainer.should_stop = True
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        # Full precision also under trainer.precision=bf16-mixed, as evaluate runs: val/mIoU is
-        # the number evaluate gives for the checkpoint (the val loader batches as evaluate does).
-        image = batch["image"]
-        with torch.autocast(image.device.type, enabled=False):
-            logits = self(image.float())["out"]
+        # Under the trainer's numerics (bf16-mixed: bf16 autocast), which evaluate's default
+        # eval.precision=auto repeats for this checkpoint, and batched as evaluate batches: val/mIoU
+        # is the number evaluate gives. Logits in float32 for the loss and the argmax, as there.
+        logits = self(batch["image"])["out"].float()
         mask = batch["mask"]
         loss = F.cross_entropy(logits, mask, weight=self.class_weight, ignore_index=IGNORE_INDEX)
         self.val_loss.update(loss, weight=mask.shape[0])
