@@ -195,7 +195,8 @@ def test_download_resumes_verifies_and_unzips(zip_server, tmp_path, monkeypatch,
     root = tmp_path / "data"
     server.cut = True
     assert dl.ade20k_main(["--root", str(root)]) == 1  # cut half way: .part kept
-    err = capsys.readouterr().err.strip()
+    record, err = capsys.readouterr().err.strip().splitlines()  # the download's line, the error
+    assert record.startswith("downloading ADEChallengeData2016.zip: ")
     assert err.startswith("error: download of") and "rerun the same command to resume" in err
     assert (root / "ADEChallengeData2016.zip.part").is_file()
     assert dl.ade20k_main(["--root", str(root)]) == 0  # resumed from the cut
@@ -210,8 +211,9 @@ def test_download_checksum_mismatch(zip_server, tmp_path, monkeypatch, capsys):
     server, url = zip_server
     monkeypatch.setitem(dl.ARCHIVES, "ade20k", _archive(url, server.body, md5="0" * 32))
     assert dl.ade20k_main(["--root", str(tmp_path)]) == 1
-    err = capsys.readouterr().err.strip()
-    assert err.startswith(f"error: checksum mismatch for {url}") and "\n" not in err
+    record, err = capsys.readouterr().err.strip().splitlines()  # the download's line, the error
+    assert record.startswith("downloading ADEChallengeData2016.zip: ")
+    assert err.startswith(f"error: checksum mismatch for {url}")
     assert not list(tmp_path.glob("ADEChallengeData2016*"))
 
 

@@ -237,6 +237,7 @@ def test_a_former_lambdalr_schedule_in_a_checkpoint_is_upgraded_on_load(caplog) 
     assert "former LambdaLR poly schedule" in caplog.text and module.best_miou == 0.5
 
 
+@pytest.mark.filterwarnings("ignore:You are trying to `self.log\\(\\)`:UserWarning")  # no trainer
 def test_validation_runs_under_the_trainers_numerics_with_float_logits() -> None:
     # bf16-mixed training validates under bf16 autocast, as evaluate's eval.precision=auto does
     # for that checkpoint; the loss and the argmax see float32 logits either way
