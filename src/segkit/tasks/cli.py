@@ -233,7 +233,7 @@ def _rank() -> int:
     return 0
 
 
-def _shown_path(path: str) -> str:
+def shown_path(path: str) -> str:
     """``path`` relative to the working directory when it lies under it (shorter, copyable)."""
     try:
         return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
@@ -256,7 +256,7 @@ def run_header(task: str, cfg: DictConfig) -> list[str]:
     overrides = list(hydra_cfg.overrides.task)
     if overrides:
         lines.append(f"  overrides: {' '.join(overrides)}")
-    folder = _shown_path(str(hydra_cfg.runtime.output_dir))
+    folder = shown_path(str(hydra_cfg.runtime.output_dir))
     lines.append(f"  run folder: {folder} (config.yaml there; extras.print_config=true prints it)")
     numerics = numerics_line(cfg)
     return lines if numerics is None else [*lines, numerics]
@@ -689,5 +689,6 @@ __all__ = [
     "override_hint",
     "numerics_line",
     "run_header",
+    "shown_path",
     "run_task",
 ]

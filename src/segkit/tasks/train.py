@@ -432,7 +432,7 @@ def summary_lines(metrics: dict[str, Any]) -> list[str]:
     def pct(value: Any) -> str:
         return "n/a" if value is None else f"{100 * float(value):.2f}"
 
-    from segkit.tasks.cli import _shown_path as shown  # light; relative to the working directory
+    from segkit.tasks.cli import shown_path as shown  # light; relative to the working directory
 
     folder = shown(metrics.get("output_dir") or ".")
     best, last = (
