@@ -133,9 +133,9 @@ def step(root: Path, label: str, argv: list[str]) -> None:
     shown = shlex.join(["python", *argv])
     print(f"\n== {label}: {shown}", flush=True)
     start, date = time.time(), time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
-    # its own session: a Ctrl-C reaches this script only, which passes it on once as SIGTERM
-    # (training then saves last.ckpt and exits; a second signal would abort it unsaved)
-    child = subprocess.Popen(command, cwd=ROOT, start_new_session=True)
+    # its own process group: a Ctrl-C reaches this script only, which passes it on once as
+    # SIGTERM (training then saves last.ckpt and exits; a second signal would abort it unsaved)
+    child = subprocess.Popen(command, cwd=ROOT, process_group=0)
     try:
         rc = child.wait()
     except KeyboardInterrupt:
