@@ -218,6 +218,7 @@ def test_no_host_read_per_step_and_the_bar_shows_loss_lr_throughput(
     assert reads["n"] < steps / 2, f"{reads['n']} tensor reads in {steps} steps"
     shown = bar.get_metrics(trainer, module)
     assert {"loss", "lr", "img/s"} <= set(shown)
+    assert shown["step"] == f"{steps}/{steps}" and shown["eta"] == "0:00:00"  # the whole run's end
     assert float(shown["loss"]) == pytest.approx(float(module.last_train_loss), rel=1e-3)
     assert {"train/loss", "train/img_s"} <= set(trainer.logged_metrics)
     assert len(lr_monitor.lrs["train/lr/head/decay"]) == steps // 20  # at the loggers' interval
@@ -250,3 +251,18 @@ def test_validation_runs_under_the_trainers_numerics_with_float_logits() -> None
         module.validation_step(batch, 0)
     module.validation_step(batch, 0)
     assert seen == [torch.bfloat16, torch.float32]
+
+
+def test_the_bar_eta_is_the_rest_of_the_run_at_the_rate_so_far(monkeypatch) -> None:
+    """At step 500 of 1000, 100 s after training started at step 100 (a resume: only this
+    process's steps count): 400 steps in 100 s, 500 steps left -> 125 s."""
+    bar = SegProgressBar()
+    monkeypatch.setattr("segkit.training.progress.time.monotonic", lambda: 1100.0)
+
+    class FakeTrainer:
+        max_steps, global_step = 1000, 500
+
+    bar._run_start = (1000.0, 100)
+    assert bar.run_eta(FakeTrainer()) == {"step": "500/1000", "eta": "0:02:05"}
+    FakeTrainer.max_steps = -1  # an epoch-bounded run: nothing to add
+    assert bar.run_eta(FakeTrainer()) == {}

@@ -14,6 +14,7 @@ module logs ``train/loss`` to the loggers only and keeps the last loss as a devi
 from __future__ import annotations
 
 import sys
+import time
 from typing import Any
 
 import pytorch_lightning as pl
@@ -26,7 +27,29 @@ from segkit.training.callbacks import ThroughputMonitor
 class SegProgressBar(TQDMProgressBar):
     """``TQDMProgressBar`` showing ``loss``, ``lr`` (the head's LR) and ``img/s`` (training images
     per second); other values logged with ``prog_bar=True`` (``val/mIoU``) are shown as usual.
-    One host sync per refresh (the loss), none in between."""
+    One host sync per refresh (the loss), none in between. A run with ``trainer.max_steps`` also
+    shows its place in the whole run and when it will end (``step=270/2500``, ``eta=1:08:12``, from
+    the wall time per step since this process started training: validation included), since the
+    per-epoch bar says nothing about the run's end."""
+
+    _run_start: tuple[float, int] | None = None  # (time.monotonic(), global_step) at train start
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        super().on_train_start(trainer, pl_module)
+        self._run_start = (time.monotonic(), trainer.global_step)
+
+    def run_eta(self, trainer: pl.Trainer) -> dict[str, str]:
+        """``step`` and ``eta`` of the whole run ({} without ``max_steps`` or before a step)."""
+        total, step = trainer.max_steps, trainer.global_step
+        if total is None or total <= 0:
+            return {}
+        out = {"step": f"{step}/{total}"}
+        if self._run_start is not None and step > self._run_start[1]:
+            start, first = self._run_start
+            rate = (step - first) / max(time.monotonic() - start, 1e-9)
+            left = round(max(total - step, 0) / rate)
+            out["eta"] = f"{left // 3600}:{left // 60 % 60:02d}:{left % 60:02d}"
+        return out
 
     def on_exception(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
@@ -59,4 +82,5 @@ class SegProgressBar(TQDMProgressBar):
         meter = next((c for c in trainer.callbacks if isinstance(c, ThroughputMonitor)), None)
         if meter is not None and meter.last_value is not None:
             items["img/s"] = f"{meter.last_value:.1f}"
+        items.update(self.run_eta(trainer))
         return items
