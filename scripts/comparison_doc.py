@@ -28,7 +28,7 @@ from segkit.compare.stats import (
     verdict,
     welch_interval,
 )
-from segkit.compare.table import aspp_at_crop, trimap_widths
+from segkit.compare.table import aspp_at_crop, size_text, trimap_widths
 from segkit.tasks.compare import CompareResult
 
 DLP = "DeepLabv3+"
@@ -178,7 +178,7 @@ def receptive_fields(groups: Sequence[DesignGroup]) -> list[str]:
         f"{g.label}: r90 {_summary_px(g, 'erf')} trained, {_summary_px(g, 'erf_init')} at init"
         for g in rows
     )
-    size = rows[0].first("analysis").get("erf_input_size")
+    size = size_text(rows[0].first("analysis").get("erf_input_size"))
     lines = [f"- **Receptive fields**: theoretical RF of the backbone output, traced: {rf}."]
     lines.append(
         f"- **Effective receptive field** (r90 on {size} px inputs, mean ± std over seeds): {erf}."
@@ -236,7 +236,7 @@ def cost(groups: Sequence[DesignGroup]) -> str | None:
     text = (
         f"- **Cost**: {dl.label} has {_ratio(a.get('params'), b.get('params'))} the parameters "
         f"and {_ratio(a.get('macs'), b.get('macs'))} the multiply-adds of {fcn.label} (at "
-        f"{a.get('input_size')} px; exact counts)"
+        f"{size_text(a.get('input_size'))} px; exact counts)"
     )
     if all(lat):
         spread = [f"{s.mean:.1f} ± {s.std or 0:.1f} ms" for s in lat]

@@ -13,6 +13,7 @@ before it knows whether torch is needed at all (``tests/cli/test_import_discipli
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +85,36 @@ def check_lr_schedule(*, max_steps: int, warmup_steps: int, warmup_start_factor:
         )
 
 
+def check_image_size(value: Any, key: str, *, minimum: int = 1) -> tuple[int, int]:
+    """An input size in pixels: a side ``N`` (an N x N square) or a ``[H, W]`` pair, each side an
+    integer >= ``minimum``; returns ``(H, W)``. ``key`` names it (``analyze.input_size``)."""
+    sides = _sides(value)
+    if sides is None or any(side < minimum for side in sides):
+        raise ValueError(
+            f"{key} must be >= {minimum} px: a side N (N x N) or a [H, W] pair of such sides, "
+            f"got {_shown(value)} (e.g. {key}=513 or {key}=[360,480])"
+        )
+    return sides
+
+
+def _sides(value: Any) -> tuple[int, int] | None:
+    """``(N, N)`` for an int, ``(H, W)`` for a pair of ints, else None (bools are no sizes)."""
+
+    def is_int(v: Any) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool)
+
+    if is_int(value):
+        return (value, value)
+    pair = isinstance(value, Sequence) and not isinstance(value, (str, bytes)) and len(value) == 2
+    return (int(value[0]), int(value[1])) if pair and all(map(is_int, value)) else None
+
+
+def _shown(value: Any) -> str:
+    """A value as the user typed it: a list config as ``[360, 0]``, not its class's repr."""
+    is_list = isinstance(value, Sequence) and not isinstance(value, (str, bytes))
+    return repr(list(value)) if is_list else repr(value)
+
+
 def resolve_voc_dir(root: str | Path) -> Path:
     """Return the ``VOC2012`` folder under ``root``; raise FileNotFoundError saying how to get it."""
     root = Path(root)
@@ -150,6 +181,7 @@ __all__ = [
     "check_checkpoint_file",
     "check_class_weight",
     "check_fcn_variant",
+    "check_image_size",
     "check_lr_schedule",
     "check_num_workers",
     "check_output_stride",

@@ -194,3 +194,25 @@ def test_every_recipe_passes(experiment: str, tmp_path: Path, voc_root: Path) ->
 def test_every_default_passes(name, overrides, tmp_path: Path, voc_root: Path) -> None:
     root = [f"data.root={voc_root}"] if name == "train" and not overrides else []
     preflight(name, _compose(name, tmp_path, *root, *overrides))
+
+
+@pytest.mark.parametrize(
+    "override",
+    ["analyze.input_size=[360]", "analyze.input_size=[0,480]", "analyze.input_size=abc",
+     "analyze.input_size=null", "analyze.erf_input_size=[2,480]"],
+)  # fmt: skip
+def test_analyze_sizes_refuse_like_analyze_model(override: str, tmp_path: Path) -> None:
+    """An int N or an [H, W] pair; refused in one line naming the key and the fix, the library's
+    own message with its argument written as the key."""
+    from segkit.tasks.analyze import analyze
+    from segkit.tasks.config_keys import config_message
+
+    cfg = _compose("analyze", tmp_path, *SMALL, "analyze.latency_runs=0", override)
+    with pytest.raises(ValueError) as early:
+        preflight("analyze", cfg)
+    with pytest.raises(ValueError) as real:
+        analyze(cfg)
+    key = override.split("=")[0]
+    assert str(early.value) == config_message(str(real.value), "analyze", cfg)
+    assert str(early.value).startswith(f"{key} must be") and f"{key}=[360,480]" in str(early.value)
+    assert "\n" not in str(early.value)

@@ -25,7 +25,7 @@ by default the predicted one) w.r.t. the input, its mass map and radii around th
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +33,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import Tensor, nn
+
+from segkit.checks import check_image_size
 
 MASS_LEVELS: tuple[float, ...] = (0.5, 0.9, 0.99)
 
@@ -55,7 +57,7 @@ class ERF:
 def effective_receptive_field(
     model: nn.Module,
     *,
-    input_size: int,
+    input_size: int | Sequence[int],
     samples: int = 2,
     seed: int = 0,
     output: str = "out",
@@ -63,19 +65,18 @@ def effective_receptive_field(
 ) -> ERF:
     """ERF of the centre output unit. ``model(x)`` may return a tensor or a dict (key ``output``).
 
-    One forward and one backward pass over ``samples`` inputs of shape (samples, 3, input_size,
-    input_size); in eval mode the images do not interact, so this equals averaging per-image
+    One forward and one backward pass over ``samples`` inputs of shape (samples, 3, H, W)
+    (``input_size``: a side N for N x N, or (H, W)); in eval mode the images do not interact, so this equals averaging per-image
     gradients. ``calibrate_bn`` (see module doc) forwards at least 2 images (an image-pooling
     branch's BN sees one value per image and channel) and keeps the gradients of the first
     ``samples``. The model's parameters, gradients and statistics are left untouched.
     """
     if samples < 1:
         raise ValueError(f"samples must be >= 1, got {samples}")
-    if input_size < 3:
-        raise ValueError(f"input_size must be >= 3, got {input_size}")
+    height, width = check_image_size(input_size, "input_size", minimum=3)
     gen = torch.Generator().manual_seed(seed)
     batch = max(samples, 2) if calibrate_bn else samples
-    x = torch.randn(batch, 3, input_size, input_size, generator=gen).requires_grad_(True)
+    x = torch.randn(batch, 3, height, width, generator=gen).requires_grad_(True)
     was_training = model.training
     model.eval()
     try:
@@ -87,7 +88,7 @@ def effective_receptive_field(
     finally:
         model.train(was_training)
     # The unit's centre in input pixels (the same pixel when the output is at the input size).
-    centre = (_to_input(h, y.shape[-2], input_size), _to_input(w, y.shape[-1], input_size))
+    centre = (_to_input(h, y.shape[-2], height), _to_input(w, y.shape[-1], width))
     return erf_from_gradient(grad[:samples], centre, what="the centre output unit")
 
 

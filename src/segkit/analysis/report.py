@@ -49,7 +49,7 @@ def format_summary(analysis: Analysis, *, title: str = "") -> str:
     lat = "skipped" if a.latency_ms is None else _latency(a)
     lines = [
         title,
-        f"input {a.input_size} x {a.input_size}   output stride {a.output_stride}   "
+        f"input {a.input_size[0]} x {a.input_size[1]}   output stride {a.output_stride}   "
         f"logits stride {stride_text(a.logits_stride)}",
         f"receptive field: backbone output {a.backbone_rf}   logits {a.model_rf}",
         f"params {a.params / 1e6:.2f} M (backbone {_m(a.backbone_params)})   "
@@ -61,7 +61,7 @@ def format_summary(analysis: Analysis, *, title: str = "") -> str:
     for label, erf in (("ERF", a.erf), ("ERF at init", a.erf_init)):
         if erf is not None:
             lines.append(
-                f"{label} (input {a.extra.get('erf_input_size')}): radius holding 50/90/99 % of "
+                f"{label} (input {_size(a.extra.get('erf_input_size'))}): radius holding 50/90/99 % of "
                 f"the gradient: {erf.r50:.1f} / {erf.r90:.1f} / {erf.r99:.1f} px"
             )
     return "\n".join(line for line in lines if line)
@@ -74,6 +74,10 @@ def _latency(a: Analysis) -> str:
         f"{a.latency_ms:.1f} ms (median of {runs} run(s){spread_text}, "
         f"{a.extra.get('threads')} threads)"
     )
+
+
+def _size(size: list[int] | None) -> str:
+    return "-" if size is None else f"{size[0]} x {size[1]}"
 
 
 def _m(n: int | None) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -15,6 +15,7 @@ from segkit.analysis.erf import ERF, effective_receptive_field
 from segkit.analysis.geometry import UnsupportedOpError
 from segkit.analysis.stages import Stage, nice, rf_value, stage_table, stride_of, watch_points
 from segkit.analysis.tracer import TraceResult, trace
+from segkit.checks import check_image_size
 from segkit.nn.context import ASPP
 
 MB = 2**20
@@ -22,7 +23,7 @@ MB = 2**20
 #: latency, timed latency runs actually made, their spread ((max - min) / median) and a warning
 #: when the latency figure is not to be trusted (too few runs, large spread; ``None`` otherwise;
 #: ``segkit.analysis.cost.latency_summary``), whether the trace ran on the meta device, the ERF
-#: input side and sample count (``None`` without ERF), and the wall seconds of each phase
+#: input size ([H, W]) and sample count (``None`` without ERF), and the wall seconds of each phase
 #: (``trace``, which includes the latency warm-up forward when the trace ran on real tensors;
 #: ``latency``; ``erf``).
 EXTRA_KEYS: tuple[str, ...] = (
@@ -41,7 +42,7 @@ EXTRA_KEYS: tuple[str, ...] = (
 class Analysis:
     """Figures for one model at one input size (see ``to_json`` for the JSON schema)."""
 
-    input_size: int
+    input_size: tuple[int, int]  # (H, W)
     output_stride: int | None
     logits_stride: float
     backbone_rf: int | str | None
@@ -61,7 +62,7 @@ class Analysis:
     def to_json(self) -> dict:
         """The analysis JSON (``analyze.json=PATH``); ``compare`` reads these keys.
 
-        Keys: ``input_size``, ``output_stride`` (the backbone's), ``logits_stride``,
+        Keys: ``input_size`` ([H, W] px), ``output_stride`` (the backbone's), ``logits_stride``,
         ``backbone_rf`` and ``model_rf`` (px, or ``"global"``), ``params``, ``backbone_params``,
         ``macs``, ``backbone_macs``, ``latency_ms`` (median; ``None`` when skipped),
         ``peak_mem_mb``, ``stages`` (``Stage.as_dict``), ``aspp_rates`` (the dilation rates the
@@ -71,7 +72,7 @@ class Analysis:
         figures were measured.
         """
         out = {
-            "input_size": self.input_size,
+            "input_size": list(self.input_size),
             "output_stride": self.output_stride,
             "logits_stride": nice(self.logits_stride),
             "backbone_rf": self.backbone_rf,
@@ -98,17 +99,20 @@ def _erf_json(erf: ERF | None) -> dict | None:
 def analyze_model(
     model: nn.Module,
     *,
-    input_size: int,
+    input_size: int | Sequence[int],
     latency_runs: int = 3,
     latency_budget_s: float | None = None,
     erf: bool = True,
-    erf_input_size: int = 257,
+    erf_input_size: int | Sequence[int] = 257,
     erf_samples: int = 2,
     seed: int = 0,
     trace_meta: bool | None = None,
     erf_calibrate_bn: bool = False,
 ) -> Analysis:
-    """Trace, cost and (optionally) ERF of ``model`` on a (1, 3, input_size, input_size) input.
+    """Trace, cost and (optionally) ERF of ``model`` on a (1, 3, H, W) input.
+
+    ``input_size`` and ``erf_input_size``: a side N (N x N) or an (H, W) pair in pixels (CamVid
+    frames: (360, 480)); the figures of N are those of (N, N).
 
     ``latency_runs=0`` skips the latency measurement; ``latency_budget_s`` stops the timed runs
     once they total more than that (at least one; see ``cost.latency_samples``).
@@ -123,16 +127,14 @@ def analyze_model(
     batch-1 no-grad forward (tracked op by op by the tracer; allocator overhead and kernels'
     internal scratch space are not included).
     """
-    if input_size < 8:
-        raise ValueError(f"input_size must be >= 8 pixels, got {input_size}")
+    input_size = check_image_size(input_size, "input_size", minimum=8)
     if latency_runs < 0:
         raise ValueError(f"latency_runs must be >= 0 (0 = skip), got {latency_runs}")
     if erf_samples < 1:
         raise ValueError(f"erf_samples must be >= 1, got {erf_samples}")
-    if erf_input_size < 3:
-        raise ValueError(f"erf_input_size must be >= 3, got {erf_input_size}")
+    erf_input_size = check_image_size(erf_input_size, "erf_input_size", minimum=3)
     model.eval()
-    x = torch.randn(1, 3, input_size, input_size, generator=torch.Generator().manual_seed(seed))
+    x = torch.randn(1, 3, *input_size, generator=torch.Generator().manual_seed(seed))
     seconds: dict[str, float] = {}
     meta = latency_runs == 0 if trace_meta is None else trace_meta
     with _timer(seconds, "trace"):
@@ -154,7 +156,7 @@ def analyze_model(
         "threads": torch.get_num_threads(),
         **latency,
         "trace_meta": meta,
-        "erf_input_size": erf_input_size if erf else None,
+        "erf_input_size": list(erf_input_size) if erf else None,
         "erf_samples": erf_samples if erf else None,
         "seconds": seconds,  # wall time of each phase of this analysis
     }
@@ -180,7 +182,7 @@ def _timer(store: dict[str, float], key: str) -> Iterator[None]:
     store[key] = round(time.perf_counter() - start, 3)
 
 
-def _from_trace(model: nn.Module, result: TraceResult, input_size: int) -> Analysis:
+def _from_trace(model: nn.Module, result: TraceResult, input_size: tuple[int, int]) -> Analysis:
     backbone = getattr(model, "backbone", None)
     names = [f.module for f in getattr(backbone, "feature_info", [])] or None
     return Analysis(
@@ -201,7 +203,12 @@ def _from_trace(model: nn.Module, result: TraceResult, input_size: int) -> Analy
 
 
 def _erf(
-    model: nn.Module, enabled: bool, size: int, samples: int, seed: int, calibrate: bool
+    model: nn.Module,
+    enabled: bool,
+    size: tuple[int, int],
+    samples: int,
+    seed: int,
+    calibrate: bool,
 ) -> ERF | None:
     if not enabled:
         return None

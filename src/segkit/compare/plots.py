@@ -19,6 +19,7 @@ from matplotlib.figure import Figure
 
 from segkit.compare.groups import DesignGroup
 from segkit.compare.stats import Summary
+from segkit.compare.table import size_text
 
 #: One colour per design family, so FCN vs DeepLab reads the same in every plot.
 COLORS = {"fcn": "tab:blue", "deeplabv3": "tab:green", "deeplabv3plus": "tab:red"}
@@ -58,6 +59,11 @@ def _finish(fig: Figure, ax, path: Path, labels: tuple[str, str, str], *, grid=N
     return _save(fig, path)
 
 
+def _sizes(groups: Sequence[DesignGroup]) -> str:
+    """The analysed input sizes of ``groups``, e.g. ``513`` or ``360x480/513``."""
+    return "/".join(sorted({size_text(g.first("analysis").get("input_size")) for g in groups}))
+
+
 def plot_miou_vs_macs(groups: Sequence[DesignGroup], path: Path) -> Path | None:
     """mIoU (mean ± std over seeds) against multiply-adds at the analysed input size."""
     points = [g for g in groups if g.miou is not None and g.first("analysis").get("macs")]
@@ -69,13 +75,13 @@ def plot_miou_vs_macs(groups: Sequence[DesignGroup], path: Path) -> Path | None:
         y, err = _pct(g.miou)
         ax.errorbar(g.first("analysis")["macs"] / 1e9, y, yerr=err or None, color=_color(g),
                     marker=MARKERS[i % 10], ms=7, capsize=3, ls="", label=_label(g))  # fmt: skip
-    sizes = sorted({g.first("analysis").get("input_size") for g in points})
+    sizes = _sizes(points)
     ax.set_xscale("log")
     ax.xaxis.set_major_formatter(ticker.FormatStrFormatter("%g"))
     ax.xaxis.set_minor_formatter(ticker.FormatStrFormatter("%g"))
     ax.tick_params(axis="x", which="minor", labelsize=7)
     labels = (
-        f"GMACs per image at {'/'.join(map(str, sizes))} px (log)",
+        f"GMACs per image at {sizes} px (log)",
         MIOU_AXIS,
         "accuracy vs cost",
     )
@@ -164,8 +170,8 @@ def plot_cost(groups: Sequence[DesignGroup], path: Path) -> Path | None:
     axes[2].grid(alpha=0.3, axis="x")
     axes[0].set_yticks(list(ys), [g.label for g in rows], fontsize=7)
     axes[0].invert_yaxis()
-    sizes = sorted({g.first("analysis").get("input_size") for g in rows})
-    fig.suptitle(f"cost at {'/'.join(map(str, sizes))} px, batch 1")
+    sizes = _sizes(rows)
+    fig.suptitle(f"cost at {sizes} px, batch 1")
     return _save(fig, path)
 
 

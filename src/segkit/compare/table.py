@@ -50,6 +50,17 @@ def num(x: Any, fmt: str = "{:,.0f}", scale: float = 1.0) -> str:
     return fmt.format(x * scale)
 
 
+def size_text(size: Any) -> str:
+    """An analysed input size: ``513`` for a square (an analysis.json before [H, W] recorded a
+    side), ``360x480`` for H x W; a dash when unknown."""
+    if size is None:
+        return DASH
+    if isinstance(size, int):
+        return str(size)
+    height, width = (int(v) for v in size)
+    return str(height) if height == width else f"{height}x{width}"
+
+
 def spread(s: Summary | None, fmt: str = "{:.1f}", scale: float = 100.0) -> str:
     """``mean ± std`` over seeds, ``value (n=1)`` for one seed, a dash when unknown."""
     if s is None:
@@ -195,7 +206,7 @@ def cost_table(groups: Sequence[DesignGroup]) -> str:
                 g.design,
                 g.backbone or DASH,
                 _os(g),
-                num(a.get("input_size")),
+                size_text(a.get("input_size")),
                 num(a.get("logits_stride"), "{:g}"),
                 num(a.get("backbone_rf")),
                 num(a.get("model_rf")),

@@ -15,11 +15,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
 from segkit.data.transforms import normalize
 from segkit.evaluation.counting import miou_of_matrices
+from segkit.evaluation.drawn import BestWorstKeeper
 from segkit.evaluation.inference import InferenceSettings, infer
 from segkit.evaluation.metrics import SegConfusion, scores_from_confusion
 
@@ -84,6 +86,9 @@ class Evaluator:
         image_ids: ``image_ids[i]`` = id of the image a batch's ``index`` i names (the dataset's
             split list). Needed under torch.distributed, where a rank has not seen the other ranks'
             ids; otherwise the ids come with the batches.
+        keep_best_worst: N > 0 keeps, during the pass, the predictions (uint8 maps on the host) of
+            the images that may end up among the N best or worst (``best_and_worst``), so they
+            can be drawn without predicting them again (``kept_predictions``).
 
     A batch may carry ``"index"``: (B,) int64 CPU keys of its images (``eval_loader`` adds the
     dataset positions); without it images are numbered in arrival order (one process only).
@@ -99,6 +104,7 @@ class Evaluator:
         device: torch.device | str = "cpu",
         image_ids: Sequence[str] | None = None,
         boundary: bool = True,
+        keep_best_worst: int = 0,
     ) -> None:
         self.device = torch.device(device)
         self.model = model.eval().to(self.device)
@@ -110,6 +116,9 @@ class Evaluator:
         self.metric.to(self.device)
         self.image_ids = None if image_ids is None else list(image_ids)
         self._seen: dict[int, str] = {}  # image key -> id, of the images this process evaluated
+        self._keeper = (
+            BestWorstKeeper(keep_best_worst, num_classes) if keep_best_worst > 0 else None
+        )
 
     def predict(self, image_uint8: Tensor) -> Tensor:
         """uint8 (B, 3, H, W) on any device -> (B, H, W) int64 predictions on ``device``."""
@@ -141,6 +150,18 @@ class Evaluator:
             keys = keys.tolist()
         self._seen.update(zip(keys, ids, strict=True))
         self.metric.update(pred, mask, index)
+        if self._keeper is not None:
+            self._keeper.add(keys, self.metric.last_image_matrices(), pred)
+
+    def kept_predictions(self, ids: Iterable[str]) -> dict[str, np.ndarray]:
+        """The kept (H, W) predictions (as scored; uint8) of those of ``ids`` this process
+        evaluated and kept (``keep_best_worst``): every one of the ``best_and_worst`` lists of its
+        images. Empty without ``keep_best_worst``."""
+        if self._keeper is None:
+            return {}
+        key_of = {image_id: key for key, image_id in self._seen.items()}
+        wanted = {key_of[i]: i for i in ids if i in key_of}
+        return {wanted[k]: m for k, m in self._keeper.maps(wanted).items()}
 
     def run(self, batches: Iterable[dict[str, Any]]) -> EvalResult:
         """Evaluate every batch, reduce across ranks, return the result (moved to the CPU once)."""

@@ -166,6 +166,13 @@ class SegConfusion(Metric):
         if self.boundary:
             self._add_boundary(pred, target, sizes)
 
+    def last_image_matrices(self) -> Tensor:
+        """(B, K, K) per-image matrices of the last ``update``'s batch, on the metric's device
+        (``per_image`` only; what ``compute`` returns for those images)."""
+        if not self.per_image or not self.image_counts:
+            raise ValueError("last_image_matrices needs per_image=True and one update")
+        return self.image_counts[-1][:, 0]
+
     def _add_boundary(self, pred: Tensor, target: Tensor, sizes: Tensor | None) -> None:
         f1 = boundary_f1(
             pred, target, self.num_classes, sizes=sizes, ignore_index=self.ignore_index

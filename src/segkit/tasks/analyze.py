@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 from torch import nn
 
 from segkit.analysis import (
@@ -49,7 +49,7 @@ def analyze(cfg: DictConfig) -> dict[str, Any]:
     calibrate = bool(opts.get("erf_calibrate_bn", True))
     analysis = analyze_model(
         model,
-        input_size=int(opts.input_size),
+        input_size=_size(opts.input_size),
         latency_runs=int(opts.latency_runs),
         latency_budget_s=_optional_float(opts.get("latency_budget_s")),
         erf=bool(opts.erf),
@@ -113,9 +113,14 @@ def _optional_float(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
-def _erf_size(opts: DictConfig) -> int:
+def _size(value: Any) -> int | list[int]:
+    """A size key as ``analyze_model`` takes it: a side N, or [H, W] (checked there)."""
+    return list(value) if isinstance(value, ListConfig) else value
+
+
+def _erf_size(opts: DictConfig) -> int | list[int]:
     """``analyze.erf_input_size``, or ``analyze.input_size`` when it is null."""
-    return int(opts.erf_input_size if opts.get("erf_input_size") else opts.input_size)
+    return _size(opts.erf_input_size if opts.get("erf_input_size") else opts.input_size)
 
 
 def _names(model_cfg: DictConfig) -> dict[str, str]:

@@ -125,19 +125,33 @@ def _loader(
     )
 
 
+def drawn_predictions(evaluator: Evaluator, ranks: Ranks, ids: list[str]) -> dict[str, np.ndarray]:
+    """The predictions the evaluation pass kept of the images ``ids`` (the drawn ones), from
+    whichever rank evaluated each (a collective under torchrun: every rank calls it; only these
+    few maps travel)."""
+    mine = evaluator.kept_predictions(ids)
+    if ranks.world_size == 1:
+        return mine
+    return {k: v for part in ranks.gather(mine) for k, v in part.items()}
+
+
 def _overlay_rows(
     evaluator: Evaluator, dataset: SplitDataset, result: EvalResult, best: list[str],
-    worst: list[str],
+    worst: list[str], kept: dict[str, np.ndarray],
 ) -> list[tuple[str, np.ndarray, np.ndarray, np.ndarray]]:  # fmt: skip
-    """Re-predict the chosen images one by one (a handful) for the overlay grid; each row's title
-    names the image and its mIoU."""
+    """The overlay grid's rows: each chosen image with the prediction the evaluation scored
+    (``kept``); each row's title names the image and its mIoU."""
     miou = dict(zip(result.image_ids, result.image_miou, strict=True))
     rows = []
     for title, ids in (("best", best), ("worst", worst)):
         for image_id in ids:
             image, mask = dataset.load(dataset.ids.index(image_id))
-            batch = torch.from_numpy(image).permute(2, 0, 1).unsqueeze(0).contiguous()
-            pred = evaluator.predict(batch)[0].cpu().numpy().astype(np.uint8)
+            pred = kept.get(image_id)
+            if pred is None:  # not expected (see evaluation.drawn): predict it once more
+                log.warning("overlays: %s's prediction was not kept; predicting it again", image_id)
+                batch = torch.from_numpy(image).permute(2, 0, 1).unsqueeze(0).contiguous()
+                pred = evaluator.predict(batch)[0].cpu().numpy()
+            pred = pred[: mask.shape[0], : mask.shape[1]].astype(np.uint8)  # a padded batch's
             score = float(miou[image_id])
             score_text = "n/a" if np.isnan(score) else f"{100 * score:.1f} %"
             rows.append((f"{title}: {image_id} (mIoU {score_text})", image, mask, pred))
@@ -178,6 +192,7 @@ def _evaluate(cfg: DictConfig, ranks: Ranks) -> dict[str, Any]:
         trimap_widths=list(opts.trimap_widths),
         device=device,
         image_ids=dataset.ids[:count],
+        keep_best_worst=int(opts.num_overlays),
     )
     start = time.perf_counter()
     loader = _loader(dataset, count, opts, data_cfg, ranks)
@@ -191,13 +206,14 @@ def _evaluate(cfg: DictConfig, ranks: Ranks) -> dict[str, Any]:
     if result.num_images != count:  # a contract of eval_loader + shard, checked where it matters
         raise RuntimeError(f"evaluated {result.num_images} of {count} images")
     best, worst = best_and_worst(result, int(opts.num_overlays))
+    kept = drawn_predictions(evaluator, ranks, best + worst) if best or worst else {}
     run_settings = _settings(cfg, stored, data_cfg, settings, net, ranks, result, seconds)
     metrics = metrics_dict(result, classes.names, run_settings, best=best, worst=worst)
     if not ranks.is_writer:
         return metrics
     _write_outputs(metrics, result, classes.names, output_dir)
     if best or worst:
-        rows = _overlay_rows(evaluator, dataset, result, best, worst)
+        rows = _overlay_rows(evaluator, dataset, result, best, worst, kept)
         plot_overlays(rows, classes, output_dir / "overlays.png")
     print_table(metrics)
     log.info("evaluation written to %s", output_dir)
@@ -281,5 +297,5 @@ def write_image_confusion(result: EvalResult, path: Path) -> None:
     tmp.replace(path)
 
 
-__all__ = ["DATA_OVERRIDE_KEYS", "IMAGE_CONFUSION_FILE", "data_config", "evaluate",
-           "write_image_confusion"]  # fmt: skip
+__all__ = ["DATA_OVERRIDE_KEYS", "IMAGE_CONFUSION_FILE", "data_config", "drawn_predictions",
+           "evaluate", "write_image_confusion"]  # fmt: skip

@@ -21,6 +21,7 @@ from segkit.checks import (
     check_checkpoint_file,
     check_class_weight,
     check_fcn_variant,
+    check_image_size,
     check_lr_schedule,
     check_num_workers,
     check_output_stride,
@@ -175,10 +176,18 @@ def _export(cfg: DictConfig) -> None:
     _checkpoint_options(cfg, cfg.export)
 
 
+#: ``analyze.*`` input sizes -> their smallest side (``segkit.analysis.analyze_model``'s rule).
+ANALYZE_SIZES: dict[str, int] = {"input_size": 8, "erf_input_size": 3}
+
+
 def _analyze(cfg: DictConfig) -> None:
     _checkpoint_options(cfg, cfg.analyze if cfg.get("ckpt_path") else None)
     if not cfg.get("ckpt_path"):
         check_model(cfg.model)
+    for key, minimum in ANALYZE_SIZES.items():
+        value = cfg.analyze.get(key)
+        if value is not None or key == "input_size":
+            check_image_size(value, f"analyze.{key}", minimum=minimum)
 
 
 def _inspect_data(cfg: DictConfig) -> None:
