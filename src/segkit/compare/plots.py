@@ -19,6 +19,7 @@ from matplotlib.figure import Figure
 
 from segkit.compare.groups import DesignGroup
 from segkit.compare.stats import Summary
+from segkit.compare.table import size_text
 
 #: One colour per design family, so FCN vs DeepLab reads the same in every plot.
 COLORS = {"fcn": "tab:blue", "deeplabv3": "tab:green", "deeplabv3plus": "tab:red"}
@@ -69,7 +70,7 @@ def plot_miou_vs_macs(groups: Sequence[DesignGroup], path: Path) -> Path | None:
         y, err = _pct(g.miou)
         ax.errorbar(g.first("analysis")["macs"] / 1e9, y, yerr=err or None, color=_color(g),
                     marker=MARKERS[i % 10], ms=7, capsize=3, ls="", label=_label(g))  # fmt: skip
-    sizes = sorted({g.first("analysis").get("input_size") for g in points})
+    sizes = sorted({size_text(g.first("analysis").get("input_size")) for g in points})
     ax.set_xscale("log")
     ax.xaxis.set_major_formatter(ticker.FormatStrFormatter("%g"))
     ax.xaxis.set_minor_formatter(ticker.FormatStrFormatter("%g"))
@@ -164,7 +165,7 @@ def plot_cost(groups: Sequence[DesignGroup], path: Path) -> Path | None:
     axes[2].grid(alpha=0.3, axis="x")
     axes[0].set_yticks(list(ys), [g.label for g in rows], fontsize=7)
     axes[0].invert_yaxis()
-    sizes = sorted({g.first("analysis").get("input_size") for g in rows})
+    sizes = sorted({size_text(g.first("analysis").get("input_size")) for g in rows})
     fig.suptitle(f"cost at {'/'.join(map(str, sizes))} px, batch 1")
     return _save(fig, path)
 

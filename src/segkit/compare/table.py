@@ -50,6 +50,16 @@ def num(x: Any, fmt: str = "{:,.0f}", scale: float = 1.0) -> str:
     return fmt.format(x * scale)
 
 
+def size_text(size: Any) -> str:
+    """An analysis ``input_size``: a square side (``513``) or ``[H, W]`` (``[360, 480]``) as
+    ``513`` / ``360×480``; a dash when unknown."""
+    if size is None:
+        return DASH
+    if isinstance(size, (list, tuple)):
+        return "×".join(str(int(x)) for x in size)
+    return str(int(size))
+
+
 def spread(s: Summary | None, fmt: str = "{:.1f}", scale: float = 100.0) -> str:
     """``mean ± std`` over seeds, ``value (n=1)`` for one seed, a dash when unknown."""
     if s is None:
@@ -101,7 +111,7 @@ def _row(cells: Sequence[str]) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     align = ["---" if h in TEXT_COLUMNS else "---:" for h in header]
     return "\n".join([_row(header), _row(align), *map(_row, rows)])
 
@@ -153,7 +163,7 @@ def accuracy_table(groups: Sequence[DesignGroup]) -> str:
                 spread(g.summary(lambda r: (r.train or {}).get("train_time_s")), "{:.0f}", 1.0),
             ]
         )
-    return _table(header, rows)
+    return markdown_table(header, rows)
 
 
 def class_table(groups: Sequence[DesignGroup]) -> str | None:
@@ -174,7 +184,7 @@ def class_table(groups: Sequence[DesignGroup]) -> str | None:
             for c in names
         ]
         rows.append([str(i), g.label.split(",")[0], _os(g), *cells])
-    return _table(header, rows)
+    return markdown_table(header, rows)
 
 
 def cost_table(groups: Sequence[DesignGroup]) -> str:
@@ -195,7 +205,7 @@ def cost_table(groups: Sequence[DesignGroup]) -> str:
                 g.design,
                 g.backbone or DASH,
                 _os(g),
-                num(a.get("input_size")),
+                size_text(a.get("input_size")),
                 num(a.get("logits_stride"), "{:g}"),
                 num(a.get("backbone_rf")),
                 num(a.get("model_rf")),
@@ -208,7 +218,7 @@ def cost_table(groups: Sequence[DesignGroup]) -> str:
                 num(a.get("peak_mem_mb"), "{:.1f}"),
             ]
         )
-    return _table(header, rows)
+    return markdown_table(header, rows)
 
 
 def _analysis_value(r: Record, key: str) -> Any:
