@@ -9,34 +9,25 @@ direction only when the interval excludes 0 and both sides have at least two see
 Test frames are consecutive frames of two videos, so neighbouring frames are not independent: the
 intervals come from a moving-block bootstrap within each sequence (``segkit.compare.stats``), its
 block length chosen from the autocorrelation of per-frame mIoU; each finding also gives the
-frame-level interval (frames resampled as if independent) to show how much narrower that would be.
+frame-level interval (frames resampled as if independent) to show how much narrower that would be
+(``camvid_findings``).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
 
-from comparison_doc import ASPP, DLP, Pair, interval_text
-from run_camvid import DESIGNS, PLAN, STEPS_LOG, run_dir, run_state
+from camvid_findings import SHOWN_WIDTHS, finding, questions, video, video_lines, width_table
+from run_camvid import CORE_RUNS, DESIGNS, PLAN, STEPS_LOG, run_dir, run_state
 from segkit.compare.curves import METRICS_CSV, Plateau, plateau, read_curve
-from segkit.compare.groups import DesignGroup, find_group, group_by_seed
+from segkit.compare.groups import DesignGroup, group_by_seed
 from segkit.compare.plots import plot_all
 from segkit.compare.records import build_records, find_run_folders
-from segkit.compare.stats import (
-    BOOTSTRAP_SEED,
-    RESAMPLES,
-    Bootstrap,
-    Interval,
-    autocorrelation,
-    block_length,
-    miou,
-)
 from segkit.compare.table import (
     DASH,
     markdown,
@@ -46,7 +37,6 @@ from segkit.compare.table import (
     sort_records,
     spread,
 )
-from segkit.data.camvid_layout import frame_of, sequence_of
 
 #: SegNet (Badrinarayanan et al., TPAMI 2017) Table 1: G, C, mIoU, BF (%), trained from scratch
 #: on the same 367 CamVid train frames at 360x480, evaluated on the same 233 test frames, on a GPU.
@@ -57,53 +47,8 @@ SEGNET_ROWS = (
 )
 #: The issue's moonshot: this test mIoU for FCN-8s and DeepLabv3+, each run within this wall time.
 MOONSHOT_MIOU, MOONSHOT_MIN = 0.50, 60
-#: Trimap widths (px) shown in the headline table and the boundary findings.
-SHOWN_WIDTHS = (2, 8)
 NAMES = {"fcn32s": "FCN-32s", "fcn8s": "FCN-8s", "deeplabv3": "DeepLabv3 (OS 16)"}
 NAMES |= {"deeplabv3plus": "DeepLabv3+ (OS 16)", "deeplabv3plus_nocontext": "DeepLabv3+, no ASPP"}
-
-
-@dataclass(frozen=True)
-class Video:
-    """The test frames in (sequence, frame) order and the two bootstraps drawn over them."""
-
-    order: tuple[str, ...]
-    sequences: tuple[str, ...]
-    block: int
-    lag1: float | None
-    blocks: Bootstrap
-    frames: Bootstrap
-
-
-def frame_order(ids: Sequence[str]) -> tuple[str, ...]:
-    return tuple(sorted(ids, key=lambda i: (sequence_of(i), frame_of(i))))
-
-
-def per_frame_series(groups: Sequence[DesignGroup], order: Sequence[str]) -> list[np.ndarray]:
-    """Per-frame mIoU of every evaluated run (at its trained stride), one series per sequence."""
-    seqs = np.array([sequence_of(i) for i in order])
-    out = []
-    for g in groups:
-        if g.stride != g.output_stride:
-            continue
-        for c in g.image_confusion or []:
-            index = {image: n for n, image in enumerate(c.ids)}
-            scores = miou(c.confusion[[index[i] for i in order]])
-            out += [scores[seqs == s] for s in dict.fromkeys(seqs)]
-    return [s[~np.isnan(s)] for s in out]
-
-
-def video(groups: Sequence[DesignGroup]) -> Video | None:
-    first = next((g.image_confusion[0] for g in groups if g.image_confusion), None)
-    if first is None:
-        return None
-    order = frame_order(first.ids)
-    sequences = tuple(sequence_of(i) for i in order)
-    series = per_frame_series(groups, order)
-    block = block_length(series)
-    blocks = Bootstrap(len(order), sequences=sequences, block=block)
-    frames = Bootstrap(len(order), resamples=RESAMPLES, seed=BOOTSTRAP_SEED)
-    return Video(order, sequences, block, autocorrelation(series, 1), blocks, frames)
 
 
 def groups_of(root: Path, plan: Sequence[tuple[str, int]]) -> list[DesignGroup]:
@@ -152,14 +97,21 @@ def _flat(flat: Plateau | None) -> str:
     return f"flat from step {flat.step} of {flat.last_step}"
 
 
+def _duration(seconds: float) -> str:
+    return f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.0f} min"
+
+
 def status_table(root: Path, plan: Sequence[tuple[str, int]], steps: list[dict]) -> list[str]:
     core = set(plan)
     rows = []
     for design, seed in PLAN:
         state = run_state(root, design, seed)
+        found = run_curve(root, design, seed)
+        logged = max((step for step, _ in found[0]), default=None) if found else None
+        if state.startswith("resumable") and logged is not None:
+            state += f"; its CSV log reaches step {logged} (a training may be running now)"
         if (design, seed) not in core:
             state += " (extra run: make camvid ARGS=--all)"
-        found = run_curve(root, design, seed)
         flat = _flat(found[2] if found else None)
         wall = _minutes(train_wall_s(steps, design, seed))
         rows.append([NAMES[design], str(seed), state, wall, flat])
@@ -176,7 +128,7 @@ def provenance(root: Path, steps: list[dict]) -> list[str]:
     lines = [
         "- Command: `make camvid` (= `python scripts/run_camvid.py`; resumable: run it again)",
         f"- Dates: first step {steps[0]['date']}, last step {steps[-1]['date']}",
-        f"- Wall time of all steps: {total / 3600:.1f} h ({len(steps)} steps)",
+        f"- Wall time of all steps: {_duration(total)} ({len(steps)} steps)",
         f"- Machine: {'; '.join(machines)} (load at the last step: "
         f"{steps[-1].get('machine', '?').split('load ')[-1]})",
         f"- Run root: `{root.name}/` (each step's command in `{STEPS_LOG}`)",
@@ -243,118 +195,6 @@ def headline(groups: Sequence[DesignGroup], steps: list[dict]) -> str:
             ]
         )
     return markdown_table(header, rows)
-
-
-@dataclass(frozen=True)
-class Question:
-    """One comparison the issue asks for: A vs B, and whether its boundary figures are shown."""
-
-    what: str
-    a: DesignGroup | None
-    b: DesignGroup | None
-    needs: str
-    near_boundaries: bool = True
-    same_networks: bool = False
-
-
-def questions(groups: Sequence[DesignGroup]) -> list[Question]:
-    fcn8, fcn32 = find_group(groups, "FCN-8s"), find_group(groups, "FCN-32s")
-    v3 = find_group(groups, "DeepLabv3", 16, where=ASPP)
-    v3p = find_group(groups, DLP, 16, where=ASPP)
-    os8 = find_group(groups, DLP, 16, 8, where=ASPP)
-    bare = find_group(groups, DLP, 16, where={"model.context": ("none", "aspp")})
-    same = bool(os8 and v3p and os8.seeds == v3p.seeds)
-    return [
-        Question("FCN skips: FCN-8s vs FCN-32s", fcn8, fcn32, "fcn8s, fcn32s"),
-        Question("The decoder: DeepLabv3+ vs DeepLabv3", v3p, v3, "deeplabv3plus, deeplabv3"),
-        Question("DeepLabv3+ vs FCN-8s", v3p, fcn8, "deeplabv3plus, fcn8s"),
-        Question(
-            "DeepLabv3+ trained at OS 16, evaluated at OS 8 vs OS 16 (same weights, backbone "
-            "re-dilated, ASPP rates doubled; seeds resampled jointly)",
-            os8,
-            v3p,
-            "deeplabv3plus eval_os8",
-            near_boundaries=False,
-            same_networks=same,
-        ),  # fmt: skip
-        Question(
-            "ASPP vs no context module (DeepLabv3+, OS 16)",
-            v3p,
-            bare,
-            "deeplabv3plus_nocontext (an extra run: make camvid ARGS=--all)",
-            near_boundaries=False,
-        ),  # fmt: skip
-    ]
-
-
-def _ci(iv: Interval | None) -> str:
-    return DASH if iv is None else f"[{100 * iv.low:+.1f}, {100 * iv.high:+.1f}]"
-
-
-def _ratio(block: Interval | None, frame: Interval | None) -> str:
-    if block is None or frame is None or frame.high == frame.low:
-        return DASH
-    return f"{(block.high - block.low) / (frame.high - frame.low):.2f}×"
-
-
-def finding(q: Question, v: Video, widths: list[tuple]) -> str:
-    """One bullet: block-bootstrap intervals worded by the rule, the frame-level one beside; the
-    (quantity, frame, block) intervals are appended to ``widths`` for the width table."""
-    if q.a is None or q.b is None:
-        return (
-            f"- **{q.what}**: not measured yet (needs {q.needs} evaluated on test; see Run status)."
-        )
-    keys = dict(same_networks=q.same_networks, order=v.order)
-    block, frame = Pair(q.a, q.b, boot=v.blocks, **keys), Pair(q.a, q.b, boot=v.frames, **keys)
-    overall, overall_f = block.diff(), frame.diff()
-    widths.append((q.what, "mIoU", overall_f, overall))
-    parts = [
-        f"test mIoU {block.text()} (frame-level interval {_ci(overall_f)}: the block interval "
-        f"is {_ratio(overall, overall_f)} as wide)"
-    ]
-    if q.near_boundaries:
-        for w in SHOWN_WIDTHS:
-            parts.append(f"trimap mIoU within {w} px of a boundary {block.text(w)}")
-            widths.append((q.what, f"trimap ≤{w} px", frame.diff(w), block.diff(w)))
-        bf, bf_f = block.diff_bf(), frame.diff_bf()
-        if bf is not None:
-            parts.append(f"BF {interval_text(bf)}")
-            widths.append((q.what, "BF", bf_f, bf))
-        band = block.diff(SHOWN_WIDTHS[0])
-        if overall is not None and band is not None:
-            parts.append(
-                f"gain within {SHOWN_WIDTHS[0]} px minus the overall gain "
-                f"{interval_text(band.minus(overall))}"
-            )
-    return f"{block.heading(q.what)}: " + "; ".join(parts) + "."
-
-
-def width_table(widths: list[tuple]) -> str:
-    rows = [
-        [what, quantity, _ci(frame), _ci(block), _ratio(block, frame)]
-        for what, quantity, frame, block in widths
-    ]
-    header = ["comparison", "difference of", "frame-level 95 % CI", "block 95 % CI", "width ratio"]
-    return markdown_table(header, rows)
-
-
-def video_lines(v: Video) -> list[str]:
-    counts = {s: v.sequences.count(s) for s in dict.fromkeys(v.sequences)}
-    frames = ", ".join(f"{s}: {n} frames" for s, n in counts.items())
-    lag1 = "n/a" if v.lag1 is None else f"{v.lag1:.2f}"
-    return [
-        f"The {len(v.order)} test frames are consecutive video frames ({frames}), so a frame "
-        "says much of what its neighbours say. The intervals below come from a paired moving-block "
-        f"bootstrap ({RESAMPLES} resamples, fixed seed): each resample covers every sequence with "
-        f"blocks of **{v.block} consecutive frames** (random starts, wrapped within the sequence) "
-        "and resamples each design's seeds. The block length is the smallest lag at which the "
-        "autocorrelation of per-frame mIoU (pooled over both sequences and every evaluated run) "
-        f"falls below 0.2; its lag-1 autocorrelation is {lag1}. The frame-level interval "
-        "(frames drawn as if independent) is given beside each finding and in the table below: "
-        "the ratio says how much too narrow it would be. A direction (higher / lower) is stated "
-        "only when the block interval excludes 0 and both designs have at least two seeds; with "
-        "one seed the seed-to-seed spread is unmeasured and no direction is claimed.",
-    ]
 
 
 def plateau_lines(root: Path, plan: Sequence[tuple[str, int]]) -> list[str]:
@@ -443,9 +283,9 @@ def write_camvid_doc(
     plan: Sequence[tuple[str, int]] | None = None,
 ) -> Path:
     """docs/camvid.md (``doc``) and its plots (``assets``) from the run root ``root``; ``plan``:
-    the runs this call of the runner asked for (default the whole plan)."""
+    the runs the user asks for (default the core plan); the others are marked as extra runs."""
     root, doc, assets = Path(root), Path(doc), Path(assets)
-    plan = list(plan or PLAN)
+    plan = list(plan or PLAN[:CORE_RUNS])
     steps = steps_log(root)
     groups = groups_of(root, PLAN)
     v = video(groups)
