@@ -162,3 +162,11 @@ def test_step_records_and_classifies_exit_codes(runner, tmp_path: Path) -> None:
     log = [json.loads(line) for line in (tmp_path / runner.STEPS_LOG).read_text().splitlines()]
     assert [(r["step"], r["rc"]) for r in log] == [("ok", 0), ("bad", 3), ("stopped", 143)]
     assert all(r["command"].startswith("python -c") and "CPUs" in r["machine"] for r in log)
+
+
+def test_doc_only_writes_the_doc_of_an_empty_root(runner, tmp_path: Path) -> None:
+    doc = tmp_path / "docs" / "camvid.md"
+    args = ["--root", str(tmp_path / "runs"), "--doc-only", "--doc", str(doc)]
+    assert runner.main([*args, "--assets", str(tmp_path / "docs" / "camvid")]) == 0
+    text = doc.read_text()
+    assert "No step has run yet" in text and "13 of 13 planned runs are not done" in text
