@@ -107,3 +107,38 @@ def test_empty_root(tmp_path: Path) -> None:
         "No step has run yet" in text and "No run has been evaluated on the test split yet" in text
     )
     assert "| DeepLabv3+ (OS 16) | 1 | new |" in text
+
+
+@pytest.mark.slow  # torch, the evaluate task's writers and a Hydra compose
+def test_fixture_files_have_the_writers_keys(tmp_path: Path) -> None:
+    import torch
+    import yaml
+    from camvid_runs import CLASSES, per_image_confusion
+
+    from segkit.evaluation.evaluator import EvalResult
+    from segkit.evaluation.report import metrics_dict
+    from segkit.tasks.configs import compose_config
+    from segkit.tasks.evaluate import write_image_confusion
+
+    ours = write_run(tmp_path, "fcn8s", 1)[None]
+    per_image = torch.as_tensor(per_image_confusion(np.full(2, 0.5)))
+    result = EvalResult(
+        confusion=per_image.sum(0),
+        trimap={2: per_image.sum(0)},
+        image_ids=["a", "b"],
+        image_miou=[0.5, 0.5],
+        num_images=2,
+        image_confusion=per_image,
+        image_trimap=per_image[:, None],
+        image_bf=torch.full((2, len(CLASSES)), 0.5, dtype=torch.float64),
+    )
+    assert set(metrics_dict(result, CLASSES, ours["settings"])) == set(ours)
+    write_image_confusion(result, tmp_path / "real.npz")
+    fake = tmp_path / "fcn8s" / "seed1" / "eval_os32" / "per_image_confusion.npz"
+    with np.load(tmp_path / "real.npz") as real, np.load(fake) as written:
+        assert set(real.files) == set(written.files)
+    cfg = compose_config("train", ["experiment=camvid/fcn8s"])
+    written_cfg = yaml.safe_load((tmp_path / "fcn8s" / "seed1" / "config.yaml").read_text())
+    for section in ("model", "backbone", "data", "trainer", "module"):
+        assert set(written_cfg[section]) <= set(cfg[section]), section
+    assert cfg.model._target_ == written_cfg["model"]["_target_"]
