@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.segkit-installed
 TEST_STAMP := $(VENV)/.segkit-test-installed
 
-.PHONY: demo test test-fast comparison comparison-fast gpu-check lint format clean-venv
+.PHONY: demo test test-fast comparison comparison-fast camvid gpu-check lint format clean-venv
 
 $(STAMP): pyproject.toml Makefile  # the install line below is part of what it depends on
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -40,6 +40,13 @@ comparison: $(STAMP)
 ## comparison-fast: the same at the 96 px quickstart scale (ASPP degenerate); doc in its run folder
 comparison-fast: $(STAMP)
 	$(PY) scripts/run_comparison.py --fast
+
+## camvid: regenerate docs/camvid.md: FCN-32s/8s, DeepLabv3, DeepLabv3+ trained from scratch on CamVid
+## (hours on a CPU; resumable: run it again to continue). The data folder is the runner's:
+## $SEGKIT_CAMVID, else data/camvid. Options: make camvid ARGS="--list" (plan and state),
+## ARGS="--data-root /path/to/CamVid", ARGS="--all" (the extra runs), ARGS="--doc-only"
+camvid: $(STAMP)
+	$(PY) scripts/run_camvid.py $(ARGS)
 
 ## gpu-check: on a CUDA machine, benchmarks + a bf16/channels_last/compile DDP training (< 10 min), one result file
 gpu-check: $(STAMP)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import shlex
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -29,7 +29,9 @@ from segkit.compare.stats import (
     welch_interval,
 )
 from segkit.compare.table import aspp_at_crop, size_text, trimap_widths
-from segkit.tasks.compare import CompareResult
+
+if TYPE_CHECKING:  # the task module imports torch; the doc's prose needs none of it
+    from segkit.tasks.compare import CompareResult
 
 DLP = "DeepLabv3+"
 ASPP = {"model.context": ("aspp", "aspp")}
@@ -39,7 +41,7 @@ def _pts(x: float | None) -> str:
     return "n/a" if x is None else f"{100 * x:.1f} %"
 
 
-def _mean(g: DesignGroup) -> str:
+def mean_text(g: DesignGroup) -> str:
     s = g.miou
     if s is None:
         return "n/a"
@@ -68,40 +70,62 @@ def interval_text(iv: Interval, scale: float = 100.0, unit: str = "points") -> s
     return f"{d} over images only: one seed, so seed-to-seed variation is unmeasured and no direction is claimed"
 
 
-def _stacks(a: DesignGroup, b: DesignGroup, width: int | None):
-    """Per-seed (N, K, K) stacks of both groups on the same image order, or None when a side lacks
-    per-image matrices, the band, or the two were evaluated on different images."""
+def _stacks(a: DesignGroup, b: DesignGroup, width: int | None, order: Sequence[str] | None = None):
+    """Per-seed (N, K, K) stacks of both groups on the same image order (``order``, else the first
+    evaluation's), or None when a side lacks per-image matrices, the band, or the two were
+    evaluated on different images. ``width`` ``"BF"``: per-seed (N,) boundary F1 arrays."""
     ca, cb = a.image_confusion, b.image_confusion
     if not ca or not cb:
         return None
-    ids = ca[0].ids
+    ids = tuple(order) if order is not None else ca[0].ids
     if any(set(c.ids) != set(ids) or len(c.ids) != len(ids) for c in [*ca, *cb]):
         return None
-    if width is not None and any(width not in c.widths for c in [*ca, *cb]):
+    if width == "BF" and any(c.bf is None for c in [*ca, *cb]):
+        return None
+    if width not in (None, "BF") and any(width not in c.widths for c in [*ca, *cb]):
         return None
 
     def ordered(c):
         index = {image: n for n, image in enumerate(c.ids)}
-        return c.band(width)[np.array([index[i] for i in ids])]
+        values = c.bf if width == "BF" else c.band(width)
+        return values[np.array([index[i] for i in ids])]
 
     return [ordered(c) for c in ca], [ordered(c) for c in cb]
 
 
 class Pair:
-    """One comparison A vs B: differences of mIoU overall and per band, from one bootstrap."""
+    """One comparison A vs B: differences of mIoU overall and per band (and of BF), from one
+    bootstrap: ``boot`` when given (e.g. a block bootstrap over video frames, drawn for the images
+    in ``order``), else a frame-level one over the images of A's first evaluation."""
 
-    def __init__(self, a: DesignGroup, b: DesignGroup, *, same_networks: bool = False) -> None:
-        self.a, self.b = a, b
-        stacks = _stacks(a, b, None)
-        self.boot = Bootstrap(len(stacks[0][0])) if stacks else None
+    def __init__(
+        self,
+        a: DesignGroup,
+        b: DesignGroup,
+        *,
+        same_networks: bool = False,
+        boot: Bootstrap | None = None,
+        order: Sequence[str] | None = None,
+    ) -> None:
+        self.a, self.b, self.order = a, b, order
+        stacks = _stacks(a, b, None, order)
+        self.boot = (boot or Bootstrap(len(stacks[0][0]))) if stacks else None
         # The same trained networks (another inference stride): their seeds are resampled jointly.
         self.keys = ("joint", "joint") if same_networks else (a.label, b.label)
 
     def diff(self, width: int | None = None) -> Interval | None:
-        stacks = _stacks(self.a, self.b, width)
+        """mIoU(A) - mIoU(B) overall (``width`` None) or within ``width`` px of a boundary."""
+        stacks = _stacks(self.a, self.b, width, self.order)
         if self.boot is None or stacks is None:
             return None
         return self.boot.difference(*stacks, keys=self.keys)
+
+    def diff_bf(self) -> Interval | None:
+        """BF(A) - BF(B) (SegNet's boundary F1, a mean over images), None without per-image BF."""
+        stacks = _stacks(self.a, self.b, "BF", self.order)
+        if self.boot is None or stacks is None:
+            return None
+        return self.boot.difference(*stacks, keys=self.keys, score="BF")
 
     def text(self, width: int | None = None) -> str:
         iv = self.diff(width)
@@ -116,8 +140,8 @@ class Pair:
 
     def heading(self, what: str) -> str:
         return (
-            f"- **{what}**: {self.a.label} ({_mean(self.a)}, {self.a.n} seed(s)) vs "
-            f"{self.b.label} ({_mean(self.b)}, {self.b.n} seed(s))"
+            f"- **{what}**: {self.a.label} ({mean_text(self.a)}, {self.a.n} seed(s)) vs "
+            f"{self.b.label} ({mean_text(self.b)}, {self.b.n} seed(s))"
         )
 
 
@@ -178,7 +202,7 @@ def receptive_fields(groups: Sequence[DesignGroup]) -> list[str]:
         f"{g.label}: r90 {_summary_px(g, 'erf')} trained, {_summary_px(g, 'erf_init')} at init"
         for g in rows
     )
-    size = size_text(rows[0].first("analysis").get("erf_input_size"))
+    size = rows[0].first("analysis").get("erf_input_size")
     lines = [f"- **Receptive fields**: theoretical RF of the backbone output, traced: {rf}."]
     lines.append(
         f"- **Effective receptive field** (r90 on {size} px inputs, mean ± std over seeds): {erf}."
@@ -251,7 +275,7 @@ def means(groups: Sequence[DesignGroup]) -> str | None:
     rows = [g for g in groups if g.miou is not None]
     if not rows:
         return None
-    items = "; ".join(f"{g.label}: {_mean(g)}" for g in rows)
+    items = "; ".join(f"{g.label}: {mean_text(g)}" for g in rows)
     text = f"- **mIoU** (evaluation on whole validation images, mean ± std over seeds): {items}."
     cm = next((g.first("eval").get("confusion_matrix") for g in rows if g.first("eval")), None)
     floor = background_floor([sum(row) for row in cm]) if cm else None

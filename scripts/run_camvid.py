@@ -36,6 +36,8 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_RUN_ROOT = ROOT / "logs" / "camvid"
 DOC, ASSETS = ROOT / "docs" / "camvid.md", ROOT / "docs" / "camvid"
 STEPS_LOG = "camvid_steps.jsonl"
+#: The evaluate task's per-image matrices (``segkit.compare.groups.IMAGE_CONFUSION_FILE``).
+IMAGE_CONFUSION_FILE = "per_image_confusion.npz"
 #: Trimap band half-widths (px) the test evaluation scores (the boundary analysis of the doc).
 TRIMAP_WIDTHS = (1, 2, 4, 8, 16, 32)
 #: Latency runs of the analysis at 360x480 (its median is the doc's CPU latency).
@@ -136,9 +138,11 @@ def step(root: Path, label: str, argv: list[str]) -> None:
     # its own process group: a Ctrl-C reaches this script only, which passes it on once as
     # SIGTERM (training then saves last.ckpt and exits; a second signal would abort it unsaved)
     child = subprocess.Popen(command, cwd=ROOT, process_group=0)
+    interrupted = False
     try:
         rc = child.wait()
     except KeyboardInterrupt:
+        interrupted = True
         child.send_signal(signal.SIGTERM)
         rc = child.wait()
     record = {
@@ -151,7 +155,13 @@ def step(root: Path, label: str, argv: list[str]) -> None:
     }
     with (root / STEPS_LOG).open("a") as f:
         f.write(json.dumps(record) + "\n")
-    if rc in (-signal.SIGINT, -signal.SIGTERM, 128 + signal.SIGINT, 128 + signal.SIGTERM):
+    # a stop asked of this script stops the run even when the step exited 0 on its SIGTERM
+    if interrupted or rc in (
+        -signal.SIGINT,
+        -signal.SIGTERM,
+        128 + signal.SIGINT,
+        128 + signal.SIGTERM,
+    ):
         raise Stop(f"{label} was interrupted (exit {rc}); run the same command again to continue")
     if rc != 0:
         raise RuntimeError(f"{label} failed (exit {rc}); its log is in the step's folder")
@@ -190,13 +200,14 @@ def train_step(root: Path, design: str, seed: int, data_root: Path, extra: list[
     return best_path
 
 
-def fresh(folder: Path, done_file: str) -> bool:
-    """True when ``folder`` must be (re)made: no ``done_file`` in it. A folder left by a step that
-    did not finish is removed (it holds nothing the step will not write again)."""
-    if (folder / done_file).is_file():
+def fresh(folder: Path, *done_files: str) -> bool:
+    """True when ``folder`` must be (re)made: one of ``done_files`` is not in it. A folder left by
+    a step that did not finish is removed (it holds nothing the step will not write again)."""
+    absent = [name for name in done_files if not (folder / name).is_file()]
+    if not absent:
         return False
     if folder.exists():
-        print(f"{folder} is incomplete (no {done_file}): redoing it")
+        print(f"{folder} is incomplete (no {', '.join(absent)}): redoing it")
         shutil.rmtree(folder)
     return True
 
@@ -211,13 +222,17 @@ def eval_steps(root: Path, design: str, seed: int, best: Path, data_root: Path) 
     for os_ in d.eval_strides:
         stride = [] if os_ == trained else [f"eval.output_stride={os_}"]
         out = folder / f"eval_os{os_}"
-        if fresh(out, "metrics.json"):
+        # evaluate writes metrics.json first, then the per-image matrices the doc's intervals need
+        if fresh(out, "metrics.json", IMAGE_CONFUSION_FILE):
             step(
                 root,
                 f"evaluate {design} seed {seed} OS {os_} (test)",
                 [
                     "scripts/evaluate.py",
                     f"ckpt_path={best}",
+                    # today's data group, not the checkpoint's stored data config: a checkpoint
+                    # stays evaluable when the data config's schema changes
+                    "data=camvid",
                     f"data.root={data_root}",
                     "eval.split=test",
                     f"eval.trimap_widths={widths}",
@@ -253,6 +268,7 @@ def run_state(root: Path, design: str, seed: int) -> str:
     strides = DESIGNS[design].eval_strides
     done = all(
         (folder / f"eval_os{s}" / "metrics.json").is_file()
+        and (folder / f"eval_os{s}" / IMAGE_CONFUSION_FILE).is_file()
         and (folder / f"analysis_os{s}" / "analysis.json").is_file()
         for s in strides
     )
@@ -322,7 +338,9 @@ def main(argv: list[str]) -> int:
     if not args.no_doc:
         from camvid_doc import write_camvid_doc  # scripts/: the doc is this script's job
 
-        write_camvid_doc(root, doc=args.doc, assets=args.assets)
+        # the doc marks the runs beyond the core plan as extras (--runs only shortens this call)
+        asked = PLAN if args.all else PLAN[:CORE_RUNS]
+        write_camvid_doc(root, doc=args.doc, assets=args.assets, plan=asked)
         print(f"wrote {args.doc} and {args.assets}/ (runs: {root})")
     if failures:
         print(f"error: {len(failures)} step(s) failed: " + "; ".join(failures), file=sys.stderr)

@@ -6,11 +6,10 @@ training metrics.json is written by hand, with the keys ``segkit.tasks.train._su
 from __future__ import annotations
 
 import functools
-import importlib.util
-import sys
 from pathlib import Path
 
 import torch
+from compare_loader import ROOT, load_script
 
 from segkit.analysis import analyze_model, save_heatmap
 from segkit.evaluation.evaluator import EvalResult
@@ -20,19 +19,8 @@ from segkit.tasks._common import save_config, save_json
 from segkit.tasks.configs import compose_config
 from segkit.tasks.evaluate import write_image_confusion
 
-ROOT = Path(__file__).resolve().parents[2]
 CLASSES = ("background", "thing")
-
-
-def load_script(name: str):
-    """scripts/<name>.py as a module (scripts are not a package; like ``python scripts/x.py``,
-    the scripts folder is importable, for the modules that live beside a script)."""
-    if str(ROOT / "scripts") not in sys.path:
-        sys.path.insert(0, str(ROOT / "scripts"))
-    spec = importlib.util.spec_from_file_location(f"segkit_{name}", ROOT / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
-    return module
+__all__ = ["ROOT", "load_script"]  # re-exported: tests import them from here too
 
 
 def cm(hit: int, miss: int) -> torch.Tensor:

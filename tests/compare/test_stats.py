@@ -200,3 +200,22 @@ def test_bf_difference_resamples_the_per_image_bf(tmp_path) -> None:
         },
     )
     assert ImageConfusion.load(tmp_path / "old.npz").bf is None
+
+
+def test_block_length_of_an_ar1_series_is_where_its_autocorrelation_drops() -> None:
+    from segkit.compare.stats import autocorrelation, block_length
+
+    rng = np.random.default_rng(5)
+
+    def ar1(phi: float, n: int) -> np.ndarray:
+        x = np.zeros(n)
+        for t in range(1, n):
+            x[t] = phi * x[t - 1] + rng.normal()
+        return x
+
+    series = [ar1(0.8, 2000), ar1(0.8, 3000)]
+    assert autocorrelation(series, 1) == pytest.approx(0.8, abs=0.05)
+    # phi^k < 0.2 first at k = 8 for phi = 0.8
+    assert 6 <= block_length(series) <= 10
+    assert block_length([ar1(0.0, 2000)]) == 1
+    assert autocorrelation([[2.0, 2.0]], 1) is None

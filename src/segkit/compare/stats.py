@@ -288,19 +288,25 @@ def block_length(series: Sequence[Sequence[float]], *, threshold: float = 0.2) -
     a per-frame score (e.g. each frame's mIoU), pooled over the sequences in ``series`` (each in
     frame order), falls below ``threshold``; frames that far apart are treated as independent.
     At least 1, at most half the shortest sequence."""
-    parts = [np.asarray(x, dtype=np.float64) for x in series if len(x) > 1]
-    if not parts:
+    parts = [x for x in series if len(x) > 1]
+    if not parts or autocorrelation(parts, 1) is None:
         return 1
     limit = max(1, min(len(x) for x in parts) // 2)
-    centred = [x - x.mean() for x in parts]
-    variance = sum(float((c**2).sum()) for c in centred)
-    if variance == 0:
-        return 1
     for lag in range(1, limit + 1):
-        acf = sum(float((c[:-lag] * c[lag:]).sum()) for c in centred if len(c) > lag) / variance
-        if acf < threshold:
+        if autocorrelation(parts, lag) < threshold:
             return lag
     return limit
+
+
+def autocorrelation(series: Sequence[Sequence[float]], lag: int) -> float | None:
+    """The autocorrelation at ``lag`` of a per-frame score pooled over ``series`` (each one
+    sequence in frame order, centred on its own mean); None when the scores do not vary."""
+    centred = [np.asarray(x, dtype=np.float64) for x in series if len(x) > 1]
+    centred = [c - c.mean() for c in centred]
+    variance = sum(float((c**2).sum()) for c in centred)
+    if variance == 0:
+        return None
+    return sum(float((c[:-lag] * c[lag:]).sum()) for c in centred if len(c) > lag) / variance
 
 
 def welch_interval(a: Sequence[float], b: Sequence[float]) -> tuple[float, float, float] | None:
@@ -322,6 +328,7 @@ def welch_interval(a: Sequence[float], b: Sequence[float]) -> tuple[float, float
 
 
 __all__ = [
+    "autocorrelation",
     "background_floor",
     "block_length",
     "block_weights",

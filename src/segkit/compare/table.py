@@ -52,13 +52,13 @@ def num(x: Any, fmt: str = "{:,.0f}", scale: float = 1.0) -> str:
 
 def size_text(size: Any) -> str:
     """An analysed input size: ``513`` for a square (an analysis.json before [H, W] recorded a
-    side), ``360x480`` for H x W; a dash when unknown."""
+    side), ``360×480`` for H × W; a dash when unknown."""
     if size is None:
         return DASH
     if isinstance(size, int):
         return str(size)
     height, width = (int(v) for v in size)
-    return str(height) if height == width else f"{height}x{width}"
+    return str(height) if height == width else f"{height}×{width}"
 
 
 def spread(s: Summary | None, fmt: str = "{:.1f}", scale: float = 100.0) -> str:
