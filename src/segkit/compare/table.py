@@ -112,7 +112,7 @@ def _row(cells: Sequence[str]) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     align = ["---" if h in TEXT_COLUMNS else "---:" for h in header]
     return "\n".join([_row(header), _row(align), *map(_row, rows)])
 
@@ -164,7 +164,7 @@ def accuracy_table(groups: Sequence[DesignGroup]) -> str:
                 spread(g.summary(lambda r: (r.train or {}).get("train_time_s")), "{:.0f}", 1.0),
             ]
         )
-    return _table(header, rows)
+    return markdown_table(header, rows)
 
 
 def class_table(groups: Sequence[DesignGroup]) -> str | None:
@@ -185,7 +185,7 @@ def class_table(groups: Sequence[DesignGroup]) -> str | None:
             for c in names
         ]
         rows.append([str(i), g.label.split(",")[0], _os(g), *cells])
-    return _table(header, rows)
+    return markdown_table(header, rows)
 
 
 def cost_table(groups: Sequence[DesignGroup]) -> str:
@@ -219,7 +219,7 @@ def cost_table(groups: Sequence[DesignGroup]) -> str:
                 num(a.get("peak_mem_mb"), "{:.1f}"),
             ]
         )
-    return _table(header, rows)
+    return markdown_table(header, rows)
 
 
 def _analysis_value(r: Record, key: str) -> Any:
