@@ -202,7 +202,7 @@ def receptive_fields(groups: Sequence[DesignGroup]) -> list[str]:
         f"{g.label}: r90 {_summary_px(g, 'erf')} trained, {_summary_px(g, 'erf_init')} at init"
         for g in rows
     )
-    size = rows[0].first("analysis").get("erf_input_size")
+    size = size_text(rows[0].first("analysis").get("erf_input_size"))
     lines = [f"- **Receptive fields**: theoretical RF of the backbone output, traced: {rf}."]
     lines.append(
         f"- **Effective receptive field** (r90 on {size} px inputs, mean ± std over seeds): {erf}."

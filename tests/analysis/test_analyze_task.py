@@ -77,7 +77,7 @@ def test_fcn_rf_is_finite(tmp_path):
     )
     assert result["logits_stride"] == 8 and result["latency_ms"] is None
     assert result["aspp_rates"] is None  # FCN
-    assert result["erf_input_size"] == 64 and set(result["erf"]) == {"r50", "r90", "r99"}
+    assert result["erf_input_size"] == [64, 64] and set(result["erf"]) == {"r50", "r90", "r99"}
     # FCN-8s: 491 (backbone) + two x2 transposed convs (+32, +16) + final bilinear x8 (+8)
     assert result["model_rf"] == 491 + 32 + 16 + 8
 
