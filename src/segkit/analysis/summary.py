@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from segkit.analysis.cost import count_params, latency_samples, latency_summary, state_bytes
 from segkit.analysis.erf import ERF, effective_receptive_field
@@ -132,7 +132,7 @@ def analyze_model(
     if erf_input_size < 3:
         raise ValueError(f"erf_input_size must be >= 3, got {erf_input_size}")
     model.eval()
-    x = torch.randn(1, 3, input_size, input_size, generator=torch.Generator().manual_seed(seed))
+    x = _example_input(model, input_size, seed)
     seconds: dict[str, float] = {}
     meta = latency_runs == 0 if trace_meta is None else trace_meta
     with _timer(seconds, "trace"):
@@ -223,3 +223,12 @@ def _logits_stride(result: TraceResult) -> float:
 def _backbone_rf(result: TraceResult) -> int | str | None:
     feats = [r for r in result.records if r.name.startswith("backbone.")]
     return rf_value(feats[-1]) if feats else None
+
+
+def _example_input(model: nn.Module, size: int, seed: int) -> Tensor:
+    """(1, 3, size, size): a random uint8 image for a model that normalises its own input (a
+    Segmentor: what inference feeds it, so latency includes that step), N(0, 1) for any other."""
+    gen = torch.Generator().manual_seed(seed)
+    if getattr(model, "pixel_mean", None) is not None:
+        return torch.randint(0, 256, (1, 3, size, size), generator=gen, dtype=torch.uint8)
+    return torch.randn(1, 3, size, size, generator=gen)
