@@ -23,7 +23,6 @@ import torch
 from hydra.utils import instantiate
 
 from _helpers import cpu_name
-from segkit.data import normalize
 from segkit.evaluation.inference import InferenceSettings, infer
 from segkit.tasks.checkpoints import load_trained
 from segkit.tasks.configs import compose_config
@@ -69,7 +68,7 @@ def main() -> None:
         sample = dataset[i]
         image = torch.as_tensor(sample["image"])
         image = image.permute(2, 0, 1) if image.shape[-1] == 3 else image
-        x = normalize(image[None])
+        x = image[None]  # uint8: the model normalises
         mask = torch.as_tensor(sample["mask"]).long().flatten()
         preds = {}
         for name, settings in (("32", EXACT), ("bf16", FAST)):

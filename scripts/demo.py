@@ -24,7 +24,7 @@ from rich.console import Console
 from rich.table import Table
 
 from segkit.compare.stats import background_floor
-from segkit.data import ClassInfo, SplitDataset, normalize
+from segkit.data import ClassInfo, SplitDataset
 from segkit.evaluation.report import label_grid
 from segkit.tasks._common import exit_on_user_error, instantiate_user, task_log
 from segkit.tasks.checkpoints import load_segmentor
@@ -72,7 +72,7 @@ def predictions(ckpt: str, images: list[np.ndarray]) -> list[np.ndarray]:
     model, _ = load_segmentor(ckpt)
     out = []
     for image in images:
-        x = normalize(torch.from_numpy(image).permute(2, 0, 1).unsqueeze(0).contiguous())
+        x = torch.from_numpy(image).permute(2, 0, 1).unsqueeze(0).contiguous()  # uint8
         out.append(model(x)["out"].argmax(1)[0].to(torch.uint8).numpy())
     return out
 

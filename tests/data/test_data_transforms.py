@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from segkit.constants import IGNORE_INDEX, IMAGENET_MEAN, IMAGENET_STD
-from segkit.data import MEAN_UINT8, build_train_transform, normalize, pad_collate
+from segkit.constants import IGNORE_INDEX
+from segkit.data import MEAN_UINT8, build_train_transform, pad_collate
 
 
 def _sample(h=40, w=60):
@@ -79,20 +79,6 @@ def test_pad_collate_pads_image_with_mean_and_mask_with_void():
     ).all()
     assert batch["image"][0, :, 22, 5].tolist() == list(MEAN_UINT8)
     np.testing.assert_array_equal(batch["mask"][0, :20].numpy(), a_mask)
-
-
-def test_normalize_matches_imagenet_stats():
-    x = torch.randint(0, 256, (2, 3, 4, 5), dtype=torch.uint8)
-    y = normalize(x)
-    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
-    torch.testing.assert_close(y, (x.float() / 255 - mean) / std)
-    assert normalize(x[0]).shape == (3, 4, 5)
-    # the padding colour normalises to ~0, so padded pixels look like "no signal"
-    pad = torch.tensor(MEAN_UINT8, dtype=torch.uint8).view(3, 1, 1)
-    assert normalize(pad).abs().max() < 0.01
-    with pytest.raises(TypeError, match="uint8"):
-        normalize(x.float())
 
 
 def test_color_jitter_is_optional_and_photometric_only():

@@ -6,14 +6,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from segkit.constants import IMAGENET_MEAN, IMAGENET_STD
-
 
 class RedChannelClassifier(nn.Module):
     """Predicts, at every pixel, the class written in the uint8 red channel (clamped to K-1).
 
-    Inverts ``segkit.data.normalize`` on channel 0, so an image whose red channel is a label map
-    yields exactly that label map: the evaluator's answers can be worked out by hand.
+    Takes uint8 images as a Segmentor does, so an image whose red channel is a label map yields
+    exactly that label map: the evaluator's answers can be worked out by hand.
     """
 
     def __init__(self, num_classes: int) -> None:
@@ -22,8 +20,7 @@ class RedChannelClassifier(nn.Module):
         self.output_stride = 1
 
     def forward(self, x: Tensor) -> dict[str, Tensor]:
-        red = x[:, 0] * (IMAGENET_STD[0] * 255) + IMAGENET_MEAN[0] * 255
-        labels = red.round().long().clamp(0, self.num_classes - 1)
+        labels = x[:, 0].long().clamp(0, self.num_classes - 1)
         return {"out": F.one_hot(labels, self.num_classes).permute(0, 3, 1, 2).float() * 10}
 
 

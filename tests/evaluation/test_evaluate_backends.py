@@ -11,7 +11,7 @@ import torch
 from eval_helpers import TINY_TRAIN, compose_config, write_checkpoint
 from hydra.utils import instantiate
 
-from segkit.data import SyntheticSpec, generate_synthetic, normalize, read_image, read_mask
+from segkit.data import SyntheticSpec, generate_synthetic, read_image, read_mask
 from segkit.tasks.evaluate import evaluate
 from segkit.tasks.predict import predict
 
@@ -45,7 +45,7 @@ def checkpoint(tmp_path_factory, data_root):
     model.train()
     with torch.no_grad():
         for path in sorted((voc / "JPEGImages").glob("*.jpg")):
-            model(normalize(torch.from_numpy(read_image(path)).permute(2, 0, 1)[None].contiguous()))
+            model(torch.from_numpy(read_image(path)).permute(2, 0, 1)[None].contiguous())
     return write_checkpoint(run / "varied.ckpt", cfg, model.eval())
 
 

@@ -25,7 +25,9 @@ from segkit.evaluation.onnx_export import OnnxExportError, export_onnx
 from segkit.models import create_model
 
 #: Same image sizes as the evaluation fixture (64..96 px), two of them in one batch.
-X = torch.randn(2, 3, 72, 90, generator=torch.Generator().manual_seed(3))
+X = torch.randint(0, 256, (2, 3, 72, 90), generator=torch.Generator().manual_seed(3)).to(
+    torch.uint8
+)
 MODES = {
     "whole": InferenceSettings(),
     "slide": InferenceSettings(mode="slide", window=48, stride=32),
@@ -98,6 +100,8 @@ def test_logits_match_eager_in_every_mode(tmp_path, name):
 def test_slide_with_multiscale_and_flip_and_batch_1(tmp_path):
     model = _tiny("deeplabv3")
     onnx_model = _backend(model, _checkpoint(tmp_path, model), tmp_path / "cache")
+    (image,) = onnx_model.session.get_inputs()  # self-contained: uint8 in, normalised inside
+    assert image.type == "tensor(uint8)"
     _assert_same(infer(model, X, SLIDE_MS_FLIP), infer(onnx_model, X, SLIDE_MS_FLIP))
     one = X[1:]  # batch 1 through the same graph (dynamic batch)
     _assert_same(infer(model, one, MODES["whole"]), infer(onnx_model, one, MODES["whole"]))
@@ -264,7 +268,9 @@ def test_small_inputs_and_bad_settings_are_named(tmp_path):
     model = _tiny("fcn8s")
     net = _backend(model, _checkpoint(tmp_path, model), tmp_path / "c")
     with pytest.raises(ValueError, match=r"H, W >= 32 px.*eval\.backend=torch"):
-        net(torch.zeros(1, 3, 16, 64))
+        net(torch.zeros(1, 3, 16, 64, dtype=torch.uint8))
+    with pytest.raises(TypeError, match="takes uint8"):
+        net(torch.zeros(1, 3, 64, 64))
     with pytest.raises(ValueError, match=r"eval\.backend must be one of"):
         BackendSettings(backend="tensorrt")
     with pytest.raises(ValueError, match=r"predict\.onnx_exporter"):
@@ -273,11 +279,14 @@ def test_small_inputs_and_bad_settings_are_named(tmp_path):
         BackendSettings(threads=0)
 
 
-def test_cache_key_covers_content_and_settings(tmp_path):
+def test_cache_key_covers_content_and_settings(tmp_path, monkeypatch):
     base = cache_key("a" * 64, output_stride=16, exporter="dynamo")
     assert base != cache_key("b" * 64, output_stride=16, exporter="dynamo")
     assert base != cache_key("a" * 64, output_stride=8, exporter="dynamo")
     assert base != cache_key("a" * 64, output_stride=16, exporter="legacy")
+    # Entries of before the graph took uint8 (version 1: normalised float32 input) never match.
+    monkeypatch.setattr("segkit.evaluation.onnx_backend.CACHE_VERSION", 1)
+    assert base != cache_key("a" * 64, output_stride=16, exporter="dynamo")
     (tmp_path / "f").write_bytes(b"abc")
     assert file_sha256(tmp_path / "f") == (
         "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"

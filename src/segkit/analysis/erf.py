@@ -3,7 +3,10 @@
 The ERF is the input-gradient of one output unit: we back-propagate a one-hot gradient placed at the
 centre pixel of the model's output (for a segmentation model: the logits ``"out"`` at the input
 size, summed over the class channels, i.e. ``d sum_k out[k, H/2, W/2] / d input``), take its absolute
-value summed over the input's colour channels, and average over a few random N(0, 1) inputs. Radii
+value summed over the input's colour channels, and average over a few random N(0, 1) inputs. "Input"
+is the *normalised* image (a Segmentor normalises its 0..255 input itself, ``pixel_mean`` /
+``pixel_std``: the random images are N(0, 1) after that step and the gradient is taken there, so the
+per-channel 1 / (255 std) of the normalisation does not weigh the colour channels). Radii
 are Euclidean distances from that centre pixel: ``r50`` is the smallest circle holding 50 % of the
 gradient mass (likewise 90 / 99 %). The model is used in eval mode (BN running statistics).
 
@@ -81,7 +84,7 @@ def effective_receptive_field(
     model.eval()
     try:
         with batch_calibrated_bn(model, enabled=calibrate_bn):
-            y = model(x)
+            y = model(_from_normalised(model, x))
             y = y[output] if isinstance(y, dict) else y
             h, w = y.shape[-2] // 2, y.shape[-1] // 2
             (grad,) = torch.autograd.grad(y[:samples, :, h, w].sum(), x)
@@ -113,8 +116,8 @@ def erf_from_gradient(grad: Tensor, centre: tuple[int, int], *, what: str = "") 
 class PixelGradients:
     """ERFs of chosen output pixels of one real image, at one backward pass each.
 
-    ``PixelGradients(model, x)`` runs ``model(x)`` once on ``x`` (1, 3, H, W) (already normalised
-    the way the model expects) in eval mode, keeps its autograd graph, and exposes the logits
+    ``PixelGradients(model, x)`` runs ``model(x)`` once on ``x`` (1, 3, H, W) (what the model takes:
+    uint8 RGB for a Segmentor; gradients are taken w.r.t. its normalised image) in eval mode, keeps its autograd graph, and exposes the logits
     (``logits``: (K, H, W), detached). ``erf((row, col))`` back-propagates that output pixel's
     logit of one class (``channel``; default: the class predicted there) to the input and returns
     its ``ERF`` centred on the pixel. The model's parameters and their ``.grad`` are untouched
@@ -126,9 +129,11 @@ class PixelGradients:
         if x.dim() != 4 or x.shape[0] != 1:
             raise ValueError(f"PixelGradients takes one image (1, C, H, W), got {tuple(x.shape)}")
         model.eval()
-        self.input = x.detach().clone().requires_grad_(True)
+        norm = getattr(model, "normalize", None)
+        start = norm(x) if norm is not None else x.float()
+        self.input = start.detach().clone().requires_grad_(True)
         with torch.enable_grad():
-            y = model(self.input)
+            y = model(_from_normalised(model, self.input))
         y = y[output] if isinstance(y, dict) else y
         if y.shape[-2:] != x.shape[-2:]:
             raise ValueError(
@@ -191,6 +196,15 @@ def batch_calibrated_bn(model: nn.Module, *, enabled: bool = True) -> Iterator[N
             h.remove()
         for m, (mean, var) in zip(norms, saved, strict=True):
             m.running_mean, m.running_var = mean, var
+
+
+def _from_normalised(model: nn.Module, z: Tensor) -> Tensor:
+    """The 0..255 image a model that normalises its own input (``pixel_mean`` / ``pixel_std``, a
+    Segmentor) turns into ``z``; ``z`` itself for any other model."""
+    mean, std = getattr(model, "pixel_mean", None), getattr(model, "pixel_std", None)
+    if mean is None or std is None:
+        return z
+    return z * std.to(z.device) + mean.to(z.device)
 
 
 def _to_input(i: int, out_size: int, in_size: int) -> int:

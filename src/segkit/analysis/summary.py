@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from segkit.analysis.cost import count_params, latency_samples, latency_summary, state_bytes
 from segkit.analysis.erf import ERF, effective_receptive_field
@@ -134,7 +134,7 @@ def analyze_model(
         raise ValueError(f"erf_samples must be >= 1, got {erf_samples}")
     erf_input_size = check_image_size(erf_input_size, "erf_input_size", minimum=3)
     model.eval()
-    x = torch.randn(1, 3, *input_size, generator=torch.Generator().manual_seed(seed))
+    x = _example_input(model, input_size, seed)
     seconds: dict[str, float] = {}
     meta = latency_runs == 0 if trace_meta is None else trace_meta
     with _timer(seconds, "trace"):
@@ -230,3 +230,12 @@ def _logits_stride(result: TraceResult) -> float:
 def _backbone_rf(result: TraceResult) -> int | str | None:
     feats = [r for r in result.records if r.name.startswith("backbone.")]
     return rf_value(feats[-1]) if feats else None
+
+
+def _example_input(model: nn.Module, size: tuple[int, int], seed: int) -> Tensor:
+    """(1, 3, H, W): a random uint8 image for a model that normalises its own input (a
+    Segmentor: what inference feeds it, so latency includes that step), N(0, 1) for any other."""
+    gen = torch.Generator().manual_seed(seed)
+    if getattr(model, "pixel_mean", None) is not None:
+        return torch.randint(0, 256, (1, 3, *size), generator=gen, dtype=torch.uint8)
+    return torch.randn(1, 3, *size, generator=gen)

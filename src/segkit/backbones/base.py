@@ -7,6 +7,10 @@ would report 32 undilated), the module it is taken from, and its ``nominal`` str
 it has undilated, which the dilation planner knows). Actual strides are non-decreasing and the last
 one is the backbone's *output stride*. Heads pick their inputs by stride, never by index: by nominal
 stride when their structure must survive an output-stride change (FCN skips, the aux head).
+
+A backbone also publishes the RGB ``input_mean`` / ``input_std`` (0..1 units, timm's
+``pretrained_cfg`` convention) of the images its pretrained weights expect: a property of the
+weights, not of the dataset (timm's ``resolve_data_config``). The Segmentor normalises with them.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from torch import Tensor, nn
 
 # The rule lives in segkit.checks (shared with the command line's pre-flight check); re-exported here.
 from segkit.checks import VALID_OUTPUT_STRIDES, check_output_stride  # noqa: F401
+from segkit.constants import IMAGENET_MEAN, IMAGENET_STD
 from segkit.nn.atrous import (
     ATROUS_IMPLS,
     AtrousImpl,
@@ -61,6 +66,10 @@ class Backbone(nn.Module):
 
     feature_info: list[FeatureInfo]
     atrous_impls: tuple[str, ...] = ATROUS_IMPLS
+    #: RGB mean / std (0..1) of the images its weights expect; torchvision's and timm's ImageNet
+    #: weights (and so segkit's own backbones) use ImageNet's.
+    input_mean: tuple[float, float, float] = IMAGENET_MEAN
+    input_std: tuple[float, float, float] = IMAGENET_STD
 
     @property
     def channels(self) -> list[int]:

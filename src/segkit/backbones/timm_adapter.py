@@ -12,6 +12,9 @@ model built without ``output_stride`` (once, on the meta device: no weights, no 
 new output stride and copies the state dict over (dilation never changes a parameter's shape). The
 parameters are therefore *new tensor objects* afterwards: build the optimizer after changing the
 output stride (evaluate-time changes, the intended use, are unaffected).
+
+``input_mean`` / ``input_std`` are the model's ``pretrained_cfg`` ones (what timm's
+``resolve_data_config`` reads; e.g. 0.5 / 0.5 for many ViTs), ImageNet's where it has none.
 """
 
 from __future__ import annotations
@@ -52,6 +55,10 @@ class TimmBackbone(Backbone):
         self.body = self._create(check_output_stride(output_stride))
         self._nominal = self._nominal_reductions()
         self._update_feature_info()
+        cfg = getattr(self.body, "pretrained_cfg", None) or {}
+        if len(cfg.get("mean") or ()) == 3 and len(cfg.get("std") or ()) == 3:
+            self.input_mean = tuple(float(v) for v in cfg["mean"])  # type: ignore[assignment]
+            self.input_std = tuple(float(v) for v in cfg["std"])  # type: ignore[assignment]
 
     def _nominal_reductions(self) -> list[int]:
         """timm's reductions of the undilated model (built without weights on the meta device,

@@ -34,7 +34,7 @@ __getattr__, __dir__, __all__ = lazy_exports(
             "synthetic_class_names",
             "synthetic_folder_name",
         ),
-        "transforms": ("MEAN_UINT8", "build_train_transform", "normalize"),
+        "transforms": ("MEAN_UINT8", "build_train_transform"),
         "voc": ("VOC_CLASSES", "VOC_INFO", "VOCSegmentation", "resolve_voc_dir"),
     },
 )

@@ -27,7 +27,7 @@ from segkit.data.registry import (
     reader_prepare,
 )
 from segkit.data.synthetic import SyntheticSpec
-from segkit.data.transforms import build_train_transform, normalize
+from segkit.data.transforms import build_train_transform
 from segkit.progress import progress
 
 log = logging.getLogger(__name__)
@@ -462,13 +462,11 @@ class SegDataModule(pl.LightningDataModule):
         return self._val_loader(self.val_set)  # type: ignore[arg-type]
 
     def on_after_batch_transfer(self, batch: dict[str, Any], dataloader_idx: int) -> dict[str, Any]:
-        """On the device: ``image`` uint8 (B, 3, H, W) -> normalised float32; ``mask`` uint8
-        (B, H, W) -> int64."""
+        """On the device: ``mask`` uint8 (B, H, W) -> int64. ``image`` stays uint8 (B, 3, H, W):
+        the model normalises it (``Segmentor.normalize``)."""
         if not isinstance(batch, dict):
             return batch
-        image, mask = batch.get("image"), batch.get("mask")
-        if image is not None and image.dtype == torch.uint8:
-            batch["image"] = normalize(image)
+        mask = batch.get("mask")
         if mask is not None and mask.dtype == torch.uint8:
             batch["mask"] = mask.long()
         return batch

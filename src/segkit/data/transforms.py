@@ -1,7 +1,8 @@
-"""Train / val transforms (albumentations) and on-device normalisation.
+"""Train transforms (albumentations).
 
 Transforms keep images uint8 (H, W, 3): uint8 is 4x less to move through worker queues and pinned
-memory than float32, and normalisation is one fused op on the accelerator (:func:`normalize`).
+memory than float32. Images stay uint8 up to the model, which normalises them itself
+(``segkit.models.Segmentor``: mean / std belong to the backbone's weights).
 """
 
 from __future__ import annotations
@@ -9,9 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import albumentations as A
-import torch
 
-from segkit.constants import IGNORE_INDEX, IMAGENET_MEAN, IMAGENET_STD
+from segkit.constants import IGNORE_INDEX, IMAGENET_MEAN
 from segkit.data.scale_crop import RandomScaleCrop
 
 #: ImageNet mean as uint8 RGB: the fill of padded image pixels, so padding normalises to ~0.
@@ -58,19 +58,3 @@ def build_train_transform(
         j = color_jitter
         steps.append(A.ColorJitter(brightness=j, contrast=j, saturation=j, hue=0.0, p=0.8))
     return A.Compose(steps, seed=seed)
-
-
-def normalize(image: torch.Tensor) -> torch.Tensor:
-    """ImageNet-normalise uint8 images on their device.
-
-    Args:
-        image: uint8 tensor (B, 3, H, W) or (3, H, W), RGB 0..255.
-    Returns:
-        float32 tensor of the same shape, ``(x / 255 - mean) / std``.
-    """
-    if image.dtype != torch.uint8:
-        raise TypeError(f"normalize expects a uint8 image tensor, got {image.dtype}")
-    shape = (3, 1, 1) if image.dim() == 3 else (1, 3, 1, 1)
-    mean = torch.tensor(IMAGENET_MEAN, device=image.device).mul_(255).view(shape)
-    std = torch.tensor(IMAGENET_STD, device=image.device).mul_(255).view(shape)
-    return (image.float() - mean) / std

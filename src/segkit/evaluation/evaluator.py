@@ -1,8 +1,8 @@
 """The evaluation loop: a dataloader of uint8 batches -> confusion matrices (global, trimap, per image).
 
-Everything stays on the device until the loop ends: per batch one normalisation, one inference and
-one ``SegConfusion.update`` (trimap level map + one ``bincount`` + the boundary F1 maps). Padding (mask 255 from
-``pad_collate``) never counts. Under torch.distributed each rank evaluates its own batches and
+Everything stays on the device until the loop ends: per batch one inference of the uint8 images (the
+model normalises them) and one ``SegConfusion.update`` (trimap level map + one ``bincount`` + the
+boundary F1 maps). Padding (mask 255 from ``pad_collate``) never counts. Under torch.distributed each rank evaluates its own batches and
 ``result`` reduces the matrices of all ranks (the metric's sync), so every rank returns the answer of
 the whole split, per-image matrices ordered by the batches' ``index`` (the split-list position from
 ``eval_loader``) whatever the sharding or batching.
@@ -19,7 +19,6 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from segkit.data.transforms import normalize
 from segkit.evaluation.counting import miou_of_matrices
 from segkit.evaluation.drawn import BestWorstKeeper
 from segkit.evaluation.inference import InferenceSettings, infer
@@ -122,7 +121,7 @@ class Evaluator:
 
     def predict(self, image_uint8: Tensor) -> Tensor:
         """uint8 (B, 3, H, W) on any device -> (B, H, W) int64 predictions on ``device``."""
-        image = normalize(image_uint8.to(self.device, non_blocking=True))
+        image = image_uint8.to(self.device, non_blocking=True)
         scores = infer(self.model, image, self.settings)
         if scores.shape[1] != self.num_classes:  # a shape: known on the host, no device sync
             raise ValueError(

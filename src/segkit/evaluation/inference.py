@@ -1,7 +1,8 @@
-"""Inference on normalised batches: whole image, sliding window, multi-scale + flip.
+"""Inference on uint8 image batches: whole image, sliding window, multi-scale + flip.
 
 All functions take a model with the Segmentor call shape (``model(x)["out"]`` = (B, K, H, W) logits
-at the input size) and a normalised float batch ``(B, 3, H, W)``, and return class scores
+at the input size, for RGB uint8 ``x``: the model normalises) and a uint8 batch ``(B, 3, H, W)``,
+and return float32 class scores
 ``(B, K, H, W)`` at the input size; ``scores.argmax(1)`` is the prediction. The model is an eager
 ``nn.Module`` or any callable of that shape, e.g. ``segkit.evaluation.onnx_backend.OnnxRuntimeModel``
 (the same network in onnxruntime): every mode below then runs on that backend unchanged.
@@ -11,7 +12,8 @@ at the input size) and a normalised float batch ``(B, 3, H, W)``, and return cla
   crops are summed into place and divided by how many crops cover each pixel. A window at least as
   large as the image is one crop = the whole image.
 * multi-scale + flip (DeepLabv3 sec. 4.3 / DeepLabv3+ table 3, "MS" and "Flip"): the batch is
-  resized by each scale (bilinear), optionally also mirrored, run in ``whole`` or ``slide`` mode, and
+  resized by each scale (bilinear, rounded back to uint8 as mmseg's test-time resize of the image
+  is, so an exported uint8 graph gets what the eager model gets), optionally also mirrored, run in ``whole`` or ``slide`` mode, and
   the *softmax probabilities* (not logits: each pass then has the same weight whatever its logit
   range) are resized back to the input size and averaged.
 
@@ -89,7 +91,7 @@ class InferenceSettings:
 
 
 def predict_whole(model: SegModel, image: Tensor) -> Tensor:
-    """(B, 3, H, W) normalised -> (B, K, H, W) logits, one forward pass."""
+    """(B, 3, H, W) uint8 -> (B, K, H, W) logits, one forward pass."""
     return model(image)["out"]
 
 
@@ -102,20 +104,20 @@ def _window_starts(size: int, window: int, stride: int) -> list[int]:
 
 
 def predict_slide(model: SegModel, image: Tensor, *, window: int, stride: int) -> Tensor:
-    """(B, 3, H, W) -> (B, K, H, W) logits averaged over overlapping windows.
+    """(B, 3, H, W) uint8 -> (B, K, H, W) float32 logits averaged over overlapping windows.
 
     Windows larger than the image are clipped to it, so ``window >= max(H, W)`` is one whole pass.
     """
     _, _, h, w = image.shape
     total: Tensor | None = None
-    count = torch.zeros((1, 1, h, w), device=image.device, dtype=image.dtype)
+    count = torch.zeros((1, 1, h, w), device=image.device)
     for top in _window_starts(h, window, stride):
         for left in _window_starts(w, window, stride):
             rows = slice(top, min(top + window, h))
             cols = slice(left, min(left + window, w))
             logits = model(image[:, :, rows, cols])["out"]
             if total is None:
-                total = image.new_zeros((image.shape[0], logits.shape[1], h, w))
+                total = logits.new_zeros((image.shape[0], logits.shape[1], h, w))
             total[:, :, rows, cols] += logits
             count[:, :, rows, cols] += 1
     assert total is not None  # at least one window always exists
@@ -129,7 +131,7 @@ def _run(model: SegModel, image: Tensor, settings: InferenceSettings) -> Tensor:
 
 
 def predict_multiscale(model: SegModel, image: Tensor, settings: InferenceSettings) -> Tensor:
-    """(B, 3, H, W) -> (B, K, H, W) softmax probabilities averaged over scales (and flips)."""
+    """(B, 3, H, W) uint8 -> (B, K, H, W) softmax probabilities averaged over scales (and flips)."""
     size = image.shape[-2:]
     total: Tensor | None = None
     passes = 0
@@ -137,7 +139,7 @@ def predict_multiscale(model: SegModel, image: Tensor, settings: InferenceSettin
         scaled = image
         if scale != 1.0:
             target = [max(1, round(int(s) * scale)) for s in size]
-            scaled = F.interpolate(image, size=target, mode="bilinear", align_corners=False)
+            scaled = resize_image(image, target)
         for mirrored in (False, True) if settings.flip else (False,):
             x = scaled.flip(-1) if mirrored else scaled
             probs = _run(model, x, settings).softmax(1)
@@ -149,6 +151,14 @@ def predict_multiscale(model: SegModel, image: Tensor, settings: InferenceSettin
             passes += 1
     assert total is not None
     return total / passes
+
+
+def resize_image(image: Tensor, size: list[int]) -> Tensor:
+    """(B, 3, H, W) -> (B, 3, *size) bilinear, in float32; a uint8 image is rounded back to uint8."""
+    scaled = F.interpolate(image.float(), size=size, mode="bilinear", align_corners=False)
+    if image.dtype != torch.uint8:
+        return scaled.to(image.dtype)
+    return scaled.round_().clamp_(0, 255).to(torch.uint8)
 
 
 def bf16_native(device: torch.device) -> bool:
@@ -201,7 +211,7 @@ def to_channels_last(model: nn.Module) -> nn.Module:
 
 
 def infer(model: SegModel, image: Tensor, settings: InferenceSettings) -> Tensor:
-    """Scores (B, K, H, W) float32 for a normalised batch (B, 3, H, W) according to ``settings``.
+    """Scores (B, K, H, W) float32 for a uint8 batch (B, 3, H, W) according to ``settings``.
 
     Single-scale, no-flip settings return logits (one pass, no softmax); otherwise averaged softmax
     probabilities. Either way ``argmax(1)`` is the predicted label map.

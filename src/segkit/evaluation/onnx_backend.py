@@ -2,7 +2,7 @@
 in onnxruntime.
 
 ``OnnxRuntimeModel`` has the call shape of a Segmentor (``model(x)["out"]`` = (B, K, H, W) logits
-for a normalised (B, 3, H, W) float32 batch), so every inference mode of
+for a uint8 (B, 3, H, W) RGB batch: the graph normalises), so every inference mode of
 ``segkit.evaluation.inference`` (whole, slide, multi-scale + flip, batched) runs on it unchanged.
 
 **Cache.** The network is exported once per checkpoint and settings into ``cache_dir`` (default: an
@@ -47,7 +47,8 @@ log = logging.getLogger(__name__)
 
 BACKENDS: tuple[str, ...] = ("torch", "onnxruntime")
 #: Bump when what the cache holds changes (graph interface, metadata): old entries then miss.
-CACHE_VERSION = 1
+#: 2: the graph takes uint8 images and normalises them itself (1 took normalised float32).
+CACHE_VERSION = 2
 OPSET = 18
 SAMPLE_SIZE = (64, 64)
 #: Sizes and tolerance of the check a new cache entry passes (catches a size-frozen graph).
@@ -162,7 +163,7 @@ def cached_onnx(
     partial = folder / f".{path.stem}.{uuid.uuid4().hex[:8]}.partial.onnx"
     start = time.perf_counter()
     with torch.inference_mode():  # onnxruntime may leave the class dimension symbolic
-        classes = model(torch.zeros(1, 3, *SAMPLE_SIZE))["out"].shape[1]
+        classes = model(torch.zeros(1, 3, *SAMPLE_SIZE, dtype=torch.uint8))["out"].shape[1]
     try:
         folder.mkdir(parents=True, exist_ok=True)
         export_onnx(
@@ -280,7 +281,9 @@ class OnnxRuntimeModel:
         return self
 
     def __call__(self, image: Tensor) -> dict[str, Tensor]:
-        """(B, 3, H, W) float32 normalised -> {"out": (B, K, H, W) float32 logits}."""
+        """(B, 3, H, W) uint8 RGB -> {"out": (B, K, H, W) float32 logits}."""
+        if image.dtype != torch.uint8:
+            raise TypeError(f"the exported model takes uint8 images, got {image.dtype}")
         if min(image.shape[-2:]) < MIN_SIDE:
             raise ValueError(
                 f"the exported model takes H, W >= {MIN_SIDE} px, got {tuple(image.shape[-2:])}: "
@@ -288,16 +291,16 @@ class OnnxRuntimeModel:
             )
         if self.device.type == "cuda":
             return {"out": self._run_cuda(image)}
-        array = image.detach().to("cpu", torch.float32).contiguous().numpy()
+        array = image.detach().cpu().contiguous().numpy()
         return {"out": torch.from_numpy(self.session.run(["logits"], {"image": array})[0])}
 
     def _run_cuda(self, image: Tensor) -> Tensor:
         """Device-to-device through I/O binding: torch buffers handed to onnxruntime, no host copy."""
-        image = image.detach().to(self.device, torch.float32).contiguous()
+        image = image.detach().to(self.device).contiguous()
         out = torch.empty((image.shape[0], self.num_classes, *image.shape[-2:]), device=self.device)
         index = self.device.index or 0
         binding = self.session.io_binding()
-        binding.bind_input("image", "cuda", index, np.float32, tuple(image.shape), image.data_ptr())
+        binding.bind_input("image", "cuda", index, np.uint8, tuple(image.shape), image.data_ptr())
         binding.bind_output("logits", "cuda", index, np.float32, tuple(out.shape), out.data_ptr())
         # onnxruntime runs on its own stream: the input must be complete before it reads it.
         torch.cuda.current_stream(self.device).synchronize()

@@ -1,7 +1,8 @@
 """A Segmentor as one self-contained ONNX file with dynamic batch, height and width.
 
-The graph maps an ImageNet-normalised float32 image batch ``"image"`` (N, 3, H, W) to ``"logits"``
-(N, K, H, W). Exporters:
+The graph maps a uint8 RGB image batch ``"image"`` (N, 3, H, W) to float32 ``"logits"`` (N, K, H, W);
+the normalisation (the Segmentor's mean / std) is inside the graph, so the file is all a runtime
+needs. Exporters:
 
 * ``dynamo`` (default): ``torch.onnx.export(dynamo=True)`` with ``torch.export.Dim`` for N, H, W —
   the exporter torch maintains (the TorchScript one is deprecated since torch 2.9); it proves the
@@ -157,7 +158,7 @@ def export_onnx(
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
     # Batch 2, not 1: torch.export specialises dimensions of size 0/1 to constants.
-    sample = torch.randn(2, 3, h, w)
+    sample = torch.randint(0, 256, (2, 3, h, w), dtype=torch.uint8)
     try:
         with quiet_exporter():
             try:
@@ -192,7 +193,8 @@ def check_onnx(
     atol: float,
     advance: Callable[[int], None] | None = None,
 ) -> dict[str, float]:
-    """Run the ONNX file in onnxruntime at each (H, W); {"HxW": max |onnx - torch|}.
+    """Run the ONNX file in onnxruntime on random uint8 images at each (H, W);
+    {"HxW": max |onnx - torch|}.
 
     ``advance(1)`` is called after each size (a progress bar). Raises ValueError when a
     difference exceeds ``atol`` or the output shape is wrong.
@@ -203,7 +205,7 @@ def check_onnx(
     generator = torch.Generator().manual_seed(0)
     diffs: dict[str, float] = {}
     for h, w in ((int(a), int(b)) for a, b in sizes):
-        x = torch.randn(2, 3, h, w, generator=generator)
+        x = torch.randint(0, 256, (2, 3, h, w), generator=generator, dtype=torch.uint8)
         with torch.inference_mode():
             ref = model(x)["out"].numpy()
         got = session.run(["logits"], {"image": x.numpy()})[0]

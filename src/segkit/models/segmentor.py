@@ -3,9 +3,18 @@
 The composition of torchvision's segmentation models: the backbone returns its features, the head
 turns them into logits at its own stride, and the logits are upsampled bilinearly to the *input's*
 size, so any H x W works (not only multiples of 32).
+
+The Segmentor also owns its input normalisation (mmseg's ``SegDataPreProcessor``): it takes RGB
+pixel values 0..255 and subtracts / divides by the backbone's ``input_mean`` / ``input_std`` (x 255)
+itself, held as *non-persistent* buffers (they move with ``.to(device)`` and are no state_dict keys,
+so checkpoints are unchanged). Batches, the ONNX graph and every inference path feed uint8; the
+normalisation runs in float32 even under bf16 autocast (subtraction and division are no autocast
+ops; the first conv casts).
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -17,9 +26,11 @@ from segkit.nn.atrous import AtrousImpl, atrous_impl_of, set_atrous_impl
 
 
 class Segmentor(nn.Module):
-    """``forward(x: (B, 3, H, W) float) -> {"out": (B, K, H, W), "aux": (B, K, H, W)}``.
+    """``forward(x: (B, 3, H, W) RGB 0..255) -> {"out": (B, K, H, W), "aux": (B, K, H, W)}``.
 
-    ``"aux"`` is present only when an auxiliary head was given. Heads follow the ``Head`` protocol
+    ``x`` is uint8 (what the data and every inference path give) or floating point in the same
+    0..255 units (an input that needs gradients, as the ERF's). ``"aux"`` is present only when an
+    auxiliary head was given. Heads follow the ``Head`` protocol
     (``segkit.heads.base``); the Segmentor forwards an output-stride change to all parts, and the
     heads' atrous convs run with the backbone's implementation (``backbone.atrous_impl``: one switch
     for every atrous conv of the model).
@@ -39,6 +50,28 @@ class Segmentor(nn.Module):
         for part in (head, aux_head):
             if part is not None:
                 set_atrous_impl(part, backbone.atrous_impl)
+        self.set_input_norm(backbone.input_mean, backbone.input_std)
+
+    def set_input_norm(self, mean: Sequence[float], std: Sequence[float]) -> None:
+        """Normalise inputs with RGB ``mean`` / ``std`` (0..1 units) from now on (in place)."""
+        mean_t = torch.tensor([float(v) for v in mean]).mul_(255)
+        std_t = torch.tensor([float(v) for v in std]).mul_(255)
+        if mean_t.shape != (3,) or std_t.shape != (3,) or not bool((std_t > 0).all()):
+            raise ValueError(f"input mean / std need 3 values each, std > 0; got {mean}, {std}")
+        old = getattr(self, "pixel_mean", None)
+        device = None if old is None else old.device
+        self.input_mean = tuple(float(v) for v in mean)
+        self.input_std = tuple(float(v) for v in std)
+        self.register_buffer("pixel_mean", mean_t.view(1, 3, 1, 1).to(device), persistent=False)
+        self.register_buffer("pixel_std", std_t.view(1, 3, 1, 1).to(device), persistent=False)
+
+    def normalize(self, x: Tensor) -> Tensor:
+        """(B, 3, H, W) RGB 0..255, uint8 or floating -> float32 ``(x - 255 mean) / (255 std)``."""
+        if x.dtype != torch.uint8 and not x.is_floating_point():
+            raise TypeError(
+                f"a Segmentor takes RGB images 0..255 as uint8 or floating point, got {x.dtype}"
+            )
+        return (x.float() - self.pixel_mean) / self.pixel_std
 
     @property
     def atrous_impl(self) -> str:
@@ -69,7 +102,7 @@ class Segmentor(nn.Module):
 
     def forward(self, x: Tensor) -> dict[str, Tensor]:
         size = x.shape[-2:]
-        features = self.backbone(x)
+        features = self.backbone(self.normalize(x))
         out = {"out": _resize(self.head(features), size)}
         if self.aux_head is not None:
             out["aux"] = _resize(self.aux_head(features), size)

@@ -17,7 +17,11 @@ from torch import nn
 
 from segkit.data.classes import ClassInfo
 from segkit.tasks._common import instantiate_user
-from segkit.training.checkpoint import checkpoint_config, read_checkpoint
+from segkit.training.checkpoint import (
+    apply_checkpoint_input_norm,
+    checkpoint_config,
+    read_checkpoint,
+)
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +78,7 @@ def load_trained(path: str | Path, *, output_stride: int | None = None) -> Train
     model = instantiate_user(cfg["model"])
     state = ckpt.get("state_dict")
     load_model_weights(model, state if isinstance(state, dict) else {}, path=path)
+    apply_checkpoint_input_norm(model, ckpt)
     if output_stride is not None:
         if not hasattr(model, "set_output_stride"):
             raise ValueError(f"{path}: its model cannot change output stride")

@@ -24,7 +24,7 @@ from segkit.analysis import count_params, latency_samples, latency_summary, trac
 from segkit.analysis.erf import ERF, PixelGradients
 from segkit.analysis.pixel_rf import OutputGrid, PixelRF, output_grid, pixel_receptive_field
 from segkit.compare.records import builder_name, design_name
-from segkit.data import normalize, read_image
+from segkit.data import read_image
 from segkit.data.classes import ClassInfo
 from segkit.tasks.checkpoints import load_trained
 
@@ -227,7 +227,7 @@ def view_design(design: Design, picture: Picture, *, latency_runs: int = 3) -> D
     forwards, after that forward as warm-up)."""
     model = design.model
     device = next(model.parameters()).device
-    x = normalize(torch.tensor(picture.image).permute(2, 0, 1)[None].to(device))
+    x = torch.tensor(picture.image).permute(2, 0, 1)[None].to(device)  # uint8: the model normalises
     probe = PixelGradients(model, x)
     size = picture.image.shape[:2]
     result = trace(model, x, watch=watch_points(model), meta=True)

@@ -1,8 +1,8 @@
 """``export`` task: a checkpoint's network as one self-contained ONNX file with dynamic batch,
 height and width.
 
-The graph maps an ImageNet-normalised float32 image batch ``"image"`` (N, 3, H, W) to ``"logits"``
-(N, K, H, W); the weights are inside the file (no ``.onnx.data`` side file), so the file alone can
+The graph maps a uint8 RGB image batch ``"image"`` (N, 3, H, W) to float32 ``"logits"``
+(N, K, H, W) and normalises inside (the model's mean / std); the weights are inside the file (no ``.onnx.data`` side file), so the file alone can
 be copied and loaded. Exporters (``export.exporter``): ``dynamo`` (default, torch's maintained
 exporter) or ``legacy`` (TorchScript tracing) — see ``segkit.evaluation.onnx_export``.
 
@@ -103,7 +103,13 @@ def export(cfg: DictConfig) -> dict[str, Any]:
         "output_stride": int(model.output_stride),
         "num_classes": classes.num_classes,
         "classes": classes.to_dict(),
-        "input": {"name": "image", "shape": ["N", 3, "H", "W"], "normalisation": "imagenet"},
+        "input": {
+            "name": "image",
+            "shape": ["N", 3, "H", "W"],
+            "dtype": "uint8",
+            "range": [0, 255],
+            "normalised_inside": {"mean": list(model.input_mean), "std": list(model.input_std)},
+        },
         "output_names": ["logits"],
         "max_abs_diff": diffs,
         "size_mb": round(path.stat().st_size / 2**20, 3),  # the whole model: weights inside

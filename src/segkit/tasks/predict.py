@@ -29,7 +29,7 @@ from omegaconf import DictConfig
 from PIL import Image
 
 from segkit.checks import check_batch_size
-from segkit.data import normalize, read_image
+from segkit.data import read_image
 from segkit.data.batching import same_size_batches, shard
 from segkit.data.classes import ClassInfo
 from segkit.data.collate import stack_collate
@@ -140,7 +140,7 @@ def predict_batch(
         for i, im in enumerate(images)
     ]
     batch = stack_collate(samples)["image"].to(device)
-    labels = infer(model, normalize(batch), settings).argmax(1).to(torch.uint8).cpu().numpy()
+    labels = infer(model, batch, settings).argmax(1).to(torch.uint8).cpu().numpy()
     return list(labels)
 
 

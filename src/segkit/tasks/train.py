@@ -100,7 +100,7 @@ def build_module(
     # eval forward at fit start, 1.6-1.9 s for the quickstart model on the loaded 2-core machine
     # (2026-12-02). Not with compile=true: that forward would compile the network once more.
     if crop and not cfg.get("compile", False):
-        module.example_input_array = torch.zeros(1, 3, int(crop), int(crop))
+        module.example_input_array = torch.zeros(1, 3, int(crop), int(crop), dtype=torch.uint8)
     return module
 
 

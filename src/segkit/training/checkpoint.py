@@ -2,19 +2,25 @@
 finding non-finite weights (a diverged run's state must never be written or used).
 
 A SegModule checkpoint stores the composed run config as a plain dict under
-``ckpt["hyper_parameters"]["cfg"]``; the network weights are ``state_dict`` keys ``model.*``.
+``ckpt["hyper_parameters"]["cfg"]``; the network weights are ``state_dict`` keys ``model.*``; the
+input normalisation the network was trained with (no state_dict entry: the Segmentor's buffers are
+non-persistent) under ``ckpt["segkit"]["input_norm"]``.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from segkit.checks import check_checkpoint_file
+from segkit.constants import IMAGENET_MEAN, IMAGENET_STD
+
+log = logging.getLogger(__name__)
 
 #: Config sections whose values decide the network's shape; resuming across them cannot work.
 MODEL_KEYS: tuple[str, ...] = ("model", "backbone", "data.num_classes")
@@ -82,6 +88,28 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
             "lower module.lr (or module.scheduler.warmup_steps)."
         )
     return ckpt
+
+
+def checkpoint_input_norm(ckpt: Mapping[str, Any]) -> tuple[list[float], list[float]]:
+    """The RGB mean / std (0..1) the checkpoint's network was trained with:
+    ``ckpt["segkit"]["input_norm"]``, or ImageNet's for a checkpoint written before the model
+    owned its normalisation (``segkit.data.normalize`` gave every model ImageNet's)."""
+    norm = (ckpt.get("segkit") or {}).get("input_norm")
+    if isinstance(norm, Mapping):
+        return [float(v) for v in norm["mean"]], [float(v) for v in norm["std"]]
+    return list(IMAGENET_MEAN), list(IMAGENET_STD)
+
+
+def apply_checkpoint_input_norm(model: nn.Module, ckpt: Mapping[str, Any]) -> None:
+    """Give ``model`` (a Segmentor) the normalisation its checkpoint was trained with, when its
+    backbone now names another one (e.g. a timm model whose ``pretrained_cfg`` is not ImageNet's,
+    trained before the model normalised its input)."""
+    if not hasattr(model, "set_input_norm"):
+        return
+    mean, std = checkpoint_input_norm(ckpt)
+    if (list(model.input_mean), list(model.input_std)) != (mean, std):
+        log.info("input normalisation of the checkpoint kept: mean %s, std %s", mean, std)
+        model.set_input_norm(mean, std)
 
 
 def checkpoint_config(ckpt: Mapping[str, Any], *, path: str | Path = "<checkpoint>") -> dict:

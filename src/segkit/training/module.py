@@ -34,6 +34,7 @@ from segkit.checks import CLASS_WEIGHT_MODES, check_class_weight
 from segkit.constants import IGNORE_INDEX
 from segkit.data.classes import ClassInfo
 from segkit.evaluation.metrics import SegConfusion, scores_from_confusion
+from segkit.training.checkpoint import apply_checkpoint_input_norm
 from segkit.training.param_groups import build_param_groups, check_optimizer
 from segkit.training.schedule import (
     poly_lr,
@@ -72,9 +73,9 @@ def segmentation_loss(
 class SegModule(pl.LightningModule):
     """Trains ``model`` (a Segmentor: ``forward(x) -> {"out", ["aux"]}``).
 
-    ``batch["image"]`` arrives as a normalised float (B, 3, H, W) tensor (the DataModule normalises
-    after the device transfer) and ``batch["mask"]`` as int64 (B, H, W) with 255 = void (uint8 on the
-    bus, widened there too).
+    ``batch["image"]`` arrives as uint8 (B, 3, H, W), RGB 0..255 (the model normalises it) and
+    ``batch["mask"]`` as int64 (B, H, W) with 255 = void (uint8 on the bus, widened after the device
+    transfer).
 
     Args:
         model: the network; it is the attribute ``model`` (checkpoint keys ``model.*``).
@@ -187,7 +188,7 @@ class SegModule(pl.LightningModule):
             self.model.compile()
 
     def forward(self, x: Tensor) -> dict[str, Tensor]:
-        """(B, 3, H, W) normalised float -> {"out": (B, K, H, W) logits[, "aux": ...]}."""
+        """(B, 3, H, W) uint8 RGB -> {"out": (B, K, H, W) logits[, "aux": ...]}."""
         if self.hparams.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         return self.model(x)
@@ -316,6 +317,11 @@ class SegModule(pl.LightningModule):
         }
         if self.classes is not None:  # plain types: read back with weights_only=True
             checkpoint["segkit"]["classes"] = self.classes.to_dict()
+        if hasattr(self.model, "input_mean"):  # the Segmentor's non-persistent buffers, as lists
+            checkpoint["segkit"]["input_norm"] = {
+                "mean": list(self.model.input_mean),
+                "std": list(self.model.input_std),
+            }
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # Lightning restores the schedulers from this same dict afterwards: a checkpoint of the
@@ -331,6 +337,7 @@ class SegModule(pl.LightningModule):
                 "PolynomialLR (same LRs without warm-up; with one, the LR moves to the new curve)"
             )
         state = checkpoint.get("segkit", {})
+        apply_checkpoint_input_norm(self.model, checkpoint)
         self._take_saved_class_weight(checkpoint)
         self.best_miou = state.get("best_miou", float("-inf"))
         self.bf_at_best = state.get("bf_at_best", float("nan"))
