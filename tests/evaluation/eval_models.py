@@ -46,6 +46,6 @@ class ContextNet(nn.Module):
         self.conv2 = nn.Conv2d(8, 8, 3, padding=2, dilation=2)
         self.cls = nn.Conv2d(8, num_classes, 1)
 
-    def forward(self, x: Tensor) -> dict[str, Tensor]:
-        h = torch.relu(self.conv2(torch.relu(self.conv1(x))))
+    def forward(self, x: Tensor) -> dict[str, Tensor]:  # uint8 0..255, as a Segmentor takes
+        h = torch.relu(self.conv2(torch.relu(self.conv1(x.float() / 255))))
         return {"out": self.cls(h + h.mean((2, 3), keepdim=True))}

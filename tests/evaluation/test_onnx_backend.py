@@ -199,7 +199,7 @@ class CumMax(nn.Module):
         self.conv = nn.Conv2d(3, 4, 1)
 
     def forward(self, x: Tensor) -> dict[str, Tensor]:
-        return {"out": torch.cummax(self.conv(x), dim=1).values}
+        return {"out": torch.cummax(self.conv(x.float()), dim=1).values}  # uint8 in
 
 
 @pytest.mark.parametrize("exporter", ["legacy", "dynamo"])
