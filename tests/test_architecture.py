@@ -79,6 +79,11 @@ def test_backbones_and_heads_independent():
     assert _violations(rule) == []
 
 
+def test_the_feature_contract_stands_alone():
+    """segkit.features holds the one type backbones/ and heads/ share: standard library only."""
+    assert _imports(SRC / "features.py") <= {"__future__", "dataclasses"}
+
+
 def test_nothing_below_tasks_imports_tasks():
     def rule(pkg, name):
         if pkg != "tasks" and _segkit_pkg(name) == "tasks":
