@@ -201,7 +201,7 @@ def test_latency_budget_and_trace_as_warm_up(tmp_path, capsys):
 
 
 def test_strides_print_as_integers_and_mark_the_rounded_ones():
-    from segkit.analysis.report import stride_text
+    from segkit.analysis.summary import stride_text
 
     assert [stride_text(s) for s in (16.0, 4.0000000001, 16 * 33 / 129, 4 * 129 / 513)] == [
         "16", "4", "~4", "~1",

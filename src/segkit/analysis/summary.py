@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from segkit.analysis.report import Analysis
 from segkit.analysis.stages import nice
-from segkit.analysis.summary import Analysis
 
 _COLUMNS = ("name", "H x W", "stride", "dilation", "channels", "RF")
 #: Under the table when a stride was rounded (the JSON keeps the exact sampling step).
