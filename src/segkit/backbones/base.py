@@ -17,7 +17,7 @@ from typing import Literal
 from torch import Tensor, nn
 
 # The rule lives in segkit.checks (shared with the command line's pre-flight check); re-exported here.
-from segkit.checks import VALID_OUTPUT_STRIDES, check_output_stride  # noqa: F401
+from segkit.checks import check_output_stride  # noqa: F401
 from segkit.features import FeatureInfo  # the contract, shared with the heads
 from segkit.nn.atrous import (
     ATROUS_IMPLS,
