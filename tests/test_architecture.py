@@ -109,7 +109,7 @@ def test_compare_reads_files_only():
     assert _violations(rule) == []
 
 
-#: Modules the command line imports before a config is known to be valid (issue 17): each may
+#: Modules the command line imports before a config is known to be valid: each may
 #: import only the standard library and the names listed (checked on the source; the subprocess
 #: test tests/cli/test_cli_import_discipline.py checks what actually gets loaded).
 LIGHT_MODULES: dict[str, set[str]] = {
