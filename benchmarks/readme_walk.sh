@@ -32,6 +32,7 @@ sweep=$(ls -d logs/sweep_design/multiruns/* | tail -n 1)
 step compare "$py scripts/compare.py $sweep --fill"
 step inspect "$py scripts/inspect_data.py data=synthetic inspect.json=stats.json"
 step analyze "$py scripts/analyze.py model=deeplabv3plus backbone=mobilenetv2 model.output_stride=16 analyze.input_size=513"
+step onnx "pip install --quiet -e '.[onnx]'"
 step export "$py scripts/export.py ckpt_path=$run/checkpoints/best.ckpt format=onnx"
 mkdir -p "$work/inputs" && cp $(ls data/synthetic/*/VOCdevkit/VOC2012/JPEGImages/*.jpg | head -n 20) "$work/inputs/"
 step predict "$py scripts/predict.py ckpt_path=$run/checkpoints/best.ckpt input=$work/inputs output=$work/predictions"

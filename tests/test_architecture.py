@@ -79,6 +79,11 @@ def test_backbones_and_heads_independent():
     assert _violations(rule) == []
 
 
+def test_the_feature_contract_stands_alone():
+    """segkit.features holds the one type backbones/ and heads/ share: standard library only."""
+    assert _imports(SRC / "features.py") <= {"__future__", "dataclasses"}
+
+
 def test_nothing_below_tasks_imports_tasks():
     def rule(pkg, name):
         if pkg != "tasks" and _segkit_pkg(name) == "tasks":
@@ -104,7 +109,7 @@ def test_compare_reads_files_only():
     assert _violations(rule) == []
 
 
-#: Modules the command line imports before a config is known to be valid (issue 17): each may
+#: Modules the command line imports before a config is known to be valid: each may
 #: import only the standard library and the names listed (checked on the source; the subprocess
 #: test tests/cli/test_cli_import_discipline.py checks what actually gets loaded).
 LIGHT_MODULES: dict[str, set[str]] = {

@@ -1,4 +1,4 @@
-"""Run folders are unique (issue 11.5): ``${unique_dir:...}`` in configs/hydra/default.yaml claims each
+"""Run folders are unique: ``${unique_dir:...}`` in configs/hydra/default.yaml claims each
 run's folder, so two runs started in the same second never share one."""
 
 from __future__ import annotations

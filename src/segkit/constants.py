@@ -1,4 +1,4 @@
-"""Project-wide constants: the void label, ImageNet statistics.
+"""Project-wide constants: the void label, ImageNet statistics, image file endings.
 
 Dataset classes and palettes belong to their dataset (``segkit.data.classes.ClassInfo``; VOC's in
 ``segkit.data.voc``)."""
@@ -12,3 +12,6 @@ IGNORE_INDEX: int = 255
 #: ImageNet statistics for 0..1-scaled RGB images (what torchvision/timm weights expect).
 IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
 IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
+
+#: File endings read as images (case-insensitive): a folder dataset's images, predict's inputs.
+IMAGE_SUFFIXES: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")

@@ -58,7 +58,7 @@ def test_deeplabv3plus_json_table_and_heatmap(tmp_path, capsys):
     assert (last_feature["stride"], last_feature["dilation"], last_feature["rf"]) == (8, 4, 491)
     printed = capsys.readouterr().out
     assert "logits stride 4" in printed and "backbone output 491" in printed
-    # strides print as integers; the rounded ones are marked and explained (issue 16)
+    # strides print as integers; the rounded ones are marked and explained
     table = printed.split("deeplabv3plus on mobilenetv2")[0].splitlines()[2:]  # rows only
     strides = [line.split()[4] for line in table if " x " in line]
     assert len(strides) > 5 and all(s.lstrip("~").isdigit() for s in strides)
@@ -153,7 +153,7 @@ def test_checkpoint_user_errors(tmp_path):
 def test_bad_options_name_arguments_in_python_and_keys_on_the_command_line(
     tmp_path, override, library, command_line
 ):
-    """issue 12: the library's message names the Python argument; the command line's
+    """The library's message names the Python argument; the command line's
     (``run_task``, through ``segkit.tasks.config_keys``) names the config key."""
     from segkit.tasks.cli import UserError, run_task
 
@@ -181,7 +181,7 @@ def test_latency_budget_and_trace_as_warm_up(tmp_path, capsys):
     budget = ["analyze.latency_runs=5", "analyze.latency_budget_s=1e-9"]
     timed = analyze(_cfg(tmp_path, "analyze.erf=false", *budget))
     assert (timed["latency_runs"], timed["trace_meta"]) == (1, False) and timed["latency_ms"] > 0
-    # one run measures no spread: the figure is flagged, in the JSON and on screen (issue 16)
+    # one run measures no spread: the figure is flagged, in the JSON and on screen
     assert timed["latency_spread"] is None
     assert timed["latency_warning"] == "only 1 timed run(s): spread not measured"
     printed = capsys.readouterr().out
@@ -201,7 +201,7 @@ def test_latency_budget_and_trace_as_warm_up(tmp_path, capsys):
 
 
 def test_strides_print_as_integers_and_mark_the_rounded_ones():
-    from segkit.analysis.report import stride_text
+    from segkit.analysis.summary import stride_text
 
     assert [stride_text(s) for s in (16.0, 4.0000000001, 16 * 33 / 129, 4 * 129 / 513)] == [
         "16", "4", "~4", "~1",

@@ -93,7 +93,7 @@ def test_latency_is_positive_and_runs_checked():
     ],
 )
 def test_latency_summary_flags_few_runs_and_a_large_spread(times, runs, spread, warning):
-    """issue 16: a latency from one run, or from runs that disagree, is flagged."""
+    """A latency from one run, or from runs that disagree, is flagged."""
     summary = latency_summary(times)
     assert (summary["latency_runs"], summary["latency_warning"]) == (runs, warning)
     assert summary["latency_spread"] == (

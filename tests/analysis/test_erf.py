@@ -51,7 +51,7 @@ def test_heatmap_png(tmp_path):
 
 
 def test_bad_arguments():
-    """The messages name this function's own arguments (issue 12: no config keys in the library)."""
+    """The messages name this function's own arguments (no config keys in the library)."""
     with pytest.raises(ValueError, match="^samples must be >= 1"):
         effective_receptive_field(ones_conv(3), input_size=9, samples=0)
     with pytest.raises(ValueError, match="^input_size must be >= 3"):

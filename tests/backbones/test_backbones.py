@@ -5,9 +5,9 @@ from collections.abc import Callable
 
 import pytest
 import torch
-from backbone_helpers import randomize_norms
 from torch import nn
 
+from helpers.backbones import randomize_norms
 from segkit.backbones import Backbone, mobilenetv2, xception, xception65
 from segkit.backbones.mobilenetv2 import InvertedResidual
 

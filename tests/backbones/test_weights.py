@@ -7,8 +7,8 @@ import pytest
 import timm
 import torch
 import torchvision
-from backbone_helpers import randomize_norms
 
+from helpers.backbones import randomize_norms
 from segkit.backbones import mobilenetv2, xception, xception65
 from segkit.backbones.weights import load_backbone_weights
 

@@ -1,4 +1,4 @@
-"""How a failing job is reported (issue 12 defect 2, issue 11 items 17 and 18).
+"""How a failing job is reported: one line, the right exit status, a prompt exit.
 
 A user error inside a Hydra job is raised (never ``sys.exit``): a multirun goes on to its next job,
 each failed job prints one line and writes its error into its own run folder's log, and the exit
@@ -141,7 +141,7 @@ def test_hparams_search_marks_failed_trials_and_goes_on(tmp_path: Path) -> None:
 
 def test_exit_skips_the_interpreters_teardown(tmp_path: Path) -> None:
     """A failed run ends right after its atexit handlers: the slow finalization of the imported
-    modules (seconds for torch + Lightning, issue 11 item 18) is skipped, the log still flushed."""
+    modules (seconds for torch + Lightning) is skipped, the log still flushed."""
     (tmp_path / "slow_teardown.py").write_text(
         "import sys\n"
         "class Marker:\n"

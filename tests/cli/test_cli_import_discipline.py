@@ -1,6 +1,6 @@
 """Import discipline of the command line: before a config is known to be valid, a script has
 imported Hydra, omegaconf and segkit's light modules only -- never torch, Lightning, timm,
-albumentations or a task module (issue 17). Each check runs in a fresh interpreter."""
+albumentations or a task module. Each check runs in a fresh interpreter."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""A value Hydra's override grammar cannot parse gets a hint on how to quote it (issue 11 item 16),
+"""A value Hydra's override grammar cannot parse gets a hint on how to quote it,
 and the hint itself parses back to the intended value."""
 
 from __future__ import annotations

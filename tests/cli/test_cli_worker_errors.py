@@ -1,5 +1,5 @@
-"""An error raised in a DataLoader worker process reaches the user as its own one line (issue 11
-item 12): torch re-raises it in the main process wrapped in the worker's traceback."""
+"""An error raised in a DataLoader worker process reaches the user as its own one line:
+torch re-raises it in the main process wrapped in the worker's traceback."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Console entry points and the conventions around them (issue 12, "Conventions users expect"):
+"""Console entry points and the conventions users expect around them:
 ``segkit-<task>`` runs from any directory with the packaged configs, ``paths.root_dir`` comes from
 ``$SEGKIT_ROOT`` with the current directory as fallback, ``configs/local/default.yaml`` and a
 user's config folder (``hydra.searchpath``) are picked up, ``tags`` reach the run folder, and a

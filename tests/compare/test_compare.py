@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 import torch
-from compare_fixtures import (
+
+from helpers.compare import (
     comparison_tree,
     load_script,
     write_analysis_run,
     write_eval_run,
     write_train_run,
 )
-
 from segkit.compare.records import build_records, find_run_folders
 from segkit.compare.stats import background_floor
 from segkit.compare.table import sort_records

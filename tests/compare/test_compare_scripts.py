@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from compare_fixtures import load_script
 
 import segkit.tasks.compare as compare_task
+from helpers.compare import load_script
 from segkit.tasks.entry import run_compare
 
 TINY = [

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from compare_fixtures import load_script
 
+from helpers.compare import load_script
 from segkit.compare.stats import Bootstrap, Summary, miou, verdict, welch_interval
 from segkit.evaluation.metrics import scores_from_confusion
 

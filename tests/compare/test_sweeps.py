@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from compare_fixtures import ROOT
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 import segkit.tasks.compare as compare_task
+from helpers.compare import ROOT
 from segkit.tasks.compare import compare, fill_missing
 from segkit.tasks.configs import compose_config
 

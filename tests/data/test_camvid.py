@@ -11,8 +11,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from camvid_tree import H, W, label, split_ids, write_camvid
 
+from helpers.camvid_tree import H, W, label, split_ids, write_camvid
 from segkit.data import SegDataModule, SplitDataset, camvid_layout, check_datasets
 from segkit.data import download as dl
 from segkit.data.camvid import CAMVID_INFO, CamVidSegmentation

@@ -10,8 +10,8 @@ import time
 import cv2
 import numpy as np
 import pytest
-from camvid_tree import write_camvid
 
+from helpers.camvid_tree import write_camvid
 from segkit.data.camvid import CAMVID_INFO, CamVidSegmentation
 from segkit.data.class_weight import class_pixel_stats, count_pixels, median_frequency
 

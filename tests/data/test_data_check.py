@@ -1,4 +1,4 @@
-"""segkit.data.check and the pre-training check of SegDataModule (issue 11.3 / 11.4): every sample of
+"""segkit.data.check and the pre-training check of SegDataModule: every sample of
 every split is checked and every defect listed; a corrupt val image stops a run before training."""
 
 from pathlib import Path

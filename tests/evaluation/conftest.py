@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from eval_helpers import TINY_TRAIN, compose_config, write_checkpoint
 from hydra.utils import instantiate
 from omegaconf import DictConfig
+
+from helpers.evaluation import TINY_TRAIN, compose_config, write_checkpoint
 
 
 @pytest.fixture(scope="session")

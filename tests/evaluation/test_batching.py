@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from eval_models import ContextNet
 from PIL import Image
 
+from helpers.eval_models import ContextNet
 from segkit.data import SyntheticSpec, VOCSegmentation, generate_synthetic, read_image
 from segkit.data.collate import stack_collate
 from segkit.data.io import read_image_size

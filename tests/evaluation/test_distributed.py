@@ -7,8 +7,8 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
-from eval_models import RedChannelClassifier
 
+from helpers.eval_models import RedChannelClassifier
 from segkit.evaluation.batching import shard
 from segkit.evaluation.evaluator import Evaluator
 from segkit.evaluation.inference import InferenceSettings

@@ -8,9 +8,9 @@ import sys
 import numpy as np
 import pytest
 import torch
-from eval_helpers import TINY_TRAIN, compose_config, write_checkpoint
 from hydra.utils import instantiate
 
+from helpers.evaluation import TINY_TRAIN, compose_config, write_checkpoint
 from segkit.data import SyntheticSpec, generate_synthetic, read_image, read_mask
 from segkit.tasks.evaluate import evaluate
 from segkit.tasks.predict import predict

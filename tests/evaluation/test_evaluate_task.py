@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from eval_helpers import TINY_TRAIN, compose_config
 
+from helpers.evaluation import TINY_TRAIN, compose_config
 from segkit.data.voc import VOC_CLASSES
 from segkit.evaluation.metrics import scores_from_confusion
 from segkit.tasks.checkpoints import load_segmentor

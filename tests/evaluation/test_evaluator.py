@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from eval_models import RedChannelClassifier
 from torchmetrics.classification import MulticlassJaccardIndex
 
+from helpers.eval_models import RedChannelClassifier
 from segkit.data import pad_collate
 from segkit.evaluation.evaluator import EvalResult, Evaluator, best_and_worst
 from segkit.evaluation.inference import InferenceSettings

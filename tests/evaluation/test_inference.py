@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-from eval_models import ContextNet, Pointwise
 
+from helpers.eval_models import ContextNet, Pointwise
 from segkit.evaluation.inference import (
     InferenceSettings,
     infer,

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from eval_models import ContextNet
 from omegaconf import OmegaConf
 from torch import nn
 
+from helpers.eval_models import ContextNet
 from segkit.evaluation.inference import InferenceSettings, infer, resolved_precision
 from segkit.tasks.configs import compose_config
 from segkit.tasks.inference_opts import inference_settings

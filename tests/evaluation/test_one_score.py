@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 import pytorch_lightning as pl
 import torch
-from eval_helpers import compose_config, write_checkpoint
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 from PIL import Image
 
+from helpers.evaluation import compose_config, write_checkpoint
 from segkit.data.synthetic import SyntheticSpec, ensure_synthetic
 from segkit.tasks.evaluate import IMAGE_CONFUSION_FILE, evaluate
 from segkit.tasks.train import build_module

@@ -220,10 +220,25 @@ def test_onnxruntime_missing_is_one_line(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # makes `import onnxruntime` fail
     model = _tiny("fcn8s")
     settings = BackendSettings(backend="onnxruntime", key="predict")
-    with pytest.raises(ValueError, match=r"predict\.backend=onnxruntime needs the onnxruntime pa"):
+    with pytest.raises(ValueError) as err:
         inference_model(model, _checkpoint(tmp_path, model), device=torch.device("cpu"),
                         settings=settings)  # fmt: skip
+    assert str(err.value) == (
+        "predict.backend=onnxruntime needs onnxruntime, which is not installed: "
+        "pip install 'segkit[onnx]'"
+    )
     assert not (tmp_path / "onnx_cache").exists()  # checked before exporting anything
+
+
+@pytest.mark.parametrize(("exporter", "module"), [("legacy", "onnx"), ("dynamo", "onnxscript")])
+def test_export_without_the_onnx_extra_is_one_line(tmp_path, monkeypatch, exporter, module):
+    monkeypatch.setitem(sys.modules, module, None)
+    with pytest.raises(ValueError) as err:
+        export_onnx(_tiny("fcn8s"), tmp_path / "m.onnx", exporter=exporter)
+    assert str(err.value).endswith(
+        f"needs {module}, which is not installed: pip install 'segkit[onnx]'"
+    )
+    assert not list(tmp_path.iterdir())  # checked before writing anything
 
 
 @pytest.mark.filterwarnings("ignore:Specified provider 'CUDAExecutionProvider':UserWarning")

@@ -29,7 +29,7 @@ BOX = (255, 255, 0)  # segkit.analysis.pixel_rf.BOX_COLOUR
 def chromium() -> str:
     path = os.environ.get("SEGKIT_CHROMIUM") or shutil.which("chromium")
     if not path:
-        from explore_helpers import need
+        from helpers.explore import need
 
         need("chromium", "apt-get install chromium", present=False)
     return path
@@ -95,7 +95,7 @@ def png_at(page, selector: str) -> np.ndarray:
 
 @pytest.mark.slow
 def test_pick_click_compare_in_chromium(trained, explore_root):
-    from explore_helpers import need
+    from helpers.explore import need
 
     need("gradio", "pip install -e '.[app]'")
     need("playwright", "pip install -e '.[browser]'")

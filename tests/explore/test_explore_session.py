@@ -210,7 +210,7 @@ def test_missing_app_extra_is_one_line(monkeypatch):
 def test_host_and_port_follow_gradio_variables_and_share_stays_off(trained, tmp_path, monkeypatch):
     import socket
 
-    from explore_helpers import need
+    from helpers.explore import need
 
     need("gradio", "pip install -e '.[app]'")
 

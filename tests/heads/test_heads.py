@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 
+from segkit.features import FeatureInfo
 from segkit.heads import (
     AuxFCNHead,
     DeepLabV3Head,
@@ -20,7 +21,17 @@ from segkit.nn.conv import ConvBNAct
 
 CHANNELS = [8, 12, 16, 24]
 STRIDES = {32: [4, 8, 16, 32], 16: [4, 8, 16, 16], 8: [4, 8, 8, 8]}
-NOMINAL = {"nominal_strides": STRIDES[32]}
+
+
+def contract(channels, strides, nominal=None) -> list[FeatureInfo]:
+    """A backbone's ``feature_info``; ``nominal=None``: undilated (nominal = actual strides)."""
+    nominal = nominal or strides
+    return [FeatureInfo(c, s, f"stage{i}", n) for i, (c, s, n) in
+            enumerate(zip(channels, strides, nominal, strict=True))]  # fmt: skip
+
+
+#: What a backbone with CHANNELS reports at each output stride (nominal strides 4, 8, 16, 32).
+INFO = {os: contract(CHANNELS, strides, STRIDES[32]) for os, strides in STRIDES.items()}
 
 
 def features(output_stride: int, h: int = 64, w: int = 64, batch: int = 2) -> list[torch.Tensor]:
@@ -42,21 +53,21 @@ def features(output_stride: int, h: int = 64, w: int = 64, batch: int = 2) -> li
 def test_heads_take_the_nominal_strides_from_the_contract(channels, strides, nominal):
     """No stride heuristic: valid timm contracts that the old "strides double per stage" rule
     rejected or misread build, and the heads follow the backbone's nominal strides."""
-    head = DeepLabV3Head(channels, strides, 3, nominal_strides=nominal, aspp_channels=8)
+    info = contract(channels, strides, nominal)
+    head = DeepLabV3Head(info, 3, aspp_channels=8)
     assert isinstance(head, Head) and head.nominal_strides == tuple(nominal)
     if 16 in nominal[:-1]:
-        assert AuxFCNHead(channels, strides, 3, nominal_strides=nominal).index == nominal.index(16)
+        assert AuxFCNHead(info, 3).index == nominal.index(16)
     if 4 in strides:
-        plus = DeepLabV3PlusHead(channels, strides, 3, nominal_strides=nominal, aspp_channels=8,
-                                 decoder_channels=8)  # fmt: skip
+        plus = DeepLabV3PlusHead(info, 3, aspp_channels=8, decoder_channels=8)
         assert plus.low_index == 0
 
 
 def test_head_contract_errors_name_the_strides():
     with pytest.raises(ValueError, match=r"FCN-8s \(skip\) needs a nominal stride-8 feature"):
-        FCNHead([8, 24, 32], [4, 16, 32], 3, fcn_variant="8s")
-    with pytest.raises(ValueError, match="unequal lengths"):
-        FCNHead([8, 16], [4, 8, 16], 3)
+        FCNHead(contract([8, 24, 32], [4, 16, 32]), 3, fcn_variant="8s")
+    with pytest.raises(ValueError, match="no features"):
+        FCNHead([], 3)
 
 
 def test_scale_rates():
@@ -76,7 +87,7 @@ def test_scale_rates():
 )
 @pytest.mark.parametrize("size", [(64, 64), (72, 88)])
 def test_fcn_predicts_at_its_variant_stride(output_stride, variant, size):
-    head = FCNHead(CHANNELS, STRIDES[output_stride], 5, **NOMINAL, fcn_variant=variant)
+    head = FCNHead(INFO[output_stride], 5, fcn_variant=variant)
     n = int(variant[:-1])
     y = head(features(output_stride, *size))
     assert y.shape == (2, 5, math.ceil(size[0] / n), math.ceil(size[1] / n))
@@ -92,19 +103,19 @@ def test_fcn_predicts_at_its_variant_stride(output_stride, variant, size):
 )
 def test_fcn_impossible_variant_says_why(output_stride, variant, fix):
     with pytest.raises(ValueError, match=f"predicts at stride {variant[:-1]} but") as err:
-        FCNHead(CHANNELS, STRIDES[output_stride], 5, **NOMINAL, fcn_variant=variant)
+        FCNHead(INFO[output_stride], 5, fcn_variant=variant)
     assert fix in str(err.value)
     assert f"output stride is {output_stride}" in str(err.value)
 
 
 def test_fcn_unknown_variant_lists_choices():
     with pytest.raises(ValueError, match=r"\['32s', '16s', '8s'\].*'4s'"):
-        FCNHead(CHANNELS, STRIDES[32], 5, fcn_variant="4s")
+        FCNHead(INFO[32], 5, fcn_variant="4s")
 
 
 def test_fcn_skip_scores_start_at_zero():
     """Zero-initialised skip scores: at init FCN-8s ignores the stride-8/16 features (FCN sec. 4.2)."""
-    head = FCNHead(CHANNELS, STRIDES[32], 5, fcn_variant="8s").eval()
+    head = FCNHead(INFO[32], 5, fcn_variant="8s").eval()
     feats = features(32)
     other = [feats[0], torch.randn_like(feats[1]), torch.randn_like(feats[2]), feats[3]]
     torch.testing.assert_close(head(feats), head(other))
@@ -114,14 +125,14 @@ def test_fcn_skip_scores_start_at_zero():
 
 
 def test_fcn_skips_are_picked_by_stride():
-    head = FCNHead([4, 8, 16, 32, 64], [2, 4, 8, 16, 32], 3, fcn_variant="8s")
+    head = FCNHead(contract([4, 8, 16, 32, 64], [2, 4, 8, 16, 32]), 3, fcn_variant="8s")
     assert head.skip_indices == [3, 2]  # nominal strides 16 and 8
     assert [c.in_channels for c in head.score_skips] == [32, 16]
 
 
 def test_fcn_output_stride_switch_matches_a_head_built_there():
-    built32 = FCNHead(CHANNELS, STRIDES[32], 5, fcn_variant="8s").eval()
-    built16 = FCNHead(CHANNELS, STRIDES[16], 5, **NOMINAL, fcn_variant="8s").eval()
+    built32 = FCNHead(INFO[32], 5, fcn_variant="8s").eval()
+    built16 = FCNHead(INFO[16], 5, fcn_variant="8s").eval()
     built16.load_state_dict(built32.state_dict())  # same structure at every output stride
     feats = features(16)
     assert [up.weight.requires_grad for up in built32.upsamples] == [True, True]
@@ -133,7 +144,7 @@ def test_fcn_output_stride_switch_matches_a_head_built_there():
     built32.set_output_stride(32)
     assert [up.weight.requires_grad for up in built32.upsamples] == [True, True]
     with pytest.raises(ValueError, match="fcn_variant=16s predicts"):
-        FCNHead(CHANNELS, STRIDES[32], 5, fcn_variant="16s").set_output_stride(8)
+        FCNHead(INFO[32], 5, fcn_variant="16s").set_output_stride(8)
 
 
 # ---- DeepLab --------------------------------------------------------------------------------------
@@ -141,7 +152,7 @@ def test_fcn_output_stride_switch_matches_a_head_built_there():
 
 @pytest.mark.parametrize("output_stride", [8, 16, 32])
 def test_deeplabv3_scales_rates_and_predicts_at_output_stride(output_stride):
-    head = DeepLabV3Head(CHANNELS, STRIDES[output_stride], 5, aspp_channels=16)
+    head = DeepLabV3Head(INFO[output_stride], 5, aspp_channels=16)
     assert head.context.rates == tuple(r * 16 // output_stride for r in (6, 12, 18))
     y = head(features(output_stride))
     assert y.shape == (2, 5, 64 // output_stride, 64 // output_stride)
@@ -153,7 +164,7 @@ def test_deeplabv3_scales_rates_and_predicts_at_output_stride(output_stride):
 @pytest.mark.parametrize("context", ["aspp", "pyramid_pooling", "none"])
 def test_deeplabv3plus_predicts_at_stride_4(output_stride, context):
     head = DeepLabV3PlusHead(
-        CHANNELS, STRIDES[output_stride], 5, aspp_channels=16, decoder_channels=16, context=context
+        INFO[output_stride], 5, aspp_channels=16, decoder_channels=16, context=context
     )
     y = head(features(output_stride, 72, 60))
     assert y.shape == (2, 5, 18, 15)
@@ -164,7 +175,7 @@ def test_deeplabv3plus_predicts_at_stride_4(output_stride, context):
 
 def test_deeplabv3plus_separable_is_cheaper():
     def count(separable: bool) -> int:
-        head = DeepLabV3PlusHead(CHANNELS, STRIDES[16], 5, separable=separable)
+        head = DeepLabV3PlusHead(INFO[16], 5, separable=separable)
         return sum(p.numel() for p in head.parameters())
 
     assert count(True) < count(False) / 3
@@ -173,12 +184,12 @@ def test_deeplabv3plus_separable_is_cheaper():
 def test_deeplabv3plus_errors():
     choices = r"context must be one of \['aspp', 'pyramid_pooling', 'none'\]"
     with pytest.raises(ValueError, match=choices):
-        DeepLabV3PlusHead(CHANNELS, STRIDES[16], 5, context="psp")
+        DeepLabV3PlusHead(INFO[16], 5, context="psp")
     with pytest.warns(FutureWarning, match="context='spp' is deprecated"):
-        old = DeepLabV3PlusHead(CHANNELS, STRIDES[16], 5, aspp_channels=8, context="spp")
+        old = DeepLabV3PlusHead(INFO[16], 5, aspp_channels=8, context="spp")
     assert isinstance(old.context, PyramidPooling)
     with pytest.raises(ValueError, match="needs a stride-4 feature"):
-        DeepLabV3PlusHead([8, 16, 24], [8, 16, 32], 5)
+        DeepLabV3PlusHead(contract([8, 16, 24], [8, 16, 32]), 5)
 
 
 # ---- aux ------------------------------------------------------------------------------------------
@@ -186,7 +197,7 @@ def test_deeplabv3plus_errors():
 
 @pytest.mark.parametrize("output_stride", [8, 16, 32])
 def test_aux_head_reads_the_nominal_stride_16_feature(output_stride):
-    head = AuxFCNHead(CHANNELS, STRIDES[output_stride], 5, **NOMINAL)
+    head = AuxFCNHead(INFO[output_stride], 5)
     assert head.index == 2
     y = head(features(output_stride))
     assert y.shape == (2, 5, 64 // min(16, output_stride), 64 // min(16, output_stride))
@@ -194,7 +205,7 @@ def test_aux_head_reads_the_nominal_stride_16_feature(output_stride):
 
 def test_aux_head_needs_a_stride_16_feature_before_the_last():
     with pytest.raises(ValueError, match="set aux=False"):
-        AuxFCNHead([8, 16, 24], [4, 8, 16], 5)
+        AuxFCNHead(contract([8, 16, 24], [4, 8, 16]), 5)
 
 
 def test_fcn_traces_without_a_tracer_warning():
@@ -210,7 +221,7 @@ def test_fcn_traces_without_a_tracer_warning():
         def forward(self, *feats: torch.Tensor) -> torch.Tensor:
             return self.head(list(feats))
 
-    head = FCNHead(CHANNELS, STRIDES[32], 5, **NOMINAL, fcn_variant="8s").eval()
+    head = FCNHead(INFO[32], 5, fcn_variant="8s").eval()
     feats = features(32, 70, 90, batch=1)
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("error", torch.jit.TracerWarning)

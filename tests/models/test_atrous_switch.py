@@ -1,4 +1,4 @@
-"""One switch selects the implementation of every atrous conv of a model (issue 12).
+"""One switch selects the implementation of every atrous conv of a model.
 
 ``backbone.atrous_impl=space_to_batch`` must reach the heads' ASPP too: at output stride 8 its
 rates are 12, 24, 36, the most dilated convolutions of the model. Checked on what really runs:

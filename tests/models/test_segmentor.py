@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-from fake_backbone import FakeBackbone
 
+from helpers.fake_backbone import FakeBackbone
 from segkit.heads import FCNHead
 from segkit.models import Segmentor, create_model, deeplabv3, deeplabv3plus, fcn
 

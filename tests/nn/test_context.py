@@ -1,4 +1,4 @@
-"""SPP, pyramid pooling and ASPP: shapes, params and multiply-adds against the formulas, rate changes."""
+"""Pyramid pooling and ASPP: shapes, params and multiply-adds against the formulas, rate changes."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from segkit.nn.context import ASPP, SPP, ASPPPooling, PyramidPooling
+from segkit.nn.context import ASPP, ASPPPooling, PyramidPooling
 
 
 def n_params(module: nn.Module) -> int:
@@ -19,30 +19,6 @@ def macs(module: nn.Module, x: torch.Tensor) -> int:
     with FlopCounterMode(display=False) as counter:
         module(x)
     return counter.get_total_flops() // 2
-
-
-@pytest.mark.parametrize("size", [(1, 1), (5, 7), (13, 13), (32, 20)])
-def test_spp_fixed_length_for_any_size(size):
-    spp = SPP()
-    x = torch.randn(2, 8, *size)
-    y = spp(x)
-    assert y.shape == (2, (1 + 4 + 16) * 8) == (2, spp.output_length(8))
-
-
-def test_spp_bins_pool_the_right_windows():
-    x = torch.randn(1, 3, 8, 8)
-    y = SPP(mode="max")(x)
-    assert torch.equal(y[:, :3], x.amax(dim=(2, 3)))  # bin 1 = global max
-    # 2x2 bin (0, 1) of channel 0 = max over rows 0..3, cols 4..7; layout (C, 2, 2) after bin 1.
-    assert y[0, 3 + 1] == x[0, 0, :4, 4:].max()
-    avg = SPP(mode="avg")(x)
-    torch.testing.assert_close(avg[:, :3], x.mean(dim=(2, 3)))
-
-
-@pytest.mark.parametrize("kwargs", [{"mode": "min"}, {"bins": (0, 2)}, {"bins": ()}])
-def test_spp_rejects_bad_arguments(kwargs):
-    with pytest.raises(ValueError, match="SPP"):
-        SPP(**kwargs)
 
 
 def aspp_param_formula(c_in: int, c: int, n_rates: int, separable: bool) -> int:

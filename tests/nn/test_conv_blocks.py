@@ -1,14 +1,12 @@
-"""Convolution variants: parameter and multiply-add counts against the SEED-NOTES formulas, the
-rank-1 kernel identity, and the act_between / norm_depthwise switches of SeparableConv2d."""
+"""Convolution variants: parameter and multiply-add counts against the SEED-NOTES formulas, and the
+act_between / norm_depthwise switches of SeparableConv2d."""
 
 import pytest
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from segkit.nn.conv import ConvBNAct, SeparableConv2d, same_padding
-from segkit.nn.separable import SpatiallySeparableConv2d
 
 C_IN, C_OUT, K, H, W = 16, 32, 3, 12, 10
 
@@ -47,36 +45,6 @@ def test_depthwise_separable_params_and_madds() -> None:
     # The saving the notes quote: 1/N + 1/K^2 of a full conv.
     full = C_OUT * K * K * C_IN
     assert conv_params(sep) / full == pytest.approx(1 / C_OUT + 1 / K**2)
-
-
-def test_spatially_separable_params_madds_and_shape() -> None:
-    k = 5
-    conv = SpatiallySeparableConv2d(C_IN, C_OUT, k, mid_channels=8)
-    assert conv_params(conv) == k * C_IN * 8 + k * 8 * C_OUT
-    x = torch.randn(1, C_IN, H, W)
-    assert conv(x).shape == (1, C_OUT, H, W)
-    assert multiply_adds(conv, x) == (k * C_IN * 8 + k * 8 * C_OUT) * H * W
-
-
-def test_rank1_kernel_is_kx1_then_1xk() -> None:
-    """[3,6,9; 4,8,12; 5,10,15] = [3,4,5]^T [1,2,3]: 6 multiplies instead of 9 per position."""
-    kernel = torch.tensor([[3.0, 6, 9], [4, 8, 12], [5, 10, 15]])
-    col, row = torch.tensor([3.0, 4, 5]), torch.tensor([1.0, 2, 3])
-    torch.testing.assert_close(torch.outer(col, row), kernel)
-    sep = SpatiallySeparableConv2d(1, 1, 3)
-    with torch.no_grad():
-        sep.vertical.weight.copy_(col.view(1, 1, 3, 1))
-        sep.horizontal.weight.copy_(row.view(1, 1, 1, 3))
-    x = torch.randn(2, 1, 9, 11)
-    ref = F.conv2d(x, kernel.view(1, 1, 3, 3), padding=1)
-    # Zero padding commutes with a separable kernel, so the outputs agree everywhere.
-    torch.testing.assert_close(sep(x), ref, atol=1e-4, rtol=1e-5)
-    assert conv_params(sep) == 6
-
-
-def test_spatially_separable_rejects_even_kernel() -> None:
-    with pytest.raises(ValueError, match="kernel_size must be odd"):
-        SpatiallySeparableConv2d(3, 3, 4)
 
 
 @pytest.mark.parametrize(

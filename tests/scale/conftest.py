@@ -8,7 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from scale_helpers import TINY, TRAIN, quiet_env
+
+from helpers.scale import TINY, TRAIN, quiet_env
 
 
 @pytest.fixture(scope="session")

@@ -11,8 +11,8 @@ import math
 from pathlib import Path
 
 import pytest
-from scale_helpers import TINY
 
+from helpers.scale import TINY
 from segkit.training import read_checkpoint
 
 #: TINY's data and trainer, with the smallest network segkit builds: FCN-32s on timm's test_resnet.

@@ -11,9 +11,9 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
-from scale_helpers import ROOT, TINY
 from torch import nn
 
+from helpers.scale import ROOT, TINY
 from segkit.tasks.train import build_module, build_trainer
 
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
-from scale_helpers import ROOT, quiet_env
 
+from helpers.scale import ROOT, quiet_env
 from segkit.tasks._common import instantiate_group
 
 spec = importlib.util.spec_from_file_location("gpu_check", ROOT / "scripts" / "gpu_check.py")

@@ -15,8 +15,8 @@ import pytest
 import pytorch_lightning as pl
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
-from scale_helpers import TINY, TRAIN, quiet_env
 
+from helpers.scale import TINY, TRAIN, quiet_env
 from segkit.data.batching import loader_images
 from segkit.tasks.train import build_module
 from segkit.training import read_checkpoint

@@ -11,8 +11,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from scale_helpers import TINY, TRAIN, quiet_env
 
+from helpers.scale import TINY, TRAIN, quiet_env
 from segkit.tasks.compare import compare
 
 

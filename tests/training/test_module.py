@@ -13,11 +13,11 @@ from torch.utils.data import DataLoader, Dataset
 
 from segkit.constants import IGNORE_INDEX
 from segkit.training import (
+    ImageRateMonitor,
     NonFiniteLossError,
     NonFiniteLossGuard,
     SegModule,
     SegProgressBar,
-    ThroughputMonitor,
     segmentation_loss,
 )
 
@@ -166,7 +166,7 @@ def test_nan_guard_names_the_first_bad_step() -> None:
 
 
 def test_throughput_is_logged() -> None:
-    monitor = ThroughputMonitor(window=2)
+    monitor = ImageRateMonitor(window=2)
     trainer = _trainer(6, [monitor])
     trainer.fit(SegModule(TinySeg(), num_classes=K), _loader(32))
     assert monitor.last_value is not None and monitor.last_value > 0
@@ -210,7 +210,7 @@ def test_no_host_read_per_step_and_the_bar_shows_loss_lr_throughput(
         limit_val_batches=0,
         enable_checkpointing=False,
         enable_model_summary=False,
-        callbacks=[bar, ThroughputMonitor(window=5), lr_monitor],
+        callbacks=[bar, ImageRateMonitor(window=5), lr_monitor],
     )
     module = SegModule(TinySeg(), num_classes=K)
     trainer.fit(module, _loader(4 * steps))

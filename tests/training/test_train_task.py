@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,7 @@ from segkit.training import (
 
 
 def test_train_writes_the_run_folder(compose_train, tiny_deeplab, tmp_path: Path) -> None:
-    cfg = compose_train(*tiny_deeplab)
+    cfg = compose_train(*tiny_deeplab, "logger=tensorboard")
     metrics = train(cfg)
     assert metrics[cfg.optimized_metric] is not None  # what scripts/train.py returns to optuna
     run = tmp_path / "run"
@@ -248,3 +249,16 @@ def test_the_lr_monitor_runs_with_loggers_and_is_left_out_without(compose_train)
 
     assert monitors() == 1
     assert monitors("logger=none") == monitors("logger=[]") == 0
+
+
+def test_tensorboard_is_an_extra(compose_train, monkeypatch) -> None:
+    """The default logger (CSV) needs no extra; logger=tensorboard without the package is one
+    line naming the install command."""
+    monkeypatch.setitem(sys.modules, "tensorboard", None)  # as if not installed
+    build_trainer(compose_train())
+    with pytest.raises(ValueError) as err:
+        build_trainer(compose_train("logger=tensorboard"))
+    assert str(err.value) == (
+        "logger.tensorboard needs tensorboard, which is not installed: "
+        "pip install 'segkit[tensorboard]'"
+    )

@@ -26,9 +26,9 @@ __getattr__, __dir__, __all__ = lazy_exports(
         ),
         "geometry": ("UnsupportedOpError",),
         "pixel_rf": ("OutputGrid", "PixelRF", "output_grid", "pixel_receptive_field"),
-        "report": ("format_summary", "format_table"),
+        "report": ("Analysis", "analyze_model"),
         "stages": ("GLOBAL", "Stage", "rf_value", "stage_table", "watch_points"),
-        "summary": ("Analysis", "analyze_model"),
+        "summary": ("format_summary", "format_table"),
         "tracer": ("TraceResult", "trace"),
     },
 )

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from segkit.analysis.tracer import Record, TraceResult
+from segkit.analysis.tracer import TraceResult, WatchedTensor
 
 #: Name of the head's logits among the trace records (``stages.watch_points``).
 LOGITS = "logits"
@@ -102,7 +102,7 @@ def output_grid(result: TraceResult, image_size: tuple[int, int]) -> OutputGrid:
     )
 
 
-def _main_output(result: TraceResult) -> Record:
+def _main_output(result: TraceResult) -> WatchedTensor:
     return result.outputs.get("out") or next(iter(result.outputs.values()))
 
 

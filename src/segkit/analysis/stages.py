@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from segkit.analysis.tracer import ConvEvent, Record, TraceResult
+from segkit.analysis.tracer import ConvEvent, TraceResult, WatchedTensor
 
 Global = str  # the literal "global"
 GLOBAL: Global = "global"
@@ -45,13 +45,13 @@ def nice(x: float) -> int | float:
     return int(round(x)) if abs(x - round(x)) < 1e-6 else round(x, 3)
 
 
-def rf_value(record: Record) -> int | Global:
+def rf_value(record: WatchedTensor) -> int | Global:
     """Receptive field of a traced tensor: the larger of the two axes, or "global"."""
     rf = max(record.geometry.rf)
     return GLOBAL if math.isinf(rf) else int(math.ceil(rf - 1e-9))
 
 
-def stride_of(record: Record) -> float:
+def stride_of(record: WatchedTensor) -> float:
     """The tensor's finest sampling step on the height axis (1.0 when it has no spatial extent)."""
     jump = record.geometry.axis_jump(0)
     return 1.0 if jump is None else jump
@@ -109,7 +109,7 @@ def _rename(name: str, feature_names: list[str] | None) -> str:
     return name
 
 
-def _row(rec: Record, name: str, convs: list[ConvEvent], after: int) -> Stage:
+def _row(rec: WatchedTensor, name: str, convs: list[ConvEvent], after: int) -> Stage:
     dil = [c.dilation for c in convs if after < c.index <= rec.index and not c.transposed]
     _, c, h, w = rec.shape
     return Stage(name, h, w, stride_of(rec), max(dil, default=1.0), c, rf_value(rec))

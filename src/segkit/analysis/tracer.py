@@ -43,7 +43,7 @@ class ConvEvent:
 
 
 @dataclass(frozen=True)
-class Record:
+class WatchedTensor:
     """A watched tensor (module output or model output)."""
 
     name: str
@@ -54,8 +54,8 @@ class Record:
 
 @dataclass
 class TraceResult:
-    outputs: dict[str, Record]
-    records: list[Record]
+    outputs: dict[str, WatchedTensor]
+    records: list[WatchedTensor]
     convs: list[ConvEvent]
     macs_by_module: dict[str, int]
     peak_activation_bytes: int
@@ -201,7 +201,7 @@ def trace(
         UnsupportedOpError: the model runs an op with no receptive-field rule.
     """
     mode = _TraceMode()
-    records: list[Record] = []
+    records: list[WatchedTensor] = []
     handles = _install_hooks(model, mode, dict(watch or {}), records)
     # Deterministic mode (e.g. a Trainer(deterministic=True) earlier in the process) makes torch
     # decompose interpolation into index ops that carry no geometry; geometry needs none of it.
@@ -233,7 +233,7 @@ def _meta_state(model: nn.Module) -> dict[str, Tensor]:
 
 
 def _install_hooks(
-    model: nn.Module, mode: _TraceMode, watch: dict[str, nn.Module], records: list[Record]
+    model: nn.Module, mode: _TraceMode, watch: dict[str, nn.Module], records: list[WatchedTensor]
 ) -> list[Any]:
     """Module-path stack for attributing ops, plus output records for watched modules."""
     handles = []
@@ -252,11 +252,11 @@ def _install_hooks(
     return handles
 
 
-def _records(name: str, out: Any, mode: _TraceMode) -> list[Record]:
+def _records(name: str, out: Any, mode: _TraceMode) -> list[WatchedTensor]:
     if isinstance(out, Tensor):
         g = mode.geo.get(out)
         index = mode.made_at.get(out, 0)
-        return [] if g is None else [Record(name or "out", tuple(out.shape), g, index)]
+        return [] if g is None else [WatchedTensor(name or "out", tuple(out.shape), g, index)]
     if isinstance(out, Mapping):
         items = out.items()
     elif isinstance(out, list | tuple):

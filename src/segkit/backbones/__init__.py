@@ -1,4 +1,4 @@
-from segkit.backbones.base import VALID_OUTPUT_STRIDES, Backbone, FeatureInfo, check_output_stride
+from segkit.backbones.base import Backbone, FeatureInfo, check_output_stride
 from segkit.backbones.factory import BACKBONES, create_backbone
 from segkit.backbones.mobilenetv2 import MobileNetV2, mobilenetv2
 from segkit.backbones.timm_adapter import TimmBackbone, timm_backbone
@@ -7,7 +7,6 @@ from segkit.backbones.xception65 import XceptionAligned, xception65
 
 __all__ = [
     "BACKBONES",
-    "VALID_OUTPUT_STRIDES",
     "Backbone",
     "FeatureInfo",
     "MobileNetV2",

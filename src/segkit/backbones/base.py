@@ -1,12 +1,13 @@
 """The backbone contract every head is sized from.
 
 A backbone returns a list of feature maps, one per stage it exposes, and publishes for each a
-``FeatureInfo`` in timm's vocabulary: its channels (``num_chs``), its stride w.r.t. the input
-(``reduction``: the *actual* stride, so a backbone dilated to output stride 8 reports 8 where it
-would report 32 undilated), the module it is taken from, and its ``nominal`` stride (the stride
-it has undilated, which the dilation planner knows). Actual strides are non-decreasing and the last
-one is the backbone's *output stride*. Heads pick their inputs by stride, never by index: by nominal
-stride when their structure must survive an output-stride change (FCN skips, the aux head).
+``segkit.features.FeatureInfo`` in timm's vocabulary: its channels (``num_chs``), its stride
+w.r.t. the input (``reduction``: the *actual* stride, so a backbone dilated to output stride 8
+reports 8 where it would report 32 undilated), the module it is taken from, and its ``nominal``
+stride (the stride it has undilated, which the dilation planner knows). Actual strides are
+non-decreasing and the last one is the backbone's *output stride*. Heads pick their inputs by
+stride, never by index: by nominal stride when their structure must survive an output-stride
+change (FCN skips, the aux head).
 
 A backbone also publishes the RGB ``input_mean`` / ``input_std`` (0..1 units, timm's
 ``pretrained_cfg`` convention) of the images its pretrained weights expect: a property of the
@@ -15,14 +16,14 @@ weights, not of the dataset (timm's ``resolve_data_config``). The Segmentor norm
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Literal
 
 from torch import Tensor, nn
 
 # The rule lives in segkit.checks (shared with the command line's pre-flight check); re-exported here.
-from segkit.checks import VALID_OUTPUT_STRIDES, check_output_stride  # noqa: F401
+from segkit.checks import check_output_stride  # noqa: F401
 from segkit.constants import IMAGENET_MEAN, IMAGENET_STD
+from segkit.features import FeatureInfo  # the contract, shared with the heads
 from segkit.nn.atrous import (
     ATROUS_IMPLS,
     AtrousImpl,
@@ -32,27 +33,6 @@ from segkit.nn.atrous import (
 )
 
 OutputStride = Literal[8, 16, 32]
-
-
-@dataclass(frozen=True)
-class FeatureInfo:
-    """One returned feature: channels, actual stride (input size / feature size), the module it is
-    read from, and its nominal (undilated) stride; ``nominal=None`` means "not dilated", the
-    actual stride."""
-
-    num_chs: int
-    reduction: int
-    module: str = ""
-    nominal: int = field(default=None)  # type: ignore[assignment]
-
-    def __post_init__(self) -> None:
-        if self.nominal is None:
-            object.__setattr__(self, "nominal", self.reduction)
-        if self.reduction > self.nominal:
-            raise ValueError(
-                f"feature {self.module!r}: actual stride {self.reduction} exceeds its nominal "
-                f"stride {self.nominal} (dilation only lowers a stride)"
-            )
 
 
 class Backbone(nn.Module):

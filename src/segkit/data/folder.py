@@ -35,7 +35,7 @@ import numpy as np
 import yaml
 from torch.utils.data import Dataset
 
-from segkit.constants import IGNORE_INDEX
+from segkit.constants import IGNORE_INDEX, IMAGE_SUFFIXES
 from segkit.data.classes import ClassInfo
 from segkit.data.io import check_sample, read_image, read_mask
 from segkit.data.registry import OnRepeat
@@ -43,8 +43,6 @@ from segkit.data.voc import Transform, read_id_list, repeated_ids, repeated_ids_
 
 log = logging.getLogger(__name__)
 
-#: Image file endings (case-insensitive).
-IMAGE_SUFFIXES: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 CLASS_FILE_SUFFIXES: tuple[str, ...] = (".yaml", ".yml", ".json")
 CLASS_FILE_KEYS: tuple[str, ...] = ("names", "palette", "void", "background")
 README = "data/README.md"

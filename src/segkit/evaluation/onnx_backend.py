@@ -42,6 +42,7 @@ from segkit.evaluation.onnx_export import (
     check_onnx,
     export_onnx,
 )
+from segkit.optional import require
 
 log = logging.getLogger(__name__)
 
@@ -95,15 +96,8 @@ def apply_threads(threads: int | None) -> int:
 
 
 def import_onnxruntime(key: str = "eval") -> ModuleType:
-    """``onnxruntime``, or a one-line ValueError saying how to install it or what to use instead."""
-    try:
-        import onnxruntime
-    except ImportError:
-        raise ValueError(
-            f"{key}.backend=onnxruntime needs the onnxruntime package, which is not installed: "
-            f"pip install onnxruntime (onnxruntime-gpu for CUDA), or use {key}.backend=torch"
-        ) from None
-    return onnxruntime
+    """``onnxruntime``, or a one-line ``MissingExtraError`` (a ValueError) naming the install command."""
+    return require("onnxruntime", what=f"{key}.backend=onnxruntime")
 
 
 def file_sha256(path: str | Path) -> str:

@@ -31,6 +31,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from segkit.optional import require
+
 EXPORTERS: tuple[str, ...] = ("dynamo", "legacy")
 #: Smallest H / W the exported graph accepts (the dynamo exporter needs a range).
 MIN_SIDE, MAX_SIDE = 32, 8192
@@ -119,8 +121,7 @@ def _write(wrapped: nn.Module, path: str, exporter: str, opset: int, sample: Ten
 
 
 def _add_metadata(path: str, metadata: Mapping[str, str]) -> None:
-    import onnx  # heavy import, only needed here
-
+    onnx = require("onnx", what="writing ONNX metadata")  # heavy import, only needed here
     proto = onnx.load(path)
     for key, value in metadata.items():
         entry = proto.metadata_props.add()
@@ -145,6 +146,10 @@ def export_onnx(
     """
     if exporter not in EXPORTERS:
         raise ValueError(f"export.exporter must be one of {EXPORTERS}, got {exporter!r}")
+    # torch's exporters import these themselves, deep inside; say here what to install.
+    require("onnx", what="ONNX export")
+    if exporter == "dynamo":
+        require("onnxscript", what="the dynamo ONNX exporter")
     h, w = (int(s) for s in sample_size)
     if min(h, w) < MIN_SIDE:
         raise ValueError(f"export.sample_size must be >= {MIN_SIDE} px per side, got {[h, w]}")
@@ -199,7 +204,7 @@ def check_onnx(
     ``advance(1)`` is called after each size (a progress bar). Raises ValueError when a
     difference exceeds ``atol`` or the output shape is wrong.
     """
-    import onnxruntime as ort  # heavy import, only needed here
+    ort = require("onnxruntime", what="the ONNX file's check in onnxruntime")  # heavy import
 
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     generator = torch.Generator().manual_seed(0)

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from torch import Tensor, nn
 
+from segkit.features import FeatureInfo
 from segkit.heads.base import HeadBase, conv1x1
 from segkit.nn.conv import ConvBNAct
 
@@ -20,22 +21,20 @@ class AuxFCNHead(HeadBase):
     """``forward(features) -> (B, num_classes, h, w)`` at the stride of the nominal stride-16 feature.
 
     Args:
-        in_channels, strides, nominal_strides: the backbone's feature contract.
+        feature_info: the backbone's feature contract.
         hidden_channels: width of the 3x3 conv; default ``C / 4`` of the input feature.
         dropout: dropout before the classifier.
     """
 
     def __init__(
         self,
-        in_channels: Sequence[int],
-        strides: Sequence[int],
+        feature_info: Sequence[FeatureInfo],
         num_classes: int,
         *,
-        nominal_strides: Sequence[int] | None = None,
         hidden_channels: int | None = None,
         dropout: float = 0.1,
     ) -> None:
-        super().__init__(in_channels, strides, num_classes, nominal_strides=nominal_strides)
+        super().__init__(feature_info, num_classes)
         self.index = self.index_of(16, what="the auxiliary head", nominal=True)
         if self.index == len(self.strides) - 1:
             raise ValueError(

@@ -1,12 +1,11 @@
 """The head contract, and what every head shares: inputs by stride, atrous rates by output stride.
 
-A head is built from the backbone's feature contract (``segkit.backbones.FeatureInfo``):
-``in_channels[i]``, the *actual* stride ``strides[i]`` and the *nominal* (undilated) stride
-``nominal_strides[i]`` of each returned feature. A backbone dilated to output stride 8 reports actual
-strides ``[4, 8, 8, 8]`` and nominal ``[4, 8, 16, 32]``. Heads that must keep their structure when
-the output stride changes (FCN skips, the aux head) pick features by nominal stride; the nominal
-strides come from the backbone, never from a guess. ``nominal_strides=None`` means the features are
-undilated (nominal = actual).
+A head is built from the backbone's feature contract, its ``feature_info``
+(``segkit.features.FeatureInfo``): the channels ``num_chs``, the *actual* stride ``reduction`` and
+the *nominal* (undilated) stride ``nominal`` of each returned feature. A backbone dilated to output
+stride 8 reports actual strides ``[4, 8, 8, 8]`` and nominal ``[4, 8, 16, 32]``. Heads that must keep
+their structure when the output stride changes (FCN skips, the aux head) pick features by nominal
+stride; the nominal strides come from the backbone, never from a guess.
 """
 
 from __future__ import annotations
@@ -17,6 +16,7 @@ from typing import Protocol, runtime_checkable
 from torch import Tensor, nn
 
 from segkit.checks import check_output_stride
+from segkit.features import FeatureInfo
 
 #: The output stride at which the paper's ASPP rates (6, 12, 18) are given.
 REFERENCE_OUTPUT_STRIDE = 16
@@ -24,9 +24,9 @@ REFERENCE_OUTPUT_STRIDE = 16
 
 @runtime_checkable
 class Head(Protocol):
-    """What a Segmentor needs of a head: built as ``Head(in_channels, strides, num_classes, *,
-    nominal_strides=None, ...)``, it holds the contract it was sized from and follows an
-    output-stride change of its backbone in place.
+    """What a Segmentor needs of a head: built as ``Head(feature_info, num_classes, *, ...)`` from
+    the backbone's ``feature_info``, it holds the contract it was sized from (channels and strides
+    per feature) and follows an output-stride change of its backbone in place.
 
     ``forward(features: list[(B, C_i, H / s_i, W / s_i)]) -> (B, num_classes, h, w)`` logits.
     """
@@ -44,26 +44,14 @@ class HeadBase(nn.Module):
     """Stores the feature contract and keeps ``strides`` in step with the output stride;
     subclasses react to a change in :meth:`on_output_stride`."""
 
-    def __init__(
-        self,
-        in_channels: Sequence[int],
-        strides: Sequence[int],
-        num_classes: int,
-        *,
-        nominal_strides: Sequence[int] | None = None,
-    ) -> None:
+    def __init__(self, feature_info: Sequence[FeatureInfo], num_classes: int) -> None:
         super().__init__()
-        self.in_channels = tuple(int(c) for c in in_channels)
-        self.strides = tuple(int(s) for s in strides)
-        self.nominal_strides = tuple(int(s) for s in (nominal_strides or strides))
+        if not feature_info:
+            raise ValueError("the backbone returned no features (empty feature_info)")
+        self.in_channels = tuple(int(f.num_chs) for f in feature_info)
+        self.strides = tuple(int(f.reduction) for f in feature_info)
+        self.nominal_strides = tuple(int(f.nominal) for f in feature_info)
         self.num_classes = int(num_classes)
-        if not self.strides:
-            raise ValueError("the backbone returned no features (empty feature contract)")
-        if not len(self.in_channels) == len(self.strides) == len(self.nominal_strides):
-            raise ValueError(
-                f"feature contract of unequal lengths: in_channels {list(self.in_channels)}, "
-                f"strides {list(self.strides)}, nominal_strides {list(self.nominal_strides)}"
-            )
 
     @property
     def output_stride(self) -> int:

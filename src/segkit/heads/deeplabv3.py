@@ -14,6 +14,7 @@ from typing import Literal
 
 from torch import Tensor, nn
 
+from segkit.features import FeatureInfo
 from segkit.heads.base import HeadBase, conv1x1, scale_rates
 from segkit.nn.context import ASPP, PyramidPooling
 from segkit.nn.conv import ConvBNAct
@@ -79,7 +80,7 @@ class DeepLabV3Head(ContextHead):
     """``forward(features) -> (B, num_classes, H / os, W / os)`` from ``features[-1]``.
 
     Args:
-        in_channels, strides, nominal_strides: the backbone's feature contract; only the last
+        feature_info: the backbone's feature contract; only the last
             feature is used and its stride is the output stride that scales the rates.
         aspp_rates: atrous rates *at output stride 16* (paper: 6, 12, 18); scaled by 16 / output stride.
         aspp_channels: width of every ASPP branch and of its projection (paper: 256).
@@ -89,17 +90,15 @@ class DeepLabV3Head(ContextHead):
 
     def __init__(
         self,
-        in_channels: Sequence[int],
-        strides: Sequence[int],
+        feature_info: Sequence[FeatureInfo],
         num_classes: int,
         *,
-        nominal_strides: Sequence[int] | None = None,
         aspp_rates: Sequence[int] = (6, 12, 18),
         aspp_channels: int = 256,
         separable: bool = False,
         dropout: float = 0.1,
     ) -> None:
-        super().__init__(in_channels, strides, num_classes, nominal_strides=nominal_strides)
+        super().__init__(feature_info, num_classes)
         self.context = self.build_context(
             "aspp", aspp_channels, aspp_rates, separable=separable, dropout=dropout
         )

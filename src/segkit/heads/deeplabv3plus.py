@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from segkit.features import FeatureInfo
 from segkit.heads.base import conv1x1
 from segkit.heads.deeplabv3 import Context, ContextHead
 from segkit.nn.conv import ConvBNAct, SeparableConv2d
@@ -39,7 +40,7 @@ class DeepLabV3PlusHead(ContextHead):
     """``forward(features) -> (B, num_classes, H / 4, W / 4)`` logits at the low-level stride.
 
     Args:
-        in_channels, strides, nominal_strides: the backbone's feature contract. The low-level
+        feature_info: the backbone's feature contract. The low-level
             input is the feature with stride 4; the context module runs on the last feature.
         aspp_rates: atrous rates at output stride 16 (6, 12, 18), scaled by 16 / output stride.
         aspp_channels: width of the context module's output (256).
@@ -54,11 +55,9 @@ class DeepLabV3PlusHead(ContextHead):
 
     def __init__(
         self,
-        in_channels: Sequence[int],
-        strides: Sequence[int],
+        feature_info: Sequence[FeatureInfo],
         num_classes: int,
         *,
-        nominal_strides: Sequence[int] | None = None,
         aspp_rates: Sequence[int] = (6, 12, 18),
         aspp_channels: int = 256,
         separable: bool = False,
@@ -67,7 +66,7 @@ class DeepLabV3PlusHead(ContextHead):
         decoder_channels: int = 256,
         dropout: float = 0.1,
     ) -> None:
-        super().__init__(in_channels, strides, num_classes, nominal_strides=nominal_strides)
+        super().__init__(feature_info, num_classes)
         self.low_index = self.index_of(4, what="the DeepLabv3+ decoder (low-level feature)")
         self.context = self.build_context(
             context, aspp_channels, aspp_rates, separable=separable, dropout=dropout

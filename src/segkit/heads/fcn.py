@@ -23,6 +23,7 @@ from torch import Tensor, nn
 
 # The variant rule lives in segkit.checks (shared with the command line's pre-flight check).
 from segkit.checks import FCN_VARIANTS, check_fcn_variant  # noqa: F401 (FCN_VARIANTS re-exported)
+from segkit.features import FeatureInfo
 from segkit.heads.base import HeadBase, conv1x1
 from segkit.nn.upsample import BilinearConvTranspose2d
 
@@ -33,7 +34,7 @@ class FCNHead(HeadBase):
     """``forward(features) -> (B, num_classes, H / N, W / N)`` for variant ``Ns``.
 
     Args:
-        in_channels, strides, nominal_strides: the backbone's feature contract. The last feature
+        feature_info: the backbone's feature contract. The last feature
             gets the coarse score layer; the skips are the features at nominal strides 16 (16s, 8s)
             and 8 (8s).
         fcn_variant: ``"32s"``, ``"16s"`` or ``"8s"``.
@@ -41,14 +42,12 @@ class FCNHead(HeadBase):
 
     def __init__(
         self,
-        in_channels: Sequence[int],
-        strides: Sequence[int],
+        feature_info: Sequence[FeatureInfo],
         num_classes: int,
         *,
-        nominal_strides: Sequence[int] | None = None,
         fcn_variant: FCNVariant = "8s",
     ) -> None:
-        super().__init__(in_channels, strides, num_classes, nominal_strides=nominal_strides)
+        super().__init__(feature_info, num_classes)
         self.variant = fcn_variant
         self.prediction_stride = check_fcn_variant(fcn_variant, self.output_stride)
         self.skip_indices = [

@@ -48,12 +48,8 @@ def build_backbone(backbone: BackboneSpec, output_stride: int) -> Backbone:
 
 
 def _head_keywords(head: type[HeadBase]) -> list[inspect.Parameter]:
-    """The head's own options: its keyword-only arguments except the feature contract."""
-    return [
-        p
-        for name, p in inspect.signature(head).parameters.items()
-        if p.kind is p.KEYWORD_ONLY and name != "nominal_strides"
-    ]
+    """The head's own options: its keyword-only arguments (the contract is positional)."""
+    return [p for p in inspect.signature(head).parameters.values() if p.kind is p.KEYWORD_ONLY]
 
 
 def head_options(head: type[HeadBase], options: dict[str, Any]) -> dict[str, Any]:
@@ -78,10 +74,8 @@ def assemble(
 ) -> Segmentor:
     """Backbone at ``output_stride`` + ``head(**options)`` (+ aux head), sized from its contract."""
     bb = build_backbone(backbone, output_stride)
-    contract = (bb.channels, bb.strides, num_classes)
-    nominal = {"nominal_strides": bb.nominal_strides}
-    aux_head = AuxFCNHead(*contract, **nominal) if aux else None
-    return Segmentor(bb, head(*contract, **nominal, **options), aux_head)
+    aux_head = AuxFCNHead(bb.feature_info, num_classes) if aux else None
+    return Segmentor(bb, head(bb.feature_info, num_classes, **options), aux_head)
 
 
 def _check_fcn(output_stride: int, opts: dict[str, Any]) -> None:

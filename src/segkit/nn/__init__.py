@@ -7,7 +7,6 @@ from segkit.nn.atrous import (
 )
 from segkit.nn.conv import ConvBNAct, SeparableConv2d, same_padding
 from segkit.nn.pool import DilatedMaxPool2d
-from segkit.nn.separable import SpatiallySeparableConv2d
 from segkit.nn.upsample import BilinearConvTranspose2d, bilinear_kernel
 
 __all__ = [
@@ -17,13 +16,12 @@ __all__ = [
     "ConvBNAct",
     "DilatedMaxPool2d",
     "SeparableConv2d",
-    "SpatiallySeparableConv2d",
     "atrous_impl_of",
     "bilinear_kernel",
     "same_padding",
     "set_atrous_impl",
     "space_to_batch_conv2d",
 ]
-from segkit.nn.context import ASPP, SPP, ASPPPooling, PyramidPooling  # noqa: E402
+from segkit.nn.context import ASPP, ASPPPooling, PyramidPooling  # noqa: E402
 
-__all__ += ["ASPP", "SPP", "ASPPPooling", "PyramidPooling"]
+__all__ += ["ASPP", "ASPPPooling", "PyramidPooling"]

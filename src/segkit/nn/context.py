@@ -1,10 +1,8 @@
-"""Context modules: spatial pyramid pooling (SPP), pyramid pooling fused back to the map, and ASPP.
+"""Context modules: pyramid pooling fused back to the map, and ASPP.
 
-- ``SPP`` (He et al., "Spatial Pyramid Pooling in Deep Convolutional Networks", ECCV 2014): pool a
-  (B, C, H, W) map into 1x1, 2x2 and 4x4 bins and concatenate, a fixed-length (1 + 4 + 16) * C vector
-  for *any* H x W.
-- ``PyramidPooling``: the same bins, each projected and upsampled back to H x W and concatenated with
-  the input (Zhao et al., PSPNet, CVPR 2017) -- a per-pixel context module a decoder can use.
+- ``PyramidPooling`` (Zhao et al., PSPNet, CVPR 2017): the 1x1, 2x2 and 4x4 bins of spatial pyramid
+  pooling (He et al., ECCV 2014), each projected and upsampled back to H x W and concatenated with
+  the input -- a per-pixel context module a decoder can use.
 - ``ASPP`` (Chen et al., "Rethinking Atrous Convolution", DeepLabv3, 2017, sec. 3.3): a 1x1 conv,
   three 3x3 atrous convs and an image-pooling branch in parallel, concatenated, 1x1 projection,
   dropout. ``separable=True`` uses depthwise-separable atrous convs (DeepLabv3+, sec. 3.2).
@@ -19,7 +17,6 @@ values and rescales the branch anyway.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -27,34 +24,6 @@ from torch import Tensor, nn
 
 from segkit.nn.atrous import AtrousImpl
 from segkit.nn.conv import ConvBNAct, SeparableConv2d, same_padding
-
-PoolMode = Literal["max", "avg"]
-
-
-class SPP(nn.Module):
-    """Spatial pyramid pooling to a fixed-length vector.
-
-    ``forward(x: (B, C, H, W)) -> (B, sum(b * b for b in bins) * C)``, i.e. (B, 21 * C) for the default
-    bins (1, 2, 4), whatever H and W (adaptive pooling sizes the windows from the input).
-    Bin-major layout: all channels of bin 1, then the 2x2 bins, then the 4x4 bins.
-    """
-
-    def __init__(self, bins: Sequence[int] = (1, 2, 4), *, mode: PoolMode = "max") -> None:
-        super().__init__()
-        if mode not in ("max", "avg"):
-            raise ValueError(f"SPP mode must be 'max' or 'avg', got {mode!r}")
-        if not bins or any(int(b) < 1 for b in bins):
-            raise ValueError(f"SPP bins must be positive integers, got {list(bins)!r}")
-        self.bins = tuple(int(b) for b in bins)
-        self.mode = mode
-
-    def output_length(self, channels: int) -> int:
-        """Length of the returned vector for a ``channels``-channel input: (1 + 4 + 16) * C."""
-        return sum(b * b for b in self.bins) * channels
-
-    def forward(self, x: Tensor) -> Tensor:
-        pool = F.adaptive_max_pool2d if self.mode == "max" else F.adaptive_avg_pool2d
-        return torch.cat([pool(x, b).flatten(1) for b in self.bins], dim=1)
 
 
 class _PooledBranch(nn.Module):

@@ -23,7 +23,7 @@ from segkit.analysis import (
     format_table,
     save_heatmap,
 )
-from segkit.analysis.summary import EXTRA_KEYS
+from segkit.analysis.report import EXTRA_KEYS
 from segkit.compare.records import builder_name
 from segkit.tasks._common import instantiate_user, save_config, save_json
 from segkit.tasks.checkpoints import load_segmentor
@@ -31,7 +31,7 @@ from segkit.tasks.checkpoints import load_segmentor
 log = logging.getLogger(__name__)
 
 #: Every key of analysis.json: the issue's schema, ``aspp_rates`` (as run), how the figures were
-#: measured (``segkit.analysis.summary.EXTRA_KEYS``), ``ckpt_path`` (null for a design), ``erf_init``
+#: measured (``segkit.analysis.report.EXTRA_KEYS``), ``ckpt_path`` (null for a design), ``erf_init``
 #: (only with ``ckpt_path``: the ERF of a freshly initialised model of the same design).
 JSON_KEYS: tuple[str, ...] = (
     "model", "backbone", "input_size", "output_stride", "logits_stride", "backbone_rf", "model_rf",

@@ -25,6 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from segkit.analysis.erf import heatmap_rgb
 from segkit.analysis.pixel_rf import draw_logit_grid, draw_rf_box
+from segkit.checks import VALID_OUTPUT_STRIDES
 from segkit.evaluation.overlay import legend_image, overlay
 from segkit.tasks.checkpoints import resolve_device
 from segkit.tasks.cli import echo
@@ -47,7 +48,6 @@ from segkit.tasks.explore_view import comparison_picture, facts_markdown
 log = logging.getLogger(__name__)
 
 INSTALL_HINT = "the explorer needs the app extra: pip install -e '.[app]' (installs gradio)"
-STRIDES = (8, 16, 32)
 #: Pictures are shown at least this large (longer side, px): a smaller image is enlarged by the
 #: largest whole factor that fits, nearest neighbour, so each image pixel is an exact f x f block
 #: and a click maps back to its pixel without rounding.
@@ -291,7 +291,7 @@ def build_ui(app: Explorer, gr: Any) -> Any:
                 )
                 with gr.Column():
                     radio = gr.Radio(
-                        list(STRIDES),
+                        list(VALID_OUTPUT_STRIDES),
                         value=design.output_stride,
                         label="output stride",
                         elem_id=f"os-{i}",

@@ -29,6 +29,7 @@ from omegaconf import DictConfig
 from PIL import Image
 
 from segkit.checks import check_batch_size
+from segkit.constants import IMAGE_SUFFIXES
 from segkit.data import read_image
 from segkit.data.batching import same_size_batches, shard
 from segkit.data.classes import ClassInfo
@@ -45,9 +46,6 @@ from segkit.tasks.distributed import Ranks, torchrun_ranks
 from segkit.tasks.inference_opts import backend_settings, checkpoint_digest, inference_settings
 
 log = logging.getLogger(__name__)
-
-#: File endings read as images (case-insensitive).
-IMAGE_SUFFIXES: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 
 
 class PredictFailures(ValueError):
@@ -301,7 +299,6 @@ def _predict(cfg: DictConfig, ranks: Ranks) -> dict[str, Any]:
 
 
 __all__ = [
-    "IMAGE_SUFFIXES",
     "PredictFailures",
     "check_output",
     "list_images",

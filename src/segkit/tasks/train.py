@@ -35,6 +35,7 @@ from pytorch_lightning.utilities.exceptions import SIGTERMException
 from segkit.compare.curves import METRICS_CSV, plateau, read_curve, write_curve
 from segkit.compare.records import builder_name
 from segkit.data import ClassInfo, SegDataModule
+from segkit.optional import require
 from segkit.tasks._common import (
     instantiate_group,
     instantiate_user,
@@ -134,6 +135,14 @@ def quiet_third_party() -> None:
     )
 
 
+def require_logger_packages(loggers: DictConfig | None) -> None:
+    """TensorBoard is an extra: a TensorBoard logger without it is one line naming the install
+    (Lightning's own message offers two packages and a traceback)."""
+    for name, entry in (loggers or {}).items():
+        if entry is not None and str(entry.get("_target_", "")).endswith(".TensorBoardLogger"):
+            require("tensorboard", what=f"logger.{name}")
+
+
 def build_trainer(cfg: DictConfig) -> pl.Trainer:
     """``pytorch_lightning.Trainer(**cfg.trainer)`` plus the callbacks and loggers groups; every
     checkpoint is written by :class:`~segkit.training.AtomicCheckpointIO`, added to
@@ -142,6 +151,7 @@ def build_trainer(cfg: DictConfig) -> pl.Trainer:
     trainer_cfg = to_plain(cfg)["trainer"]
     check_devices(trainer_cfg)
     callbacks = instantiate_group(cfg.get("callbacks"))
+    require_logger_packages(cfg.get("logger"))
     loggers = instantiate_group(cfg.get("logger"))
     if not loggers:  # LearningRateMonitor refuses a Trainer without loggers: it has no output then
         callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
@@ -565,5 +575,6 @@ __all__ = [
     "check_devices",
     "check_sync_batchnorm",
     "quiet_third_party",
+    "require_logger_packages",
     "train",
 ]

@@ -13,7 +13,7 @@ from segkit._lazy import lazy_exports
 __getattr__, __dir__, __all__ = lazy_exports(
     __name__,
     {
-        "callbacks": ("NonFiniteLossError", "NonFiniteLossGuard", "ThroughputMonitor"),
+        "callbacks": ("ImageRateMonitor", "NonFiniteLossError", "NonFiniteLossGuard"),
         "checkpointing": (
             "AtomicCheckpointIO",
             "CheckpointWriteError",

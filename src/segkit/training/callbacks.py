@@ -119,7 +119,7 @@ def _last_good(trainer: pl.Trainer | None) -> str:
     )
 
 
-class ThroughputMonitor(pl.Callback):
+class ImageRateMonitor(pl.Callback):
     """Training images per second, measured over windows of ``window`` steps, logged as
     ``train/img_s`` and shown by :class:`~segkit.training.progress.SegProgressBar` as ``img/s``.
     Wall-clock only: no device sync is added (over a window the bounded CUDA queue makes the host

@@ -160,6 +160,14 @@ class SegModelCheckpoint(ModelCheckpoint):
     the checkpoint IO.
     """
 
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        super().on_train_start(trainer, pl_module)
+        # A resumed run starts with the state of the checkpoint it resumed from: nothing new to
+        # write or rank at that step. (Resumed at an epoch's end, Lightning replays that end before
+        # loading the validation data; seeing no validation batches, ModelCheckpoint would save
+        # there and warn that val/mIoU, the monitored key, is missing.)
+        self._last_global_step_saved = trainer.global_step
+
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         super().on_validation_end(trainer, pl_module)
         if not self._should_save_on_train_epoch_end(trainer):

@@ -8,7 +8,7 @@ Lightning converts every value logged with ``prog_bar=True`` to a Python number 
 batch (``Tensor.item()``), which for the on-step loss is a host-device sync per step. So the
 module logs ``train/loss`` to the loggers only and keeps the last loss as a device tensor
 (``SegModule.last_train_loss``); this bar reads it, the optimizer's LR and the
-:class:`~segkit.training.callbacks.ThroughputMonitor`'s last figure once per ``refresh_rate`` steps.
+:class:`~segkit.training.callbacks.ImageRateMonitor`'s last figure once per ``refresh_rate`` steps.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import pytorch_lightning as pl
 from pytorch_lightning.callbacks import TQDMProgressBar
 from torch import Tensor
 
-from segkit.training.callbacks import ThroughputMonitor
+from segkit.training.callbacks import ImageRateMonitor
 
 
 class SegProgressBar(TQDMProgressBar):
@@ -79,7 +79,7 @@ class SegProgressBar(TQDMProgressBar):
             items["loss"] = f"{loss.item():.4g}"
         if trainer.optimizers:
             items["lr"] = f"{trainer.optimizers[0].param_groups[-1]['lr']:.3g}"
-        meter = next((c for c in trainer.callbacks if isinstance(c, ThroughputMonitor)), None)
+        meter = next((c for c in trainer.callbacks if isinstance(c, ImageRateMonitor)), None)
         if meter is not None and meter.last_value is not None:
             items["img/s"] = f"{meter.last_value:.1f}"
         items.update(self.run_eta(trainer))

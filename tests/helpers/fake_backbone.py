@@ -1,6 +1,6 @@
 """A tiny backbone that honours the Backbone contract, to test heads and models in isolation.
 
-Imported by name (`from fake_backbone import FakeBackbone`): pytest puts this folder on sys.path.
+`from helpers.fake_backbone import FakeBackbone`.
 """
 
 from __future__ import annotations
