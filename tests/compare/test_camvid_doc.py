@@ -8,8 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from camvid_runs import write_run, write_train
-from compare_loader import load_script
+
+from helpers.camvid_runs import write_run, write_train
+from helpers.compare_loader import load_script
 
 
 @pytest.fixture(scope="module")
@@ -113,8 +114,8 @@ def test_empty_root(tmp_path: Path) -> None:
 def test_fixture_files_have_the_writers_keys(tmp_path: Path) -> None:
     import torch
     import yaml
-    from camvid_runs import CLASSES, per_image_confusion
 
+    from helpers.camvid_runs import CLASSES, per_image_confusion
     from segkit.evaluation.evaluator import EvalResult
     from segkit.evaluation.report import metrics_dict
     from segkit.tasks.configs import compose_config

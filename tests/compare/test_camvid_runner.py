@@ -7,7 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
-from compare_loader import load_script
+
+from helpers.compare_loader import load_script
 
 
 @pytest.fixture

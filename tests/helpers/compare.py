@@ -9,8 +9,8 @@ import functools
 from pathlib import Path
 
 import torch
-from compare_loader import ROOT, load_script
 
+from helpers.compare_loader import ROOT, load_script
 from segkit.analysis import analyze_model, save_heatmap
 from segkit.evaluation.evaluator import EvalResult
 from segkit.evaluation.report import metrics_dict, write_json

@@ -7,8 +7,8 @@ import io
 import pytest
 import torch
 import torch.nn.functional as F
-from fake_backbone import FakeBackbone
 
+from helpers.fake_backbone import FakeBackbone
 from segkit.constants import IMAGENET_MEAN, IMAGENET_STD
 from segkit.models import Segmentor, deeplabv3plus
 
