@@ -54,10 +54,11 @@ class Segmentor(nn.Module):
 
     def set_input_norm(self, mean: Sequence[float], std: Sequence[float]) -> None:
         """Normalise inputs with RGB ``mean`` / ``std`` (0..1 units) from now on (in place)."""
-        mean_t = torch.tensor([float(v) for v in mean]).mul_(255)
-        std_t = torch.tensor([float(v) for v in std]).mul_(255)
-        if mean_t.shape != (3,) or std_t.shape != (3,) or not bool((std_t > 0).all()):
+        means, stds = [float(v) for v in mean], [float(v) for v in std]
+        if len(means) != 3 or len(stds) != 3 or min(stds) <= 0:  # Python values: works on meta too
             raise ValueError(f"input mean / std need 3 values each, std > 0; got {mean}, {std}")
+        mean_t = torch.tensor(means).mul_(255)
+        std_t = torch.tensor(stds).mul_(255)
         old = getattr(self, "pixel_mean", None)
         device = None if old is None else old.device
         self.input_mean = tuple(float(v) for v in mean)
