@@ -112,7 +112,7 @@ def test_config_composes(camvid_root, tmp_path):
                                           f"paths.root_dir={tmp_path}"])  # fmt: skip
     assert cfg.data.crop_size <= 360 and cfg.data.inference.mode == "whole"
     dm = instantiate(cfg.data, num_workers=0)
-    assert dm.dataset == CamVid(camvid_root.parent)
+    assert isinstance(dm.dataset, CamVid) and Path(dm.dataset.root) == camvid_root.parent
     assert dm.dataset.split("val").split_path == camvid_root / "val.txt"
 
 

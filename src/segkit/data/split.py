@@ -292,6 +292,11 @@ class SegDataset:
     train_split: str = "train"
     val_split: str = "val"
 
+    @property
+    def name(self) -> str:
+        """The dataset's short name (its data group's: ``camvid``, ``synthetic``...), in reports."""
+        return type(self).__name__.lower()
+
     #: The class of its splits (CamVid's adds its video sequences).
     split_class: ClassVar[type[SegSplit]] = SegSplit
 

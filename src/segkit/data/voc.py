@@ -121,6 +121,10 @@ class VOC(SegDataset):
     def classes(self) -> ClassInfo:
         return VOC_INFO
 
+    @property
+    def name(self) -> str:
+        return "voc_aug" if self.train_split == "trainaug" else "voc"
+
     def layout(self, name: str) -> Layout:
         return voc_layout(resolve_voc_dir(self.root), name)
 

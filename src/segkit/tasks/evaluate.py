@@ -88,12 +88,12 @@ def _check_classes(data: ClassInfo, model: ClassInfo, path: str) -> None:
         )
 
 
-def _dataset(data_cfg: dict[str, Any], split: str, model: ClassInfo, path: str) -> SegSplit:
-    """The split (no augmentation), once the dataset's classes fit the checkpoint's."""
+def _dataset(data_cfg: dict[str, Any], model: ClassInfo, path: str) -> SegDataset:
+    """The dataset, once its classes fit the checkpoint's (and the synthetic set generated)."""
     dataset: SegDataset = instantiate_user(data_cfg["dataset"], _convert_="all")
     _check_classes(dataset.classes, model, path)
     dataset.prepare()  # synthetic data is generated here when missing
-    return dataset.split(split)
+    return dataset
 
 
 def _image_count(dataset: SegSplit, opts: DictConfig) -> int:
@@ -162,7 +162,8 @@ def _evaluate(cfg: DictConfig, ranks: Ranks) -> dict[str, Any]:
     data_cfg = data_config(cfg, stored)
     # eval.* keys, else the data's defaults; the numerics the run trained and validated with
     settings = inference_settings(opts, data_cfg.get("inference"), trained=stored)
-    dataset = _dataset(data_cfg, str(opts.split), classes, path)
+    data = _dataset(data_cfg, classes, path)
+    dataset = data.split(str(opts.split))  # no augmentation
     net = inference_model(
         trained.model, path, device=device, settings=backend, loaded_sha256=digest
     )
@@ -191,6 +192,7 @@ def _evaluate(cfg: DictConfig, ranks: Ranks) -> dict[str, Any]:
         raise RuntimeError(f"evaluated {result.num_images} of {count} images")
     best, worst = best_and_worst(result, int(opts.num_overlays))
     run_settings = _settings(cfg, stored, data_cfg, settings, net, ranks, result, seconds)
+    run_settings["dataset"] = data.name  # the group's name (data_cfg holds the object's node)
     metrics = metrics_dict(result, classes.names, run_settings, best=best, worst=worst)
     if not ranks.is_writer:
         return metrics
@@ -221,7 +223,7 @@ def _settings(
         "backbone": builder_name(model_cfg.get("backbone")) or "",
         "trained_output_stride": model_cfg.get("output_stride"),
         "output_stride": int(net.output_stride),
-        "dataset": data_cfg.get("dataset"),
+        "dataset": None,  # the dataset's name, set by the caller
         "data_root": str(data_cfg.get("root")),
         "split": str(cfg.eval.split),
         "mode": settings.mode,

@@ -149,7 +149,7 @@ def inspect_data(cfg: DictConfig) -> dict[str, Any]:
     console_out.print(f"mask overlay grid: {grid}", highlight=False, soft_wrap=True)
     counts = report.label_pixels
     summary = {
-        "dataset": type(dataset).__name__,
+        "dataset": dataset.name,
         "classes": dataset.classes.to_dict(),
         "splits": dict(report.samples),
         "class_pixels": {name: int(counts[k]) for k, name in enumerate(dataset.classes.names)},
