@@ -69,8 +69,8 @@ COMMON = [("--help", ["--help"]), ("--cfg job", ["--cfg", "job"]), ("unknown key
 COMPARE = [("--help", ["--help"]), ("missing folder", [MISSING])]
 #: A Lightning-level error: the loss diverges at the first steps (the non-finite-loss guard).
 DIVERGE = [
-    "data=synthetic", "data.synthetic.num_train=32", "data.synthetic.num_val=8",
-    "data.synthetic.min_size=64", "data.synthetic.max_size=64", "data.crop_size=64",
+    "data=synthetic", "data.dataset.num_train=32", "data.dataset.num_val=8",
+    "data.dataset.min_size=64", "data.dataset.max_size=64", "data.crop_size=64",
     "data.batch_size=8", "data.val_batch_size=4", "data.num_workers=0", "backbone.width_mult=0.35",
     "model.aspp_channels=16", "model.decoder_channels=16", "model.low_level_channels=8",
     "trainer=cpu", "trainer.max_steps=30", "trainer.num_sanity_val_steps=0",

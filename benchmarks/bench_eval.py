@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from segkit.data import SyntheticSpec, VOCSegmentation, generate_synthetic
+from segkit.data import SyntheticSpec, generate_synthetic, voc_split
 from segkit.evaluation.batching import eval_loader
 from segkit.evaluation.evaluator import Evaluator
 from segkit.evaluation.inference import InferenceSettings
@@ -121,7 +121,7 @@ def main() -> None:
             )
             root = Path(tmp) / f"{lo}_{hi}"
             generate_synthetic(root, spec)
-            dataset = VOCSegmentation(root, "val", num_classes=7)
+            dataset = voc_split(root, "val", num_classes=7)
             m = _compare(model, dataset, args.batch_size, args.device, args.rounds)
             n = len(dataset)
             # Same-size batches, nothing padded: the same answer expected at any batch size.

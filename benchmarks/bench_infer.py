@@ -45,7 +45,7 @@ import torch.nn.functional as F
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from segkit.data import SyntheticSpec, VOCSegmentation, generate_synthetic
+from segkit.data import SyntheticSpec, generate_synthetic, voc_split
 from segkit.evaluation.batching import eval_loader
 from segkit.evaluation.evaluator import Evaluator
 from segkit.evaluation.inference import InferenceSettings
@@ -124,7 +124,7 @@ def _smp_model() -> torch.nn.Module | None:
     return _PadTo16(net).eval()
 
 
-def _loop(model, dataset: VOCSegmentation) -> float:
+def _loop(model, dataset) -> float:
     """images/s of segkit's evaluation loop (task defaults: same-size batches of 8, default trimap)."""
     widths = compose_config("evaluate", ["ckpt_path=x"]).eval.trimap_widths
     evaluator = Evaluator(model, num_classes=21, settings=InferenceSettings(),
@@ -150,7 +150,7 @@ def _bench_model(name: str, args: argparse.Namespace, tmp: Path) -> list[str]:
                                settings=BackendSettings(backend="onnxruntime"))  # fmt: skip
     print(f"{name}: one-off ONNX export (dynamo) + check: {time.perf_counter() - start:.1f} s, "
           f"{exported.path.stat().st_size / 2**20:.1f} MB")  # fmt: skip
-    dataset = VOCSegmentation(folder.parents[2], "val", num_classes=21)
+    dataset = voc_split(folder.parents[2], "val", num_classes=21)
     peer = _smp_model() if name == "deeplabv3plus" else None
     for who, net in (("segkit", model), ("smp", peer)):
         if net is not None:

@@ -35,7 +35,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from _helpers import machine, voc_sized_sample  # noqa: E402
-from segkit.data import SegDataModule, check_datasets, save_mask  # noqa: E402
+from segkit.data import VOC, SegDataModule, check_datasets, save_mask  # noqa: E402
 
 
 def make_fixture(root: Path, n_train: int, n_val: int, distinct: int = 48) -> dict[str, float]:
@@ -68,7 +68,7 @@ def make_fixture(root: Path, n_train: int, n_val: int, distinct: int = 48) -> di
 
 
 def _datamodule(root: Path, check: str, workers: int) -> SegDataModule:
-    return SegDataModule(dataset="voc", root=root, num_workers=workers, check=check)  # type: ignore[arg-type]
+    return SegDataModule(dataset=VOC(root), num_workers=workers, check=check)  # type: ignore[arg-type]
 
 
 def _inspect_task(root: Path, out: Path, threads: int) -> None:
@@ -113,7 +113,7 @@ def main() -> None:
             f"fixture: {args.train} + {args.val} pairs, mean JPEG {sizes['jpg_kb']:.0f} KB, "
             f"mean PNG {sizes['png_kb']:.1f} KB"
         )
-        datasets = list(_datamodule(root, "off", 0).split_datasets(lenient=True).values())
+        datasets = list(VOC(root).train_val(lenient=True).values())
         variants = {
             f"full, {t} thread{'s' * (t > 1)}": ("full", t) for t in sorted({1, args.threads})
         } | {

@@ -51,14 +51,16 @@ def main() -> None:
         for o in overrides:  # data.root=... only
             key, _, value = o.partition("=")
             data_cfg[key.removeprefix("data.")] = value
+            if key == "data.root":  # the dataset node reads the root too
+                data_cfg["dataset"] = {**data_cfg["dataset"], "root": value}
     else:
         cfg = compose_config("train", ["backbone.weights=null", *overrides])
         torch.manual_seed(0)
         model, data_cfg = instantiate(cfg.model), cfg.data
     model.eval()
-    dm = instantiate(data_cfg, _convert_="all")
-    dm.prepare_data()
-    dataset = dm.split_dataset(args.split)
+    data = instantiate(data_cfg["dataset"], _convert_="all")
+    data.prepare()
+    dataset = data.split(args.split)
     count = len(dataset) if args.limit is None else min(args.limit, len(dataset))
     k = int(data_cfg["num_classes"])
     cms = {"32": torch.zeros(k, k, dtype=torch.long), "bf16": torch.zeros(k, k, dtype=torch.long)}

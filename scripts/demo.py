@@ -24,7 +24,7 @@ from rich.console import Console
 from rich.table import Table
 
 from segkit.compare.stats import background_floor
-from segkit.data import ClassInfo, SplitDataset
+from segkit.data import ClassInfo, SegSplit
 from segkit.evaluation.report import label_grid
 from segkit.tasks._common import exit_on_user_error, instantiate_user, task_log
 from segkit.tasks.checkpoints import load_segmentor
@@ -51,14 +51,14 @@ def compose_design(model: str, out_root: Path, extra: list[str]):
     return compose_config("train", overrides)
 
 
-def val_dataset(cfg) -> tuple[SplitDataset, ClassInfo]:
+def val_dataset(cfg) -> tuple[SegSplit, ClassInfo]:
     """The validation split the runs were scored on (no augmentation) and its classes."""
-    datamodule = instantiate_user(cfg.data, _convert_="all")
-    datamodule.prepare_data()
-    return datamodule.split_dataset("val"), datamodule.classes
+    dataset = instantiate_user(cfg.data.dataset, _convert_="all")
+    dataset.prepare()
+    return dataset.split("val"), dataset.classes
 
 
-def floor_miou(dataset: SplitDataset, num_classes: int) -> float | None:
+def floor_miou(dataset: SegSplit, num_classes: int) -> float | None:
     """mIoU of labelling every validation pixel background: the floor a design must beat."""
     counts = np.zeros(256, np.int64)
     for i in range(len(dataset)):
@@ -77,9 +77,7 @@ def predictions(ckpt: str, images: list[np.ndarray]) -> list[np.ndarray]:
     return out
 
 
-def picture(
-    results: dict[str, dict], dataset: SplitDataset, classes: ClassInfo, path: Path
-) -> Path:
+def picture(results: dict[str, dict], dataset: SegSplit, classes: ClassInfo, path: Path) -> Path:
     """predictions.png: per validation image, image | ground truth | each design's prediction."""
     shown = [dataset.load(i) for i in range(min(PICTURE_IMAGES, len(dataset)))]
     preds = {

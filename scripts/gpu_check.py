@@ -41,7 +41,7 @@ EVAL_BATCH = 8
 #: The training of step 3 (everything but the per-run sizes, which come from the arguments).
 TRAIN_OVERRIDES = (
     "model=deeplabv3plus", "backbone=xception65", "backbone.weights=null",
-    "data=synthetic", "data.synthetic.min_size=375", "data.synthetic.max_size=500",
+    "data=synthetic", "data.dataset.min_size=375", "data.dataset.max_size=500",
     "trainer=gpu", "trainer.strategy=ddp", "trainer.benchmark=true",
     "trainer.precision=bf16-mixed", "module.channels_last=true", "compile=true",
     "trainer.num_sanity_val_steps=0", "trainer.check_val_every_n_epoch=null",
@@ -87,8 +87,8 @@ def plan(args: argparse.Namespace, gpus: int, out: Path) -> list[Step]:
         f"trainer.devices={gpus}", f"trainer.max_steps={args.steps}",
         f"trainer.val_check_interval={args.steps}", "trainer.log_every_n_steps=10",
         f"data.crop_size={args.crop}", f"data.batch_size={args.batch_size}",
-        f"data.synthetic.num_train={max(64, 2 * args.batch_size * gpus)}",
-        "data.synthetic.num_val=32", f"data.num_workers={workers_per_gpu(gpus)}",
+        f"data.dataset.num_train={max(64, 2 * args.batch_size * gpus)}",
+        "data.dataset.num_val=32", f"data.num_workers={workers_per_gpu(gpus)}",
         f"data.root={out / 'data'}", f"hydra.run.dir={out / 'train'}",
     ]  # fmt: skip
     return [

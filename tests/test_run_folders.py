@@ -63,10 +63,10 @@ def test_claim_dir_never_hands_out_a_taken_folder(tmp_path):
 def test_two_runs_started_in_the_same_second_get_their_own_folders(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "MPLBACKEND": "Agg"}
     data = [
-        "data.synthetic.num_train=3",
-        "data.synthetic.num_val=2",
-        "data.synthetic.min_size=40",
-        "data.synthetic.max_size=48",
+        "data.dataset.num_train=3",
+        "data.dataset.num_val=2",
+        "data.dataset.min_size=40",
+        "data.dataset.max_size=48",
         "inspect.workers=1",
     ]
     go = tmp_path / "go"

@@ -171,8 +171,8 @@ def test_exit_skips_the_interpreters_teardown(tmp_path: Path) -> None:
 @pytest.mark.slow  # two tiny trainings and one torch import: ~20-40 s here
 def test_train_sweep_with_an_invalid_middle_job(tmp_path: Path) -> None:
     tiny = [
-        "model=fcn", "data=synthetic", f"data.root={tmp_path / 'data'}", "data.synthetic.num_train=8",
-        "data.synthetic.num_val=4", "data.synthetic.min_size=64", "data.synthetic.max_size=64",
+        "model=fcn", "data=synthetic", f"data.root={tmp_path / 'data'}", "data.dataset.num_train=8",
+        "data.dataset.num_val=4", "data.dataset.min_size=64", "data.dataset.max_size=64",
         "data.crop_size=64", "data.batch_size=4", "data.val_batch_size=2", "data.num_workers=0",
         "backbone.width_mult=0.35", "trainer=cpu", "trainer.max_steps=1",
         "trainer.num_sanity_val_steps=0", "trainer.limit_val_batches=1",

@@ -122,3 +122,17 @@ def test_light_modules_import_no_torch() -> None:
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("task", ["evaluate", "inspect_data", "predict", "explore"])
+def test_split_only_tasks_load_no_lightning(task: str) -> None:
+    """Evaluate, inspect_data, predict and explore get their split from the dataset object
+    (``instantiate(cfg.data.dataset).split(...)``), never from the LightningDataModule (issue 26)."""
+    code = (
+        f"import sys, segkit.tasks.{task}, segkit.data; segkit.data.VOC; segkit.data.Synthetic\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('pytorch_lightning', 'lightning')))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip().splitlines()[-1] == "[]"

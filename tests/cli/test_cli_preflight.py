@@ -16,8 +16,8 @@ from segkit.tasks.configs import CONFIG_DIR, compose_config
 from segkit.tasks.preflight import horizon, preflight
 
 TINY = [
-    "data=synthetic", "data.synthetic.num_train=8", "data.synthetic.num_val=4",
-    "data.synthetic.min_size=64", "data.synthetic.max_size=64", "data.crop_size=64",
+    "data=synthetic", "data.dataset.num_train=8", "data.dataset.num_val=4",
+    "data.dataset.min_size=64", "data.dataset.max_size=64", "data.crop_size=64",
     "data.batch_size=4", "data.val_batch_size=2", "data.num_workers=0", "backbone.width_mult=0.35",
     "trainer=cpu", "trainer.max_steps=4", "trainer.num_sanity_val_steps=0",
     "trainer.enable_model_summary=false", "callbacks.progress_bar=null", "logger=none",

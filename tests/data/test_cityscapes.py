@@ -11,11 +11,11 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from segkit.data import SegDataModule, SplitDataset, check_datasets
+from segkit.data import SegDataModule, SegSplit, check_datasets
 from segkit.data.cityscapes import (
     CITYSCAPES_INFO,
     LABEL_TO_TRAIN,
-    CityscapesSegmentation,
+    Cityscapes,
 )
 from segkit.data.io import read_mask
 from segkit.tasks.inference_opts import inference_settings
@@ -75,17 +75,17 @@ def cs_root(tmp_path: Path) -> Path:
 
 def test_splits_list_every_frame_in_city_order(cs_root):
     for split in LAYOUT:
-        ds = CityscapesSegmentation(cs_root, split)
-        assert isinstance(ds, SplitDataset)
+        ds = Cityscapes(cs_root).split(split)
+        assert isinstance(ds, SegSplit)
         assert ds.ids == frame_ids(split) and len(ds) == sum(LAYOUT[split].values())
         assert ds.repeated == {} and ds.split_path == cs_root / "leftImg8bit" / split
-    ds = CityscapesSegmentation(cs_root, "val")
+    ds = Cityscapes(cs_root).split("val")
     assert ds.image_path(ds.ids[0]).name == "frankfurt_000000_000019_leftImg8bit.png"
     assert ds.mask_path(ds.ids[0]).name == "frankfurt_000000_000019_gtFine_labelIds.png"
 
 
 def test_label_ids_become_the_19_train_ids_and_the_rest_void(cs_root):
-    ds = CityscapesSegmentation(cs_root, "train")
+    ds = Cityscapes(cs_root).split("train")
     raw = label_id_mask(0)
     image, mask = ds.load(0)
     assert image.shape == (H, W, 3) and mask.dtype == np.uint8
@@ -104,8 +104,8 @@ def test_label_ids_become_the_19_train_ids_and_the_rest_void(cs_root):
 
 
 def test_label_train_id_files_give_the_same_masks(cs_root):
-    ids = CityscapesSegmentation(cs_root, "val")
-    train_ids = CityscapesSegmentation(cs_root, "val", masks="labelTrainIds")
+    ids = Cityscapes(cs_root).split("val")
+    train_ids = Cityscapes(cs_root, masks="labelTrainIds").split("val")
     assert train_ids.mask_path(train_ids.ids[0]).name.endswith("_gtFine_labelTrainIds.png")
     for i in range(len(ids)):
         np.testing.assert_array_equal(ids.load(i)[1], train_ids.load(i)[1])
@@ -122,7 +122,7 @@ def test_classes_names_and_palette():
 def test_missing_root_names_the_archives_and_where(tmp_path):
     root = tmp_path / "nowhere"
     with pytest.raises(FileNotFoundError) as err:
-        CityscapesSegmentation(root, "train")
+        Cityscapes(root).split("train")
     message = str(err.value)
     assert "\n" not in message and str(root) in message
     for needle in ("gtFine_trainvaltest.zip", "leftImg8bit_trainvaltest.zip", "account",
@@ -135,38 +135,38 @@ def test_half_unpacked_root_names_the_missing_archive(cs_root):
 
     shutil.rmtree(cs_root / "gtFine")
     with pytest.raises(FileNotFoundError, match=r"gtFine/val is missing \(from gtFine_trainval"):
-        CityscapesSegmentation(cs_root, "val")
+        Cityscapes(cs_root).split("val")
 
 
 def test_value_outside_the_label_ids_is_named(cs_root):
-    ds = CityscapesSegmentation(cs_root, "val")
+    ds = Cityscapes(cs_root).split("val")
     bad = label_id_mask(0)
     bad[0, :3] = 40
     cv2.imwrite(str(ds.mask_path(ds.ids[1])), bad)
     with pytest.raises(ValueError, match=r"has values \[40\] that are not Cityscapes labelIds"):
         ds.load(1)
-    report = check_datasets([CityscapesSegmentation(cs_root, "val", check_files=False)])
+    report = check_datasets([Cityscapes(cs_root).split("val", check_files=False)])
     assert len(report.defects) == 1 and "label values [40]" in str(report.defects[0])
 
 
 def test_wrong_mask_size_and_missing_mask(cs_root):
-    ds = CityscapesSegmentation(cs_root, "val")
+    ds = Cityscapes(cs_root).split("val")
     cv2.imwrite(str(ds.mask_path(ds.ids[0])), np.zeros((H, W - 1), np.uint8))
     with pytest.raises(ValueError, match=r"is 63x32 \(WxH\) but its image is 64x32"):
         ds.load(0)
     ds.mask_path(ds.ids[2]).unlink()
     with pytest.raises(FileNotFoundError, match=r"munster_000000_000019_gtFine_labelIds\.png .*"
                        r"missing: re-extract gtFine_trainvaltest\.zip"):  # fmt: skip
-        CityscapesSegmentation(cs_root, "val")
-    report = check_datasets([CityscapesSegmentation(cs_root, "val", check_files=False)])
+        Cityscapes(cs_root).split("val")
+    report = check_datasets([Cityscapes(cs_root).split("val", check_files=False)])
     assert len(report.defects) == 2
 
 
 def test_unknown_split_and_option(cs_root):
     with pytest.raises(ValueError, match=r"Cityscapes has splits train, val, test, got 'coarse'"):
-        CityscapesSegmentation(cs_root, "coarse")
-    with pytest.raises(ValueError, match=r"data.options.masks must be labelIds or labelTrainIds"):
-        SegDataModule(dataset="cityscapes", root=cs_root, options={"masks": "color"})
+        Cityscapes(cs_root).split("coarse")
+    with pytest.raises(ValueError, match=r"data.dataset.masks must be labelIds or labelTrainIds"):
+        Cityscapes(cs_root, masks="color")
 
 
 def _data_config(cs_root: Path, *overrides: str):
@@ -197,7 +197,7 @@ def test_data_config_trains_on_crops_and_carries_sliding_inference(cs_root):
 
 def test_wrong_class_count_is_refused(cs_root):
     with pytest.raises(ValueError, match=r"data.num_classes=21 but Cityscapes has 19 classes"):
-        SegDataModule(dataset="cityscapes", root=cs_root, num_classes=21)
+        SegDataModule(dataset=Cityscapes(cs_root), num_classes=21)
 
 
 @pytest.mark.parametrize(
@@ -212,7 +212,7 @@ def test_recipes_compose_follow_the_protocol_and_build(recipe, tmp_path):
         tmp_path, f"experiment=cityscapes/{recipe}", "backbone.weights=null",
         f"paths.root_dir={tmp_path}", f"paths.output_dir={tmp_path}",
     )  # fmt: skip
-    assert cfg.data.dataset == "cityscapes" and cfg.data.num_classes == 19
+    assert cfg.data.dataset._target_ == "segkit.data.Cityscapes" and cfg.data.num_classes == 19
     assert (cfg.data.crop_size, list(cfg.data.scale_range)) == (769, [0.5, 2.0])
     assert cfg.data.inference.mode == "slide" and cfg.module.num_classes == 19
     assert cfg.trainer.max_steps % cfg.trainer.val_check_interval == 0  # last step validated
@@ -277,15 +277,14 @@ def test_train_evaluate_predict_on_cityscapes(cs_root, tmp_path):
     assert label.shape == (H, W) and label.max() < 19
 
 
-def test_options_from_a_task_config():
-    """Tasks pass cfg.data.options as an omegaconf DictConfig (inspect_data did, and was refused)."""
-    from segkit.data.registry import dataset_entry, reader_options
+def test_options_from_a_task_config(cs_root):
+    """``data.dataset.masks=...`` reaches the dataset object; a mistyped key is named in one line."""
+    from segkit.tasks.cli import check_target_arguments
 
-    options = reader_options(
-        dataset_entry("cityscapes"), OmegaConf.create({"masks": "labelTrainIds"})
-    )
-    assert options.masks == "labelTrainIds"
+    cfg = _data_config(cs_root, "data.dataset.masks=labelTrainIds")
+    dataset = instantiate(cfg.data.dataset)
+    assert dataset.masks == "labelTrainIds" and Path(dataset.root) == cs_root
     with pytest.raises(
-        ValueError, match=r"data.options.colour is not an option of data.dataset=cityscapes"
+        ValueError, match=r"data.dataset.colour is not an argument of segkit.data.Cityscapes"
     ):
-        reader_options(dataset_entry("cityscapes"), OmegaConf.create({"colour": 1}))
+        check_target_arguments(_data_config(cs_root, "+data.dataset.colour=1"))

@@ -52,8 +52,10 @@ def _checkpoint(path: Path, module, cfg, *, with_classes: bool = True) -> Path:
         "hyper_parameters": {"cfg": to_plain(cfg), "num_classes": int(cfg.data.num_classes)},
     }
     module.on_save_checkpoint(ckpt)
-    if not with_classes:
+    if not with_classes:  # as segkit wrote them then, in the data schema of that time
         ckpt["segkit"].pop("classes", None)
+        data = ckpt["hyper_parameters"]["cfg"]["data"]
+        data["dataset"] = "synthetic" if "num_train" in data["dataset"] else "voc"
     torch.save(ckpt, path)
     return path
 

@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 
 from helpers.camvid_tree import write_camvid
-from segkit.data.camvid import CAMVID_INFO, CamVidSegmentation
+from segkit.data.camvid import CAMVID_INFO, CamVid
 from segkit.data.class_weight import class_pixel_stats, count_pixels, median_frequency
 
 
 @pytest.fixture
 def train_split(tmp_path):
-    return CamVidSegmentation(write_camvid(tmp_path / "CamVid"), "train")
+    return CamVid(write_camvid(tmp_path / "CamVid")).split("train")
 
 
 def by_hand(ds) -> list[float]:
@@ -99,7 +99,7 @@ def segnet_variant(ds) -> list[float]:
 
 
 def test_real_camvid_weights_against_segnet(camvid_real):
-    train = CamVidSegmentation(camvid_real, "train")
+    train = CamVid(camvid_real).split("train")
     start = time.perf_counter()
     stats = count_pixels(train, workers=2)
     ours = median_frequency(stats.frequencies(), CAMVID_INFO.names)

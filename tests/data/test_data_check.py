@@ -8,7 +8,7 @@ import pytest
 from hydra.utils import instantiate
 from PIL import Image
 
-from segkit.data import SegDataModule, SyntheticSpec, VOCSegmentation, check_datasets, save_mask
+from segkit.data import VOC, SegDataModule, Synthetic, check_datasets, save_mask, voc_split
 from segkit.tasks.configs import compose_config
 
 
@@ -21,9 +21,9 @@ def truncate(path: Path) -> None:
     path.write_bytes(data[: len(data) // 2])
 
 
-def lenient(root: Path, split: str, **kwargs) -> VOCSegmentation:
+def lenient(root: Path, split: str, **kwargs) -> voc_split:
     kwargs = {"num_classes": 5, "check_files": False, "on_repeat": "keep_first", **kwargs}
-    return VOCSegmentation(root, split, **kwargs)
+    return voc_split(root, split, **kwargs)
 
 
 def break_samples(root: Path) -> dict[tuple[str, str], str]:
@@ -110,25 +110,23 @@ def test_bad_arguments(voc_root):
     with pytest.raises(ValueError, match="check workers must be >= 1"):
         check_datasets([lenient(voc_root, "val")], workers=0)
     with pytest.raises(ValueError, match="data.check must be full, headers or off"):
-        SegDataModule(dataset="voc", check="quick")
+        SegDataModule(dataset=VOC("data"), check="quick")
 
 
-SPEC = SyntheticSpec(seed=2, num_train=8, num_val=4, min_size=40, max_size=56, num_classes=5)
+SPEC = dict(seed=2, num_train=8, num_val=4, min_size=40, max_size=56, num_classes=5)
 
 
 def _dm(root: Path, **kwargs) -> SegDataModule:
-    base = dict(dataset="synthetic", root=root, num_classes=5, crop_size=32, batch_size=2)
-    return SegDataModule(
-        **{**base, "val_batch_size": 2, "num_workers": 0, "synthetic": SPEC, **kwargs}
-    )
+    base = dict(dataset=Synthetic(root=root, **SPEC), num_classes=5, crop_size=32, batch_size=2)
+    return SegDataModule(**{**base, "val_batch_size": 2, "num_workers": 0, **kwargs})
 
 
 def test_setup_fails_on_a_corrupt_val_image_before_any_batch(tmp_path):
     """Issue 11.4: the corrupt val image used to surface at the first validation, after training."""
     dm = _dm(tmp_path)
     dm.prepare_data()
-    truncate(voc(dm.root) / "JPEGImages" / "val_000003.jpg")
-    (voc(dm.root) / "SegmentationClass" / "train_000005.png").unlink()
+    truncate(voc(dm.dataset.folder) / "JPEGImages" / "val_000003.jpg")
+    (voc(dm.dataset.folder) / "SegmentationClass" / "train_000005.png").unlink()
     with pytest.raises(ValueError) as err:
         dm.setup("fit")
     msg = str(err.value)
@@ -152,7 +150,7 @@ def test_check_off_skips_it_and_the_check_runs_once(tmp_path, monkeypatch):
     dm.setup("fit")
     dm.setup("fit")  # train.py's early setup, then Lightning's
     assert calls == [1] and dm.checked
-    truncate(voc(dm.root) / "JPEGImages" / "val_000003.jpg")
+    truncate(voc(dm.dataset.folder) / "JPEGImages" / "val_000003.jpg")
     off = _dm(tmp_path, check="off")
     off.setup("fit")  # not checked: the defect only shows when the sample is loaded
     assert calls == [1] and not off.checked
@@ -165,7 +163,7 @@ def test_only_global_rank_zero_checks(tmp_path, monkeypatch):
 
     dm = _dm(tmp_path)
     dm.prepare_data()
-    truncate(voc(dm.root) / "JPEGImages" / "val_000003.jpg")
+    truncate(voc(dm.dataset.folder) / "JPEGImages" / "val_000003.jpg")
     monkeypatch.setattr(rank_zero_only, "rank", 1)
     dm.setup("fit")  # rank 1 leaves the check to rank 0 (which fails the job)
     assert not dm.checked and len(dm.val_set) == 4
@@ -188,10 +186,10 @@ def test_train_task_stops_before_the_first_step(tmp_path, monkeypatch):
         f"paths.root_dir={tmp_path}",
         f"paths.output_dir={tmp_path / 'run'}",
         "data=synthetic",
-        "data.synthetic.num_train=8",
-        "data.synthetic.num_val=2",
-        "data.synthetic.min_size=64",
-        "data.synthetic.max_size=64",
+        "data.dataset.num_train=8",
+        "data.dataset.num_val=2",
+        "data.dataset.min_size=64",
+        "data.dataset.max_size=64",
         "data.crop_size=64",
         "data.batch_size=4",
         "data.num_workers=0",
@@ -208,7 +206,7 @@ def test_train_task_stops_before_the_first_step(tmp_path, monkeypatch):
     cfg = compose_config("train", overrides)
     dm = instantiate(cfg.data)
     dm.prepare_data()
-    truncate(voc(dm.root) / "JPEGImages" / "val_000001.jpg")
+    truncate(voc(dm.dataset.folder) / "JPEGImages" / "val_000001.jpg")
     with pytest.raises(ValueError, match=r"data check: .*\n.*val_000001\.jpg is unreadable"):
         train(cfg)
     assert steps == []  # on main: every training step ran, then the first validation failed

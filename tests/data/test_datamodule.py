@@ -7,14 +7,14 @@ import torch
 from hydra.utils import instantiate
 
 from segkit.constants import IGNORE_INDEX
-from segkit.data import SegDataModule, SyntheticSpec, synthetic_folder_name
+from segkit.data import VOC, SegDataModule, Synthetic, synthetic_folder_name
 from segkit.tasks.configs import compose_config
 
 
 def _dm(root, **overrides) -> SegDataModule:
-    spec = SyntheticSpec(seed=1, num_train=8, num_val=3, min_size=40, max_size=64, num_classes=5)
+    spec = Synthetic(seed=1, num_train=8, num_val=3, min_size=40, max_size=64, num_classes=5)
     kwargs = dict(
-        dataset="synthetic",
+        dataset=spec,
         root=root,
         num_classes=5,
         crop_size=48,
@@ -22,7 +22,6 @@ def _dm(root, **overrides) -> SegDataModule:
         val_batch_size=3,
         num_workers=0,
         seed=0,
-        synthetic=spec,
     )
     return SegDataModule(**{**kwargs, **overrides})
 
@@ -65,7 +64,7 @@ def test_seeded_workers_are_reproducible_and_distinct(tmp_path):
     dm = _dm(root)
     dm.prepare_data()
     # the same image under 8 ids: any difference between batches comes from the augmentation streams
-    voc = dm.root / "VOCdevkit/VOC2012"
+    voc = dm.dataset.folder / "VOCdevkit/VOC2012"
     for k in range(1, 8):
         for folder, ext in (("JPEGImages", "jpg"), ("SegmentationClass", "png")):
             shutil.copyfile(voc / folder / f"train_000000.{ext}", voc / folder / f"copy{k}.{ext}")
@@ -99,7 +98,7 @@ def test_loader_settings(tmp_path):
 
 
 def test_voc_missing_root_fails_clearly_and_never_falls_back(tmp_path):
-    dm = SegDataModule(dataset="voc", root=tmp_path / "VOC_missing", num_workers=0)
+    dm = SegDataModule(dataset=VOC(tmp_path / "VOC_missing"), num_workers=0)
     with pytest.raises(
         FileNotFoundError, match=r"VOC_missing has no VOCdevkit.*download_voc\.py.*data=synthetic"
     ):
@@ -108,7 +107,7 @@ def test_voc_missing_root_fails_clearly_and_never_falls_back(tmp_path):
 
 
 def test_voc_aug_without_trainaug_says_how_to_build(voc_root):
-    dm = SegDataModule(dataset="voc_aug", root=voc_root, num_workers=0)
+    dm = SegDataModule(dataset=VOC(voc_root, train_split="trainaug"), num_workers=0)
     with pytest.raises(
         FileNotFoundError,
         match=r"trainaug\.txt is missing: build it with `python scripts/download_voc\.py",
@@ -118,15 +117,9 @@ def test_voc_aug_without_trainaug_says_how_to_build(voc_root):
 
 def test_bad_arguments(tmp_path):
     with pytest.raises(ValueError, match=r"data.num_classes=7 but Pascal VOC 2012 has 21 classes"):
-        SegDataModule(dataset="voc", num_classes=7)
+        SegDataModule(dataset=VOC("data"), num_classes=7)
     with pytest.raises(ValueError, match="data.num_classes=4 but the synthetic set has 5 classes"):
         _dm(tmp_path, num_classes=4)
-    with pytest.raises(ValueError, match=r"data.dataset must be one of voc, voc_aug, synthetic"):
-        SegDataModule(dataset="coco")
-    with pytest.raises(ValueError, match="data.synthetic is set but data.dataset=voc"):
-        SegDataModule(dataset="voc", synthetic=SyntheticSpec())
-    with pytest.raises(ValueError, match="data.dataset=voc takes no data.options"):
-        SegDataModule(dataset="voc", options={"x": 1})
 
 
 @pytest.mark.parametrize("name", ["voc", "voc_aug", "synthetic"])
@@ -147,7 +140,9 @@ def test_config_group_instantiates(name, tmp_path):
         assert key in cfg.data
     dm = instantiate(cfg.data)
     assert isinstance(dm, SegDataModule) and len(dm.class_names) == cfg.data.num_classes
-    assert dm.dataset == name
+    assert isinstance(dm.dataset, Synthetic if name == "synthetic" else VOC)
+    assert dm.dataset.train_split == ("trainaug" if name == "voc_aug" else "train")
     if name == "synthetic":
-        assert isinstance(dm.synthetic, SyntheticSpec)
-        assert dm.root == tmp_path / "data" / "synthetic" / synthetic_folder_name(dm.synthetic)
+        assert dm.dataset.folder == tmp_path / "data/synthetic" / synthetic_folder_name(dm.dataset)
+    # the split-only tasks build the dataset node alone
+    assert instantiate(cfg.data.dataset) == dm.dataset

@@ -9,8 +9,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from segkit.data import VOCSegmentation
 from segkit.data import download as dl
+from segkit.data import voc_split
 from segkit.data.download import Archive, download, fetch_all
 
 
@@ -103,7 +103,7 @@ def test_good_archives_download_extract_and_build_trainaug(server, voc_root, tmp
     out = tmp_path / "out"
     counts = fetch_all(out, archives={"voc2012": voc, "sbd": sbd})
     assert counts["trainaug"] == 8
-    assert len(VOCSegmentation(out, "val", num_classes=5)) == 3
+    assert len(voc_split(out, "val", num_classes=5)) == 3
     assert (out / "voc.tar").is_file() and not (out / "voc.tar.part").exists()
     requests = len(handler.log)
     fetch_all(out, archives={"voc2012": voc, "sbd": sbd})  # everything present: no new requests
@@ -112,7 +112,7 @@ def test_good_archives_download_extract_and_build_trainaug(server, voc_root, tmp
     (out / ".voc.tar.extracting").touch()
     (out / "VOCdevkit/VOC2012/ImageSets/Segmentation/val.txt").unlink()
     fetch_all(out, archives={"voc2012": voc, "sbd": sbd})
-    assert len(VOCSegmentation(out, "val", num_classes=5)) == 3 and len(handler.log) == requests
+    assert len(voc_split(out, "val", num_classes=5)) == 3 and len(handler.log) == requests
 
 
 def test_wrong_checksum_deletes_download_and_says_so(server, tmp_path):

@@ -12,8 +12,8 @@ from PIL import Image
 
 from segkit.constants import IGNORE_INDEX
 from segkit.data import SegDataModule, check_datasets
-from segkit.data.folder import FolderSegmentation, Options, ratio_split, read_classes_file
-from segkit.data.registry import SplitDataset
+from segkit.data.folder import Folder, ratio_split, read_classes_file
+from segkit.data.split import SegSplit
 
 CLASSES = "names: [background, crack, rust]\npalette: [[0, 0, 0], [255, 0, 0], [0, 0, 255]]\n"
 
@@ -42,19 +42,19 @@ def folder(tmp_path: Path) -> Path:
     return write_folder(tmp_path / "mine")
 
 
-def holding(root: Path, stem: str, **options) -> tuple[FolderSegmentation, int]:
+def holding(root: Path, stem: str, **options) -> tuple[SegSplit, int]:
     """The split of ``root`` that holds ``stem``, and its index there."""
     for split in ("train", "val"):
-        ds = FolderSegmentation(root, split, options=Options(**options))
+        ds = Folder(root, **options).split(split)
         if stem in ds.ids:
             return ds, ds.ids.index(stem)
     raise AssertionError(f"{stem} in no split")
 
 
 def test_matches_by_stem_and_splits_by_ratio(folder):
-    train = FolderSegmentation(folder, "train")
-    val = FolderSegmentation(folder, "val")
-    assert isinstance(train, SplitDataset)
+    train = Folder(folder).split("train")
+    val = Folder(folder).split("val")
+    assert isinstance(train, SegSplit)
     assert len(train) == 5 and len(val) == 1  # round(6 * 0.2) = 1
     assert set(train.ids) | set(val.ids) == {f"img{i}" for i in range(6)}
     assert not set(train.ids) & set(val.ids)
@@ -80,21 +80,21 @@ def test_split_lists(folder):
     (folder / "splits").mkdir()
     (folder / "splits" / "train.txt").write_text("img0\nimg1\nimg2\n")
     (folder / "splits" / "val.txt").write_text("img3\n")
-    opts = Options(splits="splits")
-    assert FolderSegmentation(folder, "train", options=opts).ids == ["img0", "img1", "img2"]
-    assert FolderSegmentation(folder, "val", options=opts).ids == ["img3"]
+    opts = Folder(folder, splits="splits")
+    assert opts.split("train").ids == ["img0", "img1", "img2"]
+    assert opts.split("val").ids == ["img3"]
     (folder / "splits" / "val.txt").write_text("img3\nimg9\n")
     with pytest.raises(FileNotFoundError, match=r"image file .*img9\.\* for id 'img9' in split"):
-        FolderSegmentation(folder, "val", options=opts)
+        opts.split("val")
     with pytest.raises(FileNotFoundError, match=r"split list .*test\.txt is missing: write it"):
-        FolderSegmentation(folder, "test", options=opts)
+        opts.split("test")
 
 
 def test_image_without_mask_and_mask_without_image_are_named(folder):
     (folder / "masks" / "img2.png").unlink()
     (folder / "images" / "img5.jpg").unlink()
     with pytest.raises(ValueError) as err:
-        FolderSegmentation(folder, "train")
+        Folder(folder).split("train")
     msg = str(err.value)
     assert "\n" not in msg
     assert "1 image(s) in" in msg and "have no mask" in msg and "(img2)" in msg
@@ -105,7 +105,7 @@ def test_image_without_mask_and_mask_without_image_are_named(folder):
 def test_the_check_lists_unmatched_files_with_the_other_defects(folder):
     (folder / "masks" / "img2.png").unlink()
     (folder / "images" / "img5.jpg").unlink()
-    datasets = [FolderSegmentation(folder, s, check_files=False, on_repeat="keep_first")
+    datasets = [Folder(folder).split(s, check_files=False, on_repeat="keep_first")
                 for s in ("train", "val")]  # fmt: skip
     report = check_datasets(datasets)
     messages = " | ".join(str(d) for d in report.defects)
@@ -116,7 +116,7 @@ def test_the_check_lists_unmatched_files_with_the_other_defects(folder):
 def test_bad_mask_values_and_sizes_are_named(folder):
     Image.fromarray(np.full((40, 48), 7, np.uint8), mode="L").save(folder / "masks" / "img0.png")
     Image.fromarray(np.zeros((10, 10), np.uint8), mode="L").save(folder / "masks" / "img1.png")
-    datasets = [FolderSegmentation(folder, s) for s in ("train", "val")]
+    datasets = [Folder(folder).split(s) for s in ("train", "val")]
     report = check_datasets(datasets)
     messages = [d.message for d in report.defects]
     assert any("img0.png has label values [7] outside 0..2 and 255" in m for m in messages)
@@ -133,13 +133,13 @@ def test_colour_masks_and_lossy_masks_are_refused(folder):
         ds.load_mask(index)
     (folder / "masks" / "img9.jpg").write_bytes(b"x")
     with pytest.raises(ValueError, match=r"are not PNGs \(img9\.jpg\): masks must be palette"):
-        FolderSegmentation(folder, "train")
+        Folder(folder).split("train")
 
 
 def test_two_images_with_one_stem(folder):
     cv2.imwrite(str(folder / "images" / "img0.jpg"), np.zeros((40, 48, 3), np.uint8))
     with pytest.raises(ValueError, match=r"name several images: img0 \(img0\.jpg, img0\.png\)"):
-        FolderSegmentation(folder, "train")
+        Folder(folder).split("train")
 
 
 def test_void_value_of_the_classes_file_becomes_255(tmp_path):
@@ -185,32 +185,34 @@ def test_json_classes_file(tmp_path):
 
 def test_missing_root_folder_and_classes_file(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"data root .*nowhere does not exist: set data"):
-        SegDataModule(dataset="folder", root=tmp_path / "nowhere")
+        SegDataModule(dataset=Folder(tmp_path / "nowhere"))
     (tmp_path / "r").mkdir()
     with pytest.raises(FileNotFoundError, match=r"classes file .*classes\.yaml is missing"):
-        SegDataModule(dataset="folder", root=tmp_path / "r")
+        SegDataModule(dataset=Folder(tmp_path / "r"))
     (tmp_path / "r" / "classes.yaml").write_text(CLASSES)
-    dm = SegDataModule(dataset="folder", root=tmp_path / "r", num_workers=0)
+    dm = SegDataModule(dataset=Folder(tmp_path / "r"), num_workers=0)
     with pytest.raises(FileNotFoundError, match=r"images folder .*images is missing: put the"):
         dm.setup("fit")
-    with pytest.raises(ValueError, match="data.options.val_fraction must be in"):
-        SegDataModule(dataset="folder", root=tmp_path / "r", options={"val_fraction": 1.5})
+    with pytest.raises(ValueError, match="data.dataset.val_fraction must be in"):
+        Folder(tmp_path / "r", val_fraction=1.5)
 
 
 def test_datamodule_takes_the_class_count_from_the_classes_file(folder):
-    dm = SegDataModule(dataset="folder", root=folder, crop_size=32, batch_size=2,
+    dm = SegDataModule(dataset=Folder(folder), crop_size=32, batch_size=2,
                        val_batch_size=1, num_workers=0)  # fmt: skip
     assert dm.num_classes == 3 and dm.class_names == ("background", "crack", "rust")
     batch = next(iter(dm.train_dataloader()))
     assert batch["image"].shape == (2, 3, 32, 32)
     assert int(batch["mask"][batch["mask"] != IGNORE_INDEX].max()) <= 2
-    with pytest.raises(ValueError, match="data.num_classes=4 but the folder dataset has 3"):
-        SegDataModule(dataset="folder", root=folder, num_classes=4)
+    with pytest.raises(
+        ValueError, match=r"data.num_classes=4 but classes file .*classes.yaml has 3"
+    ):
+        SegDataModule(dataset=Folder(folder), num_classes=4)
 
 
 def test_the_data_check_refuses_a_bad_folder_before_training(folder):
     Image.fromarray(np.full((40, 48), 9, np.uint8), mode="L").save(folder / "masks" / "img3.png")
-    dm = SegDataModule(dataset="folder", root=folder, num_workers=0)
+    dm = SegDataModule(dataset=Folder(folder), num_workers=0)
     with pytest.raises(
         ValueError, match=r"(?s)data check: .*1 defect.*img3\.png has label values \[9\]"
     ):

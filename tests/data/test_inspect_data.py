@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from segkit.data import VOCSegmentation, save_mask
+from segkit.data import save_mask, voc_split
 from segkit.tasks.cli import UserError, run_task
 from segkit.tasks.configs import compose_config
 from segkit.tasks.inspect_data import inspect_data
@@ -19,10 +19,10 @@ def _cfg(tmp_path, *extra):
             "data=synthetic",
             f"paths.root_dir={tmp_path}",
             f"paths.output_dir={tmp_path}/run",
-            "data.synthetic.num_train=5",
-            "data.synthetic.num_val=2",
-            "data.synthetic.min_size=40",
-            "data.synthetic.max_size=56",
+            "data.dataset.num_train=5",
+            "data.dataset.num_val=2",
+            "data.dataset.min_size=40",
+            "data.dataset.max_size=56",
             "inspect.grid_samples=3",
             *extra,
         ],
@@ -46,7 +46,7 @@ def test_inspect_writes_json_and_grid(tmp_path, capsys):
     root = _voc_dir(tmp_path)
     hist = np.zeros(256, np.int64)
     for split in ("train", "val"):
-        ds = VOCSegmentation(root, split, num_classes=7)
+        ds = voc_split(root, split, num_classes=7)
         for i in range(len(ds)):
             hist += np.bincount(ds.load_mask(i).ravel(), minlength=256)
     assert list(summary["class_pixels"].values()) == hist[:7].tolist()

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import scipy.io
 
-from segkit.data import VOCSegmentation, build_trainaug, read_mask, read_sbd_mask, trainaug_ids
+from segkit.data import build_trainaug, read_mask, read_sbd_mask, trainaug_ids, voc_split
 from segkit.data.sbd import AUG_MASK_DIR, sbd_dir
 
 
@@ -26,7 +26,7 @@ def test_build_trainaug_converts_once_and_reads_as_voc(voc_root, make_sbd):
         read_mask(voc2012 / AUG_MASK_DIR / "train_000001.png"),
         read_mask(voc2012 / "SegmentationClass" / "train_000001.png"),
     )
-    ds = VOCSegmentation(voc_root, "trainaug", num_classes=5, mask_dir=AUG_MASK_DIR)
+    ds = voc_split(voc_root, "trainaug", num_classes=5)
     assert len(ds) == 8 and "val_000000" not in ds.ids
     assert ds[ds.ids.index("sbd_1")]["mask"].shape == (50, 60)
 

@@ -11,11 +11,11 @@ import pytest
 
 from segkit.constants import IGNORE_INDEX
 from segkit.data import (
-    VOCSegmentation,
     ensure_synthetic,
     render_sample,
     synthetic_class_names,
     synthetic_folder_name,
+    voc_split,
 )
 from segkit.data.synthetic import MANIFEST, SyntheticSpec
 
@@ -54,8 +54,8 @@ def test_void_band_separates_objects_from_background():
 
 
 def test_generated_tree_is_read_by_voc_reader(voc_root, tiny_spec):
-    train = VOCSegmentation(voc_root, "train", num_classes=tiny_spec.num_classes)
-    val = VOCSegmentation(voc_root, "val", num_classes=tiny_spec.num_classes)
+    train = voc_split(voc_root, "train", num_classes=tiny_spec.num_classes)
+    val = voc_split(voc_root, "val", num_classes=tiny_spec.num_classes)
     assert (len(train), len(val)) == (tiny_spec.num_train, tiny_spec.num_val)
     sample = train[0]
     assert sample["image"].shape[:2] == sample["mask"].shape
@@ -90,12 +90,12 @@ def test_ensure_generates_once_into_a_folder_of_its_spec(tmp_path, tiny_spec, ca
 
 
 def test_two_specs_coexist_and_neither_is_rewritten(tmp_path, tiny_spec):
-    """Issue 11.6: a run with other data.synthetic.* values used to delete and rewrite the folder
+    """Issue 11.6: a run with other data.dataset.* values used to delete and rewrite the folder
     under every run reading it. Now each spec has its own folder: a reader of A keeps reading A,
     byte for byte, while B is generated and after."""
     root = tmp_path / "synth"
     folder_a = ensure_synthetic(root, tiny_spec)
-    reader = VOCSegmentation(folder_a, "val", num_classes=tiny_spec.num_classes)
+    reader = voc_split(folder_a, "val", num_classes=tiny_spec.num_classes)
     before = _files(folder_a)
     other = replace(tiny_spec, num_train=2, seed=tiny_spec.seed + 1)
     folder_b = ensure_synthetic(root, other)
@@ -103,7 +103,7 @@ def test_two_specs_coexist_and_neither_is_rewritten(tmp_path, tiny_spec):
     for i in range(len(reader)):
         _, mask = reader.load(i)
         np.testing.assert_array_equal(mask, render_sample(tiny_spec, "val", i)[1])
-    assert len(VOCSegmentation(folder_b, "train", num_classes=5)) == 2
+    assert len(voc_split(folder_b, "train", num_classes=5)) == 2
     assert ensure_synthetic(root, tiny_spec) == folder_a and _files(folder_a) == before
 
 
@@ -133,7 +133,7 @@ def test_interrupted_generation_leaves_nothing_behind(tmp_path, tiny_spec, monke
     assert list(root.iterdir()) == []  # neither a half-written final folder nor the temporary one
     monkeypatch.setattr(synthetic, "_write_split", real)
     folder = ensure_synthetic(root, tiny_spec)
-    assert len(VOCSegmentation(folder, "val", num_classes=5)) == tiny_spec.num_val
+    assert len(voc_split(folder, "val", num_classes=5)) == tiny_spec.num_val
 
 
 def test_losing_the_rename_race_uses_the_winners_folder(tmp_path, tiny_spec, monkeypatch, caplog):
@@ -153,7 +153,7 @@ def test_losing_the_rename_race_uses_the_winners_folder(tmp_path, tiny_spec, mon
         folder = ensure_synthetic(tmp_path, tiny_spec)
     assert len(calls) == 2 and "completed by another run meanwhile" in caplog.text
     assert sorted(p.name for p in tmp_path.iterdir()) == [folder.name]  # our copy is gone
-    assert len(VOCSegmentation(folder, "val", num_classes=5)) == tiny_spec.num_val
+    assert len(voc_split(folder, "val", num_classes=5)) == tiny_spec.num_val
 
 
 def test_partial_folder_of_a_killed_run_is_removed(tmp_path, tiny_spec):
@@ -187,7 +187,7 @@ def test_foreign_voc_in_root_is_left_alone(tmp_path, tiny_spec):
 def _generate_and_read(root, spec, barrier, results):
     barrier.wait()  # all processes start generating at once
     folder = ensure_synthetic(root, spec)
-    ds = VOCSegmentation(folder, "train", num_classes=spec.num_classes)
+    ds = voc_split(folder, "train", num_classes=spec.num_classes)
     ok = all(
         np.array_equal(ds.load(i)[1], render_sample(spec, "train", i)[1]) for i in range(len(ds))
     )

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from segkit.data import VOCSegmentation, save_mask
+from segkit.data import save_mask, voc_split
 from segkit.data.voc import resolve_voc_dir
 
 
@@ -12,7 +12,7 @@ def voc_dir(root):
 
 
 def test_reads_palette_masks_and_accepts_voc2012_dir(voc_root):
-    ds = VOCSegmentation(voc_dir(voc_root), "trainval", num_classes=5)
+    ds = voc_split(voc_dir(voc_root), "trainval", num_classes=5)
     assert len(ds) == 9
     sample = ds[0]
     assert sample["id"] == "train_000000"
@@ -30,7 +30,7 @@ def test_missing_root_says_how_to_download(tmp_path):
 
 def test_missing_split_list(voc_root):
     with pytest.raises(FileNotFoundError, match=r"trainaug\.txt is missing: build it with"):
-        VOCSegmentation(voc_root, "trainaug", num_classes=5)
+        voc_split(voc_root, "trainaug", num_classes=5)
 
 
 @pytest.mark.parametrize(
@@ -41,7 +41,7 @@ def test_missing_file_of_listed_id(voc_root, kind, folder, ext):
     with pytest.raises(
         FileNotFoundError, match=rf"{kind} file .*train_000002\.{ext} .* remove the id"
     ):
-        VOCSegmentation(voc_root, "train", num_classes=5)
+        voc_split(voc_root, "train", num_classes=5)
 
 
 @pytest.mark.parametrize(
@@ -51,7 +51,7 @@ def test_missing_file_of_listed_id(voc_root, kind, folder, ext):
 )  # fmt: skip
 def test_corrupt_image_or_mask(voc_root, file, garbage):
     (voc_dir(voc_root) / file).write_bytes(garbage)
-    ds = VOCSegmentation(voc_root, "train", num_classes=5)
+    ds = voc_split(voc_root, "train", num_classes=5)
     name = file.split("/")[1].replace(".", r"\.")
     with pytest.raises(ValueError, match=rf"{name} is unreadable or corrupt"):
         ds[1]
@@ -63,7 +63,7 @@ def test_truncated_jpeg_is_an_error_not_a_grey_image(voc_root):
     path = voc_dir(voc_root) / "JPEGImages" / "train_000002.jpg"
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
-    ds = VOCSegmentation(voc_root, "train", num_classes=5)
+    ds = voc_split(voc_root, "train", num_classes=5)
     with pytest.raises(
         ValueError, match=r"train_000002\.jpg is unreadable or corrupt \(e\.g\. trunc"
     ):
@@ -71,7 +71,7 @@ def test_truncated_jpeg_is_an_error_not_a_grey_image(voc_root):
 
 
 def test_mask_size_mismatch(voc_root):
-    ds = VOCSegmentation(voc_root, "train", num_classes=5)
+    ds = voc_split(voc_root, "train", num_classes=5)
     save_mask(ds.mask_path("train_000003"), np.zeros((10, 11), np.uint8))
     with pytest.raises(
         ValueError, match=r"train_000003\.png is 11x10 .* must match their image size"
@@ -80,7 +80,7 @@ def test_mask_size_mismatch(voc_root):
 
 
 def test_mask_values_out_of_range_are_named(voc_root):
-    ds = VOCSegmentation(voc_root, "train", num_classes=5)
+    ds = voc_split(voc_root, "train", num_classes=5)
     image, mask = ds.load(0)
     mask = mask.copy()
     mask[0, 0], mask[1, 1] = 7, 200
@@ -94,7 +94,7 @@ def test_mask_values_out_of_range_are_named(voc_root):
 def test_rgb_mask_rejected(voc_root):
     from PIL import Image
 
-    ds = VOCSegmentation(voc_root, "train", num_classes=5)
+    ds = voc_split(voc_root, "train", num_classes=5)
     Image.new("RGB", (8, 8)).save(ds.mask_path("train_000004"))
     with pytest.raises(ValueError, match=r"train_000004\.png has mode 'RGB'"):
         ds[4]
@@ -111,7 +111,7 @@ def test_repeated_ids_in_an_evaluation_split_are_rejected_naming_file_and_ids(vo
     """Issue 11.2: a repeated val id was accepted and scored twice (the mIoU changed)."""
     path = _repeat_ids(voc_root, "val", "val_000001", "val_000001", "val_000002")
     with pytest.raises(ValueError) as err:
-        VOCSegmentation(voc_root, "val", num_classes=5)
+        voc_split(voc_root, "val", num_classes=5)
     msg = str(err.value)
     assert msg.startswith(f"split list {path} lists 2 ids more than once")
     assert "'val_000001' x3" in msg and "'val_000002' x2" in msg and "'val_000000'" not in msg
@@ -121,7 +121,7 @@ def test_repeated_ids_in_an_evaluation_split_are_rejected_naming_file_and_ids(vo
 def test_repeated_ids_in_training_are_dropped_with_a_warning(voc_root, caplog):
     path = _repeat_ids(voc_root, "train", "train_000003", "train_000000")
     with caplog.at_level("WARNING"):
-        ds = VOCSegmentation(voc_root, "train", num_classes=5, on_repeat="warn")
+        ds = voc_split(voc_root, "train", num_classes=5, on_repeat="warn")
     assert ds.ids == [f"train_{i:06d}" for i in range(6)]  # each once, in list order
     assert ds.repeated == {"train_000000": 2, "train_000003": 2}
     assert f"split list {path} lists 2 ids more than once" in caplog.text
@@ -132,6 +132,6 @@ def test_many_repeated_ids_are_counted_not_all_printed(voc_root):
     ids = [f"id{i:02d}" for i in range(12)] * 2  # the list is refused before any file is looked up
     (voc_dir(voc_root) / "ImageSets" / "Segmentation" / "many.txt").write_text("\n".join(ids))
     with pytest.raises(ValueError) as err:
-        VOCSegmentation(voc_root, "many", num_classes=5)
+        voc_split(voc_root, "many", num_classes=5)
     assert "lists 12 ids more than once ('id00' x2, " in str(err.value)
     assert "'id09' x2 and 2 more)" in str(err.value) and "id10" not in str(err.value)

@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 from helpers.eval_models import ContextNet
-from segkit.data import SyntheticSpec, VOCSegmentation, generate_synthetic, read_image
+from segkit.data import SyntheticSpec, generate_synthetic, read_image, voc_split
 from segkit.data.collate import stack_collate
 from segkit.data.io import read_image_size
 from segkit.evaluation.batching import eval_loader, image_sizes, same_size_batches, shard
@@ -19,12 +19,12 @@ from segkit.evaluation.inference import InferenceSettings
 
 
 @pytest.fixture(scope="module")
-def mixed(tmp_path_factory: pytest.TempPathFactory) -> VOCSegmentation:
+def mixed(tmp_path_factory: pytest.TempPathFactory) -> voc_split:
     """12 synthetic images of 32..34 px per side, drawn independently: 9 sizes, some repeated."""
     root = tmp_path_factory.mktemp("mixed")
     spec = SyntheticSpec(seed=3, num_train=1, num_val=12, min_size=32, max_size=34, num_classes=4)
     generate_synthetic(root, spec)
-    return VOCSegmentation(root, "val", num_classes=4)
+    return voc_split(root, "val", num_classes=4)
 
 
 def test_same_size_batches_by_hand():
@@ -107,7 +107,7 @@ def test_batch_size_does_not_change_the_metrics(mixed):
 def test_unreadable_image_header_is_named(tmp_path: Path):
     root = tmp_path / "broken"
     generate_synthetic(root, SyntheticSpec(num_train=1, num_val=2, min_size=32, max_size=40))
-    dataset = VOCSegmentation(root, "val", num_classes=21)
+    dataset = voc_split(root, "val", num_classes=21)
     dataset.image_path(dataset.ids[1]).write_bytes(b"not an image")
     with pytest.raises(ValueError, match=f"{dataset.ids[1]}.jpg is unreadable or corrupt"):
         eval_loader(dataset, batch_size=2)

@@ -218,6 +218,27 @@ def test_evaluates_a_checkpoint_written_by_the_train_task(tmp_path, data_root, c
     assert 0.0 <= metrics["pixel_acc"] <= 1.0
 
 
+def test_a_checkpoint_storing_the_old_data_schema(checkpoint, compose_eval, tmp_path):
+    """Checkpoints of segkit before dataset objects store ``data.dataset: <name>`` with
+    ``options`` / ``synthetic``: evaluate asks in one line for the data group, and works with it."""
+    ckpt = torch.load(checkpoint, weights_only=False)
+    data = ckpt["hyper_parameters"]["cfg"]["data"]
+    spec = {k: v for k, v in data.pop("dataset").items() if k not in ("_target_", "root")}
+    data.update(dataset="synthetic", options=None,
+                synthetic={"_target_": "segkit.data.SyntheticSpec", **spec})  # fmt: skip
+    old = tmp_path / "old.ckpt"
+    torch.save(ckpt, old)
+    with pytest.raises(ValueError) as err:
+        evaluate(compose_eval(f"ckpt_path={old}", *FAST, "data.root=/elsewhere"))
+    message = str(err.value)
+    assert "\n" not in message and str(old) in message and "data.dataset=synthetic" in message
+    assert "name the data group on the command line, e.g. data=synthetic data.root=" in message
+    group = [o for o in TINY_TRAIN if o.startswith("data")]
+    metrics = evaluate(compose_eval(f"ckpt_path={old}", *group, f"data.root={data['root']}",
+                                    *FAST, "eval.num_overlays=0"))  # fmt: skip
+    assert metrics["num_images"] == 6
+
+
 def test_a_data_group_on_the_command_line_replaces_the_stored_data(
     checkpoint, compose_eval, tmp_path
 ):
@@ -225,8 +246,8 @@ def test_a_data_group_on_the_command_line_replaces_the_stored_data(
     metrics = evaluate(
         compose_eval(
             f"ckpt_path={checkpoint}", "data=synthetic", f"data.root={other}",
-            "data.synthetic.num_train=1", "data.synthetic.num_val=3", "data.synthetic.min_size=64",
-            "data.synthetic.max_size=64", "data.num_workers=0", *FAST, "eval.num_overlays=0",
+            "data.dataset.num_train=1", "data.dataset.num_val=3", "data.dataset.min_size=64",
+            "data.dataset.max_size=64", "data.num_workers=0", *FAST, "eval.num_overlays=0",
         )
     )  # fmt: skip
     assert metrics["num_images"] == 3 and metrics["settings"]["data_root"] == str(other)

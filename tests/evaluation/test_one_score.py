@@ -26,10 +26,10 @@ from segkit.tasks.train import build_module
 #: Synthetic 96x96 images; ``_crop_val`` cuts the 24 val ones to SIZES in turn.
 MIXED = [
     "data=synthetic",
-    "data.synthetic.num_train=8",
-    "data.synthetic.num_val=24",
-    "data.synthetic.min_size=96",
-    "data.synthetic.max_size=96",
+    "data.dataset.num_train=8",
+    "data.dataset.num_val=24",
+    "data.dataset.min_size=96",
+    "data.dataset.max_size=96",
     "data.num_workers=0",
     "backbone.width_mult=0.35",
 ]

@@ -68,8 +68,8 @@ def test_demo_with_a_short_schedule(
     monkeypatch.chdir(tmp_path)
     demo.main(
         [
-            "data.synthetic.num_train=16",
-            "data.synthetic.num_val=4",
+            "data.dataset.num_train=16",
+            "data.dataset.num_val=4",
             "data.crop_size=64",
             "data.batch_size=8",
             "data.val_batch_size=4",

@@ -91,8 +91,8 @@ def test_inspect_script_first_screen_and_its_json_in_the_run_folder(tmp_path: Pa
     stats.json and config.yaml in the run folder (not the working directory), paths printed."""
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     cmd = [sys.executable, str(ROOT / "scripts" / "inspect_data.py"), "data=synthetic",
-           "data.synthetic.num_train=4", "data.synthetic.num_val=2", "data.synthetic.min_size=40",
-           "data.synthetic.max_size=48", "inspect.grid_samples=2", "inspect.json=stats.json"]  # fmt: skip
+           "data.dataset.num_train=4", "data.dataset.num_val=2", "data.dataset.min_size=40",
+           "data.dataset.max_size=48", "inspect.grid_samples=2", "inspect.json=stats.json"]  # fmt: skip
     done = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("segkit inspect_data (data=synthetic)\n")

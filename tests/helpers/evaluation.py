@@ -13,10 +13,10 @@ CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "configs")
 #: A narrow DeepLabv3+ on 7-class synthetic images of 64..96 px (different sizes: padding is exercised).
 TINY_TRAIN = [
     "data=synthetic",
-    "data.synthetic.num_train=4",
-    "data.synthetic.num_val=6",
-    "data.synthetic.min_size=64",
-    "data.synthetic.max_size=96",
+    "data.dataset.num_train=4",
+    "data.dataset.num_val=6",
+    "data.dataset.min_size=64",
+    "data.dataset.max_size=96",
     "data.num_workers=0",
     "backbone.width_mult=0.35",
     "model.aspp_channels=16",

@@ -11,10 +11,10 @@ TRAIN = ROOT / "scripts" / "train.py"
 #: A DeepLabv3+ / MobileNetV2 x0.35 on 64 px synthetic images: a few CPU steps per second.
 TINY = [
     "data=synthetic",
-    "data.synthetic.num_train=16",
-    "data.synthetic.num_val=6",
-    "data.synthetic.min_size=64",
-    "data.synthetic.max_size=64",
+    "data.dataset.num_train=16",
+    "data.dataset.num_val=6",
+    "data.dataset.min_size=64",
+    "data.dataset.max_size=64",
     "data.crop_size=64",
     "data.batch_size=4",
     "data.val_batch_size=3",

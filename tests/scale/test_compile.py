@@ -18,7 +18,7 @@ from segkit.training import read_checkpoint
 #: TINY's data and trainer, with the smallest network segkit builds: FCN-32s on timm's test_resnet.
 SMALL = [o for o in TINY if not o.startswith(("backbone.", "model.", "data.crop_size"))] + [
     "model=fcn", "model.fcn_variant=32s", "backbone=timm", "backbone.model_name=test_resnet",
-    "data.crop_size=32", "data.synthetic.min_size=32", "data.synthetic.max_size=32",
+    "data.crop_size=32", "data.dataset.min_size=32", "data.dataset.max_size=32",
 ]  # fmt: skip
 
 

@@ -67,7 +67,7 @@ def test_the_plan_asks_for_what_the_check_is_about(tmp_path: Path) -> None:
         cfg = compose("train", overrides=[*overrides, f"paths.root_dir={tmp_path}",
                                           f"paths.output_dir={tmp_path}"])  # fmt: skip
     assert cfg.trainer.accelerator == "gpu" and cfg.model.output_stride == 16
-    assert cfg.data.synthetic.min_size == 375 and cfg.data.synthetic.max_size == 500  # VOC size
+    assert cfg.data.dataset.min_size == 375 and cfg.data.dataset.max_size == 500  # VOC size
     names = [type(c).__name__ for c in instantiate_group(cfg.callbacks)]
     assert "DeviceStatsMonitor" in names
 

@@ -35,7 +35,7 @@ def test_two_nodes_on_localhost_match_one_process(tmp_path: Path) -> None:
                 "--rdzv-backend=c10d", f"--rdzv-endpoint=127.0.0.1:{free_port()}",
                 "--rdzv-id=segkit-test"]  # fmt: skip
     train = [str(TRAIN), *TINY, "trainer=ddp_cpu", "trainer.devices=1",
-             "trainer.num_nodes=2", "data.synthetic.num_val=7", f"data.root={tmp_path / 'data'}",
+             "trainer.num_nodes=2", "data.dataset.num_val=7", f"data.root={tmp_path / 'data'}",
              f"paths.root_dir={tmp_path}", f"hydra.run.dir={run}"]  # fmt: skip
     nodes = [
         subprocess.Popen(

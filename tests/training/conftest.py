@@ -14,10 +14,10 @@ CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "configs")
 #: A model and data set small enough for a few CPU steps per second.
 TINY = [
     "data=synthetic",
-    "data.synthetic.num_train=32",
-    "data.synthetic.num_val=8",
-    "data.synthetic.min_size=64",
-    "data.synthetic.max_size=64",
+    "data.dataset.num_train=32",
+    "data.dataset.num_val=8",
+    "data.dataset.min_size=64",
+    "data.dataset.max_size=64",
     "data.crop_size=64",
     "data.batch_size=8",
     "data.val_batch_size=4",

@@ -38,7 +38,7 @@ def test_ddp_cpu_two_processes(tmp_path: Path, tiny_overrides) -> None:
         "trainer.devices=2",
         "trainer.max_steps=4",
         "data.batch_size=4",
-        "data.synthetic.num_val=5",
+        "data.dataset.num_val=5",
         "data.val_batch_size=2",
         f"data.root={data_root}",
         f"paths.root_dir={tmp_path}",
@@ -70,10 +70,12 @@ def test_ddp_cpu_two_processes(tmp_path: Path, tiny_overrides) -> None:
 def test_val_loader_shares_images_out_once_and_names_a_too_small_split(tmp_path: Path) -> None:
     from types import SimpleNamespace
 
-    from segkit.data import SegDataModule, SyntheticSpec
+    from segkit.data import SegDataModule, Synthetic
 
-    spec = SyntheticSpec(seed=0, num_train=1, num_val=3, min_size=32, max_size=32, num_classes=3)
-    dm = SegDataModule(dataset="synthetic", root=tmp_path, num_classes=3, synthetic=spec,
+    spec = Synthetic(
+        root=tmp_path, seed=0, num_train=1, num_val=3, min_size=32, max_size=32, num_classes=3
+    )
+    dm = SegDataModule(dataset=spec, num_classes=3,
                        num_workers=0, val_batch_size=1, check="off")  # fmt: skip
     shares = []
     for rank in (0, 1):
@@ -90,10 +92,12 @@ def test_val_loader_deals_out_whole_same_size_batches(tmp_path: Path) -> None:
 
     from torch.utils.data import DistributedSampler
 
-    from segkit.data import SegDataModule, SyntheticSpec
+    from segkit.data import SegDataModule, Synthetic
 
-    spec = SyntheticSpec(seed=0, num_train=1, num_val=9, min_size=32, max_size=33, num_classes=3)
-    dm = SegDataModule(dataset="synthetic", root=tmp_path, num_classes=3, synthetic=spec,
+    spec = Synthetic(
+        root=tmp_path, seed=0, num_train=1, num_val=9, min_size=32, max_size=33, num_classes=3
+    )
+    dm = SegDataModule(dataset=spec, num_classes=3,
                        num_workers=0, val_batch_size=2, check="off")  # fmt: skip
     whole = [b["id"] for b in dm.val_dataloader()]
     assert max(len(ids) for ids in whole) == 2 and len(whole) > 2
@@ -107,8 +111,10 @@ def test_val_loader_deals_out_whole_same_size_batches(tmp_path: Path) -> None:
     assert shares == [whole[0::2], whole[1::2]]  # the single-process batches, dealt out in turn
 
     # fewer batches than ranks: smaller batches (equal sizes, so no score changes), one per rank
-    same = SyntheticSpec(seed=0, num_train=1, num_val=3, min_size=32, max_size=32, num_classes=3)
-    dm = SegDataModule(dataset="synthetic", root=tmp_path, num_classes=3, synthetic=same,
+    same = Synthetic(
+        root=tmp_path, seed=0, num_train=1, num_val=3, min_size=32, max_size=32, num_classes=3
+    )
+    dm = SegDataModule(dataset=same, num_classes=3,
                        num_workers=0, val_batch_size=4, check="off")  # fmt: skip
     assert [len(b["id"]) for b in dm.val_dataloader()] == [3]
     counts = []

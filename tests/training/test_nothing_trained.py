@@ -16,7 +16,7 @@ def test_a_train_split_smaller_than_one_batch_is_refused_before_training(
 ) -> None:
     """The issue: 6 train images, data.batch_size=16 -> "No training batches", status finished,
     global_step 0, no checkpoint, exit 0."""
-    cfg = compose_train(*tiny_deeplab, "data.synthetic.num_train=6", "data.batch_size=16")
+    cfg = compose_train(*tiny_deeplab, "data.dataset.num_train=6", "data.batch_size=16")
     with pytest.raises(ValueError, match=r"has 6 images, fewer than data.batch_size=16: .*nothing "
                        r"would be trained; lower data.batch_size \(at most 6\)"):  # fmt: skip
         train(cfg)

@@ -38,8 +38,8 @@ def test_the_bar_ends_its_line_when_training_fails(open_bars, capsys) -> None:
 @pytest.mark.slow  # a fresh interpreter training a few steps: ~20 s
 def test_an_error_mid_training_begins_a_line_of_the_captured_log(tmp_path: Path) -> None:
     tiny = [
-        "data=synthetic", "data.synthetic.num_train=32", "data.synthetic.num_val=8",
-        "data.synthetic.min_size=64", "data.synthetic.max_size=64", "data.crop_size=64",
+        "data=synthetic", "data.dataset.num_train=32", "data.dataset.num_val=8",
+        "data.dataset.min_size=64", "data.dataset.max_size=64", "data.crop_size=64",
         "data.batch_size=8", "data.val_batch_size=4", "data.num_workers=0",
         "backbone.width_mult=0.35", "model.aspp_channels=16", "model.decoder_channels=16",
         "model.low_level_channels=8", "trainer=cpu", "trainer.max_steps=8",

@@ -34,7 +34,7 @@ def test_voc_recipe(recipe: str, config_dir: str, tmp_path: Path) -> None:
     text = (Path(config_dir) / "experiment" / "voc" / f"{recipe}.yaml").read_text()
     assert "Target (verified" in text or "No published figure" in text
     cfg = _compose(config_dir, f"experiment=voc/{recipe}", "backbone.weights=null", tmp=tmp_path)
-    assert cfg.data.dataset == "voc_aug"
+    assert cfg.data.dataset.train_split == "trainaug"
     assert (cfg.data.crop_size, cfg.data.batch_size) == (513, 16)
     assert (cfg.trainer.max_steps, cfg.module.lr, cfg.module.scheduler.power) == (30000, 0.007, 0.9)
     assert (
@@ -71,7 +71,10 @@ def test_camvid_recipes_differ_only_in_the_model(recipe: str, config_dir: str, t
     shared = {k: v for k, v in OmegaConf.to_container(cfg).items() if k != "model"}
     reference = _compose(config_dir, "experiment=camvid/deeplabv3plus", tmp=tmp_path)
     assert shared == {k: v for k, v in OmegaConf.to_container(reference).items() if k != "model"}
-    assert cfg.data.dataset == "camvid" and cfg.module.class_weight == "median_frequency"
+    assert (
+        cfg.data.dataset._target_ == "segkit.data.CamVid"
+        and cfg.module.class_weight == "median_frequency"
+    )
     model = instantiate(cfg.model, num_classes=11)
     assert model.backbone.output_stride == os_
 
@@ -79,7 +82,7 @@ def test_camvid_recipes_differ_only_in_the_model(recipe: str, config_dir: str, t
 @pytest.mark.parametrize("model", ["fcn", "deeplabv3plus", "deeplabv3"])
 def test_quickstart_composes_for_each_design(model: str, config_dir: str, tmp_path: Path) -> None:
     cfg = _compose(config_dir, "experiment=quickstart", f"model={model}", tmp=tmp_path)
-    assert cfg.data.dataset == "synthetic" and cfg.trainer.accelerator == "cpu"
+    assert cfg.data.dataset._target_ == "segkit.data.Synthetic" and cfg.trainer.accelerator == "cpu"
     assert cfg.trainer.max_steps % cfg.trainer.val_check_interval == 0
     instantiate(cfg.model)  # per-model presets only set keys the builder accepts
 

@@ -15,11 +15,11 @@ ADE20K dataset uses. ``scripts/download_ade20k.py`` downloads and unpacks the ar
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from segkit.data.classes import ClassInfo
-from segkit.data.mapped import LabelLookup, MappedSplit, Transform
-from segkit.data.registry import OnRepeat
+from segkit.data.split import Files, LabelLookup, Layout, SegDataset
 
 #: The 150 SceneParsing classes; index = segkit label = annotation value - 1.
 ADE20K_CLASSES: tuple[str, ...] = (
@@ -238,103 +238,50 @@ def resolve_dir(root: str | Path) -> Path:
     )
 
 
-class ADE20KSegmentation(MappedSplit):
-    """One ADE20K split; ids are the file stems (``ADE_val_00000001``), sorted.
+@dataclass(frozen=True)
+class ADE20K(SegDataset):
+    """ADE20K SceneParsing (``data=ade20k``); ids are the file stems (``ADE_val_00000001``), sorted.
 
     Args:
         root: the folder holding ``ADEChallengeData2016`` (or that folder).
-        split: ``train`` or ``val``.
-        transform, on_repeat, check_files, classes: as :class:`~segkit.data.mapped.MappedSplit`.
     """
 
-    def __init__(
-        self,
-        root: str | Path,
-        split: str = "train",
-        *,
-        transform: Transform | None = None,
-        on_repeat: OnRepeat = "error",
-        check_files: bool = True,
-        classes: ClassInfo = ADE20K_INFO,
-    ) -> None:
-        if split not in SPLIT_FOLDERS:
-            raise ValueError(f"ADE20K has splits {', '.join(SPLIT_FOLDERS)}, got {split!r}")
-        if classes.num_classes != ADE20K_INFO.num_classes:
-            raise ValueError(
-                f"ADE20K has {ADE20K_INFO.num_classes} classes, got {classes.num_classes}"
-            )
-        self.ade_dir = resolve_dir(root)
-        folder = SPLIT_FOLDERS[split]
-        self.image_dir = self.ade_dir / "images" / folder
-        self.mask_dir = self.ade_dir / "annotations" / folder
-        for path in (self.image_dir, self.mask_dir):
+    root: str | Path
+
+    @property
+    def classes(self) -> ClassInfo:
+        """The 150 classes and their colours (nothing under ``root`` is read)."""
+        return ADE20K_INFO
+
+    def layout(self, name: str) -> Layout:
+        if name not in SPLIT_FOLDERS:
+            raise ValueError(f"ADE20K has splits {', '.join(SPLIT_FOLDERS)}, got {name!r}")
+        ade_dir = resolve_dir(self.root)
+        image_dir = ade_dir / "images" / SPLIT_FOLDERS[name]
+        mask_dir = ade_dir / "annotations" / SPLIT_FOLDERS[name]
+        for path in (image_dir, mask_dir):
             if not path.is_dir():
                 raise FileNotFoundError(
-                    f"ADE20K {split} split not found: {path} is missing; re-extract the archive ("
-                    + DOWNLOAD_HELP.format(parent=self.ade_dir.parent)
+                    f"ADE20K {name} split not found: {path} is missing; re-extract the archive ("
+                    + DOWNLOAD_HELP.format(parent=ade_dir.parent)
                     + ")"
                 )
-        super().__init__(
-            split=split,
-            ids=sorted(p.stem for p in self.image_dir.glob("*.jpg")),
-            classes=classes,
+        return Layout(
+            sorted(p.stem for p in image_dir.glob("*.jpg")),
+            images=Files(image_dir, ".jpg"),
+            masks=Files(mask_dir, ".png"),
+            split_path=image_dir,
             lookup=LOOKUP,
-            split_path=self.image_dir,
-            transform=transform,
-            on_repeat=on_repeat,
-            check_files=check_files,
+            empty="expected ADE_*.jpg files; re-extract ADEChallengeData2016.zip",
+            missing="re-extract ADEChallengeData2016.zip (scripts/download_ade20k.py)",
         )
-
-    def image_path(self, image_id: str) -> Path:
-        return self.image_dir / f"{image_id}.jpg"
-
-    def mask_path(self, image_id: str) -> Path:
-        return self.mask_dir / f"{image_id}.png"
-
-    def empty_fix(self) -> str:
-        return "expected ADE_*.jpg files; re-extract ADEChallengeData2016.zip"
-
-    def missing_mask_fix(self) -> str:
-        return "re-extract ADEChallengeData2016.zip (scripts/download_ade20k.py)"
-
-
-# The reader API of segkit.data.registry (dataset "ade20k").
-Options = None
-
-
-def classes(root: Path, options: None) -> ClassInfo:
-    """The 150 classes and their colours (nothing under ``root`` is read)."""
-    return ADE20K_INFO
-
-
-def build(
-    root: Path,
-    split: str,
-    *,
-    options: None,
-    classes: ClassInfo,
-    transform: Transform | None,
-    on_repeat: OnRepeat,
-    check_files: bool,
-) -> ADE20KSegmentation:
-    """Split ``split`` (train / val) of the tree at ``root``."""
-    return ADE20KSegmentation(
-        root,
-        split,
-        classes=classes,
-        transform=transform,
-        on_repeat=on_repeat,
-        check_files=check_files,
-    )
 
 
 __all__ = [
+    "ADE20K",
     "ADE20K_CLASSES",
     "ADE20K_INFO",
     "ADE20K_PALETTE",
     "LOOKUP",
-    "ADE20KSegmentation",
-    "build",
-    "classes",
     "resolve_dir",
 ]

@@ -27,16 +27,15 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
-from pytorch_lightning.overrides.distributed import UnrepeatedDistributedSampler
 from torch.utils.data import DataLoader, Dataset
 
 from segkit.checks import check_batch_size
 from segkit.data.collate import stack_collate
 from segkit.data.io import read_image_size
-from segkit.data.registry import SplitDataset
+from segkit.data.split import SegSplit
 
 
-def image_sizes(dataset: SplitDataset, indices: Sequence[int]) -> list[tuple[int, int]]:
+def image_sizes(dataset: SegSplit, indices: Sequence[int]) -> list[tuple[int, int]]:
     """``(H, W)`` of the images ``indices`` of ``dataset``, from the file headers (no decoding)."""
     return [read_image_size(dataset.image_path(dataset.ids[index])) for index in indices]
 
@@ -78,7 +77,7 @@ def shard(batches: Sequence[list[int]], rank: int, world_size: int) -> list[list
 
 
 def same_size_loader(
-    dataset: SplitDataset,
+    dataset: SegSplit,
     batches: Sequence[list[int]],
     *,
     rank: int = 0,
@@ -97,6 +96,9 @@ def same_size_loader(
     batched = _Batches(dataset, [list(b) for b in batches])
     sampler = None
     if world_size > 1:
+        # Imported here: evaluate and predict on one process never load Lightning.
+        from pytorch_lightning.overrides.distributed import UnrepeatedDistributedSampler
+
         sampler = UnrepeatedDistributedSampler(
             batched, num_replicas=world_size, rank=rank, shuffle=False
         )
@@ -110,7 +112,7 @@ def same_size_loader(
 class _Batches(Dataset):
     """Item ``i``: the samples of batch ``i`` of ``dataset``, each with its position ``"index"``."""
 
-    def __init__(self, dataset: SplitDataset, batches: list[list[int]]) -> None:
+    def __init__(self, dataset: SegSplit, batches: list[list[int]]) -> None:
         self.dataset, self.batches = dataset, batches
 
     def __len__(self) -> int:

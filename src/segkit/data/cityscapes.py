@@ -9,7 +9,7 @@ Splits: train 2,975 images (18 cities), val 500 (frankfurt, lindau, munster), te
 labels are withheld: every pixel is void). Masks store *labelIds*; the 19 evaluated classes
 ("trainIds" 0..18 of cityscapesScripts' ``helpers/labels.py``) are kept and every other id
 (unlabeled, ego vehicle, parking, guard rail, caravan...) becomes void. With
-``options.masks=labelTrainIds`` the reader takes the ``*_gtFine_labelTrainIds.png`` files that
+``masks=labelTrainIds`` the reader takes the ``*_gtFine_labelTrainIds.png`` files that
 cityscapesScripts' ``createTrainIdLabelImgs`` writes (values 0..18 and 255) instead.
 
 Getting the data needs an account, so nothing here downloads it: see :data:`DOWNLOAD_HELP`.
@@ -22,8 +22,7 @@ from pathlib import Path
 from typing import Literal
 
 from segkit.data.classes import ClassInfo
-from segkit.data.mapped import LabelLookup, MappedSplit, Transform
-from segkit.data.registry import OnRepeat
+from segkit.data.split import Files, LabelLookup, Layout, SegDataset
 
 #: The 19 evaluated classes: (name, labelId, colour); the trainId is the position.
 TRAIN_CLASSES: tuple[tuple[str, int, tuple[int, int, int]], ...] = (
@@ -74,24 +73,6 @@ DOWNLOAD_HELP = (
 MaskKind = Literal["labelIds", "labelTrainIds"]
 
 
-@dataclass(frozen=True)
-class Options:
-    """``data.options`` of ``data.dataset=cityscapes``.
-
-    Args:
-        masks: which gtFine PNGs to read: ``labelIds`` (the release's, mapped to the 19 classes
-            here) or ``labelTrainIds`` (already mapped by cityscapesScripts).
-    """
-
-    masks: MaskKind = "labelIds"
-
-    def __post_init__(self) -> None:
-        if self.masks not in ("labelIds", "labelTrainIds"):
-            raise ValueError(
-                f"data.options.masks must be labelIds or labelTrainIds, got {self.masks!r}"
-            )
-
-
 def lookup(masks: MaskKind = "labelIds") -> LabelLookup:
     """The file value -> label table of ``masks`` files."""
     k = len(TRAIN_CLASSES)
@@ -102,7 +83,7 @@ def lookup(masks: MaskKind = "labelIds") -> LabelLookup:
             num_classes=k,
             what=f"Cityscapes trainIds (0..{k - 1}, 255)",
             fix="use the *_gtFine_labelTrainIds.png files cityscapesScripts writes, or set "
-            "data.options.masks=labelIds",
+            "data.dataset.masks=labelIds",
         )
     return LabelLookup.build(
         LABEL_TO_TRAIN,
@@ -110,7 +91,7 @@ def lookup(masks: MaskKind = "labelIds") -> LabelLookup:
         num_classes=k,
         what="Cityscapes labelIds (0..33)",
         fix="point data.root at the unzipped gtFine_trainvaltest.zip (the *_gtFine_labelIds.png "
-        "files, not _color / _instanceIds), or set data.options.masks=labelTrainIds for trainId "
+        "files, not _color / _instanceIds), or set data.dataset.masks=labelTrainIds for trainId "
         "PNGs",
     )
 
@@ -133,65 +114,6 @@ def check_root(root: str | Path, split: str = "train") -> None:
             )
 
 
-class CityscapesSegmentation(MappedSplit):
-    """One Cityscapes split; ids are ``<city>/<city>_<seq>_<frame>``, sorted.
-
-    Args:
-        root: the folder holding ``leftImg8bit/`` and ``gtFine/``.
-        split: ``train``, ``val`` or ``test``.
-        masks: ``labelIds`` or ``labelTrainIds`` PNGs (see :class:`Options`).
-        transform, on_repeat, check_files, classes: as :class:`~segkit.data.mapped.MappedSplit`.
-    """
-
-    def __init__(
-        self,
-        root: str | Path,
-        split: str = "train",
-        *,
-        masks: MaskKind = "labelIds",
-        transform: Transform | None = None,
-        on_repeat: OnRepeat = "error",
-        check_files: bool = True,
-        classes: ClassInfo = CITYSCAPES_INFO,
-    ) -> None:
-        if split not in SPLITS:
-            raise ValueError(f"Cityscapes has splits {', '.join(SPLITS)}, got {split!r}")
-        if classes.num_classes != CITYSCAPES_INFO.num_classes:
-            raise ValueError(
-                f"Cityscapes has {CITYSCAPES_INFO.num_classes} classes, got {classes.num_classes}"
-            )
-        check_root(root, split)
-        self.root = Path(root)
-        self.image_dir = self.root / "leftImg8bit" / split
-        self.mask_dir = self.root / "gtFine" / split
-        self.mask_suffix = f"_gtFine_{masks}.png"
-        super().__init__(
-            split=split,
-            ids=_list_ids(self.image_dir),
-            classes=classes,
-            lookup=lookup(masks),
-            split_path=self.image_dir,
-            transform=transform,
-            on_repeat=on_repeat,
-            check_files=check_files,
-        )
-
-    def image_path(self, image_id: str) -> Path:
-        return self.image_dir / f"{image_id}{IMAGE_SUFFIX}"
-
-    def mask_path(self, image_id: str) -> Path:
-        return self.mask_dir / f"{image_id}{self.mask_suffix}"
-
-    def empty_fix(self) -> str:
-        return (
-            f"expected <city>/<city>_<seq>_<frame>{IMAGE_SUFFIX} files; re-extract "
-            "leftImg8bit_trainvaltest.zip into data.root"
-        )
-
-    def missing_mask_fix(self) -> str:
-        return "re-extract gtFine_trainvaltest.zip into data.root"
-
-
 def _list_ids(image_dir: Path) -> list[str]:
     """``<city>/<stem>`` of every ``<city>/*_leftImg8bit.png``, sorted (cities, then frames)."""
     ids = []
@@ -201,44 +123,53 @@ def _list_ids(image_dir: Path) -> list[str]:
     return ids
 
 
-# The reader API of segkit.data.registry (dataset "cityscapes").
+@dataclass(frozen=True)
+class Cityscapes(SegDataset):
+    """Cityscapes, fine annotations (``data=cityscapes``); ids are ``<city>/<city>_<seq>_<frame>``,
+    sorted.
 
+    Args:
+        root: the folder holding ``leftImg8bit/`` and ``gtFine/``.
+        masks: which gtFine PNGs to read: ``labelIds`` (the release's, mapped to the 19 classes
+            here) or ``labelTrainIds`` (already mapped by cityscapesScripts).
+    """
 
-def classes(root: Path, options: Options) -> ClassInfo:
-    """The 19 train classes and their official colours (nothing under ``root`` is read)."""
-    return CITYSCAPES_INFO
+    root: str | Path
+    masks: MaskKind = "labelIds"
 
+    def __post_init__(self) -> None:
+        if self.masks not in ("labelIds", "labelTrainIds"):
+            raise ValueError(
+                f"data.dataset.masks must be labelIds or labelTrainIds, got {self.masks!r}"
+            )
 
-def build(
-    root: Path,
-    split: str,
-    *,
-    options: Options,
-    classes: ClassInfo,
-    transform: Transform | None,
-    on_repeat: OnRepeat,
-    check_files: bool,
-) -> CityscapesSegmentation:
-    """Split ``split`` (train / val / test) of the tree at ``root``."""
-    return CityscapesSegmentation(
-        root,
-        split,
-        masks=options.masks,
-        classes=classes,
-        transform=transform,
-        on_repeat=on_repeat,
-        check_files=check_files,
-    )
+    @property
+    def classes(self) -> ClassInfo:
+        """The 19 train classes and their official colours (nothing under ``root`` is read)."""
+        return CITYSCAPES_INFO
+
+    def layout(self, name: str) -> Layout:
+        if name not in SPLITS:
+            raise ValueError(f"Cityscapes has splits {', '.join(SPLITS)}, got {name!r}")
+        check_root(self.root, name)
+        image_dir = Path(self.root) / "leftImg8bit" / name
+        return Layout(
+            _list_ids(image_dir),
+            images=Files(image_dir, IMAGE_SUFFIX),
+            masks=Files(Path(self.root) / "gtFine" / name, f"_gtFine_{self.masks}.png"),
+            split_path=image_dir,
+            lookup=lookup(self.masks),
+            empty=f"expected <city>/<city>_<seq>_<frame>{IMAGE_SUFFIX} files; re-extract "
+            "leftImg8bit_trainvaltest.zip into data.root",
+            missing="re-extract gtFine_trainvaltest.zip into data.root",
+        )
 
 
 __all__ = [
     "CITYSCAPES_INFO",
     "LABEL_TO_TRAIN",
     "TRAIN_CLASSES",
-    "CityscapesSegmentation",
-    "Options",
-    "build",
+    "Cityscapes",
     "check_root",
-    "classes",
     "lookup",
 ]

@@ -20,10 +20,12 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from segkit.data.registry import SplitDataset
+if TYPE_CHECKING:
+    from segkit.data.split import SegSplit
 
 #: Bump when the statistics below change meaning: old cache entries are then ignored.
 CACHE_VERSION = 1
@@ -76,7 +78,7 @@ def median_frequency(frequencies: list[float], names: tuple[str, ...] | None = N
     return [median / f for f in frequencies]
 
 
-def split_key(dataset: SplitDataset) -> str:
+def split_key(dataset: SegSplit) -> str:
     """SHA-256 over the split's class count, ids and each mask file's name, size and mtime."""
     digest = hashlib.sha256(f"v{CACHE_VERSION} K={dataset.num_classes}\n".encode())
     for image_id in dataset.ids:
@@ -86,12 +88,12 @@ def split_key(dataset: SplitDataset) -> str:
     return digest.hexdigest()
 
 
-def _count(dataset: SplitDataset, index: int, k: int) -> np.ndarray:
+def _count(dataset: SegSplit, index: int, k: int) -> np.ndarray:
     counts = np.bincount(dataset.load_mask(index).ravel(), minlength=256)
     return counts[:k].astype(np.int64)
 
 
-def count_pixels(dataset: SplitDataset, *, workers: int = 1) -> ClassPixelStats:
+def count_pixels(dataset: SegSplit, *, workers: int = 1) -> ClassPixelStats:
     """Count the split's label pixels (masks only, ``workers`` threads: decoders release the GIL)."""
     start = time.perf_counter()
     k = dataset.num_classes
@@ -112,7 +114,7 @@ def count_pixels(dataset: SplitDataset, *, workers: int = 1) -> ClassPixelStats:
 
 
 def class_pixel_stats(
-    dataset: SplitDataset, *, cache_dir: Path | None = None, workers: int = 1
+    dataset: SegSplit, *, cache_dir: Path | None = None, workers: int = 1
 ) -> ClassPixelStats:
     """:func:`count_pixels`, read from ``cache_dir/<key>.json`` when the split is unchanged and
     written there (atomically) otherwise; ``cache_dir=None`` counts every time."""

@@ -1,7 +1,7 @@
 """Your own data (``data=folder``): a folder of images, a folder of masks matched by file stem, and a
 small classes file. ``data/README.md`` walks through the smallest working example.
 
-Layout (names are the defaults of :class:`Options`)::
+Layout (names are the defaults of :class:`Folder`)::
 
     <root>/images/<stem>.jpg|.jpeg|.png|.bmp|.tif|.tiff|.webp
     <root>/masks/<stem>.png           palette or greyscale PNG, pixel value = class index
@@ -25,23 +25,16 @@ missing root, folder or classes file. Nothing falls back silently.
 from __future__ import annotations
 
 import json
-import logging
 import random
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
-from typing import Any
 
-import numpy as np
 import yaml
-from torch.utils.data import Dataset
 
 from segkit.constants import IGNORE_INDEX, IMAGE_SUFFIXES
 from segkit.data.classes import ClassInfo
-from segkit.data.io import check_sample, read_image, read_mask
-from segkit.data.registry import OnRepeat
-from segkit.data.voc import Transform, read_id_list, repeated_ids, repeated_ids_message
-
-log = logging.getLogger(__name__)
+from segkit.data.split import Files, Layout, SegDataset, read_id_list
 
 CLASS_FILE_SUFFIXES: tuple[str, ...] = (".yaml", ".yml", ".json")
 CLASS_FILE_KEYS: tuple[str, ...] = ("names", "palette", "void", "background")
@@ -51,22 +44,24 @@ _SHOWN = 5
 
 
 @dataclass(frozen=True)
-class Options:
-    """``data.options`` of ``data=folder``; relative paths are under ``data.root``.
+class Folder(SegDataset):
+    """Your own images and masks (``data=folder``); relative paths are under ``root``.
 
     Args:
+        root: the folder holding them (``data.root``).
         images: folder of images.
         masks: folder of masks (``<stem>.png``).
-        classes: the classes file (``.yaml`` / ``.yml`` / ``.json``).
+        classes_file: the classes file (``.yaml`` / ``.yml`` / ``.json``).
         splits: folder of split lists ``<split>.txt`` (one stem per line), or None to split the
             matched stems by ``val_fraction``.
         val_fraction: share of the stems in ``val`` when there are no split lists, in (0, 1).
         split_seed: seed of that split (stems sorted, then shuffled with it).
     """
 
+    root: str | Path
     images: str = "images"
     masks: str = "masks"
-    classes: str = "classes.yaml"
+    classes_file: str = "classes.yaml"
     splits: str | None = None
     val_fraction: float = 0.2
     split_seed: int = 0
@@ -74,9 +69,50 @@ class Options:
     def __post_init__(self) -> None:
         if not 0.0 < float(self.val_fraction) < 1.0:
             raise ValueError(
-                f"data.options.val_fraction must be in (0, 1), got {self.val_fraction} "
+                f"data.dataset.val_fraction must be in (0, 1), got {self.val_fraction} "
                 "(e.g. 0.2: a fifth of the images for validation)"
             )
+
+    @cached_property
+    def classes(self) -> ClassInfo:  # type: ignore[override]
+        """The classes file's metadata (a missing root or file: one line saying what to write)."""
+        check_root(Path(self.root))
+        return read_classes_file(_under(Path(self.root), self.classes_file))
+
+    def layout(self, name: str) -> Layout:
+        root = Path(self.root)
+        check_root(root)
+        image_dir, mask_dir = _under(root, self.images), _under(root, self.masks)
+        images, masks = scan(image_dir, mask_dir)
+        no_mask = sorted(set(images) - set(masks))
+        no_image = sorted(set(masks) - set(images))
+        if self.splits is not None:
+            split_path = _under(root, self.splits) / f"{name}.txt"
+            fix = "write it (one image stem per line) or pick another split"
+            listed = read_id_list(split_path, fix=fix)
+        else:
+            split_path = image_dir
+            splits = ratio_split(sorted(set(images) | set(masks)), float(self.val_fraction),
+                                 int(self.split_seed))  # fmt: skip
+            if name not in splits:
+                raise ValueError(
+                    f"split {name!r} does not exist: without split lists the folder dataset has "
+                    "train and val (data.dataset.val_fraction); for other splits give "
+                    "data.dataset.splits=<folder of <split>.txt lists>"
+                )
+            listed = splits[name]
+        return Layout(
+            listed,
+            # An id without an image (lenient mode only) is named by its stem and any suffix.
+            images=Files(image_dir, ".*", images),
+            masks=Files(mask_dir, ".png", masks),
+            split_path=split_path,
+            empty=f"list the stems of the {name} images, one per line",
+            missing="add the file or remove the id",
+            unmatched=unmatched_message(image_dir, mask_dir, no_mask, no_image)
+            if no_mask or no_image
+            else None,
+        )
 
 
 def _under(root: Path, name: str) -> Path:
@@ -108,7 +144,7 @@ def read_classes_file(path: Path) -> ClassInfo:
     if not path.is_file():
         raise FileNotFoundError(
             f"classes file {path} is missing: write it with the class names, e.g. "
-            f"'names: [background, object]' (see {README}), or set data.options.classes"
+            f"'names: [background, object]' (see {README}), or set data.dataset.classes_file"
         )
     text = path.read_text()
     try:
@@ -157,7 +193,7 @@ def scan(images: Path, masks: Path) -> tuple[dict[str, Path], dict[str, Path]]:
         if not folder.is_dir():
             raise FileNotFoundError(
                 f"{what} folder {folder} is missing: put the {what} there or set "
-                f"data.options.{what} (see {README})"
+                f"data.dataset.{what} (see {README})"
             )
     found: dict[str, list[Path]] = {}
     for path in sorted(images.iterdir()):
@@ -208,170 +244,10 @@ def ratio_split(stems: list[str], val_fraction: float, seed: int) -> dict[str, l
     return {"train": sorted(order[n_val:]), "val": sorted(order[:n_val])}
 
 
-class FolderSegmentation(Dataset):
-    """One split of a folder dataset (follows ``segkit.data.registry.SplitDataset``).
-
-    Args:
-        root: the data root (``data.root``).
-        split: ``train`` / ``val`` (or any ``<split>.txt`` of ``options.splits``).
-        options: the folders, classes file and split (:class:`Options`).
-        classes: the class metadata (None: read from ``options.classes``).
-        transform: albumentations-style callable applied to image and mask together.
-        on_repeat: ids a split list names twice: ``"error"``, ``"warn"`` or ``"keep_first"``.
-        check_files: raise on unmatched images/masks and listed stems without files now;
-            ``False`` keeps them as samples, whose missing file ``segkit.data.check`` reports.
-    """
-
-    def __init__(
-        self,
-        root: str | Path,
-        split: str = "train",
-        *,
-        options: Options | None = None,
-        classes: ClassInfo | None = None,
-        transform: Transform | None = None,
-        on_repeat: OnRepeat = "error",
-        check_files: bool = True,
-    ) -> None:
-        self.root = Path(root)
-        self.options = options or Options()
-        check_root(self.root)
-        self.classes = classes or read_classes_file(_under(self.root, self.options.classes))
-        self.num_classes = self.classes.num_classes
-        self.split, self.transform, self.on_repeat = split, transform, on_repeat
-        self.image_dir = _under(self.root, self.options.images)
-        self.mask_dir = _under(self.root, self.options.masks)
-        self._images, self._masks = scan(self.image_dir, self.mask_dir)
-        no_mask = sorted(set(self._images) - set(self._masks))
-        no_image = sorted(set(self._masks) - set(self._images))
-        if check_files and (no_mask or no_image):
-            raise ValueError(unmatched_message(self.image_dir, self.mask_dir, no_mask, no_image))
-        listed = self._listed(sorted(set(self._images) | set(self._masks)))
-        self.repeated = repeated_ids(listed)
-        if self.repeated and on_repeat == "error":
-            raise ValueError(repeated_ids_message(self.split_path, self.repeated, dropped=False))
-        if self.repeated and on_repeat == "warn":
-            log.warning(repeated_ids_message(self.split_path, self.repeated, dropped=True))
-        self.ids = list(dict.fromkeys(listed))
-        if check_files:
-            self._check_listed_files()
-
-    def _listed(self, stems: list[str]) -> list[str]:
-        opts = self.options
-        if opts.splits is not None:
-            self.split_path = _under(self.root, opts.splits) / f"{self.split}.txt"
-            listed = read_id_list(
-                self.split_path, fix="write it (one image stem per line) or pick another split"
-            )
-            if not listed:
-                raise ValueError(
-                    f"split list {self.split_path} is empty: list the stems of the {self.split} "
-                    "images, one per line"
-                )
-            return listed
-        self.split_path = self.image_dir
-        splits = ratio_split(stems, float(opts.val_fraction), int(opts.split_seed))
-        if self.split not in splits:
-            raise ValueError(
-                f"split {self.split!r} does not exist: without split lists the folder dataset has "
-                "train and val (data.options.val_fraction); for other splits give "
-                "data.options.splits=<folder of <split>.txt lists>"
-            )
-        return splits[self.split]
-
-    def _check_listed_files(self) -> None:
-        for image_id in self.ids:
-            for path, kind in ((self.image_path(image_id), "image"),
-                               (self.mask_path(image_id), "mask")):  # fmt: skip
-                if not path.is_file():
-                    raise FileNotFoundError(
-                        f"{kind} file {path} for id {image_id!r} in split '{self.split}' "
-                        f"({self.split_path}) is missing: add the file or remove the id"
-                    )
-
-    def image_path(self, image_id: str) -> Path:
-        # An id without an image (lenient mode only) is named by its stem and any suffix.
-        return self._images.get(image_id, self.image_dir / f"{image_id}.*")
-
-    def mask_path(self, image_id: str) -> Path:
-        return self._masks.get(image_id, self.mask_dir / f"{image_id}.png")
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    def load_mask(self, index: int) -> np.ndarray:
-        """The mask of sample ``index``, the classes file's void value mapped to 255."""
-        path = self.mask_path(self.ids[index])
-        mask = read_mask(path)
-        void = self.classes.void
-        if void != IGNORE_INDEX:
-            if np.count_nonzero(mask == IGNORE_INDEX):
-                raise ValueError(
-                    f"mask file {path} has label value {IGNORE_INDEX}, which is neither a class "
-                    f"(0..{self.num_classes - 1}) nor the void value {void} of the "
-                    f"{self.classes.source}: fix the mask or the classes file"
-                )
-            mask[mask == void] = IGNORE_INDEX
-        return mask
-
-    def load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
-        """Validated ``(image uint8 (H, W, 3), mask uint8 (H, W))`` of sample ``index``."""
-        image_id = self.ids[index]
-        image = read_image(self.image_path(image_id))
-        mask = self.load_mask(index)
-        check_sample(
-            image,
-            mask,
-            self.num_classes,
-            mask_path=self.mask_path(image_id),
-            image_path=self.image_path(image_id),
-        )
-        return image, mask
-
-    def __getitem__(self, index: int) -> dict[str, Any]:
-        image, mask = self.load(index)
-        if self.transform is not None:
-            out = self.transform(image=image, mask=mask)
-            image, mask = out["image"], out["mask"]
-        return {"image": image, "mask": mask, "id": self.ids[index]}
-
-
-# The reader API of segkit.data.registry (dataset "folder").
-def classes(root: Path, options: Options) -> ClassInfo:
-    """The classes file's metadata (a missing root or file: one line saying what to write)."""
-    check_root(Path(root))
-    return read_classes_file(_under(Path(root), options.classes))
-
-
-def build(
-    root: Path,
-    split: str,
-    *,
-    options: Options,
-    classes: ClassInfo,
-    transform: Transform | None,
-    on_repeat: OnRepeat,
-    check_files: bool,
-) -> FolderSegmentation:
-    """Split ``split`` of the folder dataset under ``root``."""
-    return FolderSegmentation(
-        root,
-        split,
-        options=options,
-        classes=classes,
-        transform=transform,
-        on_repeat=on_repeat,
-        check_files=check_files,
-    )
-
-
 __all__ = [
     "CLASS_FILE_SUFFIXES",
     "IMAGE_SUFFIXES",
-    "FolderSegmentation",
-    "Options",
-    "build",
-    "classes",
+    "Folder",
     "ratio_split",
     "read_classes_file",
     "scan",

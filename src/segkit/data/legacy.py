@@ -8,8 +8,7 @@ checkpoints, and logged each time (the caller says which checkpoint).
 from __future__ import annotations
 
 from segkit.data.classes import ClassInfo
-from segkit.data.synthetic import SyntheticSpec
-from segkit.data.synthetic import classes as synthetic_classes
+from segkit.data.synthetic import Synthetic
 from segkit.data.voc import VOC_INFO
 
 
@@ -24,7 +23,7 @@ def classes_before_metadata(dataset: str | None, num_classes: int) -> ClassInfo:
             "written by scripts/train.py)"
         )
     if dataset == "synthetic":
-        return synthetic_classes(None, SyntheticSpec(num_classes=num_classes))  # type: ignore[arg-type]
+        return Synthetic(num_classes=num_classes).classes
     if num_classes == VOC_INFO.num_classes:
         return VOC_INFO
     names = tuple(

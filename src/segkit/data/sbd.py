@@ -20,11 +20,10 @@ import scipy.io
 from scipy.io.matlab import MatReadError
 
 from segkit.data.io import save_mask
-from segkit.data.voc import read_id_list, read_split, resolve_voc_dir
+from segkit.data.split import read_id_list
+from segkit.data.voc import AUG_MASK_DIR, read_split, resolve_voc_dir
 
 log = logging.getLogger(__name__)
-
-AUG_MASK_DIR = "SegmentationClassAug"
 
 
 def sbd_dir(root: str | Path) -> Path:

@@ -22,11 +22,11 @@ from segkit.data.batching import (
     same_size_loader,
     shard,
 )
-from segkit.data.registry import SplitDataset
+from segkit.data.split import SegSplit
 
 
 def eval_loader(
-    dataset: SplitDataset,
+    dataset: SegSplit,
     *,
     batch_size: int,
     indices: Sequence[int] | None = None,

@@ -95,6 +95,28 @@ def load_segmentor(
     return trained.model, trained.cfg
 
 
+def stored_data(cfg: dict[str, Any], *, path: str | Path) -> dict[str, Any]:
+    """The data section of a checkpoint's stored config, its ``dataset`` node a ``_target_``
+    object; a ValueError in one line when there is none, or when it is in the schema of segkit
+    before dataset objects (``dataset: <name>`` with ``options`` / ``synthetic``): evaluate then
+    needs the data group named on the command line, which replaces the stored section whole."""
+    data = cfg.get("data")
+    if not isinstance(data, dict) or "_target_" not in data:
+        raise ValueError(
+            f"{path}: its stored config has no data section; choose one with data=<group> "
+            "(configs/data/)"
+        )
+    dataset = data.get("dataset")
+    if not isinstance(dataset, dict) or "_target_" not in dataset:
+        group = dataset if isinstance(dataset, str) else "<group>"
+        raise ValueError(
+            f"{path}: its stored data config (data.dataset={dataset}) is in the format of an "
+            f"older segkit: name the data group on the command line, e.g. data={group} "
+            "data.root=<the data folder>"
+        )
+    return data
+
+
 def checkpoint_classes(ckpt: dict[str, Any], cfg: dict[str, Any], *, path: str | Path) -> ClassInfo:
     """The class metadata stored in a checkpoint (``ckpt["segkit"]["classes"]``), checked against
     the model's class count. A checkpoint written before segkit stored it gets the classes of its
@@ -143,6 +165,7 @@ def resolve_device(name: str) -> torch.device:
 
 
 __all__ = [
+    "stored_data",
     "STATE_PREFIX",
     "TrainedModel",
     "checkpoint_classes",

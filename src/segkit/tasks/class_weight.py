@@ -79,8 +79,8 @@ def resolve_class_weight(
 def _median_frequency(
     cfg: DictConfig, datamodule: SegDataModule
 ) -> tuple[list[float], dict[str, Any]]:
-    split = datamodule.entry.train_split
-    dataset = datamodule.split_dataset(split)
+    split = datamodule.dataset.train_split
+    dataset = datamodule.dataset.split(split)
     stats = class_pixel_stats(
         dataset, cache_dir=cache_dir(cfg), workers=max(1, int(datamodule.num_workers))
     )
@@ -91,7 +91,7 @@ def _median_frequency(
         "module.class_weight=median_frequency over the %d %s images of %s (%s)",
         stats.images,
         split,
-        datamodule.entry.summary,
+        datamodule.classes.source,
         how,
     )
     return weights, {

@@ -24,8 +24,9 @@ from torch.utils.data import DataLoader
 
 from segkit.checks import check_num_workers
 from segkit.compare.records import builder_name
-from segkit.data import ClassInfo, SegDataModule, SplitDataset
 from segkit.data.batching import loader_images
+from segkit.data.classes import ClassInfo
+from segkit.data.split import SegDataset, SegSplit
 from segkit.evaluation.batching import eval_loader
 from segkit.evaluation.evaluator import EvalResult, Evaluator, best_and_worst
 from segkit.evaluation.inference import InferenceSettings, resolved_precision
@@ -40,7 +41,7 @@ from segkit.evaluation.report import (
 )
 from segkit.progress import track
 from segkit.tasks._common import instantiate_user, save_config
-from segkit.tasks.checkpoints import load_trained, resolve_device
+from segkit.tasks.checkpoints import load_trained, resolve_device, stored_data
 from segkit.tasks.distributed import Ranks, torchrun_ranks
 from segkit.tasks.inference_opts import backend_settings, checkpoint_digest, inference_settings
 
@@ -53,19 +54,17 @@ IMAGE_CONFUSION_FILE = "per_image_confusion.npz"
 DATA_OVERRIDE_KEYS: tuple[str, ...] = ("root", "num_workers")
 
 
-def data_config(cfg: DictConfig, stored: dict[str, Any]) -> dict[str, Any]:
+def data_config(cfg: DictConfig, stored_cfg: dict[str, Any]) -> dict[str, Any]:
     """The data config to evaluate on: a data group chosen on the command line, else the
-    checkpoint's stored one with ``data.root`` / ``data.num_workers`` replaced when given."""
+    checkpoint's stored one (:func:`~segkit.tasks.checkpoints.stored_data`) with ``data.root`` /
+    ``data.num_workers`` replaced when given (the root of its dataset node too)."""
     given = OmegaConf.to_container(cfg.data, resolve=True) if cfg.get("data") else {}
     if "_target_" in given:
         return given
-    if not isinstance(stored, dict) or "_target_" not in stored:
-        raise ValueError(
-            f"{cfg.ckpt_path}: its stored config has no data section; choose one with data=<group> "
-            "(configs/data/)"
-        )
-    out = dict(stored)
+    out = dict(stored_data(stored_cfg, path=cfg.ckpt_path))
     out.update({k: given[k] for k in DATA_OVERRIDE_KEYS if given.get(k) is not None})
+    if given.get("root") is not None:
+        out["dataset"] = {**out["dataset"], "root": given["root"]}
     return out
 
 
@@ -89,15 +88,15 @@ def _check_classes(data: ClassInfo, model: ClassInfo, path: str) -> None:
         )
 
 
-def _dataset(data_cfg: dict[str, Any], split: str, model: ClassInfo, path: str) -> SplitDataset:
-    """The split's dataset (no augmentation), once its classes fit the checkpoint's."""
-    datamodule: SegDataModule = instantiate_user(data_cfg, _convert_="all")
-    _check_classes(datamodule.classes, model, path)
-    datamodule.prepare_data()  # synthetic data is generated here when missing
-    return datamodule.split_dataset(split)
+def _dataset(data_cfg: dict[str, Any], model: ClassInfo, path: str) -> SegDataset:
+    """The dataset, once its classes fit the checkpoint's (and the synthetic set generated)."""
+    dataset: SegDataset = instantiate_user(data_cfg["dataset"], _convert_="all")
+    _check_classes(dataset.classes, model, path)
+    dataset.prepare()  # synthetic data is generated here when missing
+    return dataset
 
 
-def _image_count(dataset: SplitDataset, opts: DictConfig) -> int:
+def _image_count(dataset: SegSplit, opts: DictConfig) -> int:
     """The first ``eval.limit`` images (all when null)."""
     if opts.get("limit") is None:
         return len(dataset)
@@ -107,7 +106,7 @@ def _image_count(dataset: SplitDataset, opts: DictConfig) -> int:
 
 
 def _loader(
-    dataset: SplitDataset, count: int, opts: DictConfig, data_cfg: dict[str, Any], ranks: Ranks
+    dataset: SegSplit, count: int, opts: DictConfig, data_cfg: dict[str, Any], ranks: Ranks
 ) -> DataLoader:
     """This rank's batches over the first ``count`` images: at most ``eval.batch_size`` images of
     one size each (nothing padded: each image scored as if alone)."""
@@ -136,7 +135,7 @@ def drawn_predictions(evaluator: Evaluator, ranks: Ranks, ids: list[str]) -> dic
 
 
 def _overlay_rows(
-    evaluator: Evaluator, dataset: SplitDataset, result: EvalResult, best: list[str],
+    evaluator: Evaluator, dataset: SegSplit, result: EvalResult, best: list[str],
     worst: list[str], kept: dict[str, np.ndarray],
 ) -> list[tuple[str, np.ndarray, np.ndarray, np.ndarray]]:  # fmt: skip
     """The overlay grid's rows: each chosen image with the prediction the evaluation scored
@@ -174,10 +173,11 @@ def _evaluate(cfg: DictConfig, ranks: Ranks) -> dict[str, Any]:
     digest = checkpoint_digest(path, backend)
     trained = load_trained(path, output_stride=opts.get("output_stride"))
     stored, classes = trained.cfg, trained.classes
-    data_cfg = data_config(cfg, stored.get("data"))
+    data_cfg = data_config(cfg, stored)
     # eval.* keys, else the data's defaults; the numerics the run trained and validated with
     settings = inference_settings(opts, data_cfg.get("inference"), trained=stored)
-    dataset = _dataset(data_cfg, str(opts.split), classes, path)
+    data = _dataset(data_cfg, classes, path)
+    dataset = data.split(str(opts.split))  # no augmentation
     net = inference_model(
         trained.model, path, device=device, settings=backend, loaded_sha256=digest
     )
@@ -208,6 +208,7 @@ def _evaluate(cfg: DictConfig, ranks: Ranks) -> dict[str, Any]:
     best, worst = best_and_worst(result, int(opts.num_overlays))
     kept = drawn_predictions(evaluator, ranks, best + worst) if best or worst else {}
     run_settings = _settings(cfg, stored, data_cfg, settings, net, ranks, result, seconds)
+    run_settings["dataset"] = data.name  # the group's name (data_cfg holds the object's node)
     metrics = metrics_dict(result, classes.names, run_settings, best=best, worst=worst)
     if not ranks.is_writer:
         return metrics
@@ -238,7 +239,7 @@ def _settings(
         "backbone": builder_name(model_cfg.get("backbone")) or "",
         "trained_output_stride": model_cfg.get("output_stride"),
         "output_stride": int(net.output_stride),
-        "dataset": data_cfg.get("dataset"),
+        "dataset": None,  # the dataset's name, set by the caller
         "data_root": str(data_cfg.get("root")),
         "split": str(cfg.eval.split),
         "mode": settings.mode,

@@ -309,12 +309,11 @@ class ValSplit:
     def __init__(self, cfg: dict[str, Any], *, limit: int | None = None) -> None:
         from hydra.utils import instantiate
 
-        data = cfg.get("data")
-        if not isinstance(data, dict) or "_target_" not in data:
-            raise ValueError("the checkpoint's stored config has no data section")
-        datamodule = instantiate(data, _convert_="all")
-        datamodule.prepare_data()
-        self.dataset = datamodule.split_dataset(datamodule.entry.val_split, on_repeat="keep_first")
+        from segkit.tasks.checkpoints import stored_data
+
+        dataset = instantiate(stored_data(cfg, path="the checkpoint")["dataset"], _convert_="all")
+        dataset.prepare()
+        self.dataset = dataset.split(dataset.val_split, on_repeat="keep_first")
         ids = self.dataset.ids
         self.ids: list[str] = list(ids[: int(limit)] if limit else ids)
 

@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from segkit.constants import IGNORE_INDEX
-from segkit.data import CheckReport, ClassInfo, SegDataModule, SplitDataset, check_datasets
+from segkit.data import CheckReport, ClassInfo, SegDataset, SegSplit, check_datasets
 from segkit.evaluation.report import label_grid
 from segkit.progress import progress
 from segkit.tasks._common import instantiate_user, save_config
@@ -32,7 +32,7 @@ DEFECTS_FILE = "defects.txt"
 
 
 def overlay_grid(
-    dataset: SplitDataset,
+    dataset: SegSplit,
     path: Path,
     samples: int,
     classes: ClassInfo,
@@ -76,7 +76,7 @@ def _workers(value: int | None) -> int:
 
 
 def run_check(
-    datasets: list[SplitDataset], *, level: str, workers: int, console: Console
+    datasets: list[SegSplit], *, level: str, workers: int, console: Console
 ) -> CheckReport:
     """``check_datasets`` over ``datasets`` with class pixel counts and a progress bar."""
     total = sum(map(len, datasets))
@@ -125,9 +125,9 @@ def inspect_data(cfg: DictConfig) -> dict[str, Any]:
     "defects": [...], "seconds": s}``. Raises a ValueError (exit 1 from the
     script) when a defect was found, after writing all of that."""
     console = Console(stderr=True)
-    dm: SegDataModule = instantiate_user(cfg.data, check="off")  # this task checks by itself
-    dm.prepare_data()
-    datasets = list(dm.split_datasets(lenient=True).values())
+    dataset: SegDataset = instantiate_user(cfg.data.dataset, _convert_="all")
+    dataset.prepare()
+    datasets = list(dataset.train_val(lenient=True).values())
     report = run_check(
         datasets,
         level=str(cfg.inspect.get("level", "full")),
@@ -138,21 +138,21 @@ def inspect_data(cfg: DictConfig) -> dict[str, Any]:
     save_config(cfg, out_dir)
     defects_path = out_dir / DEFECTS_FILE
     defects_path.write_text("".join(f"{d}\n" for d in report.defects))
-    _print_tables(report, dm.class_names, Console())
+    _print_tables(report, dataset.classes.names, Console())
     show = cfg.inspect.get("show")
     _print_defects(report, None if show is None else int(show), defects_path, Console())
     bad_ids = {d.image_id for d in report.defects if d.split == datasets[0].split}
     grid = overlay_grid(
-        datasets[0], out_dir / "grid.png", int(cfg.inspect.grid_samples), dm.classes, bad_ids
+        datasets[0], out_dir / "grid.png", int(cfg.inspect.grid_samples), dataset.classes, bad_ids
     )
     console_out = Console()
     console_out.print(f"mask overlay grid: {grid}", highlight=False, soft_wrap=True)
     counts = report.label_pixels
     summary = {
-        "dataset": dm.dataset,
-        "classes": dm.classes.to_dict(),
+        "dataset": dataset.name,
+        "classes": dataset.classes.to_dict(),
         "splits": dict(report.samples),
-        "class_pixels": {name: int(counts[k]) for k, name in enumerate(dm.class_names)},
+        "class_pixels": {name: int(counts[k]) for k, name in enumerate(dataset.classes.names)},
         "void_pixels": int(counts[IGNORE_INDEX]),
         "level": report.level,
         "seconds": round(report.seconds, 3),

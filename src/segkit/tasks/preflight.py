@@ -7,7 +7,7 @@ the import. It holds no rule of its own: it only routes config values to the fun
 checks, value by value, that both refuse with the same message). A value whose rule needs the built
 object (e.g. an FCN variant against the output stride stored in a checkpoint) is left to the builder.
 
-Imports: omegaconf and ``segkit.checks`` only.
+Imports: omegaconf, ``segkit.checks`` and the standard-library ``segkit.data.camvid_layout``.
 """
 
 from __future__ import annotations
@@ -25,8 +25,16 @@ from segkit.checks import (
     check_lr_schedule,
     check_num_workers,
     check_output_stride,
+    resolve_voc_dir,
 )
-from segkit.data.registry import dataset_entry
+from segkit.data.camvid_layout import check_root as check_camvid_root
+
+#: The data roots refused before torch loads: the dataset's ``_target_`` -> its standard-library
+#: root rule (the one its ``split`` applies first; the synthetic set is generated when missing).
+ROOT_CHECKS: dict[str, Callable[[str], object]] = {
+    "segkit.data.VOC": resolve_voc_dir,
+    "segkit.data.CamVid": check_camvid_root,
+}
 
 #: ``_target_`` of the FCN builder (the one model whose variant depends on the output stride).
 FCN_TARGET = "segkit.models.fcn"
@@ -103,17 +111,19 @@ def check_model(model: DictConfig) -> None:
 
 
 def check_data(data: DictConfig) -> None:
-    """What ``SegDataModule(...)`` and its ``setup`` refuse first: dataset name (the registry's),
-    batch sizes, worker count, and a data root the dataset's ``root_check`` refuses (VOC: no
-    ``VOCdevkit/VOC2012``; the synthetic set is generated when missing)."""
-    entry = dataset_entry(data.dataset) if "dataset" in data else None
+    """What ``SegDataModule(...)`` and its ``setup`` refuse first: batch sizes, worker count,
+    and a data root its dataset's rule refuses (:data:`ROOT_CHECKS`; VOC: no
+    ``VOCdevkit/VOC2012``)."""
     for key in ("batch_size", "val_batch_size"):
         if key in data:
             check_batch_size(data[key], f"data.{key}")
     if "num_workers" in data:
         check_num_workers(data.num_workers, "data.num_workers")
-    if entry is not None and "root" in data:
-        entry.check_root(data.root)
+    dataset = data.get("dataset")
+    if isinstance(dataset, DictConfig) and dataset.get("root") is not None:
+        check_root = ROOT_CHECKS.get(str(dataset.get("_target_")))
+        if check_root is not None:
+            check_root(dataset.root)
 
 
 def horizon(trainer: DictConfig) -> int | None:

@@ -67,7 +67,7 @@ def build_datamodule(cfg: DictConfig) -> SegDataModule:
         log.info(
             "data.num_classes=%d, from the dataset's classes (%s)",
             datamodule.num_classes,
-            datamodule.classes.source or cfg.data.get("dataset"),
+            datamodule.classes.source or type(datamodule.dataset).__name__,
         )
     return datamodule
 

@@ -1,20 +1,12 @@
-"""The dataset contract: ClassInfo, the registry, reader options, the SplitDataset protocol."""
+"""The dataset contract: ClassInfo, a dataset object over SegSplit."""
 
 from __future__ import annotations
 
 import pytest
 
 from segkit.constants import IGNORE_INDEX
-from segkit.data import SegDataModule, VOCSegmentation
+from segkit.data import SegDataModule, SegSplit, Synthetic, voc_split
 from segkit.data.classes import VOID_COLOUR, ClassInfo, label_colormap
-from segkit.data.registry import (
-    DatasetEntry,
-    SplitDataset,
-    dataset_entry,
-    dataset_names,
-    reader_options,
-    register_dataset,
-)
 from segkit.data.voc import VOC_CLASSES, VOC_INFO
 
 
@@ -54,41 +46,47 @@ def test_class_info_refuses_bad_metadata(kwargs, message):
         ClassInfo(**kwargs)
 
 
-def test_registry_names_and_unknown_name():
-    assert {"voc", "voc_aug", "synthetic", "folder"} <= set(dataset_names())
-    with pytest.raises(ValueError, match=r"data.dataset must be one of voc, .*got 'coco'"):
-        dataset_entry("coco")
+def test_a_new_dataset_is_one_small_class(tmp_path):
+    """The layout is all a dataset gives: SegSplit loads, checks and maps (here a VOC-style tree
+    with its own classes, and the data check works on it unchanged)."""
+    from dataclasses import dataclass
+    from pathlib import Path
+
+    import cv2
+    import numpy as np
+
+    from segkit.data import Files, Layout, SegDataset, check_datasets, save_mask
+
+    (tmp_path / "img").mkdir()
+    (tmp_path / "lbl").mkdir()
+    for i in range(2):
+        cv2.imwrite(str(tmp_path / "img" / f"{i}.png"), np.zeros((8, 8, 3), np.uint8))
+        save_mask(tmp_path / "lbl" / f"{i}.png", np.full((8, 8), i, np.uint8))
+
+    @dataclass(frozen=True)
+    class Tiny(SegDataset):
+        root: Path
+
+        @property
+        def classes(self) -> ClassInfo:
+            return ClassInfo(names=("a", "b"), source="Tiny")
+
+        def layout(self, name: str) -> Layout:
+            return Layout(["0", "1"], images=Files(self.root / "img", ".png"),
+                          masks=Files(self.root / "lbl", ".png"), split_path=self.root)  # fmt: skip
+
+    split = Tiny(tmp_path).split("val")
+    assert isinstance(split, SegSplit) and len(split) == 2 and split.classes.names == ("a", "b")
+    assert int(split[1]["mask"].max()) == 1 and not check_datasets([split]).defects
 
 
-def test_register_refuses_a_taken_name():
-    entry = dataset_entry("voc")
-    assert register_dataset(entry) is entry  # the same entry again: no-op
-    with pytest.raises(ValueError, match="'voc' is already registered"):
-        register_dataset(DatasetEntry("voc", "elsewhere", "another VOC"))
-
-
-def test_missing_reader_module_is_one_line():
-    entry = DatasetEntry("nowhere", "segkit.data.no_such_reader", "nothing")
-    with pytest.raises(ValueError, match="reader segkit.data.no_such_reader is not in this"):
-        entry.module()
-
-
-def test_reader_options():
-    entry = dataset_entry("synthetic")
-    assert reader_options(entry, {"num_train": 3}).num_train == 3
-    with pytest.raises(ValueError, match="data.options.bogus is not an option of data.dataset="):
-        reader_options(entry, {"bogus": 1})
-    with pytest.raises(ValueError, match="takes no data.options"):
-        reader_options(dataset_entry("voc"), {"a": 1})
-
-
-def test_voc_reader_follows_the_split_protocol(voc_root):
-    ds = VOCSegmentation(voc_root, "train", num_classes=5)
-    assert isinstance(ds, SplitDataset)
-    dm = SegDataModule(dataset="synthetic", root=voc_root.parent / "syn", num_workers=0,
-                       synthetic=None, options={"num_train": 2, "num_val": 1, "min_size": 40,
-                                                "max_size": 48, "num_classes": 3})  # fmt: skip
+def test_voc_split_and_the_synthetic_dataset(voc_root):
+    ds = voc_split(voc_root, "train", num_classes=5)
+    assert isinstance(ds, SegSplit)
+    dataset = Synthetic(root=voc_root.parent / "syn", num_train=2, num_val=1, min_size=40,
+                        max_size=48, num_classes=3)  # fmt: skip
+    dm = SegDataModule(dataset=dataset, num_workers=0)
     assert dm.num_classes == 3 and dm.classes.names[0] == "background"
     dm.prepare_data()
-    val = dm.split_dataset("val")
-    assert isinstance(val, SplitDataset) and val.classes == dm.classes and len(val) == 1
+    val = dataset.split("val")
+    assert isinstance(val, SegSplit) and val.classes == dm.classes and len(val) == 1
