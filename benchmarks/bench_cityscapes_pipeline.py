@@ -2,7 +2,7 @@
 
 1. Train pipeline, images/s in one process and one thread (= per DataLoader worker), on
    1024x2048 PNGs in the Cityscapes release layout with labelId masks (void ids included):
-   segkit's real reader (``CityscapesSegmentation`` with ``build_train_transform``: cv2 decode,
+   segkit's real reader (``Cityscapes(...).split`` with ``build_train_transform``: cv2 decode,
    labelId -> trainId table, mask checks, random scale 0.5-2.0, pad, random crop 769, flip) vs
    PIL + torchvision.transforms.v2 doing the same operations on the same files (PIL decode, the
    same labelId -> trainId table, the same checks, ``bench_data_pipeline``'s random scale, pad +
@@ -42,7 +42,8 @@ from _helpers import machine, voc_sized_sample  # noqa: E402
 from bench_data_pipeline import _RandomScale, time_once  # noqa: E402
 from segkit.constants import IGNORE_INDEX  # noqa: E402
 from segkit.data import MEAN_UINT8, build_train_transform  # noqa: E402
-from segkit.data.cityscapes import LABEL_TO_TRAIN, CityscapesSegmentation, lookup  # noqa: E402
+from segkit.data.cityscapes import LABEL_TO_TRAIN, Cityscapes, lookup  # noqa: E402
+from segkit.data.split import SegSplit  # noqa: E402
 from segkit.data.io import check_mask_size  # noqa: E402
 
 H, W = 1024, 2048
@@ -68,7 +69,7 @@ def make_tree(root: Path, count: int) -> None:
         cv2.imwrite(str(gt), label_ids)
 
 
-def segkit_pipeline(dataset: CityscapesSegmentation):
+def segkit_pipeline(dataset: SegSplit):
     """The real reader's ``__getitem__`` (what a worker runs), then the collate's tensor views."""
     index = {image_id: k for k, image_id in enumerate(dataset.ids)}
 
@@ -81,7 +82,7 @@ def segkit_pipeline(dataset: CityscapesSegmentation):
     return run
 
 
-def torchvision_pipeline(dataset: CityscapesSegmentation, crop: int):
+def torchvision_pipeline(dataset: SegSplit, crop: int):
     """PIL decode + the same table and checks + torchvision v2 scale / pad+crop / flip."""
     table = lookup("labelIds")
     fill = {tv_tensors.Image: MEAN_UINT8, tv_tensors.Mask: IGNORE_INDEX, "others": 0}
@@ -137,8 +138,8 @@ def chain_transform(crop: int) -> A.Compose:
 
 def bench_pipeline(root: Path, args: argparse.Namespace) -> None:
     transform = build_train_transform(crop_size=args.crop, scale_range=(0.5, 2.0), seed=0)
-    dataset = CityscapesSegmentation(root, "train", transform=transform)
-    chain = CityscapesSegmentation(root, "train", transform=chain_transform(args.crop))
+    dataset = Cityscapes(root=root).split("train", transform=transform)
+    chain = Cityscapes(root=root).split("train", transform=chain_transform(args.crop))
     pairs = [(image_id, None) for image_id in dataset.ids]
     runs = {
         "segkit: build_train_transform (RandomScaleCrop + flip)": segkit_pipeline(dataset),
