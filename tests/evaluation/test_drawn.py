@@ -91,7 +91,7 @@ def _overlay_runs(monkeypatch, checkpoint, compose_eval, *extra):
 def _two_pass_preds(metrics, made):
     """What the two-pass code drew: each chosen image predicted again, alone, by the same
     evaluator (model, backend, inference settings)."""
-    dataset, preds = made["dataset"], []
+    dataset, preds = made["dataset"].split(metrics["settings"].get("split", "val")), []
     for image_id in [d["id"] for d in metrics["best_images"] + metrics["worst_images"]]:
         image, _ = dataset.load(dataset.ids.index(image_id))
         batch = torch.from_numpy(image).permute(2, 0, 1).unsqueeze(0).contiguous()

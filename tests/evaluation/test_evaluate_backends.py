@@ -89,7 +89,8 @@ def test_threads_setting_is_recorded_and_applied(checkpoint, compose_eval, onnx_
 def test_evaluate_without_onnxruntime_is_one_line(checkpoint, compose_eval, monkeypatch):
     monkeypatch.setitem(sys.modules, "onnxruntime", None)
     with pytest.raises(
-        ValueError, match=r"eval\.backend=onnxruntime needs the onnxruntime package"
+        ValueError,
+        match=r"eval\.backend=onnxruntime needs onnxruntime, which is not installed: pip install 'segkit\[onnx\]'",
     ):
         evaluate(compose_eval(f"ckpt_path={checkpoint}", *FAST, "eval.backend=onnxruntime"))
 

@@ -81,7 +81,11 @@ def other_classes(explore_root: Path, trained: dict[str, Path]) -> Path:
     path.parent.mkdir(parents=True)
     state = {f"model.{k}": v for k, v in model.state_dict().items()}
     plain = OmegaConf.to_container(cfg, resolve=True)
-    torch.save({"hyper_parameters": {"cfg": plain}, "state_dict": state, "epoch": 0}, path)
+    if "num_classes" in plain["data"]["dataset"]:  # the synthetic set: its class count
+        plain["data"]["dataset"]["num_classes"] = 4
+    classes = instantiate(plain["data"]["dataset"]).classes.to_dict()  # as training stores them
+    ckpt = {"hyper_parameters": {"cfg": plain}, "state_dict": state, "epoch": 0}
+    torch.save({**ckpt, "segkit": {"classes": classes}}, path)
     return path
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import torch
 from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "configs")
@@ -35,5 +36,7 @@ def write_checkpoint(path: Path, cfg: DictConfig, model: torch.nn.Module) -> Pat
     plain = OmegaConf.to_container(cfg, resolve=True)
     state = {f"model.{k}": v for k, v in model.state_dict().items()}
     hparams = {"cfg": plain, "num_classes": plain["data"]["num_classes"]}
-    torch.save({"hyper_parameters": hparams, "state_dict": state, "epoch": 0}, path)
+    classes = instantiate(plain["data"]["dataset"]).classes.to_dict()  # as training stores them
+    ckpt = {"hyper_parameters": hparams, "state_dict": state, "epoch": 0}
+    torch.save({**ckpt, "segkit": {"classes": classes}}, path)
     return path
