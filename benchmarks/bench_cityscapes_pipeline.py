@@ -43,8 +43,8 @@ from bench_data_pipeline import _RandomScale, time_once  # noqa: E402
 from segkit.constants import IGNORE_INDEX  # noqa: E402
 from segkit.data import MEAN_UINT8, build_train_transform  # noqa: E402
 from segkit.data.cityscapes import LABEL_TO_TRAIN, Cityscapes, lookup  # noqa: E402
-from segkit.data.split import SegSplit  # noqa: E402
 from segkit.data.io import check_mask_size  # noqa: E402
+from segkit.data.split import SegSplit  # noqa: E402
 
 H, W = 1024, 2048
 #: The synthetic sample's 11 classes (and its 255 void) -> labelIds; 0 (unlabeled), 4 (static)
