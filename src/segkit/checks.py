@@ -26,6 +26,17 @@ DOWNLOAD_HINT = (
 )
 
 
+def check_dataset_node(value: Any) -> None:
+    """``data.dataset`` is a dataset object (built from a config node with ``_target_``), not a
+    name: ``data.dataset=coco`` on the command line replaces the node with a string."""
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        raise ValueError(
+            f"data.dataset must be a dataset config node (with _target_, e.g. segkit.data.VOC), "
+            f"got {value!r}: choose a dataset with data=<group> (configs/data/), or set its "
+            "fields as data.dataset.<field>=..."
+        )
+
+
 def check_output_stride(output_stride: Any) -> int:
     """Validate a user-given output stride; returns it as int."""
     if output_stride not in VALID_OUTPUT_STRIDES:

@@ -14,7 +14,7 @@ import torch
 from pytorch_lightning.utilities import rank_zero_only
 from torch.utils.data import DataLoader
 
-from segkit.checks import check_batch_size, check_num_workers
+from segkit.checks import check_batch_size, check_dataset_node, check_num_workers
 from segkit.data.batching import image_sizes, same_size_batches, same_size_loader
 from segkit.data.check import LEVELS, check_datasets
 from segkit.data.classes import ClassInfo
@@ -96,6 +96,7 @@ class SegDataModule(pl.LightningDataModule):
         check_batch_size(batch_size, "data.batch_size")
         check_batch_size(val_batch_size, "data.val_batch_size")
         check_num_workers(num_workers, "data.num_workers")
+        check_dataset_node(dataset)
         if check not in (*LEVELS, "off"):
             raise ValueError(f"data.check must be full, headers or off, got {check!r}")
         if root is not None and Path(root) != Path(dataset.root):

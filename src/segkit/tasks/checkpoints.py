@@ -127,6 +127,9 @@ def checkpoint_classes(ckpt: dict[str, Any], cfg: dict[str, Any], *, path: str |
         from segkit.data.legacy import classes_before_metadata
 
         dataset = (cfg.get("data") or {}).get("dataset")
+        if isinstance(dataset, dict):  # a dataset object's node: VOC's or the synthetic set's
+            kind = str(dataset.get("_target_", "")).rsplit(".", 1)[-1]
+            dataset = {"Synthetic": "synthetic", "VOC": "voc"}.get(kind, kind)
         classes = classes_before_metadata(dataset, num_classes)
         log.info(
             "%s carries no class metadata (written before segkit stored it): using %s class "

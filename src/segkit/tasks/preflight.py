@@ -20,6 +20,7 @@ from segkit.checks import (
     check_batch_size,
     check_checkpoint_file,
     check_class_weight,
+    check_dataset_node,
     check_fcn_variant,
     check_image_size,
     check_lr_schedule,
@@ -120,6 +121,8 @@ def check_data(data: DictConfig) -> None:
     if "num_workers" in data:
         check_num_workers(data.num_workers, "data.num_workers")
     dataset = data.get("dataset")
+    if "dataset" in data:
+        check_dataset_node(dataset)
     if isinstance(dataset, DictConfig) and dataset.get("root") is not None:
         check_root = ROOT_CHECKS.get(str(dataset.get("_target_")))
         if check_root is not None:
