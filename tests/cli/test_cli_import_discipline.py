@@ -127,7 +127,7 @@ def test_light_modules_import_no_torch() -> None:
 @pytest.mark.parametrize("task", ["evaluate", "inspect_data", "predict", "explore"])
 def test_split_only_tasks_load_no_lightning(task: str) -> None:
     """Evaluate, inspect_data, predict and explore get their split from the dataset object
-    (``instantiate(cfg.data.dataset).split(...)``), never from the LightningDataModule (issue 26)."""
+    (``instantiate(cfg.data.dataset).split(...)``), never from the LightningDataModule."""
     code = (
         f"import sys, segkit.tasks.{task}, segkit.data; segkit.data.VOC; segkit.data.Synthetic\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in "

@@ -122,7 +122,7 @@ def _dm(root: Path, **kwargs) -> SegDataModule:
 
 
 def test_setup_fails_on_a_corrupt_val_image_before_any_batch(tmp_path):
-    """Issue 11.4: the corrupt val image used to surface at the first validation, after training."""
+    """The corrupt val image used to surface at the first validation, after training."""
     dm = _dm(tmp_path)
     dm.prepare_data()
     truncate(voc(dm.dataset.folder) / "JPEGImages" / "val_000003.jpg")

@@ -60,7 +60,7 @@ def test_inspect_writes_json_and_grid(tmp_path, capsys):
 
 
 def test_inspect_lists_every_defect_of_every_split(tmp_path, capsys):
-    """Issue 11.3: inspection decoded only the grid's images, so a truncated JPEG or a size
+    """Inspection decoded only the grid's images, so a truncated JPEG or a size
     mismatch later in a split passed it and then failed training."""
     out_json = tmp_path / "out.json"
     cfg = _cfg(tmp_path, f"inspect.json={out_json}", "inspect.grid_samples=8")

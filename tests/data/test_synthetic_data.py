@@ -90,7 +90,7 @@ def test_ensure_generates_once_into_a_folder_of_its_spec(tmp_path, tiny_spec, ca
 
 
 def test_two_specs_coexist_and_neither_is_rewritten(tmp_path, tiny_spec):
-    """Issue 11.6: a run with other data.dataset.* values used to delete and rewrite the folder
+    """A run with other data.dataset.* values used to delete and rewrite the folder
     under every run reading it. Now each spec has its own folder: a reader of A keeps reading A,
     byte for byte, while B is generated and after."""
     root = tmp_path / "synth"

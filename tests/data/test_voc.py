@@ -108,7 +108,7 @@ def _repeat_ids(voc_root, split, *ids):
 
 
 def test_repeated_ids_in_an_evaluation_split_are_rejected_naming_file_and_ids(voc_root):
-    """Issue 11.2: a repeated val id was accepted and scored twice (the mIoU changed)."""
+    """A repeated val id was accepted and scored twice (the mIoU changed)."""
     path = _repeat_ids(voc_root, "val", "val_000001", "val_000001", "val_000002")
     with pytest.raises(ValueError) as err:
         voc_split(voc_root, "val", num_classes=5)

@@ -1,4 +1,4 @@
-"""issue 25: evaluate draws its overlays from the predictions of its one pass (no second
+"""evaluate draws its overlays from the predictions of its one pass (no second
 inference), the same pictures as predicting the chosen images again."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The Segmentor normalises its own uint8 input with its backbone's mean / std (issue 26)."""
+"""The Segmentor normalises its own uint8 input with its backbone's mean / std."""
 
 from __future__ import annotations
 

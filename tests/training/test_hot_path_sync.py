@@ -1,5 +1,5 @@
 """A training step's hot path reads nothing back to the host and builds no tensor from Python
-values (issue 26): the DataModule's device hook, the model's own normalisation, loss, backward.
+values: the DataModule's device hook, the model's own normalisation, loss, backward.
 
 The former ``segkit.data.normalize`` built its mean / std with ``torch.tensor(..., device=...)``
 every batch: on CUDA a host-to-device copy per step. The Segmentor's buffers replace it.

@@ -51,7 +51,7 @@ def test_train_writes_the_run_folder(compose_train, tiny_deeplab, tmp_path: Path
 def test_short_run_clips_a_long_warmup_and_prints_no_third_party_noise(
     compose_train, tiny_deeplab, caplog, capsys, recwarn
 ) -> None:
-    """Issue 16: a recipe's warm-up longer than a shortened run trains (clipped, said), and a run
+    """A recipe's warm-up longer than a shortened run trains (clipped, said), and a run
     shows no Lightning tip, no LeafSpec deprecation and a real FLOP count in its model summary."""
     cfg = compose_train(
         *tiny_deeplab, "module.scheduler.warmup_steps=20", "trainer.enable_model_summary=true"
