@@ -267,8 +267,8 @@ def check_steps_left(path: str, ckpt: dict[str, Any], trainer_cfg: dict[str, Any
     if max_steps is not None and int(max_steps) > 0 and step >= int(max_steps):
         raise ValueError(
             f"ckpt_path={path} is at step {step} and trainer.max_steps={max_steps}: nothing "
-            f"would be trained; set trainer.max_steps above {step} to train longer (the LR "
-            "schedule is extended to it)"
+            "would be trained (the run is finished; to train longer, start a new run with a "
+            "larger trainer.max_steps)"
         )
 
 
@@ -461,14 +461,18 @@ def summary_lines(metrics: dict[str, Any]) -> list[str]:
 #: Settings a resume takes from the checkpoint whatever the config says: the optimizer's state
 #: holds its class, per-group LRs, weight decay and hyperparameters (every ``module.optimizer.*``
 #: key: momentum, betas, ...) and which parameters form each group; the scheduler's state holds its
-#: class and warm-up; the random streams (``seed``) are restored. ``module.scheduler.power`` and
-#: ``trainer.max_steps`` are not here: a resume applies them (the poly schedule is moved to them).
+#: class, warm-up, power and horizon (``trainer.max_steps`` / ``max_epochs``: torch's
+#: ``PolynomialLR`` restores its ``total_iters`` as saved, and moving it would mean rewriting its
+#: private state); the random streams (``seed``) are restored.
 RESUME_FIXED_KEYS: tuple[str, ...] = (
     "seed",
     *(f"module.{k}" for k in ("lr", "weight_decay", "backbone_lr_mult", "no_decay_depthwise")),
-    "module.scheduler._target_",
-    "module.scheduler.warmup_steps",
-    "module.scheduler.warmup_start_factor",
+    *(
+        f"module.scheduler.{k}"
+        for k in ("_target_", "power", "warmup_steps", "warmup_start_factor")
+    ),
+    "trainer.max_steps",
+    "trainer.max_epochs",
 )
 
 
@@ -485,7 +489,7 @@ def check_resume_settings(ckpt_path: str, ckpt: dict[str, Any], current: dict[st
     saved = ckpt.get("hyper_parameters", {}).get("cfg", {})
     diffs = {
         k: v
-        for k, v in config_differences(saved, current, keys=("seed", "module")).items()
+        for k, v in config_differences(saved, current, keys=("seed", "module", "trainer")).items()
         if k in RESUME_FIXED_KEYS or k.startswith("module.optimizer.")
     }
     unknown = sorted(
@@ -501,8 +505,8 @@ def check_resume_settings(ckpt_path: str, ckpt: dict[str, Any], current: dict[st
         listed = ", ".join(f"{k}: {old} -> {new}" for k, (old, new) in diffs.items())
         raise ValueError(
             f"a resume cannot apply {listed} (ckpt_path={ckpt_path} restores the optimizer, the "
-            "LR schedule's warm-up and the random streams it was trained with): drop these "
-            "overrides to resume, or start a new run without ckpt_path to train with them"
+            "LR schedule (warm-up, power and length) and the random streams it was trained with): "
+            "drop these overrides to resume, or start a new run without ckpt_path to train with them"
         )
 
 

@@ -31,7 +31,7 @@ __getattr__, __dir__, __all__ = lazy_exports(
         "module": ("SegModule", "segmentation_loss"),
         "param_groups": ("build_param_groups", "is_depthwise"),
         "progress": ("SegProgressBar",),
-        "schedule": ("poly_lr", "retarget_poly"),
+        "schedule": ("poly_lr",),
         "sync_bn": (
             "DistributedBatchNorm",
             "DistributedBatchNormSync",
