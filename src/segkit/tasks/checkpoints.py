@@ -16,7 +16,7 @@ from torch import nn
 
 from segkit.data.classes import ClassInfo
 from segkit.tasks._common import instantiate_user
-from segkit.training.checkpoint import checkpoint_config, read_checkpoint
+from segkit.training.checkpoint_file import checkpoint_config, read_checkpoint
 
 #: Prefix of the network's weights in a SegModule state dict.
 STATE_PREFIX = "model."

@@ -34,6 +34,7 @@ from segkit.checks import CLASS_WEIGHT_MODES, check_class_weight
 from segkit.constants import IGNORE_INDEX
 from segkit.data.classes import ClassInfo
 from segkit.evaluation.metrics import SegConfusion, scores_from_confusion
+from segkit.training.checkpoint_file import FORMAT, FORMAT_KEY
 from segkit.training.param_groups import build_param_groups, check_optimizer
 from segkit.training.schedule import poly_lr
 
@@ -274,6 +275,7 @@ class SegModule(pl.LightningModule):
 
     # ---- exact resume: best score and RNG streams travel with the checkpoint ------------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint[FORMAT_KEY] = FORMAT
         checkpoint["segkit"] = {
             "best_miou": self.best_miou,
             "bf_at_best": self.bf_at_best,
