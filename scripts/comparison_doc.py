@@ -19,7 +19,6 @@ from typing import Any
 import numpy as np
 
 from segkit.compare.groups import DesignGroup, find_group
-from segkit.compare.records import builder_name
 from segkit.compare.stats import (
     RESAMPLES,
     Bootstrap,
@@ -29,6 +28,7 @@ from segkit.compare.stats import (
     welch_interval,
 )
 from segkit.compare.table import aspp_at_crop, trimap_widths
+from segkit.runs import builder_name
 from segkit.tasks.compare import CompareResult
 
 DLP = "DeepLabv3+"

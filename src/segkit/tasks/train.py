@@ -33,8 +33,8 @@ from pytorch_lightning.utilities import rank_zero_only
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from segkit.compare.curves import METRICS_CSV, plateau, read_curve, write_curve
-from segkit.compare.records import builder_name
 from segkit.data import ClassInfo, SegDataModule
+from segkit.runs import METRICS_FILE, builder_name
 from segkit.tasks._common import (
     instantiate_group,
     instantiate_user,
@@ -387,7 +387,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             "batches: check the train split size against data.batch_size and "
             "trainer.limit_train_batches); no checkpoint was written"
         )
-    save_json(metrics, output_dir / "metrics.json")
+    save_json(metrics, output_dir / METRICS_FILE)
     if interrupted:
         raise _interrupted(trainer, int(interruption.signum))  # type: ignore[arg-type]
     if nothing:
