@@ -8,6 +8,9 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, OmegaConf
 
+from segkit.data.synthetic import SyntheticSpec
+from segkit.data.synthetic import classes as synthetic_classes
+
 CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "configs")
 
 #: A narrow DeepLabv3+ on 7-class synthetic images of 64..96 px (different sizes: padding is exercised).
@@ -35,5 +38,7 @@ def write_checkpoint(path: Path, cfg: DictConfig, model: torch.nn.Module) -> Pat
     plain = OmegaConf.to_container(cfg, resolve=True)
     state = {f"model.{k}": v for k, v in model.state_dict().items()}
     hparams = {"cfg": plain, "num_classes": plain["data"]["num_classes"]}
-    torch.save({"hyper_parameters": hparams, "state_dict": state, "epoch": 0}, path)
+    classes = synthetic_classes(None, SyntheticSpec(num_classes=plain["data"]["num_classes"]))
+    ckpt = {"hyper_parameters": hparams, "state_dict": state, "epoch": 0}
+    torch.save({**ckpt, "segkit": {"classes": classes.to_dict()}}, path)
     return path

@@ -11,6 +11,8 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+from segkit.data.synthetic import SyntheticSpec
+from segkit.data.synthetic import classes as synthetic_classes
 from segkit.tasks.configs import compose_config
 
 #: A few training steps of the quickstart recipe, shrunk: 64..80 px synthetic images.
@@ -81,7 +83,9 @@ def other_classes(explore_root: Path, trained: dict[str, Path]) -> Path:
     path.parent.mkdir(parents=True)
     state = {f"model.{k}": v for k, v in model.state_dict().items()}
     plain = OmegaConf.to_container(cfg, resolve=True)
-    torch.save({"hyper_parameters": {"cfg": plain}, "state_dict": state, "epoch": 0}, path)
+    classes = synthetic_classes(None, SyntheticSpec(num_classes=4)).to_dict()
+    ckpt = {"hyper_parameters": {"cfg": plain}, "state_dict": state, "epoch": 0}
+    torch.save({**ckpt, "segkit": {"classes": classes}}, path)
     return path
 
 

@@ -67,10 +67,10 @@ def load_trained(path: str | Path, *, output_stride: int | None = None) -> Train
     cfg = checkpoint_config(ckpt, path=path)
     if not isinstance(cfg.get("model"), dict) or "_target_" not in cfg["model"]:
         raise ValueError(f"{path}: its stored config has no model section with a _target_")
-    classes = checkpoint_classes(ckpt, cfg, path=path)
     model = instantiate_user(cfg["model"])
     state = ckpt.get("state_dict")
     load_model_weights(model, state if isinstance(state, dict) else {}, path=path)
+    classes = checkpoint_classes(ckpt, cfg, path=path)
     if output_stride is not None:
         if not hasattr(model, "set_output_stride"):
             raise ValueError(f"{path}: its model cannot change output stride")
