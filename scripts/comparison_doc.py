@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from segkit.compare.groups import DesignGroup, find_group
-from segkit.compare.records import builder_name
 from segkit.compare.stats import (
     RESAMPLES,
     Bootstrap,
@@ -29,6 +28,7 @@ from segkit.compare.stats import (
     welch_interval,
 )
 from segkit.compare.table import aspp_at_crop, size_text, trimap_widths
+from segkit.runs import builder_name
 
 if TYPE_CHECKING:  # the task module imports torch; the doc's prose needs none of it
     from segkit.tasks.compare import CompareResult

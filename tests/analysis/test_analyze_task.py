@@ -10,6 +10,7 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+from segkit.data.classes import ClassInfo
 from segkit.tasks.analyze import JSON_KEYS, analyze, build_model
 
 CONFIGS = str(Path(__file__).resolve().parents[2] / "configs")
@@ -85,7 +86,9 @@ def test_fcn_rf_is_finite(tmp_path):
 def _write_checkpoint(tmp_path, cfg, model) -> Path:
     plain = OmegaConf.to_container(cfg, resolve=True)
     state = {f"model.{k}": v for k, v in model.state_dict().items()}
+    classes = ClassInfo.numbered(plain["model"]["num_classes"]).to_dict()
     ckpt = {"hyper_parameters": {"cfg": plain}, "state_dict": state, "epoch": 1}
+    ckpt["segkit"] = {"classes": classes}  # as the train task writes them
     path = tmp_path / "last.ckpt"
     torch.save(ckpt, path)
     return path

@@ -49,6 +49,19 @@ def test_a_key_its_target_does_not_take_is_named(override, line, tmp_path: Path)
     assert "\n" not in str(refused.value)
 
 
+def test_the_removed_pretrained_key_is_refused(tmp_path: Path) -> None:
+    """``backbone.weights`` is the one key for pretrained timm weights (``pretrained`` was an
+    alias of ``weights=timm``)."""
+    cfg = _compose(
+        "train", tmp_path, "data=synthetic", "backbone=timm", "+backbone.pretrained=true"
+    )
+    with pytest.raises(ValueError) as refused:
+        check_target_arguments(cfg)
+    message = str(refused.value)
+    assert message.startswith("backbone.pretrained is not an argument of segkit.backbones.")
+    assert "\n" not in message
+
+
 def test_the_train_task_refuses_before_writing_its_run_folder(tmp_path: Path) -> None:
     cfg = _compose("train", tmp_path, "data=synthetic", "+trainer.max_step=100")
     with pytest.raises(UserError, match=r"^trainer\.max_step is not an argument of"):

@@ -257,7 +257,7 @@ def test_a_design_against_itself_is_no_difference(tmp_path: Path) -> None:
 def test_builder_name_of_plain_and_omegaconf_nodes() -> None:
     from omegaconf import OmegaConf
 
-    from segkit.compare.records import builder_name
+    from segkit.runs import builder_name
 
     assert builder_name({"_target_": "segkit.models.fcn", "x": 1}) == "fcn"
     assert builder_name(OmegaConf.create({"_target_": "segkit.backbones.mobilenetv2"})) == (

@@ -101,7 +101,7 @@ def test_multirun_of_a_sweep_fill_then_compare(tmp_path: Path, monkeypatch) -> N
         "callbacks.progress_bar=null",
         "logger=csv",
     ]
-    # the command line narrows the sweep's own axis (aspp,spp,none) to two jobs
+    # the command line narrows the sweep's own axis (aspp,pyramid_pooling,none) to two jobs
     cmd = [sys.executable, str(ROOT / "scripts" / "train.py"), "-m", "+sweep=context", *tiny]
     cmd += ["model.context=aspp,none", "+sweep/seeds=1-2"]  # 2 contexts x 2 seeds
     env = {**os.environ, "OMP_NUM_THREADS": "1"}

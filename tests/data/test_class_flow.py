@@ -3,7 +3,6 @@ and back out of it (evaluate / predict / export read it there); old checkpoints 
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import pytest
@@ -92,22 +91,13 @@ def test_the_module_refuses_classes_of_another_count(tmp_path):
         build_module(cfg, classes=dm.classes)
 
 
-@pytest.mark.parametrize(
-    ("data", "names"),
-    [
-        (["data=voc"], ("background", "aeroplane")),
-        (["data=synthetic", "data.num_classes=5"], ("background", "warm_disc")),
-    ],
-)
-def test_old_checkpoints_fall_back_to_their_datasets_classes(tmp_path, caplog, data, names):
-    cfg = compose_config("train", [*data, f"paths.output_dir={tmp_path / 'run'}", *TINY])
+def test_a_checkpoint_without_classes_is_refused(tmp_path):
+    cfg = compose_config("train", ["data=synthetic", f"paths.output_dir={tmp_path / 'run'}", *TINY])
     module = build_module(cfg)
-    path = _checkpoint(tmp_path / "old.ckpt", module, cfg, with_classes=False)
-    with caplog.at_level(logging.INFO, logger="segkit.tasks.checkpoints"):
-        trained = load_trained(path)
-    assert trained.classes.names[:2] == names
-    assert trained.classes.num_classes == cfg.data.num_classes
-    assert "carries no class metadata (written before segkit stored it)" in caplog.text
+    path = _checkpoint(tmp_path / "bare.ckpt", module, cfg, with_classes=False)
+    with pytest.raises(ValueError, match="carries no class metadata") as refused:
+        load_trained(path)
+    assert str(path) in str(refused.value) and "\n" not in str(refused.value)
 
 
 def test_predict_needs_no_data_config_and_evaluate_names_a_missing_classes_file(tmp_path):

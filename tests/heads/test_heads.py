@@ -185,9 +185,8 @@ def test_deeplabv3plus_errors():
     choices = r"context must be one of \['aspp', 'pyramid_pooling', 'none'\]"
     with pytest.raises(ValueError, match=choices):
         DeepLabV3PlusHead(INFO[16], 5, context="psp")
-    with pytest.warns(FutureWarning, match="context='spp' is deprecated"):
-        old = DeepLabV3PlusHead(INFO[16], 5, aspp_channels=8, context="spp")
-    assert isinstance(old.context, PyramidPooling)
+    with pytest.raises(ValueError, match=choices):  # the former alias of pyramid_pooling
+        DeepLabV3PlusHead(INFO[16], 5, context="spp")
     with pytest.raises(ValueError, match="needs a stride-4 feature"):
         DeepLabV3PlusHead(contract([8, 16, 24], [8, 16, 32]), 5)
 

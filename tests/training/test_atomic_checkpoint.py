@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from segkit.training.checkpointing import TEMP_SUFFIX
+from segkit.training.atomic_io import TEMP_SUFFIX
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -101,7 +101,7 @@ def test_kill_during_a_save_leaves_the_old_checkpoint_and_no_orphan(
 
 
 def test_atomic_save_replaces_whole_files_and_cleans_up_on_error(tmp_path: Path) -> None:
-    from segkit.training.checkpointing import atomic_torch_save
+    from segkit.training.atomic_io import atomic_torch_save
 
     path = tmp_path / "a" / "x.ckpt"
     atomic_torch_save({"v": torch.ones(2)}, path)

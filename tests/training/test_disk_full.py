@@ -13,7 +13,7 @@ import torch
 
 from segkit.tasks.cli import one_line
 from segkit.tasks.train import train
-from segkit.training.checkpointing import TEMP_SUFFIX, CheckpointWriteError
+from segkit.training.atomic_io import TEMP_SUFFIX, CheckpointWriteError
 
 #: Validation (and so best.ckpt + last.ckpt) at steps 2 and 4.
 EVERY_2 = ["trainer.val_check_interval=2", "trainer.check_val_every_n_epoch=null"]

@@ -7,7 +7,7 @@ from __future__ import annotations
 from segkit.backbones import create_backbone
 from segkit.constants import IMAGENET_MEAN, IMAGENET_STD
 from segkit.models import create_model
-from segkit.training.checkpoint import apply_checkpoint_input_norm, checkpoint_input_norm
+from segkit.training.checkpoint_file import apply_checkpoint_input_norm, checkpoint_input_norm
 from segkit.training.module import SegModule
 
 

@@ -224,20 +224,6 @@ def test_no_host_read_per_step_and_the_bar_shows_loss_lr_throughput(
     assert len(lr_monitor.lrs["train/lr/head/decay"]) == steps // 20  # at the loggers' interval
 
 
-def test_a_former_lambdalr_schedule_in_a_checkpoint_is_upgraded_on_load(caplog) -> None:
-    """Checkpoints written before torch's PolynomialLR hold a LambdaLR state: Lightning restores
-    the schedulers after on_load_checkpoint, which hands it the equivalent poly_lr state."""
-    factor = {"max_steps": 10, "power": 0.9, "warmup_steps": 0, "warmup_start_factor": 0.1}
-    former = {"lr_lambdas": [factor] * 2, "base_lrs": [0.1, 0.01], "last_epoch": 3}
-    ckpt = {"lr_schedulers": [former], "segkit": {"best_miou": 0.5}}
-    module = SegModule(TinySeg(), num_classes=K)
-    module.on_load_checkpoint(ckpt)
-    (state,) = ckpt["lr_schedulers"]
-    assert state["last_epoch"] == 3 and state["_milestones"] == [0]
-    assert [s["total_iters"] for s in state["_schedulers"]][1] == 10
-    assert "former LambdaLR poly schedule" in caplog.text and module.best_miou == 0.5
-
-
 @pytest.mark.filterwarnings("ignore:You are trying to `self.log\\(\\)`:UserWarning")  # no trainer
 def test_validation_runs_under_the_trainers_numerics_with_float_logits() -> None:
     # bf16-mixed training validates under bf16 autocast, as evaluate's eval.precision=auto does

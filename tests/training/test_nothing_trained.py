@@ -53,6 +53,6 @@ def test_a_resume_with_no_step_left_is_refused(compose_train, tiny_deeplab, tmp_
     last = tmp_path / "first" / "checkpoints" / "last.ckpt"
     cfg = compose_train(*tiny_deeplab, "trainer.max_steps=2", f"ckpt_path={last}", run="again")
     with pytest.raises(ValueError, match=r"is at step 2 and trainer.max_steps=2: nothing would be "
-                       r"trained; set trainer.max_steps above 2"):  # fmt: skip
+                       r"trained \(the run is finished; to train longer, start a new run"):  # fmt: skip
         train(cfg)
     assert not (tmp_path / "again" / "metrics.json").exists()

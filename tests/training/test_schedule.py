@@ -1,5 +1,5 @@
 """Poly LR (torch's PolynomialLR after a LinearLR warm-up): exact values, per-group base LRs, the
-warm-up clipped to short runs, state round trip, and retargeting a restored schedule."""
+warm-up clipped to short runs, state round trip."""
 
 from __future__ import annotations
 
@@ -8,13 +8,7 @@ import logging
 import pytest
 import torch
 
-from segkit.training.schedule import (
-    poly_lr,
-    poly_settings,
-    put_lrs_on_schedule,
-    retarget_poly,
-    upgrade_lambda_state,
-)
+from segkit.training.schedule import poly_lr
 
 
 def _optimizer(*lrs: float) -> torch.optim.SGD:
@@ -76,31 +70,6 @@ def test_state_round_trip_continues_identically() -> None:
     assert _lrs(opt2, sched2, 13) == _lrs(opt, sched, 13)
 
 
-@pytest.mark.parametrize("warmup", [0, 3])
-def test_retarget_extends_a_restored_horizon_from_the_current_step(warmup: int) -> None:
-    """A 10-step schedule restored at step 6 and retargeted to 20 steps trains steps 6..19 on the
-    20-step curve (the warm-up is the checkpoint's)."""
-    opt = _optimizer(0.1, 0.01)
-    sched = poly_lr(opt, total_steps=10, warmup_steps=warmup)
-    _lrs(opt, sched, 6)
-    assert poly_settings(sched) == {"total_steps": 10, "power": 0.9}
-    changes = retarget_poly(sched, total_steps=20, power=0.9)
-    assert changes == {"total_steps": (10, 20)}
-    seen = _lrs(opt, sched, 14)
-    for step, lrs in zip(range(6, 20), seen, strict=True):
-        factor = (1 - (step - warmup) / (20 - warmup)) ** 0.9
-        assert lrs == pytest.approx([0.1 * factor, 0.01 * factor], rel=1e-9), step
-    assert sched.get_last_lr() == [0.0, 0.0]
-    assert retarget_poly(sched, total_steps=20, power=0.9) == {}  # already there: no change
-
-
-def test_retarget_leaves_other_schedulers_alone() -> None:
-    opt = _optimizer(1.0)
-    other = torch.optim.lr_scheduler.StepLR(opt, step_size=2)
-    assert poly_settings(other) is None
-    assert retarget_poly(other, total_steps=50, power=0.9) == {}
-
-
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
@@ -112,39 +81,3 @@ def test_retarget_leaves_other_schedulers_alone() -> None:
 def test_bad_schedule_settings_name_the_key(kwargs: dict, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         poly_lr(_optimizer(1.0), **kwargs)
-
-
-class FormerPolyFactor:
-    """segkit's former LambdaLR factor, with the attributes its checkpoints hold."""
-
-    def __init__(self, max_steps: int, warmup_steps: int = 0) -> None:
-        self.max_steps, self.power, self.min_factor = max_steps, 0.9, 0.0
-        self.warmup_steps, self.warmup_start_factor = warmup_steps, 0.1
-
-    def __call__(self, step: int) -> float:
-        poly = lambda s: max(0.0, 1 - s / self.max_steps) ** self.power  # noqa: E731
-        if step < self.warmup_steps:
-            ramp = 0.1 + 0.9 * step / self.warmup_steps
-            return poly(self.warmup_steps) * ramp
-        return poly(step)
-
-
-@pytest.mark.parametrize("warmup", [0, 4])
-def test_a_former_lambdalr_checkpoint_resumes_on_poly_lr(warmup: int) -> None:
-    opt = _optimizer(0.1, 0.01)
-    old = torch.optim.lr_scheduler.LambdaLR(opt, [FormerPolyFactor(20, warmup)] * 2)
-    _lrs(opt, old, 7)
-    old_state = old.state_dict()  # {"lr_lambdas": [{max_steps, power, ...}], "last_epoch": 7, ...}
-    opt2 = _optimizer(0.1, 0.01)
-    opt2.load_state_dict(opt.state_dict())
-    new = poly_lr(opt2, total_steps=20)
-    new.load_state_dict(upgrade_lambda_state(old_state))
-    assert new.last_epoch == 7 and new._milestones == [warmup]
-    put_lrs_on_schedule(new)
-    seen = _lrs(opt2, new, 13)
-    for step, lrs in zip(range(7, 20), seen, strict=True):
-        factor = (1 - (step - warmup) / (20 - warmup)) ** 0.9  # the poly_lr curve
-        assert lrs == pytest.approx([0.1 * factor, 0.01 * factor], rel=1e-9), step
-    if warmup == 0:  # the same LRs the former schedule would have given
-        former = [lr for lrs in _lrs(opt, old, 13) for lr in lrs]
-        assert [lr for lrs in seen for lr in lrs] == pytest.approx(former, rel=1e-9)

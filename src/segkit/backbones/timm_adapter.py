@@ -32,7 +32,7 @@ from segkit.backbones.weights import HF_CACHE, download_error
 class TimmBackbone(Backbone):
     """Wrapper around ``timm.create_model(..., features_only=True)``. Input (B, 3, H, W).
 
-    ``weights``: None, ``"timm"`` / ``"timm:<model>"`` (= ``pretrained=True``, timm's download) or
+    ``weights``: None, ``"timm"`` / ``"timm:<model>"`` (timm's pretrained download) or
     a local file holding that timm model's state dict (loaded by timm, classifier keys dropped).
     """
 
@@ -46,12 +46,11 @@ class TimmBackbone(Backbone):
         output_stride: int = 16,
         weights: str | None = None,
         out_indices: Sequence[int] | None = None,
-        pretrained: bool = False,
     ) -> None:
         super().__init__()
         self.model_name = model_name
         self.out_indices = None if out_indices is None else tuple(out_indices)
-        self.pretrained, self.weights_file = _weights_source(weights, model_name, pretrained)
+        self.pretrained, self.weights_file = _weights_source(weights, model_name)
         self.body = self._create(check_output_stride(output_stride))
         self._nominal = self._nominal_reductions()
         self._update_feature_info()
@@ -142,12 +141,10 @@ class TimmBackbone(Backbone):
         return [feats[i] for i in self._keep]
 
 
-def _weights_source(
-    weights: str | None, model_name: str, pretrained: bool
-) -> tuple[bool, str | None]:
+def _weights_source(weights: str | None, model_name: str) -> tuple[bool, str | None]:
     """``(pretrained, weights_file)`` from the ``weights`` argument (see ``TimmBackbone``)."""
     if weights is None:
-        return pretrained, None
+        return False, None
     if weights == "timm" or weights.startswith("timm:"):
         tag = weights.partition(":")[2]
         if tag and tag != model_name:
@@ -156,7 +153,7 @@ def _weights_source(
                 f"use weights='timm' or set model_name={tag!r}"
             )
         return True, None
-    return pretrained, weights
+    return False, weights
 
 
 #: The builder ``configs/backbone/timm.yaml`` targets (the class: its signature is the schema).

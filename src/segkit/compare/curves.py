@@ -15,9 +15,10 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
+from segkit.runs import CURVE_CSV
+
 #: Where Lightning's CSVLogger (``configs/logger``) writes inside a run folder.
 METRICS_CSV = Path("csv") / "metrics.csv"
-CURVE_CSV = "learning_curve.csv"
 CURVE_PNG = "learning_curve.png"
 #: A val mIoU gain (absolute, 0..1) smaller than this after a step counts as flat.
 PLATEAU_TOLERANCE = 0.01

@@ -16,9 +16,7 @@ from typing import Any
 
 from segkit.compare.records import Record
 from segkit.compare.stats import ImageConfusion, Summary
-
-#: The evaluate task's per-image matrices (``segkit.tasks.evaluate.IMAGE_CONFUSION_FILE``).
-IMAGE_CONFUSION_FILE = "per_image_confusion.npz"
+from segkit.runs import IMAGE_CONFUSION_FILE
 
 
 @dataclass(eq=False)

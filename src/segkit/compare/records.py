@@ -13,16 +13,23 @@ Missing or unreadable pieces are noted in ``Record.missing``, never an exception
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-RUN_FILES: tuple[str, ...] = ("config.yaml", "metrics.json", "analysis.json")
-EVAL_SCHEMA_PREFIX = "segkit.evaluate"
-DESIGN_NAMES = {"fcn": "FCN", "deeplabv3": "DeepLabv3", "deeplabv3plus": "DeepLabv3+"}
+from segkit.runs import (
+    ANALYSIS_FILE,
+    CONFIG_FILE,
+    EVALUATE_SCHEMA_PREFIX,
+    METRICS_FILE,
+    RECORD_FILES,
+    builder_name,
+    design_name,
+)
+
 #: Config keys whose differences between runs are shown (per model / backbone builder).
 VARYING_SECTIONS: tuple[str, ...] = ("model", "backbone")
 #: ``seed`` is not among them: runs that differ only in their seed are one design, grouped by
@@ -48,7 +55,7 @@ class RunFolder:
         """``train`` | ``evaluate`` | ``analyze`` | ``unknown``."""
         if self.metrics is not None:
             schema = str(self.metrics.get("schema", ""))
-            return "evaluate" if schema.startswith(EVAL_SCHEMA_PREFIX) else "train"
+            return "evaluate" if schema.startswith(EVALUATE_SCHEMA_PREFIX) else "train"
         if self.analysis is not None:
             return "analyze"
         cfg = self.config or {}
@@ -151,7 +158,9 @@ def find_run_folders(dirs: Sequence[str | Path]) -> list[RunFolder]:
         root = Path(d)
         if not root.is_dir():
             raise FileNotFoundError(f"{root} is not a directory: give run folders to compare")
-        folders = sorted({p.parent for name in RUN_FILES for p in root.rglob(name)} - {root.parent})
+        folders = sorted(
+            {p.parent for name in RECORD_FILES for p in root.rglob(name)} - {root.parent}
+        )
         folders = [f for f in folders if ".hydra" not in f.parts]
         if not folders:
             raise ValueError(
@@ -168,9 +177,9 @@ def read_run_folder(path: Path) -> RunFolder:
     """Parse one folder's files; unreadable ones are listed in ``problems``."""
     run = RunFolder(path=path)
     for name, attr, load in (
-        ("config.yaml", "config", yaml.safe_load),
-        ("metrics.json", "metrics", json.loads),
-        ("analysis.json", "analysis", json.loads),
+        (CONFIG_FILE, "config", yaml.safe_load),
+        (METRICS_FILE, "metrics", json.loads),
+        (ANALYSIS_FILE, "analysis", json.loads),
     ):
         file = path / name
         if not file.is_file():
@@ -193,24 +202,6 @@ def _train_dir_of(ckpt: str | None) -> Path | None:
         return None
     path = Path(ckpt)
     return path.parent.parent if path.parent.name == "checkpoints" else path.parent
-
-
-def design_name(model: str | None, model_cfg: dict[str, Any] | None) -> str:
-    """Human name of a model builder: ``FCN-8s``, ``DeepLabv3``, ``DeepLabv3+``."""
-    name = DESIGN_NAMES.get(model or "", model or "?")
-    if model == "fcn" and model_cfg and model_cfg.get("fcn_variant"):
-        name = f"FCN-{model_cfg['fcn_variant']}"
-    return name
-
-
-def builder_name(node: Any) -> str | None:
-    """Builder name of a config node (``_target_: segkit.models.fcn`` -> ``fcn``; a plain dict or
-    an omegaconf ``DictConfig``) or of a ``_target_`` string; None without one. The one spelling:
-    the train, evaluate and analyze tasks name their model and backbone in their JSON with it, and
-    compare reads those names back."""
-    if isinstance(node, Mapping):
-        node = node.get("_target_")
-    return str(node).rsplit(".", 1)[-1] if node else None
 
 
 def _switches(cfg: dict[str, Any] | None) -> dict[str, Any]:

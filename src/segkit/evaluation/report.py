@@ -11,7 +11,6 @@ label maps (evaluate's overlays, the inspect grid, the demo picture), always wit
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,9 +26,10 @@ from rich.table import Table
 from segkit.data.classes import ClassInfo
 from segkit.evaluation.evaluator import EvalResult
 from segkit.evaluation.overlay import colorize, legend_entries, overlay, present_labels
+from segkit.runs import EVALUATE_SCHEMA
 
 #: 2: ``BF`` and ``per_class_bf`` (boundary F1, SegNet's metric set G / C / mIoU / BF) added.
-SCHEMA = "segkit.evaluate/2"
+SCHEMA = EVALUATE_SCHEMA
 
 
 def _num(x: float) -> float | None:
@@ -69,13 +69,6 @@ def metrics_dict(
         "best_images": [{"id": i, "mIoU": _num(by_id[i])} for i in best],
         "worst_images": [{"id": i, "mIoU": _num(by_id[i])} for i in worst],
     }
-
-
-def write_json(data: dict[str, Any], path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2, allow_nan=False) + "\n")
-    return path
 
 
 def print_table(metrics: dict[str, Any], *, console: Console | None = None) -> None:
@@ -257,5 +250,4 @@ __all__ = [
     "plot_overlays",
     "plot_trimap",
     "print_table",
-    "write_json",
 ]

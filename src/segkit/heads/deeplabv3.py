@@ -8,7 +8,6 @@ DeepLabv3+ head (``ContextHead``).
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from typing import Literal
 
@@ -21,26 +20,12 @@ from segkit.nn.conv import ConvBNAct
 
 Context = Literal["aspp", "pyramid_pooling", "none"]
 CONTEXTS: tuple[str, ...] = ("aspp", "pyramid_pooling", "none")
-#: Old names still accepted (with a FutureWarning): "spp" was PSPNet's pyramid pooling all along.
-CONTEXT_ALIASES: dict[str, str] = {"spp": "pyramid_pooling"}
 
 
 def check_context(context: str) -> str:
-    """The canonical name of a context module (an alias warns); ValueError for an unknown one."""
-    if context in CONTEXT_ALIASES:
-        new = CONTEXT_ALIASES[context]
-        warnings.warn(
-            f"context={context!r} is deprecated: it builds PSPNet-style pyramid pooling; "
-            f"use context={new!r}",
-            FutureWarning,
-            stacklevel=3,
-        )
-        return new
+    """``context`` itself when it names a context module; ValueError otherwise."""
     if context not in CONTEXTS:
-        raise ValueError(
-            f"context must be one of {list(CONTEXTS)}, got {context!r} "
-            f"(deprecated aliases: {CONTEXT_ALIASES})"
-        )
+        raise ValueError(f"context must be one of {list(CONTEXTS)}, got {context!r}")
     return context
 
 

@@ -46,7 +46,7 @@ class DeepLabV3PlusHead(ContextHead):
         aspp_channels: width of the context module's output (256).
         separable: depthwise-separable 3x3 convs in ASPP and decoder.
         context: ``"aspp"`` (DeepLabv3), ``"pyramid_pooling"`` (PSPNet's pyramid pooling, bins 1, 2,
-            4, fused back to the map; ``"spp"`` is its deprecated alias) or ``"none"`` (a 1x1
+            4, fused back to the map) or ``"none"`` (a 1x1
             conv-BN-ReLU to ``aspp_channels``: the decoder alone).
         low_level_channels: width of the 1x1 projection of the stride-4 feature (48 in the paper).
         decoder_channels: width of the two 3x3 decoder convs (256).

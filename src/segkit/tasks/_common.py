@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import contextlib
-import errno
 import functools
-import json
 import logging
 import os
 import sys
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -19,6 +16,7 @@ from hydra.utils import instantiate
 from lightning_utilities.core.rank_zero import rank_zero_only  # = pytorch_lightning's, ~6 s lighter
 from omegaconf import DictConfig, OmegaConf
 
+from segkit.runs import CONFIG_FILE, write_json, write_text_atomic
 from segkit.tasks.cli import USER_ERRORS, one_line
 
 #: Hydra's job-log line format (its default ``hydra/job_logging``), for logs written without Hydra.
@@ -43,35 +41,15 @@ def to_plain(cfg: DictConfig) -> dict[str, Any]:
 @rank_zero_only
 def save_config(cfg: DictConfig, output_dir: str | Path) -> Path:
     """Write the resolved composed config to ``<output_dir>/config.yaml``."""
-    path = Path(output_dir) / "config.yaml"
+    path = Path(output_dir) / CONFIG_FILE
     write_text_atomic(path, OmegaConf.to_yaml(cfg, resolve=True))
     return path
 
 
 @rank_zero_only
 def save_json(data: dict[str, Any], path: str | Path) -> None:
-    """Write ``data`` as indented JSON (rank zero only)."""
-    write_text_atomic(Path(path), json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to a temporary file beside ``path`` and rename it over ``path``: a full disk
-    or a kill never leaves a truncated ``metrics.json`` / ``config.yaml`` that looks complete.
-    A full disk is one line (ValueError) naming the file and the fix."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        temp.write_text(text)
-        os.replace(temp, path)
-    except OSError as err:
-        temp.unlink(missing_ok=True)
-        if err.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
-            raise ValueError(
-                f"cannot write {path}: {err.strerror}; "
-                + ("the previous file is intact" if path.is_file() else "it was not written")
-                + ". Free disk space, or write the run to another disk (paths.output_dir=...)"
-            ) from err
-        raise
+    """``segkit.runs.write_json`` on global rank zero only."""
+    write_json(data, path)
 
 
 def instantiate_user(cfg: Any, **kwargs: Any) -> Any:

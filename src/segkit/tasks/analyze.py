@@ -24,7 +24,7 @@ from segkit.analysis import (
     save_heatmap,
 )
 from segkit.analysis.report import EXTRA_KEYS
-from segkit.compare.records import builder_name
+from segkit.runs import ANALYSIS_FILE, builder_name
 from segkit.tasks._common import instantiate_user, save_config, save_json
 from segkit.tasks.checkpoints import load_segmentor
 
@@ -139,7 +139,7 @@ def _names(model_cfg: DictConfig) -> dict[str, str]:
 def _write(cfg: DictConfig, analysis: Any, result: dict[str, Any], title: str) -> None:
     out_dir = Path(cfg.paths.output_dir)
     save_config(cfg, out_dir)
-    save_json(result, out_dir / "analysis.json")
+    save_json(result, out_dir / ANALYSIS_FILE)
     if cfg.analyze.get("json"):
         save_json(result, Path(cfg.analyze.json))
         log.info("analysis JSON written to %s", cfg.analyze.json)

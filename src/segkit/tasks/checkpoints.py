@@ -7,7 +7,6 @@ checkpoint written by the train task: the composed, resolved run config as a pla
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,13 +16,11 @@ from torch import nn
 
 from segkit.data.classes import ClassInfo
 from segkit.tasks._common import instantiate_user
-from segkit.training.checkpoint import (
+from segkit.training.checkpoint_file import (
     apply_checkpoint_input_norm,
     checkpoint_config,
     read_checkpoint,
 )
-
-log = logging.getLogger(__name__)
 
 #: Prefix of the network's weights in a SegModule state dict.
 STATE_PREFIX = "model."
@@ -74,11 +71,11 @@ def load_trained(path: str | Path, *, output_stride: int | None = None) -> Train
     cfg = checkpoint_config(ckpt, path=path)
     if not isinstance(cfg.get("model"), dict) or "_target_" not in cfg["model"]:
         raise ValueError(f"{path}: its stored config has no model section with a _target_")
-    classes = checkpoint_classes(ckpt, cfg, path=path)
     model = instantiate_user(cfg["model"])
     state = ckpt.get("state_dict")
     load_model_weights(model, state if isinstance(state, dict) else {}, path=path)
     apply_checkpoint_input_norm(model, ckpt)
+    classes = checkpoint_classes(ckpt, cfg, path=path)
     if output_stride is not None:
         if not hasattr(model, "set_output_stride"):
             raise ValueError(f"{path}: its model cannot change output stride")
@@ -118,27 +115,15 @@ def stored_data(cfg: dict[str, Any], *, path: str | Path) -> dict[str, Any]:
 
 
 def checkpoint_classes(ckpt: dict[str, Any], cfg: dict[str, Any], *, path: str | Path) -> ClassInfo:
-    """The class metadata stored in a checkpoint (``ckpt["segkit"]["classes"]``), checked against
-    the model's class count. A checkpoint written before segkit stored it gets the classes of its
-    ``data.dataset`` (VOC, or the synthetic set), and a log line says so."""
+    """The class metadata stored in a checkpoint (``ckpt["segkit"]["classes"]``, written by the
+    train task into every checkpoint), checked against the model's class count."""
     num_classes = checkpoint_num_classes(cfg, path=path)
     stored = (ckpt.get("segkit") or {}).get("classes")
     if stored is None:
-        from segkit.data.legacy import classes_before_metadata
-
-        dataset = (cfg.get("data") or {}).get("dataset")
-        if isinstance(dataset, dict):  # a dataset object's node: VOC's or the synthetic set's
-            kind = str(dataset.get("_target_", "")).rsplit(".", 1)[-1]
-            dataset = {"Synthetic": "synthetic", "VOC": "voc"}.get(kind, kind)
-        classes = classes_before_metadata(dataset, num_classes)
-        log.info(
-            "%s carries no class metadata (written before segkit stored it): using %s class "
-            "names and colours for its data.dataset=%s",
-            path,
-            classes.source,
-            dataset,
+        raise ValueError(
+            f"{path} carries no class metadata (checkpoint['segkit']['classes']): it was not "
+            "written by segkit's train task; give <run dir>/checkpoints/best.ckpt of a train run"
         )
-        return classes
     classes = ClassInfo.from_dict(stored, source=f"{path}")
     if classes.num_classes != num_classes:
         raise ValueError(

@@ -31,7 +31,6 @@ KEYS: dict[str, str] = {
         for name in (
             "weights", "width_mult", "linear_bottleneck", "multi_grid", "atrous_impl",
             "final_conv", "middle_blocks", "act_between", "model_name", "out_indices",
-            "pretrained",
         )
     },
 }  # fmt: skip

@@ -23,7 +23,6 @@ from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader
 
 from segkit.checks import check_num_workers
-from segkit.compare.records import builder_name
 from segkit.data.batching import loader_images
 from segkit.data.classes import ClassInfo
 from segkit.data.split import SegDataset, SegSplit
@@ -37,9 +36,9 @@ from segkit.evaluation.report import (
     plot_overlays,
     plot_trimap,
     print_table,
-    write_json,
 )
 from segkit.progress import track
+from segkit.runs import IMAGE_CONFUSION_FILE, METRICS_FILE, builder_name, write_json
 from segkit.tasks._common import instantiate_user, save_config
 from segkit.tasks.checkpoints import load_trained, resolve_device, stored_data
 from segkit.tasks.distributed import Ranks, torchrun_ranks
@@ -47,8 +46,6 @@ from segkit.tasks.inference_opts import backend_settings, checkpoint_digest, inf
 
 log = logging.getLogger(__name__)
 
-#: Per-image confusion matrices next to metrics.json (schema in docs/metrics.md).
-IMAGE_CONFUSION_FILE = "per_image_confusion.npz"
 
 #: Keys of evaluate.yaml's placeholder data node that may replace single stored data keys.
 DATA_OVERRIDE_KEYS: tuple[str, ...] = ("root", "num_workers")
@@ -264,7 +261,7 @@ def _settings(
 def _write_outputs(
     metrics: dict[str, Any], result: EvalResult, class_names: tuple[str, ...], output_dir: Path
 ) -> None:
-    write_json(metrics, output_dir / "metrics.json")
+    write_json(metrics, output_dir / METRICS_FILE)
     write_image_confusion(result, output_dir / IMAGE_CONFUSION_FILE)
     plot_confusion(result.confusion.numpy(), class_names, output_dir / "confusion_matrix.png")
     plot_trimap(metrics["trimap"]["widths"], metrics["trimap"]["mIoU"], output_dir / "trimap.png")

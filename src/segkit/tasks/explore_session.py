@@ -23,9 +23,9 @@ from torch import nn
 from segkit.analysis import count_params, latency_samples, latency_summary, trace, watch_points
 from segkit.analysis.erf import ERF, PixelGradients
 from segkit.analysis.pixel_rf import OutputGrid, PixelRF, output_grid, pixel_receptive_field
-from segkit.compare.records import builder_name, design_name
 from segkit.data import read_image
 from segkit.data.classes import ClassInfo
+from segkit.runs import builder_name, design_name
 from segkit.tasks.checkpoints import load_trained
 
 

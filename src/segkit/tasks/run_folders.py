@@ -29,6 +29,8 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from segkit.runs import RECORD_FILES
+
 RESOLVER = "unique_dir"
 _claimed: dict[str, str] = {}
 _lock = threading.Lock()
@@ -254,11 +256,6 @@ def refuse_earlier_sweep(folder: str | Path) -> None:
         f"sweep folder {folder} already holds the jobs of an earlier multirun ({shown}...): give "
         "this sweep its own folder (another hydra.sweep.dir)"
     )
-
-
-#: What a task writes into its run folder once it has run (``compare`` reads a folder holding one
-#: of them as a run: ``segkit.compare.records.RUN_FILES``).
-RECORD_FILES: tuple[str, ...] = ("config.yaml", "metrics.json", "analysis.json")
 
 
 def refuse_rerun(folder: str | Path, *, resuming: bool) -> None:

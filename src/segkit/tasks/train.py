@@ -33,9 +33,9 @@ from pytorch_lightning.utilities import rank_zero_only
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from segkit.compare.curves import METRICS_CSV, plateau, read_curve, write_curve
-from segkit.compare.records import builder_name
 from segkit.data import ClassInfo, SegDataModule
 from segkit.optional import require
+from segkit.runs import METRICS_FILE, builder_name
 from segkit.tasks._common import (
     instantiate_group,
     instantiate_user,
@@ -49,7 +49,8 @@ from segkit.training import (
     AtomicCheckpointIO,
     SegModule,
     check_resume_compatible,
-    config_differences,
+    check_resume_settings,
+    check_steps_left,
     read_checkpoint,
 )
 
@@ -269,19 +270,6 @@ def check_batches(datamodule: SegDataModule, trainer: pl.Trainer) -> None:
         )
 
 
-def check_steps_left(path: str, ckpt: dict[str, Any], trainer_cfg: dict[str, Any]) -> None:
-    """ValueError when a resume has no step left: Lightning stops at once and the run would end
-    "finished" having trained nothing. (A requeued SLURM job that had already reached the end is
-    not asked: it only finishes.)"""
-    step, max_steps = int(ckpt.get("global_step", 0)), trainer_cfg.get("max_steps", -1)
-    if max_steps is not None and int(max_steps) > 0 and step >= int(max_steps):
-        raise ValueError(
-            f"ckpt_path={path} is at step {step} and trainer.max_steps={max_steps}: nothing "
-            f"would be trained; set trainer.max_steps above {step} to train longer (the LR "
-            "schedule is extended to it)"
-        )
-
-
 class NothingTrained(ValueError):
     """A run that ended without a single optimizer step (``metrics.json`` says ``failed``)."""
 
@@ -409,7 +397,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             "batches: check the train split size against data.batch_size and "
             "trainer.limit_train_batches); no checkpoint was written"
         )
-    save_json(metrics, output_dir / "metrics.json")
+    save_json(metrics, output_dir / METRICS_FILE)
     if interrupted:
         raise _interrupted(trainer, int(interruption.signum))  # type: ignore[arg-type]
     if nothing:
@@ -466,54 +454,6 @@ def summary_lines(metrics: dict[str, Any]) -> list[str]:
             f"        python scripts/explore.py ckpt_path=[{best}]",
         ]
     return lines
-
-
-#: Settings a resume takes from the checkpoint whatever the config says: the optimizer's state
-#: holds its class, per-group LRs, weight decay and hyperparameters (every ``module.optimizer.*``
-#: key: momentum, betas, ...) and which parameters form each group; the scheduler's state holds its
-#: class and warm-up; the random streams (``seed``) are restored. ``module.scheduler.power`` and
-#: ``trainer.max_steps`` are not here: a resume applies them (the poly schedule is moved to them).
-RESUME_FIXED_KEYS: tuple[str, ...] = (
-    "seed",
-    *(f"module.{k}" for k in ("lr", "weight_decay", "backbone_lr_mult", "no_decay_depthwise")),
-    "module.scheduler._target_",
-    "module.scheduler.warmup_steps",
-    "module.scheduler.warmup_start_factor",
-)
-
-
-def _section(cfg: dict[str, Any], dotted: str) -> Any:
-    for part in dotted.split("."):
-        cfg = cfg.get(part) if isinstance(cfg, dict) else None
-    return cfg
-
-
-def check_resume_settings(ckpt_path: str, ckpt: dict[str, Any], current: dict[str, Any]) -> None:
-    """ValueError naming every setting the config changes that a resume cannot apply
-    (:data:`RESUME_FIXED_KEYS`, ``module.optimizer.*``): it would be recorded in ``config.yaml``
-    while the run trains with the checkpoint's (another optimizer class fails to load its state)."""
-    saved = ckpt.get("hyper_parameters", {}).get("cfg", {})
-    diffs = {
-        k: v
-        for k, v in config_differences(saved, current, keys=("seed", "module")).items()
-        if k in RESUME_FIXED_KEYS or k.startswith("module.optimizer.")
-    }
-    unknown = sorted(
-        k
-        for k, (old, _) in diffs.items()
-        if old == "<absent>" and not isinstance(_section(saved, k.rsplit(".", 1)[0]), dict)
-    )
-    if unknown:  # a checkpoint from before the key existed: what it trained with is not known
-        log.warning("resuming %s, whose config has no %s: the checkpoint's state is used",
-                    ckpt_path, ", ".join(unknown))  # fmt: skip
-    diffs = {k: v for k, v in diffs.items() if k not in unknown}
-    if diffs:
-        listed = ", ".join(f"{k}: {old} -> {new}" for k, (old, new) in diffs.items())
-        raise ValueError(
-            f"a resume cannot apply {listed} (ckpt_path={ckpt_path} restores the optimizer, the "
-            "LR schedule's warm-up and the random streams it was trained with): drop these "
-            "overrides to resume, or start a new run without ckpt_path to train with them"
-        )
 
 
 def _interrupted(trainer: pl.Trainer, signum: int) -> TrainingInterrupted:

@@ -22,10 +22,12 @@ import yaml
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from segkit.runs import TRIALS_SCHEMA
+
 log = logging.getLogger(__name__)
 
 TRIALS_FILE = "trials.json"
-SCHEMA = "segkit.trials/1"
+SCHEMA = TRIALS_SCHEMA
 
 
 def _swept_params(overrides: list[str], keys: set[str]) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 synchronised batch norm.
 
 Names are imported on first use (PEP 562), so tools that only read checkpoints
-(``segkit.training.checkpoint.read_checkpoint``: evaluate, analyze, export) do not pay for
+(``segkit.training.checkpoint_file.read_checkpoint``: evaluate, analyze, export) do not pay for
 importing Lightning.
 """
 
@@ -14,24 +14,25 @@ __getattr__, __dir__, __all__ = lazy_exports(
     __name__,
     {
         "callbacks": ("ImageRateMonitor", "NonFiniteLossError", "NonFiniteLossGuard"),
-        "checkpointing": (
-            "AtomicCheckpointIO",
-            "CheckpointWriteError",
-            "SegModelCheckpoint",
-            "atomic_torch_save",
-        ),
-        "checkpoint": (
+        "atomic_io": ("AtomicCheckpointIO", "CheckpointWriteError", "atomic_torch_save"),
+        "checkpoint_callback": ("SegModelCheckpoint",),
+        "checkpoint_file": (
+            "FORMAT",
             "NonFiniteWeightsError",
-            "non_finite_counts",
-            "check_resume_compatible",
             "checkpoint_config",
-            "config_differences",
+            "non_finite_counts",
             "read_checkpoint",
+        ),
+        "resume": (
+            "check_resume_compatible",
+            "check_resume_settings",
+            "check_steps_left",
+            "config_differences",
         ),
         "module": ("SegModule", "segmentation_loss"),
         "param_groups": ("build_param_groups", "is_depthwise"),
         "progress": ("SegProgressBar",),
-        "schedule": ("poly_lr", "retarget_poly"),
+        "schedule": ("poly_lr",),
         "sync_bn": (
             "DistributedBatchNorm",
             "DistributedBatchNormSync",

@@ -10,7 +10,7 @@ import pytorch_lightning as pl
 import torch
 from torch import Tensor, nn
 
-from segkit.training.checkpoint import describe_non_finite, non_finite_count_tensors
+from segkit.training.checkpoint_file import describe_non_finite, non_finite_count_tensors
 
 
 class NonFiniteLossError(FloatingPointError):

@@ -34,15 +34,9 @@ from segkit.checks import CLASS_WEIGHT_MODES, check_class_weight
 from segkit.constants import IGNORE_INDEX
 from segkit.data.classes import ClassInfo
 from segkit.evaluation.metrics import SegConfusion, scores_from_confusion
-from segkit.training.checkpoint import apply_checkpoint_input_norm
+from segkit.training.checkpoint_file import FORMAT, FORMAT_KEY, apply_checkpoint_input_norm
 from segkit.training.param_groups import build_param_groups, check_optimizer
-from segkit.training.schedule import (
-    poly_lr,
-    poly_settings,
-    put_lrs_on_schedule,
-    retarget_poly,
-    upgrade_lambda_state,
-)
+from segkit.training.schedule import poly_lr
 
 log = logging.getLogger(__name__)
 
@@ -149,8 +143,6 @@ class SegModule(pl.LightningModule):
         #: The latest training loss, a detached device tensor (read by SegProgressBar).
         self.last_train_loss: Tensor | None = None
         self._rng_to_restore: dict[str, Any] | None = None
-        self._planned_schedule: dict[str, Any] | None = None
-        self._upgraded_schedule = False
 
     # ---- set-up -------------------------------------------------------------------------------
     def _set_class_weight(self, weights: Sequence[float] | Tensor | None) -> None:
@@ -270,8 +262,6 @@ class SegModule(pl.LightningModule):
         scheduler = self.scheduler_factory(
             opt, total_steps=int(self.trainer.estimated_stepping_batches)
         )
-        # What this config asks for; a resume then loads the checkpoint's schedule over it.
-        self._planned_schedule = poly_settings(scheduler)
         return {
             "optimizer": opt,
             # "name": LearningRateMonitor logs train/lr/<param group> (head/decay, backbone/...).
@@ -283,32 +273,9 @@ class SegModule(pl.LightningModule):
             },
         }
 
-    def _follow_configured_schedule(self) -> None:
-        """After a resume, train to the horizon this run's config asks for, not the restored one
-        (a larger ``trainer.max_steps`` would otherwise train at LR 0 past the old horizon), and
-        say so: the LR jumps to the new curve at the resume step."""
-        scheduler = self.lr_schedulers()
-        planned = self._planned_schedule
-        if scheduler is None or isinstance(scheduler, list) or planned is None:
-            return
-        before = scheduler.get_last_lr()[-1]
-        if self._upgraded_schedule:
-            put_lrs_on_schedule(scheduler)
-        changes = retarget_poly(scheduler, **planned)
-        if changes and self.trainer.is_global_zero:
-            listed = ", ".join(f"{k} {old} -> {new}" for k, (old, new) in changes.items())
-            log.warning(
-                "resumed at step %d with another LR schedule than the checkpoint's (%s): the "
-                "poly schedule now runs to step %d; the head LR goes from %.4g to %.4g here",
-                self.trainer.global_step,
-                listed,
-                planned["total_steps"],
-                before,
-                scheduler.get_last_lr()[-1],
-            )
-
     # ---- exact resume: best score and RNG streams travel with the checkpoint ------------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint[FORMAT_KEY] = FORMAT
         checkpoint["segkit"] = {
             "best_miou": self.best_miou,
             "bf_at_best": self.bf_at_best,
@@ -324,18 +291,6 @@ class SegModule(pl.LightningModule):
             }
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        # Lightning restores the schedulers from this same dict afterwards: a checkpoint of the
-        # former LambdaLR poly schedule is given the equivalent poly_lr state here.
-        schedulers = checkpoint.get("lr_schedulers") or []
-        if any("lr_lambdas" in state for state in schedulers):
-            checkpoint["lr_schedulers"] = [
-                upgrade_lambda_state(s) if "lr_lambdas" in s else s for s in schedulers
-            ]
-            self._upgraded_schedule = True
-            log.warning(
-                "the checkpoint holds segkit's former LambdaLR poly schedule: resuming on torch's "
-                "PolynomialLR (same LRs without warm-up; with one, the LR moves to the new curve)"
-            )
         state = checkpoint.get("segkit", {})
         apply_checkpoint_input_norm(self.model, checkpoint)
         self._take_saved_class_weight(checkpoint)
@@ -360,7 +315,6 @@ class SegModule(pl.LightningModule):
         self._set_class_weight(saved)
 
     def on_train_start(self) -> None:
-        self._follow_configured_schedule()
         if self._rng_to_restore is not None:
             _set_rng_state(self._rng_to_restore)
             self._rng_to_restore = None

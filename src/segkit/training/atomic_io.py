@@ -1,23 +1,17 @@
-"""How training checkpoints are written: atomically, never from a diverged state, and ``last.ckpt``
-always the latest state (end of run, every validation, every interruption).
+"""How training checkpoints are written: atomically and never from a diverged state.
 
-- :class:`AtomicCheckpointIO` (Lightning's ``CheckpointIO`` plugin, used for every checkpoint the
+:class:`AtomicCheckpointIO` (Lightning's ``CheckpointIO`` plugin, used for every checkpoint the
   Trainer writes) writes ``<dir>/.<name>.<pid>.<token>.tmp`` in the checkpoint's own folder, fsyncs
   it, renames it over ``<name>`` (atomic on one filesystem) and fsyncs the folder. A kill at any
   moment leaves either the old file or the new one under the name, never a partial file, and
   nothing in ``$TMPDIR`` (Lightning's default stages the file there through fsspec and moves it,
   which is a copy a kill can truncate when ``$TMPDIR`` is another filesystem). It also refuses to
   write a state dict holding NaN/inf values, whatever callback asked for the save.
-- :class:`SegModelCheckpoint` (``ModelCheckpoint``) also rewrites ``last.ckpt`` after every
-  validation (Lightning does so only when the monitored score improved), at the end of the run
-  (when it ended between validations) and when training is interrupted by SIGTERM/SIGINT, so
-  ``last.ckpt`` is always the state a resume should continue from.
 """
 
 from __future__ import annotations
 
 import errno
-import logging
 import os
 import secrets
 import shutil
@@ -25,21 +19,16 @@ from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
-import pytorch_lightning as pl
 import torch
 from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 from lightning_fabric.utilities.cloud_io import _is_local_file_protocol
-from pytorch_lightning.callbacks import ModelCheckpoint
-from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from segkit.training.callbacks import HINTS
-from segkit.training.checkpoint import (
+from segkit.training.checkpoint_file import (
     NonFiniteWeightsError,
     describe_non_finite,
     non_finite_counts,
 )
-
-log = logging.getLogger(__name__)
 
 #: Suffix of the temporary file a save writes next to its target (``.<name>.<pid>.<token>.tmp``).
 TEMP_SUFFIX = ".tmp"
@@ -147,81 +136,9 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         atomic_torch_save(checkpoint, path)
 
 
-class SegModelCheckpoint(ModelCheckpoint):
-    """``ModelCheckpoint`` whose ``last.ckpt`` (``save_last=True``) is always the latest state.
-
-    Lightning rewrites ``last`` only when a top-k checkpoint was written at the same step, so after
-    a validation that did not improve the monitored score, after a run that ended between
-    validations, or after an interruption, ``last.ckpt`` lagged behind the run. Here it is also
-    written after every validation, at the end of training, and on SIGTERM/SIGINT (Lightning turns
-    SIGTERM into ``SIGTERMException`` once the current step has finished; segkit's train task maps
-    SIGINT to the same path). Never after another exception (a KeyboardInterrupt or an error can
-    land mid-step, leaving an inconsistent state); a diverged state is refused by the guard and by
-    the checkpoint IO.
-    """
-
-    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        super().on_train_start(trainer, pl_module)
-        # A resumed run starts with the state of the checkpoint it resumed from: nothing new to
-        # write or rank at that step. (Resumed at an epoch's end, Lightning replays that end before
-        # loading the validation data; seeing no validation batches, ModelCheckpoint would save
-        # there and warn that val/mIoU, the monitored key, is missing.)
-        self._last_global_step_saved = trainer.global_step
-
-    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        super().on_validation_end(trainer, pl_module)
-        if not self._should_save_on_train_epoch_end(trainer):
-            self._save_last_if_stale(trainer)
-
-    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        super().on_train_epoch_end(trainer, pl_module)
-        if self._should_save_on_train_epoch_end(trainer):
-            self._save_last_if_stale(trainer)
-
-    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._save_last_if_stale(trainer)
-
-    def on_exception(
-        self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
-    ) -> None:
-        super().on_exception(trainer, pl_module, exception)
-        # SIGTERMException is raised between steps (a consistent state); a KeyboardInterrupt
-        # (a second Ctrl+C) or another error can land anywhere, e.g. inside optimizer.step().
-        if not isinstance(exception, SIGTERMException):
-            return
-        try:
-            if trainer.world_size > 1:
-                self._save_last_without_barrier(trainer)
-            else:
-                self._save_last_if_stale(trainer)
-        except FloatingPointError as err:  # diverged before the signal: keep the last good file
-            log.error("not saving a checkpoint at the interruption: %s", err)
-
-    def _save_last_if_stale(self, trainer: pl.Trainer) -> None:
-        if not self.save_last or self._should_skip_saving_checkpoint(trainer):
-            return  # (the skip covers: already saved at this step, sanity check, fast_dev_run)
-        self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
-
-    def _save_last_without_barrier(self, trainer: pl.Trainer) -> None:
-        """Under DDP each rank raises ``SIGTERMException`` on its own signal flag, so the ranks
-        get here at different steps or not at all, and ``Trainer.save_checkpoint``'s closing
-        barrier would deadlock (seen with 2 CPU processes). Rank 0 writes the state of the step
-        it finished; no collective runs."""
-        if not self.save_last or self._should_skip_saving_checkpoint(trainer):
-            return
-        path = self.format_checkpoint_name(
-            self._monitor_candidates(trainer), self.CHECKPOINT_NAME_LAST
-        )
-        self.last_model_path = path  # part of the state being saved, as in _save_last_checkpoint
-        checkpoint = trainer._checkpoint_connector.dump_checkpoint()
-        trainer.strategy.save_checkpoint(checkpoint, path)  # writes on global rank 0 only
-        self._last_global_step_saved = trainer.global_step
-
-
 __all__ = [
     "TEMP_SUFFIX",
     "AtomicCheckpointIO",
     "CheckpointWriteError",
-    "SegModelCheckpoint",
     "atomic_torch_save",
 ]

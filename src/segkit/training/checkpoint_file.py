@@ -1,10 +1,12 @@
-"""Reading segkit checkpoints, checking that one fits the model a run is about to build, and
-finding non-finite weights (a diverged run's state must never be written or used).
+"""The segkit checkpoint file format: what a checkpoint holds, its format number, the one reader,
+and the scan for non-finite weights (a diverged run's state must never be written or used).
 
-A SegModule checkpoint stores the composed run config as a plain dict under
-``ckpt["hyper_parameters"]["cfg"]``; the network weights are ``state_dict`` keys ``model.*``; the
-input normalisation the network was trained with (no state_dict entry: the Segmentor's buffers are
-non-persistent) under ``ckpt["segkit"]["input_norm"]``.
+A segkit checkpoint is a Lightning checkpoint (``torch.save`` of a dict) written by the train task:
+``ckpt[FORMAT_KEY]`` its format number, ``ckpt["hyper_parameters"]["cfg"]`` the composed run config
+as a plain dict, ``ckpt["state_dict"]`` the network weights as ``model.*`` keys,
+``ckpt["segkit"]`` the best score, random streams, class weights, classes and the input
+normalisation the network was trained with (no state_dict entry: the Segmentor's buffers are
+non-persistent). A checkpoint of another format is refused by :func:`read_checkpoint` in one line.
 """
 
 from __future__ import annotations
@@ -22,10 +24,21 @@ from segkit.constants import IMAGENET_MEAN, IMAGENET_STD
 
 log = logging.getLogger(__name__)
 
-#: Config sections whose values decide the network's shape; resuming across them cannot work.
-MODEL_KEYS: tuple[str, ...] = ("model", "backbone", "data.num_classes")
-#: Keys that may differ on resume: they do not change the architecture.
-IGNORED_KEYS: tuple[str, ...] = ("backbone.weights", "model.backbone.weights")
+#: Top-level key of a checkpoint's format number (``SegModule.on_save_checkpoint`` writes it).
+FORMAT_KEY = "segkit_format"
+#: The format this code writes and reads. Raise it when a checkpoint's content changes meaning.
+FORMAT = 1
+
+
+def checkpoint_format(ckpt: Mapping[str, Any]) -> Any:
+    """The format number of a loaded checkpoint.
+
+    A checkpoint without the key is format 1: the checkpoints written before the number existed
+    (segkit as of 2026-12-07, e.g. the CamVid comparison's runs) hold what format 1 holds; those
+    written before the model owned its normalisation have no ``input_norm`` and were trained with
+    ImageNet's (:func:`checkpoint_input_norm`).
+    """
+    return ckpt.get(FORMAT_KEY, 1)
 
 
 class NonFiniteWeightsError(FloatingPointError):
@@ -67,8 +80,8 @@ def describe_non_finite(counts: Mapping[str, int], *, max_listed: int = 3) -> st
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
     """Load a checkpoint on the CPU (``weights_only``), the one reader of every task and of resume,
     with one clear error each: missing file (FileNotFoundError), unreadable/corrupt file, not a
-    checkpoint, NaN/inf weights (a diverged run's state: evaluating, exporting or resuming it is
-    meaningless) (ValueError)."""
+    checkpoint, another format than :data:`FORMAT`, NaN/inf weights (a diverged run's state:
+    evaluating, exporting or resuming it is meaningless) (ValueError)."""
     path = check_checkpoint_file(path)
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
@@ -79,6 +92,12 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
         ) from None
     if not isinstance(ckpt, dict):
         raise ValueError(f"checkpoint {path} is not a segkit/Lightning checkpoint (not a dict)")
+    found = checkpoint_format(ckpt)
+    if found != FORMAT:
+        raise ValueError(
+            f"checkpoint {path} is segkit checkpoint format {found!r}; this segkit reads format "
+            f"{FORMAT} only: use the segkit version that wrote it, or retrain"
+        )
     state = ckpt.get("state_dict")
     bad = non_finite_counts(state) if isinstance(state, dict) else {}
     if bad:
@@ -123,64 +142,14 @@ def checkpoint_config(ckpt: Mapping[str, Any], *, path: str | Path = "<checkpoin
     return dict(cfg)
 
 
-def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
-    """Nested dicts -> {"a.b.c": leaf}; lists and scalars are leaves."""
-    if not isinstance(tree, Mapping):
-        return {prefix: tree}
-    out: dict[str, Any] = {}
-    for key, value in tree.items():
-        out.update(flatten(value, f"{prefix}.{key}" if prefix else str(key)))
-    return out
-
-
-def _select(cfg: Mapping[str, Any], dotted: str) -> Any:
-    node: Any = cfg
-    for part in dotted.split("."):
-        if not isinstance(node, Mapping) or part not in node:
-            return None
-        node = node[part]
-    return node
-
-
-def config_differences(
-    saved: Mapping[str, Any], current: Mapping[str, Any], *, keys: tuple[str, ...] = MODEL_KEYS
-) -> dict[str, tuple[Any, Any]]:
-    """{dotted key: (saved value, current value)} for every differing leaf under ``keys``."""
-    diffs: dict[str, tuple[Any, Any]] = {}
-    for section in keys:
-        old = flatten(_select(saved, section), section)
-        new = flatten(_select(current, section), section)
-        for key in sorted(set(old) | set(new)):
-            if key in IGNORED_KEYS or old.get(key) == new.get(key):
-                continue
-            diffs[key] = (old.get(key, "<absent>"), new.get(key, "<absent>"))
-    # model.backbone is the backbone section interpolated: report each difference once.
-    return {
-        k: v
-        for k, v in diffs.items()
-        if not (k.startswith("model.backbone.") and diffs.get(k.removeprefix("model.")) == v)
-    }
-
-
-def check_resume_compatible(
-    ckpt_path: str | Path,
-    current_cfg: Mapping[str, Any],
-    *,
-    checkpoint: Mapping[str, Any] | None = None,
-    max_listed: int = 12,
-) -> None:
-    """ValueError naming the differing keys if ``ckpt_path`` was trained with another model config
-    (``checkpoint``: its already loaded content, to avoid reading the file again)."""
-    ckpt = read_checkpoint(ckpt_path) if checkpoint is None else checkpoint
-    saved = checkpoint_config(ckpt, path=ckpt_path)
-    diffs = config_differences(saved, current_cfg)
-    if not diffs:
-        return
-    lines = [f"  {k}: checkpoint={old!r} vs now={new!r}" for k, (old, new) in diffs.items()]
-    more = len(lines) - max_listed
-    listed = "\n".join(lines[:max_listed]) + (f"\n  ... and {more} more" if more > 0 else "")
-    raise ValueError(
-        f"ckpt_path={ckpt_path} was trained with a different model config; these keys differ:\n"
-        f"{listed}\nUse the same model/backbone/data.num_classes overrides as the run that wrote "
-        "it (its config is saved in the run folder), or start without ckpt_path."
-    )
+__all__ = [
+    "FORMAT",
+    "FORMAT_KEY",
+    "NonFiniteWeightsError",
+    "checkpoint_config",
+    "checkpoint_format",
+    "describe_non_finite",
+    "non_finite_count_tensors",
+    "non_finite_counts",
+    "read_checkpoint",
+]

@@ -1,4 +1,4 @@
-"""Checkpoint config comparison: which model keys differ, and the errors."""
+"""Resume policy: which model keys differ between a checkpoint and a run, and the errors."""
 
 from __future__ import annotations
 
@@ -7,12 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from segkit.training.checkpoint import (
-    check_resume_compatible,
-    checkpoint_config,
-    config_differences,
-    flatten,
-)
+from segkit.training.checkpoint_file import checkpoint_config
+from segkit.training.resume import check_resume_compatible, config_differences, flatten
 
 BACKBONE = {"_target_": "segkit.backbones.mobilenetv2", "_partial_": True, "width_mult": 1.0}
 
