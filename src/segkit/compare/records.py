@@ -34,7 +34,14 @@ from segkit.runs import (
 VARYING_SECTIONS: tuple[str, ...] = ("model", "backbone")
 #: ``seed`` is not among them: runs that differ only in their seed are one design, grouped by
 #: ``segkit.compare.groups.group_by_seed``.
-VARYING_GLOBAL: tuple[str, ...] = ("data.crop_size", "trainer.max_steps")
+#: ``trainer.precision`` / ``module.channels_last``: the same design trained with other numerics
+#: (bf16-mixed vs 32-true) is another row, never pooled with it as if it were another seed.
+VARYING_GLOBAL: tuple[str, ...] = (
+    "data.crop_size",
+    "trainer.max_steps",
+    "trainer.precision",
+    "module.channels_last",
+)
 #: Keys shown elsewhere (design name, OS column) or not a design choice.
 NOT_SWITCHES = {"_target_", "_partial_", "backbone", "num_classes", "output_stride", "weights"}
 NOT_SWITCHES |= {"fcn_variant"}
