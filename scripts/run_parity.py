@@ -154,7 +154,10 @@ VERDICT = {
 def report(root: Path, args: argparse.Namespace) -> tuple[str, dict]:
     groups = {numerics_of(g): g for g in group_by_seed(build_records(find_run_folders([root])))}
     if set(groups) != set(NUMERICS) or any(g.image_confusion is None for g in groups.values()):
-        raise RuntimeError(f"{root}: not every run is trained and evaluated yet")
+        raise RuntimeError(
+            f"{root}: not every run is trained and evaluated yet; run the same command without "
+            "--report-only to finish them"
+        )
     bf16, fp32 = groups["bf16"], groups["fp32"]
     if bf16.seeds != fp32.seeds:
         raise RuntimeError(f"unpaired seeds: bf16 {bf16.seeds}, fp32 {fp32.seeds}")
