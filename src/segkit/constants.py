@@ -12,6 +12,10 @@ IGNORE_INDEX: int = 255
 #: ImageNet statistics for 0..1-scaled RGB images (what torchvision/timm weights expect).
 IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
 IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
+#: The TF-slim / Inception preprocessing (pixels to [-1, 1]) that the Xception weights ported from
+#: TensorFlow expect (timm's ``*.tf_in1k`` pretrained configs: mean = std = 0.5).
+INCEPTION_MEAN: tuple[float, float, float] = (0.5, 0.5, 0.5)
+INCEPTION_STD: tuple[float, float, float] = (0.5, 0.5, 0.5)
 
 #: File endings read as images (case-insensitive): a folder dataset's images, predict's inputs.
 IMAGE_SUFFIXES: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")

@@ -178,3 +178,26 @@ def test_offline_timm_name_says_how_to_use_a_file(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(timm.models._hub, "hf_hub_download", offline)
     with pytest.raises(FileNotFoundError, match=r"'timm:xception65.tf_in1k' are not in the local"):
         xception65(weights="timm:xception65.tf_in1k", middle_blocks=1)
+
+
+@pytest.mark.parametrize(
+    ("build", "reference"),
+    [
+        (lambda: mobilenetv2(output_stride=32), None),
+        (lambda: xception(output_stride=32, middle_blocks=1), "legacy_xception.tf_in1k"),
+        (lambda: xception65(output_stride=32, middle_blocks=1), "xception65.tf_in1k"),
+    ],
+)
+def test_backbone_publishes_the_normalisation_of_its_reference_weights(build, reference) -> None:
+    """The Segmentor normalises with the backbone's input_mean / input_std: they must be the ones
+    the reference weights were trained with (torchvision's ImageNet statistics for MobileNetV2,
+    the TF ports' [-1, 1] scaling for the Xceptions), read from the references' own configs."""
+    backbone = build()
+    if reference is None:
+        transforms = torchvision.models.MobileNet_V2_Weights.IMAGENET1K_V2.transforms()
+        mean, std = transforms.mean, transforms.std
+    else:
+        cfg = timm.models.get_pretrained_cfg(reference)
+        mean, std = cfg.mean, cfg.std
+    assert tuple(backbone.input_mean) == pytest.approx(tuple(mean))
+    assert tuple(backbone.input_std) == pytest.approx(tuple(std))

@@ -29,6 +29,7 @@ from segkit.backbones.dilation import (
     set_pool_geometry,
 )
 from segkit.backbones.weights import load_backbone_weights
+from segkit.constants import INCEPTION_MEAN, INCEPTION_STD
 from segkit.nn.atrous import AtrousImpl
 from segkit.nn.conv import ActBetween, ConvBNAct, LayerFactory, SeparableConv2d, make_act
 from segkit.nn.pool import DilatedMaxPool2d
@@ -98,6 +99,10 @@ class Xception(Backbone):
     ``weights``: None, ``"timm:legacy_xception.tf_in1k"`` or a local file with a timm
     ``legacy_xception`` state dict (see ``segkit.backbones.weights``).
     """
+
+    # its reference weights (timm's tf_in1k ports of the TensorFlow models) expect [-1, 1] input
+    input_mean = INCEPTION_MEAN
+    input_std = INCEPTION_STD
 
     def __init__(
         self,

@@ -34,6 +34,7 @@ from segkit.backbones.dilation import (
     set_conv_geometry,
 )
 from segkit.backbones.weights import load_backbone_weights
+from segkit.constants import INCEPTION_MEAN, INCEPTION_STD
 from segkit.nn.atrous import AtrousImpl
 from segkit.nn.conv import ActBetween, ConvBNAct, LayerFactory, SeparableConv2d, make_act
 
@@ -120,6 +121,10 @@ class XceptionAligned(Backbone):
     ``weights``: None, ``"timm:xception65.tf_in1k"`` or a local file with a timm ``xception65``
     state dict (see ``segkit.backbones.weights``).
     """
+
+    # its reference weights (timm's tf_in1k ports of the TensorFlow models) expect [-1, 1] input
+    input_mean = INCEPTION_MEAN
+    input_std = INCEPTION_STD
 
     def __init__(
         self,
