@@ -50,10 +50,14 @@ def test_sources_found():
     assert len(list(SRC.rglob("*.py"))) >= 5
 
 
+#: The packages above the library: the shell, the tasks and the explorer the explore task serves.
+EDGES = {"cli", "tasks", "explore"}
+
+
 def test_hydra_only_at_the_edges():
     def rule(pkg, name):
-        if _top(name) in {"hydra", "omegaconf"} and pkg != "tasks":
-            return "Hydra/omegaconf belong in segkit.tasks and scripts/ only"
+        if _top(name) in {"hydra", "omegaconf"} and pkg not in EDGES:
+            return "Hydra/omegaconf belong in segkit.cli, segkit.tasks, segkit.explore and scripts/"
         return None
 
     assert _violations(rule) == []
@@ -84,10 +88,10 @@ def test_the_feature_contract_stands_alone():
     assert _imports(SRC / "features.py") <= {"__future__", "dataclasses"}
 
 
-def test_nothing_below_tasks_imports_tasks():
+def test_the_library_imports_no_edge():
     def rule(pkg, name):
-        if pkg != "tasks" and _segkit_pkg(name) == "tasks":
-            return "tasks/ is the top layer"
+        if pkg not in EDGES and _segkit_pkg(name) in EDGES:
+            return "cli/, tasks/ and explore/ stand on the library, never under it"
         return None
 
     assert _violations(rule) == []
@@ -119,17 +123,18 @@ LIGHT_MODULES: dict[str, set[str]] = {
     "progress.py": {"rich"},
     "data/classes.py": {"segkit.constants"},
     "data/camvid_layout.py": set(),
-    "tasks/preflight.py": {"omegaconf", "segkit.checks", "segkit.data.camvid_layout"},
-    "tasks/cli.py": {
+    "cli/__init__.py": {"segkit.cli.configs", "segkit.cli.run_folders"},
+    "cli/preflight.py": {"omegaconf", "segkit.checks", "segkit.data.camvid_layout"},
+    "cli/launch.py": {
         "hydra",
         "omegaconf",
-        "segkit.tasks.preflight",
+        "segkit.cli.preflight",
         "segkit.tasks.config_keys",
-        "segkit.tasks.configs",  # key_hint composes the config (after Hydra refused it)
-        "segkit.tasks.run_folders",  # ClaimRunFolder: the run folder's lock, before the job
+        "segkit.cli.configs",  # key_hint composes the config (after Hydra refused it)
+        "segkit.cli.run_folders",  # ClaimRunFolder: the run folder's lock, before the job
     },
-    "tasks/configs.py": {"hydra", "omegaconf"},
-    "tasks/run_folders.py": {"omegaconf", "segkit.runs"},
+    "cli/configs.py": {"hydra", "omegaconf"},
+    "cli/run_folders.py": {"omegaconf", "segkit.runs"},
     "tasks/config_keys.py": set(),
 }
 

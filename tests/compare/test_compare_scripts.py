@@ -8,7 +8,7 @@ import pytest
 
 import segkit.tasks.compare as compare_task
 from helpers.compare import load_script
-from segkit.tasks.entry import run_compare
+from segkit.cli.entry import run_compare
 
 TINY = [
     "data.dataset.num_train=16",

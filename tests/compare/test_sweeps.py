@@ -16,8 +16,8 @@ from omegaconf import OmegaConf
 
 import segkit.tasks.compare as compare_task
 from helpers.compare import ROOT
+from segkit.cli.configs import compose_config
 from segkit.tasks.compare import compare, fill_missing
-from segkit.tasks.configs import compose_config
 
 SWEEPS = sorted(p.stem for p in (ROOT / "configs" / "sweep").glob("*.yaml") if p.stem[0] != "_")
 BASE = ["paths.root_dir=/tmp", "paths.output_dir=/tmp/unused"]

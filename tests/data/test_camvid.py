@@ -262,8 +262,8 @@ def test_real_release_verifies(camvid_real):
 
 
 def test_missing_root_refused_by_the_preflight_as_by_the_reader(tmp_path):
-    from segkit.tasks.configs import compose_config
-    from segkit.tasks.preflight import preflight
+    from segkit.cli.configs import compose_config
+    from segkit.cli.preflight import preflight
 
     for task in ("train", "inspect_data"):
         cfg = compose_config(task, ["data=camvid", f"data.root={tmp_path / 'none'}",
@@ -352,8 +352,8 @@ def test_train_evaluate_test_and_predict_on_camvid(camvid_root, tmp_path):
     label = Image.open(tmp_path / "pred" / "Seq05VD_f00000.png")
     assert label.size == (W, H) and label.getpalette()[:6] == [128, 128, 128, 128, 0, 0]
     # the explorer: CamVid's val frames with their ground truth, SegNet's names and colours
-    from segkit.tasks.explore import Explorer
-    from segkit.tasks.explore_session import Session, ValSplit, load_designs
+    from segkit.explore.session import Session, ValSplit, load_designs
+    from segkit.explore.ui import Explorer
 
     designs, notes = load_designs([ckpt_path], torch.device("cpu"))
     val = ValSplit(designs[0].cfg)

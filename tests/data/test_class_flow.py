@@ -9,9 +9,9 @@ import pytest
 import torch
 from test_folder import write_folder
 
-from segkit.tasks._common import to_plain
+from segkit.cli.configs import compose_config
+from segkit.cli.jobs import to_plain
 from segkit.tasks.checkpoints import load_trained
-from segkit.tasks.configs import compose_config
 from segkit.tasks.train import build_datamodule, build_module
 
 TINY = [

@@ -12,9 +12,9 @@ import torch
 from hydra import compose, initialize_config_dir
 from torch import nn
 
-import segkit.tasks.configs as configs
+import segkit.cli.configs as configs
+from segkit.cli.launch import numerics_line
 from segkit.tasks import cli
-from segkit.tasks.cli import numerics_line
 from segkit.tasks.train import build_module, build_trainer, train
 from segkit.training import NonFiniteLossError
 

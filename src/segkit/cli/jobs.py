@@ -16,8 +16,8 @@ from hydra.utils import instantiate
 from lightning_utilities.core.rank_zero import rank_zero_only  # = pytorch_lightning's, ~6 s lighter
 from omegaconf import DictConfig, OmegaConf
 
+from segkit.cli.launch import USER_ERRORS, one_line
 from segkit.runs import CONFIG_FILE, write_json, write_text_atomic
-from segkit.tasks.cli import USER_ERRORS, one_line
 
 #: Hydra's job-log line format (its default ``hydra/job_logging``), for logs written without Hydra.
 LOG_FORMAT = "[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"
@@ -129,7 +129,7 @@ def exit_on_user_error(fn: Callable[..., T]) -> Callable[..., T]:
     """Decorator for the entry points that are *not* Hydra tasks (``scripts/compare.py``,
     ``demo.py``, ``run_comparison.py``): a user error prints its one message and exits with 1
     instead of a stack trace (set SEGKIT_TRACEBACK=1 to see the traceback). Hydra tasks use
-    ``segkit.tasks.cli.run_task`` instead, which raises, so that a multirun survives one bad job."""
+    ``segkit.cli.launch.run_task`` instead, which raises, so that a multirun survives one bad job."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> T:

@@ -5,7 +5,7 @@ A script is ``@hydra.main(...) def main(cfg): return run_task("<task>", cfg)`` a
 omegaconf, this module and ``segkit.checks`` are imported, so ``--help``, ``--cfg job``, an
 unknown key or choice and the builders' own value checks answer in about the time of
 ``import hydra`` (``benchmarks/bench_cli.py``); ``segkit.tasks.<task>`` (torch, Lightning, timm,
-albumentations) is imported inside the job, after :func:`~segkit.tasks.preflight.preflight`.
+albumentations) is imported inside the job, after :func:`~segkit.cli.preflight.preflight`.
 
 Failures (lightning-hydra-template's ``task_wrapper`` pattern: the job raises, it never exits):
 
@@ -59,21 +59,21 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from segkit.tasks.config_keys import config_message
-from segkit.tasks.configs import cpu_bf16_flags
-from segkit.tasks.preflight import (
+from segkit.cli.configs import cpu_bf16_flags
+from segkit.cli.preflight import (
     CommandLineError,
     check_checkpoint_overrides,
     ignored_by_checkpoint,
     preflight,
 )
-from segkit.tasks.run_folders import (
+from segkit.cli.run_folders import (
     launching_process,
     lock_run_folder,
     refuse_earlier_sweep,
     refuse_rerun,
     refuse_training_over,
 )
+from segkit.tasks.config_keys import config_message
 
 log = logging.getLogger(__name__)
 
@@ -517,7 +517,7 @@ def key_hint(config: str, overrides: list[str]) -> str | None:
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.core.override_parser.types import OverrideType
 
-    from segkit.tasks.configs import compose_config
+    from segkit.cli.configs import compose_config
 
     try:
         parsed = OverridesParser.create().parse_overrides(overrides)

@@ -1,13 +1,7 @@
-"""``explore`` task: a local web page (Gradio) comparing trained designs pixel by pixel.
-
-``python scripts/explore.py ckpt_path=[A.ckpt,B.ckpt]`` (or a run / multirun folder: each run's
-best checkpoint). A validation image of the first checkpoint's data (or an upload) runs through
-every design; a click on a pixel shows per design the class and probability there, the
-theoretical receptive-field box of that output pixel and its ERF. The work is done by
-``segkit.tasks.explore_session`` (no UI); this module turns it into pictures and a page.
-Binds ``explore.host`` (default 127.0.0.1, or ``$GRADIO_SERVER_NAME``), port ``explore.port``
-(or ``$GRADIO_SERVER_PORT``, else the first free from 7860); ``explore.share`` stays false
-unless set (Gradio's ``GRADIO_SHARE`` is not read).
+"""The explorer's page: ``Explorer`` (the page's state and its actions, user errors turned into
+its status line) and ``build_ui`` (the Gradio page on it). The work is done by
+``segkit.explore.session`` (no UI); this module turns it into pictures (``segkit.explore.drawing``)
+and a page. The ``explore`` task (``segkit.tasks.explore``) serves it.
 """
 
 from __future__ import annotations
@@ -21,29 +15,24 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from omegaconf import DictConfig, OmegaConf
 
 from segkit.analysis.erf import heatmap_rgb
 from segkit.analysis.pixel_rf import draw_logit_grid, draw_rf_box
 from segkit.checks import VALID_OUTPUT_STRIDES
 from segkit.evaluation.overlay import legend_image, overlay
-from segkit.tasks.checkpoints import resolve_device
-from segkit.tasks.cli import echo
-from segkit.tasks.explore_session import (
+from segkit.explore.session import (
     Design,
     DesignView,
     Picture,
     Session,
     ValSplit,
     click,
-    find_checkpoints,
     fit_image,
-    load_designs,
     read_upload,
     switch_output_stride,
     view_design,
 )
-from segkit.tasks.explore_view import comparison_picture, facts_markdown
+from segkit.explore.view import comparison_picture, facts_markdown
 
 log = logging.getLogger(__name__)
 
@@ -321,47 +310,4 @@ def build_ui(app: Explorer, gr: Any) -> Any:
     return demo
 
 
-def explore(cfg: DictConfig) -> dict[str, Any]:
-    """Load the checkpoints, serve the page until interrupted (``explore.block=false``: return
-    once it is up, for tests); returns ``url`` and the design names."""
-    gr = require_gradio()
-    opts = cfg.explore
-    ckpts = (
-        OmegaConf.to_container(cfg.ckpt_path)
-        if OmegaConf.is_list(cfg.ckpt_path)
-        else [cfg.ckpt_path]
-    )
-    paths, notices = find_checkpoints([str(p) for p in ckpts])
-    designs, more = load_designs(paths, resolve_device(str(opts.device)))
-    notices += more
-    for note in notices:
-        log.warning(note)
-    if not designs:
-        raise ValueError("no checkpoint could be loaded (ckpt_path): " + "; ".join(notices))
-    val = None
-    try:
-        val = ValSplit(designs[0].cfg, limit=opts.get("num_val_images"))
-    except (ValueError, FileNotFoundError) as err:
-        notices.append(f"validation images unavailable ({err}): upload an image instead")
-    out_dir = Path(cfg.paths.output_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    app = Explorer(Session(designs, notices), val=val, max_side=int(opts.max_side), out_dir=out_dir)
-    demo = build_ui(app, gr).queue(default_concurrency_limit=1)
-    _, url, _ = demo.launch(
-        server_name=opts.get("host"),
-        server_port=opts.get("port"),
-        share=bool(opts.share),
-        prevent_thread_lock=True,
-        quiet=True,
-        allowed_paths=[str(out_dir)],
-    )
-    echo(f"segkit explorer: {url} ({len(designs)} designs; Ctrl+C stops it)")
-    if opts.get("block", True):
-        try:
-            demo.block_thread()
-        finally:
-            demo.close()
-    return {"url": url, "designs": [d.name for d in designs], "app": app, "demo": demo}
-
-
-__all__ = ["INSTALL_HINT", "Explorer", "build_ui", "explore", "require_gradio"]
+__all__ = ["INSTALL_HINT", "Explorer", "build_ui", "require_gradio"]

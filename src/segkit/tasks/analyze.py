@@ -24,8 +24,8 @@ from segkit.analysis import (
     save_heatmap,
 )
 from segkit.analysis.report import EXTRA_KEYS
+from segkit.cli.jobs import instantiate_user, save_config, save_json
 from segkit.runs import ANALYSIS_FILE, builder_name
-from segkit.tasks._common import instantiate_user, save_config, save_json
 from segkit.tasks.checkpoints import load_segmentor
 
 log = logging.getLogger(__name__)

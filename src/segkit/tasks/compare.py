@@ -15,14 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from segkit.cli.configs import compose_config
+from segkit.cli.jobs import task_log
 from segkit.compare.groups import DesignGroup, group_by_seed
 from segkit.compare.plots import plot_all
 from segkit.compare.records import Record, build_records, find_run_folders
 from segkit.compare.table import markdown, sort_records
 from segkit.progress import progress
-from segkit.tasks._common import task_log
 from segkit.tasks.analyze import analyze
-from segkit.tasks.configs import compose_config
 from segkit.tasks.evaluate import evaluate
 
 log = logging.getLogger(__name__)

@@ -23,6 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader
 
 from segkit.checks import check_num_workers
+from segkit.cli.jobs import instantiate_user, save_config
 from segkit.data.batching import loader_images
 from segkit.data.classes import ClassInfo
 from segkit.data.split import SegDataset, SegSplit
@@ -39,10 +40,16 @@ from segkit.evaluation.report import (
 )
 from segkit.progress import track
 from segkit.runs import IMAGE_CONFUSION_FILE, METRICS_FILE, builder_name, write_json
-from segkit.tasks._common import instantiate_user, save_config
-from segkit.tasks.checkpoints import load_trained, resolve_device, stored_data
-from segkit.tasks.distributed import Ranks, torchrun_ranks
-from segkit.tasks.inference_opts import backend_settings, checkpoint_digest, inference_settings
+from segkit.tasks.checkpoints import (
+    Ranks,
+    backend_settings,
+    checkpoint_digest,
+    inference_settings,
+    load_trained,
+    resolve_device,
+    stored_data,
+    torchrun_ranks,
+)
 
 log = logging.getLogger(__name__)
 

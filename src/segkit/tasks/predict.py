@@ -29,6 +29,8 @@ from omegaconf import DictConfig
 from PIL import Image
 
 from segkit.checks import check_batch_size
+from segkit.cli.jobs import save_config, save_json
+from segkit.cli.launch import echo
 from segkit.constants import IMAGE_SUFFIXES
 from segkit.data import read_image
 from segkit.data.batching import same_size_batches, shard
@@ -39,11 +41,15 @@ from segkit.evaluation.inference import InferenceSettings, infer
 from segkit.evaluation.onnx_backend import inference_model
 from segkit.evaluation.overlay import overlay, save_label_png, save_legend
 from segkit.progress import track
-from segkit.tasks._common import save_config, save_json
-from segkit.tasks.checkpoints import load_trained, resolve_device
-from segkit.tasks.cli import echo
-from segkit.tasks.distributed import Ranks, torchrun_ranks
-from segkit.tasks.inference_opts import backend_settings, checkpoint_digest, inference_settings
+from segkit.tasks.checkpoints import (
+    Ranks,
+    backend_settings,
+    checkpoint_digest,
+    inference_settings,
+    load_trained,
+    resolve_device,
+    torchrun_ranks,
+)
 
 log = logging.getLogger(__name__)
 

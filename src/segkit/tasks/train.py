@@ -32,19 +32,18 @@ from pytorch_lightning.plugins import TorchSyncBatchNorm
 from pytorch_lightning.utilities import rank_zero_only
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
-from segkit.compare.curves import METRICS_CSV, plateau, read_curve, write_curve
-from segkit.data import ClassInfo, SegDataModule
-from segkit.optional import require
-from segkit.runs import METRICS_FILE, builder_name
-from segkit.tasks._common import (
+from segkit.cli.jobs import (
     instantiate_group,
     instantiate_user,
     save_config,
     save_json,
     to_plain,
 )
-from segkit.tasks.class_weight import resolve_class_weight
-from segkit.tasks.run_folders import RESTART_ENV, refuse_training_over
+from segkit.cli.run_folders import RESTART_ENV, refuse_training_over
+from segkit.compare.curves import METRICS_CSV, plateau, read_curve, write_curve
+from segkit.data import ClassInfo, SegDataModule
+from segkit.optional import require
+from segkit.runs import METRICS_FILE, builder_name
 from segkit.training import (
     AtomicCheckpointIO,
     SegModule,
@@ -53,6 +52,7 @@ from segkit.training import (
     check_steps_left,
     read_checkpoint,
 )
+from segkit.training.class_weight import resolve_class_weight
 
 log = logging.getLogger(__name__)
 
@@ -330,7 +330,7 @@ def resume_requeued_job(cfg: DictConfig, output_dir: Path) -> None:
     it resumes from that ``last.ckpt`` (``cfg.ckpt_path`` is set to it, logged). Anything else that
     starts in such a folder without ``ckpt_path`` (the same ``hydra.run.dir`` given twice) is
     refused with the resume command, since it would overwrite the earlier run's checkpoints. (From
-    the command line ``segkit.tasks.cli.ClaimRunFolder`` refuses it before Hydra writes into the
+    the command line ``segkit.cli.launch.ClaimRunFolder`` refuses it before Hydra writes into the
     folder; this check covers ``train(cfg)`` called from Python.)
     """
     refuse_training_over(output_dir, cfg.get("ckpt_path"))
@@ -430,7 +430,7 @@ def summary_lines(metrics: dict[str, Any]) -> list[str]:
     def pct(value: Any) -> str:
         return "n/a" if value is None else f"{100 * float(value):.2f}"
 
-    from segkit.tasks.cli import shown_path as shown  # light; relative to the working directory
+    from segkit.cli.launch import shown_path as shown  # light; relative to the working directory
 
     folder = shown(metrics.get("output_dir") or ".")
     best, last = (
