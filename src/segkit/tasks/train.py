@@ -86,7 +86,7 @@ def build_module(
 ) -> SegModule:
     """The network (``cfg.model``) wrapped in the SegModule configured by ``cfg.module``;
     ``classes`` (the datamodule's) are stored in its checkpoints; ``class_weight``: the resolved
-    weights (``tasks.class_weight``) in place of ``module.class_weight``."""
+    weights (``training.class_weight``) in place of ``module.class_weight``."""
     network = instantiate_user(cfg.model)
     make_module = instantiate_user(cfg.module, _partial_=True, _convert_="all")
     weights = {} if class_weight is _FROM_CONFIG else {"class_weight": class_weight}
@@ -370,7 +370,10 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     save_config(cfg, output_dir)
 
     _check_data(datamodule)
-    class_weight = resolve_class_weight(cfg, datamodule, resumed=resumed_weights)
+    class_weight = resolve_class_weight(
+        cfg.module.get("class_weight"), datamodule, root_dir=cfg.paths.root_dir,
+        output_dir=output_dir, resumed=resumed_weights, ckpt_path=cfg.get("ckpt_path"),
+    )  # fmt: skip
     module = build_module(cfg, plain, classes=datamodule.classes, class_weight=class_weight)
     trainer = build_trainer(cfg)
     check_batches(datamodule, trainer)
