@@ -33,6 +33,7 @@ from pytorch_lightning.utilities import rank_zero_only
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from segkit.cli.jobs import (
+    build_datamodule,
     instantiate_group,
     instantiate_user,
     save_config,
@@ -55,22 +56,6 @@ from segkit.training import (
 from segkit.training.class_weight import resolve_class_weight
 
 log = logging.getLogger(__name__)
-
-
-def build_datamodule(cfg: DictConfig) -> SegDataModule:
-    """``cfg.data`` instantiated; a null ``data.num_classes`` is set in ``cfg`` to the dataset's
-    count, so ``${data.num_classes}`` (model, module) and the saved config carry the number.
-    Cheap: no image is read (a folder dataset reads its classes file)."""
-    datamodule = instantiate_user(cfg.data, _convert_="all")
-    if cfg.data.get("num_classes") is None:
-        with open_dict(cfg):
-            cfg.data.num_classes = int(datamodule.num_classes)
-        log.info(
-            "data.num_classes=%d, from the dataset's classes (%s)",
-            datamodule.num_classes,
-            datamodule.classes.source or type(datamodule.dataset).__name__,
-        )
-    return datamodule
 
 
 #: ``build_module``'s default: ``module.class_weight`` as the config gives it.
@@ -511,7 +496,6 @@ def _summary(
 __all__ = [
     "NothingTrained",
     "TrainingInterrupted",
-    "build_datamodule",
     "build_module",
     "build_trainer",
     "check_batches",
