@@ -89,13 +89,15 @@ def run_compare(argv: list[str]) -> None:
 
 
 def _compare(argv: list[str]) -> None:
-    from segkit.compare.records import find_run_folders  # light (yaml); the task imports torch
+    from segkit.compare.records import find_run_folders  # light (yaml); the task's plots are not
 
     args = _compare_args(argv)
-    find_run_folders(args.dirs)  # a wrong folder is refused before the heavy import below
-    from segkit.tasks.compare import compare, fill_missing
+    find_run_folders(args.dirs)  # a wrong folder is refused before the heavy imports below
+    from segkit.tasks.compare import compare
 
     if args.fill:
+        from segkit.cli.fill import fill_missing  # evaluate + analyze: torch
+
         for folder in fill_missing(args.dirs):
             print(f"evaluated and analysed {folder}")
     out = args.out or Path("logs") / "compare" / time.strftime("%Y-%m-%d_%H-%M-%S")
