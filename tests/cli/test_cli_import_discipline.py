@@ -115,7 +115,7 @@ def test_compare_refuses_a_bad_folder_before_anything_heavy(tmp_path: Path) -> N
 def test_light_modules_import_no_torch() -> None:
     code = (
         "import sys, segkit.checks, segkit.cli.preflight, segkit.cli.launch, segkit.data, "
-        "segkit.analysis, segkit.compare.records, segkit.data.download;"
+        "segkit.analysis, segkit.compare.records, segkit.data.download, segkit.cli.download;"
         f"print(sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r}))"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
