@@ -16,10 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from segkit.analysis.erf import heatmap_rgb
-from segkit.analysis.pixel_rf import draw_logit_grid, draw_rf_box
 from segkit.checks import VALID_OUTPUT_STRIDES
 from segkit.evaluation.overlay import legend_image, overlay
+from segkit.explore.drawing import draw_logit_grid, draw_rf_box, heatmap_rgb
 from segkit.explore.session import (
     Design,
     DesignView,
