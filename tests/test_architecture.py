@@ -128,10 +128,17 @@ LIGHT_MODULES: dict[str, set[str]] = {
     "cli/launch.py": {
         "hydra",
         "omegaconf",
+        "segkit.cli.hints",
         "segkit.cli.preflight",
         "segkit.tasks.config_keys",
-        "segkit.cli.configs",  # key_hint composes the config (after Hydra refused it)
+        "segkit.cli.configs",  # the run header's CPU flags
         "segkit.cli.run_folders",  # ClaimRunFolder: the run folder's lock, before the job
+    },
+    "cli/hints.py": {
+        "hydra",
+        "omegaconf",
+        "segkit.cli.preflight",
+        "segkit.cli.configs",  # key_hint composes the config (after Hydra refused it)
     },
     "cli/configs.py": {"hydra", "omegaconf"},
     "cli/run_folders.py": {"omegaconf", "segkit.runs"},
