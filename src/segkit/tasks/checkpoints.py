@@ -21,7 +21,7 @@ Started without torchrun, nothing changes.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +35,7 @@ from torch import nn
 from segkit.cli.jobs import instantiate_user
 from segkit.data.classes import ClassInfo
 from segkit.evaluation.inference import InferenceSettings
-from segkit.evaluation.onnx_backend import BackendSettings, file_sha256
+from segkit.evaluation.onnx_backend import BackendSettings, file_sha256, inference_model
 from segkit.training.checkpoint_file import (
     apply_checkpoint_input_norm,
     checkpoint_config,
@@ -313,9 +313,55 @@ def checkpoint_digest(path: str, backend: BackendSettings) -> str | None:
     return file_sha256(path)
 
 
+# the prelude of evaluate and predict ------------------------------------------------------------
+@dataclass(frozen=True)
+class InferenceCheckpoint:
+    """A checkpoint opened for inference on one device: ``net`` is what the inference functions
+    call (the Segmentor, or its onnxruntime stand-in of the same call shape), ``cfg`` the stored
+    run config, ``classes`` the checkpoint's classes, ``settings`` and ``backend`` what the
+    ``eval`` / ``predict`` node asked for."""
+
+    net: Any
+    cfg: dict[str, Any]
+    classes: ClassInfo
+    settings: InferenceSettings
+    backend: BackendSettings
+
+
+def trained_data_defaults(stored: dict[str, Any]) -> Mapping[str, Any] | None:
+    """The inference defaults of the checkpoint's own data config (``data.inference``)."""
+    return (stored.get("data") or {}).get("inference")
+
+
+def open_for_inference(
+    path: str,
+    opts: DictConfig,
+    *,
+    key: str,
+    device: torch.device,
+    data_defaults: Callable[[dict[str, Any]], Mapping[str, Any] | None] = trained_data_defaults,
+) -> InferenceCheckpoint:
+    """Checkpoint ``path`` ready for inference on ``device``, as the ``opts`` node (``eval`` or
+    ``predict``, named ``key`` in messages) asks: its backend keys, ``output_stride`` (re-dilation
+    of the loaded network) and inference keys, a null one taking the dataset's default
+    (``data_defaults(stored run config)``; by default the training data's, e.g. Cityscapes' sliding
+    window) and then the built-in one (:func:`inference_settings`). When the backend caches an ONNX
+    export, the checkpoint's SHA-256 is taken before it is loaded (the cache key is the file read).
+    """
+    backend = backend_settings(opts, key)
+    digest = checkpoint_digest(path, backend)
+    trained = load_trained(path, output_stride=opts.get("output_stride"))
+    settings = inference_settings(opts, data_defaults(trained.cfg), trained=trained.cfg)
+    net = inference_model(
+        trained.model, path, device=device, settings=backend, loaded_sha256=digest
+    )
+    return InferenceCheckpoint(net, trained.cfg, trained.classes, settings, backend)
+
+
 __all__ = [
     "INFERENCE_KEYS",
     "STATE_PREFIX",
+    "InferenceCheckpoint",
     "Ranks",
     "TrainedModel",
     "backend_settings",
@@ -326,8 +372,10 @@ __all__ = [
     "load_model_weights",
     "load_segmentor",
     "load_trained",
+    "open_for_inference",
     "read_checkpoint",
     "resolve_device",
     "stored_data",
     "torchrun_ranks",
+    "trained_data_defaults",
 ]
