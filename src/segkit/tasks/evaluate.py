@@ -197,7 +197,7 @@ def _evaluate(cfg: DictConfig, ranks: Ranks) -> dict[str, Any]:
     loader = _loader(dataset, count, opts, data_cfg, ranks)
     mine = loader_images(loader)  # this rank's images
     batches = track(
-        loader, f"evaluating {opts.split}", mine, count=lambda b: len(b["id"]),
+        loader, f"evaluating {opts.split}", mine, count=lambda b: len(b["index"]),
         enabled=ranks.is_writer,
     )  # fmt: skip
     result = evaluator.run(batches)
