@@ -6,7 +6,7 @@ random BN statistics: the cost does not depend on the values).
     python benchmarks/bench_explore.py --clicks 5 [--threads 2] [--size 513]
 
 Prints the machine, the load average before and after, and the median / max wall time of each
-action (``segkit.tasks.explore.Explorer``, the object the page calls).
+action (``segkit.explore.ui.Explorer``, the object the page calls).
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ from omegaconf import OmegaConf
 from PIL import Image
 
 from _helpers import machine
-from segkit.tasks.configs import compose_config
-from segkit.tasks.explore import Explorer
-from segkit.tasks.explore_session import Session, find_checkpoints, load_designs
+from segkit.cli.configs import compose_config
+from segkit.explore.session import Session, find_checkpoints, load_designs
+from segkit.explore.ui import Explorer
 
 
 def quickstart_checkpoint(folder: Path, model: str) -> Path:

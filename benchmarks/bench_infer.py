@@ -45,12 +45,12 @@ import torch.nn.functional as F
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+from segkit.cli.configs import compose_config
 from segkit.data import SyntheticSpec, generate_synthetic, voc_split
 from segkit.evaluation.batching import eval_loader
 from segkit.evaluation.evaluator import Evaluator
 from segkit.evaluation.inference import InferenceSettings
 from segkit.evaluation.onnx_backend import BackendSettings, inference_model
-from segkit.tasks.configs import compose_config
 from segkit.tasks.evaluate import evaluate
 from segkit.tasks.predict import predict
 

@@ -72,7 +72,7 @@ def _datamodule(root: Path, check: str, workers: int) -> SegDataModule:
 
 
 def _inspect_task(root: Path, out: Path, threads: int) -> None:
-    from segkit.tasks.configs import compose_config
+    from segkit.cli.configs import compose_config
     from segkit.tasks.inspect_data import inspect_data
 
     cfg = compose_config(

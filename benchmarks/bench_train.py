@@ -40,9 +40,9 @@ import torch.nn.functional as F
 from hydra.utils import instantiate
 
 from _helpers import cpu_name
+from segkit.cli.configs import compose_config
 from segkit.constants import IGNORE_INDEX
 from segkit.runs import builder_name
-from segkit.tasks.configs import compose_config
 from segkit.tasks.train import train
 from segkit.training import build_param_groups
 

@@ -23,9 +23,9 @@ import torch
 from hydra.utils import instantiate
 
 from _helpers import cpu_name
+from segkit.cli.configs import compose_config
 from segkit.evaluation.inference import InferenceSettings, infer
 from segkit.tasks.checkpoints import load_trained
-from segkit.tasks.configs import compose_config
 
 EXACT = InferenceSettings(precision="32", channels_last=False)
 FAST = InferenceSettings(precision="bf16", channels_last=True)

@@ -50,7 +50,7 @@ class Variant:
 
 def _segkit(model: str) -> Callable[[], nn.Module]:
     def build() -> nn.Module:
-        from segkit.tasks.configs import compose_config
+        from segkit.cli.configs import compose_config
 
         cfg = compose_config(
             "train", [f"model={model}", "backbone.weights=null", "data.num_classes=21"]

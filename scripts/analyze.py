@@ -5,7 +5,7 @@ python scripts/analyze.py model=fcn model.output_stride=32 analyze.input_size=51
 python scripts/analyze.py ckpt_path=logs/train/runs/<run>/checkpoints/best.ckpt
 """
 
-from segkit.tasks.entry import analyze  # = segkit-analyze; light: the task is imported in the job
+from segkit.cli.entry import analyze  # = segkit-analyze; light: the task is imported in the job
 
 if __name__ == "__main__":
     analyze()

@@ -9,7 +9,7 @@ Every DIR is searched recursively for run folders of scripts/train.py, evaluate.
 of their checkpoint. Writes <out>/comparison.md, <out>/records.json and the PNG plots.
 """
 
-from segkit.tasks.entry import compare  # = segkit-compare
+from segkit.cli.entry import compare  # = segkit-compare
 
 if __name__ == "__main__":
     compare()

@@ -23,12 +23,12 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
+from segkit.cli.configs import compose_config
+from segkit.cli.jobs import exit_on_user_error, instantiate_user, task_log
 from segkit.compare.stats import background_floor
 from segkit.data import ClassInfo, SegSplit
 from segkit.evaluation.report import label_grid
-from segkit.tasks._common import exit_on_user_error, instantiate_user, task_log
 from segkit.tasks.checkpoints import load_segmentor
-from segkit.tasks.configs import compose_config
 from segkit.tasks.train import train
 
 DESIGNS = {"fcn": "FCN-8s", "deeplabv3plus": "DeepLabv3+"}

@@ -6,7 +6,7 @@ Then train with data=ade20k data.root=data/ (docs/datasets.md).
 
 import sys
 
-from segkit.data.download import ade20k_main
+from segkit.cli.download import ade20k
 
 if __name__ == "__main__":
-    sys.exit(ade20k_main())
+    sys.exit(ade20k())

@@ -8,7 +8,7 @@ Then train with data=camvid data.root=data/ (docs/datasets.md). Research use onl
 
 import sys
 
-from segkit.data.download import camvid_main
+from segkit.cli.download import camvid
 
 if __name__ == "__main__":
-    sys.exit(camvid_main())
+    sys.exit(camvid())

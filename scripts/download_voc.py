@@ -5,7 +5,7 @@ Usage: python scripts/download_voc.py --root data/ [--no-sbd] [--delete-archives
 
 import sys
 
-from segkit.data.download import main
+from segkit.cli.download import voc
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(voc())

@@ -5,7 +5,7 @@ python scripts/evaluate.py ckpt_path=... eval.output_stride=8 eval.scales=[0.5,0
 python scripts/evaluate.py ckpt_path=... data=voc data.root=/datasets eval.mode=slide eval.window=513
 """
 
-from segkit.tasks.entry import evaluate  # = segkit-eval; light: the task is imported in the job
+from segkit.cli.entry import evaluate  # = segkit-eval; light: the task is imported in the job
 
 if __name__ == "__main__":
     evaluate()

@@ -5,7 +5,7 @@ python scripts/explore.py ckpt_path=logs/sweep_design/multiruns/<time>   # each 
 python scripts/explore.py ckpt_path=A.ckpt explore.port=7861 explore.device=cuda
 """
 
-from segkit.tasks.entry import explore  # = segkit-explore; light: the task is imported in the job
+from segkit.cli.entry import explore  # = segkit-explore; light: the task is imported in the job
 
 if __name__ == "__main__":
     explore()

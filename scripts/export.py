@@ -4,7 +4,7 @@ python scripts/export.py ckpt_path=logs/train/runs/<run>/checkpoints/best.ckpt f
 python scripts/export.py ckpt_path=... output=model.onnx export.exporter=legacy
 """
 
-from segkit.tasks.entry import export  # = segkit-export; light: the task is imported in the job
+from segkit.cli.entry import export  # = segkit-export; light: the task is imported in the job
 
 if __name__ == "__main__":
     export()

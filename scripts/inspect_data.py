@@ -6,7 +6,7 @@ Usage: python scripts/inspect_data.py data=synthetic inspect.json=out.json
        python scripts/inspect_data.py data=folder data.root=my_data
 """
 
-from segkit.tasks.entry import (
+from segkit.cli.entry import (
     inspect_data,
 )  # = segkit-inspect; light: the task is imported in the job
 

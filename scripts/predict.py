@@ -4,7 +4,7 @@ python scripts/predict.py ckpt_path=logs/train/runs/<run>/checkpoints/best.ckpt 
 python scripts/predict.py ckpt_path=... input=images/ output=preds/ predict.batch_size=8 predict.flip=true
 """
 
-from segkit.tasks.entry import predict  # = segkit-predict; light: the task is imported in the job
+from segkit.cli.entry import predict  # = segkit-predict; light: the task is imported in the job
 
 if __name__ == "__main__":
     predict()

@@ -29,11 +29,12 @@ from pathlib import Path
 import torch
 
 from comparison_doc import write_comparison_doc  # scripts/: the doc is this script's job
+from segkit.cli.configs import compose_config
+from segkit.cli.fill import analyze_checkpoint, evaluate_checkpoint
+from segkit.cli.jobs import exit_on_user_error, task_log
+from segkit.cli.run_folders import claim_dir
 from segkit.progress import progress
-from segkit.tasks._common import exit_on_user_error, task_log
-from segkit.tasks.compare import analyze_checkpoint, compare, evaluate_checkpoint
-from segkit.tasks.configs import compose_config
-from segkit.tasks.run_folders import claim_dir
+from segkit.tasks.compare import compare
 from segkit.tasks.train import train
 
 ROOT = Path(__file__).resolve().parents[1]

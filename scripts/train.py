@@ -6,7 +6,7 @@ python scripts/train.py ckpt_path=logs/train/runs/<run>/checkpoints/last.ckpt   
 python scripts/train.py -m model=fcn,deeplabv3plus model.output_stride=8,16       # sweep
 """
 
-from segkit.tasks.entry import train  # = segkit-train; light: the task is imported in the job
+from segkit.cli.entry import train  # = segkit-train; light: the task is imported in the job
 
 if __name__ == "__main__":
     train()

@@ -50,10 +50,14 @@ def test_sources_found():
     assert len(list(SRC.rglob("*.py"))) >= 5
 
 
+#: The packages above the library: the shell, the tasks and the explorer the explore task serves.
+EDGES = {"cli", "tasks", "explore"}
+
+
 def test_hydra_only_at_the_edges():
     def rule(pkg, name):
-        if _top(name) in {"hydra", "omegaconf"} and pkg != "tasks":
-            return "Hydra/omegaconf belong in segkit.tasks and scripts/ only"
+        if _top(name) in {"hydra", "omegaconf"} and pkg not in EDGES:
+            return "Hydra/omegaconf belong in segkit.cli, segkit.tasks, segkit.explore and scripts/"
         return None
 
     assert _violations(rule) == []
@@ -84,13 +88,63 @@ def test_the_feature_contract_stands_alone():
     assert _imports(SRC / "features.py") <= {"__future__", "dataclasses"}
 
 
-def test_nothing_below_tasks_imports_tasks():
+def test_the_library_imports_no_edge():
     def rule(pkg, name):
-        if pkg != "tasks" and _segkit_pkg(name) == "tasks":
-            return "tasks/ is the top layer"
+        if pkg not in EDGES and _segkit_pkg(name) in EDGES:
+            return "cli/, tasks/ and explore/ stand on the library, never under it"
         return None
 
     assert _violations(rule) == []
+
+
+TASKS = SRC / "tasks"
+#: The eight tasks: each ``tasks/<name>.py`` holds ``<name>(cfg)``, which ``run_task`` imports.
+TASK_NAMES = {"train", "evaluate", "predict", "export", "analyze", "compare", "inspect_data",
+              "explore"}  # fmt: skip
+#: The one module of tasks/ that is not a task: the prelude that opens a checkpoint for inference.
+PRELUDE = "checkpoints"
+#: tasks/config_keys.py: the command line applies it (``run_task``); no task imports it.
+APPLIED_BY_THE_COMMAND_LINE = {"config_keys"}
+
+
+def _task_modules_imported(path: Path) -> set[str]:
+    """The modules of ``segkit.tasks`` that ``path`` imports, however it is spelled: ``import
+    segkit.tasks.x``, ``from segkit.tasks.x import f``, ``from segkit.tasks import x``, relative
+    ``from .x import f`` / ``from . import x``, at the top or inside a function."""
+    package = path.relative_to(SRC.parent).with_suffix("").parts[:-1]  # ("segkit", "tasks")
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            modules = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                base = ".".join([*package[: len(package) - node.level + 1], *filter(None, [base])])
+            modules = [base, *(f"{base}.{alias.name}" for alias in node.names)]
+        else:
+            continue
+        for module in modules:
+            parts = module.split(".")
+            if parts[:2] == ["segkit", "tasks"] and len(parts) > 2:
+                found.add(parts[2])
+    return found
+
+
+def test_tasks_holds_the_tasks_and_the_prelude():
+    modules = {p.stem for p in TASKS.glob("*.py")} - {"__init__"} - APPLIED_BY_THE_COMMAND_LINE
+    assert modules == TASK_NAMES | {PRELUDE}
+
+
+def test_no_task_imports_another_task():
+    """A task is a plain function of its config. What two tasks share lives in the prelude or
+    below it, never in another task; the explorer uses the prelude only. Running tasks one after
+    another is the shell's (``cli/fill.py``: ``compare --fill`` evaluates and analyses)."""
+    found = []
+    for path in sorted([*TASKS.glob("*.py"), *(SRC / "explore").rglob("*.py")]):
+        for module in sorted(_task_modules_imported(path)):
+            if module in TASK_NAMES and not (path.parent == TASKS and module == path.stem):
+                found.append(f"{path.relative_to(SRC)} imports segkit.tasks.{module}")
+    assert found == [], "a task module imports another task module"
 
 
 def test_compare_reads_files_only():
@@ -119,17 +173,25 @@ LIGHT_MODULES: dict[str, set[str]] = {
     "progress.py": {"rich"},
     "data/classes.py": {"segkit.constants"},
     "data/camvid_layout.py": set(),
-    "tasks/preflight.py": {"omegaconf", "segkit.checks", "segkit.data.camvid_layout"},
-    "tasks/cli.py": {
+    "cli/__init__.py": {"segkit.cli.configs", "segkit.cli.run_folders"},
+    "cli/preflight.py": {"omegaconf", "segkit.checks", "segkit.data.camvid_layout"},
+    "cli/launch.py": {
         "hydra",
         "omegaconf",
-        "segkit.tasks.preflight",
+        "segkit.cli.hints",
+        "segkit.cli.preflight",
         "segkit.tasks.config_keys",
-        "segkit.tasks.configs",  # key_hint composes the config (after Hydra refused it)
-        "segkit.tasks.run_folders",  # ClaimRunFolder: the run folder's lock, before the job
+        "segkit.cli.configs",  # the run header's CPU flags
+        "segkit.cli.run_folders",  # ClaimRunFolder: the run folder's lock, before the job
     },
-    "tasks/configs.py": {"hydra", "omegaconf"},
-    "tasks/run_folders.py": {"omegaconf", "segkit.runs"},
+    "cli/hints.py": {
+        "hydra",
+        "omegaconf",
+        "segkit.cli.preflight",
+        "segkit.cli.configs",  # key_hint composes the config (after Hydra refused it)
+    },
+    "cli/configs.py": {"hydra", "omegaconf"},
+    "cli/run_folders.py": {"omegaconf", "segkit.runs"},
     "tasks/config_keys.py": set(),
 }
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from segkit.tasks import run_folders
-from segkit.tasks.run_folders import (
+from segkit.cli import run_folders
+from segkit.cli.run_folders import (
     LOCK_NAME,
     RunFolderBusy,
     claim_dir,
@@ -103,7 +103,7 @@ def test_two_runs_started_in_the_same_second_get_their_own_folders(tmp_path):
 
 #: Holds the folder argv[1] until its stdin closes (or it is killed).
 HOLDER = (
-    "import sys; from segkit.tasks.run_folders import lock_run_folder; "
+    "import sys; from segkit.cli.run_folders import lock_run_folder; "
     "lock_run_folder(sys.argv[1]); print('held', flush=True); sys.stdin.read()"
 )
 
@@ -183,7 +183,7 @@ def test_only_the_launching_process_claims(env, launching, monkeypatch):
 #: Waits for the go file, tries to hold argv[1], says which, keeps it until stdin closes.
 RACER = (
     "import sys, os, time\n"
-    "from segkit.tasks.run_folders import RunFolderBusy, lock_run_folder\n"
+    "from segkit.cli.run_folders import RunFolderBusy, lock_run_folder\n"
     "while not os.path.exists(sys.argv[2]): time.sleep(0.001)\n"
     "try:\n"
     "    lock_run_folder(sys.argv[1]); print('held', flush=True)\n"

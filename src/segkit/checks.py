@@ -3,7 +3,7 @@
 Each rule here is *the* rule: the constructor that consumes the value calls it (``fcn`` calls
 ``check_fcn_variant``, ``SegDataModule`` calls ``check_batch_size`` and ``check_num_workers``, ``poly_lr`` calls
 ``check_lr_schedule``, ``VOC.split`` calls ``resolve_voc_dir``...), and
-``segkit.tasks.preflight`` calls the same function on the composed config before anything heavy is
+``segkit.cli.preflight`` calls the same function on the composed config before anything heavy is
 imported, so a bad value is refused in well under a second with the constructor's own message.
 
 This module imports only the standard library (no torch, no Hydra): the command line imports it

@@ -158,7 +158,7 @@ def test_bad_options_name_arguments_in_python_and_keys_on_the_command_line(
 ):
     """The library's message names the Python argument; the command line's
     (``run_task``, through ``segkit.tasks.config_keys``) names the config key."""
-    from segkit.tasks.cli import UserError, run_task
+    from segkit.cli.launch import UserError, run_task
 
     extra = ["analyze.erf=false", "analyze.latency_runs=0", "model.output_stride=32"]
     cfg = _cfg(tmp_path, *extra, override)

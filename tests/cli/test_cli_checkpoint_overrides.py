@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from segkit.tasks.configs import compose_config
-from segkit.tasks.preflight import CommandLineError, preflight
+from segkit.cli.configs import compose_config
+from segkit.cli.preflight import CommandLineError, preflight
 
 ROOT = Path(__file__).resolve().parents[2]
 REQUIRED = {"predict": ["input=photo.jpg"]}
@@ -60,14 +60,14 @@ def test_a_model_override_with_a_checkpoint_is_refused(task, override, tmp_path:
     ],
 )
 def test_what_a_checkpoint_task_takes_is_not_refused(task, overrides, tmp_path: Path) -> None:
-    from segkit.tasks.preflight import check_checkpoint_overrides
+    from segkit.cli.preflight import check_checkpoint_overrides
 
     overrides = [f"ckpt_path={tmp_path / 'best.ckpt'}", *overrides]
     check_checkpoint_overrides(task, compose_config(task, overrides), overrides)
 
 
 def test_analyze_without_a_checkpoint_takes_model_overrides(tmp_path: Path) -> None:
-    from segkit.tasks.preflight import check_checkpoint_overrides
+    from segkit.cli.preflight import check_checkpoint_overrides
 
     overrides = ["backbone=xception", "model.output_stride=8"]
     check_checkpoint_overrides("analyze", compose_config("analyze", overrides), overrides)

@@ -3,7 +3,7 @@
 A user error inside a Hydra job is raised (never ``sys.exit``): a multirun goes on to its next job,
 each failed job prints one line and writes its error into its own run folder's log, and the exit
 status is 1 when any job failed. The fast tests run the real scripts' machinery
-(``segkit.tasks.cli.run_task`` + the Hydra callback of ``configs/hydra/default.yaml``) around a
+(``segkit.cli.launch.run_task`` + the Hydra callback of ``configs/hydra/default.yaml``) around a
 stand-in task module, so no torch is imported; the slow one sweeps the real ``scripts/train.py``.
 """
 
@@ -36,7 +36,7 @@ inspect_data = train = _run
 """
 SCRIPT = """
 import hydra
-from segkit.tasks.cli import launch, run_task
+from segkit.cli.launch import launch, run_task
 
 @hydra.main(version_base="1.3", config_path={configs!r}, config_name={name!r})
 def main(cfg):

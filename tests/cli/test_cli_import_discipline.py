@@ -1,6 +1,6 @@
 """Import discipline of the command line: before a config is known to be valid, a script has
 imported Hydra, omegaconf and segkit's light modules only -- never torch, Lightning, timm,
-albumentations or a task module. Each check runs in a fresh interpreter."""
+albumentations, a task module or the explorer. Each check runs in a fresh interpreter."""
 
 from __future__ import annotations
 
@@ -45,7 +45,8 @@ try:
     runpy.run_path(script, run_name="__main__" if argv else "segkit_script")
 except SystemExit as stop:
     code = stop.code
-loaded = sorted(m for m in sys.modules if m.split(".")[0] in HEAVY or m.startswith("segkit.tasks."))
+loaded = sorted(m for m in sys.modules
+                if m.split(".")[0] in HEAVY or m.startswith(("segkit.tasks.", "segkit.explore.")))
 print("PROBE" + json.dumps({"code": code, "loaded": loaded}))
 """
 
@@ -64,11 +65,9 @@ def probe(script: str, *argv: str, cwd: Path) -> dict:
 
 
 def light(loaded: list[str]) -> list[str]:
-    """The heavy or task modules among ``loaded`` (the light CLI modules are allowed)."""
-    allowed = {"segkit.tasks.cli", "segkit.tasks.preflight", "segkit.tasks._common",
-               "segkit.tasks.run_folders", "segkit.tasks.entry", "segkit.tasks.configs",
-               "segkit.tasks.config_keys"}  # fmt: skip
-    return [m for m in loaded if m not in allowed]
+    """The heavy, task or explorer modules among ``loaded`` (``segkit.cli`` is light; the
+    command line applies ``tasks.config_keys``, which imports nothing)."""
+    return [m for m in loaded if m != "segkit.tasks.config_keys"]
 
 
 @pytest.mark.parametrize("script", [*SCRIPTS, "download_voc"])
@@ -115,8 +114,8 @@ def test_compare_refuses_a_bad_folder_before_anything_heavy(tmp_path: Path) -> N
 
 def test_light_modules_import_no_torch() -> None:
     code = (
-        "import sys, segkit.checks, segkit.tasks.preflight, segkit.tasks.cli, segkit.data, "
-        "segkit.analysis, segkit.compare.records, segkit.data.download;"
+        "import sys, segkit.checks, segkit.cli.preflight, segkit.cli.launch, segkit.data, "
+        "segkit.analysis, segkit.compare.records, segkit.data.download, segkit.cli.download;"
         f"print(sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r}))"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
-from segkit.tasks.cli import key_hint, override_hint
+from segkit.cli.hints import key_hint, override_hint
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from omegaconf import DictConfig
 
-from segkit.tasks.configs import CONFIG_DIR, compose_config
-from segkit.tasks.preflight import horizon, preflight
+from segkit.cli.configs import CONFIG_DIR, compose_config
+from segkit.cli.preflight import horizon, preflight
 
 TINY = [
     "data=synthetic", "data.dataset.num_train=8", "data.dataset.num_val=4",
@@ -43,13 +43,13 @@ def _both_refuse(task: str, cfg: DictConfig, build) -> None:
 
 
 def _build_model(cfg: DictConfig):
-    from segkit.tasks._common import instantiate_user
+    from segkit.cli.jobs import instantiate_user
 
     return instantiate_user(cfg.model)
 
 
 def _build_data(cfg: DictConfig):
-    from segkit.tasks._common import instantiate_user  # as the tasks build it
+    from segkit.cli.jobs import instantiate_user  # as the tasks build it
 
     datamodule = instantiate_user(cfg.data, _convert_="all")
     datamodule.setup("fit")

@@ -3,7 +3,7 @@ cases 1 and 2).
 
 Two runs given the same ``hydra.run.dir`` used to both run, mixing their logs, configs and
 checkpoints; a refused rerun (a folder holding ``last.ckpt``) had already had ``.hydra/*``
-rewritten and its log appended to by Hydra. ``segkit.tasks.cli.ClaimRunFolder`` holds the folder
+rewritten and its log appended to by Hydra. ``segkit.cli.launch.ClaimRunFolder`` holds the folder
 (``.segkit.lock``) and refuses before Hydra writes anything. Fast: the real scripts' machinery around
 a stand-in task module (no torch).
 """
@@ -39,7 +39,7 @@ inspect_data = train = _run
 """
 SCRIPT = """
 import hydra
-from segkit.tasks.cli import launch, run_task
+from segkit.cli.launch import launch, run_task
 
 @hydra.main(version_base="1.3", config_path={configs!r}, config_name={name!r})
 def main(cfg):

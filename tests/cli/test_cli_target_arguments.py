@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 
 import segkit.tasks.train  # noqa: F401 - loads the targets' packages, as run_task's task import does
-from segkit.tasks.cli import UserError, check_target_arguments, run_task
-from segkit.tasks.configs import CONFIG_DIR, compose_config
+from segkit.cli.configs import CONFIG_DIR, compose_config
+from segkit.cli.hints import check_target_arguments
+from segkit.cli.launch import UserError, run_task
 
 
 def _compose(name: str, tmp_path: Path, *overrides: str):
@@ -88,7 +89,7 @@ def test_an_unexpected_argument_from_instantiate_names_the_key() -> None:
     from hydra.utils import instantiate
     from omegaconf import OmegaConf
 
-    from segkit.tasks.cli import unexpected_argument
+    from segkit.cli.hints import unexpected_argument
 
     cfg = OmegaConf.create({"data": {"_target_": "fractions.Fraction", "numeratr": 1}})
     with pytest.raises(Exception) as failed:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from torch.utils.data import DataLoader, Dataset
 
-from segkit.tasks.cli import one_line
+from segkit.cli.launch import one_line
 
 ROOT = Path(__file__).resolve().parents[2]
 MESSAGE = "image file /data/x.jpg is unreadable or corrupt (truncated): re-extract the archive"
@@ -44,8 +44,8 @@ def test_other_messages_are_left_alone() -> None:
 
 @pytest.mark.slow  # a training process (torch import, data generation): ~15-30 s here
 def test_train_script_reports_a_corrupt_image_from_a_worker(tmp_path: Path) -> None:
-    from segkit.tasks._common import instantiate_user
-    from segkit.tasks.configs import compose_config
+    from segkit.cli.configs import compose_config
+    from segkit.cli.jobs import instantiate_user
 
     overrides = [
         "data=synthetic", f"data.root={tmp_path / 'data'}", "data.dataset.num_train=8",

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from segkit.tasks.configs import CONFIG_DIR, ROOT_ENV, compose_config, project_root
+from segkit.cli.configs import CONFIG_DIR, ROOT_ENV, compose_config, project_root
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY_DATA = [
@@ -130,8 +130,8 @@ def test_local_default_beats_experiment_not_command_line(tmp_path: Path) -> None
 def test_tags_reach_compare_records(tmp_path: Path) -> None:
     """A training run's config.yaml (written by the train task's save_config) holds its tags;
     compare reads them into its records (records.json)."""
+    from segkit.cli.jobs import save_config
     from segkit.compare.records import build_records, find_run_folders
-    from segkit.tasks._common import save_config
     from segkit.tasks.compare import record_json
 
     run = tmp_path / "run"
@@ -189,8 +189,8 @@ def test_wheel_carries_the_configs_and_runs_without_the_checkout(tmp_path: Path)
 
 
 def test_missing_packaged_configs_are_one_line(monkeypatch, tmp_path: Path, capsys) -> None:
-    import segkit.tasks.configs as configs
-    from segkit.tasks import entry
+    import segkit.cli.configs as configs
+    from segkit.cli import entry
 
     monkeypatch.setattr(configs, "CONFIG_DIR", tmp_path / "gone")
     with pytest.raises(SystemExit) as stop:

@@ -116,9 +116,9 @@ def test_fixture_files_have_the_writers_keys(tmp_path: Path) -> None:
     import yaml
 
     from helpers.camvid_runs import CLASSES, per_image_confusion
+    from segkit.cli.configs import compose_config
     from segkit.evaluation.evaluator import EvalResult
     from segkit.evaluation.report import metrics_dict
-    from segkit.tasks.configs import compose_config
     from segkit.tasks.evaluate import write_image_confusion
 
     ours = write_run(tmp_path, "fcn8s", 1)[None]

@@ -15,11 +15,11 @@ from helpers.compare import (
     write_eval_run,
     write_train_run,
 )
+from segkit.cli.entry import run_compare
 from segkit.compare.records import build_records, find_run_folders
 from segkit.compare.stats import background_floor
 from segkit.compare.table import sort_records
 from segkit.tasks.compare import compare
-from segkit.tasks.entry import run_compare
 
 doc = load_script("comparison_doc")
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-import segkit.tasks.compare as compare_task
+import segkit.cli.fill as fill
 from helpers.compare import load_script
-from segkit.tasks.entry import run_compare
+from segkit.cli.entry import run_compare
 
 TINY = [
     "data.dataset.num_train=16",
@@ -43,7 +43,7 @@ def test_run_comparison_reuse_needs_its_record(tmp_path: Path, capsys) -> None:
 @pytest.mark.slow
 @pytest.mark.timeout(1500)  # 2 designs x 2 seeds, each trained, evaluated and analysed
 def test_run_comparison_end_to_end_and_reuse(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr(compare_task, "LATENCY_RUNS", 1)  # the figure is not under test
+    monkeypatch.setattr(fill, "LATENCY_RUNS", 1)  # the figure is not under test
     monkeypatch.chdir(tmp_path)  # synthetic data is generated under ./data
     doc, assets, runs = tmp_path / "doc" / "comparison.md", tmp_path / "doc" / "cmp", tmp_path / "r"
     args = ["--doc", str(doc), "--assets", str(assets)]

@@ -14,10 +14,11 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-import segkit.tasks.compare as compare_task
+import segkit.cli.fill as fill
 from helpers.compare import ROOT
-from segkit.tasks.compare import compare, fill_missing
-from segkit.tasks.configs import compose_config
+from segkit.cli.configs import compose_config
+from segkit.cli.fill import fill_missing
+from segkit.tasks.compare import compare
 
 SWEEPS = sorted(p.stem for p in (ROOT / "configs" / "sweep").glob("*.yaml") if p.stem[0] != "_")
 BASE = ["paths.root_dir=/tmp", "paths.output_dir=/tmp/unused"]
@@ -109,7 +110,7 @@ def test_multirun_of_a_sweep_fill_then_compare(tmp_path: Path, monkeypatch) -> N
     assert proc.returncode == 0, proc.stderr[-3000:]
     (sweep_dir,) = (tmp_path / "logs" / "sweep_context" / "multiruns").iterdir()
     assert sorted(p.name for p in sweep_dir.iterdir() if p.is_dir()) == ["0", "1", "2", "3"]
-    monkeypatch.setattr(compare_task, "LATENCY_RUNS", 1)  # the figure is not under test
+    monkeypatch.setattr(fill, "LATENCY_RUNS", 1)  # the figure is not under test
     monkeypatch.chdir(tmp_path)  # evaluation reads the synthetic data the jobs generated here
     filled = fill_missing([sweep_dir])
     assert sorted(p.name for p in filled) == ["0", "1", "2", "3"]

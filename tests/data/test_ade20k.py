@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
+from segkit.cli import download as download_cli
 from segkit.data import SegDataModule, SegSplit, check_datasets
 from segkit.data import download as dl
 from segkit.data.ade20k import ADE20K, ADE20K_INFO
@@ -194,23 +195,23 @@ def test_download_resumes_verifies_and_unzips(zip_server, tmp_path, monkeypatch,
     monkeypatch.setitem(dl.ARCHIVES, "ade20k", _archive(url, server.body))
     root = tmp_path / "data"
     server.cut = True
-    assert dl.ade20k_main(["--root", str(root)]) == 1  # cut half way: .part kept
+    assert download_cli.ade20k(["--root", str(root)]) == 1  # cut half way: .part kept
     record, err = capsys.readouterr().err.strip().splitlines()  # the download's line, the error
     assert record.startswith("downloading ADEChallengeData2016.zip: ")
     assert err.startswith("error: download of") and "rerun the same command to resume" in err
     assert (root / "ADEChallengeData2016.zip.part").is_file()
-    assert dl.ade20k_main(["--root", str(root)]) == 0  # resumed from the cut
+    assert download_cli.ade20k(["--root", str(root)]) == 0  # resumed from the cut
     assert server.ranges[-1] == f"bytes={len(server.body) // 2}-"
     assert len(ADE20K(root).split("train")) == 4 and len(ADE20K(root).split("val")) == 2
     requests = len(server.ranges)
-    assert dl.ade20k_main(["--root", str(root), "--delete-archive"]) == 0  # present: skipped
+    assert download_cli.ade20k(["--root", str(root), "--delete-archive"]) == 0  # present: skipped
     assert len(server.ranges) == requests
 
 
 def test_download_checksum_mismatch(zip_server, tmp_path, monkeypatch, capsys):
     server, url = zip_server
     monkeypatch.setitem(dl.ARCHIVES, "ade20k", _archive(url, server.body, md5="0" * 32))
-    assert dl.ade20k_main(["--root", str(tmp_path)]) == 1
+    assert download_cli.ade20k(["--root", str(tmp_path)]) == 1
     record, err = capsys.readouterr().err.strip().splitlines()  # the download's line, the error
     assert record.startswith("downloading ADEChallengeData2016.zip: ")
     assert err.startswith(f"error: checksum mismatch for {url}")

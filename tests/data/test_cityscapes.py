@@ -18,7 +18,7 @@ from segkit.data.cityscapes import (
     Cityscapes,
 )
 from segkit.data.io import read_mask
-from segkit.tasks.inference_opts import inference_settings
+from segkit.tasks.checkpoints import inference_settings
 
 CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "configs")
 
@@ -279,7 +279,7 @@ def test_train_evaluate_predict_on_cityscapes(cs_root, tmp_path):
 
 def test_options_from_a_task_config(cs_root):
     """``data.dataset.masks=...`` reaches the dataset object; a mistyped key is named in one line."""
-    from segkit.tasks.cli import check_target_arguments
+    from segkit.cli.hints import check_target_arguments
 
     cfg = _data_config(cs_root, "data.dataset.masks=labelTrainIds")
     dataset = instantiate(cfg.data.dataset)

@@ -9,10 +9,10 @@ import pytest
 import torch
 from test_folder import write_folder
 
-from segkit.tasks._common import to_plain
+from segkit.cli.configs import compose_config
+from segkit.cli.jobs import build_datamodule, to_plain
 from segkit.tasks.checkpoints import load_trained
-from segkit.tasks.configs import compose_config
-from segkit.tasks.train import build_datamodule, build_module
+from segkit.tasks.train import build_module
 
 TINY = [
     "data.num_workers=0",

@@ -8,8 +8,8 @@ import pytest
 from hydra.utils import instantiate
 from PIL import Image
 
+from segkit.cli.configs import compose_config
 from segkit.data import VOC, SegDataModule, Synthetic, check_datasets, save_mask, voc_split
-from segkit.tasks.configs import compose_config
 
 
 def voc(root: Path) -> Path:

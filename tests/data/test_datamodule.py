@@ -6,9 +6,9 @@ import pytest
 import torch
 from hydra.utils import instantiate
 
+from segkit.cli.configs import compose_config
 from segkit.constants import IGNORE_INDEX
 from segkit.data import VOC, SegDataModule, Synthetic, synthetic_folder_name
-from segkit.tasks.configs import compose_config
 
 
 def _dm(root, **overrides) -> SegDataModule:

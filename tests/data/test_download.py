@@ -9,6 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from segkit.cli import download as download_cli
 from segkit.data import download as dl
 from segkit.data import voc_split
 from segkit.data.download import Archive, download, fetch_all
@@ -173,7 +174,7 @@ def test_cli_reports_one_line_error(server, tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(
         dl.ARCHIVES, "voc2012", _serve(handler, base, "/v.tar", b"abc", md5="1" * 32)
     )
-    assert dl.main(["--root", str(tmp_path), "--no-sbd"]) == 1
+    assert download_cli.voc(["--root", str(tmp_path), "--no-sbd"]) == 1
     lines = capsys.readouterr().err.strip().splitlines()
     # the download's progress record (one line when not a terminal), then the error, one line
     assert lines[0].startswith("downloading v.tar: 3/3 B in ")

@@ -6,9 +6,9 @@ import json
 import numpy as np
 import pytest
 
+from segkit.cli.configs import compose_config
+from segkit.cli.launch import UserError, run_task
 from segkit.data import save_mask, voc_split
-from segkit.tasks.cli import UserError, run_task
-from segkit.tasks.configs import compose_config
 from segkit.tasks.inspect_data import inspect_data
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from segkit.tasks.distributed import Ranks, torchrun_ranks
+from segkit.tasks.checkpoints import Ranks, torchrun_ranks
 
 
 class _Gathered(Ranks):

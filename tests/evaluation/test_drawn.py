@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+import segkit.tasks.checkpoints as checkpoints
 import segkit.tasks.evaluate as evaluate_task
 from segkit.evaluation.counting import miou_of_matrices
 from segkit.evaluation.drawn import BestWorstKeeper
@@ -59,7 +60,7 @@ def _overlay_runs(monkeypatch, checkpoint, compose_eval, *extra):
     """Run evaluate, recording the images each forward saw, the rows drawn, the evaluator and
     the dataset."""
     seen, drawn, made = [], [], {}
-    real_model, real_plot = evaluate_task.inference_model, evaluate_task.plot_overlays
+    real_model, real_plot = checkpoints.inference_model, evaluate_task.plot_overlays
     real_dataset = evaluate_task._dataset
 
     def counting_model(*args, **kwargs):
@@ -80,7 +81,7 @@ def _overlay_runs(monkeypatch, checkpoint, compose_eval, *extra):
         drawn.extend(rows)
         return real_plot(rows, classes, path)
 
-    monkeypatch.setattr(evaluate_task, "inference_model", counting_model)
+    monkeypatch.setattr(checkpoints, "inference_model", counting_model)  # the prelude's
     monkeypatch.setattr(evaluate_task, "Evaluator", RecordedEvaluator)
     monkeypatch.setattr(evaluate_task, "_dataset", recording_dataset)
     monkeypatch.setattr(evaluate_task, "plot_overlays", recording_plot)

@@ -10,9 +10,9 @@ from omegaconf import OmegaConf
 from torch import nn
 
 from helpers.eval_models import ContextNet
+from segkit.cli.configs import compose_config
 from segkit.evaluation.inference import InferenceSettings, infer, resolved_precision
-from segkit.tasks.configs import compose_config
-from segkit.tasks.inference_opts import inference_settings
+from segkit.tasks.checkpoints import inference_settings
 
 X = torch.randn(2, 3, 40, 52, generator=torch.Generator().manual_seed(3))
 CPU = torch.device("cpu")
@@ -108,7 +108,7 @@ def test_auto_numerics_follow_the_checkpoints_training():
     run trained and validated with, so their mIoU is the run's val/mIoU."""
     from omegaconf import OmegaConf
 
-    from segkit.tasks.inference_opts import inference_settings
+    from segkit.tasks.checkpoints import inference_settings
 
     opts = OmegaConf.create({"precision": "auto", "channels_last": None})
     bf16_run = {"trainer": {"precision": "bf16-mixed"}, "module": {"channels_last": True}}

@@ -91,6 +91,39 @@ def test_predict_batches_equal_sizes_as_decoded_even_with_exif_turns(
         assert np.array_equal(read_mask(out / f"{path.stem}.png"), expected), path.name
 
 
+def test_predict_skips_an_undecodable_image_and_one_whose_header_lies(
+    checkpoint, compose_eval, tmp_path, monkeypatch
+):
+    # img2.jpg keeps its header but loses half its body: it fails inside the loader, in the batch
+    # it shares with img0. img1.png's header is made to lie about its size: it decodes to another.
+    import segkit.tasks.predict as task
+
+    folder = _images(tmp_path / "in", [(40, 56), (40, 56), (40, 56)])
+    whole = (folder / "img2.jpg").read_bytes()
+    (folder / "img2.jpg").write_bytes(whole[: len(whole) // 2])
+    real = task.read_image_size
+    monkeypatch.setattr(
+        task, "read_image_size", lambda p: (56, 40) if Path(p).name == "img1.png" else real(p)
+    )
+    out = tmp_path / "out"
+    with pytest.raises(PredictFailures, match=r"2 of 3 inputs failed.*the other 1 were written"):
+        predict(compose_eval(f"ckpt_path={checkpoint}", f"input={folder}", f"output={out}",
+                             "predict.batch_size=4", "predict.device=cpu", "predict.precision=32",
+                             "predict.channels_last=false", name="predict"))  # fmt: skip
+    summary = json.loads((out / "summary.json").read_text())
+    errors = {Path(f["path"]).name: f["error"] for f in summary["failures"]}
+    assert errors == {
+        "img1.png": "image decoded as 40x56 px where its header gives 56x40",
+        "img2.jpg": "unreadable or corrupt image",
+    }
+    assert sorted(p.name for p in out.glob("img*")) == ["img0.png", "img0_overlay.jpg"]
+    model, _ = load_segmentor(checkpoint)
+    x = torch.from_numpy(read_image(folder / "img0.jpg")).permute(2, 0, 1)[None].contiguous()
+    with torch.no_grad():
+        expected = model(x)["out"].argmax(1)[0].numpy()
+    assert np.array_equal(read_mask(out / "img0.png"), expected)  # its batch-mate failed: exact
+
+
 def test_predict_single_file_and_empty_folder(checkpoint, compose_eval, tmp_path):
     folder = _images(tmp_path / "one", [(40, 56)])
     summary = predict(

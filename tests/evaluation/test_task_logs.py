@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from segkit.tasks._common import task_log
-from segkit.tasks.cli import echo
+from segkit.cli.jobs import task_log
+from segkit.cli.launch import echo
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -11,7 +11,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from segkit.tasks.configs import compose_config
+from segkit.cli.configs import compose_config
 
 #: A few training steps of the quickstart recipe, shrunk: 64..80 px synthetic images.
 TINY = [

@@ -23,7 +23,7 @@ import pytest
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[2]
-BOX = (255, 255, 0)  # segkit.analysis.pixel_rf.BOX_COLOUR
+BOX = (255, 255, 0)  # segkit.explore.drawing.BOX_COLOUR
 
 
 def chromium() -> str:

@@ -10,9 +10,8 @@ import pytest
 import torch
 from PIL import Image
 
-from segkit.tasks import explore as explore_task
-from segkit.tasks.explore import INSTALL_HINT, Explorer, require_gradio
-from segkit.tasks.explore_session import (
+from segkit.explore import ui as explore_ui
+from segkit.explore.session import (
     Picture,
     Session,
     ValSplit,
@@ -20,6 +19,8 @@ from segkit.tasks.explore_session import (
     fit_image,
     load_designs,
 )
+from segkit.explore.ui import INSTALL_HINT, Explorer, require_gradio
+from segkit.tasks import explore as explore_task
 
 CPU = torch.device("cpu")
 
@@ -125,7 +126,7 @@ def test_export_writes_the_comparison_png(app: Explorer):
 def test_export_text_is_wrapped_to_its_column():
     from PIL import ImageFont
 
-    from segkit.tasks.explore_view import wrap
+    from segkit.explore.view import wrap
 
     font = ImageFont.load_default()
     long = "MACs 1.23 G at 480 x 360 | " + "latency 123.4 ms (median of 5, batch 1, 2 threads) " * 3
@@ -187,7 +188,7 @@ def test_a_multirun_folder_gives_each_runs_best_checkpoint(trained):
 
 
 def test_no_loadable_checkpoint_is_one_line(garbage, tmp_path):
-    from segkit.tasks.configs import compose_config
+    from segkit.cli.configs import compose_config
 
     cfg = compose_config(
         "explore",
@@ -200,7 +201,7 @@ def test_no_loadable_checkpoint_is_one_line(garbage, tmp_path):
 
 
 def test_missing_app_extra_is_one_line(monkeypatch):
-    monkeypatch.setattr(explore_task.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(explore_ui.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(ValueError) as err:
         require_gradio()
     assert str(err.value) == INSTALL_HINT and "pip install -e '.[app]'" in INSTALL_HINT
@@ -214,7 +215,7 @@ def test_host_and_port_follow_gradio_variables_and_share_stays_off(trained, tmp_
 
     need("gradio", "pip install -e '.[app]'")
 
-    from segkit.tasks.configs import compose_config
+    from segkit.cli.configs import compose_config
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -263,8 +264,8 @@ def test_an_impossible_output_stride_is_a_message_and_changes_nothing(tmp_path):
 
     from segkit.backbones import MobileNetV2
     from segkit.data.classes import ClassInfo
+    from segkit.explore.session import Design
     from segkit.models import fcn
-    from segkit.tasks.explore_session import Design
 
     model = fcn(backbone=functools.partial(MobileNetV2, width_mult=0.35), num_classes=2,
                 fcn_variant="32s").eval()  # fmt: skip
@@ -285,9 +286,9 @@ def test_facts_name_the_runs_val_bf(tmp_path):
 
     from segkit.backbones import MobileNetV2
     from segkit.data.classes import ClassInfo
+    from segkit.explore.session import Design, run_val_bf
+    from segkit.explore.view import facts_lines
     from segkit.models import fcn
-    from segkit.tasks.explore_session import Design, run_val_bf
-    from segkit.tasks.explore_view import facts_lines
 
     ckpt = tmp_path / "run" / "checkpoints" / "best.ckpt"
     ckpt.parent.mkdir(parents=True)

@@ -1,5 +1,5 @@
 """ERF of one chosen output pixel of a real image (``segkit.analysis.erf.PixelGradients``) and
-its picture (``heatmap_rgb``)."""
+its picture (``segkit.explore.drawing.heatmap_rgb``)."""
 
 from __future__ import annotations
 
@@ -10,13 +10,8 @@ import pytest
 import torch
 from torch import nn
 
-from segkit.analysis.erf import (
-    RADIUS_COLOURS,
-    PixelGradients,
-    effective_receptive_field,
-    erf_from_gradient,
-    heatmap_rgb,
-)
+from segkit.analysis.erf import PixelGradients, effective_receptive_field, erf_from_gradient
+from segkit.explore.drawing import RADIUS_COLOURS, heatmap_rgb
 
 
 def ones_conv(k: int, d: int = 1, channels: int = 3) -> nn.Conv2d:

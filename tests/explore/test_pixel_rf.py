@@ -15,15 +15,13 @@ from torch import nn
 from segkit.analysis import trace, watch_points
 from segkit.analysis.erf import PixelGradients
 from segkit.analysis.pixel_rf import (
-    BOX_COLOUR,
     OutputGrid,
     bilinear_taps,
-    draw_logit_grid,
-    draw_rf_box,
     output_grid,
     pixel_receptive_field,
 )
 from segkit.backbones import MobileNetV2
+from segkit.explore.drawing import BOX_COLOUR, draw_logit_grid, draw_rf_box
 from segkit.models import deeplabv3plus
 
 

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from segkit.tasks.configs import compose_config, workers
+from segkit.cli.configs import compose_config, workers
 from segkit.tasks.inspect_data import spread
 
 

@@ -14,7 +14,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import open_dict
 
-from segkit.tasks.cli import apply_extras, run_header
+from segkit.cli.launch import apply_extras, run_header
 
 ROOT = Path(__file__).resolve().parents[2]
 ENTRY_CONFIGS = ("train", "evaluate", "predict", "analyze", "export", "inspect_data")

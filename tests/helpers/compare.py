@@ -12,12 +12,12 @@ import torch
 
 from helpers.compare_loader import ROOT, load_script
 from segkit.analysis import analyze_model, save_heatmap
+from segkit.cli.configs import compose_config
+from segkit.cli.jobs import save_config, save_json
 from segkit.evaluation.evaluator import EvalResult
 from segkit.evaluation.report import metrics_dict
 from segkit.models import create_model
 from segkit.runs import write_json
-from segkit.tasks._common import save_config, save_json
-from segkit.tasks.configs import compose_config
 from segkit.tasks.evaluate import write_image_confusion
 
 CLASSES = ("background", "thing")

@@ -15,7 +15,7 @@ import torch
 from hydra import compose, initialize_config_dir
 
 from helpers.scale import ROOT, quiet_env
-from segkit.tasks._common import instantiate_group
+from segkit.cli.jobs import instantiate_group
 
 spec = importlib.util.spec_from_file_location("gpu_check", ROOT / "scripts" / "gpu_check.py")
 gpu_check = importlib.util.module_from_spec(spec)

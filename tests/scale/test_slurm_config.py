@@ -15,7 +15,7 @@ from hydra import compose, initialize_config_dir
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLauncher
 from omegaconf import OmegaConf
 
-import segkit.tasks  # noqa: F401  (registers the unique_dir resolver the configs use)
+import segkit.cli  # noqa: F401  (registers the unique_dir resolver the configs use)
 from helpers.scale import ROOT
 
 FAKE_SBATCH = """#!/bin/sh

@@ -1,4 +1,4 @@
-"""segkit.tasks.trials on a sweep folder laid out by hand: what trials.json says of a finished, an
+"""segkit.cli.trials on a sweep folder laid out by hand: what trials.json says of a finished, an
 interrupted and a failed job (no training: the end-to-end run is tests/scale/test_optuna.py)."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from segkit.tasks.trials import TRIALS_FILE, WriteTrials
+from segkit.cli.trials import TRIALS_FILE, WriteTrials
 
 
 def _job(sweep: Path, num: int, overrides: list[str], metrics: dict | None, log: str = "") -> None:
@@ -28,7 +28,7 @@ def test_write_trials_reads_every_job_folder(tmp_path: Path) -> None:
          {"status": "interrupted", "val/loss": float("nan")})  # fmt: skip
     line = "error: job #2 (x): module.lr must be > 0"
     _job(sweep, 2, ["module.lr=-1.0", "seed=5", "data=synthetic"], None,
-         log=f"[2026-12-02 06:00:00,000][segkit.tasks.cli][ERROR] - {line}\n")  # fmt: skip
+         log=f"[2026-12-02 06:00:00,000][segkit.cli.launch][ERROR] - {line}\n")  # fmt: skip
     (sweep / ".submitit").mkdir()  # not a job folder
     cfg = OmegaConf.create({
         "optimized_metric": "val/loss",

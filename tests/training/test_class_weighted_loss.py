@@ -7,9 +7,9 @@ import torch
 import torch.nn.functional as F
 from test_module import K, TinySeg
 
+from segkit.cli.configs import compose_config
+from segkit.cli.preflight import preflight
 from segkit.constants import IGNORE_INDEX
-from segkit.tasks.configs import compose_config
-from segkit.tasks.preflight import preflight
 from segkit.training import SegModule, segmentation_loss
 
 WEIGHTS = [0.5, 1.0, 4.0]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from omegaconf import OmegaConf
 
-from segkit.tasks._common import exit_on_user_error, instantiate_group, instantiate_user
+from segkit.cli.jobs import exit_on_user_error, instantiate_group, instantiate_user
 
 
 def test_user_error_becomes_one_line_and_exit_1(
@@ -60,7 +60,7 @@ def test_a_full_disk_leaves_the_previous_metrics_json_whole(tmp_path, monkeypatc
     import json
     from pathlib import Path
 
-    from segkit.tasks._common import save_json
+    from segkit.cli.jobs import save_json
 
     path = tmp_path / "metrics.json"
     save_json({"status": "finished"}, path)

@@ -12,9 +12,9 @@ import torch
 from hydra import compose, initialize_config_dir
 from torch import nn
 
-import segkit.tasks.configs as configs
-from segkit.tasks import cli
-from segkit.tasks.cli import numerics_line
+import segkit.cli.configs as configs
+from segkit.cli import launch
+from segkit.cli.launch import numerics_line
 from segkit.tasks.train import build_module, build_trainer, train
 from segkit.training import NonFiniteLossError
 
@@ -54,7 +54,7 @@ def _compose(tmp: Path, *overrides: str):
 @pytest.mark.parametrize("recipe", CPU_RECIPES, ids=lambda r: " ".join(r))
 def test_cpu_recipes_pick_the_processors_precision(recipe, flags, tmp_path, monkeypatch) -> None:
     monkeypatch.setattr(configs, "cpu_bf16_flags", lambda *a: flags)
-    monkeypatch.setattr(cli, "cpu_bf16_flags", lambda *a: flags)
+    monkeypatch.setattr(launch, "cpu_bf16_flags", lambda *a: flags)
     cfg = _compose(tmp_path, *recipe)
     assert cfg.trainer.accelerator == "cpu"
     assert cfg.trainer.precision == ("bf16-mixed" if flags else "32-true")

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from segkit.tasks.cli import one_line
+from segkit.cli.launch import one_line
 from segkit.tasks.train import train
 from segkit.training.atomic_io import TEMP_SUFFIX, CheckpointWriteError
 

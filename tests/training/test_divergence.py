@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from segkit.tasks._common import to_plain
+from segkit.cli.jobs import to_plain
 from segkit.tasks.checkpoints import load_segmentor, read_checkpoint
 from segkit.tasks.train import build_trainer, train
 from segkit.training import NonFiniteLossError, NonFiniteLossGuard, non_finite_counts

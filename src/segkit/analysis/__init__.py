@@ -20,7 +20,6 @@ __getattr__, __dir__, __all__ = lazy_exports(
             "PixelGradients",
             "effective_receptive_field",
             "erf_from_gradient",
-            "heatmap_rgb",
             "mass_radii",
             "save_heatmap",
         ),

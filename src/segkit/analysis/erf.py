@@ -23,7 +23,8 @@ The ERF of *one chosen* output pixel of a real image (the design explorer: "whic
 image does the prediction here draw on") is ``PixelGradients``: one forward of the image whose
 graph is kept, then one backward per asked pixel -- the gradient of that pixel's logit (one class,
 by default the predicted one) w.r.t. the input, its mass map and radii around that pixel
-(``erf_from_gradient``, shared with the centre-pixel ERF above). ``heatmap_rgb`` draws it.
+(``erf_from_gradient``, shared with the centre-pixel ERF above); the explorer draws it
+(``segkit.explore.drawing.heatmap_rgb``).
 """
 
 from __future__ import annotations
@@ -33,7 +34,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -253,45 +253,3 @@ def save_heatmap(erf: ERF, path: str | Path, *, title: str = "") -> Path:
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     return path
-
-
-#: Colours of the radius circles in ``heatmap_rgb``: r50, r90.
-RADIUS_COLOURS: tuple[tuple[int, int, int], ...] = ((0, 255, 255), (255, 255, 255))
-
-
-def heatmap_rgb(
-    erf: ERF, image: np.ndarray | None = None, *, decades: float = 3.0, alpha: float = 0.65
-) -> np.ndarray:
-    """(H, W, 3) uint8 picture of ``erf``: log10 of the gradient mass relative to its peak, the
-    top ``decades`` decades in matplotlib's ``inferno`` colours (below: black), blended with
-    weight ``alpha`` onto ``image`` (H, W, 3) uint8 when given; the r50 (cyan) and r90 (white)
-    circles around the pixel, which is marked with a cross.
-
-    Log scale: a trained network's ERF is sharply peaked, a linear map shows only the peak.
-    """
-    from matplotlib import colormaps
-    from PIL import Image, ImageDraw
-
-    if decades <= 0:
-        raise ValueError(f"decades must be > 0, got {decades}")
-    if not 0.0 <= alpha <= 1.0:
-        raise ValueError(f"alpha must be in [0, 1], got {alpha}")
-    mass = erf.grad.double()
-    rel = torch.log10(mass / mass.max()).clamp(min=-decades)  # log10(0) = -inf -> -decades
-    level = ((rel + decades) / decades).numpy()
-    colours = colormaps["inferno"](level)[..., :3] * 255.0
-    if image is not None:
-        if image.shape[:2] != mass.shape:
-            raise ValueError(f"image {image.shape[:2]} and ERF {tuple(mass.shape)} differ in size")
-        colours = alpha * colours + (1.0 - alpha) * image[..., :3].astype(np.float64)
-    picture = Image.fromarray(np.clip(colours + 0.5, 0, 255).astype(np.uint8))
-    draw = ImageDraw.Draw(picture)
-    row, col = erf.centre
-    width = max(1, round(max(mass.shape) / 256))
-    for radius, colour in zip((erf.r50, erf.r90), RADIUS_COLOURS, strict=True):
-        r = max(radius, 1.0)
-        draw.ellipse([col - r, row - r, col + r, row + r], outline=colour, width=width)
-    arm = 3 * width + 2
-    draw.line([col - arm, row, col + arm, row], fill=(0, 255, 0), width=width)
-    draw.line([col, row - arm, col, row + arm], fill=(0, 255, 0), width=width)
-    return np.asarray(picture)

@@ -25,15 +25,14 @@ checked the same way by hand). The trace carries extents and strides but no offs
 branches with shifted grids merge (FCN-16s/8s: transposed-conv upsampling cropped onto a skip;
 the DeepLabv3+ decoder without ASPP) the box can sit off by part of the coarse stride (FCN-8s /
 MobileNetV2 at 560 px: 3-16 px off on a 547 px box). With image pooling the field is global and
-the box exact (the whole image).
+the box exact (the whole image). The explorer draws the box and the grid
+(``segkit.explore.drawing``).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-
-import numpy as np
 
 from segkit.analysis.tracer import TraceResult, WatchedTensor
 
@@ -150,69 +149,10 @@ def pixel_receptive_field(grid: OutputGrid, pixel: tuple[int, int]) -> PixelRF:
     )
 
 
-#: Colour of the receptive-field box (``draw_rf_box``) and of the logit grid (``draw_logit_grid``).
-BOX_COLOUR = (255, 255, 0)
-GRID_COLOUR = (255, 255, 255)
-
-
-def draw_rf_box(
-    image: np.ndarray, rf: PixelRF, *, colour: tuple[int, int, int] = BOX_COLOUR
-) -> np.ndarray:
-    """A copy of ``image`` (H, W, 3) uint8 with ``rf``'s box outlined and its pixel marked (a
-    global field: the whole image framed)."""
-    from PIL import Image, ImageDraw
-
-    height, width_px = image.shape[:2]
-    if rf.box[2] >= height or rf.box[3] >= width_px:
-        raise ValueError(f"box {rf.box} does not fit the {height} x {width_px} image")
-    picture = Image.fromarray(np.ascontiguousarray(image[..., :3]))
-    draw = ImageDraw.Draw(picture)
-    width = max(1, round(max(height, width_px) / 200))
-    top, left, bottom, right = rf.box
-    draw.rectangle([left, top, right, bottom], outline=colour, width=width)
-    row, col = rf.pixel
-    arm = 3 * width + 2
-    draw.line([col - arm, row, col + arm, row], fill=colour, width=width)
-    draw.line([col, row - arm, col, row + arm], fill=colour, width=width)
-    return np.asarray(picture)
-
-
-def draw_logit_grid(
-    image: np.ndarray,
-    grid: OutputGrid,
-    *,
-    colour: tuple[int, int, int] = GRID_COLOUR,
-    alpha: float = 0.35,
-) -> np.ndarray:
-    """A copy of ``image`` (H, W, 3) uint8 with the cell borders of the logit grid blended in
-    (weight ``alpha``): lines half-way between neighbouring logit centres ``t * stride``, i.e.
-    the pixels whose prediction comes mostly from one logit lie in one cell."""
-    if image.shape[:2] != grid.image_size:
-        raise ValueError(f"image {image.shape[:2]} is not the grid's image size {grid.image_size}")
-    if not 0.0 <= alpha <= 1.0:
-        raise ValueError(f"alpha must be in [0, 1], got {alpha}")
-    out = image[..., :3].astype(np.float32)
-    lines = np.zeros(image.shape[:2], dtype=bool)
-    for axis, (n, stride) in enumerate(zip(grid.grid, grid.stride, strict=True)):
-        size = grid.image_size[axis]
-        borders = [round((t + 0.5) * stride) for t in range(n - 1)]
-        borders = [b for b in borders if 0 <= b < size]
-        if axis == 0:
-            lines[borders, :] = True
-        else:
-            lines[:, borders] = True
-    out[lines] = (1.0 - alpha) * out[lines] + alpha * np.asarray(colour, dtype=np.float32)
-    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
-
-
 __all__ = [
-    "BOX_COLOUR",
-    "GRID_COLOUR",
     "OutputGrid",
     "PixelRF",
     "bilinear_taps",
-    "draw_logit_grid",
-    "draw_rf_box",
     "output_grid",
     "pixel_receptive_field",
 ]

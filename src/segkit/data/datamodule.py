@@ -61,7 +61,7 @@ class SegDataModule(pl.LightningDataModule):
         inference: the dataset's default inference for evaluate and predict, as ``eval.*`` keys
             (``mode``, ``window``, ``stride``, ``scales``, ``flip``), e.g. Cityscapes' sliding
             window over its 1024x2048 images; an ``eval.*`` / ``predict.*`` key set to a value
-            wins (``segkit.tasks.inference_opts``). Not used by training-time validation.
+            wins (``segkit.tasks.checkpoints``). Not used by training-time validation.
         check: before the datasets are first used, check every sample of the train and val splits
             (``segkit.data.check``) and fail with the list of defects, so a corrupt val image stops
             the run before training rather than at the first validation. ``"full"`` decodes every

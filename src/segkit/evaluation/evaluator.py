@@ -83,8 +83,9 @@ class Evaluator:
         device: where inference and accumulation happen.
         boundary: also score the boundary F1 (per image, ``EvalResult.image_bf``).
         image_ids: ``image_ids[i]`` = id of the image a batch's ``index`` i names (the dataset's
-            split list). Needed under torch.distributed, where a rank has not seen the other ranks'
-            ids; otherwise the ids come with the batches.
+            split list): with it, images are named by their index alone (a batch's ``"id"`` is
+            not read). Needed under torch.distributed, where a rank has not seen the other ranks'
+            images; without it the ids come with the batches.
         keep_best_worst: N > 0 keeps, during the pass, the predictions (uint8 maps on the host) of
             the images that may end up among the N best or worst (``best_and_worst``), so they
             can be drawn without predicting them again (``kept_predictions``).
@@ -147,6 +148,8 @@ class Evaluator:
         else:  # a CPU tensor (pinned by the loader on CUDA): reading it needs no device sync
             index = keys.to(self.device, non_blocking=True)
             keys = keys.tolist()
+            if self.image_ids is not None:  # named by the dataset index only
+                ids = [self.image_ids[k] for k in keys]
         self._seen.update(zip(keys, ids, strict=True))
         self.metric.update(pred, mask, index)
         if self._keeper is not None:

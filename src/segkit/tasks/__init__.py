@@ -1,9 +1,4 @@
-"""segkit.tasks: the Hydra-facing tasks. Importing the package registers the config resolvers the
-entry configs use (``unique_dir``, see ``segkit.tasks.run_folders``; ``workers``, see
-``segkit.tasks.configs``), before Hydra resolves them."""
-
-from segkit.tasks.configs import register_resolvers as _register_config_resolvers
-from segkit.tasks.run_folders import register as _register_resolvers
-
-_register_resolvers()
-_register_config_resolvers()
+"""segkit.tasks: the eight tasks (``train``, ``evaluate``, ``predict``, ``export``, ``analyze``,
+``compare``, ``inspect_data``, ``explore``), each a plain function ``<task>(cfg) -> dict`` that
+``segkit.cli.launch.run_task`` imports inside the job, and ``checkpoints``: the one prelude they
+share to open a checkpoint for inference. No task imports another (``tests/test_architecture.py``)."""

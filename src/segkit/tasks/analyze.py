@@ -24,8 +24,8 @@ from segkit.analysis import (
     save_heatmap,
 )
 from segkit.analysis.report import EXTRA_KEYS
+from segkit.cli.jobs import build_datamodule, instantiate_user, save_config, save_json
 from segkit.runs import ANALYSIS_FILE, builder_name
-from segkit.tasks._common import instantiate_user, save_config, save_json
 from segkit.tasks.checkpoints import load_segmentor
 
 log = logging.getLogger(__name__)
@@ -83,9 +83,7 @@ def build_model(cfg: DictConfig) -> tuple[nn.Module, DictConfig]:
                 "model.output_stride=8|16|32 instead"
             )
         if cfg.get("data") is not None and cfg.data.get("num_classes") is None:
-            from segkit.tasks.train import build_datamodule  # the dataset's count, into cfg
-
-            build_datamodule(cfg)
+            build_datamodule(cfg)  # the dataset's count, into cfg
         return instantiate_user(cfg.model), cfg.model
     model, stored = load_segmentor(cfg.ckpt_path, output_stride=cfg.analyze.get("output_stride"))
     return model, OmegaConf.create(stored["model"])

@@ -1,5 +1,5 @@
-"""``compare`` task: run folders -> markdown tables, plots and ``records.json``; evaluating and
-analysing the runs that lack it (``--fill``, and scripts/run_comparison.py).
+"""``compare`` task: run folders -> markdown tables, plots and ``records.json``. Evaluating and
+analysing the runs that lack it (``--fill``, and scripts/run_comparison.py) is ``segkit.cli.fill``.
 
 Output folder: ``comparison.md`` (the tables, the missing pieces, the plots), ``records.json`` (one
 entry per run, machine-readable, with its design row) and the PNGs of ``segkit.compare.plots``. Runs
@@ -19,19 +19,8 @@ from segkit.compare.groups import DesignGroup, group_by_seed
 from segkit.compare.plots import plot_all
 from segkit.compare.records import Record, build_records, find_run_folders
 from segkit.compare.table import markdown, sort_records
-from segkit.progress import progress
-from segkit.tasks._common import task_log
-from segkit.tasks.analyze import analyze
-from segkit.tasks.configs import compose_config
-from segkit.tasks.evaluate import evaluate
 
 log = logging.getLogger(__name__)
-
-#: Trimap band widths (px) of the evaluations that compare runs: fine steps near the boundary,
-#: up to a quarter of a ~100 px synthetic image.
-TRIMAP_WIDTHS: tuple[int, ...] = (1, 2, 3, 4, 6, 8, 12, 16, 24)
-#: Median of this many batch-1 forwards: on a shared machine single runs are noisy.
-LATENCY_RUNS = 10
 
 
 @dataclass
@@ -79,75 +68,6 @@ def compare(dirs: Sequence[str | Path], *, out_dir: str | Path) -> CompareResult
     return result
 
 
-def evaluate_checkpoint(ckpt: str | Path, run_dir: Path, *, os_: int, trained_os: int) -> None:
-    """Evaluate ``ckpt`` at output stride ``os_`` (with the trimap curve) into
-    ``run_dir/eval_os<os_>``."""
-    stride = [f"eval.output_stride={os_}"] if os_ != trained_os else []
-    widths = f"[{','.join(map(str, TRIMAP_WIDTHS))}]"
-    overrides = [f"ckpt_path={ckpt}", f"paths.output_dir={run_dir / f'eval_os{os_}'}"]
-    overrides += [f"eval.trimap_widths={widths}", "eval.device=cpu", *stride]
-    with task_log(run_dir / f"eval_os{os_}", "evaluate"):
-        evaluate(compose_config("evaluate", overrides))
-
-
-def analyze_checkpoint(
-    ckpt: str | Path,
-    run_dir: Path,
-    *,
-    os_: int,
-    trained_os: int,
-    size: int,
-    erf_size: int | None = None,
-) -> None:
-    """Analyse ``ckpt`` at output stride ``os_`` into ``run_dir/analysis_os<os_>``: cost at
-    ``size`` px (the training crop), the ERF on ``erf_size`` px (default: the analyze config's
-    ``erf_input_size``; a crop-sized input would clip the ERF radius)."""
-    stride = [f"analyze.output_stride={os_}"] if os_ != trained_os else []
-    if erf_size is not None:
-        stride.append(f"analyze.erf_input_size={erf_size}")
-    overrides = [f"ckpt_path={ckpt}", f"paths.output_dir={run_dir / f'analysis_os{os_}'}"]
-    overrides += [f"analyze.input_size={size}", f"analyze.latency_runs={LATENCY_RUNS}"]
-    overrides += ["analyze.latency_budget_s=null", *stride]  # all LATENCY_RUNS, however slow
-    with task_log(run_dir / f"analysis_os{os_}", "analyze"):
-        analyze(compose_config("analyze", overrides))
-
-
-def fill_missing(dirs: Sequence[str | Path]) -> list[Path]:
-    """Evaluate and/or analyse, at its trained output stride and inside its own folder, every
-    training run under ``dirs`` that lacks either (e.g. the jobs of a sweep). Returns those runs."""
-    todo = [
-        rec
-        for rec in build_records(find_run_folders(dirs))
-        if rec.dirs.get("train") is not None
-        and rec.stride == rec.output_stride
-        and not (rec.eval and rec.analysis)
-    ]
-    done = []
-    with progress("evaluating + analysing runs", len(todo), unit="run") as advance:
-        for rec in todo:
-            done.append(_fill(rec))
-            advance(1)
-    return done
-
-
-def _fill(rec: Record) -> Path:
-    """Evaluate and/or analyse the training run of ``rec`` (see :func:`fill_missing`)."""
-    run = rec.dirs["train"]
-    ckpt = run / "checkpoints" / "best.ckpt"
-    crop = ((rec.config or {}).get("data") or {}).get("crop_size")
-    if not ckpt.is_file() or not crop or not rec.output_stride:
-        raise FileNotFoundError(
-            f"{run}: no checkpoints/best.ckpt or no data.crop_size / model.output_stride in "
-            "its config.yaml; only finished segkit training runs can be evaluated"
-        )
-    os_ = int(rec.output_stride)
-    if rec.eval is None:
-        evaluate_checkpoint(ckpt, run, os_=os_, trained_os=os_)
-    if rec.analysis is None:
-        analyze_checkpoint(ckpt, run, os_=os_, trained_os=os_, size=int(crop))
-    return run
-
-
 def record_json(rec: Record, *, row: int | None = None) -> dict[str, Any]:
     """A run as JSON: its table row, identity, the headline figures, where each piece came from."""
     a, e, t = rec.analysis or {}, rec.eval or {}, rec.train or {}
@@ -178,8 +98,5 @@ def record_json(rec: Record, *, row: int | None = None) -> dict[str, Any]:
 __all__ = [
     "CompareResult",
     "compare",
-    "analyze_checkpoint",
-    "evaluate_checkpoint",
-    "fill_missing",
     "record_json",
 ]

@@ -1,13 +1,14 @@
 """``evaluate`` task: score a checkpoint on a data split; write metrics.json, plots and overlays.
 
-The model and its classes (names, colours) come from the checkpoint (``tasks.checkpoints.load_trained``). The data
+The model and its classes (names, colours) come from the checkpoint
+(``tasks.checkpoints.open_for_inference``, the prelude evaluate and predict share). The data
 config is the checkpoint's as well unless the command line chose a data group (``data=voc``), in
 which case that group is used entirely; ``data.root=...`` / ``data.num_workers=...`` alone replace
 only those keys of the stored data config (see configs/evaluate.yaml).
 
-Under ``torchrun --nproc-per-node=N`` (``tasks.distributed``) the batches are shared out among the
-N processes (each image evaluated once), the matrices are reduced across them, and rank 0 writes
-the run folder: the same metrics as one process.
+Under ``torchrun --nproc-per-node=N`` (``tasks.checkpoints.torchrun_ranks``) the batches are shared
+out among the N processes (each image evaluated once), the matrices are reduced across them, and
+rank 0 writes the run folder: the same metrics as one process.
 """
 
 from __future__ import annotations
@@ -23,13 +24,13 @@ from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader
 
 from segkit.checks import check_num_workers
+from segkit.cli.jobs import instantiate_user, save_config
 from segkit.data.batching import loader_images
 from segkit.data.classes import ClassInfo
 from segkit.data.split import SegDataset, SegSplit
 from segkit.evaluation.batching import eval_loader
 from segkit.evaluation.evaluator import EvalResult, Evaluator, best_and_worst
 from segkit.evaluation.inference import InferenceSettings, resolved_precision
-from segkit.evaluation.onnx_backend import inference_model
 from segkit.evaluation.report import (
     metrics_dict,
     plot_confusion,
@@ -39,10 +40,13 @@ from segkit.evaluation.report import (
 )
 from segkit.progress import track
 from segkit.runs import IMAGE_CONFUSION_FILE, METRICS_FILE, builder_name, write_json
-from segkit.tasks._common import instantiate_user, save_config
-from segkit.tasks.checkpoints import load_trained, resolve_device, stored_data
-from segkit.tasks.distributed import Ranks, torchrun_ranks
-from segkit.tasks.inference_opts import backend_settings, checkpoint_digest, inference_settings
+from segkit.tasks.checkpoints import (
+    Ranks,
+    open_for_inference,
+    resolve_device,
+    stored_data,
+    torchrun_ranks,
+)
 
 log = logging.getLogger(__name__)
 
@@ -162,22 +166,20 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
 
 def _evaluate(cfg: DictConfig, ranks: Ranks) -> dict[str, Any]:
     opts = cfg.eval
-    backend = backend_settings(opts, "eval")
     device = ranks.device
     output_dir = Path(cfg.paths.output_dir)
     ranks.agree_on_folder(output_dir, "paths.output_dir")
     path = str(cfg.ckpt_path)
-    digest = checkpoint_digest(path, backend)
-    trained = load_trained(path, output_stride=opts.get("output_stride"))
-    stored, classes = trained.cfg, trained.classes
+    # eval.* keys, else the evaluation data's defaults; the numerics the run trained and
+    # validated with
+    opened = open_for_inference(
+        path, opts, key="eval", device=device,
+        data_defaults=lambda stored: data_config(cfg, stored).get("inference"),
+    )  # fmt: skip
+    stored, classes, settings, net = opened.cfg, opened.classes, opened.settings, opened.net
     data_cfg = data_config(cfg, stored)
-    # eval.* keys, else the data's defaults; the numerics the run trained and validated with
-    settings = inference_settings(opts, data_cfg.get("inference"), trained=stored)
     data = _dataset(data_cfg, classes, path)
     dataset = data.split(str(opts.split))  # no augmentation
-    net = inference_model(
-        trained.model, path, device=device, settings=backend, loaded_sha256=digest
-    )
     if ranks.is_writer:
         save_config(cfg, output_dir)
 
@@ -195,7 +197,7 @@ def _evaluate(cfg: DictConfig, ranks: Ranks) -> dict[str, Any]:
     loader = _loader(dataset, count, opts, data_cfg, ranks)
     mine = loader_images(loader)  # this rank's images
     batches = track(
-        loader, f"evaluating {opts.split}", mine, count=lambda b: len(b["id"]),
+        loader, f"evaluating {opts.split}", mine, count=lambda b: len(b["index"]),
         enabled=ranks.is_writer,
     )  # fmt: skip
     result = evaluator.run(batches)

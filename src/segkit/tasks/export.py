@@ -20,6 +20,8 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from segkit.cli.jobs import save_config, save_json
+from segkit.cli.launch import echo
 from segkit.evaluation.onnx_backend import file_sha256
 from segkit.evaluation.onnx_export import (
     EXPORTERS,
@@ -29,9 +31,7 @@ from segkit.evaluation.onnx_export import (
     export_onnx,
 )
 from segkit.progress import progress
-from segkit.tasks._common import save_config, save_json
 from segkit.tasks.checkpoints import load_trained
-from segkit.tasks.cli import echo
 
 log = logging.getLogger(__name__)
 

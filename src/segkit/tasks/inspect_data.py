@@ -20,11 +20,11 @@ from omegaconf import DictConfig
 from rich.console import Console
 from rich.table import Table
 
+from segkit.cli.jobs import instantiate_user, save_config
 from segkit.constants import IGNORE_INDEX
 from segkit.data import CheckReport, ClassInfo, SegDataset, SegSplit, check_datasets
 from segkit.evaluation.report import label_grid
 from segkit.progress import progress
-from segkit.tasks._common import instantiate_user, save_config
 
 log = logging.getLogger(__name__)
 

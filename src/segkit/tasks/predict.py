@@ -1,25 +1,30 @@
 """``predict`` task: a label PNG and an overlay JPEG for each input image, in the colours of the
 checkpoint's classes (``checkpoint["segkit"]["classes"]``, the training dataset's), and a legend.
 
-Images of any size: they are batched as evaluate batches them (``segkit.data.batching``): grouped by
-``(H, W)`` from the file headers, so a batch holds equal-sized images and nothing is padded (padding
-would change what the network computes near the border and what image pooling sees); each label map
-equals a batch-1 forward. A folder of mixed sizes therefore runs at smaller batches. Unreadable
-images are reported and skipped; when any was, ``predict`` raises ``PredictFailures`` after writing
-everything else (the script then exits 1).
+Images of any size: they are batched by evaluate's batching (``segkit.data.batching``:
+``same_size_batches`` over the sizes in the file headers, ``same_size_loader``), so a batch holds
+equal-sized images and nothing is padded (padding would change what the network computes near the
+border and what image pooling sees); each label map equals a batch-1 forward. A folder of mixed
+sizes therefore runs at smaller batches. The input files are a dataset by position
+(:class:`InputImages`): each batch's ``"index"`` names its files, nothing else. Unreadable images
+(a header that cannot be read, a body that cannot be decoded, or one that decodes to another size
+than its header gives) are reported and skipped; when any was, ``predict`` raises
+``PredictFailures`` after writing everything else (the script then exits 1).
 
-``predict.backend=onnxruntime`` runs the network exported once to ONNX (``segkit.evaluation.onnx_backend``).
+The checkpoint is opened by the prelude evaluate shares (``tasks.checkpoints.open_for_inference``);
+``predict.backend=onnxruntime`` runs the network exported once to ONNX
+(``segkit.evaluation.onnx_backend``).
 
-Under ``torchrun --nproc-per-node=N`` (``tasks.distributed``) the batches are dealt out in turn
-(``batching.shard``) and each process writes its images' files (each image once); rank 0 gathers
-the counts and failures into summary.json.
+Under ``torchrun --nproc-per-node=N`` (``tasks.checkpoints.torchrun_ranks``) the batches are dealt
+out in turn (``batching.shard``'s rule) and each process writes its images' files (each image
+once); rank 0 gathers the counts and failures into summary.json.
 """
 
 from __future__ import annotations
 
 import errno
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,23 +32,30 @@ import numpy as np
 import torch
 from omegaconf import DictConfig
 from PIL import Image
+from torch.utils.data import Dataset
 
 from segkit.checks import check_batch_size
+from segkit.cli.jobs import save_config, save_json
+from segkit.cli.launch import echo
 from segkit.constants import IMAGE_SUFFIXES
 from segkit.data import read_image
-from segkit.data.batching import same_size_batches, shard
+from segkit.data.batching import (
+    indexed_collate,
+    loader_images,
+    same_size_batches,
+    same_size_loader,
+)
 from segkit.data.classes import ClassInfo
-from segkit.data.collate import stack_collate
 from segkit.data.io import read_image_size
 from segkit.evaluation.inference import InferenceSettings, infer
-from segkit.evaluation.onnx_backend import inference_model
 from segkit.evaluation.overlay import overlay, save_label_png, save_legend
 from segkit.progress import track
-from segkit.tasks._common import save_config, save_json
-from segkit.tasks.checkpoints import load_trained, resolve_device
-from segkit.tasks.cli import echo
-from segkit.tasks.distributed import Ranks, torchrun_ranks
-from segkit.tasks.inference_opts import backend_settings, checkpoint_digest, inference_settings
+from segkit.tasks.checkpoints import (
+    Ranks,
+    open_for_inference,
+    resolve_device,
+    torchrun_ranks,
+)
 
 log = logging.getLogger(__name__)
 
@@ -83,63 +95,72 @@ def list_images(source: str | Path) -> list[Path]:
     return images
 
 
-def _batches(
-    paths: Sequence[Path], batch_size: int, failures: list[dict[str, str]]
-) -> list[list[Path]]:
-    """``paths`` in same-size batches (``same_size_batches``, sizes from the file headers); an
-    unreadable header goes to ``failures``."""
-    readable, sizes = [], []
-    for path in paths:
+class InputImages(Dataset):
+    """The input files by position, for ``same_size_loader``: item ``i`` is ``paths[i]`` as a
+    split's sample (``image`` (H, W, 3) uint8 RGB, an empty ``mask``, ``id``: the path) plus
+    ``error``, "" when it can be predicted. ``sizes``: position -> ``(H, W)`` from the header, for
+    the readable ones. A file that cannot be decoded, or decodes to another size than its header
+    gave, comes as a black image of the header's size (its batch still stacks) with ``error``
+    saying why; it is not predicted."""
+
+    def __init__(self, paths: Sequence[Path], sizes: Mapping[int, tuple[int, int]]) -> None:
+        self.paths, self.sizes = list(paths), dict(sizes)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        path, size = self.paths[index], self.sizes[index]
+        image, error = None, ""
         try:
-            sizes.append(read_image_size(path))
-            readable.append(path)
+            image = read_image(path)
         except (ValueError, FileNotFoundError, OSError) as err:
-            _fail(path, err, failures)
-    batches = same_size_batches(range(len(readable)), sizes, batch_size, key="predict.batch_size")
-    return [[readable[i] for i in batch] for batch in batches]
+            error = _reason(err)
+        if image is not None and image.shape[:2] != size:
+            h, w = image.shape[:2]
+            error = f"image decoded as {h}x{w} px where its header gives {size[0]}x{size[1]}"
+        if error:
+            image = np.zeros((*size, 3), np.uint8)
+        return {"image": image, "mask": np.zeros(size, np.uint8), "id": str(path), "error": error}
 
 
-def _read(paths: Sequence[Path], failures: list[dict[str, str]]) -> list[tuple[Path, np.ndarray]]:
-    """Decode ``paths``; unreadable ones go to ``failures`` (reported, not raised)."""
-    loaded = []
-    for path in paths:
+def _collate(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """``indexed_collate`` plus each sample's ``error``."""
+    batch = indexed_collate(samples)
+    batch["error"] = [str(s["error"]) for s in samples]
+    return batch
+
+
+def _header_sizes(
+    paths: Sequence[Path], failures: list[dict[str, str]]
+) -> dict[int, tuple[int, int]]:
+    """Position -> ``(H, W)`` from the file headers (nothing decoded); an unreadable header goes
+    to ``failures``."""
+    sizes = {}
+    for index, path in enumerate(paths):
         try:
-            loaded.append((path, read_image(path)))
+            sizes[index] = read_image_size(path)
         except (ValueError, FileNotFoundError, OSError) as err:
-            _fail(path, err, failures)
-    return loaded
+            _fail(path, _reason(err), failures)
+    return sizes
 
 
-def _by_size(loaded: list[tuple[Path, np.ndarray]]) -> list[list[tuple[Path, np.ndarray]]]:
-    """``loaded`` split by decoded ``(H, W)``: one group, unless a file's header gave another
-    size than its decoded image (then no image is padded either)."""
-    groups: dict[tuple[int, ...], list[tuple[Path, np.ndarray]]] = {}
-    for item in loaded:
-        groups.setdefault(item[1].shape[:2], []).append(item)
-    return list(groups.values())
-
-
-def _fail(path: Path, err: Exception, failures: list[dict[str, str]]) -> None:
+def _reason(err: Exception) -> str:
     # The reader's message speaks of datasets and split lists; here a plain reason is clearer.
-    reason = "missing" if isinstance(err, FileNotFoundError) else "unreadable or corrupt"
-    log.warning("skipping %s: %s image", path, reason)
-    failures.append({"path": str(path), "error": f"{reason} image"})
+    return "missing image" if isinstance(err, FileNotFoundError) else "unreadable or corrupt image"
 
 
-def predict_batch(
-    model: Any, images: Sequence[np.ndarray], settings: InferenceSettings, device: Any
-) -> list[np.ndarray]:
-    """Label maps (H, W) uint8 for equal-sized RGB uint8 images (H, W, 3), in one forward pass.
+def _fail(path: Path, error: str, failures: list[dict[str, str]]) -> None:
+    log.warning("skipping %s: %s", path, error)
+    failures.append({"path": str(path), "error": error})
 
-    Images of different sizes are refused (``stack_collate``): padding would change their labels.
-    """
-    samples = [
-        {"image": im, "mask": np.zeros(im.shape[:2], np.uint8), "id": str(i)}
-        for i, im in enumerate(images)
-    ]
-    batch = stack_collate(samples)["image"].to(device)
-    labels = infer(model, batch, settings).argmax(1).to(torch.uint8).cpu().numpy()
-    return list(labels)
+
+def _labels(
+    model: Any, images: torch.Tensor, settings: InferenceSettings, device: Any
+) -> np.ndarray:
+    """Label maps (B, H, W) uint8 for a batch of equal-sized uint8 images (B, 3, H, W)."""
+    batch = images.to(device, non_blocking=True)
+    return infer(model, batch, settings).argmax(1).to(torch.uint8).cpu().numpy()
 
 
 def output_stems(paths: Sequence[Path]) -> dict[Path, str]:
@@ -241,7 +262,6 @@ def _predict(cfg: DictConfig, ranks: Ranks) -> dict[str, Any]:
     batch_size = check_batch_size(opts.batch_size, "predict.batch_size")
     if not 0.0 <= float(opts.alpha) <= 1.0:
         raise ValueError(f"predict.alpha must be in [0, 1], got {opts.alpha}")
-    backend = backend_settings(opts, "predict")
     paths = list_images(cfg.input)
     stems = output_stems(paths)  # from the whole list: the same names however it is shared out
     out_dir = Path(cfg.output)
@@ -249,15 +269,9 @@ def _predict(cfg: DictConfig, ranks: Ranks) -> dict[str, Any]:
     check_output(cfg.input, out_dir, planned_files(stems))
     ranks.agree_on_folder(out_dir, "output")
     device = ranks.device
-    digest = checkpoint_digest(str(cfg.ckpt_path), backend)
-    trained = load_trained(cfg.ckpt_path, output_stride=opts.get("output_stride"))
-    classes = trained.classes
     # predict.* keys, else the training data's defaults (e.g. Cityscapes slides)
-    data_defaults = (trained.cfg.get("data") or {}).get("inference")
-    settings = inference_settings(opts, data_defaults, trained=trained.cfg)
-    net = inference_model(
-        trained.model, cfg.ckpt_path, device=device, settings=backend, loaded_sha256=digest
-    )
+    opened = open_for_inference(str(cfg.ckpt_path), opts, key="predict", device=device)
+    classes = opened.classes
     out_dir.mkdir(parents=True, exist_ok=True)
     if ranks.is_writer:
         save_config(cfg, cfg.paths.output_dir)
@@ -266,24 +280,38 @@ def _predict(cfg: DictConfig, ranks: Ranks) -> dict[str, Any]:
     written = 0
     # Headers are read on every rank (cheap), so all ranks cut the same batches.
     header_failures: list[dict[str, str]] = []
-    batches = _batches(paths, batch_size, header_failures)
+    sizes = _header_sizes(paths, header_failures)
     if ranks.is_writer:
         failures.extend(header_failures)  # listed once, not once per rank
-    mine = shard(batches, ranks.rank, ranks.world_size)
-    total = sum(map(len, mine))
-    for batch in track(mine, "predicting", total, count=len, enabled=ranks.is_writer):
-        group = _read(batch, failures)
-        for sized in _by_size(group):  # equal unless a header lied about the size
-            labels = predict_batch(net, [im for _, im in sized], settings, device)
-            for (path, image), label in zip(sized, labels, strict=True):
-                _write(stems[path], image, label, out_dir, float(opts.alpha), classes)
-                written += 1
+    readable = list(sizes)
+    same_size = same_size_batches(
+        readable, [sizes[i] for i in readable], batch_size, key="predict.batch_size"
+    )
+    loader = same_size_loader(
+        InputImages(paths, sizes), same_size, rank=ranks.rank, world_size=ranks.world_size,
+        pin_memory=device.type == "cuda", collate_fn=_collate,
+    )  # fmt: skip
+    mine = loader_images(loader)  # this rank's images
+    batches = track(
+        loader, "predicting", mine, count=lambda b: len(b["index"]), enabled=ranks.is_writer
+    )
+    for batch in batches:
+        labels = _labels(opened.net, batch["image"], opened.settings, device)
+        images = batch["image"].permute(0, 2, 3, 1).numpy()  # (B, H, W, 3), as decoded
+        for index, error, image, label in zip(
+            batch["index"].tolist(), batch["error"], images, labels, strict=True
+        ):
+            if error:
+                _fail(paths[index], error, failures)
+                continue
+            _write(stems[paths[index]], image, label, out_dir, float(opts.alpha), classes)
+            written += 1
     counts = ranks.gather((written, failures))
     written = sum(n for n, _ in counts)
     failures = sorted((f for _, fs in counts for f in fs), key=lambda f: f["path"])
     summary = {"input": str(cfg.input), "output": str(out_dir), "images": len(paths),
                "written": written, "failed": len(failures), "failures": failures,
-               "backend": backend.backend, "class_names": list(classes.names),
+               "backend": opened.backend.backend, "class_names": list(classes.names),
                "palette": [list(c) for c in classes.palette or ()]}  # fmt: skip
     if ranks.is_writer:
         save_json(summary, out_dir / "summary.json")
@@ -299,10 +327,10 @@ def _predict(cfg: DictConfig, ranks: Ranks) -> dict[str, Any]:
 
 
 __all__ = [
+    "InputImages",
     "PredictFailures",
     "check_output",
     "list_images",
     "planned_files",
     "predict",
-    "predict_batch",
 ]

@@ -32,19 +32,19 @@ from pytorch_lightning.plugins import TorchSyncBatchNorm
 from pytorch_lightning.utilities import rank_zero_only
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
-from segkit.compare.curves import METRICS_CSV, plateau, read_curve, write_curve
-from segkit.data import ClassInfo, SegDataModule
-from segkit.optional import require
-from segkit.runs import METRICS_FILE, builder_name
-from segkit.tasks._common import (
+from segkit.cli.jobs import (
+    build_datamodule,
     instantiate_group,
     instantiate_user,
     save_config,
     save_json,
     to_plain,
 )
-from segkit.tasks.class_weight import resolve_class_weight
-from segkit.tasks.run_folders import RESTART_ENV, refuse_training_over
+from segkit.cli.run_folders import RESTART_ENV, refuse_training_over
+from segkit.compare.curves import METRICS_CSV, plateau, read_curve, write_curve
+from segkit.data import ClassInfo, SegDataModule
+from segkit.optional import require
+from segkit.runs import METRICS_FILE, builder_name
 from segkit.training import (
     AtomicCheckpointIO,
     SegModule,
@@ -53,24 +53,9 @@ from segkit.training import (
     check_steps_left,
     read_checkpoint,
 )
+from segkit.training.class_weight import resolve_class_weight
 
 log = logging.getLogger(__name__)
-
-
-def build_datamodule(cfg: DictConfig) -> SegDataModule:
-    """``cfg.data`` instantiated; a null ``data.num_classes`` is set in ``cfg`` to the dataset's
-    count, so ``${data.num_classes}`` (model, module) and the saved config carry the number.
-    Cheap: no image is read (a folder dataset reads its classes file)."""
-    datamodule = instantiate_user(cfg.data, _convert_="all")
-    if cfg.data.get("num_classes") is None:
-        with open_dict(cfg):
-            cfg.data.num_classes = int(datamodule.num_classes)
-        log.info(
-            "data.num_classes=%d, from the dataset's classes (%s)",
-            datamodule.num_classes,
-            datamodule.classes.source or type(datamodule.dataset).__name__,
-        )
-    return datamodule
 
 
 #: ``build_module``'s default: ``module.class_weight`` as the config gives it.
@@ -86,7 +71,7 @@ def build_module(
 ) -> SegModule:
     """The network (``cfg.model``) wrapped in the SegModule configured by ``cfg.module``;
     ``classes`` (the datamodule's) are stored in its checkpoints; ``class_weight``: the resolved
-    weights (``tasks.class_weight``) in place of ``module.class_weight``."""
+    weights (``training.class_weight``) in place of ``module.class_weight``."""
     network = instantiate_user(cfg.model)
     make_module = instantiate_user(cfg.module, _partial_=True, _convert_="all")
     weights = {} if class_weight is _FROM_CONFIG else {"class_weight": class_weight}
@@ -330,7 +315,7 @@ def resume_requeued_job(cfg: DictConfig, output_dir: Path) -> None:
     it resumes from that ``last.ckpt`` (``cfg.ckpt_path`` is set to it, logged). Anything else that
     starts in such a folder without ``ckpt_path`` (the same ``hydra.run.dir`` given twice) is
     refused with the resume command, since it would overwrite the earlier run's checkpoints. (From
-    the command line ``segkit.tasks.cli.ClaimRunFolder`` refuses it before Hydra writes into the
+    the command line ``segkit.cli.launch.ClaimRunFolder`` refuses it before Hydra writes into the
     folder; this check covers ``train(cfg)`` called from Python.)
     """
     refuse_training_over(output_dir, cfg.get("ckpt_path"))
@@ -370,7 +355,10 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     save_config(cfg, output_dir)
 
     _check_data(datamodule)
-    class_weight = resolve_class_weight(cfg, datamodule, resumed=resumed_weights)
+    class_weight = resolve_class_weight(
+        cfg.module.get("class_weight"), datamodule, root_dir=cfg.paths.root_dir,
+        output_dir=output_dir, resumed=resumed_weights, ckpt_path=cfg.get("ckpt_path"),
+    )  # fmt: skip
     module = build_module(cfg, plain, classes=datamodule.classes, class_weight=class_weight)
     trainer = build_trainer(cfg)
     check_batches(datamodule, trainer)
@@ -430,7 +418,7 @@ def summary_lines(metrics: dict[str, Any]) -> list[str]:
     def pct(value: Any) -> str:
         return "n/a" if value is None else f"{100 * float(value):.2f}"
 
-    from segkit.tasks.cli import shown_path as shown  # light; relative to the working directory
+    from segkit.cli.launch import shown_path as shown  # light; relative to the working directory
 
     folder = shown(metrics.get("output_dir") or ".")
     best, last = (
@@ -508,7 +496,6 @@ def _summary(
 __all__ = [
     "NothingTrained",
     "TrainingInterrupted",
-    "build_datamodule",
     "build_module",
     "build_trainer",
     "check_batches",

@@ -57,7 +57,7 @@ def atomic_torch_save(obj: Any, path: str | Path) -> None:
 
 class CheckpointWriteError(ValueError):
     """A checkpoint could not be written (disk full, quota): the fix is the user's, so it is
-    reported in one line like any user error (``segkit.tasks.cli.USER_ERRORS``)."""
+    reported in one line like any user error (``segkit.cli.launch.USER_ERRORS``)."""
 
 
 #: errno values that mean "no room for the file" (full disk, exhausted quota).

@@ -1,12 +1,12 @@
 """Console entry points (``[project.scripts]``: ``segkit-train``, ``segkit-eval``, ...), also what
-``scripts/<task>.py`` run. Each reads the packaged configs (``segkit.tasks.configs.CONFIG_DIR``),
+``scripts/<task>.py`` run. Each reads the packaged configs (``segkit.cli.configs.CONFIG_DIR``),
 so it runs from any directory; runs go under ``paths.root_dir`` (``$SEGKIT_ROOT`` or the current
 directory). A user's own config folder joins with ``hydra.searchpath`` (README, "Your own
 configs").
 
 Light: importing this module and ``--help`` / ``--cfg job`` load Hydra, omegaconf and
-``segkit.tasks.cli`` only; the task module (torch, Lightning) is imported inside the job
-(``segkit.tasks.cli.run_task``).
+``segkit.cli.launch`` only; the task module (torch, Lightning) is imported inside the job
+(``segkit.cli.launch.run_task``).
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig
 
-from segkit.tasks.cli import exit_promptly, launch, run_task
-from segkit.tasks.configs import CONFIG_DIR, config_folder
+from segkit.cli.configs import CONFIG_DIR, config_folder
+from segkit.cli.launch import exit_promptly, launch, run_task
 
 
 def _optimized_metric(cfg: DictConfig, metrics: dict) -> Any:
@@ -83,19 +83,21 @@ def _compare_args(argv: list[str]) -> argparse.Namespace:
 
 def run_compare(argv: list[str]) -> None:
     """The compare command on ``argv``; a user error prints one line and raises SystemExit(1)."""
-    from segkit.tasks._common import exit_on_user_error
+    from segkit.cli.jobs import exit_on_user_error
 
     exit_on_user_error(_compare)(argv)
 
 
 def _compare(argv: list[str]) -> None:
-    from segkit.compare.records import find_run_folders  # light (yaml); the task imports torch
+    from segkit.compare.records import find_run_folders  # light (yaml); the task's plots are not
 
     args = _compare_args(argv)
-    find_run_folders(args.dirs)  # a wrong folder is refused before the heavy import below
-    from segkit.tasks.compare import compare, fill_missing
+    find_run_folders(args.dirs)  # a wrong folder is refused before the heavy imports below
+    from segkit.tasks.compare import compare
 
     if args.fill:
+        from segkit.cli.fill import fill_missing  # evaluate + analyze: torch
+
         for folder in fill_missing(args.dirs):
             print(f"evaluated and analysed {folder}")
     out = args.out or Path("logs") / "compare" / time.strftime("%Y-%m-%d_%H-%M-%S")

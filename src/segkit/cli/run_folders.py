@@ -65,7 +65,7 @@ def register() -> None:
 # A folder named on the command line (``hydra.run.dir=...``, ``hydra.sweep.dir=...``) is used as
 # given, so two runs started with the same name would share it. The launching process of a run
 # creates ``<folder>/.segkit.lock`` with ``O_CREAT | O_EXCL`` (atomic, NFS included) holding its
-# PID, host and SLURM job, before Hydra writes anything there (``segkit.tasks.cli.ClaimRunFolder``),
+# PID, host and SLURM job, before Hydra writes anything there (``segkit.cli.launch.ClaimRunFolder``),
 # and removes it at exit. A second run finds the file and is refused with the holder's PID. A lock
 # left by a process that no longer exists (kill -9, a crash, a power cut) is stale: on the same
 # host, a dead PID is taken over; a requeued SLURM job takes over its own earlier attempt's lock.

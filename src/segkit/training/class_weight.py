@@ -5,6 +5,7 @@
 cached under ``<paths.root_dir>/.cache/class_weight/``, keyed by the split's content: the data
 root may be read-only). A resume takes the checkpoint's weights, whatever the config says.
 The weights go to ``SegModule(class_weight=...)`` and to ``<run dir>/class_weight.json``.
+The train task passes the config values in; no config object is read here.
 """
 
 from __future__ import annotations
@@ -13,8 +14,6 @@ import json
 import logging
 from pathlib import Path
 from typing import Any
-
-from omegaconf import DictConfig
 
 from segkit.checks import check_class_weight
 from segkit.data import SegDataModule
@@ -25,26 +24,29 @@ log = logging.getLogger(__name__)
 FILE = "class_weight.json"
 
 
-def cache_dir(cfg: DictConfig) -> Path:
+def cache_dir(root_dir: str | Path) -> Path:
     """Where split statistics are cached: ``<paths.root_dir>/.cache/class_weight``."""
-    return Path(cfg.paths.root_dir) / ".cache" / "class_weight"
+    return Path(root_dir) / ".cache" / "class_weight"
 
 
 def resolve_class_weight(
-    cfg: DictConfig,
+    requested: Any,
     datamodule: SegDataModule,
     *,
+    root_dir: str | Path,
+    output_dir: str | Path,
     resumed: list[float] | None | bool = False,
+    ckpt_path: str | Path | None = None,
 ) -> list[float] | None:
     """The class weights of this run (None: unweighted), written to ``class_weight.json`` in
-    ``paths.output_dir`` and logged. ``resumed``: the checkpoint's weights (a list or None) when
-    resuming, ``False`` otherwise."""
-    requested = cfg.module.get("class_weight")
+    ``output_dir`` (``paths.output_dir``) and logged. ``requested``: ``module.class_weight``;
+    ``root_dir``: ``paths.root_dir`` (the cache's); ``resumed``: the checkpoint's weights (a list
+    or None) when resuming from ``ckpt_path``, ``False`` otherwise."""
     names = datamodule.classes.names
     record: dict[str, Any]
     if resumed is not False:
         weights = resumed if resumed is None else [float(w) for w in resumed]
-        record = {"source": "checkpoint", "ckpt_path": str(cfg.ckpt_path)}
+        record = {"source": "checkpoint", "ckpt_path": str(ckpt_path)}
         differs = (requested is None) != (weights is None) or (
             requested not in (None, "median_frequency") and list(requested) != weights
         )
@@ -58,7 +60,7 @@ def resolve_class_weight(
     else:
         checked = check_class_weight(requested, datamodule.num_classes)
         if checked == "median_frequency":
-            weights, record = _median_frequency(cfg, datamodule)
+            weights, record = _median_frequency(cache_dir(root_dir), datamodule)
         else:
             weights, record = checked, {"source": "config"}  # type: ignore[assignment]
     if weights is None:
@@ -68,7 +70,7 @@ def resolve_class_weight(
         "weights": weights,
         **record,
     }
-    output = Path(cfg.paths.output_dir) / FILE
+    output = Path(output_dir) / FILE
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(record, indent=2) + "\n")
     listed = ", ".join(f"{name} {w:.4f}" for name, w in zip(names, weights, strict=True))
@@ -76,14 +78,10 @@ def resolve_class_weight(
     return weights
 
 
-def _median_frequency(
-    cfg: DictConfig, datamodule: SegDataModule
-) -> tuple[list[float], dict[str, Any]]:
+def _median_frequency(cache: Path, datamodule: SegDataModule) -> tuple[list[float], dict[str, Any]]:
     split = datamodule.dataset.train_split
     dataset = datamodule.dataset.split(split)
-    stats = class_pixel_stats(
-        dataset, cache_dir=cache_dir(cfg), workers=max(1, int(datamodule.num_workers))
-    )
+    stats = class_pixel_stats(dataset, cache_dir=cache, workers=max(1, int(datamodule.num_workers)))
     frequencies = stats.frequencies()
     weights = median_frequency(frequencies, datamodule.classes.names)
     how = f"counted in {stats.seconds:.1f} s" if stats.seconds else "from the cache"

@@ -1,4 +1,7 @@
-"""Helpers shared by the Hydra-facing tasks: config saving, callbacks, loggers, user errors."""
+"""What the tasks' jobs share around their work: config and JSON saving (rank zero), ``instantiate``
+with a builder's user error let through, groups of callbacks / loggers, the data module with its
+class count filled in, a task's log outside a Hydra job, and the user-error exit of the scripts
+that are not Hydra tasks."""
 
 from __future__ import annotations
 
@@ -9,15 +12,18 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from lightning_utilities.core.rank_zero import rank_zero_only  # = pytorch_lightning's, ~6 s lighter
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
+from segkit.cli.launch import USER_ERRORS, one_line
 from segkit.runs import CONFIG_FILE, write_json, write_text_atomic
-from segkit.tasks.cli import USER_ERRORS, one_line
+
+if TYPE_CHECKING:
+    from segkit.data import SegDataModule
 
 #: Hydra's job-log line format (its default ``hydra/job_logging``), for logs written without Hydra.
 LOG_FORMAT = "[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"
@@ -80,6 +86,22 @@ def instantiate_group(cfg: DictConfig | None) -> list[Any]:
     return objects
 
 
+def build_datamodule(cfg: DictConfig) -> SegDataModule:
+    """``cfg.data`` instantiated; a null ``data.num_classes`` is set in ``cfg`` to the dataset's
+    count, so ``${data.num_classes}`` (model, module) and the saved config carry the number.
+    Cheap: no image is read (a folder dataset reads its classes file)."""
+    datamodule = instantiate_user(cfg.data, _convert_="all")
+    if cfg.data.get("num_classes") is None:
+        with open_dict(cfg):
+            cfg.data.num_classes = int(datamodule.num_classes)
+        log.info(
+            "data.num_classes=%d, from the dataset's classes (%s)",
+            datamodule.num_classes,
+            datamodule.classes.source or type(datamodule.dataset).__name__,
+        )
+    return datamodule
+
+
 @contextlib.contextmanager
 def task_log(folder: str | Path, task: str) -> Iterator[Path]:
     """``<folder>/<task>.log`` for a task run outside a Hydra job (the demo's designs,
@@ -129,7 +151,7 @@ def exit_on_user_error(fn: Callable[..., T]) -> Callable[..., T]:
     """Decorator for the entry points that are *not* Hydra tasks (``scripts/compare.py``,
     ``demo.py``, ``run_comparison.py``): a user error prints its one message and exits with 1
     instead of a stack trace (set SEGKIT_TRACEBACK=1 to see the traceback). Hydra tasks use
-    ``segkit.tasks.cli.run_task`` instead, which raises, so that a multirun survives one bad job."""
+    ``segkit.cli.launch.run_task`` instead, which raises, so that a multirun survives one bad job."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> T:

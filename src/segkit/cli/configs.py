@@ -2,10 +2,10 @@
 
 ``CONFIG_DIR`` is ``segkit/configs`` inside the package: in a wheel the YAML files themselves
 (``[tool.setuptools.package-data]``), in a source checkout or an editable install a symlink to the
-repository's ``configs/``. The console entry points (``segkit.tasks.entry``), ``scripts/`` and
+repository's ``configs/``. The console entry points (``segkit.cli.entry``), ``scripts/`` and
 ``benchmarks/`` all read the configs from there, so a command runs from any directory.
 
-Light: standard library and Hydra only (``segkit.tasks.entry`` imports it before a config is
+Light: standard library and Hydra only (``segkit.cli.entry`` imports it before a config is
 known to be valid).
 """
 

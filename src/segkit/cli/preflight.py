@@ -79,7 +79,7 @@ def ignored_by_checkpoint(task: str, override: str) -> str | None:
 
 
 class CommandLineError(ValueError):
-    """A user error whose message already quotes the command line (``segkit.tasks.cli`` does not
+    """A user error whose message already quotes the command line (``segkit.cli.launch`` does not
     rewrite Python argument names in it into config keys)."""
 
 
@@ -208,7 +208,7 @@ def _inspect_data(cfg: DictConfig) -> None:
 
 
 def _explore(cfg: DictConfig) -> None:
-    """Bad checkpoints are shown in the explorer's page (segkit.tasks.explore), not refused here."""
+    """Bad checkpoints are shown in the explorer's page (segkit.explore.ui), not refused here."""
 
 
 #: Task name (``segkit.tasks.<name>``) -> its pre-flight check.

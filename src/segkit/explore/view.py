@@ -7,7 +7,7 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 
 from segkit.evaluation.overlay import legend_image
-from segkit.tasks.explore_session import Design, DesignView, Session
+from segkit.explore.session import Design, DesignView, Session
 
 
 def _si(n: float, unit: str) -> str:

@@ -1,4 +1,4 @@
-"""The design explorer's model side, without any UI (``segkit.tasks.explore`` puts Gradio on it).
+"""The design explorer's model side, without any UI (``segkit.explore.ui`` puts Gradio on it).
 
 Checkpoints -> ``Design`` objects (model, facts, classes); an image -> per design its prediction,
 logit grid, MACs and latency at this size; a clicked pixel -> per design the predicted class and
