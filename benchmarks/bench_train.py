@@ -20,10 +20,10 @@ step, _step_profile.py; ``eval`` torch bf16 vs onnxruntime vs torch fp32, _eval_
 ``compile`` torch.compile's cost vs saving per recipe, _compile_cost.py; ``loader`` the input
 pipeline's images/s, _loader_rate.py; ``rss`` peak memory of one step). Needs the ``bench`` extra.
 Writes a JSON (``--json``) and its markdown (``--out``, _numerics_report.py); ``--render FILE.json``
-re-renders one. The documented run (about 25 min on a quiet 2-core machine)::
+re-renders one. The documented run (about 20 min on a quiet 2-core machine)::
 
-    python benchmarks/bench_train.py --numerics --json benchmarks/results/train_numerics.json \
-        --out benchmarks/results/train_numerics.md
+    python benchmarks/bench_train.py --numerics --json benchmarks/results/train_cpu.json \
+        --out benchmarks/results/train_cpu.md
 """
 
 from __future__ import annotations
@@ -250,13 +250,16 @@ def _say(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-def _profile(models: list[str], steppers: dict, size: tuple[int, int], args) -> dict[str, Any]:
+def _profile(models: list[str], steppers: dict, size: tuple[int, int], args, counted: dict
+             ) -> dict[str, Any]:  # fmt: skip
+    """One profiled step of every variant at ``size`` (the train section's warm steppers when it
+    ran that size), and the GFLOP/s of each conv kind from the MACs it counted (``counted``)."""
     import _step_profile
     import train_numerics as tn
 
     variants = []
     for m in models:
-        work = tn.step_macs(m, size)["step_by_kind"]
+        work = (counted.get(f"{m} @ {size[0]}x{size[1]}") or tn.step_macs(m, size))["step_by_kind"]
         for fast in (True, False):
             v = tn.Variant(m, fast)
             st = steppers.get((v, size))
@@ -289,7 +292,8 @@ def _sections(args: argparse.Namespace, sections: list[str], res: dict[str, Any]
                 t = tn.run(models, sizes, args.batch, args.rounds, args.warmup, args.matmul)
                 steppers, res["train"] = t.pop("steppers"), t
             elif section == "profile":
-                res["profile"] = _profile(models, steppers, _hw(args.profile_size), args)
+                counted = (res.get("train") or {}).get("work", {})
+                res["profile"] = _profile(models, steppers, _hw(args.profile_size), args, counted)
             elif section == "eval":
                 sizes = [_hw(s) for s in args.eval_sizes.split(",")]
                 res["eval"] = _eval_backends.run(tn.MODELS["segkit DeepLabv3+"], sizes,

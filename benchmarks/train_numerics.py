@@ -34,6 +34,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from hydra.utils import instantiate
+from omegaconf import DictConfig
 from torch import nn
 
 from _helpers import interleave, least_disturbed
@@ -45,15 +46,18 @@ MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 def segkit_builder(experiment: str, *overrides: str) -> Callable[[int], nn.Module]:
     """The network of ``experiment=<experiment>`` (its configs, random init), ``classes`` outputs."""
 
+    composed: dict[int, DictConfig] = {}  # Hydra's compose takes seconds: once per class count
+
     def build(classes: int = NUM_CLASSES) -> nn.Module:
         from segkit.cli.configs import compose_config
 
-        cfg = compose_config(
-            "train",
-            [f"experiment={experiment}", "backbone.weights=null", f"data.num_classes={classes}",
-             *overrides],
-        )  # fmt: skip
-        return instantiate(cfg.model)
+        if classes not in composed:
+            composed[classes] = compose_config(
+                "train",
+                [f"experiment={experiment}", "backbone.weights=null", f"data.num_classes={classes}",
+                 *overrides],
+            )  # fmt: skip
+        return instantiate(composed[classes].model)
 
     return build
 
