@@ -10,6 +10,8 @@ from typing import Any
 REFERENCE_PEAKS = {"fp32": 139.0, "bf16": 353.0}
 TARGETS = {"train_per_mac": 1.6, "eval": 1.5, "loader": 2.0}
 NOT_MEASURED = "not measured in this run"
+#: Profile categories whose time is bound by memory traffic rather than arithmetic.
+MEMORY_BOUND = ("conv depthwise", "batch norm", "upsample", "activation", "optimizer")
 
 
 def _f(v: float, digits: int = 2) -> str:
@@ -75,8 +77,11 @@ def train(res: dict[str, Any]) -> list[str]:
         smp16 = row.get(("smp", "bf16 + channels_last"))
         if not (ours and smp32):
             continue
+        ours32 = row.get(("segkit", "fp32"))
         lines.append(
-            f"- {size}: segkit recipe / smp fp32 eager: {_f(ours['images_per_s'] / smp32['images_per_s'])}× "
+            f"- {size}: segkit recipe / segkit fp32: "
+            + (f"{_f(ours['images_per_s'] / ours32['images_per_s'])}×; " if ours32 else "—; ")
+            + f"segkit recipe / smp fp32 eager: {_f(ours['images_per_s'] / smp32['images_per_s'])}× "
             f"images/s; per MAC (GMAC/s) {_verdict(ours['gmac_per_s'] / smp32['gmac_per_s'], TARGETS['train_per_mac'], res)}"
             + (f"; smp under the same bf16 + channels_last: {_f(smp16['images_per_s'] / smp32['images_per_s'])}× its fp32 "
                f"(the hardware), segkit recipe / smp bf16 per MAC {_f(ours['gmac_per_s'] / smp16['gmac_per_s'])}×"
@@ -106,6 +111,16 @@ def profile(res: dict[str, Any]) -> list[str]:
             cells.append(f"{1e3 * s:.0f} ms ({100 * share:.0f} %)"
                          + (f", {rate:.{0 if rate >= 10 else 1}f} GFLOP/s" if rate else ""))  # fmt: skip
         lines.append(f"| {cat} | " + " | ".join(cells) + " |")
+    peaks = (res.get("train") or {}).get("peaks_gflop_s", {})
+    lines.append("")
+    for v in p["variants"]:
+        bound = sum(v["seconds"][c] for c in MEMORY_BOUND) / v["profiled_total"]
+        dense = v["gflop_s_by_kind"].get("conv dense")
+        peak = peaks.get("bf16" if v["numerics"].startswith("bf16") else "fp32")
+        at_peak = f" = {100 * dense / peak:.0f} % of the matmul peak" if dense and peak else ""
+        lines.append(f"- {v['model']}, {v['numerics']}: {100 * bound:.0f} % of the step in "
+                     f"memory-bound work ({', '.join(MEMORY_BOUND)}); dense convs at "
+                     f"{dense or 0:.0f} GFLOP/s{at_peak}")  # fmt: skip
     return lines
 
 
