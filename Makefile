@@ -14,10 +14,11 @@ $(STAMP): pyproject.toml Makefile  # the install line below is part of what it d
 	touch $(STAMP)
 
 # The tests also need the optional features' extras (ONNX export and onnxruntime; TensorBoard; the
-# explorer's gradio and Playwright, which drives the system Chromium that .ci/run installs with apt):
-# kept out of $(STAMP) so `make demo` installs only what it runs.
+# explorer's gradio and Playwright, which drives the system Chromium that .ci/run installs with apt;
+# the benchmarks' smp peer, tests/benchmarks/): kept out of $(STAMP) so `make demo` installs only
+# what it runs.
 $(TEST_STAMP): $(STAMP)
-	$(PY) -m pip install --quiet -e '.[dev,sweep,onnx,tensorboard,app,browser]'
+	$(PY) -m pip install --quiet -e '.[dev,sweep,onnx,tensorboard,app,browser,bench]'
 	touch $(TEST_STAMP)
 
 ## demo: FCN-8s vs DeepLabv3+ on the built-in synthetic data (no download); prints a table and the

@@ -13,14 +13,17 @@ step. Images/s are timed from the end of step ``warmup`` to the end of the last 
 synchronised at both ends). The two sides alternate (A, B, A, B, ...) so load on a shared machine
 hits them alike; the figure per side is the median. A benchmark, not a test: nothing is asserted.
 
-``--numerics``: the CPU recipe's numerics instead (benchmarks/train_numerics.py): bf16 autocast +
-channels_last vs float32 contiguous per training step, segkit's DeepLabv3+ and FCN-8s on
-MobileNetV2 and smp's DeepLabV3Plus (the ``bench`` extra), images/s, work per image, achieved
-GFLOP/s against a matmul peak, peak RSS::
+``--numerics``: the CPU recipe against float32 and against segmentation_models_pytorch, in one
+process (sections: ``train`` step images/s, work and achieved GFLOP/s against a matmul peak
+measured in the same run, benchmarks/train_numerics.py; ``profile`` per-op-category time of one
+step, _step_profile.py; ``eval`` torch bf16 vs onnxruntime vs torch fp32, _eval_backends.py;
+``compile`` torch.compile's cost vs saving per recipe, _compile_cost.py; ``loader`` the input
+pipeline's images/s, _loader_rate.py; ``rss`` peak memory of one step). Needs the ``bench`` extra.
+Writes a JSON (``--json``) and its markdown (``--out``, _numerics_report.py); ``--render FILE.json``
+re-renders one. The documented run (about 20 min on a quiet 2-core machine)::
 
-    OMP_NUM_THREADS=2 python benchmarks/bench_train.py --numerics [--steps 6] [--warmup 2]
-        [--repeats 3] [--batch 4] [--sizes 256x256,360x480] [--rss 8x360x480] [--load "..."]
-        [--out FILE.md]
+    python benchmarks/bench_train.py --numerics --json benchmarks/results/train_cpu.json \
+        --out benchmarks/results/train_cpu.md
 """
 
 from __future__ import annotations
@@ -171,16 +174,9 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", type=Path, default=None)
-    parser.add_argument("--numerics", action="store_true", help="bf16/channels_last vs fp32")
-    parser.add_argument("--batch", type=int, default=4, help="--numerics: images per step")
-    parser.add_argument("--sizes", default="256x256,360x480", help="--numerics: HxW,...")
-    parser.add_argument("--rss", default="8x360x480", help="--numerics: BxHxW of the RSS step")
-    parser.add_argument(
-        "--load", default=None, help="--numerics: the machine's load, for the record"
-    )
+    if "--numerics" in sys.argv[1:]:
+        return main_numerics([a for a in sys.argv[1:] if a != "--numerics"])
     args, overrides = parser.parse_known_args()
-    if args.numerics:
-        return main_numerics(args)
     with tempfile.TemporaryDirectory() as tmp:
         cfg = compose_cfg(overrides, Path(tmp))
     batch = int(cfg.data.batch_size)
@@ -194,31 +190,164 @@ def main() -> None:
         args.out.write_text(report)
 
 
-def main_numerics(args) -> None:
-    import os
+SECTIONS = ("train", "profile", "eval", "compile", "loader", "rss")
+MODEL_NAMES = {"deeplabv3plus": "segkit DeepLabv3+", "fcn8s": "segkit FCN-8s", "smp": "smp DeepLabV3Plus"}  # fmt: skip
+CAMVID = ROOT.parent / "shared" / "data" / "camvid"
+#: Numeric settings below which a run is a smoke run (its report says so), and the size settings
+#: that must be the documented ones.
+AT_LEAST = ("batch", "rounds", "warmup", "matmul", "eval_batch", "eval_rounds", "compile_rounds",
+            "compile_warmup", "voc_images", "loader_rounds")  # fmt: skip
+EXACTLY = ("sizes", "profile_size", "eval_sizes", "rss", "recipe_overrides", "loader_max_batches",
+           "compile_backend", "threads")  # fmt: skip
 
-    import train_numerics
 
-    sizes = [tuple(int(v) for v in s.split("x")) for s in args.sizes.split(",")]
-    load = args.load or "load average {:.2f} {:.2f} {:.2f} at the start".format(*os.getloadavg())
-    rss_at = tuple(int(v) for v in args.rss.split("x"))
-    res = train_numerics.run(
-        sizes, args.batch, args.steps, args.warmup, args.repeats, rss_at=rss_at
+def numerics_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="bench_train.py --numerics", description=__doc__.splitlines()[0]
     )
-    end = "{:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
-    lines = [
-        "# CPU training step: bf16 autocast + channels_last vs float32 contiguous",
-        "",
-        f"- machine: {cpu_name()}; torch {torch.__version__}, threads {torch.get_num_threads()}",
-        f"- date: {dt.datetime.now(dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
-        f"- load: {load}; {end} at the end",
-        f"- command: `{' '.join(['python', 'benchmarks/bench_train.py', *sys.argv[1:]])}`",
-        f"- batch {args.batch}, {args.steps} timed steps after {args.warmup} warm-up steps per "
-        f"measurement, {args.repeats} interleaved rounds; AdamW, 21 classes, random batches",
-        *train_numerics.render(res, sizes, args.batch),
-        "",
-    ]
-    report = "\n".join(lines)
+    add = p.add_argument
+    add("--sections", default=",".join(SECTIONS), help=f"comma list of {', '.join(SECTIONS)}")
+    add("--models", default="deeplabv3plus,smp", help=f"comma list of {', '.join(MODEL_NAMES)}")
+    add("--threads", type=int, default=2, help="intra-op threads of every variant")
+    add("--batch", type=int, default=8, help="train: images per step (the CamVid recipe's)")
+    add("--sizes", default="256x256,360x480", help="train: HxW,...")
+    add("--rounds", type=int, default=5, help="train: timed steps per variant, interleaved")
+    add("--warmup", type=int, default=2, help="untimed steps per variant (and compiled copy)")
+    add("--matmul", type=int, default=4096, help="side of the peak-measuring matmul")
+    add("--profile-size", default="360x480", help="profile: HxW of the profiled step")
+    add("--eval-batch", type=int, default=8, help="eval: images per forward (evaluate's default)")
+    add("--eval-sizes", default="256x256,360x480", help="eval: HxW,...")
+    add("--eval-rounds", type=int, default=5)
+    add("--onnx-exporter", default="dynamo", choices=("dynamo", "legacy"))
+    add("--recipes", default="camvid/deeplabv3plus,quickstart", help="compile: experiments")
+    add("--recipe-overrides", nargs="*", default=[], help="compile + loader: Hydra overrides")
+    add("--compile-backend", default="inductor")
+    add("--compile-rounds", type=int, default=5)
+    add("--compile-warmup", type=int, default=2)
+    add("--camvid", default=str(CAMVID), help="loader: the CamVid folder ('none': skip it)")
+    add("--voc-images", type=int, default=200, help="loader: VOC-sized JPEGs to write")
+    add("--loader-rounds", type=int, default=3)
+    add("--loader-max-batches", type=int, default=None, help="loader: cut each epoch short")
+    add("--rss", default="8x360x480", help="rss: BxHxW of the measured step")
+    add("--json", type=Path, default=None, help="write the result here")
+    add("--out", type=Path, default=None, help="write its markdown here")
+    add("--render", type=Path, default=None, help="only render this result JSON as markdown")
+    return p
+
+
+def _hw(text: str) -> tuple[int, int]:
+    h, w = (int(v) for v in text.split("x"))
+    return h, w
+
+
+def _is_smoke(args: argparse.Namespace, parser: argparse.ArgumentParser) -> bool:
+    return any(getattr(args, k) < parser.get_default(k) for k in AT_LEAST) or any(
+        getattr(args, k) != parser.get_default(k) for k in EXACTLY
+    )
+
+
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def _profile(models: list[str], steppers: dict, size: tuple[int, int], args, counted: dict
+             ) -> dict[str, Any]:  # fmt: skip
+    """One profiled step of every variant at ``size`` (the train section's warm steppers when it
+    ran that size), and the GFLOP/s of each conv kind from the MACs it counted (``counted``)."""
+    import _step_profile
+    import train_numerics as tn
+
+    variants = []
+    for m in models:
+        work = (counted.get(f"{m} @ {size[0]}x{size[1]}") or tn.step_macs(m, size))["step_by_kind"]
+        for fast in (True, False):
+            v = tn.Variant(m, fast)
+            st = steppers.get((v, size))
+            if st is None:  # the train section did not run this size: warm a stepper here
+                st = tn.Stepper.of(v, args.batch, size)
+                for _ in range(args.warmup):
+                    st.step()
+            prof = _step_profile.profile_step(st.step)
+            rates = {kind: 2 * macs * st.images / prof["seconds"][kind] / 1e9
+                     for kind, macs in work.items() if prof["seconds"].get(kind)}  # fmt: skip
+            variants.append({"model": m, "numerics": v.numerics, **prof,
+                             "step_macs_by_kind": work, "gflop_s_by_kind": rates})  # fmt: skip
+            _say(f"profile: {v.label} done")
+    return {"size": f"{size[0]}x{size[1]}", "batch": args.batch, "variants": variants}
+
+
+def _sections(args: argparse.Namespace, sections: list[str], res: dict[str, Any]) -> None:
+    import _compile_cost
+    import _eval_backends
+    import _loader_rate
+    import train_numerics as tn
+
+    models = [MODEL_NAMES[m] for m in args.models.split(",")]
+    steppers: dict = {}
+    for section in sections:
+        _say(f"--numerics: section {section}")
+        try:
+            if section == "train":
+                sizes = [_hw(s) for s in args.sizes.split(",")]
+                t = tn.run(models, sizes, args.batch, args.rounds, args.warmup, args.matmul)
+                steppers, res["train"] = t.pop("steppers"), t
+            elif section == "profile":
+                counted = (res.get("train") or {}).get("work", {})
+                res["profile"] = _profile(models, steppers, _hw(args.profile_size), args, counted)
+            elif section == "eval":
+                sizes = [_hw(s) for s in args.eval_sizes.split(",")]
+                res["eval"] = _eval_backends.run(tn.MODELS["segkit DeepLabv3+"], sizes,
+                                                 args.eval_batch, args.eval_rounds,
+                                                 args.onnx_exporter)  # fmt: skip
+            elif section == "compile":
+                res["compile"] = _compile_cost.run(args.recipes.split(","), args.recipe_overrides,
+                                                   args.compile_rounds, args.compile_warmup,
+                                                   args.compile_backend)  # fmt: skip
+            elif section == "loader":
+                camvid = None if args.camvid == "none" else Path(args.camvid)
+                res["loader"] = _loader_rate.run(camvid, args.voc_images, args.loader_rounds,
+                                                 args.loader_max_batches,
+                                                 tuple(args.recipe_overrides))  # fmt: skip
+            elif section == "rss":
+                b, h, w = (int(v) for v in args.rss.split("x"))
+                res["rss"] = tn.rss(models, b, (h, w))
+        except Exception as err:  # a long run keeps its other sections; the report names it
+            _say(f"--numerics: section {section} failed: {err!r}")
+            res.setdefault("errors", {})[section] = repr(err)
+        if section == "profile" or "profile" not in sections:
+            steppers.clear()  # the warm steppers are kept for the profile only
+
+
+def main_numerics(argv: list[str]) -> None:
+    import json
+
+    import _numerics_report
+    import train_numerics as tn
+    from _helpers import load_average, run_header
+
+    parser = numerics_parser()
+    args = parser.parse_args(argv)
+    if args.render:
+        report = _numerics_report.render(json.loads(args.render.read_text()))
+    else:
+        sections = args.sections.split(",")
+        unknown = sorted(set(sections) - set(SECTIONS))
+        bad = sorted(set(args.models.split(",")) - set(MODEL_NAMES))
+        if unknown or bad:
+            parser.error(f"unknown section(s) {unknown} or model(s) {bad}")
+        if "smp" in args.models.split(",") and not tn.smp_available():
+            parser.error("the smp rows need segmentation_models_pytorch: pip install -e '.[bench]'")
+        torch.set_num_threads(args.threads)
+        res: dict[str, Any] = {"schema": "segkit.bench_train_numerics/1",
+                               "header": run_header("benchmarks/bench_train.py"),
+                               "settings": {k: str(v) if isinstance(v, Path) else v
+                                            for k, v in vars(args).items()},
+                               "smoke": _is_smoke(args, parser)}  # fmt: skip
+        _sections(args, sections, res)
+        res["header"]["load_end"] = load_average()
+        if args.json:
+            args.json.write_text(json.dumps(res, indent=1) + "\n")
+        report = _numerics_report.render(res)
     print(report)
     if args.out:
         args.out.write_text(report)

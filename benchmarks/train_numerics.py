@@ -1,28 +1,31 @@
-"""CPU training-step numerics: segkit's CPU recipe (bf16 autocast + channels_last) vs float32
-contiguous, and segmentation_models_pytorch's DeepLabV3Plus beside it.
+"""CPU training step side by side in one process: segkit's CPU recipe (bf16 autocast +
+channels_last) and float32, next to segmentation_models_pytorch's DeepLabV3Plus(mobilenet_v2) in
+float32 eager and under the same bf16 + channels_last (which separates "uses the hardware" from
+"is faster"). Run through ``benchmarks/bench_train.py --numerics`` (see there); needs the ``bench``
+extra (``pip install -e '.[bench]'``) for the smp rows.
 
-Run through ``benchmarks/bench_train.py --numerics`` (see there); needs the ``bench`` extra
-(``pip install -e '.[bench]'``) for the smp rows, which are skipped without it.
+Like with like: one step = forward, cross-entropy, backward, AdamW step, at the same input size,
+batch, thread count and class count (12) for every model, on a fixed random batch (no data
+loading: `_loader_rate.py` measures that). segkit's network is the CamVid recipe's
+(``experiment=camvid/deeplabv3plus``: MobileNetV2 x1.0, DeepLabv3+ OS 16), built from its configs,
+fed uint8 as in training (it normalises itself); smp's is
+``DeepLabV3Plus(encoder_name="mobilenet_v2", encoder_weights=None, classes=12)`` (output stride 16),
+fed float32, its input zero-padded to a multiple of 16 (which smp requires: 360 -> 368) and its
+logits cropped back. ``bf16`` wraps forward and loss in ``torch.autocast("cpu", torch.bfloat16)``,
+exactly what Lightning's ``bf16-mixed`` does on a CPU, and ``channels_last`` converts model and
+batch as ``SegModule(channels_last=True)`` does.
 
-One step = forward, cross-entropy, backward, AdamW step on random 21-class batches (no data
-loading: the loader is the same for both numerics); ``bf16`` wraps forward and loss in
-``torch.autocast("cpu", torch.bfloat16)``, exactly what Lightning's ``bf16-mixed`` does on a CPU,
-and ``channels_last`` converts model and batch as ``SegModule(channels_last=True)`` does. The
-variants of one size alternate (A, B, C, ..., A, B, C, ...) so load hits them alike; the figure is
-the median. Work per image: forward multiply-adds, segkit's exact count (``segkit.analysis.trace``)
-or, for smp, ``torch.utils.flop_counter.FlopCounterMode``'s forward FLOPs / 2; a training step is
-taken as 3 forwards (6 FLOPs per MAC: FlopCounterMode over the backward counted grouped convolutions'
-gradients far above that, 21x the forward for smp, so it is not used). The achieved GFLOP/s
-follow; a large ``torch.matmul`` in float32 and bfloat16 measured in the same run gives the
-processor's practical peak to compare with. The peak RSS of one training step at batch 8 is read
-in a fresh process per variant.
+Every step is timed; the variants and a large ``torch.matmul`` in float32 and bfloat16 (this
+CPU's practical peak) alternate step by step (``_helpers.interleave``), and the least disturbed
+(shortest) step is the figure, with the spread beside it. Work: the multiply-adds each model
+really runs, forward and the whole step (backward included), counted by one counter for both
+(``segkit.analysis.cost.MacCounter``), so "per GMAC" is fair. Peak RSS of one step is read in a
+fresh process per variant.
 """
 
 from __future__ import annotations
 
 import multiprocessing as mp
-import statistics
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,63 +34,71 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from hydra.utils import instantiate
+from omegaconf import DictConfig
 from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
 
-NUM_CLASSES = 21
+from _helpers import interleave, least_disturbed
+
+NUM_CLASSES = 12
+MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
+def segkit_builder(experiment: str, *overrides: str) -> Callable[[int], nn.Module]:
+    """The network of ``experiment=<experiment>`` (its configs, random init), ``classes`` outputs."""
+
+    composed: dict[int, DictConfig] = {}  # Hydra's compose takes seconds: once per class count
+
+    def build(classes: int = NUM_CLASSES) -> nn.Module:
+        from segkit.cli.configs import compose_config
+
+        if classes not in composed:
+            composed[classes] = compose_config(
+                "train",
+                [f"experiment={experiment}", "backbone.weights=null", f"data.num_classes={classes}",
+                 *overrides],
+            )  # fmt: skip
+        return instantiate(composed[classes].model)
+
+    return build
+
+
+class SmpDeepLabV3Plus(nn.Module):
+    """smp's DeepLabV3Plus(mobilenet_v2) with the Segmentor call shape: float input zero-padded
+    to a multiple of 16 (smp refuses other sides), logits cropped back to the input size."""
+
+    def __init__(self, classes: int = NUM_CLASSES) -> None:
+        super().__init__()
+        import segmentation_models_pytorch as smp
+
+        self.net = smp.DeepLabV3Plus(
+            encoder_name="mobilenet_v2", encoder_weights=None, classes=classes
+        )
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        h, w = x.shape[-2:]
+        return {"out": self.net(F.pad(x, (0, -w % 16, 0, -h % 16)))[..., :h, :w]}
+
+
+MODELS: dict[str, Callable[[int], nn.Module]] = {
+    "segkit DeepLabv3+": segkit_builder("camvid/deeplabv3plus"),
+    "segkit FCN-8s": segkit_builder("camvid/fcn8s"),
+    "smp DeepLabV3Plus": SmpDeepLabV3Plus,
+}
+DEFAULT_MODELS = ("segkit DeepLabv3+", "smp DeepLabV3Plus")
 
 
 @dataclass(frozen=True)
 class Variant:
     model: str  # key of MODELS
-    bf16: bool
-    channels_last: bool
+    fast: bool  # bf16 autocast + channels_last (segkit's CPU recipe) instead of float32 NCHW
+
+    @property
+    def numerics(self) -> str:
+        return "bf16 + channels_last" if self.fast else "fp32"
 
     @property
     def label(self) -> str:
-        return f"{self.model}, " + ("bf16 + channels_last" if self.bf16 else "fp32 contiguous")
-
-
-def _segkit(model: str) -> Callable[[], nn.Module]:
-    def build() -> nn.Module:
-        from segkit.cli.configs import compose_config
-
-        cfg = compose_config(
-            "train", [f"model={model}", "backbone.weights=null", "data.num_classes=21"]
-        )
-        return instantiate(cfg.model)
-
-    return build
-
-
-def _smp() -> nn.Module:
-    import segmentation_models_pytorch as smp
-
-    net = smp.DeepLabV3Plus(encoder_name="mobilenet_v2", encoder_weights=None, classes=NUM_CLASSES)
-
-    class Wrapped(nn.Module):  # the Segmentor call shape
-        def __init__(self) -> None:
-            super().__init__()
-            self.net = net
-
-        def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-            return {"out": self.net(x)}
-
-    return Wrapped()
-
-
-MODELS: dict[str, Callable[[], nn.Module]] = {
-    "segkit DeepLabv3+/MobileNetV2 OS16": _segkit("deeplabv3plus"),
-    "segkit FCN-8s/MobileNetV2": _segkit("fcn"),
-    "smp DeepLabV3Plus/mobilenet_v2": _smp,
-}
-
-
-def model_size(model: str, size: tuple[int, int]) -> tuple[int, int]:
-    """The input size ``model`` runs at: smp refuses sides not divisible by 16 (360 -> 368)."""
-    if model.startswith("smp"):
-        return (-(-size[0] // 16) * 16, -(-size[1] // 16) * 16)
-    return size
+        return f"{self.model}, {self.numerics}"
 
 
 def smp_available() -> bool:
@@ -98,68 +109,137 @@ def smp_available() -> bool:
     return True
 
 
-class Stepper:
-    """One model + optimizer + fixed random batch, stepped under a variant's numerics."""
+def example_batch(
+    model: str, batch: int, size: tuple[int, int], classes: int = NUM_CLASSES
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(image, mask): uint8 for segkit (its contract: the model normalises), normalised float32
+    for smp (what its users feed it)."""
+    g = torch.Generator().manual_seed(0)
+    image = torch.randint(0, 256, (batch, 3, *size), dtype=torch.uint8, generator=g)
+    if not model.startswith("segkit"):
+        mean, std = torch.tensor(MEAN).view(1, 3, 1, 1), torch.tensor(STD).view(1, 3, 1, 1)
+        image = (image.float() / 255 - mean) / std
+    return image, torch.randint(0, classes, (batch, *size), generator=g)
 
-    def __init__(self, variant: Variant, batch: int, size: tuple[int, int]) -> None:
-        torch.manual_seed(0)
-        size = model_size(variant.model, size)
-        self.variant = variant
-        self.model = MODELS[variant.model]().train()
-        fmt = torch.channels_last if variant.channels_last else torch.contiguous_format
-        self.model.to(memory_format=fmt)
-        self.x = torch.randn(batch, 3, *size).contiguous(memory_format=fmt)
-        self.y = torch.randint(0, NUM_CLASSES, (batch, *size))
+
+class Stepper:
+    """One model + AdamW + fixed batch, stepped under the given numerics (``step`` -> seconds)."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        batch: tuple[torch.Tensor, torch.Tensor],
+        *,
+        bf16: bool,
+        channels_last: bool,
+        compile_backend: str | None = None,
+    ) -> None:
+        fmt = torch.channels_last if channels_last else torch.contiguous_format
+        self.bf16, self.model = bf16, model.train().to(memory_format=fmt)
+        if compile_backend:
+            self.model.compile(backend=compile_backend)  # in place, as compile=true does
+        self.x, self.y = batch[0].contiguous(memory_format=fmt), batch[1]
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=1e-4)
 
-    def step(self) -> None:
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.variant.bf16):
+    @classmethod
+    def of(cls, variant: Variant, batch: int, size: tuple[int, int]) -> Stepper:
+        torch.manual_seed(0)
+        model = MODELS[variant.model](NUM_CLASSES)
+        x_y = example_batch(variant.model, batch, size)
+        return cls(model, x_y, bf16=variant.fast, channels_last=variant.fast)
+
+    @property
+    def images(self) -> int:
+        return self.x.shape[0]
+
+    def step(self) -> float:
+        start = time.perf_counter()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
             out = self.model(self.x)
             loss = F.cross_entropy(out["out"], self.y)
-            if "aux" in out:
-                loss = loss + 0.4 * F.cross_entropy(out["aux"], self.y)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()
+        return time.perf_counter() - start
 
-    def images_per_s(self, steps: int, warmup: int) -> float:
+
+def step_macs(model: str, size: tuple[int, int]) -> dict[str, object]:
+    """Multiply-adds per image of ``model`` at ``size``: ``forward`` and the whole training
+    ``step`` (forward + backward), ``step_by_kind`` (dense / depthwise conv, matmul)."""
+    from segkit.analysis.cost import MacCounter
+
+    torch.manual_seed(0)
+    net = MODELS[model](NUM_CLASSES).train()
+    x, y = example_batch(model, 2, size)  # 2: a training-mode batch norm after global pooling
+    with MacCounter() as fwd:
+        loss = F.cross_entropy(net(x)["out"], y)
+    with MacCounter() as bwd:
+        loss.backward()
+    kinds = {k: (fwd.macs.get(k, 0) + bwd.macs.get(k, 0)) // 2 for k in {*fwd.macs, *bwd.macs}}
+    return {"forward": fwd.total // 2, "step": (fwd.total + bwd.total) // 2, "step_by_kind": kinds}
+
+
+class Matmul:
+    """One ``n`` x ``n`` ``torch.matmul`` in ``dtype`` (2 n^3 FLOPs); a call returns its seconds."""
+
+    def __init__(self, dtype: torch.dtype, n: int) -> None:
+        g = torch.Generator().manual_seed(0)
+        self.a, self.b = (torch.randn(n, n, generator=g).to(dtype) for _ in range(2))
+
+    def __call__(self) -> float:
+        start = time.perf_counter()
+        torch.matmul(self.a, self.b)
+        return time.perf_counter() - start
+
+
+def run(
+    models: list[str],
+    sizes: list[tuple[int, int]],
+    batch: int,
+    steps: int,
+    warmup: int,
+    matmul_n: int = 4096,
+) -> dict[str, object]:
+    """Every variant at every size, ``steps`` timed steps each after ``warmup`` untimed ones, and
+    the matmul peaks, all interleaved; step times as ``_helpers.least_disturbed``, the work per
+    image, images/s and achieved GFLOP/s. ``steppers`` (kept for the profile) in the result."""
+    variants = [Variant(m, fast) for m in models for fast in (True, False)]
+    steppers = {(v, s): Stepper.of(v, batch, s) for s in sizes for v in variants}
+    for stepper in steppers.values():
         for _ in range(warmup):
-            self.step()
-        start = time.perf_counter()
-        for _ in range(steps):
-            self.step()
-        return steps * self.x.shape[0] / (time.perf_counter() - start)
-
-
-def forward_macs(model: str, size: tuple[int, int]) -> float:
-    """Forward multiply-adds per image: segkit's exact count (``segkit.analysis.trace``), else
-    FlopCounterMode's forward FLOPs / 2 (smp)."""
-    net = MODELS[model]().eval()
-    size = model_size(model, size)
-    if model.startswith("segkit"):
-        from segkit.analysis.tracer import trace
-
-        return float(trace(net, torch.zeros(1, 3, *size), meta=True).macs)
-    with FlopCounterMode(display=False) as counter, torch.no_grad():
-        net(torch.zeros(1, 3, *size))
-    return counter.get_total_flops() / 2
-
-
-def matmul_gflops(dtype: torch.dtype, n: int = 2048, runs: int = 5) -> float:
-    """Best-of-``runs`` GFLOP/s of an ``n`` x ``n`` ``torch.matmul`` in ``dtype``."""
-    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
-    torch.matmul(a, b)
-    best = float("inf")
-    for _ in range(runs):
-        start = time.perf_counter()
-        torch.matmul(a, b)
-        best = min(best, time.perf_counter() - start)
-    return 2 * n**3 / best / 1e9
+            stepper.step()
+    jobs: dict[str, Callable[[], float]] = {
+        f"{v.label} @ {s[0]}x{s[1]}": st.step for (v, s), st in steppers.items()
+    }
+    for dtype in (torch.float32, torch.bfloat16):
+        jobs[f"matmul {dtype}"] = Matmul(dtype, matmul_n)
+        jobs[f"matmul {dtype}"]()  # warm-up (packing, AMX tile set-up)
+    times = interleave(jobs, steps)
+    peaks = {name: 2 * matmul_n**3 / least_disturbed(times[f"matmul {dtype}"])["best"] / 1e9
+             for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16))}  # fmt: skip
+    work = {f"{m} @ {s[0]}x{s[1]}": step_macs(m, s) for m in models for s in sizes}
+    rows = []
+    for (v, s), st in steppers.items():
+        key = f"{s[0]}x{s[1]}"
+        t = least_disturbed(times[f"{v.label} @ {key}"])
+        w = work[f"{v.model} @ {key}"]
+        ips = st.images / t["best"]
+        gflops = ips * 2 * w["step"] / 1e9
+        peak = peaks["bf16" if v.fast else "fp32"]
+        rows.append({"model": v.model, "numerics": v.numerics, "size": key, "batch": batch,
+                     "step_seconds": t, "images_per_s": ips,
+                     "fwd_gmac_per_image": w["forward"] / 1e9,
+                     "step_gmac_per_image": w["step"] / 1e9,
+                     "gmac_per_s": ips * w["forward"] / 1e9, "achieved_gflop_s": gflops,
+                     "share_of_peak": gflops / peak})  # fmt: skip
+    return {"peaks_gflop_s": peaks, "matmul_n": matmul_n,
+            "matmul_seconds": {k: least_disturbed(v) for k, v in times.items() if "matmul" in k},
+            "work": work, "rows": rows, "steppers": steppers}  # fmt: skip
 
 
 def _vm_hwm_mib() -> float:
     """This process's peak resident set (VmHWM) in MiB."""
-    for line in open("/proc/self/status").read().splitlines():  # noqa: SIM115
+    for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return float("nan")
@@ -167,7 +247,7 @@ def _vm_hwm_mib() -> float:
 
 def _rss_child(variant: Variant, batch: int, size: tuple[int, int], threads: int, queue) -> None:
     torch.set_num_threads(threads)
-    stepper = Stepper(variant, batch, size)
+    stepper = Stepper.of(variant, batch, size)
     # getrusage's ru_maxrss survives exec (a spawned child reports its parent's peak): reset the
     # kernel's high-water mark instead and read VmHWM (Linux).
     Path("/proc/self/clear_refs").write_text("5")
@@ -176,98 +256,26 @@ def _rss_child(variant: Variant, batch: int, size: tuple[int, int], threads: int
     queue.put((before, _vm_hwm_mib()))
 
 
-def peak_rss_mib(variant: Variant, batch: int, size: tuple[int, int]) -> tuple[float, float]:
-    """(MiB before the step, peak MiB over it) of a fresh process running one training step."""
+def peak_rss_mib(variant: Variant, batch: int, size: tuple[int, int]) -> dict[str, float]:
+    """MiB resident before one training step and at its peak, in a fresh process."""
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
-    proc = ctx.Process(
-        target=_rss_child, args=(variant, batch, size, torch.get_num_threads(), queue)
-    )
+    args = (variant, batch, size, torch.get_num_threads(), queue)
+    proc = ctx.Process(target=_rss_child, args=args)
     proc.start()
     try:
-        result = queue.get(timeout=900)
+        before, peak = queue.get(timeout=900)
     except Exception:  # the child failed (its traceback is on stderr)
-        result = (float("nan"), float("nan"))
+        before, peak = float("nan"), float("nan")
     proc.join()
-    return result
+    return {"before_mib": before, "peak_mib": peak, "growth_mib": peak - before}
 
 
-def _say(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
+def rss(models: list[str], batch: int, size: tuple[int, int]) -> list[dict[str, object]]:
+    """Peak RSS of one step of every variant at ``batch`` x ``size`` (the CamVid recipe's batch)."""
+    return [{"model": v.model, "numerics": v.numerics, "batch": batch, "size": f"{size[0]}x{size[1]}",
+             **peak_rss_mib(v, batch, size)}
+            for m in models for v in (Variant(m, True), Variant(m, False))]  # fmt: skip
 
 
-def run(
-    sizes: list[tuple[int, int]],
-    batch: int,
-    steps: int,
-    warmup: int,
-    repeats: int,
-    rss_at: tuple[int, int, int] = (8, 360, 480),
-) -> dict:
-    """All measurements; see the module docstring."""
-    models = [m for m in MODELS if m.startswith("segkit") or smp_available()]
-    variants = [Variant(m, bf16, bf16) for m in models for bf16 in (False, True)]
-    peaks: dict[str, list[float]] = {"fp32": [], "bf16": []}
-    speed: dict[tuple[str, tuple[int, int]], list[float]] = {}
-    for size in sizes:
-        steppers = [Stepper(v, batch, size) for v in variants]
-        for _ in range(repeats):  # interleaved: every variant once per round
-            peaks["fp32"].append(matmul_gflops(torch.float32))
-            peaks["bf16"].append(matmul_gflops(torch.bfloat16))
-            for s in steppers:
-                speed.setdefault((s.variant.label, size), []).append(s.images_per_s(steps, warmup))
-                _say(f"{s.variant.label} {size}: {speed[(s.variant.label, size)][-1]:.2f} img/s")
-        del steppers
-    work = {(m, size): forward_macs(m, size) for m in models for size in sizes}
-    _say("work per image counted; peak RSS next (a fresh process per variant)")
-    rss = {}
-    for v in variants:
-        rss[v.label] = peak_rss_mib(v, rss_at[0], rss_at[1:])
-        _say(f"{v.label}: peak RSS {rss[v.label][1]:.0f} MiB")
-    return {"models": models, "variants": variants, "speed": speed, "work": work, "rss": rss,
-            "peaks": peaks, "rss_at": rss_at}  # fmt: skip
-
-
-def render(res: dict, sizes: list[tuple[int, int]], batch: int) -> list[str]:
-    """Markdown tables of :func:`run`'s result."""
-    med = statistics.median
-    peak32, peak16 = max(res["peaks"]["fp32"]), max(res["peaks"]["bf16"])
-    lines = [
-        f"- matmul peak in this run (2048^3, best of 5 per round, best round): fp32 "
-        f"{peak32:.0f} GFLOP/s, bf16 {peak16:.0f} GFLOP/s (rounds: fp32 "
-        f"{', '.join(f'{p:.0f}' for p in res['peaks']['fp32'])}; bf16 "
-        f"{', '.join(f'{p:.0f}' for p in res['peaks']['bf16'])})",
-        "",
-        "| model | size | numerics | images/s (median) | runs | x fp32 | fwd GMAC/img "
-        "| images/s x fwd GMAC | step GFLOP/img | achieved GFLOP/s | % of matmul peak |",
-        "|---|---|---|---:|---|---:|---:|---:|---:|---:|---:|",
-    ]
-    for size in sizes:
-        for m in res["models"]:
-            macs = res["work"][(m, size)]
-            flops = 3 * 2 * macs  # a step ~ 3 forwards (backward: input and weight gradients)
-            base = med(res["speed"][(Variant(m, False, False).label, size)])
-            for bf16 in (False, True):
-                v = Variant(m, bf16, bf16)
-                runs = res["speed"][(v.label, size)]
-                ips = med(runs)
-                gflops = ips * flops / 1e9
-                peak = peak16 if bf16 else peak32
-                gmac, per = f"{macs / 1e9:.2f}", f"{ips * macs / 1e9:.1f}"
-                run_size = model_size(m, size)
-                lines.append(
-                    f"| {m} | {run_size[0]}x{run_size[1]} | {v.label.split(', ')[1]} | {ips:.2f} | "
-                    f"{', '.join(f'{r:.2f}' for r in runs)} | {ips / base:.2f} | {gmac} | {per} | "
-                    f"{flops / 1e9:.1f} | {gflops:.0f} | {100 * gflops / peak:.0f}% |"
-                )
-    b, h, w = res["rss_at"]
-    lines += ["", f"Peak RSS of one training step, batch {b}, {h}x{w} (fresh process each):", "",
-              "| model | numerics | RSS before the step (MiB) | peak RSS (MiB) | step's growth (MiB) |",
-              "|---|---|---:|---:|---:|"]  # fmt: skip
-    for label, (before, peak) in res["rss"].items():
-        model, numerics = label.split(", ")
-        lines.append(f"| {model} | {numerics} | {before:.0f} | {peak:.0f} | {peak - before:.0f} |")
-    return lines
-
-
-__all__ = ["MODELS", "Variant", "render", "run"]
+__all__ = ["DEFAULT_MODELS", "MODELS", "NUM_CLASSES", "Stepper", "Variant", "rss", "run"]

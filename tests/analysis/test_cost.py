@@ -62,6 +62,30 @@ def test_model_macs_agree_with_torch_flop_counter(name, options):
     assert 0 < result.macs_under("backbone") == backbone < result.macs
 
 
+@pytest.mark.parametrize(
+    ("layer", "kind"),
+    [
+        (nn.Conv2d(8, 16, 3, padding=1), "conv dense"),
+        (nn.Conv2d(8, 8, 3, padding=1, groups=8), "conv depthwise"),
+        (nn.ConvTranspose2d(8, 4, 4, stride=2, padding=1), "conv dense"),
+    ],
+)
+def test_mac_counter_counts_a_training_step(layer, kind):
+    """Backward = the forward's count for the input gradient + once for the weight gradient; none
+    for the input gradient of a first layer. Dense convs agree with FlopCounterMode."""
+    x = torch.randn(2, 8, 12, 12)
+    forward = trace(layer, x).macs
+    for needs_input_grad, times in ((True, 3), (False, 2)):
+        xi = x.clone().requires_grad_(needs_input_grad)
+        with cost.MacCounter() as counter:
+            layer(xi).sum().backward()
+        assert counter.macs == {kind: times * forward}
+        if kind == "conv dense":
+            with FlopCounterMode(display=False) as flops:
+                layer(x.clone().requires_grad_(needs_input_grad)).sum().backward()
+            assert counter.total == flops.get_total_flops() // 2
+
+
 def test_peak_activation_memory_of_a_known_net():
     net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(inplace=True), nn.Conv2d(8, 4, 1))
     result = trace(net.eval(), torch.randn(1, 3, 32, 32))

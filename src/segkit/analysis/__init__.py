@@ -14,7 +14,14 @@ from segkit._lazy import lazy_exports
 __getattr__, __dir__, __all__ = lazy_exports(
     __name__,
     {
-        "cost": ("count_params", "latency_samples", "latency_summary", "op_macs"),
+        "cost": (
+            "MacCounter",
+            "count_params",
+            "latency_samples",
+            "latency_summary",
+            "op_kind",
+            "op_macs",
+        ),
         "erf": (
             "ERF",
             "PixelGradients",

@@ -5,7 +5,13 @@ convention; one MAC = one multiplication plus one addition = 2 FLOPs):
 
 - convolution: ``N * K_h * K_w * C_in / g * H_out * W_out`` per image (``out.numel() * K_h * K_w *
   C_in / g``); transposed: ``in.numel() * K_h * K_w * C_out / g``;
+- its backward (``convolution_backward``): the forward's count once for the input gradient and once
+  for the weight gradient, each when asked for (the first layer needs no input gradient);
 - ``mm``/``addmm``: ``m * k * n``; ``bmm``/``baddbmm``: ``b * m * k * n``.
+
+``MacCounter`` counts them over any code (a training step: forward, backward, optimizer) by kind;
+``FlopCounterMode`` agrees on forward passes (tests/analysis/test_cost.py) but counts the gradients
+of grouped convolutions as if dense.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
+from torch.utils._python_dispatch import TorchDispatchMode
 
 
 def op_macs(func: Any, args: tuple, out: Any) -> int:
@@ -27,11 +34,55 @@ def op_macs(func: Any, args: tuple, out: Any) -> int:
         taps = math.prod(w.shape[2:])
         # weight is (C_out, C_in/g, k, k), or (C_in, C_out/g, k, k) when transposed
         return (x.numel() if transposed else out.numel()) * w.shape[1] * taps
+    if name == "convolution_backward":
+        grad_out, x, w, transposed, mask = args[0], args[1], args[2], bool(args[7]), args[10]
+        forward = (
+            (x.numel() if transposed else grad_out.numel()) * w.shape[1] * math.prod(w.shape[2:])
+        )
+        return forward * (int(mask[0]) + int(mask[1]))
     if name in ("mm", "bmm"):
         return out.numel() * args[0].shape[-1]
     if name in ("addmm", "baddbmm"):
         return out.numel() * args[1].shape[-1]
     return 0
+
+
+def op_kind(func: Any, args: tuple) -> str:
+    """``conv dense``, ``conv depthwise`` (one input channel per group) or ``matmul``: the kind of
+    an op that :func:`op_macs` counts (forward or backward)."""
+    name = func.overloadpacket.__name__
+    if name in ("convolution", "convolution_backward"):
+        w, groups = (args[1], args[8]) if name == "convolution" else (args[2], args[9])
+        return "conv depthwise" if groups > 1 and w.shape[1] == 1 else "conv dense"
+    return "matmul"
+
+
+class MacCounter(TorchDispatchMode):
+    """Multiply-adds of every op run inside it, by :func:`op_kind` (``macs``) and in total
+    (``total``): ``with MacCounter() as c: step()``. Any model, forward and backward alike."""
+
+    @classmethod
+    def _should_skip_dynamo(cls) -> bool:
+        return False  # see tracer._TraceMode: no torch._dynamo import for a counting mode
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.macs: dict[str, int] = {}
+
+    @property
+    def total(self) -> int:
+        return sum(self.macs.values())
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
+        out = func(*args, **(kwargs or {}))
+        if kwargs:  # positional with schema defaults, as op_macs indexes them
+            args = (*args, *(kwargs.get(a.name, a.default_value)
+                             for a in func._schema.arguments[len(args):]))  # fmt: skip
+        macs = op_macs(func, args, out)
+        if macs:
+            kind = op_kind(func, args)
+            self.macs[kind] = self.macs.get(kind, 0) + macs
+        return out
 
 
 def count_params(module: nn.Module) -> int:
