@@ -110,6 +110,8 @@ def status_table(root: Path, plan: Sequence[tuple[str, int]], steps: list[dict])
         logged = max((step for step, _ in found[0]), default=None) if found else None
         if state.startswith("resumable") and logged is not None:
             state += f"; its CSV log reaches step {logged} (a training may be running now)"
+        elif state == "aborted":  # a folder without a checkpoint: running, or died before one
+            state = "started, no checkpoint yet (running now, or make camvid starts it again)"
         if (design, seed) not in core:
             state += " (extra run: make camvid ARGS=--all)"
         flat = _flat(found[2] if found else None)
