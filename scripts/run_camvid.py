@@ -29,6 +29,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -348,10 +349,17 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    signal.signal(signal.SIGTERM, signal.default_int_handler)  # like Ctrl-C: stop after the step
+def run_cli(main_: Callable[[list[str]], int]) -> None:
+    """Exit with ``main_(sys.argv[1:])``; SIGTERM is handled like Ctrl-C (the current step is
+    stopped after it saved its state, and the runner exits 130 saying how to continue). Shared by
+    the resumable runners in scripts/."""
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
-        sys.exit(main(sys.argv[1:]))
+        sys.exit(main_(sys.argv[1:]))
     except KeyboardInterrupt:
         print("stopped; run the same command again to continue", file=sys.stderr)
         sys.exit(130)
+
+
+if __name__ == "__main__":
+    run_cli(main)

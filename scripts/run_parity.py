@@ -31,7 +31,16 @@ from pathlib import Path
 import numpy as np
 
 # scripts/: the step runner of the CamVid comparison (its own process per CLI step, resumable)
-from run_camvid import STEPS_LOG, Stop, fresh, machine, read_json, step, training_state
+from run_camvid import (
+    STEPS_LOG,
+    Stop,
+    fresh,
+    machine,
+    read_json,
+    run_cli,
+    step,
+    training_state,
+)
 from segkit.compare.groups import DesignGroup, group_by_seed
 from segkit.compare.records import build_records, find_run_folders
 from segkit.compare.stats import Bootstrap, Interval, block_length, miou, verdict
@@ -244,11 +253,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    import signal
-
-    signal.signal(signal.SIGTERM, signal.default_int_handler)  # like Ctrl-C: stop after the step
-    try:
-        sys.exit(main(sys.argv[1:]))
-    except KeyboardInterrupt:
-        print("stopped; run the same command again to continue", file=sys.stderr)
-        sys.exit(130)
+    run_cli(main)

@@ -7,20 +7,8 @@ from pathlib import Path
 import pytest
 
 import segkit.cli.fill as fill
-from helpers.compare import load_script
+from helpers.compare import TINY, load_script
 from segkit.cli.entry import run_compare
-
-TINY = [
-    "data.dataset.num_train=16",
-    "data.dataset.num_val=4",
-    "data.crop_size=64",
-    "data.batch_size=8",
-    "data.val_batch_size=4",
-    "backbone.width_mult=0.35",
-    "trainer.max_steps=2",
-    "trainer.val_check_interval=2",
-    "module.scheduler.warmup_steps=0",
-]
 
 
 def test_compare_script_user_error_is_one_line(tmp_path: Path, capsys) -> None:

@@ -10,19 +10,8 @@ import pytest
 import torch
 import yaml
 
+from helpers.compare import TINY
 from helpers.compare_loader import load_script
-
-TINY = [
-    "data.dataset.num_train=16",
-    "data.dataset.num_val=4",
-    "data.crop_size=64",
-    "data.batch_size=8",
-    "data.val_batch_size=4",
-    "backbone.width_mult=0.35",
-    "trainer.max_steps=2",
-    "trainer.val_check_interval=2",
-    "module.scheduler.warmup_steps=0",
-]
 
 
 @pytest.mark.slow

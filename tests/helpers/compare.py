@@ -21,7 +21,21 @@ from segkit.runs import write_json
 from segkit.tasks.evaluate import write_image_confusion
 
 CLASSES = ("background", "thing")
-__all__ = ["ROOT", "load_script"]  # re-exported: tests import them from here too
+__all__ = ["ROOT", "TINY", "load_script"]  # ROOT, load_script re-exported: tests import them here
+
+#: Overrides that shrink the quickstart / comparison recipe to a 2-step run of a narrow network on
+#: a few 64 px synthetic images (the script tests that train for real).
+TINY = [
+    "data.dataset.num_train=16",
+    "data.dataset.num_val=4",
+    "data.crop_size=64",
+    "data.batch_size=8",
+    "data.val_batch_size=4",
+    "backbone.width_mult=0.35",
+    "trainer.max_steps=2",
+    "trainer.val_check_interval=2",
+    "module.scheduler.warmup_steps=0",
+]
 
 
 def cm(hit: int, miss: int) -> torch.Tensor:
