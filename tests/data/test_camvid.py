@@ -368,14 +368,27 @@ def test_train_evaluate_test_and_predict_on_camvid(camvid_root, tmp_path):
 
 
 @pytest.mark.slow
-def test_a_resume_keeps_the_checkpoints_class_weights(camvid_root, tmp_path):
+def test_a_resume_keeps_the_checkpoints_class_weights(camvid_root, tmp_path, monkeypatch):
     import json
+    import signal
 
     import torch
 
+    import segkit.tasks.train as train_task
+    from helpers.training import SignalAt
+
     first, resumed = tmp_path / "first", tmp_path / "resumed"
-    _train(camvid_root, tmp_path, first, "module.class_weight=median_frequency",
-           "trainer.max_steps=1")  # fmt: skip
+    build = train_task.build_trainer
+
+    def build_with_signal(cfg):  # pre-empted after step 1 of 2: last.ckpt holds step 1
+        trainer = build(cfg)
+        trainer.callbacks.append(SignalAt(1, signal.SIGTERM))
+        return trainer
+
+    monkeypatch.setattr(train_task, "build_trainer", build_with_signal)
+    with pytest.raises(train_task.TrainingInterrupted):
+        _train(camvid_root, tmp_path, first, "module.class_weight=median_frequency")
+    monkeypatch.undo()
     saved = json.loads((first / "class_weight.json").read_text())["weights"]
     ckpt_path = first / "checkpoints" / "last.ckpt"
     _train(camvid_root, tmp_path, resumed, f"ckpt_path={ckpt_path}")  # the config asks for none

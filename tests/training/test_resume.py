@@ -20,6 +20,7 @@ import torch
 from omegaconf import DictConfig
 
 import segkit.tasks.train as train_task
+from helpers.training import SignalAt
 from segkit.tasks.train import TrainingInterrupted, train
 from segkit.training import read_checkpoint
 from segkit.training.checkpoint_file import FORMAT_KEY
@@ -27,17 +28,6 @@ from segkit.training.checkpoint_file import FORMAT_KEY
 ROOT = Path(__file__).resolve().parents[2]
 LR = 0.05  # large enough for the scores to move within a few steps
 EPOCH = 4  # steps per epoch: 32 training images / batch 8
-
-
-class SignalAt(pl.Callback):
-    """Sends ``signum`` to this very process at the end of step ``step`` (a pre-emption)."""
-
-    def __init__(self, step: int, signum: int) -> None:
-        self.step, self.signum = step, signum
-
-    def on_train_batch_end(self, trainer: pl.Trainer, *args: object) -> None:
-        if trainer.global_step == self.step:
-            os.kill(os.getpid(), self.signum)
 
 
 def _csv_rows(run: Path) -> list[dict[str, str]]:
