@@ -124,13 +124,11 @@ LIGHT_MODULES: dict[str, set[str]] = {
         "hydra",
         "omegaconf",
         "segkit.tasks.preflight",
-        "segkit.tasks.config_keys",
         "segkit.tasks.configs",  # key_hint composes the config (after Hydra refused it)
         "segkit.tasks.run_folders",  # ClaimRunFolder: the run folder's lock, before the job
     },
     "tasks/configs.py": {"hydra", "omegaconf"},
     "tasks/run_folders.py": {"omegaconf", "segkit.runs"},
-    "tasks/config_keys.py": set(),
 }
 
 

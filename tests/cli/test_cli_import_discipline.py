@@ -66,8 +66,7 @@ def probe(script: str, *argv: str, cwd: Path) -> dict:
 def light(loaded: list[str]) -> list[str]:
     """The heavy or task modules among ``loaded`` (the light CLI modules are allowed)."""
     allowed = {"segkit.tasks.cli", "segkit.tasks.preflight", "segkit.tasks._common",
-               "segkit.tasks.run_folders", "segkit.tasks.entry", "segkit.tasks.configs",
-               "segkit.tasks.config_keys"}  # fmt: skip
+               "segkit.tasks.run_folders", "segkit.tasks.entry", "segkit.tasks.configs"}  # fmt: skip
     return [m for m in loaded if m not in allowed]
 
 

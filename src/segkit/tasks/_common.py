@@ -17,7 +17,9 @@ from lightning_utilities.core.rank_zero import rank_zero_only  # = pytorch_light
 from omegaconf import DictConfig, OmegaConf
 
 from segkit.runs import CONFIG_FILE, write_json, write_text_atomic
-from segkit.tasks.cli import USER_ERRORS, one_line
+from segkit.tasks.cli import USER_ERRORS, hydra_full_key, user_message
+from segkit.tasks.preflight import config_node as config_node  # for the tasks
+from segkit.tasks.preflight import mark_node
 
 #: Hydra's job-log line format (its default ``hydra/job_logging``), for logs written without Hydra.
 LOG_FORMAT = "[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"
@@ -54,11 +56,14 @@ def save_json(data: dict[str, Any], path: str | Path) -> None:
 
 def instantiate_user(cfg: Any, **kwargs: Any) -> Any:
     """``hydra.utils.instantiate`` that lets a builder's user error (ValueError, ...) through as
-    itself, so its one-line message is not buried in Hydra's InstantiationException."""
+    itself, so its one-line message is not buried in Hydra's InstantiationException; the error is
+    marked with the config node Hydra was building (its ``full_key``), which the command line
+    prints before the message (``model: output_stride must be ...``)."""
     try:
         return instantiate(cfg, **kwargs)
     except InstantiationException as err:
         if isinstance(err.__cause__, USER_ERRORS):
+            mark_node(err.__cause__, hydra_full_key(err))
             raise err.__cause__ from None
         raise
 
@@ -108,7 +113,7 @@ def task_log(folder: str | Path, task: str) -> Iterator[Path]:
         log.info("segkit %s; run folder: %s", task, folder)
         yield path
     except USER_ERRORS as err:
-        handler.handle(_record(f"error: {one_line(err)}"))
+        handler.handle(_record(f"error: {user_message(err)}"))
         raise
     except Exception as err:
         handler.handle(_record(f"{type(err).__name__}: {err}", err))
@@ -138,7 +143,7 @@ def exit_on_user_error(fn: Callable[..., T]) -> Callable[..., T]:
         except USER_ERRORS as err:
             if os.environ.get("SEGKIT_TRACEBACK") == "1":
                 raise
-            print(f"error: {one_line(err)}", file=sys.stderr)
+            print(f"error: {user_message(err)}", file=sys.stderr)
             raise SystemExit(1) from None
 
     return wrapper

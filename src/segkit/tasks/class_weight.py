@@ -19,6 +19,7 @@ from omegaconf import DictConfig
 from segkit.checks import check_class_weight
 from segkit.data import SegDataModule
 from segkit.data.class_weight import class_pixel_stats, median_frequency
+from segkit.tasks._common import config_node
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,8 @@ def resolve_class_weight(
                 weights or "none",
             )
     else:
-        checked = check_class_weight(requested, datamodule.num_classes)
+        with config_node("module"):  # SegModule's class_weight
+            checked = check_class_weight(requested, datamodule.num_classes)
         if checked == "median_frequency":
             weights, record = _median_frequency(cfg, datamodule)
         else:
@@ -85,7 +87,8 @@ def _median_frequency(
         dataset, cache_dir=cache_dir(cfg), workers=max(1, int(datamodule.num_workers))
     )
     frequencies = stats.frequencies()
-    weights = median_frequency(frequencies, datamodule.classes.names)
+    with config_node("module"):  # module.class_weight=median_frequency cannot be derived
+        weights = median_frequency(frequencies, datamodule.classes.names)
     how = f"counted in {stats.seconds:.1f} s" if stats.seconds else "from the cache"
     log.info(
         "module.class_weight=median_frequency over the %d %s images of %s (%s)",

@@ -10,7 +10,8 @@ albumentations) is imported inside the job, after :func:`~segkit.tasks.preflight
 Failures (lightning-hydra-template's ``task_wrapper`` pattern: the job raises, it never exits):
 
 * A user error (``USER_ERRORS``: wrong value, missing file) leaves the job as :class:`UserError`,
-  a ``CompactHydraException`` holding the one-line message. Any other exception (a bug) leaves it
+  a ``CompactHydraException`` holding the one-line message, led by the config node it came from
+  when known (:func:`user_message`: ``model: output_stride must be 8, 16 or 32, got 7``). Any other exception (a bug) leaves it
   unchanged. Hydra's launchers catch ``Exception`` per job, so a multirun goes on to its next job.
 * :class:`ReportFailures` (a Hydra callback, ``configs/hydra/default.yaml``) prints a failed job's
   one line on stderr as it fails (``error: job #N (overrides): message`` in a multirun) and writes
@@ -59,11 +60,11 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from segkit.tasks.config_keys import config_message
 from segkit.tasks.configs import cpu_bf16_flags
 from segkit.tasks.preflight import (
     CommandLineError,
     check_checkpoint_overrides,
+    error_node,
     ignored_by_checkpoint,
     preflight,
 )
@@ -108,6 +109,25 @@ def one_line(err: BaseException) -> str:
     return text
 
 
+def user_message(err: BaseException) -> str:
+    """The line a user error is reported with: ``<node>: <message>`` when the config node it came
+    from is known (Hydra's ``full_key`` of the node ``instantiate`` was building, the node the
+    pre-flight or the task was reading: :func:`~segkit.tasks.preflight.config_node`), else the
+    message alone. The message names the Python arguments of that node's target, i.e. its keys
+    (``model: output_stride must be 8, 16 or 32, got 7``)."""
+    node = error_node(err)
+    return f"{node}: {one_line(err)}" if node else one_line(err)
+
+
+def hydra_full_key(err: InstantiationException) -> str | None:
+    """The config node Hydra was instantiating when ``err`` was raised. hydra-core 1.3 has no
+    attribute for it: ``instantiate`` ends its message with a ``full_key: <node>`` line (none for
+    the root of a plain container)."""
+    _, found, key = str(err).rpartition("\nfull_key: ")
+    key = key.strip()
+    return key if found and key and not any(c.isspace() for c in key) else None
+
+
 #: Set once Hydra has composed the config in this process (``ClaimRunFolder``) or a job has
 #: started (``run_task``): a failure before it is Hydra's (config composition), where ``launch``
 #: may turn Hydra's message into a "did you mean" line.
@@ -117,7 +137,7 @@ _JOB_STARTED = False
 def run_task(task: str, cfg: DictConfig, *, module: str | None = None) -> Any:
     """Pre-flight check ``cfg``, then import ``module`` (default ``segkit.tasks.<task>``) and call
     its function ``<task>(cfg)``; a user error leaves as :class:`UserError` (see the module doc),
-    its message naming config keys where the library named Python arguments (``config_keys``)."""
+    its line led by the config node it came from when known (:func:`user_message`)."""
     global _JOB_STARTED
     _JOB_STARTED = True
     try:
@@ -129,9 +149,7 @@ def run_task(task: str, cfg: DictConfig, *, module: str | None = None) -> Any:
     except USER_ERRORS as err:
         if os.environ.get("SEGKIT_TRACEBACK") == "1":
             raise
-        if isinstance(err, CommandLineError):
-            raise UserError(str(err)) from err
-        raise UserError(config_message(one_line(err), task, cfg)) from err
+        raise UserError(user_message(err)) from err
     except InstantiationException as err:
         line = unexpected_argument(err)
         if line is None or os.environ.get("SEGKIT_TRACEBACK") == "1":
@@ -146,9 +164,9 @@ def unexpected_argument(err: InstantiationException) -> str | None:
     name = re.search(r"unexpected keyword argument '(\w+)'", str(cause))
     if not isinstance(cause, TypeError) or name is None:
         return None
-    node = re.search(r"full_key: (\S+)", str(err))
+    node = hydra_full_key(err)
     target = re.search(r"Error in call to target '([^']+)'", str(err))
-    where = f"{node.group(1)}.{name.group(1)}" if node else name.group(1)
+    where = f"{node}.{name.group(1)}" if node else name.group(1)
     what = target.group(1) if target else "its _target_"
     return f"{where} is not an argument of {what}: remove it, or correct its name"
 

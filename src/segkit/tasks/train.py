@@ -37,6 +37,7 @@ from segkit.data import ClassInfo, SegDataModule
 from segkit.optional import require
 from segkit.runs import METRICS_FILE, builder_name
 from segkit.tasks._common import (
+    config_node,
     instantiate_group,
     instantiate_user,
     save_config,
@@ -90,13 +91,14 @@ def build_module(
     network = instantiate_user(cfg.model)
     make_module = instantiate_user(cfg.module, _partial_=True, _convert_="all")
     weights = {} if class_weight is _FROM_CONFIG else {"class_weight": class_weight}
-    module = make_module(
-        model=network,
-        compile=bool(cfg.get("compile", False)),
-        cfg=plain_cfg if plain_cfg is not None else to_plain(cfg),
-        classes=classes,
-        **weights,
-    )
+    with config_node("module"):  # SegModule's arguments are its keys
+        module = make_module(
+            model=network,
+            compile=bool(cfg.get("compile", False)),
+            cfg=plain_cfg if plain_cfg is not None else to_plain(cfg),
+            classes=classes,
+            **weights,
+        )
     crop = cfg.get("data", {}).get("crop_size")
     # Lightning's model summary counts the FLOPs of one forward of this (else it prints "0"): one
     # eval forward at fit start, 1.6-1.9 s for the quickstart model on the loaded 2-core machine
