@@ -39,7 +39,7 @@ from segkit.evaluation.report import (
 )
 from segkit.progress import track
 from segkit.runs import IMAGE_CONFUSION_FILE, METRICS_FILE, builder_name, write_json
-from segkit.tasks._common import instantiate_user, save_config
+from segkit.tasks._common import config_node, instantiate_user, save_config
 from segkit.tasks.checkpoints import load_trained, resolve_device, stored_data
 from segkit.tasks.distributed import Ranks, torchrun_ranks
 from segkit.tasks.inference_opts import backend_settings, checkpoint_digest, inference_settings
@@ -172,12 +172,13 @@ def _evaluate(cfg: DictConfig, ranks: Ranks) -> dict[str, Any]:
     stored, classes = trained.cfg, trained.classes
     data_cfg = data_config(cfg, stored)
     # eval.* keys, else the data's defaults; the numerics the run trained and validated with
-    settings = inference_settings(opts, data_cfg.get("inference"), trained=stored)
+    settings = inference_settings(opts, data_cfg.get("inference"), trained=stored, key="eval")
     data = _dataset(data_cfg, classes, path)
     dataset = data.split(str(opts.split))  # no augmentation
-    net = inference_model(
-        trained.model, path, device=device, settings=backend, loaded_sha256=digest
-    )
+    with config_node("eval"):  # the backend's settings are its keys
+        net = inference_model(
+            trained.model, path, device=device, settings=backend, loaded_sha256=digest
+        )
     if ranks.is_writer:
         save_config(cfg, output_dir)
 

@@ -12,6 +12,7 @@ from omegaconf import DictConfig
 
 from segkit.evaluation.inference import InferenceSettings
 from segkit.evaluation.onnx_backend import BackendSettings, file_sha256
+from segkit.tasks._common import config_node
 
 #: The inference keys a data config may give defaults for (``data.inference``).
 INFERENCE_KEYS: tuple[str, ...] = ("mode", "window", "stride", "scales", "flip")
@@ -23,8 +24,12 @@ def inference_settings(
     opts: DictConfig,
     data_defaults: Mapping[str, Any] | None = None,
     trained: Mapping[str, Any] | None = None,
+    *,
+    key: str = "",
 ) -> InferenceSettings:
-    """``InferenceSettings`` from the ``eval`` (or ``predict``) node (its checks name the keys).
+    """``InferenceSettings`` from the ``eval`` (or ``predict``) node, which ``key`` names before
+    a refusal (``eval: mode must be 'whole' or 'slide', got 'slid'``: the settings' arguments are
+    the node's keys).
 
     A key that is null or absent there takes the dataset's default (``data_defaults``: the data
     config's ``inference`` mapping, e.g. Cityscapes' sliding window), else the built-in one
@@ -52,15 +57,16 @@ def inference_settings(
             value = defaults.get(key)
         return _BUILT_IN[key] if value is None else value
 
-    return InferenceSettings(
-        mode=str(pick("mode")),  # type: ignore[arg-type]
-        scales=tuple(pick("scales")),
-        flip=bool(pick("flip")),
-        window=int(pick("window")),
-        stride=int(pick("stride")),
-        precision=_precision(opts.get("precision"), trained),  # type: ignore[arg-type]
-        channels_last=_channels_last(opts.get("channels_last"), trained),
-    )
+    with config_node(key):
+        return InferenceSettings(
+            mode=str(pick("mode")),  # type: ignore[arg-type]
+            scales=tuple(pick("scales")),
+            flip=bool(pick("flip")),
+            window=int(pick("window")),
+            stride=int(pick("stride")),
+            precision=_precision(opts.get("precision"), trained),  # type: ignore[arg-type]
+            channels_last=_channels_last(opts.get("channels_last"), trained),
+        )
 
 
 def _precision(asked: Any, trained: Mapping[str, Any] | None) -> str:
@@ -79,14 +85,16 @@ def _channels_last(asked: Any, trained: Mapping[str, Any] | None) -> bool:
 
 
 def backend_settings(opts: DictConfig, key: str) -> BackendSettings:
-    """``BackendSettings`` from the ``eval`` (or ``predict``) node; ``key`` names it in messages."""
-    return BackendSettings(
-        backend=str(opts.get("backend", "torch")),
-        threads=None if opts.get("threads") is None else int(opts.threads),
-        cache_dir=None if opts.get("onnx_cache") is None else str(opts.onnx_cache),
-        exporter=str(opts.get("onnx_exporter", "dynamo")),
-        key=key,
-    )
+    """``BackendSettings`` from the ``eval`` (or ``predict``) node; ``key`` names that node before
+    a refusal (``eval: backend must be one of ...``; its ``onnx_cache`` and ``onnx_exporter`` are
+    the settings' ``cache_dir`` and ``exporter``)."""
+    with config_node(key):
+        return BackendSettings(
+            backend=str(opts.get("backend", "torch")),
+            threads=None if opts.get("threads") is None else int(opts.threads),
+            cache_dir=None if opts.get("onnx_cache") is None else str(opts.onnx_cache),
+            exporter=str(opts.get("onnx_exporter", "dynamo")),
+        )
 
 
 def checkpoint_digest(path: str, backend: BackendSettings) -> str | None:

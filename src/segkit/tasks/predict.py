@@ -39,7 +39,7 @@ from segkit.evaluation.inference import InferenceSettings, infer
 from segkit.evaluation.onnx_backend import inference_model
 from segkit.evaluation.overlay import overlay, save_label_png, save_legend
 from segkit.progress import track
-from segkit.tasks._common import save_config, save_json
+from segkit.tasks._common import config_node, save_config, save_json
 from segkit.tasks.checkpoints import load_trained, resolve_device
 from segkit.tasks.cli import echo
 from segkit.tasks.distributed import Ranks, torchrun_ranks
@@ -254,10 +254,11 @@ def _predict(cfg: DictConfig, ranks: Ranks) -> dict[str, Any]:
     classes = trained.classes
     # predict.* keys, else the training data's defaults (e.g. Cityscapes slides)
     data_defaults = (trained.cfg.get("data") or {}).get("inference")
-    settings = inference_settings(opts, data_defaults, trained=trained.cfg)
-    net = inference_model(
-        trained.model, cfg.ckpt_path, device=device, settings=backend, loaded_sha256=digest
-    )
+    settings = inference_settings(opts, data_defaults, trained=trained.cfg, key="predict")
+    with config_node("predict"):  # the backend's settings are its keys
+        net = inference_model(
+            trained.model, cfg.ckpt_path, device=device, settings=backend, loaded_sha256=digest
+        )
     out_dir.mkdir(parents=True, exist_ok=True)
     if ranks.is_writer:
         save_config(cfg, cfg.paths.output_dir)
