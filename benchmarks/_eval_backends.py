@@ -52,8 +52,8 @@ def run(
         ckpt = Path(tmp) / "model.pt"  # the cache key is the file's digest
         torch.save(model.state_dict(), ckpt)
         start = time.perf_counter()
-        settings = BackendSettings("onnxruntime", threads=torch.get_num_threads(), cache_dir=tmp,
-                                   exporter=exporter)  # fmt: skip
+        settings = BackendSettings("onnxruntime", threads=torch.get_num_threads(), onnx_cache=tmp,
+                                   onnx_exporter=exporter)  # fmt: skip
         ort = inference_model(copy.deepcopy(model), ckpt, device=torch.device("cpu"),
                               settings=settings)  # fmt: skip
         export_s = time.perf_counter() - start

@@ -103,8 +103,6 @@ TASK_NAMES = {"train", "evaluate", "predict", "export", "analyze", "compare", "i
               "explore"}  # fmt: skip
 #: The one module of tasks/ that is not a task: the prelude that opens a checkpoint for inference.
 PRELUDE = "checkpoints"
-#: tasks/config_keys.py: the command line applies it (``run_task``); no task imports it.
-APPLIED_BY_THE_COMMAND_LINE = {"config_keys"}
 
 
 def _task_modules_imported(path: Path) -> set[str]:
@@ -131,7 +129,7 @@ def _task_modules_imported(path: Path) -> set[str]:
 
 
 def test_tasks_holds_the_tasks_and_the_prelude():
-    modules = {p.stem for p in TASKS.glob("*.py")} - {"__init__"} - APPLIED_BY_THE_COMMAND_LINE
+    modules = {p.stem for p in TASKS.glob("*.py")} - {"__init__"}
     assert modules == TASK_NAMES | {PRELUDE}
 
 
@@ -180,7 +178,6 @@ LIGHT_MODULES: dict[str, set[str]] = {
         "omegaconf",
         "segkit.cli.hints",
         "segkit.cli.preflight",
-        "segkit.tasks.config_keys",
         "segkit.cli.configs",  # the run header's CPU flags
         "segkit.cli.run_folders",  # ClaimRunFolder: the run folder's lock, before the job
     },
@@ -192,7 +189,6 @@ LIGHT_MODULES: dict[str, set[str]] = {
     },
     "cli/configs.py": {"hydra", "omegaconf"},
     "cli/run_folders.py": {"omegaconf", "segkit.runs"},
-    "tasks/config_keys.py": set(),
 }
 
 

@@ -6,6 +6,9 @@ Each rule here is *the* rule: the constructor that consumes the value calls it (
 ``segkit.cli.preflight`` calls the same function on the composed config before anything heavy is
 imported, so a bad value is refused in well under a second with the constructor's own message.
 
+Messages name the Python arguments of the constructor (``output_stride``, ``batch_size``), never
+config keys: the command line adds the config node (``model: output_stride must be ...``).
+
 This module imports only the standard library (no torch, no Hydra): the command line imports it
 before it knows whether torch is needed at all (``tests/cli/test_import_discipline.py``).
 """
@@ -17,9 +20,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-#: Output strides the backbones can be planned at (``model.output_stride``).
+#: Output strides the backbones can be planned at (the builders' ``output_stride``).
 VALID_OUTPUT_STRIDES: tuple[int, ...] = (8, 16, 32)
-#: FCN variant -> the stride it predicts at (``model.fcn_variant``).
+#: FCN variant -> the stride it predicts at (``segkit.models.fcn``'s ``fcn_variant``).
 FCN_VARIANTS: dict[str, int] = {"32s": 32, "16s": 16, "8s": 8}
 DOWNLOAD_HINT = (
     "download it with `python scripts/download_voc.py --root {root}` or use data=synthetic"
@@ -27,13 +30,14 @@ DOWNLOAD_HINT = (
 
 
 def check_dataset_node(value: Any) -> None:
-    """``data.dataset`` is a dataset object (built from a config node with ``_target_``), not a
-    name: ``data.dataset=coco`` on the command line replaces the node with a string."""
+    """``SegDataModule``'s ``dataset`` is a dataset object (in a config, a node with
+    ``_target_``), not a name: ``data.dataset=coco`` on the command line replaces the node with a
+    string."""
     if isinstance(value, (str, int, float, bool)) or value is None:
         raise ValueError(
-            f"data.dataset must be a dataset config node (with _target_, e.g. segkit.data.VOC), "
-            f"got {value!r}: choose a dataset with data=<group> (configs/data/), or set its "
-            "fields as data.dataset.<field>=..."
+            f"dataset must be a dataset object (e.g. segkit.data.VOC; in a config, a node with "
+            f"_target_), got {value!r}: choose a dataset by its config group (configs/data/), "
+            "or set its fields as dataset.<field>=..."
         )
 
 
@@ -63,7 +67,8 @@ def check_fcn_variant(variant: str, output_stride: int) -> int:
 
 
 def check_batch_size(value: Any, key: str) -> int:
-    """A batch size is an integer >= 1; ``key`` names it in the message (``data.batch_size``)."""
+    """A batch size is an integer >= 1; ``key`` names it in the message: the caller's argument
+    (``batch_size``, ``val_batch_size``)."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{key} must be an integer >= 1, got {value!r} (set {key}=1 or more)")
     return value
@@ -71,7 +76,7 @@ def check_batch_size(value: Any, key: str) -> int:
 
 def check_num_workers(value: Any, key: str) -> int:
     """DataLoader worker processes: an integer >= 0 (0 loads in the main process); ``key`` names
-    it (``data.num_workers``)."""
+    it: the caller's argument (``num_workers``)."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ValueError(
             f"{key} must be an integer >= 0 (0 = load in the main process), got {value!r} "
@@ -81,24 +86,23 @@ def check_num_workers(value: Any, key: str) -> int:
 
 
 def check_lr_schedule(*, max_steps: int, warmup_steps: int, warmup_start_factor: float) -> None:
-    """The poly schedule's horizon and warm-up (``trainer.max_steps``, ``module.scheduler.*``).
-    A warm-up longer than half the run is clipped, not refused (``training.schedule.clip_warmup``)."""
+    """The poly schedule's horizon (``poly_lr``'s ``total_steps``: the Trainer's ``max_steps``)
+    and warm-up (``warmup_steps``, ``warmup_start_factor``). A warm-up longer than half the run is
+    clipped, not refused (``training.schedule.clip_warmup``)."""
     if max_steps <= 0:
         raise ValueError(
-            f"poly LR needs a positive number of steps, got max_steps={max_steps} "
-            "(set trainer.max_steps, or trainer.max_epochs with a non-empty train set)"
+            f"poly LR needs a positive number of steps, got {max_steps} (the Trainer's "
+            "max_steps, or max_epochs with a non-empty train set)"
         )
     if warmup_steps < 0:
-        raise ValueError(f"module.scheduler.warmup_steps must be >= 0, got {warmup_steps}")
+        raise ValueError(f"warmup_steps must be >= 0, got {warmup_steps}")
     if not 0.0 < warmup_start_factor <= 1.0:
-        raise ValueError(
-            f"module.scheduler.warmup_start_factor must be in (0, 1], got {warmup_start_factor}"
-        )
+        raise ValueError(f"warmup_start_factor must be in (0, 1], got {warmup_start_factor}")
 
 
 def check_image_size(value: Any, key: str, *, minimum: int = 1) -> tuple[int, int]:
     """An input size in pixels: a side ``N`` (an N x N square) or a ``[H, W]`` pair, each side an
-    integer >= ``minimum``; returns ``(H, W)``. ``key`` names it (``analyze.input_size``)."""
+    integer >= ``minimum``; returns ``(H, W)``. ``key`` names it (``input_size``)."""
     sides = _sides(value)
     if sides is None or any(side < minimum for side in sides):
         raise ValueError(
@@ -147,20 +151,21 @@ def check_checkpoint_file(path: str | Path) -> Path:
     return path
 
 
-#: The class weights ``module.class_weight`` can name instead of a list (computed by the train task).
+#: The class weights ``class_weight`` can name instead of a list (computed by the train task).
 CLASS_WEIGHT_MODES: tuple[str, ...] = ("median_frequency",)
 
 
 def check_class_weight(value: Any, num_classes: int | None) -> list[float] | str | None:
-    """``module.class_weight``: null, a mode of :data:`CLASS_WEIGHT_MODES`, or one finite weight
-    >= 0 per class (not all 0); returns it as given (a list of floats). ``num_classes`` None:
-    the length is not checked (the dataset decides it later)."""
+    """``SegModule``'s ``class_weight``: None, a mode of :data:`CLASS_WEIGHT_MODES`, or one
+    finite weight >= 0 per class (not all 0); returns it as given (a list of floats).
+    ``num_classes`` None: the length is not checked (the dataset decides it later)."""
     if value is None or (isinstance(value, str) and value in CLASS_WEIGHT_MODES):
         return value
     expected = f"{num_classes} " if num_classes is not None else ""
+    modes = " or ".join(repr(mode) for mode in CLASS_WEIGHT_MODES)
     usage = (
-        f"module.class_weight must be null, {' or '.join(CLASS_WEIGHT_MODES)}, or a list of "
-        f"{expected}weights (one per class, e.g. module.class_weight=median_frequency)"
+        f"class_weight must be None, {modes}, or a list of {expected}weights (one per class, "
+        f"e.g. class_weight={CLASS_WEIGHT_MODES[0]!r})"
     )
     if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
         raise ValueError(f"{usage}, got {value!r}")
@@ -170,16 +175,16 @@ def check_class_weight(value: Any, num_classes: int | None) -> list[float] | str
     weights = [float(w) for w in items]
     if num_classes is not None and len(weights) != num_classes:
         raise ValueError(
-            f"module.class_weight has {len(weights)} values but the dataset has {num_classes} "
+            f"class_weight has {len(weights)} values but the dataset has {num_classes} "
             f"classes: give one weight per class, in label order"
         )
     for k, w in enumerate(weights):
         if not math.isfinite(w) or w < 0:
             raise ValueError(
-                f"module.class_weight[{k}] is {w}: every class weight must be finite and >= 0"
+                f"class_weight[{k}] is {w}: every class weight must be finite and >= 0"
             )
     if not any(weights):
-        raise ValueError("module.class_weight is all zeros: at least one class needs a weight > 0")
+        raise ValueError("class_weight is all zeros: at least one class needs a weight > 0")
     return weights
 
 

@@ -74,7 +74,7 @@ def write_text_atomic(path: str | Path, text: str) -> Path:
             raise ValueError(
                 f"cannot write {path}: {err.strerror}; "
                 + ("the previous file is intact" if path.is_file() else "it was not written")
-                + ". Free disk space, or write the run to another disk (paths.output_dir=...)"
+                + ". Free disk space, or write the run to another disk"
             ) from err
         raise
     return path

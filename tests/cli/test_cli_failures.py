@@ -67,7 +67,7 @@ def test_single_run_user_error_is_one_line_and_in_the_run_log(tmp_path: Path) ->
     run = tmp_path / "run"
     proc = run_fake(tmp_path, "inspect_data", "data.batch_size=0", f"hydra.run.dir={run}")
     assert proc.returncode == 1
-    line = "error: data.batch_size must be an integer >= 1, got 0 (set data.batch_size=1 or more)"
+    line = "error: data: batch_size must be an integer >= 1, got 0 (set batch_size=1 or more)"
     assert proc.stderr.strip() == line  # one line: no Hydra framing, no traceback
     assert line in (run / "inspect_data.log").read_text()  # the run folder keeps the error
     assert not (run / "ran").exists()
@@ -84,10 +84,10 @@ def test_multirun_goes_on_after_a_bad_job(tmp_path: Path) -> None:
     assert ran == [0, 1, 2, 6, 7, 8], proc.stderr[-3000:]
     failed = _errors(proc.stderr)
     assert [ln.split()[2] for ln in failed] == ["#3", "#4", "#5"]
-    assert all("data.batch_size must be an integer >= 1, got 0" in ln for ln in failed)
+    assert all("data: batch_size must be an integer >= 1, got 0" in ln for ln in failed)
     for job in (3, 4, 5):
         assert (
-            "data.batch_size must be an integer >= 1"
+            "data: batch_size must be an integer >= 1"
             in (sweep / str(job) / "inspect_data.log").read_text()
         )
     assert proc.returncode == 1  # a sweep with a failed job exits 1 (after running every job)
@@ -131,7 +131,7 @@ def test_hparams_search_marks_failed_trials_and_goes_on(tmp_path: Path) -> None:
     )  # fmt: skip
     failed = _errors(proc.stderr)
     assert failed and all(
-        "module.scheduler.warmup_steps must be >= 0, got -1" in ln for ln in failed
+        "module.scheduler: warmup_steps must be >= 0, got -1" in ln for ln in failed
     )
     ran = list(sweep.glob("*/ran"))
     assert len(ran) + len(failed) == 6, proc.stderr[-3000:]

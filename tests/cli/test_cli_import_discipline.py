@@ -64,15 +64,9 @@ def probe(script: str, *argv: str, cwd: Path) -> dict:
     return json.loads(lines[-1][len("PROBE") :])
 
 
-def light(loaded: list[str]) -> list[str]:
-    """The heavy, task or explorer modules among ``loaded`` (``segkit.cli`` is light; the
-    command line applies ``tasks.config_keys``, which imports nothing)."""
-    return [m for m in loaded if m != "segkit.tasks.config_keys"]
-
-
 @pytest.mark.parametrize("script", [*SCRIPTS, "download_voc"])
 def test_importing_a_script_loads_nothing_heavy(script: str, tmp_path: Path) -> None:
-    assert light(probe(script, cwd=tmp_path)["loaded"]) == []
+    assert probe(script, cwd=tmp_path)["loaded"] == []
 
 
 @pytest.mark.parametrize("script", [s for s in SCRIPTS if s != "compare"])
@@ -83,7 +77,7 @@ def test_importing_a_script_loads_nothing_heavy(script: str, tmp_path: Path) -> 
 )
 def test_hydra_answers_before_anything_heavy(script: str, argv: tuple, tmp_path: Path) -> None:
     out = probe(script, *argv, "hydra.run.dir=" + str(tmp_path / "run"), cwd=tmp_path)
-    assert light(out["loaded"]) == []
+    assert out["loaded"] == []
     assert out["code"] in ((None, 0) if argv[0].startswith("--") else (1,))
 
 
@@ -104,12 +98,12 @@ def test_hydra_answers_before_anything_heavy(script: str, argv: tuple, tmp_path:
 def test_config_errors_answer_before_anything_heavy(script, overrides, tmp_path: Path) -> None:
     out = probe(script, *overrides, "hydra.run.dir=" + str(tmp_path / "run"), cwd=tmp_path)
     assert out["code"] == 1
-    assert light(out["loaded"]) == []
+    assert out["loaded"] == []
 
 
 def test_compare_refuses_a_bad_folder_before_anything_heavy(tmp_path: Path) -> None:
     out = probe("compare", str(tmp_path / "missing"), cwd=tmp_path)
-    assert out["code"] == 1 and light(out["loaded"]) == []
+    assert out["code"] == 1 and out["loaded"] == []
 
 
 def test_light_modules_import_no_torch() -> None:

@@ -2,18 +2,22 @@
 
 Each case: one bad config value. ``preflight`` (run before anything heavy is imported) must raise,
 and the real constructor or task that consumes the value must raise the same exception type with
-the same message -- so the two cannot drift apart (the rules live once, in ``segkit.checks``). The
-last tests check the other direction: every shipped recipe passes the pre-flight."""
+the same message -- so the two cannot drift apart (the rules live once, in ``segkit.checks``).
+Where the builder's error carries its config node (Hydra's ``full_key``, or the node a task marks),
+the pre-flight's carries the same one, so the command line prints the same line. The last tests
+check the other direction: every shipped recipe passes the pre-flight."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 from omegaconf import DictConfig
 
 from segkit.cli.configs import CONFIG_DIR, compose_config
-from segkit.cli.preflight import horizon, preflight
+from segkit.cli.launch import user_message
+from segkit.cli.preflight import error_node, horizon, preflight
 
 TINY = [
     "data=synthetic", "data.dataset.num_train=8", "data.dataset.num_val=4",
@@ -32,14 +36,19 @@ def _compose(name: str, tmp_path: Path, *overrides: str) -> DictConfig:
     )
 
 
-def _both_refuse(task: str, cfg: DictConfig, build) -> None:
-    """preflight and ``build(cfg)`` raise the same exception type with the same message."""
+def _both_refuse(task: str, cfg: DictConfig, build) -> str:
+    """preflight and ``build(cfg)`` raise the same exception type with the same message, and the
+    same command-line line when the builder's error carries its config node; returns the
+    pre-flight's line."""
     with pytest.raises((ValueError, FileNotFoundError)) as early:
         preflight(task, cfg)
     with pytest.raises((ValueError, FileNotFoundError)) as real:
         build(cfg)
     assert type(early.value) is type(real.value)
     assert str(early.value) == str(real.value)
+    if error_node(real.value) is not None:
+        assert user_message(early.value) == user_message(real.value)
+    return user_message(early.value)
 
 
 def _build_model(cfg: DictConfig):
@@ -62,26 +71,28 @@ def _train(cfg: DictConfig):
 
 
 @pytest.mark.parametrize(
-    ("overrides", "build"),
+    ("overrides", "build", "node"),
     [
-        (["model.output_stride=12"], _build_model),
-        (["model.output_stride=4", "model=deeplabv3"], _build_model),
-        (["model=fcn", "model.output_stride=16", "model.fcn_variant=32s"], _build_model),
-        (["model=fcn", "model.output_stride=8", "model.fcn_variant=16s"], _build_model),
-        (["model=fcn", "model.fcn_variant=4s"], _build_model),
-        (["data.batch_size=0"], _build_data),
-        (["data.val_batch_size=-2"], _build_data),
-        (["data.batch_size=1.5"], _build_data),
-        (["data.num_workers=-1"], _build_data),
-        (["data.dataset=coco"], _build_data),
-        (["data=voc", "data.root=${paths.root_dir}/nowhere"], _build_data),
-        (["data=voc_aug", "data.root=${paths.root_dir}/nowhere"], _build_data),
+        (["model.output_stride=12"], _build_model, "model"),
+        (["model.output_stride=4", "model=deeplabv3"], _build_model, "model"),
+        (["model=fcn", "model.output_stride=16", "model.fcn_variant=32s"], _build_model, "model"),
+        (["model=fcn", "model.output_stride=8", "model.fcn_variant=16s"], _build_model, "model"),
+        (["model=fcn", "model.fcn_variant=4s"], _build_model, "model"),
+        (["data.batch_size=0"], _build_data, "data"),
+        (["data.val_batch_size=-2"], _build_data, "data"),
+        (["data.batch_size=1.5"], _build_data, "data"),
+        (["data.num_workers=-1"], _build_data, "data"),
+        (["data.dataset=coco"], _build_data, "data"),
+        (["data=voc", "data.root=${paths.root_dir}/nowhere"], _build_data, "data.dataset"),
+        (["data=voc_aug", "data.root=${paths.root_dir}/nowhere"], _build_data, "data.dataset"),
     ],
-    ids=lambda v: " ".join(v) if isinstance(v, list) else v.__name__,
+    ids=lambda v: " ".join(v) if isinstance(v, list) else getattr(v, "__name__", v),
 )
-def test_preflight_and_builder_refuse_the_same(overrides, build, tmp_path: Path) -> None:
+def test_preflight_and_builder_refuse_the_same(overrides, build, node, tmp_path: Path) -> None:
     base = [] if overrides[0].startswith("data=voc") else TINY  # TINY is synthetic-data only
-    _both_refuse("train", _compose("train", tmp_path, *base, *overrides), build)
+    line = _both_refuse("train", _compose("train", tmp_path, *base, *overrides), build)
+    assert line.startswith(f"{node}: ")
+    assert not re.search(r"(?<![\w.])(model|data|trainer|module)\.\w", line.removeprefix(node))
 
 
 @pytest.mark.parametrize(
@@ -132,10 +143,15 @@ def test_evaluate_refuses_negative_workers_like_its_loader(tmp_path: Path) -> No
     """data.num_workers=-1 reached PyTorch (its wording, no key, after the model summary)."""
     from segkit.tasks.evaluate import _loader
 
-    for key in ("eval.num_workers", "data.num_workers"):
+    lines = {
+        "eval.num_workers": "eval.num_workers must be an integer >= 0",  # the task's own key
+        "data.num_workers": "data: num_workers must be an integer >= 0",  # SegDataModule's
+    }
+    for key, line in lines.items():
         cfg = _compose("evaluate", tmp_path, f"ckpt_path={__file__}", f"{key}=-1")
-        with pytest.raises(ValueError, match=rf"^{key} must be an integer >= 0"):
+        with pytest.raises(ValueError) as refused:
             preflight("evaluate", cfg)
+        assert user_message(refused.value).startswith(line)
     cfg = _compose("evaluate", tmp_path, f"ckpt_path={__file__}", "eval.num_workers=-1")
     _both_refuse("evaluate", cfg, lambda c: _loader(None, 0, c.eval, {}, None))
 
@@ -146,7 +162,8 @@ def test_output_stride_overrides_refuse_like_set_output_stride(task, tmp_path: P
     extra = ["input=x.jpg"] if task == "predict" else []
     cfg = _compose(task, tmp_path, f"ckpt_path={__file__}", f"{opts}.output_stride=12", *extra)
     model = _build_model(_compose("train", tmp_path, *TINY, *SMALL))
-    _both_refuse(task, cfg, lambda c: model.set_output_stride(c[opts].output_stride))
+    line = _both_refuse(task, cfg, lambda c: model.set_output_stride(c[opts].output_stride))
+    assert line == f"{opts}: output_stride must be 8, 16 or 32, got 12 (e.g. output_stride=16)"
 
 
 def test_required_values_are_named(tmp_path: Path) -> None:
@@ -202,17 +219,15 @@ def test_every_default_passes(name, overrides, tmp_path: Path, voc_root: Path) -
      "analyze.input_size=null", "analyze.erf_input_size=[2,480]"],
 )  # fmt: skip
 def test_analyze_sizes_refuse_like_analyze_model(override: str, tmp_path: Path) -> None:
-    """An int N or an [H, W] pair; refused in one line naming the key and the fix, the library's
-    own message with its argument written as the key."""
+    """An int N or an [H, W] pair; refused in one line naming the node, the argument and the fix:
+    the library's own message, behind the node the analyze task hands it (``analyze``)."""
     from segkit.tasks.analyze import analyze
-    from segkit.tasks.config_keys import config_message
 
-    cfg = _compose("analyze", tmp_path, *SMALL, "analyze.latency_runs=0", override)
-    with pytest.raises(ValueError) as early:
-        preflight("analyze", cfg)
-    with pytest.raises(ValueError) as real:
-        analyze(cfg)
-    key = override.split("=")[0]
-    assert str(early.value) == config_message(str(real.value), "analyze", cfg)
-    assert str(early.value).startswith(f"{key} must be") and f"{key}=[360,480]" in str(early.value)
-    assert "\n" not in str(early.value)
+    line = _both_refuse(
+        "analyze",
+        _compose("analyze", tmp_path, *SMALL, "analyze.latency_runs=0", override),
+        analyze,
+    )
+    argument = override.split("=")[0].removeprefix("analyze.")
+    assert line.startswith(f"analyze: {argument} must be") and f"{argument}=[360,480]" in line
+    assert "\n" not in line

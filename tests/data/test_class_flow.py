@@ -86,7 +86,9 @@ def test_a_checkpoint_whose_classes_do_not_fit_its_model_is_refused(tmp_path):
 def test_the_module_refuses_classes_of_another_count(tmp_path):
     cfg = _folder_cfg(tmp_path)
     dm = build_datamodule(cfg)
-    with pytest.raises(ValueError, match="the dataset has 3 classes but module.num_classes=5"):
+    with pytest.raises(
+        ValueError, match="the dataset has 3 classes but num_classes=5: set num_classes=3"
+    ):
         cfg.module.num_classes = 5
         build_module(cfg, classes=dm.classes)
 
@@ -126,5 +128,5 @@ def test_predict_needs_no_data_config_and_evaluate_names_a_missing_classes_file(
     eval_cfg = compose_config(
         "evaluate", [f"ckpt_path={path}", f"paths.output_dir={tmp_path / 'e'}"]
     )
-    with pytest.raises(FileNotFoundError, match=r"data root .*mine does not exist: set data.root"):
+    with pytest.raises(FileNotFoundError, match=r"data root .*mine does not exist: set root to"):
         evaluate(eval_cfg)

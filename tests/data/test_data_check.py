@@ -109,7 +109,7 @@ def test_bad_arguments(voc_root):
         check_datasets([lenient(voc_root, "val")], level="sampled")
     with pytest.raises(ValueError, match="check workers must be >= 1"):
         check_datasets([lenient(voc_root, "val")], workers=0)
-    with pytest.raises(ValueError, match="data.check must be full, headers or off"):
+    with pytest.raises(ValueError, match="^check must be 'full', 'headers' or 'off'"):
         SegDataModule(dataset=VOC("data"), check="quick")
 
 
@@ -134,7 +134,7 @@ def test_setup_fails_on_a_corrupt_val_image_before_any_batch(tmp_path):
     assert "2 defects (train 1, val 1)" in msg
     assert "[train train_000005] mask file" in msg and "train_000005.png is missing" in msg
     assert "[val val_000003] image file" in msg and "val_000003.jpg is unreadable" in msg
-    assert "scripts/inspect_data.py" in msg and "data.check=off" in msg
+    assert "scripts/inspect_data.py" in msg and "check='off'" in msg
     assert dm.train_set is None and dm.val_set is None
 
 

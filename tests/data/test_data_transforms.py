@@ -55,9 +55,9 @@ def test_same_seed_same_augmentation():
 
 
 def test_bad_transform_params():
-    with pytest.raises(ValueError, match="data.scale_range"):
+    with pytest.raises(ValueError, match="^scale_range must be"):
         build_train_transform(scale_range=(2.0, 0.5))
-    with pytest.raises(ValueError, match="data.crop_size"):
+    with pytest.raises(ValueError, match="^crop_size must be"):
         build_train_transform(crop_size=0)
 
 

@@ -116,9 +116,9 @@ def test_voc_aug_without_trainaug_says_how_to_build(voc_root):
 
 
 def test_bad_arguments(tmp_path):
-    with pytest.raises(ValueError, match=r"data.num_classes=7 but Pascal VOC 2012 has 21 classes"):
+    with pytest.raises(ValueError, match=r"^num_classes=7 but Pascal VOC 2012 has 21 classes"):
         SegDataModule(dataset=VOC("data"), num_classes=7)
-    with pytest.raises(ValueError, match="data.num_classes=4 but the synthetic set has 5 classes"):
+    with pytest.raises(ValueError, match="^num_classes=4 but the synthetic set has 5 classes"):
         _dm(tmp_path, num_classes=4)
 
 

@@ -125,5 +125,7 @@ def test_script_missing_root_is_one_line_error(tmp_path):
     with pytest.raises(UserError) as exit_:
         run_task("inspect_data", cfg)
     err = str(exit_.value)
-    assert err.startswith(f"data root {tmp_path}/data has no VOCdevkit") and "\n" not in err
+    # the pre-flight's refusal, named by the node it checked (the dataset's root)
+    assert err.startswith(f"data.dataset: data root {tmp_path}/data has no VOCdevkit")
+    assert "\n" not in err
     assert "download_voc.py" in err and "data=synthetic" in err

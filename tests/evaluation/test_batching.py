@@ -34,8 +34,8 @@ def test_same_size_batches_by_hand():
     assert same_size_batches(indices, sizes, 2) == [[10, 12], [14], [11, 15], [13]]
     assert same_size_batches(indices, sizes, 10) == [[10, 12, 14], [11, 15], [13]]
     assert same_size_batches(indices, sizes, 1) == [[10], [12], [14], [11], [15], [13]]
-    with pytest.raises(ValueError, match="eval.batch_size"):
-        same_size_batches(indices, sizes, 0, key="eval.batch_size")
+    with pytest.raises(ValueError, match="^batch_size must be an integer >= 1"):
+        same_size_batches(indices, sizes, 0)
 
 
 def test_image_sizes_read_from_headers(mixed):

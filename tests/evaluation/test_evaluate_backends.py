@@ -90,7 +90,7 @@ def test_evaluate_without_onnxruntime_is_one_line(checkpoint, compose_eval, monk
     monkeypatch.setitem(sys.modules, "onnxruntime", None)
     with pytest.raises(
         ValueError,
-        match=r"eval\.backend=onnxruntime needs onnxruntime, which is not installed: pip install 'segkit\[onnx\]'",
+        match=r"^backend='onnxruntime' needs onnxruntime, which is not installed: pip install 'segkit\[onnx\]'",
     ):
         evaluate(compose_eval(f"ckpt_path={checkpoint}", *FAST, "eval.backend=onnxruntime"))
 

@@ -159,16 +159,35 @@ def test_class_count_mismatch_is_named(checkpoint, compose_eval):
 
 
 @pytest.mark.parametrize(
+    ("override", "line"),
+    [
+        ("eval.mode=slid", "eval: mode must be 'whole' or 'slide', got 'slid'"),
+        ("eval.backend=tensorrt", "eval: backend must be one of ('torch', 'onnxruntime'), got "),
+    ],
+)
+def test_inference_settings_name_the_eval_node(checkpoint, compose_eval, override, line):
+    """``InferenceSettings`` / ``BackendSettings`` name their arguments (``mode``); the evaluate
+    task hands them the ``eval`` node's keys and names that node for the command line."""
+    from segkit.cli.launch import UserError, run_task
+
+    with pytest.raises(ValueError, match=f"^{re.escape(line.removeprefix('eval: '))}"):
+        evaluate(compose_eval(f"ckpt_path={checkpoint}", *FAST, override))
+    with pytest.raises(UserError) as refused:
+        run_task("evaluate", compose_eval(f"ckpt_path={checkpoint}", *FAST, override))
+    assert str(refused.value).startswith(line)
+
+
+@pytest.mark.parametrize(
     ("override", "match"),
     [
         ("eval.scales=[1.0,0]", "positive"),
         ("eval.scales=[-1.0]", "positive"),
         ("eval.output_stride=12", "output_stride"),
-        ("eval.batch_size=0", "eval.batch_size"),
+        ("eval.batch_size=0", "^batch_size must be an integer >= 1"),
         ("eval.device=tpu", "device"),
-        ("eval.backend=tensorrt", r"eval\.backend must be one of"),
-        ("eval.threads=0", r"eval\.threads must be >= 1"),
-        ("eval.onnx_exporter=jit", r"eval\.onnx_exporter must be one of"),
+        ("eval.backend=tensorrt", r"^backend must be one of"),
+        ("eval.threads=0", r"^threads must be >= 1"),
+        ("eval.onnx_exporter=jit", r"^onnx_exporter must be one of .*, got 'jit'"),
     ],
 )
 def test_bad_eval_settings(checkpoint, compose_eval, override, match):

@@ -158,5 +158,7 @@ def test_trimap_bands_match_a_brute_force_chebyshev_distance():
 def test_a_model_with_another_class_count_is_named():
     # A 3-class model scored as 2 classes: its predictions 2 would alias into other bins unnoticed.
     evaluator = Evaluator(RedChannelClassifier(3), num_classes=2, settings=InferenceSettings())
-    with pytest.raises(ValueError, match=r"predicts 3 classes.*expects 2 \(data.num_classes\)"):
+    with pytest.raises(
+        ValueError, match=r"predicts 3 classes.*expects 2 \(Evaluator's num_classes\)"
+    ):
         evaluator.run([pad_collate([_sample("a", PRED_A, TARGET_A)])])

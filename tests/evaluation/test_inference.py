@@ -76,9 +76,9 @@ def test_overlapping_windows_average_and_cover_every_pixel():
         ({"scales": (1.0, 0.0)}, "positive"),
         ({"scales": (-0.5,)}, "positive"),
         ({"scales": ()}, "empty"),
-        ({"mode": "tiles"}, "eval.mode"),
-        ({"mode": "slide", "window": 64, "stride": 65}, "eval.stride"),
-        ({"mode": "slide", "window": 64, "stride": 0}, "eval.stride"),
+        ({"mode": "tiles"}, "^mode must be 'whole' or 'slide', got 'tiles'$"),
+        ({"mode": "slide", "window": 64, "stride": 65}, r"^stride must be in 1\.\.window \(64\)"),
+        ({"mode": "slide", "window": 64, "stride": 0}, r"^stride must be in 1\.\.window"),
     ],
 )
 def test_bad_settings_are_named(kwargs, match):

@@ -74,7 +74,7 @@ def _checkpoint(tmp_path, model: nn.Module, name: str = "model.ckpt"):
 
 
 def _backend(model, ckpt, cache, exporter="legacy") -> OnnxRuntimeModel:
-    settings = BackendSettings(backend="onnxruntime", cache_dir=str(cache), exporter=exporter)
+    settings = BackendSettings(backend="onnxruntime", onnx_cache=str(cache), onnx_exporter=exporter)
     return inference_model(model, ckpt, device=torch.device("cpu"), settings=settings)
 
 
@@ -151,7 +151,7 @@ def test_default_cache_sits_next_to_the_checkpoint_in_one_self_contained_file(tm
     model = _tiny("fcn8s")
     (tmp_path / "run").mkdir()
     ckpt = _checkpoint(tmp_path / "run", model)
-    settings = BackendSettings(backend="onnxruntime", exporter="legacy")
+    settings = BackendSettings(backend="onnxruntime", onnx_exporter="legacy")
     onnx_model = inference_model(model, ckpt, device=torch.device("cpu"), settings=settings)
     assert onnx_model.path.parent == tmp_path / "run" / "onnx_cache"
     assert [p.name for p in onnx_model.path.parent.iterdir()] == [onnx_model.path.name]
@@ -175,8 +175,8 @@ def test_a_failing_check_or_a_checkpoint_changed_while_loading_leaves_no_cache_e
 ):
     model = _tiny("fcn8s")
     ckpt = _checkpoint(tmp_path, model)
-    settings = BackendSettings(backend="onnxruntime", cache_dir=str(tmp_path / "c"),
-                               exporter="legacy")  # fmt: skip
+    settings = BackendSettings(backend="onnxruntime", onnx_cache=str(tmp_path / "c"),
+                               onnx_exporter="legacy")  # fmt: skip
     with pytest.raises(ValueError, match="changed while it was being loaded"):
         cached_onnx(model, ckpt, settings, loaded_sha256="0" * 64)
 
@@ -207,9 +207,9 @@ def test_an_export_that_fails_names_the_operator(tmp_path, exporter):
     with pytest.raises(OnnxExportError, match=r"cannot convert this model: operator aten::cummax"):
         export_onnx(CumMax().eval(), tmp_path / "m.onnx", exporter=exporter)
     model = CumMax().eval()
-    settings = BackendSettings(backend="onnxruntime", cache_dir=str(tmp_path / "c"),
-                               exporter=exporter)  # fmt: skip
-    with pytest.raises(OnnxExportError, match=r"aten::cummax.*use eval\.backend=torch") as err:
+    settings = BackendSettings(backend="onnxruntime", onnx_cache=str(tmp_path / "c"),
+                               onnx_exporter=exporter)  # fmt: skip
+    with pytest.raises(OnnxExportError, match=r"aten::cummax.*use backend='torch'") as err:
         inference_model(model, _checkpoint(tmp_path, model), device=torch.device("cpu"),
                         settings=settings)  # fmt: skip
     assert err.value.op == "aten::cummax" and "\n" not in str(err.value)
@@ -219,12 +219,12 @@ def test_an_export_that_fails_names_the_operator(tmp_path, exporter):
 def test_onnxruntime_missing_is_one_line(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # makes `import onnxruntime` fail
     model = _tiny("fcn8s")
-    settings = BackendSettings(backend="onnxruntime", key="predict")
+    settings = BackendSettings(backend="onnxruntime")
     with pytest.raises(ValueError) as err:
         inference_model(model, _checkpoint(tmp_path, model), device=torch.device("cpu"),
                         settings=settings)  # fmt: skip
     assert str(err.value) == (
-        "predict.backend=onnxruntime needs onnxruntime, which is not installed: "
+        "backend='onnxruntime' needs onnxruntime, which is not installed: "
         "pip install 'segkit[onnx]'"
     )
     assert not (tmp_path / "onnx_cache").exists()  # checked before exporting anything
@@ -259,8 +259,7 @@ def test_cuda_without_the_cuda_provider_says_so_and_does_not_fall_back(tmp_path,
             open_session(path, key=key, device=cuda, threads=1)
     elif torch.cuda.is_available():  # a CUDA machine with onnxruntime-gpu: device-to-device run
         session = open_session(path, key=key, device=cuda, threads=1)
-        net = OnnxRuntimeModel(session, device=cuda, path=path, output_stride=32, num_classes=5,
-                               key="eval")  # fmt: skip
+        net = OnnxRuntimeModel(session, device=cuda, path=path, output_stride=32, num_classes=5)
         _assert_same(infer(model.cuda(), X.cuda(), MODES["whole"]).cpu(),
                      infer(net, X.cuda(), MODES["whole"]).cpu())  # fmt: skip
 
@@ -269,8 +268,8 @@ def test_threads_follow_the_setting(tmp_path):
     before = torch.get_num_threads()
     model = _tiny("fcn8s")
     try:
-        settings = BackendSettings(backend="onnxruntime", threads=1, cache_dir=str(tmp_path),
-                                   exporter="legacy")  # fmt: skip
+        settings = BackendSettings(backend="onnxruntime", threads=1, onnx_cache=str(tmp_path),
+                                   onnx_exporter="legacy")  # fmt: skip
         net = inference_model(model, _checkpoint(tmp_path, model), device=torch.device("cpu"),
                               settings=settings)  # fmt: skip
         assert torch.get_num_threads() == 1
@@ -282,15 +281,15 @@ def test_threads_follow_the_setting(tmp_path):
 def test_small_inputs_and_bad_settings_are_named(tmp_path):
     model = _tiny("fcn8s")
     net = _backend(model, _checkpoint(tmp_path, model), tmp_path / "c")
-    with pytest.raises(ValueError, match=r"H, W >= 32 px.*eval\.backend=torch"):
+    with pytest.raises(ValueError, match=r"H, W >= 32 px.*larger scales, or backend='torch'"):
         net(torch.zeros(1, 3, 16, 64, dtype=torch.uint8))
     with pytest.raises(TypeError, match="takes uint8"):
         net(torch.zeros(1, 3, 64, 64))
-    with pytest.raises(ValueError, match=r"eval\.backend must be one of"):
+    with pytest.raises(ValueError, match=r"^backend must be one of"):
         BackendSettings(backend="tensorrt")
-    with pytest.raises(ValueError, match=r"predict\.onnx_exporter"):
-        BackendSettings(exporter="jit", key="predict")
-    with pytest.raises(ValueError, match=r"eval\.threads"):
+    with pytest.raises(ValueError, match=r"^onnx_exporter must be one of .*, got 'jit'"):
+        BackendSettings(onnx_exporter="jit")
+    with pytest.raises(ValueError, match=r"^threads must be >= 1"):
         BackendSettings(threads=0)
 
 

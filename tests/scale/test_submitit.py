@@ -27,7 +27,7 @@ def test_submitit_local_runs_each_job_in_its_own_process(scale_data: Path, tmp_p
     out, err = proc.communicate(timeout=400)
     assert proc.returncode == 1, err[-3000:]  # a failed job fails the sweep, after all ran
     assert "data.batch_size=0" in err  # Hydra names the failed job's overrides ...
-    assert "data.batch_size must be an integer >= 1, got 0" in err  # ... and its error
+    assert "data: batch_size must be an integer >= 1, got 0" in err  # ... and its error
     # the default sweep folder, claimed by this process, is every job's too (each job resolves
     # the config again in its own process: it must not claim a folder of its own)
     (sweep,) = (tmp_path / "logs" / "train" / "multiruns").iterdir()
@@ -53,7 +53,7 @@ def test_submitit_local_runs_each_job_in_its_own_process(scale_data: Path, tmp_p
     failed = results[2]
     assert failed.status.name == "FAILED"
     assert not (sweep / "2" / "metrics.json").exists()
-    line = "error: job #2 (" + str(sweep / "2") + "): data.batch_size must be an integer >= 1"
+    line = "error: job #2 (" + str(sweep / "2") + "): data: batch_size must be an integer >= 1"
     assert line in (sweep / "2" / "train.log").read_text()  # in the failed job's own log
 
     # compare reads the folders this launcher writes (the .submitit/ pickles are no runs)

@@ -38,11 +38,11 @@ def test_weighted_loss_through_a_buffer():
 @pytest.mark.parametrize(
     ("value", "match"),
     [
-        ([1.0, 2.0], r"module.class_weight has 2 values but the dataset has 3 classes"),
-        ([1.0, float("nan"), 1.0], r"module.class_weight\[1\] is nan: .* finite and >= 0"),
-        ([1.0, -0.5, 1.0], r"module.class_weight\[1\] is -0.5"),
-        ([0, 0, 0], r"module.class_weight is all zeros"),
-        ("inverse", r"module.class_weight must be null, median_frequency, or a list of 3 weights"),
+        ([1.0, 2.0], r"^class_weight has 2 values but the dataset has 3 classes"),
+        ([1.0, float("nan"), 1.0], r"^class_weight\[1\] is nan: .* finite and >= 0"),
+        ([1.0, -0.5, 1.0], r"^class_weight\[1\] is -0.5"),
+        ([0, 0, 0], r"^class_weight is all zeros"),
+        ("inverse", r"^class_weight must be None, 'median_frequency', or a list of 3 weights"),
     ],
 )
 def test_bad_weights_are_one_clear_error(value, match):

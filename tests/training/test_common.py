@@ -6,6 +6,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from segkit.cli.jobs import exit_on_user_error, instantiate_group, instantiate_user
+from segkit.cli.preflight import config_node, error_node
 
 
 def test_user_error_becomes_one_line_and_exit_1(
@@ -24,6 +25,22 @@ def test_user_error_becomes_one_line_and_exit_1(
     monkeypatch.setenv("SEGKIT_TRACEBACK", "1")
     with pytest.raises(FileNotFoundError):
         job()
+
+
+def test_a_script_edge_names_the_config_node_too(capsys: pytest.CaptureFixture, monkeypatch):
+    """The scripts run outside Hydra (compare --fill, the demo) report as ``run_task`` does."""
+    monkeypatch.delenv("SEGKIT_TRACEBACK", raising=False)
+
+    @exit_on_user_error
+    def job() -> None:
+        with config_node("data"):
+            raise ValueError("batch_size must be an integer >= 1, got 0")
+
+    with pytest.raises(SystemExit):
+        job()
+    assert (
+        capsys.readouterr().err.strip() == "error: data: batch_size must be an integer >= 1, got 0"
+    )
 
 
 def test_bugs_are_not_swallowed() -> None:
@@ -49,8 +66,12 @@ def test_instantiate_user_unwraps_builder_errors() -> None:
     cfg = OmegaConf.create(
         {"_target_": "segkit.backbones.base.check_output_stride", "output_stride": 12}
     )
-    with pytest.raises(ValueError, match="output_stride must be 8, 16 or 32"):
+    with pytest.raises(ValueError, match="^output_stride must be 8, 16 or 32") as err:
         instantiate_user(cfg)
+    assert error_node(err.value) is None  # the root of the config: no node to name
+    with pytest.raises(ValueError, match="^output_stride must be 8, 16 or 32") as err:
+        instantiate_user(OmegaConf.create({"model": cfg}).model)
+    assert error_node(err.value) == "model"  # Hydra's full_key, for the command line
 
 
 def test_a_full_disk_leaves_the_previous_metrics_json_whole(tmp_path, monkeypatch) -> None:

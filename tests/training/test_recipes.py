@@ -151,7 +151,5 @@ def test_switching_only_the_target_names_the_leftover_key(config_dir, tmp_path) 
     """SGD's momentum under AdamW would be a TypeError deep in fit: refused at build, with the fix."""
     bad = _compose(config_dir, "module.optimizer._target_=torch.optim.AdamW", tmp=tmp_path)
     make = instantiate(bad.module, _partial_=True, _convert_="all")
-    with pytest.raises(
-        ValueError, match=r"AdamW takes no argument momentum.*optimizer=sgd \| adamw"
-    ):
+    with pytest.raises(ValueError, match=r"AdamW takes no argument momentum.*drop it"):
         make(model=torch.nn.Conv2d(3, 4, 1), num_classes=21)

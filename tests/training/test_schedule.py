@@ -73,11 +73,14 @@ def test_state_round_trip_continues_identically() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"total_steps": 0}, "trainer.max_steps"),
-        ({"total_steps": 10, "warmup_steps": -1}, "module.scheduler.warmup_steps"),
-        ({"total_steps": 10, "warmup_start_factor": 0.0}, "module.scheduler.warmup_start_factor"),
+        ({"total_steps": 0}, r"positive number of steps, got 0 \(the Trainer's max_steps"),
+        ({"total_steps": 10, "warmup_steps": -1}, "^warmup_steps must be >= 0, got -1$"),
+        (
+            {"total_steps": 10, "warmup_start_factor": 0.0},
+            r"^warmup_start_factor must be in \(0, 1\]",
+        ),
     ],
 )
-def test_bad_schedule_settings_name_the_key(kwargs: dict, match: str) -> None:
+def test_bad_schedule_settings_name_the_argument(kwargs: dict, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         poly_lr(_optimizer(1.0), **kwargs)

@@ -168,7 +168,7 @@ def test_nan_loss_stops_with_step_and_hint(compose_train, tiny_deeplab) -> None:
         "trainer.max_steps=8",
         "callbacks.nan_guard.check_every_n_steps=1",
     )
-    with pytest.raises(NonFiniteLossError, match=r"at step \d+\. Hints: lower module\.lr"):
+    with pytest.raises(NonFiniteLossError, match=r"at step \d+\. Hints: lower the learning rate"):
         train(cfg)
 
 

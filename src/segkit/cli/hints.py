@@ -19,6 +19,15 @@ from omegaconf import DictConfig, OmegaConf
 from segkit.cli.preflight import CommandLineError, ignored_by_checkpoint
 
 
+def hydra_full_key(err: InstantiationException) -> str | None:
+    """The config node Hydra was instantiating when ``err`` was raised. hydra-core 1.3 has no
+    attribute for it: ``instantiate`` ends its message with a ``full_key: <node>`` line (none for
+    the root of a plain container)."""
+    _, found, key = str(err).rpartition("\nfull_key: ")
+    key = key.strip()
+    return key if found and key and not any(c.isspace() for c in key) else None
+
+
 def unexpected_argument(err: InstantiationException) -> str | None:
     """One line for ``instantiate``'s "unexpected keyword argument" failure (a node the task
     builds itself, e.g. a checkpoint's stored config), naming the config key; else None."""
@@ -26,9 +35,9 @@ def unexpected_argument(err: InstantiationException) -> str | None:
     name = re.search(r"unexpected keyword argument '(\w+)'", str(cause))
     if not isinstance(cause, TypeError) or name is None:
         return None
-    node = re.search(r"full_key: (\S+)", str(err))
+    node = hydra_full_key(err)
     target = re.search(r"Error in call to target '([^']+)'", str(err))
-    where = f"{node.group(1)}.{name.group(1)}" if node else name.group(1)
+    where = f"{node}.{name.group(1)}" if node else name.group(1)
     what = target.group(1) if target else "its _target_"
     return f"{where} is not an argument of {what}: remove it, or correct its name"
 

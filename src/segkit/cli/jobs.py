@@ -19,7 +19,10 @@ from hydra.utils import instantiate
 from lightning_utilities.core.rank_zero import rank_zero_only  # = pytorch_lightning's, ~6 s lighter
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from segkit.cli.launch import USER_ERRORS, one_line
+from segkit.cli.hints import hydra_full_key
+from segkit.cli.launch import USER_ERRORS, user_message
+from segkit.cli.preflight import config_node as config_node  # for the tasks
+from segkit.cli.preflight import mark_node
 from segkit.runs import CONFIG_FILE, write_json, write_text_atomic
 
 if TYPE_CHECKING:
@@ -60,11 +63,14 @@ def save_json(data: dict[str, Any], path: str | Path) -> None:
 
 def instantiate_user(cfg: Any, **kwargs: Any) -> Any:
     """``hydra.utils.instantiate`` that lets a builder's user error (ValueError, ...) through as
-    itself, so its one-line message is not buried in Hydra's InstantiationException."""
+    itself, so its one-line message is not buried in Hydra's InstantiationException; the error is
+    marked with the config node Hydra was building (its ``full_key``), which the command line
+    prints before the message (``model: output_stride must be ...``)."""
     try:
         return instantiate(cfg, **kwargs)
     except InstantiationException as err:
         if isinstance(err.__cause__, USER_ERRORS):
+            mark_node(err.__cause__, hydra_full_key(err))
             raise err.__cause__ from None
         raise
 
@@ -130,7 +136,7 @@ def task_log(folder: str | Path, task: str) -> Iterator[Path]:
         log.info("segkit %s; run folder: %s", task, folder)
         yield path
     except USER_ERRORS as err:
-        handler.handle(_record(f"error: {one_line(err)}"))
+        handler.handle(_record(f"error: {user_message(err)}"))
         raise
     except Exception as err:
         handler.handle(_record(f"{type(err).__name__}: {err}", err))
@@ -160,7 +166,7 @@ def exit_on_user_error(fn: Callable[..., T]) -> Callable[..., T]:
         except USER_ERRORS as err:
             if os.environ.get("SEGKIT_TRACEBACK") == "1":
                 raise
-            print(f"error: {one_line(err)}", file=sys.stderr)
+            print(f"error: {user_message(err)}", file=sys.stderr)
             raise SystemExit(1) from None
 
     return wrapper

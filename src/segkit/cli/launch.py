@@ -10,7 +10,8 @@ albumentations) is imported inside the job, after :func:`~segkit.cli.preflight.p
 Failures (lightning-hydra-template's ``task_wrapper`` pattern: the job raises, it never exits):
 
 * A user error (``USER_ERRORS``: wrong value, missing file) leaves the job as :class:`UserError`,
-  a ``CompactHydraException`` holding the one-line message. Any other exception (a bug) leaves it
+  a ``CompactHydraException`` holding the one-line message, led by the config node it came from
+  when known (:func:`user_message`: ``model: output_stride must be 8, 16 or 32, got 7``). Any other exception (a bug) leaves it
   unchanged. Hydra's launchers catch ``Exception`` per job, so a multirun goes on to its next job.
 * :class:`ReportFailures` (a Hydra callback, ``configs/hydra/default.yaml``) prints a failed job's
   one line on stderr as it fails (``error: job #N (overrides): message`` in a multirun) and writes
@@ -66,7 +67,11 @@ from segkit.cli.hints import (
     override_hint,
     unexpected_argument,
 )
-from segkit.cli.preflight import CommandLineError, check_checkpoint_overrides, preflight
+from segkit.cli.preflight import (
+    check_checkpoint_overrides,
+    error_node,
+    preflight,
+)
 from segkit.cli.run_folders import (
     launching_process,
     lock_run_folder,
@@ -74,7 +79,6 @@ from segkit.cli.run_folders import (
     refuse_rerun,
     refuse_training_over,
 )
-from segkit.tasks.config_keys import config_message
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +113,16 @@ def one_line(err: BaseException) -> str:
     return text
 
 
+def user_message(err: BaseException) -> str:
+    """The line a user error is reported with: ``<node>: <message>`` when the config node it came
+    from is known (Hydra's ``full_key`` of the node ``instantiate`` was building, the node the
+    pre-flight or the task was reading: :func:`~segkit.cli.preflight.config_node`), else the
+    message alone. The message names the Python arguments of that node's target, i.e. its keys
+    (``model: output_stride must be 8, 16 or 32, got 7``)."""
+    node = error_node(err)
+    return f"{node}: {one_line(err)}" if node else one_line(err)
+
+
 #: Set once Hydra has composed the config in this process (``ClaimRunFolder``) or a job has
 #: started (``run_task``): a failure before it is Hydra's (config composition), where ``launch``
 #: may turn Hydra's message into a "did you mean" line.
@@ -118,7 +132,7 @@ _JOB_STARTED = False
 def run_task(task: str, cfg: DictConfig, *, module: str | None = None) -> Any:
     """Pre-flight check ``cfg``, then import ``module`` (default ``segkit.tasks.<task>``) and call
     its function ``<task>(cfg)``; a user error leaves as :class:`UserError` (see the module doc),
-    its message naming config keys where the library named Python arguments (``config_keys``)."""
+    its line led by the config node it came from when known (:func:`user_message`)."""
     global _JOB_STARTED
     _JOB_STARTED = True
     try:
@@ -130,9 +144,7 @@ def run_task(task: str, cfg: DictConfig, *, module: str | None = None) -> Any:
     except USER_ERRORS as err:
         if os.environ.get("SEGKIT_TRACEBACK") == "1":
             raise
-        if isinstance(err, CommandLineError):
-            raise UserError(str(err)) from err
-        raise UserError(config_message(one_line(err), task, cfg)) from err
+        raise UserError(user_message(err)) from err
     except InstantiationException as err:
         line = unexpected_argument(err)
         if line is None or os.environ.get("SEGKIT_TRACEBACK") == "1":
@@ -471,4 +483,5 @@ __all__ = [
     "run_header",
     "shown_path",
     "run_task",
+    "user_message",
 ]

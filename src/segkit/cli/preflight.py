@@ -7,12 +7,17 @@ the import. It holds no rule of its own: it only routes config values to the fun
 checks, value by value, that both refuse with the same message). A value whose rule needs the built
 object (e.g. an FCN variant against the output stride stored in a checkpoint) is left to the builder.
 
+The message is the constructor's, in its Python argument names; the pre-flight marks it with the
+config node it checked (:func:`config_node`), as ``instantiate`` would have (Hydra's ``full_key``),
+so the command line prints the same ``<node>: <message>`` line whichever of the two refused.
+
 Imports: omegaconf, ``segkit.checks`` and the standard-library ``segkit.data.camvid_layout``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -79,8 +84,36 @@ def ignored_by_checkpoint(task: str, override: str) -> str | None:
 
 
 class CommandLineError(ValueError):
-    """A user error whose message already quotes the command line (``segkit.cli.launch`` does not
-    rewrite Python argument names in it into config keys)."""
+    """A user error about the command line itself (an override a task would ignore, a key its
+    ``_target_`` does not take): its message names the config keys as typed."""
+
+
+#: The attribute a user error carries once the config node it came from is known.
+_NODE_ATTRIBUTE = "segkit_config_node"
+
+
+@contextmanager
+def config_node(node: str) -> Iterator[None]:
+    """Marks an exception raised inside as coming from config node ``node`` (``model``,
+    ``data.dataset``, ``eval``): the command line prints it as ``<node>: <message>``, the message
+    naming the Python arguments of that node's target, i.e. its keys. A mark already on the
+    exception stays: the innermost node is the most precise."""
+    try:
+        yield
+    except Exception as err:
+        mark_node(err, node)
+        raise
+
+
+def mark_node(err: BaseException, node: str | None) -> None:
+    """Mark ``err`` as coming from config node ``node`` unless it is marked already."""
+    if node and error_node(err) is None:
+        setattr(err, _NODE_ATTRIBUTE, node)
+
+
+def error_node(err: BaseException) -> str | None:
+    """The config node ``err`` was marked with (:func:`config_node`); None when not known."""
+    return getattr(err, _NODE_ATTRIBUTE, None)
 
 
 def check_checkpoint_overrides(task: str, cfg: DictConfig, overrides: Sequence[str]) -> None:
@@ -106,27 +139,30 @@ def check_model(model: DictConfig) -> None:
     Keys the config leaves out get the builder's default, which is not checked here."""
     if "output_stride" not in model:
         return
-    output_stride = check_output_stride(model.output_stride)
-    if model.get("_target_") == FCN_TARGET and "fcn_variant" in model:
-        check_fcn_variant(model.fcn_variant, output_stride)
+    with config_node("model"):
+        output_stride = check_output_stride(model.output_stride)
+        if model.get("_target_") == FCN_TARGET and "fcn_variant" in model:
+            check_fcn_variant(model.fcn_variant, output_stride)
 
 
 def check_data(data: DictConfig) -> None:
     """What ``SegDataModule(...)`` and its ``setup`` refuse first: batch sizes, worker count,
     and a data root its dataset's rule refuses (:data:`ROOT_CHECKS`; VOC: no
     ``VOCdevkit/VOC2012``)."""
-    for key in ("batch_size", "val_batch_size"):
-        if key in data:
-            check_batch_size(data[key], f"data.{key}")
-    if "num_workers" in data:
-        check_num_workers(data.num_workers, "data.num_workers")
-    dataset = data.get("dataset")
-    if "dataset" in data:
-        check_dataset_node(dataset)
+    with config_node("data"):
+        for key in ("batch_size", "val_batch_size"):
+            if key in data:
+                check_batch_size(data[key], key)
+        if "num_workers" in data:
+            check_num_workers(data.num_workers, "num_workers")
+        dataset = data.get("dataset")
+        if "dataset" in data:
+            check_dataset_node(dataset)
     if isinstance(dataset, DictConfig) and dataset.get("root") is not None:
         check_root = ROOT_CHECKS.get(str(dataset.get("_target_")))
         if check_root is not None:
-            check_root(dataset.root)
+            with config_node("data.dataset"):
+                check_root(dataset.root)
 
 
 def horizon(trainer: DictConfig) -> int | None:
@@ -146,18 +182,20 @@ def check_schedule(module: DictConfig, trainer: DictConfig) -> None:
     keys = ("warmup_steps", "warmup_start_factor")
     if steps is None or scheduler is None or any(key not in scheduler for key in keys):
         return
-    check_lr_schedule(
-        max_steps=steps,
-        warmup_steps=scheduler.warmup_steps,
-        warmup_start_factor=scheduler.warmup_start_factor,
-    )
+    with config_node("module.scheduler"):
+        check_lr_schedule(
+            max_steps=steps,
+            warmup_steps=scheduler.warmup_steps,
+            warmup_start_factor=scheduler.warmup_start_factor,
+        )
 
 
-def _checkpoint_options(cfg: DictConfig, opts: DictConfig | None) -> None:
+def _checkpoint_options(cfg: DictConfig, opts: DictConfig | None, node: str) -> None:
     if cfg.get("ckpt_path"):
         check_checkpoint_file(cfg.ckpt_path)
     if opts is not None and opts.get("output_stride") is not None:
-        check_output_stride(opts.output_stride)
+        with config_node(node):  # the task re-dilates the trained model with it
+            check_output_stride(opts.output_stride)
 
 
 def _train(cfg: DictConfig) -> None:
@@ -165,28 +203,31 @@ def _train(cfg: DictConfig) -> None:
     check_data(cfg.data)
     check_schedule(cfg.module, cfg.trainer)
     num_classes = cfg.data.get("num_classes") if "data" in cfg else None
-    check_class_weight(cfg.module.get("class_weight"), num_classes)
-    _checkpoint_options(cfg, None)
+    with config_node("module"):
+        check_class_weight(cfg.module.get("class_weight"), num_classes)
+    _checkpoint_options(cfg, None, "")
 
 
 def _evaluate(cfg: DictConfig) -> None:
-    _checkpoint_options(cfg, cfg.eval)
-    check_batch_size(cfg.eval.batch_size, "eval.batch_size")
-    if cfg.eval.get("num_workers") is not None:
+    _checkpoint_options(cfg, cfg.eval, "eval")
+    with config_node("eval"):  # segkit.evaluation.eval_loader's batch_size
+        check_batch_size(cfg.eval.batch_size, "batch_size")
+    if cfg.eval.get("num_workers") is not None:  # the task's own key (tasks.evaluate)
         check_num_workers(cfg.eval.num_workers, "eval.num_workers")
     if cfg.get("data") and "_target_" in cfg.data:  # a data group chosen on the command line
         check_data(cfg.data)
     elif cfg.get("data") and cfg.data.get("num_workers") is not None:  # replaces the stored value
-        check_num_workers(cfg.data.num_workers, "data.num_workers")
+        with config_node("data"):
+            check_num_workers(cfg.data.num_workers, "num_workers")
 
 
 def _predict(cfg: DictConfig) -> None:
-    _checkpoint_options(cfg, cfg.predict)
-    check_batch_size(cfg.predict.batch_size, "predict.batch_size")
+    _checkpoint_options(cfg, cfg.predict, "predict")
+    check_batch_size(cfg.predict.batch_size, "predict.batch_size")  # the task's own key
 
 
 def _export(cfg: DictConfig) -> None:
-    _checkpoint_options(cfg, cfg.export)
+    _checkpoint_options(cfg, cfg.export, "export")
 
 
 #: ``analyze.*`` input sizes -> their smallest side (``segkit.analysis.analyze_model``'s rule).
@@ -194,13 +235,14 @@ ANALYZE_SIZES: dict[str, int] = {"input_size": 8, "erf_input_size": 3}
 
 
 def _analyze(cfg: DictConfig) -> None:
-    _checkpoint_options(cfg, cfg.analyze if cfg.get("ckpt_path") else None)
+    _checkpoint_options(cfg, cfg.analyze if cfg.get("ckpt_path") else None, "analyze")
     if not cfg.get("ckpt_path"):
         check_model(cfg.model)
     for key, minimum in ANALYZE_SIZES.items():
         value = cfg.analyze.get(key)
         if value is not None or key == "input_size":
-            check_image_size(value, f"analyze.{key}", minimum=minimum)
+            with config_node("analyze"):  # segkit.analysis.analyze_model's arguments
+                check_image_size(value, key, minimum=minimum)
 
 
 def _inspect_data(cfg: DictConfig) -> None:
@@ -236,6 +278,9 @@ __all__ = [
     "CHECKS",
     "CommandLineError",
     "check_checkpoint_overrides",
+    "config_node",
+    "error_node",
+    "mark_node",
     "check_data",
     "ignored_by_checkpoint",
     "check_model",

@@ -213,7 +213,7 @@ LOOKUP = LabelLookup.build(
     defined=range(len(ADE20K_CLASSES) + 1),
     num_classes=len(ADE20K_CLASSES),
     what=f"ADE20K annotation values (0 = other, 1..{len(ADE20K_CLASSES)} = classes)",
-    fix="point data.root at the unpacked ADEChallengeData2016.zip (annotations/, not a "
+    fix="point the dataset's root at the unpacked ADEChallengeData2016.zip (annotations/, not a "
     "re-coloured or already reduced copy); scripts/download_ade20k.py fetches it",
 )
 

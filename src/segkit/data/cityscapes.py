@@ -83,16 +83,16 @@ def lookup(masks: MaskKind = "labelIds") -> LabelLookup:
             num_classes=k,
             what=f"Cityscapes trainIds (0..{k - 1}, 255)",
             fix="use the *_gtFine_labelTrainIds.png files cityscapesScripts writes, or set "
-            "data.dataset.masks=labelIds",
+            "the dataset's masks='labelIds'",
         )
     return LabelLookup.build(
         LABEL_TO_TRAIN,
         defined=LABEL_IDS,
         num_classes=k,
         what="Cityscapes labelIds (0..33)",
-        fix="point data.root at the unzipped gtFine_trainvaltest.zip (the *_gtFine_labelIds.png "
-        "files, not _color / _instanceIds), or set data.dataset.masks=labelTrainIds for trainId "
-        "PNGs",
+        fix="point the dataset's root at the unzipped gtFine_trainvaltest.zip (the "
+        "*_gtFine_labelIds.png files, not _color / _instanceIds), or set its "
+        "masks='labelTrainIds' for trainId PNGs",
     )
 
 
@@ -139,9 +139,7 @@ class Cityscapes(SegDataset):
 
     def __post_init__(self) -> None:
         if self.masks not in ("labelIds", "labelTrainIds"):
-            raise ValueError(
-                f"data.dataset.masks must be labelIds or labelTrainIds, got {self.masks!r}"
-            )
+            raise ValueError(f"masks must be 'labelIds' or 'labelTrainIds', got {self.masks!r}")
 
     @property
     def classes(self) -> ClassInfo:
@@ -160,8 +158,8 @@ class Cityscapes(SegDataset):
             split_path=image_dir,
             lookup=lookup(self.masks),
             empty=f"expected <city>/<city>_<seq>_<frame>{IMAGE_SUFFIX} files; re-extract "
-            "leftImg8bit_trainvaltest.zip into data.root",
-            missing="re-extract gtFine_trainvaltest.zip into data.root",
+            "leftImg8bit_trainvaltest.zip into the dataset's root",
+            missing="re-extract gtFine_trainvaltest.zip into the dataset's root",
         )
 
 

@@ -70,9 +70,9 @@ def median_frequency(frequencies: list[float], names: tuple[str, ...] | None = N
     if absent:
         which = ", ".join(names[k] if names else str(k) for k in absent)
         raise ValueError(
-            f"module.class_weight=median_frequency: class {which} never appears in the train "
-            "split, so no weight can be derived for it; give module.class_weight as a list of "
-            "one weight per class instead"
+            f"median-frequency class weights: class {which} never appears in the train split, "
+            "so no weight can be derived for it; give class_weight as a list of one weight per "
+            "class instead"
         )
     median = statistics.median(frequencies)
     return [median / f for f in frequencies]

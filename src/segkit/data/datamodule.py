@@ -93,21 +93,21 @@ class SegDataModule(pl.LightningDataModule):
         inference: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
-        check_batch_size(batch_size, "data.batch_size")
-        check_batch_size(val_batch_size, "data.val_batch_size")
-        check_num_workers(num_workers, "data.num_workers")
+        check_batch_size(batch_size, "batch_size")
+        check_batch_size(val_batch_size, "val_batch_size")
+        check_num_workers(num_workers, "num_workers")
         check_dataset_node(dataset)
         if check not in (*LEVELS, "off"):
-            raise ValueError(f"data.check must be full, headers or off, got {check!r}")
+            raise ValueError(f"check must be 'full', 'headers' or 'off', got {check!r}")
         if root is not None and Path(root) != Path(dataset.root):
             dataset = dataclasses.replace(dataset, root=root)  # type: ignore[type-var]
         self.dataset = dataset
         self.classes: ClassInfo = dataset.classes
         if num_classes is not None and num_classes != self.classes.num_classes:
             raise ValueError(
-                f"data.num_classes={num_classes} but {self.classes.source} has "
-                f"{self.classes.num_classes} classes: set data.num_classes="
-                f"{self.classes.num_classes} (or null, to take the dataset's)"
+                f"num_classes={num_classes} but {self.classes.source} has "
+                f"{self.classes.num_classes} classes: set num_classes="
+                f"{self.classes.num_classes} (or None, to take the dataset's)"
             )
         self.num_classes = self.classes.num_classes
         self.class_names: tuple[str, ...] = self.classes.names
@@ -167,8 +167,8 @@ class SegDataModule(pl.LightningDataModule):
             )
         if report.defects:
             raise report.error(
-                "fix or remove those samples (scripts/inspect_data.py with the same data=... "
-                "overrides lists them all), or skip this check with data.check=off"
+                "fix or remove those samples (scripts/inspect_data.py with the same data "
+                "settings lists them all), or skip this check (SegDataModule's check='off')"
             )
         self.checked = True
         log.info("data check: %s", report.summary())
@@ -205,13 +205,13 @@ class SegDataModule(pl.LightningDataModule):
         if len(dataset) < world:
             raise ValueError(
                 f"the val split has {len(dataset)} images for {world} DDP processes: "
-                "each needs one (use fewer trainer.devices or a larger val split)"
+                "each needs one (use fewer devices in the Trainer, or a larger val split)"
             )
         indices = list(range(len(dataset)))
         if self._val_sizes is None or self._val_sizes[0] is not dataset:
             self._val_sizes = (dataset, image_sizes(dataset, indices))
         sizes, size = self._val_sizes[1], self.val_batch_size
-        batches = same_size_batches(indices, sizes, size, key="data.val_batch_size")
+        batches = same_size_batches(indices, sizes, size, key="val_batch_size")
         while len(batches) < world:
             size = max(1, size // 2)
             batches = same_size_batches(indices, sizes, size)

@@ -69,7 +69,7 @@ class Folder(SegDataset):
     def __post_init__(self) -> None:
         if not 0.0 < float(self.val_fraction) < 1.0:
             raise ValueError(
-                f"data.dataset.val_fraction must be in (0, 1), got {self.val_fraction} "
+                f"val_fraction must be in (0, 1), got {self.val_fraction} "
                 "(e.g. 0.2: a fifth of the images for validation)"
             )
 
@@ -97,8 +97,8 @@ class Folder(SegDataset):
             if name not in splits:
                 raise ValueError(
                     f"split {name!r} does not exist: without split lists the folder dataset has "
-                    "train and val (data.dataset.val_fraction); for other splits give "
-                    "data.dataset.splits=<folder of <split>.txt lists>"
+                    "train and val (val_fraction); for other splits give "
+                    "splits=<folder of <split>.txt lists>"
                 )
             listed = splits[name]
         return Layout(
@@ -129,7 +129,7 @@ def check_root(root: Path) -> None:
     """FileNotFoundError when the data root does not exist."""
     if not root.is_dir():
         raise FileNotFoundError(
-            f"data root {root} does not exist: set data.root to the folder holding images/, "
+            f"data root {root} does not exist: set root to the folder holding images/, "
             f"masks/ and classes.yaml (see {README})"
         )
 
@@ -144,7 +144,7 @@ def read_classes_file(path: Path) -> ClassInfo:
     if not path.is_file():
         raise FileNotFoundError(
             f"classes file {path} is missing: write it with the class names, e.g. "
-            f"'names: [background, object]' (see {README}), or set data.dataset.classes_file"
+            f"'names: [background, object]' (see {README}), or set classes_file"
         )
     text = path.read_text()
     try:
@@ -193,7 +193,7 @@ def scan(images: Path, masks: Path) -> tuple[dict[str, Path], dict[str, Path]]:
         if not folder.is_dir():
             raise FileNotFoundError(
                 f"{what} folder {folder} is missing: put the {what} there or set "
-                f"data.dataset.{what} (see {README})"
+                f"{what}=<folder> (see {README})"
             )
     found: dict[str, list[Path]] = {}
     for path in sorted(images.iterdir()):

@@ -196,7 +196,7 @@ def check_mask_values(mask: np.ndarray, num_classes: int, *, mask_path: str | Pa
         bad = np.flatnonzero(counts[num_classes:IGNORE_INDEX]) + num_classes
         raise ValueError(
             f"mask file {mask_path} has label values {bad.tolist()} outside 0..{num_classes - 1} and "
-            f"{IGNORE_INDEX} (void): fix the mask, or the class list (data.num_classes, the "
+            f"{IGNORE_INDEX} (void): fix the mask, or the class list (num_classes, the "
             "classes file)"
         )
 

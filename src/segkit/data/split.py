@@ -162,7 +162,7 @@ class Layout:
     masks: Files
     split_path: Path
     lookup: LabelLookup | None = None
-    empty: str = "check data.root"
+    empty: str = "check the dataset's root"
     missing: str = MISSING_FIX
     unmatched: str | None = None
 

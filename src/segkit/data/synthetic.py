@@ -48,7 +48,7 @@ def synthetic_class_names(num_classes: int) -> tuple[str, ...]:
     if not 2 <= num_classes <= len(names):
         raise ValueError(
             f"synthetic num_classes must be in 2..{len(names)} (background + shape x colour family), "
-            f"got {num_classes}: set data.num_classes accordingly"
+            f"got {num_classes}: set num_classes accordingly"
         )
     return names[:num_classes]
 

@@ -41,11 +41,9 @@ def build_train_transform(
     """
     low, high = (float(s) for s in scale_range)
     if not 0 < low <= high:
-        raise ValueError(
-            f"data.scale_range must be (min, max) with 0 < min <= max, got {scale_range}"
-        )
+        raise ValueError(f"scale_range must be (min, max) with 0 < min <= max, got {scale_range}")
     if crop_size < 1:
-        raise ValueError(f"data.crop_size must be a positive integer, got {crop_size}")
+        raise ValueError(f"crop_size must be a positive integer, got {crop_size}")
     # Scale, pad (top-left, mean / void) and random crop as one warp of the crop's pixels
     # (segkit.data.scale_crop): the same draws as RandomScale -> PadIfNeeded -> RandomCrop
     # without resizing the whole image first (docs/benchmarks.md, datasets section).

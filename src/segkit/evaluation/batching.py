@@ -38,11 +38,9 @@ def eval_loader(
     """A DataLoader of same-size batches of at most ``batch_size`` images (plus ``"index"``) over
     ``indices`` (default: all) of ``dataset``; with ``world_size > 1`` only this ``rank``'s share
     (:func:`shard`: whole batches of the single-process run, dealt out in turn)."""
-    check_batch_size(batch_size, "eval.batch_size")
+    check_batch_size(batch_size, "batch_size")
     indices = list(range(len(dataset))) if indices is None else list(indices)
-    batches = same_size_batches(
-        indices, image_sizes(dataset, indices), batch_size, key="eval.batch_size"
-    )
+    batches = same_size_batches(indices, image_sizes(dataset, indices), batch_size)
     return same_size_loader(
         dataset,
         batches,

@@ -62,7 +62,7 @@ def joint_counts(
         bad = int(t.max())
         raise ValueError(
             f"label {bad} >= num_classes={k}: the data has more classes than the model "
-            "(check data.num_classes)"
+            "(check the dataset's num_classes)"
         )
     counts = counts.reshape(k, k, num_levels + 1, b)[:, :, :num_levels]
     return counts.permute(2, 3, 0, 1)

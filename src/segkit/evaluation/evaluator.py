@@ -127,7 +127,7 @@ class Evaluator:
         if scores.shape[1] != self.num_classes:  # a shape: known on the host, no device sync
             raise ValueError(
                 f"the model predicts {scores.shape[1]} classes but the evaluation expects "
-                f"{self.num_classes} (data.num_classes)"
+                f"{self.num_classes} (Evaluator's num_classes)"
             )
         return scores.argmax(1)
 

@@ -67,20 +67,20 @@ class InferenceSettings:
     def __post_init__(self) -> None:
         if str(self.precision) not in PRECISIONS:
             raise ValueError(
-                f"eval.precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}"
+                f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}"
             )
         object.__setattr__(self, "precision", str(self.precision))
         if self.mode not in ("whole", "slide"):
-            raise ValueError(f"eval.mode must be 'whole' or 'slide', got {self.mode!r}")
+            raise ValueError(f"mode must be 'whole' or 'slide', got {self.mode!r}")
         if not self.scales:
-            raise ValueError("eval.scales is empty: give at least one scale, e.g. [1.0]")
+            raise ValueError("scales is empty: give at least one scale, e.g. [1.0]")
         bad = [s for s in self.scales if not float(s) > 0]
         if bad:
-            raise ValueError(f"eval.scales must all be positive, got {list(self.scales)}")
+            raise ValueError(f"scales must all be positive, got {list(self.scales)}")
         object.__setattr__(self, "scales", tuple(float(s) for s in self.scales))
         if self.mode == "slide" and not (0 < int(self.stride) <= int(self.window)):
             raise ValueError(
-                f"eval.stride must be in 1..eval.window ({self.window}), got {self.stride}: "
+                f"stride must be in 1..window ({self.window}), got {self.stride}: "
                 "windows must overlap or touch so every pixel is covered"
             )
 
@@ -180,8 +180,8 @@ def resolved_precision(model: SegModel, device: torch.device, settings: Inferenc
     if not isinstance(model, nn.Module):
         if settings.precision == "bf16":
             raise ValueError(
-                "eval.precision=bf16 needs the torch backend (onnxruntime runs the exported "
-                "float32 graph): use precision=auto or 32 with backend=onnxruntime"
+                "precision='bf16' needs the torch backend (onnxruntime runs the exported "
+                "float32 graph): use precision 'auto' or '32' with the onnxruntime backend"
             )
         return "32"
     if settings.precision == "auto":

@@ -5,7 +5,7 @@ in onnxruntime.
 for a uint8 (B, 3, H, W) RGB batch: the graph normalises), so every inference mode of
 ``segkit.evaluation.inference`` (whole, slide, multi-scale + flip, batched) runs on it unchanged.
 
-**Cache.** The network is exported once per checkpoint and settings into ``cache_dir`` (default: an
+**Cache.** The network is exported once per checkpoint and settings into ``onnx_cache`` (default: an
 ``onnx_cache/`` folder next to the checkpoint) as ``<checkpoint stem>-<key>.onnx``. The key hashes
 the checkpoint file's *content* (SHA-256), the output stride the model was re-dilated to, the
 exporter, the opset, the torch version and ``CACHE_VERSION``: a retrained or edited checkpoint gets a
@@ -66,26 +66,26 @@ class BackendSettings:
     Args:
         backend: ``torch`` (eager) or ``onnxruntime``.
         threads: CPU threads for either backend; None = torch's current setting.
-        cache_dir: folder of the exported models; None = ``onnx_cache/`` next to the checkpoint.
-        exporter: ``dynamo`` or ``legacy`` (see ``segkit.evaluation.onnx_export``).
-        key: the config node named in messages (``eval`` or ``predict``).
+        onnx_cache: folder of the exported models; None = ``onnx_cache/`` next to the checkpoint.
+        onnx_exporter: ``dynamo`` or ``legacy`` (see ``segkit.evaluation.onnx_export``).
+
+    The field names are the ``eval`` / ``predict`` node's keys.
     """
 
     backend: str = "torch"
     threads: int | None = None
-    cache_dir: str | None = None
-    exporter: str = "dynamo"
-    key: str = "eval"
+    onnx_cache: str | None = None
+    onnx_exporter: str = "dynamo"
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
-            raise ValueError(f"{self.key}.backend must be one of {BACKENDS}, got {self.backend!r}")
-        if self.exporter not in EXPORTERS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {self.backend!r}")
+        if self.onnx_exporter not in EXPORTERS:
             raise ValueError(
-                f"{self.key}.onnx_exporter must be one of {EXPORTERS}, got {self.exporter!r}"
+                f"onnx_exporter must be one of {EXPORTERS}, got {self.onnx_exporter!r}"
             )
         if self.threads is not None and int(self.threads) < 1:
-            raise ValueError(f"{self.key}.threads must be >= 1 (or null), got {self.threads}")
+            raise ValueError(f"threads must be >= 1 (or None), got {self.threads}")
 
 
 def apply_threads(threads: int | None) -> int:
@@ -95,9 +95,9 @@ def apply_threads(threads: int | None) -> int:
     return torch.get_num_threads()
 
 
-def import_onnxruntime(key: str = "eval") -> ModuleType:
+def import_onnxruntime() -> ModuleType:
     """``onnxruntime``, or a one-line ``MissingExtraError`` (a ValueError) naming the install command."""
-    return require("onnxruntime", what=f"{key}.backend=onnxruntime")
+    return require("onnxruntime", what="backend='onnxruntime'")
 
 
 def file_sha256(path: str | Path) -> str:
@@ -138,21 +138,21 @@ def cached_onnx(
     other than those its key names.
     """
     checkpoint = Path(checkpoint)
-    folder = Path(settings.cache_dir) if settings.cache_dir else checkpoint.parent / "onnx_cache"
+    folder = Path(settings.onnx_cache) if settings.onnx_cache else checkpoint.parent / "onnx_cache"
     digest = file_sha256(checkpoint)
     if loaded_sha256 is not None and digest != loaded_sha256:
         raise ValueError(
             f"checkpoint {checkpoint} changed while it was being loaded (is a training rewriting "
             "it?): run again once it is complete"
         )
-    key = cache_key(digest, output_stride=_output_stride(model), exporter=settings.exporter)
+    key = cache_key(digest, output_stride=_output_stride(model), exporter=settings.onnx_exporter)
     path = folder / f"{checkpoint.stem}-{key[:16]}.onnx"
     if path.is_file():
         log.info("onnxruntime backend: cached model %s", path)
         return path, key
     log.info(
         "onnxruntime backend: exporting %s once (%s exporter) -> %s",
-        checkpoint, settings.exporter, path,
+        checkpoint, settings.onnx_exporter, path,
     )  # fmt: skip
     partial = folder / f".{path.stem}.{uuid.uuid4().hex[:8]}.partial.onnx"
     start = time.perf_counter()
@@ -161,7 +161,7 @@ def cached_onnx(
     try:
         folder.mkdir(parents=True, exist_ok=True)
         export_onnx(
-            model, partial, exporter=settings.exporter, opset=OPSET, sample_size=SAMPLE_SIZE,
+            model, partial, exporter=settings.onnx_exporter, opset=OPSET, sample_size=SAMPLE_SIZE,
             metadata={_KEY_FIELD: key, _CLASSES_FIELD: str(classes),
                       "segkit.checkpoint": str(checkpoint),
                       "segkit.output_stride": str(_output_stride(model))},
@@ -169,16 +169,16 @@ def cached_onnx(
         check_onnx(model, partial, CHECK_SIZES, atol=CHECK_ATOL)
         partial.replace(path)
     except OnnxExportError as err:
-        other = next(e for e in EXPORTERS if e != settings.exporter)
+        other = next(e for e in EXPORTERS if e != settings.onnx_exporter)
         raise OnnxExportError(
-            f"{settings.key}.backend=onnxruntime: {err}: use {settings.key}.backend=torch for this "
-            f"model, or try {settings.key}.onnx_exporter={other}",
+            f"backend='onnxruntime': {err}: use backend='torch' for this model, or try "
+            f"onnx_exporter={other!r}",
             err.op,
         ) from None
     except OSError as err:
         raise ValueError(
-            f"cannot write the ONNX cache {folder} ({err.strerror or err}): set "
-            f"{settings.key}.onnx_cache to a writable folder"
+            f"cannot write the ONNX cache {folder} ({err.strerror or err}): set onnx_cache to a "
+            "writable folder"
         ) from None
     finally:
         partial.unlink(missing_ok=True)
@@ -190,31 +190,29 @@ def _output_stride(model: nn.Module) -> int:
     return int(getattr(model, "output_stride", 0))
 
 
-def _providers(ort: ModuleType, device: torch.device, key: str) -> list[Any]:
+def _providers(ort: ModuleType, device: torch.device) -> list[Any]:
     if device.type == "cpu":
         return ["CPUExecutionProvider"]
     if device.type != "cuda":
-        raise ValueError(f"{key}.backend=onnxruntime runs on cpu or cuda, not {device}")
+        raise ValueError(f"backend='onnxruntime' runs on cpu or cuda, not {device}")
     if "CUDAExecutionProvider" not in ort.get_available_providers():
         raise ValueError(
-            f"{key}.backend=onnxruntime on {device} needs onnxruntime's CUDA provider, which this "
+            f"backend='onnxruntime' on {device} needs onnxruntime's CUDA provider, which this "
             f"onnxruntime {ort.__version__} lacks (it has {ort.get_available_providers()}): "
-            f"pip install onnxruntime-gpu, or use {key}.device=cpu or {key}.backend=torch"
+            "pip install onnxruntime-gpu, or use device='cpu' or backend='torch'"
         )
     # The CPU provider only takes nodes the CUDA provider cannot run (onnxruntime's partitioning).
     return [("CUDAExecutionProvider", {"device_id": device.index or 0}), "CPUExecutionProvider"]
 
 
-def open_session(
-    path: str | Path, *, key: str, device: torch.device, threads: int, settings_key: str = "eval"
-) -> Any:
+def open_session(path: str | Path, *, key: str, device: torch.device, threads: int) -> Any:
     """An onnxruntime session on ``path`` that must carry cache key ``key``."""
-    ort = import_onnxruntime(settings_key)
+    ort = import_onnxruntime()
     options = ort.SessionOptions()
     options.intra_op_num_threads = int(threads)
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    providers = _providers(ort, device, settings_key)
+    providers = _providers(ort, device)
     try:
         session = ort.InferenceSession(str(path), options, providers=providers)
     except Exception as err:  # noqa: BLE001 - onnxruntime raises its own pybind types
@@ -231,8 +229,7 @@ def open_session(
     if device.type == "cuda" and session.get_providers()[0] != "CUDAExecutionProvider":
         raise ValueError(
             f"onnxruntime could not start its CUDA provider on {device} (see its log above): "
-            f"fix the CUDA/cuDNN install, or use {settings_key}.device=cpu or "
-            f"{settings_key}.backend=torch"
+            "fix the CUDA/cuDNN install, or use device='cpu' or backend='torch'"
         )
     return session
 
@@ -246,7 +243,6 @@ class OnnxRuntimeModel:
         path: the ONNX file (reported in metrics.json).
         output_stride: the output stride the graph was exported at.
         num_classes: K, the logits' channels.
-        key: config node named in messages.
     """
 
     def __init__(
@@ -257,14 +253,12 @@ class OnnxRuntimeModel:
         path: Path,
         output_stride: int,
         num_classes: int,
-        key: str,
     ) -> None:
         self.session = session
         self.num_classes = num_classes
         self.device = torch.device(device)
         self.path = Path(path)
         self.output_stride = output_stride
-        self.key = key
 
     def eval(self) -> OnnxRuntimeModel:
         return self
@@ -281,7 +275,7 @@ class OnnxRuntimeModel:
         if min(image.shape[-2:]) < MIN_SIDE:
             raise ValueError(
                 f"the exported model takes H, W >= {MIN_SIDE} px, got {tuple(image.shape[-2:])}: "
-                f"use larger {self.key}.window / {self.key}.scales or {self.key}.backend=torch"
+                "use a larger window / larger scales, or backend='torch'"
             )
         if self.device.type == "cuda":
             return {"out": self._run_cuda(image)}
@@ -321,17 +315,15 @@ def inference_model(
     threads = apply_threads(settings.threads)
     if settings.backend == "torch":
         return model.eval().to(device)
-    import_onnxruntime(settings.key)  # before the (slow) export
+    import_onnxruntime()  # before the (slow) export
     model = model.eval().cpu()
     path, key = cached_onnx(model, checkpoint, settings, loaded_sha256=loaded_sha256)
-    session = open_session(
-        path, key=key, device=torch.device(device), threads=threads, settings_key=settings.key
-    )
+    session = open_session(path, key=key, device=torch.device(device), threads=threads)
     log.info("onnxruntime backend: %s, %d threads", session.get_providers()[0], threads)
     classes = int(session.get_modelmeta().custom_metadata_map[_CLASSES_FIELD])
     return OnnxRuntimeModel(
         session, device=torch.device(device), path=path, output_stride=_output_stride(model),
-        num_classes=classes, key=settings.key,
+        num_classes=classes,
     )  # fmt: skip
 
 

@@ -145,14 +145,14 @@ def export_onnx(
     exporter could not convert, ValueError for bad settings or a model over the single-file limit.
     """
     if exporter not in EXPORTERS:
-        raise ValueError(f"export.exporter must be one of {EXPORTERS}, got {exporter!r}")
+        raise ValueError(f"exporter must be one of {EXPORTERS}, got {exporter!r}")
     # torch's exporters import these themselves, deep inside; say here what to install.
     require("onnx", what="ONNX export")
     if exporter == "dynamo":
         require("onnxscript", what="the dynamo ONNX exporter")
     h, w = (int(s) for s in sample_size)
     if min(h, w) < MIN_SIDE:
-        raise ValueError(f"export.sample_size must be >= {MIN_SIDE} px per side, got {[h, w]}")
+        raise ValueError(f"sample_size must be >= {MIN_SIDE} px per side, got {[h, w]}")
     size = _weight_bytes(model)
     if size > SINGLE_FILE_LIMIT:
         raise ValueError(

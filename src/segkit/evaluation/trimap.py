@@ -66,7 +66,7 @@ def trimap_levels(
     # A pixel lies in the bands of every width >= its distance, so its level is the number of bands
     # it is *not* in: a sum of the 0/1 maps, no per-width masking.
     if len(levels) > 255:
-        raise ValueError(f"at most 255 trimap widths, got {len(levels)} (eval.trimap_widths)")
+        raise ValueError(f"at most 255 trimap widths, got {len(levels)} (trimap_widths)")
     inside = torch.zeros_like(target, dtype=torch.uint8)  # 1 byte per pixel: <= 255 widths
     for _, band in _nested_bands(target, levels, padding):
         inside += band
@@ -84,7 +84,7 @@ def _nested_bands(
     """
     bad = [w for w in widths if int(w) < 0]
     if bad:
-        raise ValueError(f"trimap widths must be >= 0, got {bad} (eval.trimap_widths)")
+        raise ValueError(f"trimap_widths must be >= 0, got {bad}")
     band = boundary_map(target, padding)
     out, done = [], 0
     for w in sorted({int(w) for w in widths}):

@@ -24,7 +24,13 @@ from segkit.analysis import (
     save_heatmap,
 )
 from segkit.analysis.report import EXTRA_KEYS
-from segkit.cli.jobs import build_datamodule, instantiate_user, save_config, save_json
+from segkit.cli.jobs import (
+    build_datamodule,
+    config_node,
+    instantiate_user,
+    save_config,
+    save_json,
+)
 from segkit.runs import ANALYSIS_FILE, builder_name
 from segkit.tasks.checkpoints import load_segmentor
 
@@ -47,19 +53,20 @@ def analyze(cfg: DictConfig) -> dict[str, Any]:
         torch.set_num_threads(int(opts.threads))
     model, model_cfg = build_model(cfg)
     calibrate = bool(opts.get("erf_calibrate_bn", True))
-    analysis = analyze_model(
-        model,
-        input_size=_size(opts.input_size),
-        latency_runs=int(opts.latency_runs),
-        latency_budget_s=_optional_float(opts.get("latency_budget_s")),
-        erf=bool(opts.erf),
-        erf_input_size=_erf_size(opts),
-        erf_samples=int(opts.erf_samples),
-        seed=int(cfg.seed),
-        trace_meta=None if opts.get("trace_meta") is None else bool(opts.trace_meta),
-        # a checkpoint keeps its trained BN statistics
-        erf_calibrate_bn=calibrate and not cfg.get("ckpt_path"),
-    )
+    with config_node("analyze"):  # analyze_model's arguments are its keys
+        analysis = analyze_model(
+            model,
+            input_size=_size(opts.input_size),
+            latency_runs=int(opts.latency_runs),
+            latency_budget_s=_optional_float(opts.get("latency_budget_s")),
+            erf=bool(opts.erf),
+            erf_input_size=_erf_size(opts),
+            erf_samples=int(opts.erf_samples),
+            seed=int(cfg.seed),
+            trace_meta=None if opts.get("trace_meta") is None else bool(opts.trace_meta),
+            # a checkpoint keeps its trained BN statistics
+            erf_calibrate_bn=calibrate and not cfg.get("ckpt_path"),
+        )
     if cfg.get("ckpt_path") and opts.erf and opts.get("erf_init", True):
         analysis.erf_init = _erf_at_init(cfg, model_cfg, model, calibrate)
     names = _names(model_cfg)

@@ -33,8 +33,9 @@ from omegaconf import DictConfig
 from torch import nn
 
 from segkit.cli.jobs import instantiate_user
+from segkit.cli.preflight import config_node
 from segkit.data.classes import ClassInfo
-from segkit.evaluation.inference import InferenceSettings
+from segkit.evaluation.inference import PRECISIONS, InferenceSettings, bf16_native
 from segkit.evaluation.onnx_backend import BackendSettings, file_sha256, inference_model
 from segkit.training.checkpoint_file import (
     apply_checkpoint_input_norm,
@@ -240,8 +241,12 @@ def inference_settings(
     opts: DictConfig,
     data_defaults: Mapping[str, Any] | None = None,
     trained: Mapping[str, Any] | None = None,
+    *,
+    key: str = "",
 ) -> InferenceSettings:
-    """``InferenceSettings`` from the ``eval`` (or ``predict``) node (its checks name the keys).
+    """``InferenceSettings`` from the ``eval`` (or ``predict``) node, which ``key`` names before
+    a refusal (``eval: mode must be 'whole' or 'slide', got 'slid'``: the settings' arguments are
+    the node's keys).
 
     A key that is null or absent there takes the dataset's default (``data_defaults``: the data
     config's ``inference`` mapping, e.g. Cityscapes' sliding window), else the built-in one
@@ -269,15 +274,16 @@ def inference_settings(
             value = defaults.get(key)
         return _BUILT_IN[key] if value is None else value
 
-    return InferenceSettings(
-        mode=str(pick("mode")),  # type: ignore[arg-type]
-        scales=tuple(pick("scales")),
-        flip=bool(pick("flip")),
-        window=int(pick("window")),
-        stride=int(pick("stride")),
-        precision=_precision(opts.get("precision"), trained),  # type: ignore[arg-type]
-        channels_last=_channels_last(opts.get("channels_last"), trained),
-    )
+    with config_node(key):
+        return InferenceSettings(
+            mode=str(pick("mode")),  # type: ignore[arg-type]
+            scales=tuple(pick("scales")),
+            flip=bool(pick("flip")),
+            window=int(pick("window")),
+            stride=int(pick("stride")),
+            precision=_precision(opts.get("precision"), trained),  # type: ignore[arg-type]
+            channels_last=_channels_last(opts.get("channels_last"), trained),
+        )
 
 
 def _precision(asked: Any, trained: Mapping[str, Any] | None) -> str:
@@ -295,15 +301,35 @@ def _channels_last(asked: Any, trained: Mapping[str, Any] | None) -> bool:
     return bool(((trained or {}).get("module") or {}).get("channels_last", False))
 
 
+def eager_numerics(
+    precision: Any, channels_last: Any, trained: Mapping[str, Any] | None, device: torch.device
+) -> tuple[str, bool]:
+    """(``bf16`` | ``32``, channels_last) for running a checkpoint's eager network on ``device``
+    (the explorer), by the rule of :func:`inference_settings`: ``precision`` ``auto`` is bf16
+    autocast for a run trained under ``bf16-mixed`` where ``device`` computes bf16 natively, else
+    float32; a null ``channels_last`` is the run's ``module.channels_last``.
+
+    Raises:
+        ValueError: ``precision`` is not one of ``auto``, ``bf16``, ``32``.
+    """
+    if str(precision) not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    resolved = _precision(precision, trained)
+    if resolved == "auto":
+        resolved = "bf16" if bf16_native(device) else "32"
+    return resolved, _channels_last(channels_last, trained)
+
+
 def backend_settings(opts: DictConfig, key: str) -> BackendSettings:
-    """``BackendSettings`` from the ``eval`` (or ``predict``) node; ``key`` names it in messages."""
-    return BackendSettings(
-        backend=str(opts.get("backend", "torch")),
-        threads=None if opts.get("threads") is None else int(opts.threads),
-        cache_dir=None if opts.get("onnx_cache") is None else str(opts.onnx_cache),
-        exporter=str(opts.get("onnx_exporter", "dynamo")),
-        key=key,
-    )
+    """``BackendSettings`` from the ``eval`` (or ``predict``) node; ``key`` names that node before
+    a refusal (``eval: backend must be one of ...``; the settings' fields are the node's keys)."""
+    with config_node(key):
+        return BackendSettings(
+            backend=str(opts.get("backend", "torch")),
+            threads=None if opts.get("threads") is None else int(opts.threads),
+            onnx_cache=None if opts.get("onnx_cache") is None else str(opts.onnx_cache),
+            onnx_exporter=str(opts.get("onnx_exporter", "dynamo")),
+        )
 
 
 def checkpoint_digest(path: str, backend: BackendSettings) -> str | None:
@@ -351,10 +377,11 @@ def open_for_inference(
     backend = backend_settings(opts, key)
     digest = checkpoint_digest(path, backend)
     trained = load_trained(path, output_stride=opts.get("output_stride"))
-    settings = inference_settings(opts, data_defaults(trained.cfg), trained=trained.cfg)
-    net = inference_model(
-        trained.model, path, device=device, settings=backend, loaded_sha256=digest
-    )
+    settings = inference_settings(opts, data_defaults(trained.cfg), trained=trained.cfg, key=key)
+    with config_node(key):  # the backend's settings are its keys
+        net = inference_model(
+            trained.model, path, device=device, settings=backend, loaded_sha256=digest
+        )
     return InferenceCheckpoint(net, trained.cfg, trained.classes, settings, backend)
 
 
@@ -368,6 +395,7 @@ __all__ = [
     "checkpoint_classes",
     "checkpoint_digest",
     "checkpoint_num_classes",
+    "eager_numerics",
     "inference_settings",
     "load_model_weights",
     "load_segmentor",

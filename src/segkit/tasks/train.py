@@ -34,6 +34,7 @@ from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from segkit.cli.jobs import (
     build_datamodule,
+    config_node,
     instantiate_group,
     instantiate_user,
     save_config,
@@ -75,13 +76,14 @@ def build_module(
     network = instantiate_user(cfg.model)
     make_module = instantiate_user(cfg.module, _partial_=True, _convert_="all")
     weights = {} if class_weight is _FROM_CONFIG else {"class_weight": class_weight}
-    module = make_module(
-        model=network,
-        compile=bool(cfg.get("compile", False)),
-        cfg=plain_cfg if plain_cfg is not None else to_plain(cfg),
-        classes=classes,
-        **weights,
-    )
+    with config_node("module"):  # SegModule's arguments are its keys
+        module = make_module(
+            model=network,
+            compile=bool(cfg.get("compile", False)),
+            cfg=plain_cfg if plain_cfg is not None else to_plain(cfg),
+            classes=classes,
+            **weights,
+        )
     crop = cfg.get("data", {}).get("crop_size")
     # Lightning's model summary counts the FLOPs of one forward of this (else it prints "0"): one
     # eval forward at fit start, 1.6-1.9 s for the quickstart model on the loaded 2-core machine
@@ -355,10 +357,11 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     save_config(cfg, output_dir)
 
     _check_data(datamodule)
-    class_weight = resolve_class_weight(
-        cfg.module.get("class_weight"), datamodule, root_dir=cfg.paths.root_dir,
-        output_dir=output_dir, resumed=resumed_weights, ckpt_path=cfg.get("ckpt_path"),
-    )  # fmt: skip
+    with config_node("module"):  # SegModule's class_weight, checked or derived from the data
+        class_weight = resolve_class_weight(
+            cfg.module.get("class_weight"), datamodule, root_dir=cfg.paths.root_dir,
+            output_dir=output_dir, resumed=resumed_weights, ckpt_path=cfg.get("ckpt_path"),
+        )  # fmt: skip
     module = build_module(cfg, plain, classes=datamodule.classes, class_weight=class_weight)
     trainer = build_trainer(cfg)
     check_batches(datamodule, trainer)

@@ -90,7 +90,7 @@ def _write_failed(path: Path, reason: str) -> str:
     )
     return (
         f"cannot write checkpoint {path}: {reason} ({free}); {kept} and the partial new file was "
-        "removed. Free disk space, or write the run to another disk (paths.output_dir=...)"
+        "removed. Free disk space, or write the run to another disk"
         + (
             f"; resume with ckpt_path={last}"
             if (last := path.parent / "last.ckpt").is_file()

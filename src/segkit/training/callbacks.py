@@ -19,8 +19,8 @@ class NonFiniteLossError(FloatingPointError):
 
 #: What to try after a divergence (also used by the checkpoint IO's refusal).
 HINTS = (
-    "Hints: lower module.lr (or add module.scheduler.warmup_steps), check that mask labels are < "
-    "data.num_classes or 255, or train in full precision (trainer.precision=32-true)."
+    "Hints: lower the learning rate (or warm up over more steps), check that mask labels are < "
+    "num_classes or 255, or train in full precision (the Trainer's precision='32-true')."
 )
 
 
@@ -41,9 +41,7 @@ class NonFiniteLossGuard(pl.Callback):
 
     def __init__(self, check_every_n_steps: int = 10) -> None:
         if check_every_n_steps < 1:
-            raise ValueError(
-                f"callbacks.nan_guard.check_every_n_steps must be >= 1, got {check_every_n_steps}"
-            )
+            raise ValueError(f"check_every_n_steps must be >= 1, got {check_every_n_steps}")
         self.check_every_n_steps = check_every_n_steps
         self._first_bad: Tensor | None = None
 

@@ -104,7 +104,7 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
         raise ValueError(
             f"checkpoint {path} holds {describe_non_finite(bad)} in its weights: it was written "
             "after training diverged. Use an earlier checkpoint of that run, or retrain with a "
-            "lower module.lr (or module.scheduler.warmup_steps)."
+            "lower learning rate (or a longer warm-up)."
         )
     return ckpt
 

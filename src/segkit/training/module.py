@@ -163,9 +163,9 @@ class SegModule(pl.LightningModule):
     def _set_classes(self, classes: ClassInfo) -> None:
         if classes.num_classes != self.hparams.num_classes:
             raise ValueError(
-                f"the dataset has {classes.num_classes} classes but module.num_classes="
-                f"{self.hparams.num_classes}: let module.num_classes and model.num_classes "
-                "interpolate ${data.num_classes}"
+                f"the dataset has {classes.num_classes} classes but num_classes="
+                f"{self.hparams.num_classes}: set num_classes={classes.num_classes} (and the "
+                "model's num_classes)"
             )
         self.classes = classes
 

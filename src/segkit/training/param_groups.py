@@ -98,25 +98,25 @@ def build_param_groups(
 
 #: Optimizer arguments SegModule sets per parameter group; a partial that sets them is refused.
 GROUP_KEYS = {
-    "lr": "module.lr (the head's LR; the backbone gets module.lr x module.backbone_lr_mult)",
-    "weight_decay": "module.weight_decay (norms, biases and depthwise weights get 0)",
+    "lr": "SegModule's lr (the head's LR; the backbone gets lr x backbone_lr_mult)",
+    "weight_decay": "SegModule's weight_decay (norms, biases and depthwise weights get 0)",
 }
 
 
 def check_optimizer(optimizer: Any) -> None:
-    """ValueError when the ``module.optimizer`` partial sets what the param groups decide (it
-    would be overridden in every group, silently)."""
+    """ValueError when the ``optimizer`` partial sets what the param groups decide (it would be
+    overridden in every group, silently)."""
     if not callable(optimizer):
         raise ValueError(
-            f"module.optimizer must be a partial optimizer (_target_: torch.optim.SGD, _partial_: "
-            f"true), got {optimizer!r}"
+            f"optimizer must be a partial optimizer (e.g. functools.partial(torch.optim.SGD, "
+            f"momentum=0.9); in a config _partial_: true), got {optimizer!r}"
         )
     keywords = getattr(optimizer, "keywords", {}) or {}
     for key, where in GROUP_KEYS.items():
         if key in keywords:
             raise ValueError(
-                f"module.optimizer.{key} is not used: every parameter group sets its own {key}. "
-                f"Remove it (~module.optimizer.{key}) and set {where}"
+                f"optimizer's {key} is not used: every parameter group sets its own {key}. "
+                f"Remove it from the optimizer partial and set {where}"
             )
     target = getattr(optimizer, "func", None)
     try:
@@ -127,8 +127,8 @@ def check_optimizer(optimizer: Any) -> None:
     unknown = [k for k in keywords if accepted and not takes_any and k not in accepted]
     if unknown:
         name = f"{target.__module__}.{target.__qualname__}"
-        drops = " ".join(f"~module.optimizer.{k}" for k in unknown)
         raise ValueError(
-            f"module.optimizer: {name} takes no argument {', '.join(unknown)} (left from another "
-            f"optimizer group?): pick the group (optimizer=sgd | adamw) or drop it with {drops}"
+            f"optimizer {name} takes no argument {', '.join(unknown)} (left from another "
+            "optimizer's settings?): drop it from the optimizer partial, or pick the optimizer "
+            "that takes it"
         )
