@@ -305,3 +305,50 @@ def test_facts_name_the_runs_val_bf(tmp_path):
         val_miou_source="val/mIoU_best", val_bf=0.4123, val_bf_source="val/BF_at_best",
     )  # fmt: skip
     assert "val BF 0.412 (val/BF_at_best)" in facts_lines(design, None, None)[1]
+
+
+def test_the_numerics_follow_the_trained_run_unless_asked() -> None:
+    from segkit.evaluation.inference import bf16_native
+    from segkit.tasks.checkpoints import eager_numerics
+
+    fp32_run = {"trainer": {"precision": "32-true"}, "module": {"channels_last": False}}
+    bf16_run = {"trainer": {"precision": "bf16-mixed"}, "module": {"channels_last": True}}
+    native = "bf16" if bf16_native(CPU) else "32"
+    assert eager_numerics("auto", None, fp32_run, CPU) == ("32", False)
+    assert eager_numerics("auto", None, bf16_run, CPU) == (native, True)
+    assert eager_numerics("32", False, bf16_run, CPU) == ("32", False)
+    assert eager_numerics("bf16", True, fp32_run, CPU) == ("bf16", True)  # asked: as asked
+    with pytest.raises(ValueError, match=r"^precision must be one of \('auto', 'bf16', '32'\)"):
+        eager_numerics("fp16", None, fp32_run, CPU)
+
+
+@pytest.mark.slow  # trains two tiny checkpoints once (session fixture)
+def test_bf16_designs_predict_as_fp32_ones_and_give_erfs(trained):
+    """explore.precision=bf16 + channels_last: the same prediction on (nearly) every pixel as
+    float32, a finite ERF per click, and the facts say which numerics ran."""
+    from segkit.explore.session import click, view_design
+    from segkit.explore.view import facts_lines
+
+    paths, _ = find_checkpoints([trained["deeplabv3plus"]])
+    (exact,), _ = load_designs(paths, CPU, precision="32", channels_last=False)
+    (fast,), _ = load_designs(paths, CPU, precision="bf16", channels_last=True)
+    assert (exact.precision, exact.channels_last, fast.precision, fast.channels_last) == (
+        "32", False, "bf16", True,
+    )  # fmt: skip
+    weight = next(p for p in fast.model.parameters() if p.dim() == 4)
+    assert weight.is_contiguous(memory_format=torch.channels_last)
+    image = ValSplit(exact.cfg).picture(ValSplit(exact.cfg).ids[0])
+    views = [view_design(d, image, latency_runs=1) for d in (exact, fast)]
+    agree = float((views[0].prediction == views[1].prediction).mean())
+    assert agree >= 0.98, agree
+    h, w = image.image.shape[:2]
+    for design, view in zip((exact, fast), views, strict=True):
+        erf = click(view, (h // 2, w // 2)).erf
+        assert erf is not None and np.isfinite(erf.r50) and erf.r50 > 0
+        assert design.numerics in " ".join(facts_lines(design, view, None))
+    assert fast.numerics == "bf16 + channels_last" and exact.numerics == "fp32"
+
+
+def test_a_bad_precision_is_one_refusal_not_a_notice_per_checkpoint(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"^precision must be one of"):
+        load_designs([tmp_path / "a.ckpt", tmp_path / "b.ckpt"], CPU, precision="half")

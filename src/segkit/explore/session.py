@@ -25,8 +25,9 @@ from segkit.analysis.erf import ERF, PixelGradients
 from segkit.analysis.pixel_rf import OutputGrid, PixelRF, output_grid, pixel_receptive_field
 from segkit.data import read_image
 from segkit.data.classes import ClassInfo
+from segkit.evaluation.inference import PRECISIONS, to_channels_last
 from segkit.runs import builder_name, design_name
-from segkit.tasks.checkpoints import load_trained
+from segkit.tasks.checkpoints import eager_numerics, load_trained
 
 
 def same_classes(a: ClassInfo, b: ClassInfo) -> bool:
@@ -99,18 +100,38 @@ class Design:
     val_miou_source: str
     val_bf: float | None = None  # SegNet's boundary F1 of the run's validation
     val_bf_source: str = "not recorded"
+    precision: str = "32"  # bf16 (autocast) | 32: the numerics its forwards run in
+    channels_last: bool = False
+
+    @property
+    def numerics(self) -> str:
+        """The numerics in words (``bf16 + channels_last``, ``fp32``)."""
+        words = "bf16" if self.precision == "bf16" else "fp32"
+        return words + (" + channels_last" if self.channels_last else "")
 
     @property
     def output_stride(self) -> int:
         return int(getattr(self.model, "output_stride", self.trained_stride))
 
 
-def load_design(path: str | Path, device: torch.device) -> Design:
+def load_design(
+    path: str | Path,
+    device: torch.device,
+    *,
+    precision: str = "auto",
+    channels_last: bool | None = None,
+) -> Design:
     """A checkpoint as a ``Design`` on ``device`` (eval mode); ValueError / FileNotFoundError
-    with one line for a file that is not a readable segkit checkpoint."""
+    with one line for a file that is not a readable segkit checkpoint. ``precision`` /
+    ``channels_last``: the numerics of its forwards (``auto`` / None: as the run trained, bf16
+    where ``device`` computes it natively; :func:`segkit.tasks.checkpoints.eager_numerics`)."""
     path = Path(path)
     trained = load_trained(path)
     model, cfg, classes = trained.model, trained.cfg, trained.classes
+    numerics, nhwc = eager_numerics(precision, channels_last, cfg, device)
+    model = model.to(device).eval()
+    if nhwc:
+        to_channels_last(model)
     miou, source = run_val_miou(path)
     bf, bf_source = run_val_bf(path)
     run = path.parent.parent.name if path.parent.name == "checkpoints" else path.parent.name
@@ -119,7 +140,7 @@ def load_design(path: str | Path, device: torch.device) -> Design:
         path=path,
         name=name,
         backbone=builder_name(cfg.get("backbone")) or "?",
-        model=model.to(device).eval(),
+        model=model,
         cfg=cfg,
         classes=classes,
         trained_stride=int(getattr(model, "output_stride", 0) or 0),
@@ -128,17 +149,28 @@ def load_design(path: str | Path, device: torch.device) -> Design:
         val_miou_source=source,
         val_bf=bf,
         val_bf_source=bf_source,
+        precision=numerics,
+        channels_last=nhwc,
     )
 
 
-def load_designs(paths: list[Path], device: torch.device) -> tuple[list[Design], list[str]]:
+def load_designs(
+    paths: list[Path],
+    device: torch.device,
+    *,
+    precision: str = "auto",
+    channels_last: bool | None = None,
+) -> tuple[list[Design], list[str]]:
     """Every readable checkpoint of ``paths`` with the first one's class set; the others are
-    notices (unreadable: why; other classes: named, not mixed into the comparison)."""
+    notices (unreadable: why; other classes: named, not mixed into the comparison).
+    ``precision`` / ``channels_last``: as :func:`load_design` takes them, for every design."""
+    if str(precision) not in PRECISIONS:  # one refusal for all, not a notice per checkpoint
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     designs: list[Design] = []
     notices: list[str] = []
     for path in paths:
         try:
-            design = load_design(path, device)
+            design = load_design(path, device, precision=precision, channels_last=channels_last)
         except (ValueError, FileNotFoundError) as err:
             notices.append(f"{path}: {err}")
             continue
@@ -228,13 +260,19 @@ def view_design(design: Design, picture: Picture, *, latency_runs: int = 3) -> D
     model = design.model
     device = next(model.parameters()).device
     x = torch.tensor(picture.image).permute(2, 0, 1)[None].to(device)  # uint8: the model normalises
-    probe = PixelGradients(model, x)
+    if design.channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
     size = picture.image.shape[:2]
     result = trace(model, x, watch=watch_points(model), meta=True)
     timed = _Synchronised(model) if device.type == "cuda" else model
-    times = (
-        latency_samples(timed, x, runs=latency_runs, warmup=0, budget_s=1.0) if latency_runs else []
-    )
+    # the design's numerics: the kept graph (so each click's ERF backward) and the timed forwards
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=design.precision == "bf16"):
+        probe = PixelGradients(model, x)
+        times = (
+            latency_samples(timed, x, runs=latency_runs, warmup=0, budget_s=1.0)
+            if latency_runs
+            else []
+        )
     probs = torch.softmax(probe.logits.float(), dim=0).cpu()
     return DesignView(
         design, output_grid(result, size), result.macs, latency_summary(times), probs, probe

@@ -45,7 +45,10 @@ def facts_lines(
     lat = view.latency
     timing = "latency not measured"
     if lat.get("latency_ms") is not None:
-        timing = f"latency {lat['latency_ms']:.1f} ms (median of {lat['latency_runs']}, batch 1, {torch.get_num_threads()} threads)"
+        timing = (
+            f"latency {lat['latency_ms']:.1f} ms (median of {lat['latency_runs']}, batch 1, "
+            f"{torch.get_num_threads()} threads, {design.numerics})"
+        )
         if lat.get("latency_warning"):
             timing += f" [{lat['latency_warning']}]"
     gh, gw = view.grid.grid

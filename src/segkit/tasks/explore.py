@@ -18,6 +18,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from segkit.cli.jobs import config_node
 from segkit.cli.launch import echo
 from segkit.explore.session import Session, ValSplit, find_checkpoints, load_designs
 from segkit.explore.ui import Explorer, build_ui, require_gradio
@@ -37,7 +38,13 @@ def explore(cfg: DictConfig) -> dict[str, Any]:
         else [cfg.ckpt_path]
     )
     paths, notices = find_checkpoints([str(p) for p in ckpts])
-    designs, more = load_designs(paths, resolve_device(str(opts.device)))
+    with config_node("explore"):  # load_designs' precision and channels_last are its keys
+        designs, more = load_designs(
+            paths,
+            resolve_device(str(opts.device)),
+            precision=str(opts.get("precision", "auto")),
+            channels_last=opts.get("channels_last"),
+        )
     notices += more
     for note in notices:
         log.warning(note)
