@@ -142,6 +142,11 @@ def test_report_of_a_full_run_checks_the_targets() -> None:
     assert "not a quiet machine" not in report
     loaded = _numerics_report.render({"header": {**header, "load_start": [3.0] * 3}})
     assert "not a quiet machine" in loaded and loaded.count("not measured in this run") == 6
+    # at its end the load counts the benchmark's own 2 busy threads: that alone is still quiet
+    busy = _numerics_report.render({"header": {**header, "load_end": [2.9, 2.0, 1.5]}})
+    assert "not a quiet machine" not in busy
+    shared = _numerics_report.render({"header": {**header, "load_end": [3.2, 2.0, 1.5]}})
+    assert "not a quiet machine" in shared
 
 
 def test_interleave_rotates_and_least_disturbed_is_the_minimum() -> None:
