@@ -6,6 +6,9 @@ evaluated in float32 on the same split; the paired bootstrap of bf16 minus fp32 
     python scripts/run_parity.py                                     # quickstart, seeds 1-3
     python scripts/run_parity.py --experiment camvid/deeplabv3plus \\
         --data-root ../shared/data/camvid --split test               # the CamVid recipe
+    python scripts/run_parity.py --experiment camvid/fcn8s \
+        --data-root ../shared/data/camvid --split test \
+        --bf16-runs logs/camvid/fcn8s                                # bf16 side already trained
     python scripts/run_parity.py --report-only                       # the table again
 
 Resumable like scripts/run_camvid.py (whose step runner it uses): a finished training or
@@ -13,6 +16,13 @@ evaluation is kept, a stopped training continues from its ``last.ckpt``. Runs go
 ``<root>/<numerics>/seed<k>/`` with the evaluation in ``.../eval/``, every step in
 ``<root>/camvid_steps.jsonl`` (the runner's log); the report (markdown, and the
 JSON it is made from) to ``--out`` (default ``benchmarks/results/parity_<experiment>.md``).
+
+``--bf16-runs DIR`` takes the bf16 side from runs already trained in ``DIR/seed<k>`` (the CamVid
+comparison's ``logs/camvid/fcn8s``: the same recipe under the CPU trainer's default
+numerics) instead of training it again; each must be finished, bf16-mixed + channels_last, and
+its stored recipe must equal the fp32 run's but for the numerics (checked key by key), and it is
+evaluated here in float32 like the fp32 side. ``--eval-data GROUP`` evaluates both sides on
+``data=GROUP`` (with ``--data-root``) instead of each checkpoint's stored data config.
 
 Evaluation is float32 for both (``eval.precision=32``), so the difference is the training's. The
 interval resamples seeds and images (``segkit.compare.stats.Bootstrap``); CamVid test frames are
@@ -50,9 +60,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 #: numerics name -> training overrides. ``bf16`` is what ``trainer=cpu`` picks on this processor;
 #: spelled out so the run means the same on a processor without bf16 (where it would be slow).
+#: fp32 first: a bf16 run given by ``--bf16-runs`` is checked against the fp32 run's recipe.
 NUMERICS: dict[str, tuple[str, ...]] = {
-    "bf16": ("trainer.precision=bf16-mixed", "module.channels_last=true"),
     "fp32": ("trainer.precision=32-true", "module.channels_last=false"),
+    "bf16": ("trainer.precision=bf16-mixed", "module.channels_last=true"),
 }
 
 
@@ -65,6 +76,10 @@ def parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument("--root", type=Path, help="run root (default logs/parity/<experiment>)")
     parser.add_argument("--out", type=Path, help="report (default benchmarks/results/...)")
     parser.add_argument("--report-only", action="store_true", help="no training, the report only")
+    parser.add_argument(
+        "--bf16-runs", type=Path, help="take the bf16 side from DIR/seed<k> (already trained)"
+    )
+    parser.add_argument("--eval-data", help="evaluate on data=<this group> (default: stored)")
     return parser.parse_known_args(argv)
 
 
@@ -72,11 +87,77 @@ def slug(experiment: str) -> str:
     return experiment.replace("/", "_")
 
 
+def run_folder(args: argparse.Namespace, root: Path, name: str, seed: int) -> Path:
+    """Where the ``name`` (bf16 | fp32) run of ``seed`` is trained (``--bf16-runs``: given)."""
+    if name == "bf16" and args.bf16_runs is not None:
+        return args.bf16_runs.resolve() / f"seed{seed}"
+    return root / name / f"seed{seed}"
+
+
+def eval_folder(root: Path, name: str, seed: int) -> Path:
+    """Where the ``name`` run of ``seed`` is evaluated in float32 (always under ``root``)."""
+    return root / name / f"seed{seed}" / "eval"
+
+
+#: Keys that may differ between the two sides of a pair: the numerics, and where things were
+#: written (a trailing dot: the whole node).
+NOT_RECIPE: tuple[str, ...] = (
+    "trainer.precision", "module.channels_last", "trainer.default_root_dir", "ckpt_path",
+    "paths.", "hydra.", "callbacks.", "logger.",
+)  # fmt: skip
+
+
+def recipe_differences(a: dict, b: dict, prefix: str = "") -> list[str]:
+    """The dotted keys whose values differ between run configs ``a`` and ``b``, but for
+    :data:`NOT_RECIPE`: a pair differs in its numerics only when this is empty."""
+    out = []
+    for key in sorted(set(a) | set(b)):
+        dotted = f"{prefix}{key}"
+        if dotted in NOT_RECIPE or dotted.startswith(tuple(k for k in NOT_RECIPE if k[-1] == ".")):
+            continue
+        va, vb = a.get(key), b.get(key)
+        if isinstance(va, dict) and isinstance(vb, dict):
+            out += recipe_differences(va, vb, f"{dotted}.")
+        elif va != vb:
+            out.append(f"{dotted}: {va!r} vs {vb!r}")
+    return out
+
+
+def check_given_bf16_run(folder: Path, fp32_folder: Path) -> None:
+    """RuntimeError unless ``folder`` (``--bf16-runs``) is a finished bf16-mixed + channels_last
+    run of the fp32 run's recipe."""
+    import yaml
+
+    metrics = read_json(folder / METRICS_FILE) or {}
+    if metrics.get("status") != "finished":
+        raise RuntimeError(
+            f"{folder}: not a finished training run (metrics.json: {metrics.get('status')}); "
+            "finish it (make camvid) or leave out --bf16-runs to train the bf16 side here"
+        )
+    cfg = yaml.safe_load((folder / "config.yaml").read_text())
+    fp32 = yaml.safe_load((fp32_folder / "config.yaml").read_text())
+    numerics = (str(cfg["trainer"]["precision"]), bool(cfg["module"].get("channels_last")))
+    if not numerics[0].startswith("bf16") or not numerics[1]:
+        raise RuntimeError(
+            f"{folder}: trained with precision {numerics[0]}, channels_last {numerics[1]}: "
+            "--bf16-runs needs bf16-mixed + channels_last runs"
+        )
+    differ = recipe_differences(cfg, fp32)
+    if differ:
+        raise RuntimeError(
+            f"{folder}: not the fp32 run's recipe ({len(differ)} keys differ, e.g. {differ[0]}); "
+            "--bf16-runs needs runs of the same experiment, seed and overrides"
+        )
+
+
 def train_and_evaluate(args: argparse.Namespace, root: Path, extra: list[str]) -> None:
     data = [f"data.root={args.data_root.resolve()}"] if args.data_root else []
+    eval_data = [f"data={args.eval_data}", *data] if args.eval_data else data
     for seed in args.seeds:
         for name, overrides in NUMERICS.items():
-            folder = root / name / f"seed{seed}"
+            folder = run_folder(args, root, name, seed)
+            if folder.parent != root / name:  # given: trained elsewhere, checked against fp32
+                check_given_bf16_run(folder, root / "fp32" / f"seed{seed}")
             state = training_state(folder)
             if state == "aborted":
                 raise RuntimeError(f"{folder} holds no checkpoint: remove it and run again")
@@ -98,7 +179,7 @@ def train_and_evaluate(args: argparse.Namespace, root: Path, extra: list[str]) -
             if metrics.get("status") != "finished" or not best:
                 raise RuntimeError(f"{folder}: training did not finish ({metrics.get('status')})")
             best = Path(best) if Path(best).is_absolute() else ROOT / best
-            out = folder / "eval"
+            out = eval_folder(root, name, seed)
             if fresh(out, METRICS_FILE, IMAGE_CONFUSION_FILE):
                 step(
                     root,
@@ -106,7 +187,7 @@ def train_and_evaluate(args: argparse.Namespace, root: Path, extra: list[str]) -
                     [
                         "scripts/evaluate.py",
                         f"ckpt_path={best}",
-                        *data,
+                        *eval_data,
                         f"eval.split={args.split}",
                         "eval.precision=32",
                         "eval.channels_last=false",
@@ -161,7 +242,13 @@ VERDICT = {
 
 
 def report(root: Path, args: argparse.Namespace) -> tuple[str, dict]:
-    groups = {numerics_of(g): g for g in group_by_seed(build_records(find_run_folders([root])))}
+    given = [run_folder(args, root, "bf16", seed) for seed in args.seeds] if args.bf16_runs else []
+    folders = [
+        f
+        for f in find_run_folders([root, *(g for g in given if g.is_dir())])
+        if f.kind == "train" or f.path.resolve().is_relative_to(root)  # only our fp32 evaluations
+    ]
+    groups = {numerics_of(g): g for g in group_by_seed(build_records(folders))}
     if set(groups) != set(NUMERICS) or any(g.image_confusion is None for g in groups.values()):
         raise RuntimeError(
             f"{root}: not every run is trained and evaluated yet; run the same command without "
