@@ -18,19 +18,11 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+from helpers.cli import SMALL, TINY
 from segkit.cli.configs import compose_config
 from segkit.cli.hints import hydra_full_key
 from segkit.cli.launch import UserError, run_task, user_message
 from segkit.cli.preflight import config_node, error_node
-
-#: Tiny synthetic data and model (the train task up to building its module, no training).
-TINY = [
-    "data=synthetic", "data.dataset.num_train=4", "data.dataset.num_val=2",
-    "data.dataset.min_size=48", "data.dataset.max_size=48", "data.crop_size=48",
-    "data.batch_size=2", "data.val_batch_size=2", "data.num_workers=0", "data.check=headers",
-    "backbone.width_mult=0.35", "model.aspp_channels=8", "model.decoder_channels=8",
-    "model.low_level_channels=8", "trainer=cpu", "logger=none",
-]  # fmt: skip
 
 
 def run_script(task: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -80,7 +72,7 @@ def test_instantiate_names_the_node_hydra_was_building(tmp_path: Path) -> None:
 def test_a_builder_called_by_a_builder_is_named_by_the_outer_node(tmp_path: Path) -> None:
     """The backbone is a partial the model builder calls: Hydra was building ``model``."""
     with pytest.raises(UserError) as refused:
-        run_task("train", _compose(tmp_path, *TINY, "backbone.width_mult=0"))
+        run_task("train", _compose(tmp_path, *TINY, *SMALL, "backbone.width_mult=0"))
     assert str(refused.value) == "model: width_mult must be > 0, got 0"
 
 
@@ -88,7 +80,7 @@ def test_a_task_names_the_node_it_reads(tmp_path: Path) -> None:
     """``module.class_weight`` against the dataset's class count: checked by the train task once
     the data is built (the pre-flight cannot know the count of a synthetic set)."""
     with pytest.raises(UserError) as refused:
-        run_task("train", _compose(tmp_path, *TINY, "module.class_weight=[1,2]"))
+        run_task("train", _compose(tmp_path, *TINY, *SMALL, "module.class_weight=[1,2]"))
     assert str(refused.value).startswith("module: class_weight has 2 values but the dataset has ")
 
 
