@@ -123,7 +123,7 @@ def status_table(root: Path, plan: Sequence[tuple[str, int]], steps: list[dict])
 
 def provenance(root: Path, steps: list[dict]) -> list[str]:
     if not steps:
-        return ["- No step has run yet (no `camvid_steps.jsonl` in the run root)."]
+        return ["- No step has run yet (no `steps.jsonl` in the run root)."]
     machines = list(dict.fromkeys(s.get("machine", "?").split(", load")[0] for s in steps))
     total = sum(s.get("wall_s", 0) for s in steps)
     failed = [s["step"] for s in steps if s.get("rc") not in (0, None)]

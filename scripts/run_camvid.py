@@ -14,7 +14,7 @@ skipped. A training stopped part-way (SIGTERM/SIGINT, a killed session) continue
 Ctrl-C (or SIGTERM) stops the whole run after the current training has saved ``last.ckpt``.
 
 Runs go to ``<root>/<design>/seed<k>/`` (training), ``.../eval_os<N>/`` (test split) and
-``.../analysis_os<N>/``; ``<root>/camvid_steps.jsonl`` records every step (command, machine, load,
+``.../analysis_os<N>/``; ``<root>/steps.jsonl`` records every step (command, machine, load,
 wall time, exit code).
 """
 
@@ -36,7 +36,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_RUN_ROOT = ROOT / "logs" / "camvid"
 DOC, ASSETS = ROOT / "docs" / "camvid.md", ROOT / "docs" / "camvid"
-STEPS_LOG = "camvid_steps.jsonl"
+STEPS_LOG = "steps.jsonl"  # the step runner's log (also run_parity's)
 #: The evaluate task's per-image matrices (``segkit.compare.groups.IMAGE_CONFUSION_FILE``).
 IMAGE_CONFUSION_FILE = "per_image_confusion.npz"
 #: Trimap band half-widths (px) the test evaluation scores (the boundary analysis of the doc).

@@ -14,7 +14,7 @@ evaluated in float32 on the same split; the paired bootstrap of bf16 minus fp32 
 Resumable like scripts/run_camvid.py (whose step runner it uses): a finished training or
 evaluation is kept, a stopped training continues from its ``last.ckpt``. Runs go to
 ``<root>/<numerics>/seed<k>/`` with the evaluation in ``.../eval/``, every step in
-``<root>/camvid_steps.jsonl`` (the runner's log); the report (markdown, and the
+``<root>/steps.jsonl`` (the runner's log); the report (markdown, and the
 JSON it is made from) to ``--out`` (default ``benchmarks/results/parity_<experiment>.md``).
 
 ``--bf16-runs DIR`` takes the bf16 side from runs already trained in ``DIR/seed<k>`` (the CamVid
