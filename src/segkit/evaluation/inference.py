@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -65,11 +65,7 @@ class InferenceSettings:
     channels_last: bool = False
 
     def __post_init__(self) -> None:
-        if str(self.precision) not in PRECISIONS:
-            raise ValueError(
-                f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}"
-            )
-        object.__setattr__(self, "precision", str(self.precision))
+        object.__setattr__(self, "precision", check_precision(self.precision))
         if self.mode not in ("whole", "slide"):
             raise ValueError(f"mode must be 'whole' or 'slide', got {self.mode!r}")
         if not self.scales:
@@ -159,6 +155,13 @@ def resize_image(image: Tensor, size: list[int]) -> Tensor:
     if image.dtype != torch.uint8:
         return scaled.to(image.dtype)
     return scaled.round_().clamp_(0, 255).to(torch.uint8)
+
+
+def check_precision(precision: Any) -> str:
+    """``precision`` as one of :data:`PRECISIONS`; ValueError naming them otherwise."""
+    if str(precision) not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    return str(precision)
 
 
 def bf16_native(device: torch.device) -> bool:

@@ -25,7 +25,7 @@ from segkit.analysis.erf import ERF, PixelGradients
 from segkit.analysis.pixel_rf import OutputGrid, PixelRF, output_grid, pixel_receptive_field
 from segkit.data import read_image
 from segkit.data.classes import ClassInfo
-from segkit.evaluation.inference import PRECISIONS, to_channels_last
+from segkit.evaluation.inference import check_precision, to_channels_last
 from segkit.runs import builder_name, design_name
 from segkit.tasks.checkpoints import eager_numerics, load_trained
 
@@ -164,8 +164,7 @@ def load_designs(
     """Every readable checkpoint of ``paths`` with the first one's class set; the others are
     notices (unreadable: why; other classes: named, not mixed into the comparison).
     ``precision`` / ``channels_last``: as :func:`load_design` takes them, for every design."""
-    if str(precision) not in PRECISIONS:  # one refusal for all, not a notice per checkpoint
-        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    check_precision(precision)  # one refusal for all, not a notice per checkpoint
     designs: list[Design] = []
     notices: list[str] = []
     for path in paths:

@@ -35,7 +35,7 @@ from torch import nn
 from segkit.cli.jobs import instantiate_user
 from segkit.cli.preflight import config_node
 from segkit.data.classes import ClassInfo
-from segkit.evaluation.inference import PRECISIONS, InferenceSettings, bf16_native
+from segkit.evaluation.inference import InferenceSettings, bf16_native, check_precision
 from segkit.evaluation.onnx_backend import BackendSettings, file_sha256, inference_model
 from segkit.training.checkpoint_file import (
     apply_checkpoint_input_norm,
@@ -312,9 +312,7 @@ def eager_numerics(
     Raises:
         ValueError: ``precision`` is not one of ``auto``, ``bf16``, ``32``.
     """
-    if str(precision) not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
-    resolved = _precision(precision, trained)
+    resolved = _precision(check_precision(precision), trained)
     if resolved == "auto":
         resolved = "bf16" if bf16_native(device) else "32"
     return resolved, _channels_last(channels_last, trained)
