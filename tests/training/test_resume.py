@@ -105,6 +105,15 @@ def test_resume_mid_epoch_is_exact(compose_train, tiny_deeplab, signal_at, monke
         for m in (full, resumed)
     ]
     assert losses[1] == losses[0][3:]
+    # The run's time is both processes' (the training clock travels in the checkpoint).
+    stopped = _strict_json(Path(compose_train(run="stopped").paths.output_dir) / "metrics.json")
+    assert [(s["from_step"], s["to_step"]) for s in stopped["train_segments"]] == [(0, 3)]
+    assert [(s["from_step"], s["to_step"]) for s in resumed["train_segments"]] == [(0, 3), (3, 7)]
+    assert full["train_untimed_steps"] == resumed["train_untimed_steps"] == 0
+    first, second = resumed["train_segments"]
+    assert first["wall_s"] == read_checkpoint(last)["segkit"]["clock"]["segments"][0]["wall_s"]
+    assert resumed["train_time_s"] == pytest.approx(first["wall_s"] + second["wall_s"], abs=2e-3)
+    assert resumed["train_time_s"] > second["wall_s"] > 0
 
 
 def _first_val(compose_train, run: str) -> float:

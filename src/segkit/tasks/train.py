@@ -17,7 +17,6 @@ import logging
 import math
 import os
 import signal
-import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -365,18 +364,15 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     module = build_module(cfg, plain, classes=datamodule.classes, class_weight=class_weight)
     trainer = build_trainer(cfg)
     check_batches(datamodule, trainer)
-    start, cpu_start = time.perf_counter(), time.process_time()
     with _graceful_interrupts() as interruption:
         try:
             trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
         except SIGTERMException:
             interruption.signum = interruption.signum or signal.SIGTERM
-    train_time, cpu_time = time.perf_counter() - start, time.process_time() - cpu_start
     interrupted = interruption.signum is not None and trainer.state.status == "interrupted"
-    metrics = _summary(trainer, module, cfg, train_time)
-    # CPU seconds of this process (all its threads; DataLoader workers not counted) and the load
-    # when it ended: wall time alone says as much about the other jobs on the machine as the run.
-    metrics["train_cpu_s"] = round(cpu_time, 3)
+    metrics = _summary(trainer, module, cfg)
+    # The load when it ended: wall time alone says as much about the other jobs on the machine as
+    # about the run (each segment of a resumed run has its own in train_segments).
     metrics["load_avg_1min"] = round(os.getloadavg()[0], 2)
     metrics["status"] = "interrupted" if interrupted else "finished"
     metrics.update(_learning_curve(output_dir) if trainer.is_global_zero else {})
@@ -427,8 +423,13 @@ def summary_lines(metrics: dict[str, Any]) -> list[str]:
     best, last = (
         shown(p) if p else None for p in (metrics.get("best_ckpt"), metrics.get("last_ckpt"))
     )
+    segments = len(metrics.get("train_segments") or ())
+    over = f" over {segments} resumed segments" if segments > 1 else ""
+    if metrics.get("train_untimed_steps"):
+        over += f" ({metrics['train_untimed_steps']} steps before them untimed)"
     lines = [
-        f"done: {metrics.get('global_step', 0)} steps in {metrics.get('train_time_s', 0):.0f} s; "
+        f"done: {metrics.get('global_step', 0)} steps in {metrics.get('train_time_s', 0):.0f} s"
+        f"{over}; "
         f"val mIoU {pct(metrics.get('val/mIoU'))} % at the end, "
         f"best {pct(metrics.get('val/mIoU_best'))} %",
         f"  checkpoints: best {best or 'none'}, last {last or 'none'}",
@@ -469,9 +470,10 @@ def _finite_or_none(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def _summary(
-    trainer: pl.Trainer, module: SegModule, cfg: DictConfig, train_time: float
-) -> dict[str, Any]:
+def _summary(trainer: pl.Trainer, module: SegModule, cfg: DictConfig) -> dict[str, Any]:
+    """``metrics.json``: the last logged scalars, the best val mIoU, the run's time over all its
+    segments (``segkit.training.clock``: train_time_s, train_cpu_s, train_segments,
+    train_untimed_steps), the checkpoints and the model's identity."""
     scalars = {
         k: _finite_or_none(float(v))
         for k, v in trainer.callback_metrics.items()
@@ -485,7 +487,7 @@ def _summary(
         **scalars,
         "val/mIoU_best": best_miou,
         "global_step": int(trainer.global_step),
-        "train_time_s": round(train_time, 3),
+        **module.clock.summary(int(trainer.global_step)),
         "params": sum(p.numel() for p in module.model.parameters()),
         "output_stride": int(cfg.model.output_stride),
         "model": builder_name(cfg.model),

@@ -35,6 +35,7 @@ from segkit.constants import IGNORE_INDEX
 from segkit.data.classes import ClassInfo
 from segkit.evaluation.metrics import SegConfusion, scores_from_confusion
 from segkit.training.checkpoint_file import FORMAT, FORMAT_KEY, apply_checkpoint_input_norm
+from segkit.training.clock import TrainClock
 from segkit.training.param_groups import build_param_groups, check_optimizer
 from segkit.training.schedule import poly_lr
 
@@ -143,6 +144,8 @@ class SegModule(pl.LightningModule):
         #: The latest training loss, a detached device tensor (read by SegProgressBar).
         self.last_train_loss: Tensor | None = None
         self._rng_to_restore: dict[str, Any] | None = None
+        #: Wall and CPU seconds of the run over all its processes (resumes), saved in checkpoints.
+        self.clock = TrainClock()
 
     # ---- set-up -------------------------------------------------------------------------------
     def _set_class_weight(self, weights: Sequence[float] | Tensor | None) -> None:
@@ -281,6 +284,7 @@ class SegModule(pl.LightningModule):
             "bf_at_best": self.bf_at_best,
             "rng": _rng_state(),
             "class_weight": self.class_weights(),
+            "clock": self.clock.state(self.global_step),
         }
         if self.classes is not None:  # plain types: read back with weights_only=True
             checkpoint["segkit"]["classes"] = self.classes.to_dict()
@@ -298,6 +302,7 @@ class SegModule(pl.LightningModule):
         self.bf_at_best = state.get("bf_at_best", float("nan"))
         # Restored at on_train_start: the sanity-check validation in between draws from the RNG.
         self._rng_to_restore = state.get("rng")
+        self.clock.load(state.get("clock"))  # none in checkpoints of segkit before 2026-12-08
 
     def _take_saved_class_weight(self, checkpoint: dict[str, Any]) -> None:
         """A resume trains with the loss it started with: the checkpoint's class weights (or
@@ -314,7 +319,11 @@ class SegModule(pl.LightningModule):
             )
         self._set_class_weight(saved)
 
+    def on_fit_start(self) -> None:
+        self.clock.begin()
+
     def on_train_start(self) -> None:
+        self.clock.first_step(self.global_step)  # the loops are restored by now
         if self._rng_to_restore is not None:
             _set_rng_state(self._rng_to_restore)
             self._rng_to_restore = None
