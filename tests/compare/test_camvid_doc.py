@@ -50,6 +50,21 @@ def test_headline_numbers_are_the_metrics_files(partial) -> None:
     assert "| 360×480 |" in text  # the library's cost table reads the [H, W] size too
 
 
+def test_train_wall_is_marked_with_the_machines_load(partial) -> None:
+    """The moonshot's time is for a quiet machine: a run trained beside other work says so."""
+    _, text, _ = partial
+    quiet, shared = (
+        next(ln for ln in text.splitlines() if ln.startswith(f"- FCN-8s seed {seed}:"))
+        for seed in (1, 2)
+    )
+    assert "training 30 min wall (within 60 min)." in quiet  # 15-min load 1.0 at its end
+    assert (
+        "training 60 min wall (within 60 min; on a shared machine, 15-min load up to 4.0" in shared
+    )
+    row = _row(text, "FCN-8s | 2 |")
+    assert row[3:5] == ["60", "4.0"]
+
+
 def test_segnet_rows_are_beside(partial) -> None:
     _, text, _ = partial
     segnet = _row(text, "SegNet-Basic (published")

@@ -155,7 +155,7 @@ def write_run(root: Path, design: str, seed: int, strides=(None,)) -> dict[int |
         write_analysis(root, design, seed, ckpt, os_=os_)
     log = {"step": f"train {design} seed {seed}", "command": "python scripts/train.py ...",
            "date": f"2026-12-0{seed} 10:00:00 UTC", "wall_s": 1800.0 * seed, "rc": 0,
-           "machine": "Test CPU, 2 CPUs, load 1.00, 1.00, 1.00 (1/5/15 min)"}  # fmt: skip
+           "machine": f"Test CPU, 2 CPUs, load 1.00, 1.00, {seed ** 2:.2f} (1/5/15 min)"}  # fmt: skip
     with (root / "steps.jsonl").open("a") as f:
         f.write(json.dumps(log) + "\n")
     return out
