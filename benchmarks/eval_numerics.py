@@ -7,7 +7,7 @@ Usage:
         data.root=../shared/data/camvid --split test [--limit N]
 
 ``--ckpt``: the checkpoint's network and its training data config (``data.root=...`` overrides
-that root). ``--random``: a randomly initialised DeepLabv3+/MobileNetV2 of the train config
+that root; ``data=<name> [data.root=...]`` replaces it with the data group's). ``--random``: a randomly initialised DeepLabv3+/MobileNetV2 of the train config
 composed from the overrides (its mIoU means nothing; the agreement rate is the figure). Both
 numerics run through ``segkit.evaluation.inference.infer``, what evaluate and predict call.
 """
@@ -48,6 +48,8 @@ def main() -> None:
     if args.ckpt:
         trained = load_trained(args.ckpt)
         model, data_cfg = trained.model, dict(trained.cfg["data"])
+        if any(o.startswith("data=") for o in overrides):  # e.g. a run of an older data schema
+            data_cfg, overrides = dict(compose_config("train", overrides).data), []
         for o in overrides:  # data.root=... only
             key, _, value = o.partition("=")
             data_cfg[key.removeprefix("data.")] = value

@@ -107,20 +107,18 @@ NOT_RECIPE: tuple[str, ...] = (
 )  # fmt: skip
 
 
-def recipe_differences(a: dict, b: dict, prefix: str = "") -> list[str]:
+def recipe_differences(a: dict, b: dict) -> list[str]:
     """The dotted keys whose values differ between run configs ``a`` and ``b``, but for
     :data:`NOT_RECIPE`: a pair differs in its numerics only when this is empty."""
-    out = []
-    for key in sorted(set(a) | set(b)):
-        dotted = f"{prefix}{key}"
-        if dotted in NOT_RECIPE or dotted.startswith(tuple(k for k in NOT_RECIPE if k[-1] == ".")):
-            continue
-        va, vb = a.get(key), b.get(key)
-        if isinstance(va, dict) and isinstance(vb, dict):
-            out += recipe_differences(va, vb, f"{dotted}.")
-        elif va != vb:
-            out.append(f"{dotted}: {va!r} vs {vb!r}")
-    return out
+    from segkit.training.resume import flatten  # the resume policy's reading of a config
+
+    fa, fb = flatten(a), flatten(b)
+    sections = tuple(k for k in NOT_RECIPE if k.endswith("."))
+    return [
+        f"{key}: {fa.get(key)!r} vs {fb.get(key)!r}"
+        for key in sorted(set(fa) | set(fb))
+        if key not in NOT_RECIPE and not key.startswith(sections) and fa.get(key) != fb.get(key)
+    ]
 
 
 def check_given_bf16_run(folder: Path, fp32_folder: Path) -> None:
