@@ -96,6 +96,11 @@ def train_loads(steps: Sequence[dict], design: str, seed: int) -> list[float]:
     return loads
 
 
+#: A run whose CSV log starts later than this step lost its beginning (the first rows are logged
+#: every ``trainer.log_every_n_steps``: 25 in the protocol).
+LOST_LOG_STEP = 100
+
+
 def _load(loads: Sequence[float]) -> str:
     return DASH if not loads else ", ".join(f"{x:.1f}" for x in loads)
 
@@ -138,6 +143,12 @@ def status_table(root: Path, plan: Sequence[tuple[str, int]], steps: list[dict])
         if (design, seed) not in core:
             state += " (extra run: make camvid ARGS=--all)"
         flat = _flat(found[2] if found else None)
+        first = min((step for step, _ in found[0]), default=0) if found else 0
+        if first > LOST_LOG_STEP:
+            flat += (
+                f" (its log starts at step {first}: Lightning's CSV logger dropped the rows "
+                "before a resume; segkit keeps them since 2026-12-08)"
+            )
         wall = _minutes(train_wall_s(steps, design, seed))
         load = _load(train_loads(steps, design, seed))
         rows.append([NAMES[design], str(seed), state, wall, load, flat])

@@ -65,6 +65,25 @@ def test_train_wall_is_marked_with_the_machines_load(partial) -> None:
     assert row[3:5] == ["60", "4.0"]
 
 
+def test_a_curve_that_lost_its_beginning_says_so(tmp_path: Path) -> None:
+    """Runs resumed under Lightning's own CSV logger kept only the rows after the resume."""
+    root = tmp_path / "runs"
+    root.mkdir()
+    write_run(root, "fcn8s", 1)
+    write_run(root, "fcn8s", 2)
+    log = root / "fcn8s" / "seed1" / "csv" / "metrics.csv"
+    lines = log.read_text().splitlines()
+    log.write_text(
+        "\n".join([lines[0], *(ln for ln in lines[1:] if int(ln.split(",")[0]) >= 1749)])
+    )
+    doc = tmp_path / "camvid.md"
+    load_script("camvid_doc").write_camvid_doc(root, doc=doc, assets=tmp_path / "a")
+    row = _row(doc.read_text(), "FCN-8s | 1 |")
+    assert "flat from step 1499 of 2499" not in row[5]  # the lost points cannot be judged
+    assert "(its log starts at step 1749: Lightning's CSV logger dropped the rows" in row[5]
+    assert _row(doc.read_text(), "FCN-8s | 2 |")[5] == "flat from step 1499 of 2499"  # whole log
+
+
 def test_segnet_rows_are_beside(partial) -> None:
     _, text, _ = partial
     segnet = _row(text, "SegNet-Basic (published")

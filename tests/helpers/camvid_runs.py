@@ -89,7 +89,7 @@ def write_train(root: Path, design: str, seed: int, *, status: str = "finished")
          "last_ckpt": str(run / "checkpoints" / "last.ckpt")},
         run / "metrics.json",
     )  # fmt: skip
-    rows = ["step,train/loss,val/mIoU"]
+    rows = ["step,train/loss,val/mIoU", "24,2.0000,"]  # the first logged step (every 25)
     for step in range(250, steps + 1, 250):  # climbs, then flat from step 1500
         val = LEVEL[design] - 0.1 - 0.3 * max(0, 1500 - step) / 1500
         rows += [f"{step - 1},{2.0 - step / 2500:.4f},", f"{step - 1},,{val:.4f}"]

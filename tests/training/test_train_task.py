@@ -228,9 +228,14 @@ def test_trainer_groups_build(compose_train, config_dir: str, tmp_path: Path) ->
         torch.use_deterministic_algorithms(False)
     assert getattr(cpu.strategy, "_layer_sync", None) is None
     assert isinstance(cpu.strategy.checkpoint_io, AtomicCheckpointIO)
-    assert {type(lg).__name__ for lg in cpu.loggers} == {"CSVLogger"}  # TensorBoard: an extra
+    assert {type(lg).__name__ for lg in cpu.loggers} == {
+        "ContinuingCSVLogger"
+    }  # TensorBoard: an extra
     board = build_trainer(compose_train("logger=tensorboard"))
-    assert {type(lg).__name__ for lg in board.loggers} == {"CSVLogger", "TensorBoardLogger"}
+    assert {type(lg).__name__ for lg in board.loggers} == {
+        "ContinuingCSVLogger",
+        "TensorBoardLogger",
+    }
     # the default callbacks show loss, LR and throughput in segkit's bar (TINY drops the bar)
     with initialize_config_dir(config_dir=config_dir, version_base="1.3"):
         default = compose(

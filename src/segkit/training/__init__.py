@@ -16,6 +16,7 @@ __getattr__, __dir__, __all__ = lazy_exports(
         "callbacks": ("ImageRateMonitor", "NonFiniteLossError", "NonFiniteLossGuard"),
         "atomic_io": ("AtomicCheckpointIO", "CheckpointWriteError", "atomic_torch_save"),
         "checkpoint_callback": ("SegModelCheckpoint",),
+        "csv_log": ("ContinuingCSVLogger",),
         "checkpoint_file": (
             "FORMAT",
             "NonFiniteWeightsError",
