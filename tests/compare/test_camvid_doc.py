@@ -45,6 +45,7 @@ def test_headline_numbers_are_the_metrics_files(partial) -> None:
             values = [100 * metrics[design, s][key] for s in (1, 2)]
             assert row[column] == f"{np.mean(values):.1f} ± {np.std(values, ddof=1):.1f}", key
         assert row[2] == "1, 2" and row[12] == "360×480"  # [H, W] input size of the analysis
+        assert row[11] == "101 (least disturbed of 2)"  # latency 101 / 102 ms: the smaller
     fcn32 = _row(text, "FCN-32s / mobilenetv2, OS 32 |")
     assert fcn32[5] == f"{100 * metrics['fcn32s', 1]['mIoU']:.1f} (n=1)"
     assert "| 360×480 |" in text  # the library's cost table reads the [H, W] size too
