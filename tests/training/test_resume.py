@@ -289,5 +289,8 @@ def test_a_requeued_slurm_job_resumes_from_its_own_last_ckpt(
         metrics = train(short_runs("trainer.max_steps=6", run="requeued"))  # the requeued one
     assert "requeued SLURM job (SLURM_RESTART_COUNT=1): resuming from" in caplog.text
     assert metrics["global_step"] == 6
+    # the second process started at the checkpoint: no step before it was trained again
+    spans = [(s["from_step"], s["to_step"]) for s in metrics["train_segments"]]
+    assert spans == [(0, EPOCH), (EPOCH, 6)]
     rows = [r for r in _csv_rows(Path(metrics["output_dir"])) if r["train/loss"]]
-    assert min(int(r["step"]) for r in rows) >= EPOCH  # no step before the checkpoint was rerun
+    assert [int(r["step"]) for r in rows] == list(range(6))  # one curve, each step once
